@@ -294,6 +294,29 @@ def extract_operation(fn, pkg, waiters, service_doc):
     return op
 
 
+def lro_classes(tree, pkg: str) -> dict:
+    """`XOperation` handles of long-running calls: the type `wait()` returns
+    and the service method that polls the operation by name."""
+    found = {}
+    for cls in tree.body:
+        if not (isinstance(cls, ast.ClassDef) and cls.name.endswith("Operation")):
+            continue
+        wait = next((f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "wait"), None)
+        if wait is None:
+            continue
+        poll = None
+        for node in ast.walk(wait):
+            func = getattr(node, "func", None)
+            if isinstance(node, ast.Call) and isinstance(func, ast.Attribute) and ast.unparse(func.value) == "self._impl":
+                poll = func.attr
+                break
+        if poll is None:
+            continue
+        result = None if wait.returns is None or ast.unparse(wait.returns) == "None" else type_of(wait.returns, pkg)
+        found[cls.name] = {"poll": poll, "result": result}
+    return found
+
+
 def service_name(cls_name: str) -> str:
     base = cls_name[: -len("API")]
     return re.sub(r"(?<!^)(?=[A-Z])", "_", base).lower()
@@ -410,6 +433,18 @@ def main():
             names = sorted({b["accessor"] for b in bound if b["accessor"] and b["level"] == level})
             services.append({"name": name, "class": cls.name, "level": level, "accessors": names, "operations": ops,
                              "skipped": skipped})
+        lros = lro_classes(tree, pkg)
+        # Module-level aliases such as `WorkspaceConf = Dict[str, str]`.
+        aliases = {n.targets[0].id: type_of(n.value, pkg) for n in tree.body
+                   if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name) and isinstance(n.value, ast.Subscript)}
+        for svc in services:
+            for op in svc["operations"]:
+                ret = op.get("returns") or {}
+                if ret.get("kind") == "ref" and ret.get("name") in aliases:
+                    op["returns"] = aliases[ret["name"]]
+                if ret.get("kind") == "ref" and ret.get("name") in lros:
+                    op["lro"] = lros[ret["name"]]
+                    op["returns"] = {"kind": "ref", "package": pkg, "name": "Operation"}
         wires = {(e["name"], v["name"]): v["wire"] for e in enums for v in e["values"]}
         for svc in services:
             for op in svc["operations"]:

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 
-use crate::model::{EnumDef, Field, Model, Operation, Package, Service, TypeDef, TypeRef, Waiter};
+use crate::model::{EnumDef, Field, Lro, Model, Operation, Package, Service, TypeDef, TypeRef, Waiter};
 
 /// Packages compiled by default (the everyday services).
 pub const DEFAULT_FEATURES: &[&str] = &["compute", "jobs", "workspace", "files", "sql", "catalog", "iam"];
@@ -632,6 +632,9 @@ fn op_doc(op: &Operation) -> String {
     if let Some(w) = &op.waiter {
         doc.push_str(&format!("; waits for {}", w.target.join(" or ")));
     }
+    if let Some(l) = &op.lro {
+        doc.push_str(&format!("; long-running, polled with `{}`", l.poll));
+    }
     format!("{doc} ([API reference]({})).", op.docs_url)
 }
 
@@ -720,13 +723,18 @@ fn emit_service(out: &mut String, service: &Service, ctx: &Ctx) {
         }
         let (ret, decode) = call_shape(op, pkg, index);
         let waiter = op.waiter.as_ref().and_then(|w| waiter_plan(service, op, w, ctx));
-        let (output, decode) = match &waiter {
-            Some(plan) => {
+        let lro = op.lro.as_ref().and_then(|l| lro_decode(service, op, l, &req, ctx));
+        let (output, decode) = match (&waiter, lro) {
+            (Some(plan), _) => {
                 let decode_fn = format!("decode_{}_{}", service.name, op.name);
                 let _ = writeln!(module_items, "{}", plan.decode_fn(&decode_fn, &req, &ret));
                 (format!("rt::Wait<{ret}, {}>", plan.result_ty), decode_fn)
             }
-            None => (ret, decode.to_string()),
+            (None, Some((output, decode_fn, code))) => {
+                let _ = writeln!(module_items, "{code}");
+                (output, decode_fn)
+            }
+            (None, None) => (ret, decode.to_string()),
         };
         let _ = writeln!(
             out,
@@ -747,6 +755,30 @@ fn emit_service(out: &mut String, service: &Service, ctx: &Ctx) {
     let _ = writeln!(out, "}}\n");
     out.push_str(&module_items);
     out.push_str(&request_impls);
+}
+
+/// A long-running call's output type, decode function name and code: the
+/// answer is the package's `Operation`, polled by name with `lro.poll`.
+fn lro_decode(service: &Service, op: &Operation, lro: &Lro, req: &str, ctx: &Ctx) -> Option<(String, String, String)> {
+    let (pkg, index) = (ctx.pkg, ctx.index);
+    let getter = service.operations.iter().find(|o| o.python_name == lro.poll)?;
+    let name_param = getter.params.iter().find(|p| p.name == "name")?;
+    let operation = ctx.types.get("Operation")?;
+    let name_field = operation.fields.iter().find(|f| f.name == "name")?;
+    let result = lro.result.as_ref().map(|t| rust_type(t, pkg, index)).unwrap_or_else(|| "()".into());
+    let output = format!("rt::LongRunning<Operation, {result}>");
+    let decode_fn = format!("decode_{}_{}", service.name, op.name);
+    let name =
+        if name_field.required { "operation.name.clone()" } else { "operation.name.clone().unwrap_or_default()" };
+    let poll_value =
+        if name_param.required { "poll_name.clone()" } else { "::std::option::Option::Some(poll_name.clone())" };
+    let code = format!(
+        "fn {decode_fn}(client: &crate::Client, _: &{req}, response: crate::transport::Response) -> crate::Result<{output}> {{\n    let operation: Operation = response.json()?;\n    let name = {name};\n    let (client, poll_name) = (client.clone(), name.clone());\n    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, {what:?}, move || {{\n        let request = {getter_req} {{ name: {poll_value}, ..::std::default::Default::default() }};\n        ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &{getter_static}, request, rt::json))\n    }}))\n}}\n",
+        what = service.name,
+        getter_req = request_name(service, getter),
+        getter_static = static_name("OP", service, getter),
+    );
+    Some((output, decode_fn, code))
 }
 
 /// `.dedupe_by(..)` for SCIM offset listings of items with an `id`, as the
@@ -1103,4 +1135,35 @@ pub fn roundtrip_cases(model: &Model) -> String {
     }
     let _ = writeln!(out, "}}");
     out
+}
+
+/// Operations generated in a shape that cannot do what the official SDK
+/// does: an answer of unknown type, a waiter or long-running operation that
+/// could not be wired. `api/PARITY.md` lists them; the goal is none.
+pub fn broken_operations(model: &Model) -> Vec<(String, String, String, String)> {
+    let index = Index::new(model);
+    let mut broken = Vec::new();
+    for (pkg, p) in &model.packages {
+        let types: HashMap<String, &TypeDef> = p.types.iter().map(|t| (t.name.clone(), t)).collect();
+        let idempotent = BTreeSet::new();
+        let ctx = Ctx { pkg, index: &index, types: &types, idempotent: &idempotent };
+        for s in &p.services {
+            for op in &s.operations {
+                let mut why = Vec::new();
+                if op.returns.as_ref().is_some_and(|t| t.kind == "ref" && index.kind(t).is_none()) {
+                    why.push("answers a type the model does not define");
+                }
+                if op.waiter.as_ref().is_some_and(|w| waiter_plan(s, op, w, &ctx).is_none()) {
+                    why.push("its waiter could not be generated");
+                }
+                if op.lro.as_ref().is_some_and(|l| lro_decode(s, op, l, "R", &ctx).is_none()) {
+                    why.push("its long-running operation could not be generated");
+                }
+                if !why.is_empty() {
+                    broken.push((pkg.clone(), s.name.clone(), op.name.clone(), why.join("; ")));
+                }
+            }
+        }
+    }
+    broken
 }

@@ -65,6 +65,14 @@ fn generate(model: &model::Model) -> Result<Vec<(PathBuf, String)>, String> {
     let index = codegen::index(model);
     let source = format!("{} {}", model.source.package, model.source.version);
     let idempotent = idempotent_table()?;
+    for (pkg, service, op) in &idempotent {
+        let known = model.packages.get(pkg).is_some_and(|p| {
+            p.services.iter().any(|s| &s.name == service && s.operations.iter().any(|o| &o.name == op))
+        });
+        if !known {
+            return Err(format!("api/idempotent.tsv names {pkg} {service} {op}, which the model does not have"));
+        }
+    }
     let mut files = Vec::new();
     for (name, pkg) in &model.packages {
         let path = PathBuf::from(format!("crates/brickwork/src/service/{name}.rs"));

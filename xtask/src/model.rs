@@ -55,6 +55,16 @@ pub struct Operation {
     pub docs_url: String,
     #[serde(default)]
     pub response_headers: Vec<String>,
+    #[serde(default)]
+    pub lro: Option<Lro>,
+}
+
+/// A long-running operation: the answer is the package's `Operation`,
+/// polled by name until done.
+#[derive(Debug, Deserialize)]
+pub struct Lro {
+    pub poll: String,
+    pub result: Option<TypeRef>,
 }
 
 #[derive(Debug, Deserialize)]

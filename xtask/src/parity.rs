@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::codegen::{generated_method, helper_rename};
+use crate::codegen::{broken_operations, generated_method, helper_rename};
 use crate::model::Model;
 
 /// Official hand-written helpers (Python `mixins/`, Go `*_ext_api.go`):
@@ -16,8 +16,8 @@ pub const HELPERS: &[(&str, &str, &str)] = &[
     ("JobsExt.get_run (merge 2.2 pages)", "jobs::JobsApi::get_run", "the single page is `get_run_page`"),
     (
         "JobsExt.list / list_runs (fetch full tasks when has_more)",
-        "-",
-        "gap: planned; `list` pages lazily, call `get` per job meanwhile",
+        "jobs::JobsApi::list, jobs::JobsApi::list_runs",
+        "the single pages are `list_raw`, `list_runs_raw`",
     ),
     (
         "run_now / submit idempotency token",
@@ -44,8 +44,8 @@ pub const HELPERS: &[(&str, &str, &str)] = &[
     ("Libraries update-and-wait (Go)", "compute::LibrariesApi::update_and_wait", ""),
     (
         "CommandExecutor (Go) / command execution",
-        "compute::CommandExecutionApi::{create_and_wait, execute_and_wait}",
-        "generated waiters; a one-call executor is planned",
+        "compute::CommandExecutionApi::run_command",
+        "create and execute also return wait handles",
     ),
     ("SCIM name-to-id maps (Go)", "iam::UsersApi::user_name_to_id_map, iam::GroupsApi::display_name_to_id_map, iam::ServicePrincipalsApi::display_name_to_id_map", ""),
     ("SharesExt.list", "sharing::SharesApi::list", "generated pagination"),
@@ -83,6 +83,15 @@ pub fn render(model: &Model) -> String {
                 let _ = writeln!(out, "| {pkg} | {} | {} | {} |", s.name, x.name, x.reason);
             }
         }
+    }
+    let broken = broken_operations(model);
+    let _ = writeln!(
+        out,
+        "\n## Broken operations\n\nGenerated but not usable as the official SDK uses them: {}.\n\n| package | service | operation | why |\n|---|---|---|---|",
+        broken.len()
+    );
+    for (pkg, service, op, why) in &broken {
+        let _ = writeln!(out, "| {pkg} | {service} | {op} | {why} |");
     }
     let _ =
         writeln!(out, "\n## Operations\n\n| package | service | operation | HTTP | brickwork |\n|---|---|---|---|---|");

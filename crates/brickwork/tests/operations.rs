@@ -135,3 +135,62 @@ async fn serving_query_reads_the_served_model_header() {
     assert_eq!(answer.served_model_name.as_deref(), Some("llama-v2"));
     assert_eq!(answer.id.as_deref(), Some("r1"));
 }
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn long_running_operations_are_typed_and_waited_for() {
+    use brickwork::service::postgres::Branch;
+    use brickwork::service::WaitOptions;
+    use std::time::Duration;
+    const OP: &str = "/api/2.0/postgres/projects/p/branches/dev/operations/op1";
+    const FAILING: &str = "/api/2.0/postgres/projects/p/branches/bad/operations/op2";
+    let server = TestServer::start(vec![
+        (
+            "POST",
+            "/api/2.0/postgres/projects/p/branches",
+            handler(|r, _| {
+                let failing = r.query.contains("branch_id=bad");
+                let name = if failing { &FAILING[18..] } else { &OP[18..] };
+                Reply::json(200, json!({"name": name, "done": false}))
+            }),
+        ),
+        (
+            "GET",
+            OP,
+            handler(|_, n| match n {
+                0 => Reply::json(200, json!({"name": &OP[18..], "done": false})),
+                _ => Reply::json(
+                    200,
+                    json!({"name": &OP[18..], "done": true,
+                           "response": {"name": "projects/p/branches/dev", "branch_id": "dev"}}),
+                ),
+            }),
+        ),
+        (
+            "GET",
+            FAILING,
+            handler(|_, _| {
+                Reply::json(
+                    200,
+                    json!({"name": &FAILING[18..], "done": true,
+                    "error": {"error_code": "INVALID_PARAMETER_VALUE", "message": "no such parent"}}),
+                )
+            }),
+        ),
+    ])
+    .await;
+    let w = workspace_at(&server.url).await;
+    let quick = || WaitOptions::default().poll_interval(Duration::from_millis(5), Duration::from_millis(10));
+    let pending = w.postgres().create_branch("projects/p", Branch::new(), "dev").await.expect("started");
+    assert_eq!(pending.name(), "projects/p/branches/dev/operations/op1");
+    assert_eq!(pending.done, Some(false), "derefs to the operation");
+    let branch: Branch = pending.wait_with(quick()).await.expect("done");
+    assert_eq!(branch.branch_id.as_deref(), Some("dev"));
+    assert_eq!(server.requests_to(OP).len(), 2, "polled until done");
+
+    let failing = w.postgres().create_branch("projects/p", Branch::new(), "bad").await.expect("started");
+    let err = failing.wait_with(quick()).await.expect_err("failed");
+    assert_eq!(err.kind(), brickwork::ErrorKind::OperationFailed);
+    assert!(err.message().contains("[INVALID_PARAMETER_VALUE] no such parent"), "{}", err.message());
+    assert_eq!(err.operation_state().and_then(|s| s.resource_id.as_deref()), Some(&FAILING[18..]));
+}

@@ -4330,9 +4330,9 @@ impl AppsApi {
         waiter_wait_get_app_active(self.client.clone(), (), name.into())
     }
 
-    /// `POST /api/2.0/app-spaces`; required: `space` ([API reference](https://docs.databricks.com/api/workspace/apps/createspace)).
+    /// `POST /api/2.0/app-spaces`; required: `space`; long-running, polled with `get_space_operation` ([API reference](https://docs.databricks.com/api/workspace/apps/createspace)).
     #[inline]
-    pub fn create_space(&self, space: Space) -> rt::Call<AppsCreateSpaceRequest, ::serde_json::Value> {
+    pub fn create_space(&self, space: Space) -> rt::Call<AppsCreateSpaceRequest, rt::LongRunning<Operation, Space>> {
         rt::Call::new(
             self.client.clone(),
             &OP_APPS_CREATE_SPACE,
@@ -4343,7 +4343,7 @@ impl AppsApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_apps_create_space,
         )
     }
 
@@ -4414,12 +4414,12 @@ impl AppsApi {
         )
     }
 
-    /// `DELETE /api/2.0/app-spaces/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/apps/deletespace)).
+    /// `DELETE /api/2.0/app-spaces/{name}`; required: `name`; long-running, polled with `get_space_operation` ([API reference](https://docs.databricks.com/api/workspace/apps/deletespace)).
     #[inline]
     pub fn delete_space(
         &self,
         name: impl Into<::std::string::String>,
-    ) -> rt::Call<AppsDeleteSpaceRequest, ::serde_json::Value> {
+    ) -> rt::Call<AppsDeleteSpaceRequest, rt::LongRunning<Operation, ()>> {
         rt::Call::new(
             self.client.clone(),
             &OP_APPS_DELETE_SPACE,
@@ -4430,7 +4430,7 @@ impl AppsApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_apps_delete_space,
         )
     }
 
@@ -4766,14 +4766,14 @@ impl AppsApi {
         )
     }
 
-    /// `PATCH /api/2.0/app-spaces/{name}`; required: `name`, `space`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/apps/updatespace)).
+    /// `PATCH /api/2.0/app-spaces/{name}`; required: `name`, `space`, `update_mask`; long-running, polled with `get_space_operation` ([API reference](https://docs.databricks.com/api/workspace/apps/updatespace)).
     #[inline]
     pub fn update_space(
         &self,
         name: impl Into<::std::string::String>,
         space: Space,
         update_mask: impl Into<::std::string::String>,
-    ) -> rt::Call<AppsUpdateSpaceRequest, ::serde_json::Value> {
+    ) -> rt::Call<AppsUpdateSpaceRequest, rt::LongRunning<Operation, Space>> {
         rt::Call::new(
             self.client.clone(),
             &OP_APPS_UPDATE_SPACE,
@@ -4792,7 +4792,7 @@ impl AppsApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_apps_update_space,
         )
     }
 }
@@ -4844,6 +4844,25 @@ static OP_APPS_CREATE_SPACE: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
+
+fn decode_apps_create_space(
+    client: &crate::Client,
+    _: &AppsCreateSpaceRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, Space>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "apps", move || {
+        let request = AppsGetSpaceOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_APPS_GET_SPACE_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
 
 static OP_APPS_CREATE_UPDATE: rt::Operation = rt::Operation {
     method: "POST",
@@ -4916,6 +4935,25 @@ static OP_APPS_DELETE_SPACE: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
+
+fn decode_apps_delete_space(
+    client: &crate::Client,
+    _: &AppsDeleteSpaceRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, ()>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "apps", move || {
+        let request = AppsGetSpaceOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_APPS_GET_SPACE_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
 
 static OP_APPS_DEPLOY: rt::Operation = rt::Operation {
     method: "POST",
@@ -5205,6 +5243,25 @@ static OP_APPS_UPDATE_SPACE: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
+
+fn decode_apps_update_space(
+    client: &crate::Client,
+    _: &AppsUpdateSpaceRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, Space>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "apps", move || {
+        let request = AppsGetSpaceOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_APPS_GET_SPACE_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
 
 impl<O> rt::Call<AppsCreateRequest, O> {
     /// Set `app`.

@@ -781,12 +781,13 @@ impl EnvironmentsApi {
         &self.client
     }
 
-    /// `POST /api/environments/v1/workspace-base-environments`; required: `workspace_base_environment` ([API reference](https://docs.databricks.com/api/workspace/environments/createworkspacebaseenvironment)).
+    /// `POST /api/environments/v1/workspace-base-environments`; required: `workspace_base_environment`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/environments/createworkspacebaseenvironment)).
     #[inline]
     pub fn create_workspace_base_environment(
         &self,
         workspace_base_environment: WorkspaceBaseEnvironment,
-    ) -> rt::Call<EnvironmentsCreateWorkspaceBaseEnvironmentRequest, ::serde_json::Value> {
+    ) -> rt::Call<EnvironmentsCreateWorkspaceBaseEnvironmentRequest, rt::LongRunning<Operation, WorkspaceBaseEnvironment>>
+    {
         rt::Call::new(
             self.client.clone(),
             &OP_ENVIRONMENTS_CREATE_WORKSPACE_BASE_ENVIRONMENT,
@@ -797,7 +798,7 @@ impl EnvironmentsApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_environments_create_workspace_base_environment,
         )
     }
 
@@ -894,12 +895,15 @@ impl EnvironmentsApi {
         )
     }
 
-    /// `POST /api/environments/v1/{name}/refresh`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/environments/refreshworkspacebaseenvironment)).
+    /// `POST /api/environments/v1/{name}/refresh`; required: `name`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/environments/refreshworkspacebaseenvironment)).
     #[inline]
     pub fn refresh_workspace_base_environment(
         &self,
         name: impl Into<::std::string::String>,
-    ) -> rt::Call<EnvironmentsRefreshWorkspaceBaseEnvironmentRequest, ::serde_json::Value> {
+    ) -> rt::Call<
+        EnvironmentsRefreshWorkspaceBaseEnvironmentRequest,
+        rt::LongRunning<Operation, WorkspaceBaseEnvironment>,
+    > {
         rt::Call::new(
             self.client.clone(),
             &OP_ENVIRONMENTS_REFRESH_WORKSPACE_BASE_ENVIRONMENT,
@@ -910,7 +914,7 @@ impl EnvironmentsApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_environments_refresh_workspace_base_environment,
         )
     }
 
@@ -944,13 +948,14 @@ impl EnvironmentsApi {
         )
     }
 
-    /// `PATCH /api/environments/v1/{name}`; required: `name`, `workspace_base_environment` ([API reference](https://docs.databricks.com/api/workspace/environments/updateworkspacebaseenvironment)).
+    /// `PATCH /api/environments/v1/{name}`; required: `name`, `workspace_base_environment`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/environments/updateworkspacebaseenvironment)).
     #[inline]
     pub fn update_workspace_base_environment(
         &self,
         name: impl Into<::std::string::String>,
         workspace_base_environment: WorkspaceBaseEnvironment,
-    ) -> rt::Call<EnvironmentsUpdateWorkspaceBaseEnvironmentRequest, ::serde_json::Value> {
+    ) -> rt::Call<EnvironmentsUpdateWorkspaceBaseEnvironmentRequest, rt::LongRunning<Operation, WorkspaceBaseEnvironment>>
+    {
         rt::Call::new(
             self.client.clone(),
             &OP_ENVIRONMENTS_UPDATE_WORKSPACE_BASE_ENVIRONMENT,
@@ -965,7 +970,7 @@ impl EnvironmentsApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_environments_update_workspace_base_environment,
         )
     }
 }
@@ -979,6 +984,25 @@ static OP_ENVIRONMENTS_CREATE_WORKSPACE_BASE_ENVIRONMENT: rt::Operation = rt::Op
     response_headers: &[],
     idempotent: false,
 };
+
+fn decode_environments_create_workspace_base_environment(
+    client: &crate::Client,
+    _: &EnvironmentsCreateWorkspaceBaseEnvironmentRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, WorkspaceBaseEnvironment>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "environments", move || {
+        let request = EnvironmentsGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_ENVIRONMENTS_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
 
 static OP_ENVIRONMENTS_DELETE_WORKSPACE_BASE_ENVIRONMENT: rt::Operation = rt::Operation {
     method: "DELETE",
@@ -1047,6 +1071,25 @@ static OP_ENVIRONMENTS_REFRESH_WORKSPACE_BASE_ENVIRONMENT: rt::Operation = rt::O
     idempotent: false,
 };
 
+fn decode_environments_refresh_workspace_base_environment(
+    client: &crate::Client,
+    _: &EnvironmentsRefreshWorkspaceBaseEnvironmentRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, WorkspaceBaseEnvironment>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "environments", move || {
+        let request = EnvironmentsGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_ENVIRONMENTS_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
+
 static OP_ENVIRONMENTS_UPDATE_DEFAULT_WORKSPACE_BASE_ENVIRONMENT: rt::Operation = rt::Operation {
     method: "PATCH",
     path: "/api/environments/v1/{name}",
@@ -1066,6 +1109,25 @@ static OP_ENVIRONMENTS_UPDATE_WORKSPACE_BASE_ENVIRONMENT: rt::Operation = rt::Op
     response_headers: &[],
     idempotent: false,
 };
+
+fn decode_environments_update_workspace_base_environment(
+    client: &crate::Client,
+    _: &EnvironmentsUpdateWorkspaceBaseEnvironmentRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, WorkspaceBaseEnvironment>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "environments", move || {
+        let request = EnvironmentsGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_ENVIRONMENTS_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
 
 impl<O> rt::Call<EnvironmentsCreateWorkspaceBaseEnvironmentRequest, O> {
     /// Set `workspace_base_environment`.

@@ -16152,13 +16152,13 @@ impl FeatureEngineeringApi {
         &self.client
     }
 
-    /// `POST /api/2.0/feature-engineering/features:backfill`; required: `feature_full_names`, `backfill_ranges` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/backfillfeatures)).
+    /// `POST /api/2.0/feature-engineering/features:backfill`; required: `feature_full_names`, `backfill_ranges`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/backfillfeatures)).
     #[inline]
     pub fn backfill_features(
         &self,
         feature_full_names: ::std::vec::Vec<::std::string::String>,
         backfill_ranges: ::std::vec::Vec<BackfillRange>,
-    ) -> rt::Call<FeatureEngineeringBackfillFeaturesRequest, ::serde_json::Value> {
+    ) -> rt::Call<FeatureEngineeringBackfillFeaturesRequest, rt::LongRunning<Operation, BackfillFeaturesResponse>> {
         rt::Call::new(
             self.client.clone(),
             &OP_FEATURE_ENGINEERING_BACKFILL_FEATURES,
@@ -16173,7 +16173,7 @@ impl FeatureEngineeringApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_feature_engineering_backfill_features,
         )
     }
 
@@ -16275,12 +16275,13 @@ impl FeatureEngineeringApi {
         )
     }
 
-    /// `POST /api/2.0/feature-engineering/materialization-sets`; required: `materialization_set` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/creatematerializationset)).
+    /// `POST /api/2.0/feature-engineering/materialization-sets`; required: `materialization_set`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/creatematerializationset)).
     #[inline]
     pub fn create_materialization_set(
         &self,
         materialization_set: MaterializationSet,
-    ) -> rt::Call<FeatureEngineeringCreateMaterializationSetRequest, ::serde_json::Value> {
+    ) -> rt::Call<FeatureEngineeringCreateMaterializationSetRequest, rt::LongRunning<Operation, MaterializationSet>>
+    {
         rt::Call::new(
             self.client.clone(),
             &OP_FEATURE_ENGINEERING_CREATE_MATERIALIZATION_SET,
@@ -16291,7 +16292,7 @@ impl FeatureEngineeringApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_feature_engineering_create_materialization_set,
         )
     }
 
@@ -16392,12 +16393,12 @@ impl FeatureEngineeringApi {
         )
     }
 
-    /// `DELETE /api/2.0/feature-engineering/materialization-sets/{materialization_set_id}`; required: `materialization_set_id` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/deletematerializationset)).
+    /// `DELETE /api/2.0/feature-engineering/materialization-sets/{materialization_set_id}`; required: `materialization_set_id`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/deletematerializationset)).
     #[inline]
     pub fn delete_materialization_set(
         &self,
         materialization_set_id: impl Into<::std::string::String>,
-    ) -> rt::Call<FeatureEngineeringDeleteMaterializationSetRequest, ::serde_json::Value> {
+    ) -> rt::Call<FeatureEngineeringDeleteMaterializationSetRequest, rt::LongRunning<Operation, ()>> {
         rt::Call::new(
             self.client.clone(),
             &OP_FEATURE_ENGINEERING_DELETE_MATERIALIZATION_SET,
@@ -16408,7 +16409,7 @@ impl FeatureEngineeringApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_feature_engineering_delete_materialization_set,
         )
     }
 
@@ -16652,13 +16653,14 @@ impl FeatureEngineeringApi {
         )
     }
 
-    /// `POST /api/2.0/feature-engineering/features:purgeFeatureEntities`; required: `features`, `entities_table` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/purgefeatureentities)).
+    /// `POST /api/2.0/feature-engineering/features:purgeFeatureEntities`; required: `features`, `entities_table`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/purgefeatureentities)).
     #[inline]
     pub fn purge_feature_entities(
         &self,
         features: ::std::vec::Vec<::std::string::String>,
         entities_table: impl Into<::std::string::String>,
-    ) -> rt::Call<FeatureEngineeringPurgeFeatureEntitiesRequest, ::serde_json::Value> {
+    ) -> rt::Call<FeatureEngineeringPurgeFeatureEntitiesRequest, rt::LongRunning<Operation, PurgeFeatureEntitiesResponse>>
+    {
         rt::Call::new(
             self.client.clone(),
             &OP_FEATURE_ENGINEERING_PURGE_FEATURE_ENTITIES,
@@ -16673,7 +16675,7 @@ impl FeatureEngineeringApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_feature_engineering_purge_feature_entities,
         )
     }
 
@@ -16737,14 +16739,15 @@ impl FeatureEngineeringApi {
         )
     }
 
-    /// `PATCH /api/2.0/feature-engineering/materialization-sets/{materialization_set_id}`; required: `materialization_set_id`, `materialization_set`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/updatematerializationset)).
+    /// `PATCH /api/2.0/feature-engineering/materialization-sets/{materialization_set_id}`; required: `materialization_set_id`, `materialization_set`, `update_mask`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/updatematerializationset)).
     #[inline]
     pub fn update_materialization_set(
         &self,
         materialization_set_id: impl Into<::std::string::String>,
         materialization_set: MaterializationSet,
         update_mask: impl Into<::std::string::String>,
-    ) -> rt::Call<FeatureEngineeringUpdateMaterializationSetRequest, ::serde_json::Value> {
+    ) -> rt::Call<FeatureEngineeringUpdateMaterializationSetRequest, rt::LongRunning<Operation, MaterializationSet>>
+    {
         rt::Call::new(
             self.client.clone(),
             &OP_FEATURE_ENGINEERING_UPDATE_MATERIALIZATION_SET,
@@ -16763,7 +16766,7 @@ impl FeatureEngineeringApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_feature_engineering_update_materialization_set,
         )
     }
 
@@ -16838,6 +16841,26 @@ static OP_FEATURE_ENGINEERING_BACKFILL_FEATURES: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
+fn decode_feature_engineering_backfill_features(
+    client: &crate::Client,
+    _: &FeatureEngineeringBackfillFeaturesRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, BackfillFeaturesResponse>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "feature_engineering", move || {
+        let request =
+            FeatureEngineeringGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_FEATURE_ENGINEERING_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
+
 static OP_FEATURE_ENGINEERING_BATCH_CREATE_MATERIALIZED_FEATURES: rt::Operation = rt::Operation {
     method: "POST",
     path: "/api/2.0/feature-engineering/materialized-features:batchCreate",
@@ -16898,6 +16921,26 @@ static OP_FEATURE_ENGINEERING_CREATE_MATERIALIZATION_SET: rt::Operation = rt::Op
     idempotent: false,
 };
 
+fn decode_feature_engineering_create_materialization_set(
+    client: &crate::Client,
+    _: &FeatureEngineeringCreateMaterializationSetRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, MaterializationSet>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "feature_engineering", move || {
+        let request =
+            FeatureEngineeringGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_FEATURE_ENGINEERING_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
+
 static OP_FEATURE_ENGINEERING_CREATE_MATERIALIZED_FEATURE: rt::Operation = rt::Operation {
     method: "POST",
     path: "/api/2.0/feature-engineering/materialized-features",
@@ -16957,6 +17000,26 @@ static OP_FEATURE_ENGINEERING_DELETE_MATERIALIZATION_SET: rt::Operation = rt::Op
     response_headers: &[],
     idempotent: false,
 };
+
+fn decode_feature_engineering_delete_materialization_set(
+    client: &crate::Client,
+    _: &FeatureEngineeringDeleteMaterializationSetRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, ()>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "feature_engineering", move || {
+        let request =
+            FeatureEngineeringGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_FEATURE_ENGINEERING_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
 
 static OP_FEATURE_ENGINEERING_DELETE_MATERIALIZED_FEATURE: rt::Operation = rt::Operation {
     method: "DELETE",
@@ -17133,6 +17196,26 @@ static OP_FEATURE_ENGINEERING_PURGE_FEATURE_ENTITIES: rt::Operation = rt::Operat
     idempotent: false,
 };
 
+fn decode_feature_engineering_purge_feature_entities(
+    client: &crate::Client,
+    _: &FeatureEngineeringPurgeFeatureEntitiesRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, PurgeFeatureEntitiesResponse>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "feature_engineering", move || {
+        let request =
+            FeatureEngineeringGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_FEATURE_ENGINEERING_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
+
 static OP_FEATURE_ENGINEERING_UPDATE_FEATURE: rt::Operation = rt::Operation {
     method: "PATCH",
     path: "/api/2.0/feature-engineering/features/{full_name}",
@@ -17162,6 +17245,26 @@ static OP_FEATURE_ENGINEERING_UPDATE_MATERIALIZATION_SET: rt::Operation = rt::Op
     response_headers: &[],
     idempotent: false,
 };
+
+fn decode_feature_engineering_update_materialization_set(
+    client: &crate::Client,
+    _: &FeatureEngineeringUpdateMaterializationSetRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, MaterializationSet>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "feature_engineering", move || {
+        let request =
+            FeatureEngineeringGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_FEATURE_ENGINEERING_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
 
 static OP_FEATURE_ENGINEERING_UPDATE_MATERIALIZED_FEATURE: rt::Operation = rt::Operation {
     method: "PATCH",

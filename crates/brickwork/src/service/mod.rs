@@ -24,7 +24,7 @@ pub mod wire;
 
 pub use generated::*;
 pub use runtime::{Call, Page, PageStream, Paginator};
-pub use waiter::{IntoTimeout, Wait, WaitOptions, WaitSpec};
+pub use waiter::{IntoTimeout, LongRunning, Wait, WaitOptions, WaitSpec};
 pub use wire::Sensitive;
 
 use crate::config::Config;

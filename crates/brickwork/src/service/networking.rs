@@ -1688,13 +1688,16 @@ impl PrivateNetworkGatewaysApi {
         &self.client
     }
 
-    /// `POST /api/networking/v1/{parent}/private-network-gateways`; required: `parent`, `private_network_gateway` ([API reference](https://docs.databricks.com/api/account/privatenetworkgateways/createprivatenetworkgateway)).
+    /// `POST /api/networking/v1/{parent}/private-network-gateways`; required: `parent`, `private_network_gateway`; long-running, polled with `get_private_network_gateway_operation` ([API reference](https://docs.databricks.com/api/account/privatenetworkgateways/createprivatenetworkgateway)).
     #[inline]
     pub fn create_private_network_gateway(
         &self,
         parent: impl Into<::std::string::String>,
         private_network_gateway: PrivateNetworkGateway,
-    ) -> rt::Call<PrivateNetworkGatewaysCreatePrivateNetworkGatewayRequest, ::serde_json::Value> {
+    ) -> rt::Call<
+        PrivateNetworkGatewaysCreatePrivateNetworkGatewayRequest,
+        rt::LongRunning<Operation, PrivateNetworkGateway>,
+    > {
         rt::Call::new(
             self.client.clone(),
             &OP_PRIVATE_NETWORK_GATEWAYS_CREATE_PRIVATE_NETWORK_GATEWAY,
@@ -1709,7 +1712,7 @@ impl PrivateNetworkGatewaysApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_private_network_gateways_create_private_network_gateway,
         )
     }
 
@@ -1833,6 +1836,28 @@ static OP_PRIVATE_NETWORK_GATEWAYS_CREATE_PRIVATE_NETWORK_GATEWAY: rt::Operation
     response_headers: &[],
     idempotent: false,
 };
+
+fn decode_private_network_gateways_create_private_network_gateway(
+    client: &crate::Client,
+    _: &PrivateNetworkGatewaysCreatePrivateNetworkGatewayRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, PrivateNetworkGateway>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "private_network_gateways", move || {
+        let request = PrivateNetworkGatewaysGetPrivateNetworkGatewayOperationRequest {
+            name: poll_name.clone(),
+            ..::std::default::Default::default()
+        };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_PRIVATE_NETWORK_GATEWAYS_GET_PRIVATE_NETWORK_GATEWAY_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
 
 static OP_PRIVATE_NETWORK_GATEWAYS_DELETE_PRIVATE_NETWORK_GATEWAY: rt::Operation = rt::Operation {
     method: "DELETE",

@@ -6267,14 +6267,14 @@ impl PostgresApi {
         &self.client
     }
 
-    /// `POST /api/2.0/postgres/{parent}/branches`; required: `parent`, `branch`, `branch_id` ([API reference](https://docs.databricks.com/api/workspace/postgres/createbranch)).
+    /// `POST /api/2.0/postgres/{parent}/branches`; required: `parent`, `branch`, `branch_id`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/createbranch)).
     #[inline]
     pub fn create_branch(
         &self,
         parent: impl Into<::std::string::String>,
         branch: Branch,
         branch_id: impl Into<::std::string::String>,
-    ) -> rt::Call<PostgresCreateBranchRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresCreateBranchRequest, rt::LongRunning<Operation, Branch>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_CREATE_BRANCH,
@@ -6293,17 +6293,17 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_create_branch,
         )
     }
 
-    /// `POST /api/2.0/postgres/catalogs`; required: `catalog`, `catalog_id` ([API reference](https://docs.databricks.com/api/workspace/postgres/createcatalog)).
+    /// `POST /api/2.0/postgres/catalogs`; required: `catalog`, `catalog_id`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/createcatalog)).
     #[inline]
     pub fn create_catalog(
         &self,
         catalog: Catalog,
         catalog_id: impl Into<::std::string::String>,
-    ) -> rt::Call<PostgresCreateCatalogRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresCreateCatalogRequest, rt::LongRunning<Operation, Catalog>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_CREATE_CATALOG,
@@ -6318,17 +6318,17 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_create_catalog,
         )
     }
 
-    /// `POST /api/2.0/postgres/{parent}/cdf-configs`; required: `parent`, `cdf_config` ([API reference](https://docs.databricks.com/api/workspace/postgres/createcdfconfig)).
+    /// `POST /api/2.0/postgres/{parent}/cdf-configs`; required: `parent`, `cdf_config`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/createcdfconfig)).
     #[inline]
     pub fn create_cdf_config(
         &self,
         parent: impl Into<::std::string::String>,
         cdf_config: CdfConfig,
-    ) -> rt::Call<PostgresCreateCdfConfigRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresCreateCdfConfigRequest, rt::LongRunning<Operation, CdfConfig>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_CREATE_CDF_CONFIG,
@@ -6343,17 +6343,17 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_create_cdf_config,
         )
     }
 
-    /// `POST /api/2.0/postgres/{parent}/data-api`; required: `parent`, `data_api` ([API reference](https://docs.databricks.com/api/workspace/postgres/createdataapi)).
+    /// `POST /api/2.0/postgres/{parent}/data-api`; required: `parent`, `data_api`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/createdataapi)).
     #[inline]
     pub fn create_data_api(
         &self,
         parent: impl Into<::std::string::String>,
         data_api: DataApi,
-    ) -> rt::Call<PostgresCreateDataApiRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresCreateDataApiRequest, rt::LongRunning<Operation, DataApi>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_CREATE_DATA_API,
@@ -6368,17 +6368,17 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_create_data_api,
         )
     }
 
-    /// `POST /api/2.0/postgres/{parent}/databases`; required: `parent`, `database` ([API reference](https://docs.databricks.com/api/workspace/postgres/createdatabase)).
+    /// `POST /api/2.0/postgres/{parent}/databases`; required: `parent`, `database`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/createdatabase)).
     #[inline]
     pub fn create_database(
         &self,
         parent: impl Into<::std::string::String>,
         database: Database,
-    ) -> rt::Call<PostgresCreateDatabaseRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresCreateDatabaseRequest, rt::LongRunning<Operation, Database>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_CREATE_DATABASE,
@@ -6393,18 +6393,18 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_create_database,
         )
     }
 
-    /// `POST /api/2.0/postgres/{parent}/endpoints`; required: `parent`, `endpoint`, `endpoint_id` ([API reference](https://docs.databricks.com/api/workspace/postgres/createendpoint)).
+    /// `POST /api/2.0/postgres/{parent}/endpoints`; required: `parent`, `endpoint`, `endpoint_id`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/createendpoint)).
     #[inline]
     pub fn create_endpoint(
         &self,
         parent: impl Into<::std::string::String>,
         endpoint: Endpoint,
         endpoint_id: impl Into<::std::string::String>,
-    ) -> rt::Call<PostgresCreateEndpointRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresCreateEndpointRequest, rt::LongRunning<Operation, Endpoint>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_CREATE_ENDPOINT,
@@ -6423,17 +6423,17 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_create_endpoint,
         )
     }
 
-    /// `POST /api/2.0/postgres/projects`; required: `project`, `project_id` ([API reference](https://docs.databricks.com/api/workspace/postgres/createproject)).
+    /// `POST /api/2.0/postgres/projects`; required: `project`, `project_id`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/createproject)).
     #[inline]
     pub fn create_project(
         &self,
         project: Project,
         project_id: impl Into<::std::string::String>,
-    ) -> rt::Call<PostgresCreateProjectRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresCreateProjectRequest, rt::LongRunning<Operation, Project>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_CREATE_PROJECT,
@@ -6448,17 +6448,17 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_create_project,
         )
     }
 
-    /// `POST /api/2.0/postgres/{parent}/roles`; required: `parent`, `role` ([API reference](https://docs.databricks.com/api/workspace/postgres/createrole)).
+    /// `POST /api/2.0/postgres/{parent}/roles`; required: `parent`, `role`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/createrole)).
     #[inline]
     pub fn create_role(
         &self,
         parent: impl Into<::std::string::String>,
         role: Role,
-    ) -> rt::Call<PostgresCreateRoleRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresCreateRoleRequest, rt::LongRunning<Operation, Role>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_CREATE_ROLE,
@@ -6473,18 +6473,18 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_create_role,
         )
     }
 
-    /// `POST /api/2.0/postgres/{parent}/snapshots`; required: `parent`, `snapshot`, `snapshot_id` ([API reference](https://docs.databricks.com/api/workspace/postgres/createsnapshot)).
+    /// `POST /api/2.0/postgres/{parent}/snapshots`; required: `parent`, `snapshot`, `snapshot_id`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/createsnapshot)).
     #[inline]
     pub fn create_snapshot(
         &self,
         parent: impl Into<::std::string::String>,
         snapshot: Snapshot,
         snapshot_id: impl Into<::std::string::String>,
-    ) -> rt::Call<PostgresCreateSnapshotRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresCreateSnapshotRequest, rt::LongRunning<Operation, Snapshot>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_CREATE_SNAPSHOT,
@@ -6503,17 +6503,17 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_create_snapshot,
         )
     }
 
-    /// `POST /api/2.0/postgres/synced_tables`; required: `synced_table`, `synced_table_id` ([API reference](https://docs.databricks.com/api/workspace/postgres/createsyncedtable)).
+    /// `POST /api/2.0/postgres/synced_tables`; required: `synced_table`, `synced_table_id`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/createsyncedtable)).
     #[inline]
     pub fn create_synced_table(
         &self,
         synced_table: SyncedTable,
         synced_table_id: impl Into<::std::string::String>,
-    ) -> rt::Call<PostgresCreateSyncedTableRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresCreateSyncedTableRequest, rt::LongRunning<Operation, SyncedTable>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_CREATE_SYNCED_TABLE,
@@ -6528,16 +6528,16 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_create_synced_table,
         )
     }
 
-    /// `DELETE /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletebranch)).
+    /// `DELETE /api/2.0/postgres/{name}`; required: `name`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletebranch)).
     #[inline]
     pub fn delete_branch(
         &self,
         name: impl Into<::std::string::String>,
-    ) -> rt::Call<PostgresDeleteBranchRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresDeleteBranchRequest, rt::LongRunning<Operation, ()>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_DELETE_BRANCH,
@@ -6548,16 +6548,16 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_delete_branch,
         )
     }
 
-    /// `DELETE /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletecatalog)).
+    /// `DELETE /api/2.0/postgres/{name}`; required: `name`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletecatalog)).
     #[inline]
     pub fn delete_catalog(
         &self,
         name: impl Into<::std::string::String>,
-    ) -> rt::Call<PostgresDeleteCatalogRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresDeleteCatalogRequest, rt::LongRunning<Operation, ()>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_DELETE_CATALOG,
@@ -6568,16 +6568,16 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_delete_catalog,
         )
     }
 
-    /// `DELETE /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletecdfconfig)).
+    /// `DELETE /api/2.0/postgres/{name}`; required: `name`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletecdfconfig)).
     #[inline]
     pub fn delete_cdf_config(
         &self,
         name: impl Into<::std::string::String>,
-    ) -> rt::Call<PostgresDeleteCdfConfigRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresDeleteCdfConfigRequest, rt::LongRunning<Operation, ()>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_DELETE_CDF_CONFIG,
@@ -6588,16 +6588,16 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_delete_cdf_config,
         )
     }
 
-    /// `DELETE /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletedataapi)).
+    /// `DELETE /api/2.0/postgres/{name}`; required: `name`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletedataapi)).
     #[inline]
     pub fn delete_data_api(
         &self,
         name: impl Into<::std::string::String>,
-    ) -> rt::Call<PostgresDeleteDataApiRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresDeleteDataApiRequest, rt::LongRunning<Operation, ()>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_DELETE_DATA_API,
@@ -6608,16 +6608,16 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_delete_data_api,
         )
     }
 
-    /// `DELETE /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletedatabase)).
+    /// `DELETE /api/2.0/postgres/{name}`; required: `name`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletedatabase)).
     #[inline]
     pub fn delete_database(
         &self,
         name: impl Into<::std::string::String>,
-    ) -> rt::Call<PostgresDeleteDatabaseRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresDeleteDatabaseRequest, rt::LongRunning<Operation, ()>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_DELETE_DATABASE,
@@ -6628,16 +6628,16 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_delete_database,
         )
     }
 
-    /// `DELETE /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/deleteendpoint)).
+    /// `DELETE /api/2.0/postgres/{name}`; required: `name`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/deleteendpoint)).
     #[inline]
     pub fn delete_endpoint(
         &self,
         name: impl Into<::std::string::String>,
-    ) -> rt::Call<PostgresDeleteEndpointRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresDeleteEndpointRequest, rt::LongRunning<Operation, ()>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_DELETE_ENDPOINT,
@@ -6648,16 +6648,16 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_delete_endpoint,
         )
     }
 
-    /// `DELETE /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/deleteproject)).
+    /// `DELETE /api/2.0/postgres/{name}`; required: `name`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/deleteproject)).
     #[inline]
     pub fn delete_project(
         &self,
         name: impl Into<::std::string::String>,
-    ) -> rt::Call<PostgresDeleteProjectRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresDeleteProjectRequest, rt::LongRunning<Operation, ()>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_DELETE_PROJECT,
@@ -6668,16 +6668,16 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_delete_project,
         )
     }
 
-    /// `DELETE /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/deleterole)).
+    /// `DELETE /api/2.0/postgres/{name}`; required: `name`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/deleterole)).
     #[inline]
     pub fn delete_role(
         &self,
         name: impl Into<::std::string::String>,
-    ) -> rt::Call<PostgresDeleteRoleRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresDeleteRoleRequest, rt::LongRunning<Operation, ()>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_DELETE_ROLE,
@@ -6688,16 +6688,16 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_delete_role,
         )
     }
 
-    /// `DELETE /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletesnapshot)).
+    /// `DELETE /api/2.0/postgres/{name}`; required: `name`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletesnapshot)).
     #[inline]
     pub fn delete_snapshot(
         &self,
         name: impl Into<::std::string::String>,
-    ) -> rt::Call<PostgresDeleteSnapshotRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresDeleteSnapshotRequest, rt::LongRunning<Operation, ()>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_DELETE_SNAPSHOT,
@@ -6708,16 +6708,16 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_delete_snapshot,
         )
     }
 
-    /// `DELETE /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletesyncedtable)).
+    /// `DELETE /api/2.0/postgres/{name}`; required: `name`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletesyncedtable)).
     #[inline]
     pub fn delete_synced_table(
         &self,
         name: impl Into<::std::string::String>,
-    ) -> rt::Call<PostgresDeleteSyncedTableRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresDeleteSyncedTableRequest, rt::LongRunning<Operation, ()>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_DELETE_SYNCED_TABLE,
@@ -6728,7 +6728,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_delete_synced_table,
         )
     }
 
@@ -7168,12 +7168,12 @@ impl PostgresApi {
         )
     }
 
-    /// `POST /api/2.0/postgres/{name}/undelete`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/undeletebranch)).
+    /// `POST /api/2.0/postgres/{name}/undelete`; required: `name`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/undeletebranch)).
     #[inline]
     pub fn undelete_branch(
         &self,
         name: impl Into<::std::string::String>,
-    ) -> rt::Call<PostgresUndeleteBranchRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresUndeleteBranchRequest, rt::LongRunning<Operation, ()>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_UNDELETE_BRANCH,
@@ -7184,16 +7184,16 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_undelete_branch,
         )
     }
 
-    /// `POST /api/2.0/postgres/{name}/undelete`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/undeleteproject)).
+    /// `POST /api/2.0/postgres/{name}/undelete`; required: `name`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/undeleteproject)).
     #[inline]
     pub fn undelete_project(
         &self,
         name: impl Into<::std::string::String>,
-    ) -> rt::Call<PostgresUndeleteProjectRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresUndeleteProjectRequest, rt::LongRunning<Operation, ()>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_UNDELETE_PROJECT,
@@ -7204,18 +7204,18 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_undelete_project,
         )
     }
 
-    /// `PATCH /api/2.0/postgres/{name}`; required: `name`, `branch`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/postgres/updatebranch)).
+    /// `PATCH /api/2.0/postgres/{name}`; required: `name`, `branch`, `update_mask`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/updatebranch)).
     #[inline]
     pub fn update_branch(
         &self,
         name: impl Into<::std::string::String>,
         branch: Branch,
         update_mask: impl Into<::std::string::String>,
-    ) -> rt::Call<PostgresUpdateBranchRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresUpdateBranchRequest, rt::LongRunning<Operation, Branch>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_UPDATE_BRANCH,
@@ -7234,18 +7234,18 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_update_branch,
         )
     }
 
-    /// `PATCH /api/2.0/postgres/{name}`; required: `name`, `data_api`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/postgres/updatedataapi)).
+    /// `PATCH /api/2.0/postgres/{name}`; required: `name`, `data_api`, `update_mask`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/updatedataapi)).
     #[inline]
     pub fn update_data_api(
         &self,
         name: impl Into<::std::string::String>,
         data_api: DataApi,
         update_mask: impl Into<::std::string::String>,
-    ) -> rt::Call<PostgresUpdateDataApiRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresUpdateDataApiRequest, rt::LongRunning<Operation, DataApi>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_UPDATE_DATA_API,
@@ -7264,18 +7264,18 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_update_data_api,
         )
     }
 
-    /// `PATCH /api/2.0/postgres/{name}`; required: `name`, `database`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/postgres/updatedatabase)).
+    /// `PATCH /api/2.0/postgres/{name}`; required: `name`, `database`, `update_mask`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/updatedatabase)).
     #[inline]
     pub fn update_database(
         &self,
         name: impl Into<::std::string::String>,
         database: Database,
         update_mask: impl Into<::std::string::String>,
-    ) -> rt::Call<PostgresUpdateDatabaseRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresUpdateDatabaseRequest, rt::LongRunning<Operation, Database>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_UPDATE_DATABASE,
@@ -7294,18 +7294,18 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_update_database,
         )
     }
 
-    /// `PATCH /api/2.0/postgres/{name}`; required: `name`, `endpoint`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/postgres/updateendpoint)).
+    /// `PATCH /api/2.0/postgres/{name}`; required: `name`, `endpoint`, `update_mask`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/updateendpoint)).
     #[inline]
     pub fn update_endpoint(
         &self,
         name: impl Into<::std::string::String>,
         endpoint: Endpoint,
         update_mask: impl Into<::std::string::String>,
-    ) -> rt::Call<PostgresUpdateEndpointRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresUpdateEndpointRequest, rt::LongRunning<Operation, Endpoint>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_UPDATE_ENDPOINT,
@@ -7324,18 +7324,18 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_update_endpoint,
         )
     }
 
-    /// `PATCH /api/2.0/postgres/{name}`; required: `name`, `project`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/postgres/updateproject)).
+    /// `PATCH /api/2.0/postgres/{name}`; required: `name`, `project`, `update_mask`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/updateproject)).
     #[inline]
     pub fn update_project(
         &self,
         name: impl Into<::std::string::String>,
         project: Project,
         update_mask: impl Into<::std::string::String>,
-    ) -> rt::Call<PostgresUpdateProjectRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresUpdateProjectRequest, rt::LongRunning<Operation, Project>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_UPDATE_PROJECT,
@@ -7354,18 +7354,18 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_update_project,
         )
     }
 
-    /// `PATCH /api/2.0/postgres/{name}`; required: `name`, `role`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/postgres/updaterole)).
+    /// `PATCH /api/2.0/postgres/{name}`; required: `name`, `role`, `update_mask`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/updaterole)).
     #[inline]
     pub fn update_role(
         &self,
         name: impl Into<::std::string::String>,
         role: Role,
         update_mask: impl Into<::std::string::String>,
-    ) -> rt::Call<PostgresUpdateRoleRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresUpdateRoleRequest, rt::LongRunning<Operation, Role>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_UPDATE_ROLE,
@@ -7384,18 +7384,18 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_update_role,
         )
     }
 
-    /// `PATCH /api/2.0/postgres/{name}`; required: `name`, `snapshot_schedule`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/postgres/updatesnapshotschedule)).
+    /// `PATCH /api/2.0/postgres/{name}`; required: `name`, `snapshot_schedule`, `update_mask`; long-running, polled with `get_operation` ([API reference](https://docs.databricks.com/api/workspace/postgres/updatesnapshotschedule)).
     #[inline]
     pub fn update_snapshot_schedule(
         &self,
         name: impl Into<::std::string::String>,
         snapshot_schedule: SnapshotSchedule,
         update_mask: impl Into<::std::string::String>,
-    ) -> rt::Call<PostgresUpdateSnapshotScheduleRequest, ::serde_json::Value> {
+    ) -> rt::Call<PostgresUpdateSnapshotScheduleRequest, rt::LongRunning<Operation, SnapshotSchedule>> {
         rt::Call::new(
             self.client.clone(),
             &OP_POSTGRES_UPDATE_SNAPSHOT_SCHEDULE,
@@ -7414,7 +7414,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            rt::json,
+            decode_postgres_update_snapshot_schedule,
         )
     }
 }
@@ -7429,6 +7429,25 @@ static OP_POSTGRES_CREATE_BRANCH: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
+fn decode_postgres_create_branch(
+    client: &crate::Client,
+    _: &PostgresCreateBranchRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, Branch>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
+
 static OP_POSTGRES_CREATE_CATALOG: rt::Operation = rt::Operation {
     method: "POST",
     path: "/api/2.0/postgres/catalogs",
@@ -7438,6 +7457,25 @@ static OP_POSTGRES_CREATE_CATALOG: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
+
+fn decode_postgres_create_catalog(
+    client: &crate::Client,
+    _: &PostgresCreateCatalogRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, Catalog>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
 
 static OP_POSTGRES_CREATE_CDF_CONFIG: rt::Operation = rt::Operation {
     method: "POST",
@@ -7449,6 +7487,25 @@ static OP_POSTGRES_CREATE_CDF_CONFIG: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
+fn decode_postgres_create_cdf_config(
+    client: &crate::Client,
+    _: &PostgresCreateCdfConfigRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, CdfConfig>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
+
 static OP_POSTGRES_CREATE_DATA_API: rt::Operation = rt::Operation {
     method: "POST",
     path: "/api/2.0/postgres/{parent}/data-api",
@@ -7458,6 +7515,25 @@ static OP_POSTGRES_CREATE_DATA_API: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
+
+fn decode_postgres_create_data_api(
+    client: &crate::Client,
+    _: &PostgresCreateDataApiRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, DataApi>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
 
 static OP_POSTGRES_CREATE_DATABASE: rt::Operation = rt::Operation {
     method: "POST",
@@ -7469,6 +7545,25 @@ static OP_POSTGRES_CREATE_DATABASE: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
+fn decode_postgres_create_database(
+    client: &crate::Client,
+    _: &PostgresCreateDatabaseRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, Database>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
+
 static OP_POSTGRES_CREATE_ENDPOINT: rt::Operation = rt::Operation {
     method: "POST",
     path: "/api/2.0/postgres/{parent}/endpoints",
@@ -7478,6 +7573,25 @@ static OP_POSTGRES_CREATE_ENDPOINT: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
+
+fn decode_postgres_create_endpoint(
+    client: &crate::Client,
+    _: &PostgresCreateEndpointRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, Endpoint>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
 
 static OP_POSTGRES_CREATE_PROJECT: rt::Operation = rt::Operation {
     method: "POST",
@@ -7489,6 +7603,25 @@ static OP_POSTGRES_CREATE_PROJECT: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
+fn decode_postgres_create_project(
+    client: &crate::Client,
+    _: &PostgresCreateProjectRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, Project>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
+
 static OP_POSTGRES_CREATE_ROLE: rt::Operation = rt::Operation {
     method: "POST",
     path: "/api/2.0/postgres/{parent}/roles",
@@ -7498,6 +7631,25 @@ static OP_POSTGRES_CREATE_ROLE: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
+
+fn decode_postgres_create_role(
+    client: &crate::Client,
+    _: &PostgresCreateRoleRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, Role>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
 
 static OP_POSTGRES_CREATE_SNAPSHOT: rt::Operation = rt::Operation {
     method: "POST",
@@ -7509,6 +7661,25 @@ static OP_POSTGRES_CREATE_SNAPSHOT: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
+fn decode_postgres_create_snapshot(
+    client: &crate::Client,
+    _: &PostgresCreateSnapshotRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, Snapshot>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
+
 static OP_POSTGRES_CREATE_SYNCED_TABLE: rt::Operation = rt::Operation {
     method: "POST",
     path: "/api/2.0/postgres/synced_tables",
@@ -7518,6 +7689,25 @@ static OP_POSTGRES_CREATE_SYNCED_TABLE: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
+
+fn decode_postgres_create_synced_table(
+    client: &crate::Client,
+    _: &PostgresCreateSyncedTableRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, SyncedTable>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
 
 static OP_POSTGRES_DELETE_BRANCH: rt::Operation = rt::Operation {
     method: "DELETE",
@@ -7529,6 +7719,25 @@ static OP_POSTGRES_DELETE_BRANCH: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
+fn decode_postgres_delete_branch(
+    client: &crate::Client,
+    _: &PostgresDeleteBranchRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, ()>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
+
 static OP_POSTGRES_DELETE_CATALOG: rt::Operation = rt::Operation {
     method: "DELETE",
     path: "/api/2.0/postgres/{name}",
@@ -7538,6 +7747,25 @@ static OP_POSTGRES_DELETE_CATALOG: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
+
+fn decode_postgres_delete_catalog(
+    client: &crate::Client,
+    _: &PostgresDeleteCatalogRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, ()>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
 
 static OP_POSTGRES_DELETE_CDF_CONFIG: rt::Operation = rt::Operation {
     method: "DELETE",
@@ -7549,6 +7777,25 @@ static OP_POSTGRES_DELETE_CDF_CONFIG: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
+fn decode_postgres_delete_cdf_config(
+    client: &crate::Client,
+    _: &PostgresDeleteCdfConfigRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, ()>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
+
 static OP_POSTGRES_DELETE_DATA_API: rt::Operation = rt::Operation {
     method: "DELETE",
     path: "/api/2.0/postgres/{name}",
@@ -7558,6 +7805,25 @@ static OP_POSTGRES_DELETE_DATA_API: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
+
+fn decode_postgres_delete_data_api(
+    client: &crate::Client,
+    _: &PostgresDeleteDataApiRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, ()>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
 
 static OP_POSTGRES_DELETE_DATABASE: rt::Operation = rt::Operation {
     method: "DELETE",
@@ -7569,6 +7835,25 @@ static OP_POSTGRES_DELETE_DATABASE: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
+fn decode_postgres_delete_database(
+    client: &crate::Client,
+    _: &PostgresDeleteDatabaseRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, ()>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
+
 static OP_POSTGRES_DELETE_ENDPOINT: rt::Operation = rt::Operation {
     method: "DELETE",
     path: "/api/2.0/postgres/{name}",
@@ -7578,6 +7863,25 @@ static OP_POSTGRES_DELETE_ENDPOINT: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
+
+fn decode_postgres_delete_endpoint(
+    client: &crate::Client,
+    _: &PostgresDeleteEndpointRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, ()>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
 
 static OP_POSTGRES_DELETE_PROJECT: rt::Operation = rt::Operation {
     method: "DELETE",
@@ -7589,6 +7893,25 @@ static OP_POSTGRES_DELETE_PROJECT: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
+fn decode_postgres_delete_project(
+    client: &crate::Client,
+    _: &PostgresDeleteProjectRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, ()>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
+
 static OP_POSTGRES_DELETE_ROLE: rt::Operation = rt::Operation {
     method: "DELETE",
     path: "/api/2.0/postgres/{name}",
@@ -7598,6 +7921,25 @@ static OP_POSTGRES_DELETE_ROLE: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
+
+fn decode_postgres_delete_role(
+    client: &crate::Client,
+    _: &PostgresDeleteRoleRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, ()>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
 
 static OP_POSTGRES_DELETE_SNAPSHOT: rt::Operation = rt::Operation {
     method: "DELETE",
@@ -7609,6 +7951,25 @@ static OP_POSTGRES_DELETE_SNAPSHOT: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
+fn decode_postgres_delete_snapshot(
+    client: &crate::Client,
+    _: &PostgresDeleteSnapshotRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, ()>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
+
 static OP_POSTGRES_DELETE_SYNCED_TABLE: rt::Operation = rt::Operation {
     method: "DELETE",
     path: "/api/2.0/postgres/{name}",
@@ -7618,6 +7979,25 @@ static OP_POSTGRES_DELETE_SYNCED_TABLE: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
+
+fn decode_postgres_delete_synced_table(
+    client: &crate::Client,
+    _: &PostgresDeleteSyncedTableRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, ()>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
 
 static OP_POSTGRES_GENERATE_DATABASE_CREDENTIAL: rt::Operation = rt::Operation {
     method: "POST",
@@ -7915,6 +8295,25 @@ static OP_POSTGRES_UNDELETE_BRANCH: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
+fn decode_postgres_undelete_branch(
+    client: &crate::Client,
+    _: &PostgresUndeleteBranchRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, ()>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
+
 static OP_POSTGRES_UNDELETE_PROJECT: rt::Operation = rt::Operation {
     method: "POST",
     path: "/api/2.0/postgres/{name}/undelete",
@@ -7924,6 +8323,25 @@ static OP_POSTGRES_UNDELETE_PROJECT: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
+
+fn decode_postgres_undelete_project(
+    client: &crate::Client,
+    _: &PostgresUndeleteProjectRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, ()>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
 
 static OP_POSTGRES_UPDATE_BRANCH: rt::Operation = rt::Operation {
     method: "PATCH",
@@ -7935,6 +8353,25 @@ static OP_POSTGRES_UPDATE_BRANCH: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
+fn decode_postgres_update_branch(
+    client: &crate::Client,
+    _: &PostgresUpdateBranchRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, Branch>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
+
 static OP_POSTGRES_UPDATE_DATA_API: rt::Operation = rt::Operation {
     method: "PATCH",
     path: "/api/2.0/postgres/{name}",
@@ -7944,6 +8381,25 @@ static OP_POSTGRES_UPDATE_DATA_API: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
+
+fn decode_postgres_update_data_api(
+    client: &crate::Client,
+    _: &PostgresUpdateDataApiRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, DataApi>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
 
 static OP_POSTGRES_UPDATE_DATABASE: rt::Operation = rt::Operation {
     method: "PATCH",
@@ -7955,6 +8411,25 @@ static OP_POSTGRES_UPDATE_DATABASE: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
+fn decode_postgres_update_database(
+    client: &crate::Client,
+    _: &PostgresUpdateDatabaseRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, Database>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
+
 static OP_POSTGRES_UPDATE_ENDPOINT: rt::Operation = rt::Operation {
     method: "PATCH",
     path: "/api/2.0/postgres/{name}",
@@ -7964,6 +8439,25 @@ static OP_POSTGRES_UPDATE_ENDPOINT: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
+
+fn decode_postgres_update_endpoint(
+    client: &crate::Client,
+    _: &PostgresUpdateEndpointRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, Endpoint>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
 
 static OP_POSTGRES_UPDATE_PROJECT: rt::Operation = rt::Operation {
     method: "PATCH",
@@ -7975,6 +8469,25 @@ static OP_POSTGRES_UPDATE_PROJECT: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
+fn decode_postgres_update_project(
+    client: &crate::Client,
+    _: &PostgresUpdateProjectRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, Project>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
+
 static OP_POSTGRES_UPDATE_ROLE: rt::Operation = rt::Operation {
     method: "PATCH",
     path: "/api/2.0/postgres/{name}",
@@ -7985,6 +8498,25 @@ static OP_POSTGRES_UPDATE_ROLE: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
+fn decode_postgres_update_role(
+    client: &crate::Client,
+    _: &PostgresUpdateRoleRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, Role>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
+
 static OP_POSTGRES_UPDATE_SNAPSHOT_SCHEDULE: rt::Operation = rt::Operation {
     method: "PATCH",
     path: "/api/2.0/postgres/{name}",
@@ -7994,6 +8526,25 @@ static OP_POSTGRES_UPDATE_SNAPSHOT_SCHEDULE: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
+
+fn decode_postgres_update_snapshot_schedule(
+    client: &crate::Client,
+    _: &PostgresUpdateSnapshotScheduleRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::LongRunning<Operation, SnapshotSchedule>> {
+    let operation: Operation = response.json()?;
+    let name = operation.name.clone().unwrap_or_default();
+    let (client, poll_name) = (client.clone(), name.clone());
+    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
+        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            request,
+            rt::json,
+        ))
+    }))
+}
 
 impl<O> rt::Call<PostgresCreateBranchRequest, O> {
     /// Set `parent`.

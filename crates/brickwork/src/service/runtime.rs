@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::transport::{encode_query, Method, RequestBuilder, Response};
 use crate::Client;
 
-pub use crate::service::waiter::Wait;
+pub use crate::service::waiter::{LongRunning, Wait};
 
 /// A boxed, sendable future: what awaiting a [`Call`] runs.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;

@@ -15218,7 +15218,10 @@ impl WorkspaceConfApi {
     pub fn get_status(
         &self,
         keys: impl Into<::std::string::String>,
-    ) -> rt::Call<WorkspaceConfGetStatusRequest, ::serde_json::Value> {
+    ) -> rt::Call<
+        WorkspaceConfGetStatusRequest,
+        ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    > {
         rt::Call::new(
             self.client.clone(),
             &OP_WORKSPACE_CONF_GET_STATUS,

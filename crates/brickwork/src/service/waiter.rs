@@ -354,3 +354,118 @@ impl IntoTimeout for &str {
         seconds.map(Duration::from_secs).ok_or_else(|| Error::config(format!("cannot read {self:?} as a timeout")))
     }
 }
+
+/// Polls a long-running operation by name.
+type PollOperation<O> = Arc<dyn Fn() -> BoxFuture<Result<O>> + Send + Sync>;
+
+/// The answer of a call that starts a long-running operation (the
+/// package's `Operation`: `name`, `done`, `error`, `response`), and the means
+/// to wait for its result.
+///
+/// Derefs to the operation as first answered. [`LongRunning::wait`] polls
+/// it by name until `done`: an `error` is an `OperationFailed` error naming
+/// the operation, a `response` decodes as `T`.
+pub struct LongRunning<O, T> {
+    operation: O,
+    name: String,
+    what: &'static str,
+    poll: PollOperation<O>,
+    _result: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<O: fmt::Debug, T> fmt::Debug for LongRunning<O, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LongRunning").field("name", &self.name).field("operation", &self.operation).finish()
+    }
+}
+
+impl<O, T> Deref for LongRunning<O, T> {
+    type Target = O;
+
+    fn deref(&self) -> &O {
+        &self.operation
+    }
+}
+
+impl<O: Serialize, T: serde::de::DeserializeOwned> LongRunning<O, T> {
+    /// A handle on `operation` named `name`, polled by `poll` (generated code).
+    pub fn new(
+        operation: O,
+        name: impl Into<String>,
+        what: &'static str,
+        poll: impl Fn() -> BoxFuture<Result<O>> + Send + Sync + 'static,
+    ) -> Self {
+        LongRunning { operation, name: name.into(), what, poll: Arc::new(poll), _result: std::marker::PhantomData }
+    }
+
+    /// The operation's name, as the server assigned it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The operation as first answered.
+    pub fn operation(&self) -> &O {
+        &self.operation
+    }
+
+    /// Wait with the default options (20 minutes, polling every 1 to 10 s).
+    pub async fn wait(&self) -> Result<T> {
+        self.wait_with(WaitOptions::default()).await
+    }
+
+    /// Wait at most `timeout` (a [`Duration`] or text such as `"30s"`).
+    pub async fn wait_timeout(&self, timeout: impl IntoTimeout) -> Result<T> {
+        self.wait_with(WaitOptions::default().timeout(timeout.into_timeout()?)).await
+    }
+
+    /// Wait with `options`; the progress callback sees each polled operation.
+    pub async fn wait_with(&self, options: WaitOptions<O>) -> Result<T> {
+        let deadline = Instant::now().checked_add(options.timeout);
+        let what = format!("{} operation {}", self.what, self.name);
+        let mut current = serde_json::to_value(&self.operation)?;
+        let mut attempt: u32 = 1;
+        loop {
+            if current.get("done").and_then(Value::as_bool) == Some(true) {
+                return finished(&what, &self.name, current);
+            }
+            let sleep = options.backoff(attempt);
+            if deadline.is_some_and(|d| Instant::now().checked_add(sleep).is_none_or(|wake| wake > d)) {
+                return Err(Error::new(ErrorKind::Timeout, format!("{what}: not done after {:?}", options.timeout))
+                    .with_operation_state(OperationState {
+                        state: "RUNNING".into(),
+                        resource_id: Some(self.name.clone()),
+                        last: Some(current),
+                        ..Default::default()
+                    }));
+            }
+            tokio::time::sleep(sleep).await;
+            attempt = attempt.saturating_add(1);
+            let polled = (self.poll)().await?;
+            options.report(&polled);
+            current = serde_json::to_value(&polled)?;
+        }
+    }
+}
+
+/// The result of a finished operation: its error, or its response as `T`.
+fn finished<T: serde::de::DeserializeOwned>(what: &str, name: &str, operation: Value) -> Result<T> {
+    if let Some(error) = operation.get("error").filter(|e| !e.is_null()) {
+        let message = text_at(error, &["message"]).unwrap_or_else(|| "unknown error".into());
+        let code = text_at(error, &["error_code"]).map(|c| format!("[{c}] ")).unwrap_or_default();
+        return Err(Error::operation_failed(
+            format!("{what} failed: {code}{message}"),
+            OperationState {
+                state: "FAILED".into(),
+                message: Some(message),
+                resource_id: Some(name.to_string()),
+                last: Some(operation),
+            },
+        ));
+    }
+    let response = operation.get("response").cloned().unwrap_or(Value::Null);
+    // An absent result decodes as an empty object (or nothing, for `()`).
+    let response = if response.is_null() { Value::Object(Default::default()) } else { response };
+    serde_json::from_value::<T>(response.clone())
+        .or_else(|_| serde_json::from_value::<T>(Value::Null))
+        .map_err(|e| Error::decode(format!("{what}: cannot decode its result: {e}")).with_source(e))
+}
