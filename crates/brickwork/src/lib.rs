@@ -28,6 +28,11 @@ pub mod service;
 pub mod transport;
 
 pub use client::{Client, ClientBuilder};
+
+/// The README's examples compile (`cargo test --doc`).
+#[cfg(all(doctest, feature = "compute", feature = "jobs", feature = "iam"))]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
 pub use config::{Config, ConfigBuilder};
 pub use error::{Error, ErrorKind, Result};
 pub use service::{AccountClient, WorkspaceClient};

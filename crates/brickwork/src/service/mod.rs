@@ -22,6 +22,7 @@ pub mod runtime;
 pub mod waiter;
 pub mod wire;
 
+#[allow(unused_imports)] // empty without API package features
 pub use generated::*;
 pub use runtime::{Call, Page, PageStream, Paginator};
 pub use waiter::{IntoTimeout, LongRunning, Wait, WaitOptions, WaitSpec};

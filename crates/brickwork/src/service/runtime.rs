@@ -135,6 +135,7 @@ impl<R: Request, O> Call<R, O> {
     }
 
     /// Run `step` after the decode (helpers that complete an answer).
+    #[allow(dead_code)] // used by helpers of optional API packages
     pub(crate) fn then(mut self, step: Then<R, O>) -> Self {
         self.then = Some(step);
         self
@@ -376,12 +377,30 @@ pub type ItemStep<T> = fn(Client, T) -> BoxFuture<Result<T>>;
 /// with [`Paginator::try_next`]. Setters of optional parameters come before
 /// the first read; no request is sent until then. Only one page is held.
 ///
-/// ```no_run
-/// # async fn demo(w: brickwork::WorkspaceClient) -> brickwork::Result<()> {
-/// let mut clusters = w.clusters().list();
-/// while let Some(cluster) = clusters.try_next().await? {
-///     println!("{:?}", cluster.cluster_name);
+/// Runnable against the embedded emulator:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> brickwork::Result<()> {
+/// # let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+/// # let cfg = brickwork::Config::builder().host(emulator.url()).token(emulator.token()).without_environment().build()?;
+/// # let w = brickwork::WorkspaceClient::new(cfg).await?;
+/// for name in ["a", "b", "c"] {
+///     w.clusters().create("15.4.x-scala2.12").node_type_id("i3.xlarge").num_workers(0).cluster_name(name).await?;
 /// }
+/// let mut clusters = w.clusters().list().page_size(2); // two requests, read lazily
+/// let mut names = Vec::new();
+/// while let Some(cluster) = clusters.try_next().await? {
+///     names.push(cluster.cluster_name.unwrap_or_default());
+/// }
+/// names.sort();
+/// assert_eq!(names, ["a", "b", "c"]);
+///
+/// // One page at a time, with the token to resume from.
+/// let mut pages = w.clusters().list().page_size(2).pages();
+/// let first = pages.try_next().await?.expect("a first page");
+/// assert_eq!(first.items.len(), 2);
+/// assert!(first.next_page_token().is_some());
 /// # Ok(()) }
 /// ```
 #[must_use = "a paginator does nothing until it is read"]
@@ -419,12 +438,14 @@ impl<R: Request, T: DeserializeOwned + Send + 'static> Paginator<R, T> {
 
     /// Skip items whose id was already seen (SCIM offset pages can shift
     /// under concurrent changes).
+    #[allow(dead_code)] // used by optional API packages
     pub(crate) fn dedupe_by(mut self, id: fn(&T) -> Option<String>) -> Self {
         self.dedupe = Some(id);
         self
     }
 
     /// Run `step` on each item before it is returned.
+    #[allow(dead_code)] // used by helpers of optional API packages
     pub(crate) fn each(mut self, step: ItemStep<T>) -> Self {
         self.step = Some(step);
         self

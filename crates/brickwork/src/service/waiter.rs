@@ -250,11 +250,25 @@ type Poll<T> = Arc<dyn Fn() -> BoxFuture<Result<T>> + Send + Sync>;
 /// (20 minutes); [`Wait::wait_with`] takes a timeout and a progress callback.
 /// Dropping it polls nothing.
 ///
-/// ```no_run
-/// # async fn demo(w: brickwork::WorkspaceClient) -> brickwork::Result<()> {
-/// let pending = w.clusters().start("0123-456789-abcdefgh").await?;
-/// println!("starting {}", pending.id());
-/// let cluster = pending.wait().await?;
+/// Runnable against the embedded emulator:
+///
+/// ```
+/// use std::time::Duration;
+/// use brickwork::service::compute::{ClusterDetails, State};
+/// use brickwork::service::WaitOptions;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> brickwork::Result<()> {
+/// # let emulator = brickwork_emulator::Emulator::builder().transition_delay(Duration::from_millis(50)).start().await.expect("emulator");
+/// # let cfg = brickwork::Config::builder().host(emulator.url()).token(emulator.token()).without_environment().build()?;
+/// # let w = brickwork::WorkspaceClient::new(cfg).await?;
+/// let pending = w.clusters().create("15.4.x-scala2.12").node_type_id("i3.xlarge").num_workers(1).await?;
+/// println!("creating {}", pending.id()); // the create answer, before waiting
+/// let options = WaitOptions::default()
+///     .timeout(Duration::from_secs(60))
+///     .poll_interval(Duration::from_millis(20), Duration::from_secs(1))
+///     .on_progress(|c: &ClusterDetails| println!("  {:?}", c.state));
+/// let cluster = pending.wait_with(options).await?;
+/// assert_eq!(cluster.state, Some(State::Running));
 /// # Ok(()) }
 /// ```
 pub struct Wait<R, T> {

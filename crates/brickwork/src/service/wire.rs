@@ -7,6 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 /// An enum whose unknown wire values decode as `UnknownValue(String)`
 /// instead of failing: Databricks adds enum values without notice.
+#[allow(unused_macros)] // without any API package feature nothing uses it
 macro_rules! open_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident = $wire:literal,)* }) => {
         $(#[$meta])*
@@ -67,6 +68,7 @@ macro_rules! open_enum {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use open_enum;
 
 /// The text of an enum value; numbers and booleans are accepted as their text.
