@@ -57,6 +57,8 @@ const SENSITIVE: &[&str] = &[
     "string_value",
     "bytes_value",
     "secret",
+    "personal_access_token",
+    "token",
 ];
 
 pub fn ident(name: &str) -> String {
@@ -228,11 +230,48 @@ pub const KEEPS_UNKNOWN: &[(&str, &str)] = &[
 
 fn keeps_unknown(pkg: &str, name: &str) -> bool {
     KEEPS_UNKNOWN.iter().any(|(p, n)| *p == pkg && *n == name)
+        || JOB_SETTINGS_PARTS.with(|parts| parts.borrow().contains(&(pkg.to_string(), name.to_string())))
+}
+
+thread_local! {
+    /// Every `jobs` type a `JobSettings` holds (tasks, their kinds,
+    /// schedules, ...): a reset sends them all back, so all keep unknown fields.
+    static JOB_SETTINGS_PARTS: std::cell::RefCell<BTreeSet<TypeKey>> = Default::default();
+}
+
+/// Fill [`JOB_SETTINGS_PARTS`] from the model (before generating).
+pub fn collect_job_settings_parts(model: &Model) {
+    let Some(jobs) = model.packages.get("jobs") else { return };
+    let types: HashMap<&str, &TypeDef> = jobs.types.iter().map(|t| (t.name.as_str(), t)).collect();
+    let mut seen = BTreeSet::new();
+    let mut stack = vec!["JobSettings"];
+    while let Some(name) = stack.pop() {
+        let Some(t) = types.get(name) else { continue };
+        if !seen.insert(name.to_string()) {
+            continue;
+        }
+        for f in &t.fields {
+            let mut ty = &f.ty;
+            while let Some(inner) = ty.items.as_deref().or(ty.values.as_deref()) {
+                ty = inner;
+            }
+            if ty.kind == "ref" && ty.package.as_deref() == Some("jobs") {
+                if let Some(n) = ty.name.as_deref() {
+                    stack.push(n);
+                }
+            }
+        }
+    }
+    JOB_SETTINGS_PARTS.with(|parts| *parts.borrow_mut() = seen.into_iter().map(|n| ("jobs".to_string(), n)).collect());
 }
 
 /// Lists of scalars whose items the API documents as nullable (SQL `NULL`
 /// in result rows): their items are `Option`.
-pub const NULLABLE_ITEMS: &[(&str, &str, &str)] = &[("sql", "ResultData", "data_array")];
+pub const NULLABLE_ITEMS: &[(&str, &str, &str)] = &[
+    ("sql", "ResultData", "data_array"),
+    ("vectorsearch", "ResultData", "data_array"),
+    ("vectorsearch", "FacetResultData", "facet_array"),
+];
 
 /// The Rust type of a list whose innermost scalar items may be `null`.
 fn nullable_items(ty: &TypeRef, pkg: &str, index: &Index) -> String {
@@ -248,6 +287,9 @@ const CALL_METHODS: &[&str] =
     &["new", "request", "with_request", "into_request", "then", "send", "into_future", "send_blocking"];
 const PAGINATOR_METHODS: &[&str] = &[
     "new",
+    "fmt",
+    "into",
+    "from",
     "dedupe_by",
     "each",
     "max_items",
@@ -260,7 +302,21 @@ const PAGINATOR_METHODS: &[&str] = &[
     "into_stream",
     "blocking_iter",
 ];
-const TYPE_METHODS: &[&str] = &["new"];
+const TYPE_METHODS: &[&str] = &[
+    "new",
+    "default",
+    "clone",
+    "clone_from",
+    "eq",
+    "ne",
+    "fmt",
+    "hash",
+    "serialize",
+    "deserialize",
+    "to_owned",
+    "into",
+    "from",
+];
 
 /// How a field or parameter is declared, and how its setter takes a value.
 struct FieldShape {
@@ -272,6 +328,11 @@ struct FieldShape {
     arg: String,
     /// The expression stored from `value`.
     store: String,
+}
+
+/// A field holding a secret: a known name, or an API key sent in plain text.
+fn is_sensitive(name: &str) -> bool {
+    SENSITIVE.contains(&name) || name.ends_with("_plaintext")
 }
 
 fn field_shape(
@@ -295,7 +356,7 @@ fn field_shape(
     };
     let boxed = index.needs_box(owner, ty);
     let string_like = matches!(ty.kind.as_str(), "string" | "timestamp" | "duration" | "field_mask");
-    let (inner_ty, arg, value) = if string_like && SENSITIVE.contains(&name) {
+    let (inner_ty, arg, value) = if string_like && is_sensitive(name) {
         ("crate::service::Sensitive".to_string(), "impl Into<crate::service::Sensitive>".to_string(), "value.into()")
     } else if string_like {
         (base.clone(), "impl Into<::std::string::String>".to_string(), "value.into()")
@@ -631,6 +692,9 @@ fn op_doc(op: &Operation) -> String {
     }
     if let Some(w) = &op.waiter {
         doc.push_str(&format!("; waits for {}", w.target.join(" or ")));
+        if outcome_of(&w.name, &op.name).is_some() {
+            doc.push_str(" and fails with `OperationFailed` unless the result is SUCCESS");
+        }
     }
     if let Some(l) = &op.lro {
         doc.push_str(&format!("; long-running, polled with `{}`", l.poll));
@@ -750,6 +814,9 @@ fn emit_service(out: &mut String, service: &Service, ctx: &Ctx) {
             if waiters_done.insert(plan.wait_fn.clone()) {
                 plan.emit(out, &mut module_items, service);
             }
+            if plan.outcome.is_some() && waiters_done.insert(format!("{}_SUCCESS", plan.wait_fn)) {
+                plan.emit_success_spec(&mut module_items);
+            }
         }
     }
     let _ = writeln!(out, "}}\n");
@@ -781,10 +848,11 @@ fn lro_decode(service: &Service, op: &Operation, lro: &Lro, req: &str, ctx: &Ctx
     Some((output, decode_fn, code))
 }
 
-/// `.dedupe_by(..)` for SCIM offset listings of items with an `id`, as the
+/// `.dedupe_by(..)` for offset listings (SCIM, legacy pages) of items with an `id`, as the
 /// official SDKs skip ids already seen.
 fn dedupe_by_id(style: &str, field: Option<&str>, item: &TypeRef, ctx: &Ctx) -> String {
-    if style != "offset" || field != Some("startIndex") || item.kind != "ref" {
+    // SCIM `startIndex` and legacy `page` listings, as the official SDK does.
+    if style != "offset" || field.is_none() || item.kind != "ref" {
         return String::new();
     }
     let Some(t) = item.name.as_ref().and_then(|n| ctx.types.get(n)) else { return String::new() };
@@ -805,7 +873,11 @@ struct WaiterPlan {
     binds: Vec<String>,
     /// Whether the call answers a body to decode.
     has_response: bool,
+    /// The `WaitSpec` fields (without the outcome).
     spec: String,
+    /// The success check of the calls that start what is waited for
+    /// (`run_now`, not `cancel_run`), if the waiter has one.
+    outcome: Option<&'static str>,
     getter_static: String,
     getter_request: String,
     /// Getter request fields set from the arguments.
@@ -820,8 +892,9 @@ impl WaiterPlan {
         let decode = if self.has_response { "response.json()?" } else { "{ let _ = response; }" };
         let binds: String = self.binds.iter().map(|b| format!("    {b}\n")).collect();
         let args: Vec<String> = self.args.iter().map(|(a, _)| ident(a)).collect();
+        let spec = if self.outcome.is_some() { self.spec_static("_SUCCESS") } else { self.spec_static("") };
         format!(
-            "fn {name}(client: &crate::Client, request: &{req}, response: crate::transport::Response) -> crate::Result<rt::Wait<{ret}, {}>> {{\n    let _ = request;\n    let response: {ret} = {decode};\n{binds}    ::std::result::Result::Ok({}(client.clone(), response, {}))\n}}\n",
+            "fn {name}(client: &crate::Client, request: &{req}, response: crate::transport::Response) -> crate::Result<rt::Wait<{ret}, {}>> {{\n    let _ = request;\n    let response: {ret} = {decode};\n{binds}    ::std::result::Result::Ok({}(client.clone(), response, &{spec}, {}))\n}}\n",
             self.result_ty,
             self.wait_fn_module(),
             args.join(", ")
@@ -830,6 +903,22 @@ impl WaiterPlan {
 
     fn wait_fn_module(&self) -> String {
         format!("waiter_{}", self.wait_fn.trim_start_matches("r#"))
+    }
+
+    fn spec_static(&self, suffix: &str) -> String {
+        format!("SPEC_{}{suffix}", self.wait_fn.trim_start_matches("r#").to_ascii_uppercase())
+    }
+
+    /// The `WaitSpec` with the success check, for the calls that have one.
+    fn emit_success_spec(&self, module: &mut String) {
+        if let Some(outcome) = self.outcome {
+            let _ = writeln!(
+                module,
+                "static {}: crate::service::WaitSpec = crate::service::WaitSpec {{ {}, outcome: {outcome} }};\n",
+                self.spec_static("_SUCCESS"),
+                self.spec
+            );
+        }
     }
 
     /// The service method `wait_*` and the module-level poller.
@@ -855,21 +944,28 @@ impl WaiterPlan {
         let _ = writeln!(out, "    /// A handle that polls until {}; `.wait()` runs it.", self.spec_doc());
         let _ = writeln!(
             out,
-            "    pub fn {}(&self, {}) -> rt::Wait<(), {}> {{\n        {}(self.client.clone(), (), {})\n    }}\n",
+            "    pub fn {}(&self, {}) -> rt::Wait<(), {}> {{\n        {}(self.client.clone(), (), &{}, {})\n    }}\n",
             self.wait_fn,
             method_params.join(", "),
             self.result_ty,
             self.wait_fn_module(),
+            self.spec_static(""),
             method_args.join(", ")
         );
+        let _ = writeln!(
+            module,
+            "static {}: crate::service::WaitSpec = crate::service::WaitSpec {{ {}, outcome: ::std::option::Option::None }};\n",
+            self.spec_static(""),
+            self.spec
+        );
+
         let clones: String = args.iter().map(|a| format!("let {a} = {a}.clone(); ")).collect();
         let _ = writeln!(
             module,
-            "fn {}<R>(client: crate::Client, response: R, {}) -> rt::Wait<R, {}> {{\n    {}\n    let wait_id = {};\n    rt::Wait::new(response, wait_id, &SPEC, move || {{\n        {clones}\n        let request = {} {{ {} ..::std::default::Default::default() }};\n        ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &{}, request, rt::json))\n    }})\n}}\n",
+            "fn {}<R>(client: crate::Client, response: R, spec: &'static crate::service::WaitSpec, {}) -> rt::Wait<R, {}> {{\n    let wait_id = {};\n    rt::Wait::new(response, wait_id, spec, move || {{\n        {clones}\n        let request = {} {{ {} ..::std::default::Default::default() }};\n        ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &{}, request, rt::json))\n    }})\n}}\n",
             self.wait_fn_module(),
             params.join(", "),
             self.result_ty,
-            self.spec,
             self.id_expr,
             self.getter_request,
             self.getter_fields.iter().map(|f| format!("{f},")).collect::<String>(),
@@ -888,13 +984,15 @@ impl WaiterPlan {
     }
 }
 
-/// Waiters whose target state means "finished", not "succeeded".
-fn outcome_of(waiter: &str) -> &'static str {
-    match waiter {
-        "wait_get_run_job_terminated_or_skipped" => {
-            "::std::option::Option::Some(&crate::service::waiter::Outcome { path: &[\"state\", \"result_state\"], success: &[\"SUCCESS\"], parts: ::std::option::Option::Some((\"tasks\", \"task_key\", &[\"state\", \"result_state\"])), url_path: &[\"run_page_url\"] })"
-        }
-        _ => "::std::option::Option::None",
+/// The success check of calls whose waiter's target state means "finished",
+/// not "succeeded": a job run started by `run_now`, `submit` or
+/// `repair_run` (a `cancel_run` is expected to end CANCELED).
+fn outcome_of(waiter: &str, op: &str) -> Option<&'static str> {
+    match (waiter, op) {
+        ("wait_get_run_job_terminated_or_skipped", "run_now" | "submit" | "repair_run") => Some(
+            "::std::option::Option::Some(&crate::service::waiter::Outcome { path: &[\"state\", \"result_state\"], success: &[\"SUCCESS\"], parts: ::std::option::Option::Some((\"tasks\", \"task_key\", &[\"state\", \"result_state\"])), url_path: &[\"run_page_url\"] })",
+        ),
+        _ => None,
     }
 }
 
@@ -934,18 +1032,25 @@ fn waiter_plan(service: &Service, op: &Operation, w: &Waiter, ctx: &Ctx) -> Opti
             let p = op.params.iter().find(|p| p.name == bind.field)?;
             (p.required, format!("request.{}.clone()", ident(&bind.field)))
         };
-        let value = if required { source } else { format!("rt::bound({source}, {:?})?", bind.field) };
+        // A missing id fails the wait, not the call: the resource exists.
+        let value = if required {
+            source
+        } else {
+            format!(
+                "match {source} {{ ::std::option::Option::Some(value) => value, ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, {:?})) }}",
+                bind.field
+            )
+        };
         binds.push(format!("let {} = {value};", ident(arg)));
     }
     let id_parts: Vec<String> = args.iter().map(|(a, _)| format!("{}.to_string()", ident(a))).collect();
     let spec = format!(
-        "static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {{ what: {:?}, target: {}, failure: {}, status_path: {}, message_path: {}, outcome: {} }};",
+        "what: {:?}, target: {}, failure: {}, status_path: {}, message_path: {}",
         service.name,
         str_list(w.target.iter().cloned()),
         str_list(w.failure.iter().cloned()),
         str_list(status_path.iter().cloned()),
         str_list(w.message_path.clone().unwrap_or_default()),
-        outcome_of(&w.name)
     );
     Some(WaiterPlan {
         wait_fn: ident(&w.name),
@@ -954,6 +1059,7 @@ fn waiter_plan(service: &Service, op: &Operation, w: &Waiter, ctx: &Ctx) -> Opti
         binds,
         has_response: op.wait_response.is_some(),
         spec,
+        outcome: outcome_of(&w.name, &op.name),
         getter_static: static_name("OP", service, getter),
         getter_request: request_name(service, getter),
         getter_fields,
@@ -1101,6 +1207,7 @@ pub fn features(model: &Model) -> String {
 }
 
 pub fn index(model: &Model) -> Index<'_> {
+    collect_job_settings_parts(model);
     Index::new(model)
 }
 

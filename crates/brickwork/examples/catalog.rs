@@ -11,7 +11,7 @@ async fn main() -> brickwork::Result<()> {
     let catalog = "brickwork_example";
     w.catalogs().create(catalog).comment("example").await?;
     for schema in ["bronze", "silver"] {
-        w.schemas().create(catalog, schema).await?;
+        w.schemas().create(schema, catalog).await?;
     }
     let mut schemas = w.schemas().list(catalog);
     while let Some(s) = schemas.try_next().await? {

@@ -192,7 +192,7 @@ pub enum ErrorDetail {
 }
 
 /// The state a long-running operation was last seen in (for `OperationFailed`/`Timeout`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct OperationState {
     /// Wire value of the state, e.g. `TERMINATED`.
     pub state: String,
@@ -202,6 +202,18 @@ pub struct OperationState {
     pub resource_id: Option<String>,
     /// The last polled object, as JSON (decode it into its type for details).
     pub last: Option<serde_json::Value>,
+}
+
+/// `last` is left out: the polled object may hold secrets in clear.
+impl fmt::Debug for OperationState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OperationState")
+            .field("state", &self.state)
+            .field("message", &self.message)
+            .field("resource_id", &self.resource_id)
+            .field("last", &self.last.as_ref().map(|_| "<polled object>"))
+            .finish()
+    }
 }
 
 /// The brickwork error: a kind, a message and everything known about the cause.

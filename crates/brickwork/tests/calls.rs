@@ -157,11 +157,23 @@ async fn a_cancelled_run_ends_terminated_but_its_wait_fails() -> Result<()> {
     let task = Task::new("slow").environment_key("default").notebook_task(NotebookTask::new("/p/slow"));
     let job = w.jobs().create().name("slow").tasks(vec![task]).await?;
     let pending = w.jobs().run_now(job.job_id.unwrap_or_default()).await?;
-    w.jobs().cancel_run(pending.run_id.unwrap_or_default()).await?.wait_with(quick()).await.ok();
+    // Waiting on the cancel succeeds: CANCELED is what a cancel is for.
+    let cancelled = w.jobs().cancel_run(pending.run_id.unwrap_or_default()).await?.wait_with(quick()).await?;
+    assert_eq!(cancelled.state.and_then(|s| s.result_state).map(|r| r.to_string()).as_deref(), Some("CANCELED"));
     let err = pending.wait_with(quick()).await.expect_err("not a success");
     assert_eq!(err.kind(), ErrorKind::OperationFailed);
     let state = err.operation_state().expect("state");
     assert_eq!(state.state, "TERMINATED", "the run did reach its target state");
     assert!(err.message().contains("without success: CANCELED"), "{}", err.message());
+    Ok(())
+}
+
+#[tokio::test]
+async fn extreme_poll_intervals_do_not_panic() -> Result<()> {
+    let (_emulator, w) = workspace(fast().transition_delay(Duration::from_secs(30))).await;
+    let pending = w.clusters().create("15.4.x-scala2.12").node_type_id("i3.xlarge").num_workers(0).await?;
+    let options = WaitOptions::default().poll_interval(Duration::MAX, Duration::MAX).timeout(Duration::from_millis(50));
+    let err = pending.wait_with(options).await.expect_err("times out");
+    assert_eq!(err.kind(), ErrorKind::Timeout);
     Ok(())
 }

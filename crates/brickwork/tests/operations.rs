@@ -194,3 +194,54 @@ async fn long_running_operations_are_typed_and_waited_for() {
     assert!(err.message().contains("[INVALID_PARAMETER_VALUE] no such parent"), "{}", err.message());
     assert_eq!(err.operation_state().and_then(|s| s.resource_id.as_deref()), Some(&FAILING[18..]));
 }
+
+#[tokio::test]
+async fn a_failed_page_is_asked_for_again_on_the_next_read() {
+    let server = TestServer::start(vec![(
+        "GET",
+        "/api/2.1/clusters/list",
+        handler(|r, n| match (r.query.contains("page_token=p2"), n) {
+            (false, _) => Reply::json(200, json!({"clusters": [{"cluster_id": "c1"}], "next_page_token": "p2"})),
+            (true, 1) => Reply::json(400, json!({"error_code": "BAD_REQUEST", "message": "try later"})),
+            (true, _) => Reply::json(200, json!({"clusters": [{"cluster_id": "c2"}]})),
+        }),
+    )])
+    .await;
+    let w = workspace_at(&server.url).await;
+    let mut clusters = w.clusters().list();
+    assert_eq!(clusters.try_next().await.expect("first").and_then(|c| c.cluster_id).as_deref(), Some("c1"));
+    assert!(clusters.try_next().await.is_err(), "the second page fails once");
+    let second = clusters.try_next().await.expect("asked again");
+    assert_eq!(second.and_then(|c| c.cluster_id).as_deref(), Some("c2"), "the listing did not end early");
+    assert!(clusters.try_next().await.expect("end").is_none());
+}
+
+#[tokio::test]
+async fn an_offset_server_that_ignores_the_offset_does_not_loop() {
+    let server = TestServer::start(vec![(
+        "GET",
+        "/api/2.0/preview/scim/v2/Users",
+        handler(|_, _| Reply::json(200, json!({"Resources": [{"id": "u1"}, {"id": "u2"}]}))),
+    )])
+    .await;
+    let w = workspace_at(&server.url).await;
+    let listing = tokio::time::timeout(std::time::Duration::from_secs(10), w.users().list().try_collect());
+    let users = listing.await.expect("ends").expect("list");
+    assert_eq!(users.len(), 2);
+}
+
+#[tokio::test]
+async fn a_create_answer_without_an_id_is_kept_and_only_the_wait_fails() {
+    let server = TestServer::start(vec![(
+        "POST",
+        "/api/2.1/clusters/create",
+        handler(|_, _| Reply::json(200, json!({"unexpected": true}))),
+    )])
+    .await;
+    let w = workspace_at(&server.url).await;
+    let pending = w.clusters().create("15.4.x-scala2.12").await.expect("the cluster was created");
+    assert_eq!(pending.cluster_id, None);
+    let err = pending.wait().await.expect_err("nothing to poll");
+    assert_eq!(err.kind(), brickwork::ErrorKind::Decode);
+    assert!(err.message().contains("cluster_id"), "{}", err.message());
+}

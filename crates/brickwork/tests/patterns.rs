@@ -250,6 +250,22 @@ mod guards {
 mod job_builder {
     use super::*;
 
+    #[test]
+    fn parameters_and_wheel_tasks_keep_their_fields_apart() {
+        let spec = JobBuilder::new("args")
+            .parameter("run_date", "2026-01-01")
+            .task(TaskSpec::python_wheel("w", "my_package", "main").environment("default"))
+            .build()
+            .expect("spec");
+        let settings = serde_json::to_value(spec.settings()).expect("json");
+        assert_eq!(settings["parameters"][0], serde_json::json!({"name": "run_date", "default": "2026-01-01"}));
+        let wheel = &settings["tasks"][0]["python_wheel_task"];
+        assert_eq!((wheel["package_name"].as_str(), wheel["entry_point"].as_str()), (Some("my_package"), Some("main")));
+        // A field named `default` does not hide `Default::default()`.
+        let empty = brickwork::service::jobs::JobParameterDefinition::default().set_default("x");
+        assert_eq!(empty.default, "x");
+    }
+
     fn cluster() -> ClusterSpec {
         ClusterSpec {
             spark_version: Some("15.4.x-scala2.12".into()),

@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::service::runtime::{Call, Paginator, Request};
-use crate::service::Wait;
+use crate::service::{LongRunning, Wait};
 
 /// The runtime blocking calls run on (one worker, so background work such
 /// as guard cleanups keeps going between calls).
@@ -68,27 +68,38 @@ impl<R, T: Serialize> Wait<R, T> {
     }
 }
 
+impl<O: Serialize, T: DeserializeOwned> LongRunning<O, T> {
+    /// Block until the operation is done (default options).
+    pub fn wait_blocking(&self) -> Result<T> {
+        block_on(self.wait())?
+    }
+}
+
 impl<R: Request, T: DeserializeOwned + Send + 'static> Paginator<R, T> {
     /// The items as an iterator that fetches pages as it goes.
     pub fn blocking_iter(self) -> Iter<R, T> {
-        Iter { pages: self }
+        Iter { pages: self, failed: false }
     }
 }
 
 /// The items of a list operation, fetched a page at a time as you iterate.
+/// It ends after the first error.
 #[derive(Debug)]
 pub struct Iter<R, T> {
     pages: Paginator<R, T>,
+    failed: bool,
 }
 
 impl<R: Request, T: DeserializeOwned + Send + 'static> Iterator for Iter<R, T> {
     type Item = Result<T>;
 
     fn next(&mut self) -> Option<Result<T>> {
-        match block_on(self.pages.try_next()) {
-            Ok(result) => result.transpose(),
-            Err(e) => Some(Err(e)),
+        if self.failed {
+            return None;
         }
+        let next = block_on(self.pages.try_next()).and_then(|r| r).transpose();
+        self.failed = matches!(next, Some(Err(_)));
+        next
     }
 }
 

@@ -214,7 +214,8 @@ where
             return Err(e);
         }
     };
-    guard.cluster_id = Some(created.id().to_string());
+    // Without an id in the answer the guard keeps finding the cluster by its tag.
+    guard.cluster_id = Some(created.id().to_string()).filter(|id| !id.is_empty());
     let running = match created.wait_with(options.wait).await {
         Ok(details) => details,
         Err(e) => {

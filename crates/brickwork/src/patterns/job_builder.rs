@@ -94,7 +94,7 @@ impl TaskSpec {
 
     /// A Python wheel task: `package_name` and its `entry_point`.
     pub fn python_wheel(key: &str, package_name: &str, entry_point: &str) -> Self {
-        Self::new(key, Task::new(key).python_wheel_task(PythonWheelTask::new(entry_point, package_name)), true)
+        Self::new(key, Task::new(key).python_wheel_task(PythonWheelTask::new(package_name, entry_point)), true)
     }
 
     /// A Spark Python file task.
@@ -226,7 +226,7 @@ impl JobBuilder {
 
     /// A job parameter with its default.
     pub fn parameter(mut self, name: &str, default: &str) -> Self {
-        self.settings.parameters.push(JobParameterDefinition::new(default, name));
+        self.settings.parameters.push(JobParameterDefinition::new(name, default));
         self
     }
 

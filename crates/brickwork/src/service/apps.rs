@@ -4327,7 +4327,7 @@ impl AppsApi {
 
     /// A handle that polls until the state is one of ["ACTIVE"]; `.wait()` runs it.
     pub fn wait_get_app_active(&self, name: impl Into<::std::string::String>) -> rt::Wait<(), App> {
-        waiter_wait_get_app_active(self.client.clone(), (), name.into())
+        waiter_wait_get_app_active(self.client.clone(), (), &SPEC_WAIT_GET_APP_ACTIVE, name.into())
     }
 
     /// `POST /api/2.0/app-spaces`; required: `space`; long-running, polled with `get_space_operation` ([API reference](https://docs.databricks.com/api/workspace/apps/createspace)).
@@ -4374,7 +4374,12 @@ impl AppsApi {
 
     /// A handle that polls until the state is one of ["SUCCEEDED"]; `.wait()` runs it.
     pub fn wait_get_update_app_succeeded(&self, app_name: impl Into<::std::string::String>) -> rt::Wait<(), AppUpdate> {
-        waiter_wait_get_update_app_succeeded(self.client.clone(), (), app_name.into())
+        waiter_wait_get_update_app_succeeded(
+            self.client.clone(),
+            (),
+            &SPEC_WAIT_GET_UPDATE_APP_SUCCEEDED,
+            app_name.into(),
+        )
     }
 
     /// `DELETE /api/2.0/apps/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/apps/delete)).
@@ -4465,7 +4470,13 @@ impl AppsApi {
         app_name: impl Into<::std::string::String>,
         deployment_id: impl Into<::std::string::String>,
     ) -> rt::Wait<(), AppDeployment> {
-        waiter_wait_get_deployment_app_succeeded(self.client.clone(), (), app_name.into(), deployment_id.into())
+        waiter_wait_get_deployment_app_succeeded(
+            self.client.clone(),
+            (),
+            &SPEC_WAIT_GET_DEPLOYMENT_APP_SUCCEEDED,
+            app_name.into(),
+            deployment_id.into(),
+        )
     }
 
     /// `GET /api/2.0/apps/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/apps/get)).
@@ -4702,7 +4713,7 @@ impl AppsApi {
 
     /// A handle that polls until the state is one of ["STOPPED"]; `.wait()` runs it.
     pub fn wait_get_app_stopped(&self, name: impl Into<::std::string::String>) -> rt::Wait<(), App> {
-        waiter_wait_get_app_stopped(self.client.clone(), (), name.into())
+        waiter_wait_get_app_stopped(self.client.clone(), (), &SPEC_WAIT_GET_APP_STOPPED, name.into())
     }
 
     /// `PATCH /api/2.0/apps/{name}`; required: `name`, `app` ([API reference](https://docs.databricks.com/api/workspace/apps/update)).
@@ -4815,20 +4826,26 @@ fn decode_apps_create(
     let _ = request;
     let response: App = response.json()?;
     let name = response.name.clone();
-    ::std::result::Result::Ok(waiter_wait_get_app_active(client.clone(), response, name))
+    ::std::result::Result::Ok(waiter_wait_get_app_active(client.clone(), response, &SPEC_WAIT_GET_APP_ACTIVE, name))
 }
 
-fn waiter_wait_get_app_active<R>(client: crate::Client, response: R, name: ::std::string::String) -> rt::Wait<R, App> {
-    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-        what: "apps",
-        target: &["ACTIVE"],
-        failure: &["ERROR", "STOPPED"],
-        status_path: &["compute_status", "state"],
-        message_path: &["compute_status", "message"],
-        outcome: ::std::option::Option::None,
-    };
+static SPEC_WAIT_GET_APP_ACTIVE: crate::service::WaitSpec = crate::service::WaitSpec {
+    what: "apps",
+    target: &["ACTIVE"],
+    failure: &["ERROR", "STOPPED"],
+    status_path: &["compute_status", "state"],
+    message_path: &["compute_status", "message"],
+    outcome: ::std::option::Option::None,
+};
+
+fn waiter_wait_get_app_active<R>(
+    client: crate::Client,
+    response: R,
+    spec: &'static crate::service::WaitSpec,
+    name: ::std::string::String,
+) -> rt::Wait<R, App> {
     let wait_id = [name.to_string()].join("/");
-    rt::Wait::new(response, wait_id, &SPEC, move || {
+    rt::Wait::new(response, wait_id, spec, move || {
         let name = name.clone();
         let request = AppsGetRequest { name: name.clone(), ..::std::default::Default::default() };
         ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &OP_APPS_GET, request, rt::json))
@@ -4882,24 +4899,31 @@ fn decode_apps_create_update(
     let _ = request;
     let response: AppUpdate = response.json()?;
     let app_name = request.app_name.clone();
-    ::std::result::Result::Ok(waiter_wait_get_update_app_succeeded(client.clone(), response, app_name))
+    ::std::result::Result::Ok(waiter_wait_get_update_app_succeeded(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_UPDATE_APP_SUCCEEDED,
+        app_name,
+    ))
 }
+
+static SPEC_WAIT_GET_UPDATE_APP_SUCCEEDED: crate::service::WaitSpec = crate::service::WaitSpec {
+    what: "apps",
+    target: &["SUCCEEDED"],
+    failure: &["FAILED"],
+    status_path: &["status", "state"],
+    message_path: &["status", "message"],
+    outcome: ::std::option::Option::None,
+};
 
 fn waiter_wait_get_update_app_succeeded<R>(
     client: crate::Client,
     response: R,
+    spec: &'static crate::service::WaitSpec,
     app_name: ::std::string::String,
 ) -> rt::Wait<R, AppUpdate> {
-    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-        what: "apps",
-        target: &["SUCCEEDED"],
-        failure: &["FAILED"],
-        status_path: &["status", "state"],
-        message_path: &["status", "message"],
-        outcome: ::std::option::Option::None,
-    };
     let wait_id = [app_name.to_string()].join("/");
-    rt::Wait::new(response, wait_id, &SPEC, move || {
+    rt::Wait::new(response, wait_id, spec, move || {
         let app_name = app_name.clone();
         let request = AppsGetUpdateRequest { app_name: app_name.clone(), ..::std::default::Default::default() };
         ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &OP_APPS_GET_UPDATE, request, rt::json))
@@ -4973,31 +4997,37 @@ fn decode_apps_deploy(
     let _ = request;
     let response: AppDeployment = response.json()?;
     let app_name = request.app_name.clone();
-    let deployment_id = rt::bound(response.deployment_id.clone(), "deployment_id")?;
+    let deployment_id = match response.deployment_id.clone() {
+        ::std::option::Option::Some(value) => value,
+        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "deployment_id")),
+    };
     ::std::result::Result::Ok(waiter_wait_get_deployment_app_succeeded(
         client.clone(),
         response,
+        &SPEC_WAIT_GET_DEPLOYMENT_APP_SUCCEEDED,
         app_name,
         deployment_id,
     ))
 }
 
+static SPEC_WAIT_GET_DEPLOYMENT_APP_SUCCEEDED: crate::service::WaitSpec = crate::service::WaitSpec {
+    what: "apps",
+    target: &["SUCCEEDED"],
+    failure: &["FAILED"],
+    status_path: &["status", "state"],
+    message_path: &["status", "message"],
+    outcome: ::std::option::Option::None,
+};
+
 fn waiter_wait_get_deployment_app_succeeded<R>(
     client: crate::Client,
     response: R,
+    spec: &'static crate::service::WaitSpec,
     app_name: ::std::string::String,
     deployment_id: ::std::string::String,
 ) -> rt::Wait<R, AppDeployment> {
-    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-        what: "apps",
-        target: &["SUCCEEDED"],
-        failure: &["FAILED"],
-        status_path: &["status", "state"],
-        message_path: &["status", "message"],
-        outcome: ::std::option::Option::None,
-    };
     let wait_id = [app_name.to_string(), deployment_id.to_string()].join("/");
-    rt::Wait::new(response, wait_id, &SPEC, move || {
+    rt::Wait::new(response, wait_id, spec, move || {
         let app_name = app_name.clone();
         let deployment_id = deployment_id.clone();
         let request = AppsGetDeploymentRequest {
@@ -5163,7 +5193,7 @@ fn decode_apps_start(
     let _ = request;
     let response: App = response.json()?;
     let name = response.name.clone();
-    ::std::result::Result::Ok(waiter_wait_get_app_active(client.clone(), response, name))
+    ::std::result::Result::Ok(waiter_wait_get_app_active(client.clone(), response, &SPEC_WAIT_GET_APP_ACTIVE, name))
 }
 
 static OP_APPS_STOP: rt::Operation = rt::Operation {
@@ -5184,20 +5214,26 @@ fn decode_apps_stop(
     let _ = request;
     let response: App = response.json()?;
     let name = response.name.clone();
-    ::std::result::Result::Ok(waiter_wait_get_app_stopped(client.clone(), response, name))
+    ::std::result::Result::Ok(waiter_wait_get_app_stopped(client.clone(), response, &SPEC_WAIT_GET_APP_STOPPED, name))
 }
 
-fn waiter_wait_get_app_stopped<R>(client: crate::Client, response: R, name: ::std::string::String) -> rt::Wait<R, App> {
-    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-        what: "apps",
-        target: &["STOPPED"],
-        failure: &["ERROR"],
-        status_path: &["compute_status", "state"],
-        message_path: &["compute_status", "message"],
-        outcome: ::std::option::Option::None,
-    };
+static SPEC_WAIT_GET_APP_STOPPED: crate::service::WaitSpec = crate::service::WaitSpec {
+    what: "apps",
+    target: &["STOPPED"],
+    failure: &["ERROR"],
+    status_path: &["compute_status", "state"],
+    message_path: &["compute_status", "message"],
+    outcome: ::std::option::Option::None,
+};
+
+fn waiter_wait_get_app_stopped<R>(
+    client: crate::Client,
+    response: R,
+    spec: &'static crate::service::WaitSpec,
+    name: ::std::string::String,
+) -> rt::Wait<R, App> {
     let wait_id = [name.to_string()].join("/");
-    rt::Wait::new(response, wait_id, &SPEC, move || {
+    rt::Wait::new(response, wait_id, spec, move || {
         let name = name.clone();
         let request = AppsGetRequest { name: name.clone(), ..::std::default::Default::default() };
         ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &OP_APPS_GET, request, rt::json))

@@ -25482,7 +25482,7 @@ impl OnlineTablesApi {
 
     /// A handle that polls until the state is one of ["ACTIVE"]; `.wait()` runs it.
     pub fn wait_get_online_table_active(&self, name: impl Into<::std::string::String>) -> rt::Wait<(), OnlineTable> {
-        waiter_wait_get_online_table_active(self.client.clone(), (), name.into())
+        waiter_wait_get_online_table_active(self.client.clone(), (), &SPEC_WAIT_GET_ONLINE_TABLE_ACTIVE, name.into())
     }
 
     /// `DELETE /api/2.0/online-tables/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/onlinetables/delete)).
@@ -25537,25 +25537,35 @@ fn decode_online_tables_create(
 ) -> crate::Result<rt::Wait<OnlineTable, OnlineTable>> {
     let _ = request;
     let response: OnlineTable = response.json()?;
-    let name = rt::bound(response.name.clone(), "name")?;
-    ::std::result::Result::Ok(waiter_wait_get_online_table_active(client.clone(), response, name))
+    let name = match response.name.clone() {
+        ::std::option::Option::Some(value) => value,
+        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "name")),
+    };
+    ::std::result::Result::Ok(waiter_wait_get_online_table_active(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_ONLINE_TABLE_ACTIVE,
+        name,
+    ))
 }
+
+static SPEC_WAIT_GET_ONLINE_TABLE_ACTIVE: crate::service::WaitSpec = crate::service::WaitSpec {
+    what: "online_tables",
+    target: &["ACTIVE"],
+    failure: &["FAILED"],
+    status_path: &["unity_catalog_provisioning_state"],
+    message_path: &[],
+    outcome: ::std::option::Option::None,
+};
 
 fn waiter_wait_get_online_table_active<R>(
     client: crate::Client,
     response: R,
+    spec: &'static crate::service::WaitSpec,
     name: ::std::string::String,
 ) -> rt::Wait<R, OnlineTable> {
-    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-        what: "online_tables",
-        target: &["ACTIVE"],
-        failure: &["FAILED"],
-        status_path: &["unity_catalog_provisioning_state"],
-        message_path: &[],
-        outcome: ::std::option::Option::None,
-    };
     let wait_id = [name.to_string()].join("/");
-    rt::Wait::new(response, wait_id, &SPEC, move || {
+    rt::Wait::new(response, wait_id, spec, move || {
         let name = name.clone();
         let request = OnlineTablesGetRequest { name: name.clone(), ..::std::default::Default::default() };
         ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &OP_ONLINE_TABLES_GET, request, rt::json))

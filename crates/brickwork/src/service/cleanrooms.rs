@@ -3985,7 +3985,7 @@ impl CleanRoomsApi {
 
     /// A handle that polls until the state is one of ["ACTIVE"]; `.wait()` runs it.
     pub fn wait_get_clean_room_active(&self, name: impl Into<::std::string::String>) -> rt::Wait<(), CleanRoom> {
-        waiter_wait_get_clean_room_active(self.client.clone(), (), name.into())
+        waiter_wait_get_clean_room_active(self.client.clone(), (), &SPEC_WAIT_GET_CLEAN_ROOM_ACTIVE, name.into())
     }
 
     /// `POST /api/2.0/clean-rooms/{clean_room_name}/output-catalogs`; required: `clean_room_name`, `output_catalog` ([API reference](https://docs.databricks.com/api/workspace/cleanrooms/createoutputcatalog)).
@@ -4093,25 +4093,35 @@ fn decode_clean_rooms_create(
 ) -> crate::Result<rt::Wait<CleanRoom, CleanRoom>> {
     let _ = request;
     let response: CleanRoom = response.json()?;
-    let name = rt::bound(response.name.clone(), "name")?;
-    ::std::result::Result::Ok(waiter_wait_get_clean_room_active(client.clone(), response, name))
+    let name = match response.name.clone() {
+        ::std::option::Option::Some(value) => value,
+        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "name")),
+    };
+    ::std::result::Result::Ok(waiter_wait_get_clean_room_active(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_CLEAN_ROOM_ACTIVE,
+        name,
+    ))
 }
+
+static SPEC_WAIT_GET_CLEAN_ROOM_ACTIVE: crate::service::WaitSpec = crate::service::WaitSpec {
+    what: "clean_rooms",
+    target: &["ACTIVE"],
+    failure: &[],
+    status_path: &["status"],
+    message_path: &[],
+    outcome: ::std::option::Option::None,
+};
 
 fn waiter_wait_get_clean_room_active<R>(
     client: crate::Client,
     response: R,
+    spec: &'static crate::service::WaitSpec,
     name: ::std::string::String,
 ) -> rt::Wait<R, CleanRoom> {
-    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-        what: "clean_rooms",
-        target: &["ACTIVE"],
-        failure: &[],
-        status_path: &["status"],
-        message_path: &[],
-        outcome: ::std::option::Option::None,
-    };
     let wait_id = [name.to_string()].join("/");
-    rt::Wait::new(response, wait_id, &SPEC, move || {
+    rt::Wait::new(response, wait_id, spec, move || {
         let name = name.clone();
         let request = CleanRoomsGetRequest { name: name.clone(), ..::std::default::Default::default() };
         ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &OP_CLEAN_ROOMS_GET, request, rt::json))

@@ -10471,7 +10471,7 @@ impl ClustersApi {
         &self,
         cluster_id: impl Into<::std::string::String>,
     ) -> rt::Wait<(), ClusterDetails> {
-        waiter_wait_get_cluster_running(self.client.clone(), (), cluster_id.into())
+        waiter_wait_get_cluster_running(self.client.clone(), (), &SPEC_WAIT_GET_CLUSTER_RUNNING, cluster_id.into())
     }
 
     /// `POST /api/2.1/clusters/delete`; required: `cluster_id`; waits for TERMINATED ([API reference](https://docs.databricks.com/api/workspace/clusters/delete)).
@@ -10499,7 +10499,12 @@ impl ClustersApi {
         &self,
         cluster_id: impl Into<::std::string::String>,
     ) -> rt::Wait<(), ClusterDetails> {
-        waiter_wait_get_cluster_terminated(self.client.clone(), (), cluster_id.into())
+        waiter_wait_get_cluster_terminated(
+            self.client.clone(),
+            (),
+            &SPEC_WAIT_GET_CLUSTER_TERMINATED,
+            cluster_id.into(),
+        )
     }
 
     /// `POST /api/2.1/clusters/edit`; required: `cluster_id`, `spark_version`; waits for RUNNING ([API reference](https://docs.databricks.com/api/workspace/clusters/edit)).
@@ -10877,25 +10882,35 @@ fn decode_clusters_create(
 ) -> crate::Result<rt::Wait<CreateClusterResponse, ClusterDetails>> {
     let _ = request;
     let response: CreateClusterResponse = response.json()?;
-    let cluster_id = rt::bound(response.cluster_id.clone(), "cluster_id")?;
-    ::std::result::Result::Ok(waiter_wait_get_cluster_running(client.clone(), response, cluster_id))
+    let cluster_id = match response.cluster_id.clone() {
+        ::std::option::Option::Some(value) => value,
+        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "cluster_id")),
+    };
+    ::std::result::Result::Ok(waiter_wait_get_cluster_running(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_CLUSTER_RUNNING,
+        cluster_id,
+    ))
 }
+
+static SPEC_WAIT_GET_CLUSTER_RUNNING: crate::service::WaitSpec = crate::service::WaitSpec {
+    what: "clusters",
+    target: &["RUNNING"],
+    failure: &["ERROR", "TERMINATED"],
+    status_path: &["state"],
+    message_path: &["state_message"],
+    outcome: ::std::option::Option::None,
+};
 
 fn waiter_wait_get_cluster_running<R>(
     client: crate::Client,
     response: R,
+    spec: &'static crate::service::WaitSpec,
     cluster_id: ::std::string::String,
 ) -> rt::Wait<R, ClusterDetails> {
-    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-        what: "clusters",
-        target: &["RUNNING"],
-        failure: &["ERROR", "TERMINATED"],
-        status_path: &["state"],
-        message_path: &["state_message"],
-        outcome: ::std::option::Option::None,
-    };
     let wait_id = [cluster_id.to_string()].join("/");
-    rt::Wait::new(response, wait_id, &SPEC, move || {
+    rt::Wait::new(response, wait_id, spec, move || {
         let cluster_id = cluster_id.clone();
         let request = ClustersGetRequest { cluster_id: cluster_id.clone(), ..::std::default::Default::default() };
         ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &OP_CLUSTERS_GET, request, rt::json))
@@ -10922,24 +10937,31 @@ fn decode_clusters_delete(
         let _ = response;
     };
     let cluster_id = request.cluster_id.clone();
-    ::std::result::Result::Ok(waiter_wait_get_cluster_terminated(client.clone(), response, cluster_id))
+    ::std::result::Result::Ok(waiter_wait_get_cluster_terminated(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_CLUSTER_TERMINATED,
+        cluster_id,
+    ))
 }
+
+static SPEC_WAIT_GET_CLUSTER_TERMINATED: crate::service::WaitSpec = crate::service::WaitSpec {
+    what: "clusters",
+    target: &["TERMINATED"],
+    failure: &["ERROR"],
+    status_path: &["state"],
+    message_path: &["state_message"],
+    outcome: ::std::option::Option::None,
+};
 
 fn waiter_wait_get_cluster_terminated<R>(
     client: crate::Client,
     response: R,
+    spec: &'static crate::service::WaitSpec,
     cluster_id: ::std::string::String,
 ) -> rt::Wait<R, ClusterDetails> {
-    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-        what: "clusters",
-        target: &["TERMINATED"],
-        failure: &["ERROR"],
-        status_path: &["state"],
-        message_path: &["state_message"],
-        outcome: ::std::option::Option::None,
-    };
     let wait_id = [cluster_id.to_string()].join("/");
-    rt::Wait::new(response, wait_id, &SPEC, move || {
+    rt::Wait::new(response, wait_id, spec, move || {
         let cluster_id = cluster_id.clone();
         let request = ClustersGetRequest { cluster_id: cluster_id.clone(), ..::std::default::Default::default() };
         ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &OP_CLUSTERS_GET, request, rt::json))
@@ -11003,7 +11025,12 @@ fn decode_clusters_edit(
         let _ = response;
     };
     let cluster_id = request.cluster_id.clone();
-    ::std::result::Result::Ok(waiter_wait_get_cluster_running(client.clone(), response, cluster_id))
+    ::std::result::Result::Ok(waiter_wait_get_cluster_running(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_CLUSTER_RUNNING,
+        cluster_id,
+    ))
 }
 
 static OP_CLUSTERS_EVENTS: rt::Operation = rt::Operation {
@@ -11140,7 +11167,12 @@ fn decode_clusters_resize(
         let _ = response;
     };
     let cluster_id = request.cluster_id.clone();
-    ::std::result::Result::Ok(waiter_wait_get_cluster_running(client.clone(), response, cluster_id))
+    ::std::result::Result::Ok(waiter_wait_get_cluster_running(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_CLUSTER_RUNNING,
+        cluster_id,
+    ))
 }
 
 static OP_CLUSTERS_RESTART: rt::Operation = rt::Operation {
@@ -11163,7 +11195,12 @@ fn decode_clusters_restart(
         let _ = response;
     };
     let cluster_id = request.cluster_id.clone();
-    ::std::result::Result::Ok(waiter_wait_get_cluster_running(client.clone(), response, cluster_id))
+    ::std::result::Result::Ok(waiter_wait_get_cluster_running(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_CLUSTER_RUNNING,
+        cluster_id,
+    ))
 }
 
 static OP_CLUSTERS_SET_PERMISSIONS: rt::Operation = rt::Operation {
@@ -11206,7 +11243,12 @@ fn decode_clusters_start(
         let _ = response;
     };
     let cluster_id = request.cluster_id.clone();
-    ::std::result::Result::Ok(waiter_wait_get_cluster_running(client.clone(), response, cluster_id))
+    ::std::result::Result::Ok(waiter_wait_get_cluster_running(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_CLUSTER_RUNNING,
+        cluster_id,
+    ))
 }
 
 static OP_CLUSTERS_UNPIN: rt::Operation = rt::Operation {
@@ -11239,7 +11281,12 @@ fn decode_clusters_update(
         let _ = response;
     };
     let cluster_id = request.cluster_id.clone();
-    ::std::result::Result::Ok(waiter_wait_get_cluster_running(client.clone(), response, cluster_id))
+    ::std::result::Result::Ok(waiter_wait_get_cluster_running(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_CLUSTER_RUNNING,
+        cluster_id,
+    ))
 }
 
 static OP_CLUSTERS_UPDATE_PERMISSIONS: rt::Operation = rt::Operation {
@@ -12275,6 +12322,7 @@ impl CommandExecutionApi {
         waiter_wait_command_status_command_execution_cancelled(
             self.client.clone(),
             (),
+            &SPEC_WAIT_COMMAND_STATUS_COMMAND_EXECUTION_CANCELLED,
             cluster_id.into(),
             command_id.into(),
             context_id.into(),
@@ -12356,6 +12404,7 @@ impl CommandExecutionApi {
         waiter_wait_context_status_command_execution_running(
             self.client.clone(),
             (),
+            &SPEC_WAIT_CONTEXT_STATUS_COMMAND_EXECUTION_RUNNING,
             cluster_id.into(),
             context_id.into(),
         )
@@ -12407,6 +12456,7 @@ impl CommandExecutionApi {
         waiter_wait_command_status_command_execution_finished_or_error(
             self.client.clone(),
             (),
+            &SPEC_WAIT_COMMAND_STATUS_COMMAND_EXECUTION_FINISHED_OR_ERROR,
             cluster_id.into(),
             command_id.into(),
             context_id.into(),
@@ -12433,35 +12483,47 @@ fn decode_command_execution_cancel(
     let response: () = {
         let _ = response;
     };
-    let cluster_id = rt::bound(request.cluster_id.clone(), "cluster_id")?;
-    let command_id = rt::bound(request.command_id.clone(), "command_id")?;
-    let context_id = rt::bound(request.context_id.clone(), "context_id")?;
+    let cluster_id = match request.cluster_id.clone() {
+        ::std::option::Option::Some(value) => value,
+        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "cluster_id")),
+    };
+    let command_id = match request.command_id.clone() {
+        ::std::option::Option::Some(value) => value,
+        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "command_id")),
+    };
+    let context_id = match request.context_id.clone() {
+        ::std::option::Option::Some(value) => value,
+        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "context_id")),
+    };
     ::std::result::Result::Ok(waiter_wait_command_status_command_execution_cancelled(
         client.clone(),
         response,
+        &SPEC_WAIT_COMMAND_STATUS_COMMAND_EXECUTION_CANCELLED,
         cluster_id,
         command_id,
         context_id,
     ))
 }
 
+static SPEC_WAIT_COMMAND_STATUS_COMMAND_EXECUTION_CANCELLED: crate::service::WaitSpec = crate::service::WaitSpec {
+    what: "command_execution",
+    target: &["Cancelled"],
+    failure: &["Error"],
+    status_path: &["status"],
+    message_path: &["results", "cause"],
+    outcome: ::std::option::Option::None,
+};
+
 fn waiter_wait_command_status_command_execution_cancelled<R>(
     client: crate::Client,
     response: R,
+    spec: &'static crate::service::WaitSpec,
     cluster_id: ::std::string::String,
     command_id: ::std::string::String,
     context_id: ::std::string::String,
 ) -> rt::Wait<R, CommandStatusResponse> {
-    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-        what: "command_execution",
-        target: &["Cancelled"],
-        failure: &["Error"],
-        status_path: &["status"],
-        message_path: &["results", "cause"],
-        outcome: ::std::option::Option::None,
-    };
     let wait_id = [cluster_id.to_string(), command_id.to_string(), context_id.to_string()].join("/");
-    rt::Wait::new(response, wait_id, &SPEC, move || {
+    rt::Wait::new(response, wait_id, spec, move || {
         let cluster_id = cluster_id.clone();
         let command_id = command_id.clone();
         let context_id = context_id.clone();
@@ -12517,32 +12579,41 @@ fn decode_command_execution_create(
 ) -> crate::Result<rt::Wait<Created, ContextStatusResponse>> {
     let _ = request;
     let response: Created = response.json()?;
-    let cluster_id = rt::bound(request.cluster_id.clone(), "cluster_id")?;
-    let context_id = rt::bound(response.id.clone(), "id")?;
+    let cluster_id = match request.cluster_id.clone() {
+        ::std::option::Option::Some(value) => value,
+        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "cluster_id")),
+    };
+    let context_id = match response.id.clone() {
+        ::std::option::Option::Some(value) => value,
+        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "id")),
+    };
     ::std::result::Result::Ok(waiter_wait_context_status_command_execution_running(
         client.clone(),
         response,
+        &SPEC_WAIT_CONTEXT_STATUS_COMMAND_EXECUTION_RUNNING,
         cluster_id,
         context_id,
     ))
 }
 
+static SPEC_WAIT_CONTEXT_STATUS_COMMAND_EXECUTION_RUNNING: crate::service::WaitSpec = crate::service::WaitSpec {
+    what: "command_execution",
+    target: &["Running"],
+    failure: &["Error"],
+    status_path: &["status"],
+    message_path: &[],
+    outcome: ::std::option::Option::None,
+};
+
 fn waiter_wait_context_status_command_execution_running<R>(
     client: crate::Client,
     response: R,
+    spec: &'static crate::service::WaitSpec,
     cluster_id: ::std::string::String,
     context_id: ::std::string::String,
 ) -> rt::Wait<R, ContextStatusResponse> {
-    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-        what: "command_execution",
-        target: &["Running"],
-        failure: &["Error"],
-        status_path: &["status"],
-        message_path: &[],
-        outcome: ::std::option::Option::None,
-    };
     let wait_id = [cluster_id.to_string(), context_id.to_string()].join("/");
-    rt::Wait::new(response, wait_id, &SPEC, move || {
+    rt::Wait::new(response, wait_id, spec, move || {
         let cluster_id = cluster_id.clone();
         let context_id = context_id.clone();
         let request = CommandExecutionContextStatusRequest {
@@ -12586,26 +12657,30 @@ fn decode_command_execution_execute(
 ) -> crate::Result<rt::Wait<Created, CommandStatusResponse>> {
     let _ = request;
     let response: Created = response.json()?;
-    let cluster_id = rt::bound(request.cluster_id.clone(), "cluster_id")?;
-    let command_id = rt::bound(response.id.clone(), "id")?;
-    let context_id = rt::bound(request.context_id.clone(), "context_id")?;
+    let cluster_id = match request.cluster_id.clone() {
+        ::std::option::Option::Some(value) => value,
+        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "cluster_id")),
+    };
+    let command_id = match response.id.clone() {
+        ::std::option::Option::Some(value) => value,
+        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "id")),
+    };
+    let context_id = match request.context_id.clone() {
+        ::std::option::Option::Some(value) => value,
+        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "context_id")),
+    };
     ::std::result::Result::Ok(waiter_wait_command_status_command_execution_finished_or_error(
         client.clone(),
         response,
+        &SPEC_WAIT_COMMAND_STATUS_COMMAND_EXECUTION_FINISHED_OR_ERROR,
         cluster_id,
         command_id,
         context_id,
     ))
 }
 
-fn waiter_wait_command_status_command_execution_finished_or_error<R>(
-    client: crate::Client,
-    response: R,
-    cluster_id: ::std::string::String,
-    command_id: ::std::string::String,
-    context_id: ::std::string::String,
-) -> rt::Wait<R, CommandStatusResponse> {
-    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
+static SPEC_WAIT_COMMAND_STATUS_COMMAND_EXECUTION_FINISHED_OR_ERROR: crate::service::WaitSpec =
+    crate::service::WaitSpec {
         what: "command_execution",
         target: &["Finished", "Error"],
         failure: &["Cancelled", "Cancelling"],
@@ -12613,8 +12688,17 @@ fn waiter_wait_command_status_command_execution_finished_or_error<R>(
         message_path: &[],
         outcome: ::std::option::Option::None,
     };
+
+fn waiter_wait_command_status_command_execution_finished_or_error<R>(
+    client: crate::Client,
+    response: R,
+    spec: &'static crate::service::WaitSpec,
+    cluster_id: ::std::string::String,
+    command_id: ::std::string::String,
+    context_id: ::std::string::String,
+) -> rt::Wait<R, CommandStatusResponse> {
     let wait_id = [cluster_id.to_string(), command_id.to_string(), context_id.to_string()].join("/");
-    rt::Wait::new(response, wait_id, &SPEC, move || {
+    rt::Wait::new(response, wait_id, spec, move || {
         let cluster_id = cluster_id.clone();
         let command_id = command_id.clone();
         let context_id = context_id.clone();

@@ -4260,6 +4260,7 @@ impl GenieApi {
         waiter_wait_get_message_genie_completed(
             self.client.clone(),
             (),
+            &SPEC_WAIT_GET_MESSAGE_GENIE_COMPLETED,
             conversation_id.into(),
             message_id.into(),
             space_id.into(),
@@ -5075,29 +5076,32 @@ fn decode_genie_create_message(
     ::std::result::Result::Ok(waiter_wait_get_message_genie_completed(
         client.clone(),
         response,
+        &SPEC_WAIT_GET_MESSAGE_GENIE_COMPLETED,
         conversation_id,
         message_id,
         space_id,
     ))
 }
 
+static SPEC_WAIT_GET_MESSAGE_GENIE_COMPLETED: crate::service::WaitSpec = crate::service::WaitSpec {
+    what: "genie",
+    target: &["COMPLETED"],
+    failure: &["FAILED"],
+    status_path: &["status"],
+    message_path: &[],
+    outcome: ::std::option::Option::None,
+};
+
 fn waiter_wait_get_message_genie_completed<R>(
     client: crate::Client,
     response: R,
+    spec: &'static crate::service::WaitSpec,
     conversation_id: ::std::string::String,
     message_id: ::std::string::String,
     space_id: ::std::string::String,
 ) -> rt::Wait<R, GenieMessage> {
-    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-        what: "genie",
-        target: &["COMPLETED"],
-        failure: &["FAILED"],
-        status_path: &["status"],
-        message_path: &[],
-        outcome: ::std::option::Option::None,
-    };
     let wait_id = [conversation_id.to_string(), message_id.to_string(), space_id.to_string()].join("/");
-    rt::Wait::new(response, wait_id, &SPEC, move || {
+    rt::Wait::new(response, wait_id, spec, move || {
         let conversation_id = conversation_id.clone();
         let message_id = message_id.clone();
         let space_id = space_id.clone();
@@ -5354,6 +5358,7 @@ fn decode_genie_start_conversation(
     ::std::result::Result::Ok(waiter_wait_get_message_genie_completed(
         client.clone(),
         response,
+        &SPEC_WAIT_GET_MESSAGE_GENIE_COMPLETED,
         conversation_id,
         message_id,
         space_id,

@@ -226,7 +226,7 @@ pub struct DatabaseCredential {
     pub expiration_time: ::std::option::Option<::std::string::String>,
     /// Wire field `token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub token: ::std::option::Option<::std::string::String>,
+    pub token: ::std::option::Option<crate::service::Sensitive>,
 }
 
 impl DatabaseCredential {
@@ -245,7 +245,7 @@ impl DatabaseCredential {
 
     /// Set `token`.
     #[inline]
-    pub fn token(mut self, value: impl Into<::std::string::String>) -> Self {
+    pub fn token(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
         self.token = ::std::option::Option::Some(value.into());
         self
     }
@@ -2516,7 +2516,12 @@ impl DatabaseApi {
         &self,
         name: impl Into<::std::string::String>,
     ) -> rt::Wait<(), DatabaseInstance> {
-        waiter_wait_get_database_instance_database_available(self.client.clone(), (), name.into())
+        waiter_wait_get_database_instance_database_available(
+            self.client.clone(),
+            (),
+            &SPEC_WAIT_GET_DATABASE_INSTANCE_DATABASE_AVAILABLE,
+            name.into(),
+        )
     }
 
     /// `POST /api/2.0/database/instances/{instance_name}/roles`; required: `instance_name`, `database_instance_role` ([API reference](https://docs.databricks.com/api/workspace/database/createdatabaseinstancerole)).
@@ -3010,24 +3015,31 @@ fn decode_database_create_database_instance(
     let _ = request;
     let response: DatabaseInstance = response.json()?;
     let name = response.name.clone();
-    ::std::result::Result::Ok(waiter_wait_get_database_instance_database_available(client.clone(), response, name))
+    ::std::result::Result::Ok(waiter_wait_get_database_instance_database_available(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_DATABASE_INSTANCE_DATABASE_AVAILABLE,
+        name,
+    ))
 }
+
+static SPEC_WAIT_GET_DATABASE_INSTANCE_DATABASE_AVAILABLE: crate::service::WaitSpec = crate::service::WaitSpec {
+    what: "database",
+    target: &["AVAILABLE"],
+    failure: &[],
+    status_path: &["state"],
+    message_path: &[],
+    outcome: ::std::option::Option::None,
+};
 
 fn waiter_wait_get_database_instance_database_available<R>(
     client: crate::Client,
     response: R,
+    spec: &'static crate::service::WaitSpec,
     name: ::std::string::String,
 ) -> rt::Wait<R, DatabaseInstance> {
-    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-        what: "database",
-        target: &["AVAILABLE"],
-        failure: &[],
-        status_path: &["state"],
-        message_path: &[],
-        outcome: ::std::option::Option::None,
-    };
     let wait_id = [name.to_string()].join("/");
-    rt::Wait::new(response, wait_id, &SPEC, move || {
+    rt::Wait::new(response, wait_id, spec, move || {
         let name = name.clone();
         let request = DatabaseGetDatabaseInstanceRequest { name: name.clone(), ..::std::default::Default::default() };
         ::std::future::IntoFuture::into_future(rt::Call::new(

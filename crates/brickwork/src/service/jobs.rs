@@ -506,6 +506,9 @@ pub struct AiClassifyFunction {
     /// Wire field `multilabel` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub multilabel: ::std::option::Option<bool>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl AiClassifyFunction {
@@ -573,6 +576,9 @@ pub struct AiClassifyFunctionInlineLabels {
     /// Wire field `labels` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub labels: ::std::vec::Vec<AiClassifyFunctionLabel>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl AiClassifyFunctionInlineLabels {
@@ -608,6 +614,9 @@ pub struct AiClassifyFunctionLabel {
     /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl AiClassifyFunctionLabel {
@@ -662,6 +671,9 @@ pub struct AiExtractFunction {
     /// Wire field `schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl AiExtractFunction {
@@ -747,6 +759,9 @@ pub struct AiFunctionTask {
     /// Wire field `volume` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub volume: ::std::option::Option<VolumeSource>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl AiFunctionTask {
@@ -896,6 +911,9 @@ pub struct AiParseDocumentFunction {
     /// Wire field `page_range` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_range: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl AiParseDocumentFunction {
@@ -976,6 +994,9 @@ pub struct AiRuntimeTask {
     /// Wire field `unity_catalog_image_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub unity_catalog_image_path: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl AiRuntimeTask {
@@ -1122,6 +1143,9 @@ pub struct AlertTask {
     /// Wire field `workspace_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workspace_path: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl AlertTask {
@@ -1204,6 +1228,9 @@ pub struct AlertTaskSubscriber {
     /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl AlertTaskSubscriber {
@@ -1823,6 +1850,9 @@ pub struct CleanRoomsNotebookTask {
     /// Wire field `notebook_base_parameters` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub notebook_base_parameters: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl CleanRoomsNotebookTask {
@@ -2080,6 +2110,9 @@ pub struct Compute {
     /// Wire field `hardware_accelerator` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub hardware_accelerator: ::std::option::Option<crate::service::compute::HardwareAcceleratorType>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl Compute {
@@ -2112,6 +2145,9 @@ pub struct ComputeConfig {
     /// Wire field `gpu_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gpu_type: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl ComputeConfig {
@@ -2167,6 +2203,9 @@ pub struct ComputeSpec {
     /// Wire field `provisioned_capacity_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub provisioned_capacity_id: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl ComputeSpec {
@@ -2226,6 +2265,9 @@ pub struct ConditionTask {
     /// Wire field `right` (required, string).
     #[serde(deserialize_with = "crate::service::wire::null_as_default")]
     pub right: ::std::string::String,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl ConditionTask {
@@ -2288,6 +2330,9 @@ pub struct Continuous {
     /// Wire field `task_retry_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub task_retry_mode: ::std::option::Option<TaskRetryMode>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl Continuous {
@@ -2329,6 +2374,9 @@ pub struct ContinuousTriggerConfiguration {
     /// Wire field `task_retry_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub task_retry_mode: ::std::option::Option<TaskRetryMode>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl ContinuousTriggerConfiguration {
@@ -2448,6 +2496,9 @@ pub struct CronSchedule {
     /// Wire field `sql_condition` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sql_condition: ::std::option::Option<SqlConditionConfiguration>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl CronSchedule {
@@ -2511,6 +2562,9 @@ pub struct CronTriggerConfiguration {
     /// Wire field `timezone_id` (required, string).
     #[serde(deserialize_with = "crate::service::wire::null_as_default")]
     pub timezone_id: ::std::string::String,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl CronTriggerConfiguration {
@@ -2598,6 +2652,9 @@ pub struct DashboardTask {
     /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl DashboardTask {
@@ -2733,6 +2790,9 @@ pub struct DbtCloudTask {
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub dbt_cloud_job_id: ::std::option::Option<i64>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl DbtCloudTask {
@@ -2928,6 +2988,9 @@ pub struct DbtPlatformTask {
     /// Wire field `dbt_platform_job_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dbt_platform_job_id: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl DbtPlatformTask {
@@ -3033,6 +3096,9 @@ pub struct DbtTask {
     /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl DbtTask {
@@ -3113,6 +3179,9 @@ pub struct DeltaTableSource {
     /// Wire field `merge_key_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub merge_key_columns: ::std::vec::Vec<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl DeltaTableSource {
@@ -3172,6 +3241,9 @@ pub struct DeploymentSpec {
     /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl DeploymentSpec {
@@ -3345,6 +3417,9 @@ pub struct FileArrivalTriggerConfiguration {
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub wait_after_last_change_seconds: ::std::option::Option<i64>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl FileArrivalTriggerConfiguration {
@@ -3461,6 +3536,9 @@ pub struct ForEachTask {
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub concurrency: ::std::option::Option<i64>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl ForEachTask {
@@ -3671,6 +3749,9 @@ pub struct GenAiComputeTask {
     /// Wire field `yaml_parameters_file_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub yaml_parameters_file_path: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl GenAiComputeTask {
@@ -3811,6 +3892,9 @@ pub struct GitSnapshot {
     /// Wire field `used_commit` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub used_commit: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl GitSnapshot {
@@ -3861,6 +3945,9 @@ pub struct GitSource {
     /// Wire field `sparse_checkout` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sparse_checkout: ::std::option::Option<SparseCheckout>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl GitSource {
@@ -4257,6 +4344,9 @@ pub struct JobClusterServerlessCompute {
     /// Wire field `policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_id: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl JobClusterServerlessCompute {
@@ -4286,6 +4376,9 @@ pub struct JobCompletionTriggerConfiguration {
     /// Wire field `if_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub if_status: ::std::option::Option<JobCompletionTriggerConfigurationIfStatus>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl JobCompletionTriggerConfiguration {
@@ -4328,6 +4421,9 @@ pub struct JobCompletionTriggerConfigurationMonitoredJob {
     /// Wire field `job_id` (required, string).
     #[serde(deserialize_with = "crate::service::wire::null_as_default")]
     pub job_id: ::std::string::String,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl JobCompletionTriggerConfigurationMonitoredJob {
@@ -4580,6 +4676,9 @@ pub struct JobDeployment {
     /// Wire field `version_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub version_id: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl JobDeployment {
@@ -4652,6 +4751,9 @@ pub struct JobEmailNotifications {
     /// Wire field `on_success` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub on_success: ::std::vec::Vec<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl JobEmailNotifications {
@@ -4775,6 +4877,9 @@ pub struct JobEnvironmentVariables {
     /// Wire field `spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spec: ::std::option::Option<JobEnvironmentVariablesSpec>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl JobEnvironmentVariables {
@@ -4815,6 +4920,9 @@ pub struct JobEnvironmentVariablesSpec {
     /// Wire field `variables` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub variables: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl JobEnvironmentVariablesSpec {
@@ -4852,6 +4960,9 @@ pub struct JobNotificationSettings {
     /// Wire field `no_alert_for_skipped_runs` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub no_alert_for_skipped_runs: ::std::option::Option<bool>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl JobNotificationSettings {
@@ -4900,7 +5011,7 @@ impl JobParameter {
 
     /// Set `default`.
     #[inline]
-    pub fn default(mut self, value: impl Into<::std::string::String>) -> Self {
+    pub fn set_default(mut self, value: impl Into<::std::string::String>) -> Self {
         self.default = ::std::option::Option::Some(value.into());
         self
     }
@@ -4932,6 +5043,9 @@ pub struct JobParameterDefinition {
     /// Wire field `default` (required, string).
     #[serde(deserialize_with = "crate::service::wire::null_as_default")]
     pub default: ::std::string::String,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl JobParameterDefinition {
@@ -4960,7 +5074,7 @@ impl JobParameterDefinition {
 
     /// Set `default`.
     #[inline]
-    pub fn default(mut self, value: impl Into<::std::string::String>) -> Self {
+    pub fn set_default(mut self, value: impl Into<::std::string::String>) -> Self {
         self.default = value.into();
         self
     }
@@ -5101,6 +5215,9 @@ pub struct JobRunAs {
     /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl JobRunAs {
@@ -5460,6 +5577,9 @@ pub struct JobSource {
     /// Wire field `dirty_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dirty_state: ::std::option::Option<JobSourceDirtyState>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl JobSource {
@@ -5525,6 +5645,9 @@ pub struct JobsHealthRule {
     /// Wire field `value` (required, int64).
     #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
     pub value: i64,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl JobsHealthRule {
@@ -5577,6 +5700,9 @@ pub struct JobsHealthRules {
     /// Wire field `rules` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub rules: ::std::vec::Vec<JobsHealthRule>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl JobsHealthRules {
@@ -5764,6 +5890,9 @@ pub struct MaintenanceWindow {
     /// Wire field `timezone_id` (required, string).
     #[serde(deserialize_with = "crate::service::wire::null_as_default")]
     pub timezone_id: ::std::string::String,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl MaintenanceWindow {
@@ -5839,6 +5968,9 @@ pub struct ModelTriggerConfiguration {
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub wait_after_last_change_seconds: ::std::option::Option<i64>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl ModelTriggerConfiguration {
@@ -5955,6 +6087,9 @@ pub struct NotebookTask {
     /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl NotebookTask {
@@ -6168,6 +6303,9 @@ pub struct PeriodicTriggerConfiguration {
         skip_serializing_if = "crate::service::wire::is_default"
     )]
     pub unit: PeriodicTriggerConfigurationTimeUnit,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl PeriodicTriggerConfiguration {
@@ -6248,6 +6386,9 @@ pub struct PipelineParams {
     /// Wire field `reset_checkpoint_selection` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub reset_checkpoint_selection: ::std::vec::Vec<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl PipelineParams {
@@ -6320,6 +6461,9 @@ pub struct PipelineTask {
     /// Wire field `reset_checkpoint_selection` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub reset_checkpoint_selection: ::std::vec::Vec<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl PipelineTask {
@@ -6407,6 +6551,9 @@ pub struct PowerBiModel {
     /// Wire field `workspace_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workspace_name: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl PowerBiModel {
@@ -6468,6 +6615,9 @@ pub struct PowerBiTable {
     /// Wire field `storage_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage_mode: ::std::option::Option<StorageMode>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl PowerBiTable {
@@ -6525,6 +6675,9 @@ pub struct PowerBiTask {
     /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl PowerBiTask {
@@ -6580,6 +6733,9 @@ pub struct PythonOperatorTask {
     /// Wire field `parameters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub parameters: ::std::vec::Vec<PythonOperatorTaskParameter>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl PythonOperatorTask {
@@ -6614,6 +6770,9 @@ pub struct PythonOperatorTaskParameter {
     /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl PythonOperatorTaskParameter {
@@ -6656,6 +6815,9 @@ pub struct PythonWheelTask {
     /// Wire field `parameters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub parameters: ::std::vec::Vec<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl PythonWheelTask {
@@ -6720,6 +6882,9 @@ pub struct QualifiedName {
     /// Wire field `table` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl QualifiedName {
@@ -6794,6 +6959,9 @@ pub struct QueueSettings {
     /// Wire field `enabled` (required, boolean).
     #[serde(deserialize_with = "crate::service::wire::null_as_default")]
     pub enabled: bool,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl QueueSettings {
@@ -8022,6 +8190,9 @@ pub struct RunJobTask {
     /// Wire field `sql_params` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub sql_params: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl RunJobTask {
@@ -9212,6 +9383,9 @@ pub struct SparkJarTask {
     /// Wire field `run_as_repl` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_as_repl: ::std::option::Option<bool>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl SparkJarTask {
@@ -9265,6 +9439,9 @@ pub struct SparkPythonTask {
     /// Wire field `source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source: ::std::option::Option<Source>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl SparkPythonTask {
@@ -9309,6 +9486,9 @@ pub struct SparkSubmitTask {
     /// Wire field `parameters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub parameters: ::std::vec::Vec<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl SparkSubmitTask {
@@ -9333,6 +9513,9 @@ pub struct SparseCheckout {
     /// Wire field `patterns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub patterns: ::std::vec::Vec<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl SparseCheckout {
@@ -9429,6 +9612,9 @@ pub struct SqlConditionConfiguration {
     /// Wire field `trigger_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub trigger_mode: ::std::option::Option<SqlConditionTriggerMode>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl SqlConditionConfiguration {
@@ -9988,6 +10174,9 @@ pub struct SqlTask {
     /// Wire field `query` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query: ::std::option::Option<SqlTaskQuery>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl SqlTask {
@@ -10064,6 +10253,9 @@ pub struct SqlTaskAlert {
     /// Wire field `subscriptions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub subscriptions: ::std::vec::Vec<SqlTaskSubscription>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl SqlTaskAlert {
@@ -10119,6 +10311,9 @@ pub struct SqlTaskDashboard {
     /// Wire field `subscriptions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub subscriptions: ::std::vec::Vec<SqlTaskSubscription>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl SqlTaskDashboard {
@@ -10175,6 +10370,9 @@ pub struct SqlTaskFile {
     /// Wire field `source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source: ::std::option::Option<Source>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl SqlTaskFile {
@@ -10214,6 +10412,9 @@ pub struct SqlTaskQuery {
     /// Wire field `query_id` (required, string).
     #[serde(deserialize_with = "crate::service::wire::null_as_default")]
     pub query_id: ::std::string::String,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl SqlTaskQuery {
@@ -10301,6 +10502,9 @@ pub struct SqlTaskSubscription {
     /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl SqlTaskSubscription {
@@ -10809,6 +11013,9 @@ pub struct Subscription {
     /// Wire field `subscribers` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub subscribers: ::std::vec::Vec<SubscriptionSubscriber>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl Subscription {
@@ -10857,6 +11064,9 @@ pub struct SubscriptionAttachment {
     /// Wire field `page_attachment` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_attachment: ::std::option::Option<SubscriptionAttachmentPageAttachment>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl SubscriptionAttachment {
@@ -10899,6 +11109,9 @@ pub struct SubscriptionAttachmentDataAttachment {
     /// Wire field `include_applied_filters` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub include_applied_filters: ::std::option::Option<bool>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl SubscriptionAttachmentDataAttachment {
@@ -10955,6 +11168,9 @@ pub struct SubscriptionAttachmentDataAttachmentWidget {
     /// Wire field `widget_id` (required, string).
     #[serde(deserialize_with = "crate::service::wire::null_as_default")]
     pub widget_id: ::std::string::String,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl SubscriptionAttachmentDataAttachmentWidget {
@@ -10999,6 +11215,9 @@ pub struct SubscriptionAttachmentPageAttachment {
     /// Wire field `page_selection` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_selection: ::std::option::Option<SubscriptionAttachmentPageAttachmentPageSelection>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl SubscriptionAttachmentPageAttachment {
@@ -11033,6 +11252,9 @@ pub struct SubscriptionSubscriber {
     /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl SubscriptionSubscriber {
@@ -11149,6 +11371,9 @@ pub struct TableUpdateTriggerConfiguration {
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub wait_after_last_change_seconds: ::std::option::Option<i64>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl TableUpdateTriggerConfiguration {
@@ -11659,6 +11884,9 @@ pub struct TaskDependency {
     /// Wire field `outcome` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub outcome: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl TaskDependency {
@@ -11717,6 +11945,9 @@ pub struct TaskEmailNotifications {
     /// Wire field `on_success` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub on_success: ::std::vec::Vec<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl TaskEmailNotifications {
@@ -11796,6 +12027,9 @@ pub struct TaskNotificationSettings {
     /// Wire field `no_alert_for_skipped_runs` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub no_alert_for_skipped_runs: ::std::option::Option<bool>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl TaskNotificationSettings {
@@ -11902,6 +12136,9 @@ pub struct TriggerConfiguration {
     /// Wire field `table_update` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table_update: ::std::option::Option<TableUpdateTriggerConfiguration>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl TriggerConfiguration {
@@ -12175,6 +12412,9 @@ pub struct TriggerSettings {
     /// Wire field `table_update` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table_update: ::std::option::Option<TableUpdateTriggerConfiguration>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl TriggerSettings {
@@ -12351,6 +12591,9 @@ pub struct VolumeSource {
     /// Wire field `volume_path` (required, string).
     #[serde(deserialize_with = "crate::service::wire::null_as_default")]
     pub volume_path: ::std::string::String,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl VolumeSource {
@@ -12383,6 +12626,9 @@ pub struct Webhook {
     /// Wire field `id` (required, string).
     #[serde(deserialize_with = "crate::service::wire::null_as_default")]
     pub id: ::std::string::String,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl Webhook {
@@ -12431,6 +12677,9 @@ pub struct WebhookNotifications {
     /// Wire field `on_success` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub on_success: ::std::vec::Vec<Webhook>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
 }
 
 impl WebhookNotifications {
@@ -13382,7 +13631,12 @@ impl JobsApi {
 
     /// A handle that polls until the state is one of ["TERMINATED", "SKIPPED"]; `.wait()` runs it.
     pub fn wait_get_run_job_terminated_or_skipped(&self, run_id: i64) -> rt::Wait<(), Run> {
-        waiter_wait_get_run_job_terminated_or_skipped(self.client.clone(), (), run_id)
+        waiter_wait_get_run_job_terminated_or_skipped(
+            self.client.clone(),
+            (),
+            &SPEC_WAIT_GET_RUN_JOB_TERMINATED_OR_SKIPPED,
+            run_id,
+        )
     }
 
     /// `POST /api/2.2/jobs/create` ([API reference](https://docs.databricks.com/api/workspace/jobs/create)).
@@ -13560,7 +13814,7 @@ impl JobsApi {
         )
     }
 
-    /// `POST /api/2.2/jobs/runs/repair`; required: `run_id`; waits for TERMINATED or SKIPPED ([API reference](https://docs.databricks.com/api/workspace/jobs/repairrun)).
+    /// `POST /api/2.2/jobs/runs/repair`; required: `run_id`; waits for TERMINATED or SKIPPED and fails with `OperationFailed` unless the result is SUCCESS ([API reference](https://docs.databricks.com/api/workspace/jobs/repairrun)).
     #[inline]
     pub fn repair_run(&self, run_id: i64) -> rt::Call<JobsRepairRunRequest, rt::Wait<RepairRunResponse, Run>> {
         rt::Call::new(
@@ -13598,7 +13852,7 @@ impl JobsApi {
         )
     }
 
-    /// `POST /api/2.2/jobs/run-now`; required: `job_id`; waits for TERMINATED or SKIPPED ([API reference](https://docs.databricks.com/api/workspace/jobs/runnow)).
+    /// `POST /api/2.2/jobs/run-now`; required: `job_id`; waits for TERMINATED or SKIPPED and fails with `OperationFailed` unless the result is SUCCESS ([API reference](https://docs.databricks.com/api/workspace/jobs/runnow)).
     #[inline]
     pub fn run_now(&self, job_id: i64) -> rt::Call<JobsRunNowRequest, rt::Wait<RunNowResponse, Run>> {
         rt::Call::new(
@@ -13635,7 +13889,7 @@ impl JobsApi {
         )
     }
 
-    /// `POST /api/2.2/jobs/runs/submit`; waits for TERMINATED or SKIPPED ([API reference](https://docs.databricks.com/api/workspace/jobs/submit)).
+    /// `POST /api/2.2/jobs/runs/submit`; waits for TERMINATED or SKIPPED and fails with `OperationFailed` unless the result is SUCCESS ([API reference](https://docs.databricks.com/api/workspace/jobs/submit)).
     #[inline]
     pub fn submit(&self) -> rt::Call<JobsSubmitRequest, rt::Wait<SubmitRunResponse, Run>> {
         rt::Call::new(
@@ -13714,29 +13968,31 @@ fn decode_jobs_cancel_run(
         let _ = response;
     };
     let run_id = request.run_id.clone();
-    ::std::result::Result::Ok(waiter_wait_get_run_job_terminated_or_skipped(client.clone(), response, run_id))
+    ::std::result::Result::Ok(waiter_wait_get_run_job_terminated_or_skipped(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_RUN_JOB_TERMINATED_OR_SKIPPED,
+        run_id,
+    ))
 }
+
+static SPEC_WAIT_GET_RUN_JOB_TERMINATED_OR_SKIPPED: crate::service::WaitSpec = crate::service::WaitSpec {
+    what: "jobs",
+    target: &["TERMINATED", "SKIPPED"],
+    failure: &["INTERNAL_ERROR"],
+    status_path: &["state", "life_cycle_state"],
+    message_path: &["state", "state_message"],
+    outcome: ::std::option::Option::None,
+};
 
 fn waiter_wait_get_run_job_terminated_or_skipped<R>(
     client: crate::Client,
     response: R,
+    spec: &'static crate::service::WaitSpec,
     run_id: i64,
 ) -> rt::Wait<R, Run> {
-    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-        what: "jobs",
-        target: &["TERMINATED", "SKIPPED"],
-        failure: &["INTERNAL_ERROR"],
-        status_path: &["state", "life_cycle_state"],
-        message_path: &["state", "state_message"],
-        outcome: ::std::option::Option::Some(&crate::service::waiter::Outcome {
-            path: &["state", "result_state"],
-            success: &["SUCCESS"],
-            parts: ::std::option::Option::Some(("tasks", "task_key", &["state", "result_state"])),
-            url_path: &["run_page_url"],
-        }),
-    };
     let wait_id = [run_id.to_string()].join("/");
-    rt::Wait::new(response, wait_id, &SPEC, move || {
+    rt::Wait::new(response, wait_id, spec, move || {
         let run_id = run_id.clone();
         let request = JobsGetRunRequest { run_id: run_id.clone(), ..::std::default::Default::default() };
         ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &OP_JOBS_GET_RUN, request, rt::json))
@@ -13944,8 +14200,27 @@ fn decode_jobs_repair_run(
     let _ = request;
     let response: RepairRunResponse = response.json()?;
     let run_id = request.run_id.clone();
-    ::std::result::Result::Ok(waiter_wait_get_run_job_terminated_or_skipped(client.clone(), response, run_id))
+    ::std::result::Result::Ok(waiter_wait_get_run_job_terminated_or_skipped(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_RUN_JOB_TERMINATED_OR_SKIPPED_SUCCESS,
+        run_id,
+    ))
 }
+
+static SPEC_WAIT_GET_RUN_JOB_TERMINATED_OR_SKIPPED_SUCCESS: crate::service::WaitSpec = crate::service::WaitSpec {
+    what: "jobs",
+    target: &["TERMINATED", "SKIPPED"],
+    failure: &["INTERNAL_ERROR"],
+    status_path: &["state", "life_cycle_state"],
+    message_path: &["state", "state_message"],
+    outcome: ::std::option::Option::Some(&crate::service::waiter::Outcome {
+        path: &["state", "result_state"],
+        success: &["SUCCESS"],
+        parts: ::std::option::Option::Some(("tasks", "task_key", &["state", "result_state"])),
+        url_path: &["run_page_url"],
+    }),
+};
 
 static OP_JOBS_RESET: rt::Operation = rt::Operation {
     method: "POST",
@@ -13990,8 +14265,16 @@ fn decode_jobs_run_now(
 ) -> crate::Result<rt::Wait<RunNowResponse, Run>> {
     let _ = request;
     let response: RunNowResponse = response.json()?;
-    let run_id = rt::bound(response.run_id.clone(), "run_id")?;
-    ::std::result::Result::Ok(waiter_wait_get_run_job_terminated_or_skipped(client.clone(), response, run_id))
+    let run_id = match response.run_id.clone() {
+        ::std::option::Option::Some(value) => value,
+        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "run_id")),
+    };
+    ::std::result::Result::Ok(waiter_wait_get_run_job_terminated_or_skipped(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_RUN_JOB_TERMINATED_OR_SKIPPED_SUCCESS,
+        run_id,
+    ))
 }
 
 static OP_JOBS_SET_PERMISSIONS: rt::Operation = rt::Operation {
@@ -14040,8 +14323,16 @@ fn decode_jobs_submit(
 ) -> crate::Result<rt::Wait<SubmitRunResponse, Run>> {
     let _ = request;
     let response: SubmitRunResponse = response.json()?;
-    let run_id = rt::bound(response.run_id.clone(), "run_id")?;
-    ::std::result::Result::Ok(waiter_wait_get_run_job_terminated_or_skipped(client.clone(), response, run_id))
+    let run_id = match response.run_id.clone() {
+        ::std::option::Option::Some(value) => value,
+        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "run_id")),
+    };
+    ::std::result::Result::Ok(waiter_wait_get_run_job_terminated_or_skipped(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_RUN_JOB_TERMINATED_OR_SKIPPED_SUCCESS,
+        run_id,
+    ))
 }
 
 static OP_JOBS_UPDATE: rt::Operation = rt::Operation {

@@ -18520,7 +18520,12 @@ impl ForecastingApi {
         &self,
         experiment_id: impl Into<::std::string::String>,
     ) -> rt::Wait<(), ForecastingExperiment> {
-        waiter_wait_get_experiment_forecasting_succeeded(self.client.clone(), (), experiment_id.into())
+        waiter_wait_get_experiment_forecasting_succeeded(
+            self.client.clone(),
+            (),
+            &SPEC_WAIT_GET_EXPERIMENT_FORECASTING_SUCCEEDED,
+            experiment_id.into(),
+        )
     }
 
     /// `GET /api/2.0/automl/get-forecasting-experiment/{experiment_id}`; required: `experiment_id` ([API reference](https://docs.databricks.com/api/workspace/forecasting/getexperiment)).
@@ -18579,25 +18584,35 @@ fn decode_forecasting_create_experiment(
 ) -> crate::Result<rt::Wait<CreateForecastingExperimentResponse, ForecastingExperiment>> {
     let _ = request;
     let response: CreateForecastingExperimentResponse = response.json()?;
-    let experiment_id = rt::bound(response.experiment_id.clone(), "experiment_id")?;
-    ::std::result::Result::Ok(waiter_wait_get_experiment_forecasting_succeeded(client.clone(), response, experiment_id))
+    let experiment_id = match response.experiment_id.clone() {
+        ::std::option::Option::Some(value) => value,
+        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "experiment_id")),
+    };
+    ::std::result::Result::Ok(waiter_wait_get_experiment_forecasting_succeeded(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_EXPERIMENT_FORECASTING_SUCCEEDED,
+        experiment_id,
+    ))
 }
+
+static SPEC_WAIT_GET_EXPERIMENT_FORECASTING_SUCCEEDED: crate::service::WaitSpec = crate::service::WaitSpec {
+    what: "forecasting",
+    target: &["SUCCEEDED"],
+    failure: &["FAILED", "CANCELLED"],
+    status_path: &["state"],
+    message_path: &[],
+    outcome: ::std::option::Option::None,
+};
 
 fn waiter_wait_get_experiment_forecasting_succeeded<R>(
     client: crate::Client,
     response: R,
+    spec: &'static crate::service::WaitSpec,
     experiment_id: ::std::string::String,
 ) -> rt::Wait<R, ForecastingExperiment> {
-    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-        what: "forecasting",
-        target: &["SUCCEEDED"],
-        failure: &["FAILED", "CANCELLED"],
-        status_path: &["state"],
-        message_path: &[],
-        outcome: ::std::option::Option::None,
-    };
     let wait_id = [experiment_id.to_string()].join("/");
-    rt::Wait::new(response, wait_id, &SPEC, move || {
+    rt::Wait::new(response, wait_id, spec, move || {
         let experiment_id = experiment_id.clone();
         let request = ForecastingGetExperimentRequest {
             experiment_id: experiment_id.clone(),

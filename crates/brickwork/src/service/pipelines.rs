@@ -7439,7 +7439,7 @@ impl PipelinesApi {
         &self,
         pipeline_id: impl Into<::std::string::String>,
     ) -> rt::Wait<(), GetPipelineResponse> {
-        waiter_wait_get_pipeline_idle(self.client.clone(), (), pipeline_id.into())
+        waiter_wait_get_pipeline_idle(self.client.clone(), (), &SPEC_WAIT_GET_PIPELINE_IDLE, pipeline_id.into())
     }
 
     /// `PUT /api/2.0/pipelines/{pipeline_id}`; required: `pipeline_id` ([API reference](https://docs.databricks.com/api/workspace/pipelines/update)).
@@ -7726,24 +7726,31 @@ fn decode_pipelines_stop(
         let _ = response;
     };
     let pipeline_id = request.pipeline_id.clone();
-    ::std::result::Result::Ok(waiter_wait_get_pipeline_idle(client.clone(), response, pipeline_id))
+    ::std::result::Result::Ok(waiter_wait_get_pipeline_idle(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_PIPELINE_IDLE,
+        pipeline_id,
+    ))
 }
+
+static SPEC_WAIT_GET_PIPELINE_IDLE: crate::service::WaitSpec = crate::service::WaitSpec {
+    what: "pipelines",
+    target: &["IDLE"],
+    failure: &["FAILED"],
+    status_path: &["state"],
+    message_path: &["cause"],
+    outcome: ::std::option::Option::None,
+};
 
 fn waiter_wait_get_pipeline_idle<R>(
     client: crate::Client,
     response: R,
+    spec: &'static crate::service::WaitSpec,
     pipeline_id: ::std::string::String,
 ) -> rt::Wait<R, GetPipelineResponse> {
-    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-        what: "pipelines",
-        target: &["IDLE"],
-        failure: &["FAILED"],
-        status_path: &["state"],
-        message_path: &["cause"],
-        outcome: ::std::option::Option::None,
-    };
     let wait_id = [pipeline_id.to_string()].join("/");
-    rt::Wait::new(response, wait_id, &SPEC, move || {
+    rt::Wait::new(response, wait_id, spec, move || {
         let pipeline_id = pipeline_id.clone();
         let request = PipelinesGetRequest { pipeline_id: pipeline_id.clone(), ..::std::default::Default::default() };
         ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &OP_PIPELINES_GET, request, rt::json))

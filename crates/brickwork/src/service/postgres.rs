@@ -533,7 +533,7 @@ impl BranchStatus {
 
     /// Set `default`.
     #[inline]
-    pub fn default(mut self, value: bool) -> Self {
+    pub fn set_default(mut self, value: bool) -> Self {
         self.default = ::std::option::Option::Some(value);
         self
     }
@@ -1451,7 +1451,7 @@ pub struct DatabaseCredential {
     pub expire_time: ::std::option::Option<::std::string::String>,
     /// Wire field `token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub token: ::std::option::Option<::std::string::String>,
+    pub token: ::std::option::Option<crate::service::Sensitive>,
 }
 
 impl DatabaseCredential {
@@ -1470,7 +1470,7 @@ impl DatabaseCredential {
 
     /// Set `token`.
     #[inline]
-    pub fn token(mut self, value: impl Into<::std::string::String>) -> Self {
+    pub fn token(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
         self.token = ::std::option::Option::Some(value.into());
         self
     }

@@ -3879,7 +3879,7 @@ impl WorkspacesApi {
 
     /// A handle that polls until the state is one of ["RUNNING"]; `.wait()` runs it.
     pub fn wait_get_workspace_running(&self, workspace_id: i64) -> rt::Wait<(), Workspace> {
-        waiter_wait_get_workspace_running(self.client.clone(), (), workspace_id)
+        waiter_wait_get_workspace_running(self.client.clone(), (), &SPEC_WAIT_GET_WORKSPACE_RUNNING, workspace_id)
     }
 
     /// `DELETE /api/2.0/accounts/{account_id}/workspaces/{workspace_id}`; required: `workspace_id` ([API reference](https://docs.databricks.com/api/account/workspaces/delete)).
@@ -3984,25 +3984,35 @@ fn decode_workspaces_create(
 ) -> crate::Result<rt::Wait<Workspace, Workspace>> {
     let _ = request;
     let response: Workspace = response.json()?;
-    let workspace_id = rt::bound(response.workspace_id.clone(), "workspace_id")?;
-    ::std::result::Result::Ok(waiter_wait_get_workspace_running(client.clone(), response, workspace_id))
+    let workspace_id = match response.workspace_id.clone() {
+        ::std::option::Option::Some(value) => value,
+        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "workspace_id")),
+    };
+    ::std::result::Result::Ok(waiter_wait_get_workspace_running(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_WORKSPACE_RUNNING,
+        workspace_id,
+    ))
 }
+
+static SPEC_WAIT_GET_WORKSPACE_RUNNING: crate::service::WaitSpec = crate::service::WaitSpec {
+    what: "workspaces",
+    target: &["RUNNING"],
+    failure: &["BANNED", "FAILED"],
+    status_path: &["workspace_status"],
+    message_path: &["workspace_status_message"],
+    outcome: ::std::option::Option::None,
+};
 
 fn waiter_wait_get_workspace_running<R>(
     client: crate::Client,
     response: R,
+    spec: &'static crate::service::WaitSpec,
     workspace_id: i64,
 ) -> rt::Wait<R, Workspace> {
-    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-        what: "workspaces",
-        target: &["RUNNING"],
-        failure: &["BANNED", "FAILED"],
-        status_path: &["workspace_status"],
-        message_path: &["workspace_status_message"],
-        outcome: ::std::option::Option::None,
-    };
     let wait_id = [workspace_id.to_string()].join("/");
-    rt::Wait::new(response, wait_id, &SPEC, move || {
+    rt::Wait::new(response, wait_id, spec, move || {
         let workspace_id = workspace_id.clone();
         let request = WorkspacesGetRequest { workspace_id: workspace_id.clone(), ..::std::default::Default::default() };
         ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &OP_WORKSPACES_GET, request, rt::json))
@@ -4059,8 +4069,16 @@ fn decode_workspaces_update(
 ) -> crate::Result<rt::Wait<Workspace, Workspace>> {
     let _ = request;
     let response: Workspace = response.json()?;
-    let workspace_id = rt::bound(response.workspace_id.clone(), "workspace_id")?;
-    ::std::result::Result::Ok(waiter_wait_get_workspace_running(client.clone(), response, workspace_id))
+    let workspace_id = match response.workspace_id.clone() {
+        ::std::option::Option::Some(value) => value,
+        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "workspace_id")),
+    };
+    ::std::result::Result::Ok(waiter_wait_get_workspace_running(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_WORKSPACE_RUNNING,
+        workspace_id,
+    ))
 }
 
 impl<O> rt::Call<WorkspacesCreateRequest, O> {

@@ -505,9 +505,17 @@ impl<R: Request, T: DeserializeOwned + Send + 'static> Paginator<R, T> {
                     None => Ok(Some(item)),
                 };
             }
-            let Some(request) = cursor.next.take() else { return Ok(None) };
+            // The request stays in the cursor until its page arrives: after an
+            // error (or a dropped future) the next read asks for it again.
+            let Some(request) = cursor.next.clone() else { return Ok(None) };
             let page = fetch_page::<T>(&client, op, pages, request.clone()).await?;
             cursor.next = next_request(pages, request, &page, &mut cursor.tokens);
+            if let Some(id) = dedupe {
+                // A page of nothing new: a server that ignores the offset would loop forever.
+                if !page.items.is_empty() && page.items.iter().all(|i| id(i).is_some_and(|k| cursor.ids.contains(&k))) {
+                    cursor.next = None;
+                }
+            }
             cursor.buffer.extend(page.items);
         }
     }
@@ -550,7 +558,7 @@ impl<R: Request, T: DeserializeOwned + Send + 'static> PageStream<R, T> {
     pub async fn try_next(&mut self) -> Result<Option<Page<T>>> {
         let (client, op, pages) = (self.inner.client.clone(), self.inner.op, self.inner.pages);
         let cursor = self.inner.cursor()?;
-        let Some(request) = cursor.next.take() else { return Ok(None) };
+        let Some(request) = cursor.next.clone() else { return Ok(None) };
         let page = fetch_page::<T>(&client, op, pages, request.clone()).await?;
         cursor.next = next_request(pages, request, &page, &mut cursor.tokens);
         Ok(Some(page))

@@ -205,7 +205,7 @@ pub struct Ai21LabsConfig {
     pub ai21labs_api_key: ::std::option::Option<::std::string::String>,
     /// Wire field `ai21labs_api_key_plaintext` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub ai21labs_api_key_plaintext: ::std::option::Option<::std::string::String>,
+    pub ai21labs_api_key_plaintext: ::std::option::Option<crate::service::Sensitive>,
 }
 
 impl Ai21LabsConfig {
@@ -224,7 +224,7 @@ impl Ai21LabsConfig {
 
     /// Set `ai21labs_api_key_plaintext`.
     #[inline]
-    pub fn ai21labs_api_key_plaintext(mut self, value: impl Into<::std::string::String>) -> Self {
+    pub fn ai21labs_api_key_plaintext(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
         self.ai21labs_api_key_plaintext = ::std::option::Option::Some(value.into());
         self
     }
@@ -585,13 +585,13 @@ pub struct AmazonBedrockConfig {
     pub aws_access_key_id: ::std::option::Option<::std::string::String>,
     /// Wire field `aws_access_key_id_plaintext` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub aws_access_key_id_plaintext: ::std::option::Option<::std::string::String>,
+    pub aws_access_key_id_plaintext: ::std::option::Option<crate::service::Sensitive>,
     /// Wire field `aws_secret_access_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_secret_access_key: ::std::option::Option<::std::string::String>,
     /// Wire field `aws_secret_access_key_plaintext` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub aws_secret_access_key_plaintext: ::std::option::Option<::std::string::String>,
+    pub aws_secret_access_key_plaintext: ::std::option::Option<crate::service::Sensitive>,
     /// Wire field `instance_profile_arn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_profile_arn: ::std::option::Option<::std::string::String>,
@@ -643,7 +643,7 @@ impl AmazonBedrockConfig {
 
     /// Set `aws_access_key_id_plaintext`.
     #[inline]
-    pub fn aws_access_key_id_plaintext(mut self, value: impl Into<::std::string::String>) -> Self {
+    pub fn aws_access_key_id_plaintext(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
         self.aws_access_key_id_plaintext = ::std::option::Option::Some(value.into());
         self
     }
@@ -657,7 +657,7 @@ impl AmazonBedrockConfig {
 
     /// Set `aws_secret_access_key_plaintext`.
     #[inline]
-    pub fn aws_secret_access_key_plaintext(mut self, value: impl Into<::std::string::String>) -> Self {
+    pub fn aws_secret_access_key_plaintext(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
         self.aws_secret_access_key_plaintext = ::std::option::Option::Some(value.into());
         self
     }
@@ -686,7 +686,7 @@ pub struct AnthropicConfig {
     pub anthropic_api_key: ::std::option::Option<::std::string::String>,
     /// Wire field `anthropic_api_key_plaintext` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub anthropic_api_key_plaintext: ::std::option::Option<::std::string::String>,
+    pub anthropic_api_key_plaintext: ::std::option::Option<crate::service::Sensitive>,
 }
 
 impl AnthropicConfig {
@@ -705,7 +705,7 @@ impl AnthropicConfig {
 
     /// Set `anthropic_api_key_plaintext`.
     #[inline]
-    pub fn anthropic_api_key_plaintext(mut self, value: impl Into<::std::string::String>) -> Self {
+    pub fn anthropic_api_key_plaintext(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
         self.anthropic_api_key_plaintext = ::std::option::Option::Some(value.into());
         self
     }
@@ -725,7 +725,7 @@ pub struct ApiKeyAuth {
     pub value: ::std::option::Option<::std::string::String>,
     /// Wire field `value_plaintext` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub value_plaintext: ::std::option::Option<::std::string::String>,
+    pub value_plaintext: ::std::option::Option<crate::service::Sensitive>,
 }
 
 impl ApiKeyAuth {
@@ -757,7 +757,7 @@ impl ApiKeyAuth {
 
     /// Set `value_plaintext`.
     #[inline]
-    pub fn value_plaintext(mut self, value: impl Into<::std::string::String>) -> Self {
+    pub fn value_plaintext(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
         self.value_plaintext = ::std::option::Option::Some(value.into());
         self
     }
@@ -911,10 +911,10 @@ impl AutoCaptureState {
 pub struct BearerTokenAuth {
     /// Wire field `token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub token: ::std::option::Option<::std::string::String>,
+    pub token: ::std::option::Option<crate::service::Sensitive>,
     /// Wire field `token_plaintext` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub token_plaintext: ::std::option::Option<::std::string::String>,
+    pub token_plaintext: ::std::option::Option<crate::service::Sensitive>,
 }
 
 impl BearerTokenAuth {
@@ -926,14 +926,14 @@ impl BearerTokenAuth {
 
     /// Set `token`.
     #[inline]
-    pub fn token(mut self, value: impl Into<::std::string::String>) -> Self {
+    pub fn token(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
         self.token = ::std::option::Option::Some(value.into());
         self
     }
 
     /// Set `token_plaintext`.
     #[inline]
-    pub fn token_plaintext(mut self, value: impl Into<::std::string::String>) -> Self {
+    pub fn token_plaintext(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
         self.token_plaintext = ::std::option::Option::Some(value.into());
         self
     }
@@ -1017,7 +1017,7 @@ pub struct CohereConfig {
     pub cohere_api_key: ::std::option::Option<::std::string::String>,
     /// Wire field `cohere_api_key_plaintext` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cohere_api_key_plaintext: ::std::option::Option<::std::string::String>,
+    pub cohere_api_key_plaintext: ::std::option::Option<crate::service::Sensitive>,
 }
 
 impl CohereConfig {
@@ -1043,7 +1043,7 @@ impl CohereConfig {
 
     /// Set `cohere_api_key_plaintext`.
     #[inline]
-    pub fn cohere_api_key_plaintext(mut self, value: impl Into<::std::string::String>) -> Self {
+    pub fn cohere_api_key_plaintext(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
         self.cohere_api_key_plaintext = ::std::option::Option::Some(value.into());
         self
     }
@@ -1149,7 +1149,7 @@ pub struct DatabricksModelServingConfig {
     pub databricks_api_token: ::std::option::Option<::std::string::String>,
     /// Wire field `databricks_api_token_plaintext` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub databricks_api_token_plaintext: ::std::option::Option<::std::string::String>,
+    pub databricks_api_token_plaintext: ::std::option::Option<crate::service::Sensitive>,
 }
 
 impl DatabricksModelServingConfig {
@@ -1181,7 +1181,7 @@ impl DatabricksModelServingConfig {
 
     /// Set `databricks_api_token_plaintext`.
     #[inline]
-    pub fn databricks_api_token_plaintext(mut self, value: impl Into<::std::string::String>) -> Self {
+    pub fn databricks_api_token_plaintext(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
         self.databricks_api_token_plaintext = ::std::option::Option::Some(value.into());
         self
     }
@@ -2050,7 +2050,7 @@ pub struct GoogleCloudVertexAiConfig {
     pub private_key: ::std::option::Option<crate::service::Sensitive>,
     /// Wire field `private_key_plaintext` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub private_key_plaintext: ::std::option::Option<::std::string::String>,
+    pub private_key_plaintext: ::std::option::Option<crate::service::Sensitive>,
 }
 
 impl GoogleCloudVertexAiConfig {
@@ -2093,7 +2093,7 @@ impl GoogleCloudVertexAiConfig {
 
     /// Set `private_key_plaintext`.
     #[inline]
-    pub fn private_key_plaintext(mut self, value: impl Into<::std::string::String>) -> Self {
+    pub fn private_key_plaintext(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
         self.private_key_plaintext = ::std::option::Option::Some(value.into());
         self
     }
@@ -2183,7 +2183,7 @@ pub struct OpenAiConfig {
     pub microsoft_entra_client_secret: ::std::option::Option<::std::string::String>,
     /// Wire field `microsoft_entra_client_secret_plaintext` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub microsoft_entra_client_secret_plaintext: ::std::option::Option<::std::string::String>,
+    pub microsoft_entra_client_secret_plaintext: ::std::option::Option<crate::service::Sensitive>,
     /// Wire field `microsoft_entra_tenant_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub microsoft_entra_tenant_id: ::std::option::Option<::std::string::String>,
@@ -2195,7 +2195,7 @@ pub struct OpenAiConfig {
     pub openai_api_key: ::std::option::Option<::std::string::String>,
     /// Wire field `openai_api_key_plaintext` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub openai_api_key_plaintext: ::std::option::Option<::std::string::String>,
+    pub openai_api_key_plaintext: ::std::option::Option<crate::service::Sensitive>,
     /// Wire field `openai_api_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub openai_api_type: ::std::option::Option<::std::string::String>,
@@ -2233,7 +2233,7 @@ impl OpenAiConfig {
 
     /// Set `microsoft_entra_client_secret_plaintext`.
     #[inline]
-    pub fn microsoft_entra_client_secret_plaintext(mut self, value: impl Into<::std::string::String>) -> Self {
+    pub fn microsoft_entra_client_secret_plaintext(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
         self.microsoft_entra_client_secret_plaintext = ::std::option::Option::Some(value.into());
         self
     }
@@ -2261,7 +2261,7 @@ impl OpenAiConfig {
 
     /// Set `openai_api_key_plaintext`.
     #[inline]
-    pub fn openai_api_key_plaintext(mut self, value: impl Into<::std::string::String>) -> Self {
+    pub fn openai_api_key_plaintext(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
         self.openai_api_key_plaintext = ::std::option::Option::Some(value.into());
         self
     }
@@ -2304,7 +2304,7 @@ pub struct PaLmConfig {
     pub palm_api_key: ::std::option::Option<::std::string::String>,
     /// Wire field `palm_api_key_plaintext` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub palm_api_key_plaintext: ::std::option::Option<::std::string::String>,
+    pub palm_api_key_plaintext: ::std::option::Option<crate::service::Sensitive>,
 }
 
 impl PaLmConfig {
@@ -2323,7 +2323,7 @@ impl PaLmConfig {
 
     /// Set `palm_api_key_plaintext`.
     #[inline]
-    pub fn palm_api_key_plaintext(mut self, value: impl Into<::std::string::String>) -> Self {
+    pub fn palm_api_key_plaintext(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
         self.palm_api_key_plaintext = ::std::option::Option::Some(value.into());
         self
     }
@@ -5428,7 +5428,12 @@ impl ServingEndpointsApi {
         &self,
         name: impl Into<::std::string::String>,
     ) -> rt::Wait<(), ServingEndpointDetailed> {
-        waiter_wait_get_serving_endpoint_not_updating(self.client.clone(), (), name.into())
+        waiter_wait_get_serving_endpoint_not_updating(
+            self.client.clone(),
+            (),
+            &SPEC_WAIT_GET_SERVING_ENDPOINT_NOT_UPDATING,
+            name.into(),
+        )
     }
 
     /// `POST /api/2.0/serving-endpoints/pt`; required: `name`, `config`; waits for NOT_UPDATING ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/createprovisionedthroughputendpoint)).
@@ -5886,25 +5891,35 @@ fn decode_serving_endpoints_create(
 ) -> crate::Result<rt::Wait<ServingEndpointDetailed, ServingEndpointDetailed>> {
     let _ = request;
     let response: ServingEndpointDetailed = response.json()?;
-    let name = rt::bound(response.name.clone(), "name")?;
-    ::std::result::Result::Ok(waiter_wait_get_serving_endpoint_not_updating(client.clone(), response, name))
+    let name = match response.name.clone() {
+        ::std::option::Option::Some(value) => value,
+        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "name")),
+    };
+    ::std::result::Result::Ok(waiter_wait_get_serving_endpoint_not_updating(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_SERVING_ENDPOINT_NOT_UPDATING,
+        name,
+    ))
 }
+
+static SPEC_WAIT_GET_SERVING_ENDPOINT_NOT_UPDATING: crate::service::WaitSpec = crate::service::WaitSpec {
+    what: "serving_endpoints",
+    target: &["NOT_UPDATING"],
+    failure: &["UPDATE_FAILED", "UPDATE_CANCELED"],
+    status_path: &["state", "config_update"],
+    message_path: &[],
+    outcome: ::std::option::Option::None,
+};
 
 fn waiter_wait_get_serving_endpoint_not_updating<R>(
     client: crate::Client,
     response: R,
+    spec: &'static crate::service::WaitSpec,
     name: ::std::string::String,
 ) -> rt::Wait<R, ServingEndpointDetailed> {
-    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-        what: "serving_endpoints",
-        target: &["NOT_UPDATING"],
-        failure: &["UPDATE_FAILED", "UPDATE_CANCELED"],
-        status_path: &["state", "config_update"],
-        message_path: &[],
-        outcome: ::std::option::Option::None,
-    };
     let wait_id = [name.to_string()].join("/");
-    rt::Wait::new(response, wait_id, &SPEC, move || {
+    rt::Wait::new(response, wait_id, spec, move || {
         let name = name.clone();
         let request = ServingEndpointsGetRequest { name: name.clone(), ..::std::default::Default::default() };
         ::std::future::IntoFuture::into_future(rt::Call::new(
@@ -5933,8 +5948,16 @@ fn decode_serving_endpoints_create_provisioned_throughput_endpoint(
 ) -> crate::Result<rt::Wait<ServingEndpointDetailed, ServingEndpointDetailed>> {
     let _ = request;
     let response: ServingEndpointDetailed = response.json()?;
-    let name = rt::bound(response.name.clone(), "name")?;
-    ::std::result::Result::Ok(waiter_wait_get_serving_endpoint_not_updating(client.clone(), response, name))
+    let name = match response.name.clone() {
+        ::std::option::Option::Some(value) => value,
+        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "name")),
+    };
+    ::std::result::Result::Ok(waiter_wait_get_serving_endpoint_not_updating(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_SERVING_ENDPOINT_NOT_UPDATING,
+        name,
+    ))
 }
 
 static OP_SERVING_ENDPOINTS_DELETE: rt::Operation = rt::Operation {
@@ -6129,8 +6152,16 @@ fn decode_serving_endpoints_update_config(
 ) -> crate::Result<rt::Wait<ServingEndpointDetailed, ServingEndpointDetailed>> {
     let _ = request;
     let response: ServingEndpointDetailed = response.json()?;
-    let name = rt::bound(response.name.clone(), "name")?;
-    ::std::result::Result::Ok(waiter_wait_get_serving_endpoint_not_updating(client.clone(), response, name))
+    let name = match response.name.clone() {
+        ::std::option::Option::Some(value) => value,
+        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "name")),
+    };
+    ::std::result::Result::Ok(waiter_wait_get_serving_endpoint_not_updating(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_SERVING_ENDPOINT_NOT_UPDATING,
+        name,
+    ))
 }
 
 static OP_SERVING_ENDPOINTS_UPDATE_NOTIFICATIONS: rt::Operation = rt::Operation {
@@ -6170,8 +6201,16 @@ fn decode_serving_endpoints_update_provisioned_throughput_endpoint_config(
 ) -> crate::Result<rt::Wait<ServingEndpointDetailed, ServingEndpointDetailed>> {
     let _ = request;
     let response: ServingEndpointDetailed = response.json()?;
-    let name = rt::bound(response.name.clone(), "name")?;
-    ::std::result::Result::Ok(waiter_wait_get_serving_endpoint_not_updating(client.clone(), response, name))
+    let name = match response.name.clone() {
+        ::std::option::Option::Some(value) => value,
+        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "name")),
+    };
+    ::std::result::Result::Ok(waiter_wait_get_serving_endpoint_not_updating(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_SERVING_ENDPOINT_NOT_UPDATING,
+        name,
+    ))
 }
 
 impl<O> rt::Call<ServingEndpointsBuildLogsRequest, O> {

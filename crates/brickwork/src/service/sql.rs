@@ -10467,6 +10467,7 @@ impl DashboardsApi {
             &PAGES_DASHBOARDS_LIST,
             DashboardsListRequest { ..::std::default::Default::default() },
         )
+        .dedupe_by(|item| item.id.clone())
     }
 
     /// `POST /api/2.0/preview/sql/dashboards/trash/{dashboard_id}`; required: `dashboard_id` ([API reference](https://docs.databricks.com/api/workspace/dashboards/restore)).
@@ -11718,6 +11719,7 @@ impl QueriesLegacyApi {
             &PAGES_QUERIES_LEGACY_LIST,
             QueriesLegacyListRequest { ..::std::default::Default::default() },
         )
+        .dedupe_by(|item| item.id.clone())
     }
 
     /// `POST /api/2.0/preview/sql/queries/trash/{query_id}`; required: `query_id` ([API reference](https://docs.databricks.com/api/workspace/querieslegacy/restore)).
@@ -13771,7 +13773,7 @@ impl WarehousesApi {
         &self,
         id: impl Into<::std::string::String>,
     ) -> rt::Wait<(), GetWarehouseResponse> {
-        waiter_wait_get_warehouse_running(self.client.clone(), (), id.into())
+        waiter_wait_get_warehouse_running(self.client.clone(), (), &SPEC_WAIT_GET_WAREHOUSE_RUNNING, id.into())
     }
 
     /// `POST /api/warehouses/v1/default-warehouse-overrides`; required: `default_warehouse_override`, `default_warehouse_override_id` ([API reference](https://docs.databricks.com/api/workspace/warehouses/createdefaultwarehouseoverride)).
@@ -14039,7 +14041,7 @@ impl WarehousesApi {
         &self,
         id: impl Into<::std::string::String>,
     ) -> rt::Wait<(), GetWarehouseResponse> {
-        waiter_wait_get_warehouse_stopped(self.client.clone(), (), id.into())
+        waiter_wait_get_warehouse_stopped(self.client.clone(), (), &SPEC_WAIT_GET_WAREHOUSE_STOPPED, id.into())
     }
 
     /// `PATCH /api/warehouses/v1/{name}`; required: `name`, `default_warehouse_override`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/warehouses/updatedefaultwarehouseoverride)).
@@ -14128,25 +14130,35 @@ fn decode_warehouses_create(
 ) -> crate::Result<rt::Wait<CreateWarehouseResponse, GetWarehouseResponse>> {
     let _ = request;
     let response: CreateWarehouseResponse = response.json()?;
-    let id = rt::bound(response.id.clone(), "id")?;
-    ::std::result::Result::Ok(waiter_wait_get_warehouse_running(client.clone(), response, id))
+    let id = match response.id.clone() {
+        ::std::option::Option::Some(value) => value,
+        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "id")),
+    };
+    ::std::result::Result::Ok(waiter_wait_get_warehouse_running(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_WAREHOUSE_RUNNING,
+        id,
+    ))
 }
+
+static SPEC_WAIT_GET_WAREHOUSE_RUNNING: crate::service::WaitSpec = crate::service::WaitSpec {
+    what: "warehouses",
+    target: &["RUNNING"],
+    failure: &["STOPPED", "DELETED"],
+    status_path: &["state"],
+    message_path: &["health", "summary"],
+    outcome: ::std::option::Option::None,
+};
 
 fn waiter_wait_get_warehouse_running<R>(
     client: crate::Client,
     response: R,
+    spec: &'static crate::service::WaitSpec,
     id: ::std::string::String,
 ) -> rt::Wait<R, GetWarehouseResponse> {
-    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-        what: "warehouses",
-        target: &["RUNNING"],
-        failure: &["STOPPED", "DELETED"],
-        status_path: &["state"],
-        message_path: &["health", "summary"],
-        outcome: ::std::option::Option::None,
-    };
     let wait_id = [id.to_string()].join("/");
-    rt::Wait::new(response, wait_id, &SPEC, move || {
+    rt::Wait::new(response, wait_id, spec, move || {
         let id = id.clone();
         let request = WarehousesGetRequest { id: id.clone(), ..::std::default::Default::default() };
         ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &OP_WAREHOUSES_GET, request, rt::json))
@@ -14221,7 +14233,12 @@ fn decode_warehouses_edit(
         let _ = response;
     };
     let id = request.id.clone();
-    ::std::result::Result::Ok(waiter_wait_get_warehouse_running(client.clone(), response, id))
+    ::std::result::Result::Ok(waiter_wait_get_warehouse_running(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_WAREHOUSE_RUNNING,
+        id,
+    ))
 }
 
 static OP_WAREHOUSES_GET: rt::Operation = rt::Operation {
@@ -14359,7 +14376,12 @@ fn decode_warehouses_start(
         let _ = response;
     };
     let id = request.id.clone();
-    ::std::result::Result::Ok(waiter_wait_get_warehouse_running(client.clone(), response, id))
+    ::std::result::Result::Ok(waiter_wait_get_warehouse_running(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_WAREHOUSE_RUNNING,
+        id,
+    ))
 }
 
 static OP_WAREHOUSES_STOP: rt::Operation = rt::Operation {
@@ -14382,24 +14404,31 @@ fn decode_warehouses_stop(
         let _ = response;
     };
     let id = request.id.clone();
-    ::std::result::Result::Ok(waiter_wait_get_warehouse_stopped(client.clone(), response, id))
+    ::std::result::Result::Ok(waiter_wait_get_warehouse_stopped(
+        client.clone(),
+        response,
+        &SPEC_WAIT_GET_WAREHOUSE_STOPPED,
+        id,
+    ))
 }
+
+static SPEC_WAIT_GET_WAREHOUSE_STOPPED: crate::service::WaitSpec = crate::service::WaitSpec {
+    what: "warehouses",
+    target: &["STOPPED"],
+    failure: &[],
+    status_path: &["state"],
+    message_path: &["health", "summary"],
+    outcome: ::std::option::Option::None,
+};
 
 fn waiter_wait_get_warehouse_stopped<R>(
     client: crate::Client,
     response: R,
+    spec: &'static crate::service::WaitSpec,
     id: ::std::string::String,
 ) -> rt::Wait<R, GetWarehouseResponse> {
-    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-        what: "warehouses",
-        target: &["STOPPED"],
-        failure: &[],
-        status_path: &["state"],
-        message_path: &["health", "summary"],
-        outcome: ::std::option::Option::None,
-    };
     let wait_id = [id.to_string()].join("/");
-    rt::Wait::new(response, wait_id, &SPEC, move || {
+    rt::Wait::new(response, wait_id, spec, move || {
         let id = id.clone();
         let request = WarehousesGetRequest { id: id.clone(), ..::std::default::Default::default() };
         ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &OP_WAREHOUSES_GET, request, rt::json))

@@ -797,7 +797,7 @@ impl EndpointStatus {
 pub struct FacetResultData {
     /// Wire field `facet_array` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
-    pub facet_array: ::std::vec::Vec<::std::vec::Vec<::std::string::String>>,
+    pub facet_array: ::std::vec::Vec<::std::vec::Vec<::std::option::Option<::std::string::String>>>,
     /// Wire field `facet_row_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
@@ -815,7 +815,10 @@ impl FacetResultData {
 
     /// Set `facet_array`.
     #[inline]
-    pub fn facet_array(mut self, value: ::std::vec::Vec<::std::vec::Vec<::std::string::String>>) -> Self {
+    pub fn facet_array(
+        mut self,
+        value: ::std::vec::Vec<::std::vec::Vec<::std::option::Option<::std::string::String>>>,
+    ) -> Self {
         self.facet_array = value;
         self
     }
@@ -1363,7 +1366,7 @@ impl RerankerConfigRerankerParameters {
 pub struct ResultData {
     /// Wire field `data_array` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
-    pub data_array: ::std::vec::Vec<::std::vec::Vec<::std::string::String>>,
+    pub data_array: ::std::vec::Vec<::std::vec::Vec<::std::option::Option<::std::string::String>>>,
     /// Wire field `row_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
@@ -1381,7 +1384,10 @@ impl ResultData {
 
     /// Set `data_array`.
     #[inline]
-    pub fn data_array(mut self, value: ::std::vec::Vec<::std::vec::Vec<::std::string::String>>) -> Self {
+    pub fn data_array(
+        mut self,
+        value: ::std::vec::Vec<::std::vec::Vec<::std::option::Option<::std::string::String>>>,
+    ) -> Self {
         self.data_array = value;
         self
     }
@@ -2599,7 +2605,12 @@ impl VectorSearchEndpointsApi {
         &self,
         endpoint_name: impl Into<::std::string::String>,
     ) -> rt::Wait<(), EndpointInfo> {
-        waiter_wait_get_endpoint_vector_search_endpoint_online(self.client.clone(), (), endpoint_name.into())
+        waiter_wait_get_endpoint_vector_search_endpoint_online(
+            self.client.clone(),
+            (),
+            &SPEC_WAIT_GET_ENDPOINT_VECTOR_SEARCH_ENDPOINT_ONLINE,
+            endpoint_name.into(),
+        )
     }
 
     /// `DELETE /api/2.0/vector-search/endpoints/{endpoint_name}`; required: `endpoint_name` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/deleteendpoint)).
@@ -2882,29 +2893,35 @@ fn decode_vector_search_endpoints_create_endpoint(
 ) -> crate::Result<rt::Wait<EndpointInfo, EndpointInfo>> {
     let _ = request;
     let response: EndpointInfo = response.json()?;
-    let endpoint_name = rt::bound(response.name.clone(), "name")?;
+    let endpoint_name = match response.name.clone() {
+        ::std::option::Option::Some(value) => value,
+        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "name")),
+    };
     ::std::result::Result::Ok(waiter_wait_get_endpoint_vector_search_endpoint_online(
         client.clone(),
         response,
+        &SPEC_WAIT_GET_ENDPOINT_VECTOR_SEARCH_ENDPOINT_ONLINE,
         endpoint_name,
     ))
 }
 
+static SPEC_WAIT_GET_ENDPOINT_VECTOR_SEARCH_ENDPOINT_ONLINE: crate::service::WaitSpec = crate::service::WaitSpec {
+    what: "vector_search_endpoints",
+    target: &["ONLINE"],
+    failure: &["OFFLINE"],
+    status_path: &["endpoint_status", "state"],
+    message_path: &["endpoint_status", "message"],
+    outcome: ::std::option::Option::None,
+};
+
 fn waiter_wait_get_endpoint_vector_search_endpoint_online<R>(
     client: crate::Client,
     response: R,
+    spec: &'static crate::service::WaitSpec,
     endpoint_name: ::std::string::String,
 ) -> rt::Wait<R, EndpointInfo> {
-    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-        what: "vector_search_endpoints",
-        target: &["ONLINE"],
-        failure: &["OFFLINE"],
-        status_path: &["endpoint_status", "state"],
-        message_path: &["endpoint_status", "message"],
-        outcome: ::std::option::Option::None,
-    };
     let wait_id = [endpoint_name.to_string()].join("/");
-    rt::Wait::new(response, wait_id, &SPEC, move || {
+    rt::Wait::new(response, wait_id, spec, move || {
         let endpoint_name = endpoint_name.clone();
         let request = VectorSearchEndpointsGetEndpointRequest {
             endpoint_name: endpoint_name.clone(),

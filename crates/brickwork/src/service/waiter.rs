@@ -139,7 +139,7 @@ impl<T> WaitOptions<T> {
     /// Sleep before poll `attempt + 1`: linear steps, capped, with jitter.
     pub(crate) fn backoff(&self, attempt: u32) -> Duration {
         let step = self.initial_interval.saturating_mul(attempt).min(self.max_interval);
-        step + step.mul_f64(0.1 * fastrand::f64())
+        step.saturating_add(step.mul_f64(0.1 * fastrand::f64()))
     }
 }
 
@@ -197,7 +197,22 @@ where
     let what = if id.is_empty() { spec.what.to_string() } else { format!("{} {id}", spec.what) };
     let mut attempt: u32 = 1;
     loop {
-        let value = poll().await?;
+        let value = match deadline {
+            // A poll that hangs past the deadline is the wait's timeout.
+            Some(d) => match tokio::time::timeout_at(d.into(), poll()).await {
+                Ok(polled) => polled?,
+                Err(_) => {
+                    return Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "{what}: timed out after {:?} waiting for {targets} (a poll did not answer)",
+                            options.timeout
+                        ),
+                    ))
+                }
+            },
+            None => poll().await?,
+        };
         let json = serde_json::to_value(&value).unwrap_or(Value::Null);
         let state = text_at(&json, spec.status_path).unwrap_or_default();
         let message = text_at(&json, spec.message_path);
@@ -218,14 +233,17 @@ where
             return Ok(value);
         }
         if spec.failure.contains(&state.as_str()) {
+            let why =
+                spec.outcome.and_then(|o| failed_outcome(o, &json)).map(|w| format!(" ({w})")).unwrap_or_default();
             return Err(Error::operation_failed(
-                format!("{what}: failed to reach {targets}, got {state}: {detail}"),
+                format!("{what}: failed to reach {targets}, got {state}: {detail}{why}"),
                 last(json),
             ));
         }
         options.report(&value);
-        let sleep = options.backoff(attempt);
-        if deadline.is_some_and(|d| Instant::now().checked_add(sleep).is_none_or(|wake| wake > d)) {
+        // The last sleep is cut to the deadline, so the final poll happens at it.
+        let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if remaining.is_some_and(|left| left.is_zero()) {
             return Err(Error::new(
                 ErrorKind::Timeout,
                 format!(
@@ -235,7 +253,8 @@ where
             )
             .with_operation_state(last(json)));
         }
-        tokio::time::sleep(sleep).await;
+        let sleep = options.backoff(attempt);
+        tokio::time::sleep(remaining.map_or(sleep, |left| sleep.min(left))).await;
         attempt = attempt.saturating_add(1);
     }
 }
@@ -307,6 +326,27 @@ impl<R, T: Serialize> Wait<R, T> {
         Wait { response, id: id.into(), spec, poll: Arc::new(poll) }
     }
 
+    /// A handle whose call answered without the id to poll: waiting fails
+    /// (the call itself succeeded, and its answer is kept).
+    pub fn unbound(response: R, field: &'static str) -> Self {
+        static UNBOUND: WaitSpec = WaitSpec {
+            what: "operation",
+            target: &[],
+            failure: &[],
+            status_path: &[],
+            message_path: &[],
+            outcome: None,
+        };
+        Wait {
+            response,
+            id: String::new(),
+            spec: &UNBOUND,
+            poll: Arc::new(move || {
+                Box::pin(async move { Err(Error::decode(format!("the answer has no {field} to wait on"))) })
+            }),
+        }
+    }
+
     /// The id of the resource waited on (several ids are joined with `/`).
     pub fn id(&self) -> &str {
         &self.id
@@ -349,6 +389,18 @@ pub trait IntoTimeout {
 impl IntoTimeout for Duration {
     fn into_timeout(self) -> Result<Duration> {
         Ok(self)
+    }
+}
+
+impl IntoTimeout for String {
+    fn into_timeout(self) -> Result<Duration> {
+        self.as_str().into_timeout()
+    }
+}
+
+impl IntoTimeout for &String {
+    fn into_timeout(self) -> Result<Duration> {
+        self.as_str().into_timeout()
     }
 }
 
@@ -442,8 +494,8 @@ impl<O: Serialize, T: serde::de::DeserializeOwned> LongRunning<O, T> {
             if current.get("done").and_then(Value::as_bool) == Some(true) {
                 return finished(&what, &self.name, current);
             }
-            let sleep = options.backoff(attempt);
-            if deadline.is_some_and(|d| Instant::now().checked_add(sleep).is_none_or(|wake| wake > d)) {
+            let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if remaining.is_some_and(|left| left.is_zero()) {
                 return Err(Error::new(ErrorKind::Timeout, format!("{what}: not done after {:?}", options.timeout))
                     .with_operation_state(OperationState {
                         state: "RUNNING".into(),
@@ -452,7 +504,8 @@ impl<O: Serialize, T: serde::de::DeserializeOwned> LongRunning<O, T> {
                         ..Default::default()
                     }));
             }
-            tokio::time::sleep(sleep).await;
+            let sleep = options.backoff(attempt);
+            tokio::time::sleep(remaining.map_or(sleep, |left| sleep.min(left))).await;
             attempt = attempt.saturating_add(1);
             let polled = (self.poll)().await?;
             options.report(&polled);
@@ -476,10 +529,11 @@ fn finished<T: serde::de::DeserializeOwned>(what: &str, name: &str, operation: V
             },
         ));
     }
-    let response = operation.get("response").cloned().unwrap_or(Value::Null);
-    // An absent result decodes as an empty object (or nothing, for `()`).
-    let response = if response.is_null() { Value::Object(Default::default()) } else { response };
-    serde_json::from_value::<T>(response.clone())
-        .or_else(|_| serde_json::from_value::<T>(Value::Null))
-        .map_err(|e| Error::decode(format!("{what}: cannot decode its result: {e}")).with_source(e))
+    let decoded = match operation.get("response").filter(|r| !r.is_null()) {
+        Some(response) => serde_json::from_value::<T>(response.clone()),
+        // No result: `()`, or an empty value of a result type.
+        None => serde_json::from_value::<T>(Value::Null)
+            .or_else(|_| serde_json::from_value::<T>(Value::Object(Default::default()))),
+    };
+    decoded.map_err(|e| Error::decode(format!("{what}: cannot decode its result: {e}")).with_source(e))
 }

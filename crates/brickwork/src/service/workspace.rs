@@ -1852,7 +1852,7 @@ pub struct GitCredentialsCreateRequest {
     pub name: ::std::option::Option<::std::string::String>,
     /// Wire field `personal_access_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub personal_access_token: ::std::option::Option<::std::string::String>,
+    pub personal_access_token: ::std::option::Option<crate::service::Sensitive>,
     /// Wire field `principal_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
@@ -1985,7 +1985,7 @@ pub struct GitCredentialsUpdateRequest {
     pub name: ::std::option::Option<::std::string::String>,
     /// Wire field `personal_access_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub personal_access_token: ::std::option::Option<::std::string::String>,
+    pub personal_access_token: ::std::option::Option<crate::service::Sensitive>,
     /// Wire field `principal_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
@@ -2233,7 +2233,7 @@ impl<O> rt::Call<GitCredentialsCreateRequest, O> {
 
     /// Set `personal_access_token`.
     #[inline]
-    pub fn personal_access_token(mut self, value: impl Into<::std::string::String>) -> Self {
+    pub fn personal_access_token(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
         self.request.personal_access_token = ::std::option::Option::Some(value.into());
         self
     }
@@ -2332,7 +2332,7 @@ impl<O> rt::Call<GitCredentialsUpdateRequest, O> {
 
     /// Set `personal_access_token`.
     #[inline]
-    pub fn personal_access_token(mut self, value: impl Into<::std::string::String>) -> Self {
+    pub fn personal_access_token(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
         self.request.personal_access_token = ::std::option::Option::Some(value.into());
         self
     }

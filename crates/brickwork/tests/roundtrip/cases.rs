@@ -2450,22 +2450,22 @@ pub fn run(check: &mut super::Checker) {
     #[cfg(feature = "jobs")]
     {
         use brickwork::service::jobs as m;
-        check.value::<m::AiClassifyFunction>("jobs", "AiClassifyFunction");
-        check.value::<m::AiClassifyFunctionInlineLabels>("jobs", "AiClassifyFunctionInlineLabels");
-        check.value::<m::AiClassifyFunctionLabel>("jobs", "AiClassifyFunctionLabel");
-        check.value::<m::AiExtractFunction>("jobs", "AiExtractFunction");
-        check.value::<m::AiFunctionTask>("jobs", "AiFunctionTask");
+        check.value_keeping_unknown::<m::AiClassifyFunction>("jobs", "AiClassifyFunction");
+        check.value_keeping_unknown::<m::AiClassifyFunctionInlineLabels>("jobs", "AiClassifyFunctionInlineLabels");
+        check.value_keeping_unknown::<m::AiClassifyFunctionLabel>("jobs", "AiClassifyFunctionLabel");
+        check.value_keeping_unknown::<m::AiExtractFunction>("jobs", "AiExtractFunction");
+        check.value_keeping_unknown::<m::AiFunctionTask>("jobs", "AiFunctionTask");
         check.value::<m::AiFunctionTaskOutput>("jobs", "AiFunctionTaskOutput");
-        check.value::<m::AiParseDocumentFunction>("jobs", "AiParseDocumentFunction");
-        check.value::<m::AiRuntimeTask>("jobs", "AiRuntimeTask");
+        check.value_keeping_unknown::<m::AiParseDocumentFunction>("jobs", "AiParseDocumentFunction");
+        check.value_keeping_unknown::<m::AiRuntimeTask>("jobs", "AiRuntimeTask");
         check.value::<m::AiRuntimeTaskOutput>("jobs", "AiRuntimeTaskOutput");
-        check.value::<m::AlertTask>("jobs", "AlertTask");
+        check.value_keeping_unknown::<m::AlertTask>("jobs", "AlertTask");
         check.value::<m::AlertTaskOutput>("jobs", "AlertTaskOutput");
-        check.value::<m::AlertTaskSubscriber>("jobs", "AlertTaskSubscriber");
+        check.value_keeping_unknown::<m::AlertTaskSubscriber>("jobs", "AlertTaskSubscriber");
         check.value::<m::BaseJob>("jobs", "BaseJob");
         check.value::<m::BaseRun>("jobs", "BaseRun");
         check.value::<m::CleanRoomTaskRunState>("jobs", "CleanRoomTaskRunState");
-        check.value::<m::CleanRoomsNotebookTask>("jobs", "CleanRoomsNotebookTask");
+        check.value_keeping_unknown::<m::CleanRoomsNotebookTask>("jobs", "CleanRoomsNotebookTask");
         check.value::<m::CleanRoomsNotebookTaskCleanRoomsNotebookTaskOutput>(
             "jobs",
             "CleanRoomsNotebookTaskCleanRoomsNotebookTaskOutput",
@@ -2473,53 +2473,54 @@ pub fn run(check: &mut super::Checker) {
         check.value::<m::ClusterInstance>("jobs", "ClusterInstance");
         check.value::<m::ClusterSpec>("jobs", "ClusterSpec");
         check.value::<m::CompletedJob>("jobs", "CompletedJob");
-        check.value::<m::Compute>("jobs", "Compute");
-        check.value::<m::ComputeConfig>("jobs", "ComputeConfig");
-        check.value::<m::ComputeSpec>("jobs", "ComputeSpec");
-        check.value::<m::ConditionTask>("jobs", "ConditionTask");
-        check.value::<m::Continuous>("jobs", "Continuous");
-        check.value::<m::ContinuousTriggerConfiguration>("jobs", "ContinuousTriggerConfiguration");
+        check.value_keeping_unknown::<m::Compute>("jobs", "Compute");
+        check.value_keeping_unknown::<m::ComputeConfig>("jobs", "ComputeConfig");
+        check.value_keeping_unknown::<m::ComputeSpec>("jobs", "ComputeSpec");
+        check.value_keeping_unknown::<m::ConditionTask>("jobs", "ConditionTask");
+        check.value_keeping_unknown::<m::Continuous>("jobs", "Continuous");
+        check.value_keeping_unknown::<m::ContinuousTriggerConfiguration>("jobs", "ContinuousTriggerConfiguration");
         check.value::<m::ContinuousTriggerState>("jobs", "ContinuousTriggerState");
         check.value::<m::CreateResponse>("jobs", "CreateResponse");
-        check.value::<m::CronSchedule>("jobs", "CronSchedule");
-        check.value::<m::CronTriggerConfiguration>("jobs", "CronTriggerConfiguration");
+        check.value_keeping_unknown::<m::CronSchedule>("jobs", "CronSchedule");
+        check.value_keeping_unknown::<m::CronTriggerConfiguration>("jobs", "CronTriggerConfiguration");
         check.value::<m::DashboardPageSnapshot>("jobs", "DashboardPageSnapshot");
-        check.value::<m::DashboardTask>("jobs", "DashboardTask");
+        check.value_keeping_unknown::<m::DashboardTask>("jobs", "DashboardTask");
         check.value::<m::DashboardTaskOutput>("jobs", "DashboardTaskOutput");
         check.value::<m::DbtCloudJobRunStep>("jobs", "DbtCloudJobRunStep");
-        check.value::<m::DbtCloudTask>("jobs", "DbtCloudTask");
+        check.value_keeping_unknown::<m::DbtCloudTask>("jobs", "DbtCloudTask");
         check.value::<m::DbtCloudTaskOutput>("jobs", "DbtCloudTaskOutput");
         check.value::<m::DbtOutput>("jobs", "DbtOutput");
         check.value::<m::DbtPlatformJobRunStep>("jobs", "DbtPlatformJobRunStep");
-        check.value::<m::DbtPlatformTask>("jobs", "DbtPlatformTask");
+        check.value_keeping_unknown::<m::DbtPlatformTask>("jobs", "DbtPlatformTask");
         check.value::<m::DbtPlatformTaskOutput>("jobs", "DbtPlatformTaskOutput");
-        check.value::<m::DbtTask>("jobs", "DbtTask");
-        check.value::<m::DeltaTableSource>("jobs", "DeltaTableSource");
-        check.value::<m::DeploymentSpec>("jobs", "DeploymentSpec");
+        check.value_keeping_unknown::<m::DbtTask>("jobs", "DbtTask");
+        check.value_keeping_unknown::<m::DeltaTableSource>("jobs", "DeltaTableSource");
+        check.value_keeping_unknown::<m::DeploymentSpec>("jobs", "DeploymentSpec");
         check.value::<m::EnforcePolicyComplianceForJobResponseJobClusterSettingsChange>(
             "jobs",
             "EnforcePolicyComplianceForJobResponseJobClusterSettingsChange",
         );
         check.value::<m::EnforcePolicyComplianceResponse>("jobs", "EnforcePolicyComplianceResponse");
         check.value::<m::ExportRunOutput>("jobs", "ExportRunOutput");
-        check.value::<m::FileArrivalTriggerConfiguration>("jobs", "FileArrivalTriggerConfiguration");
+        check.value_keeping_unknown::<m::FileArrivalTriggerConfiguration>("jobs", "FileArrivalTriggerConfiguration");
         check.value::<m::FileArrivalTriggerState>("jobs", "FileArrivalTriggerState");
         check.value::<m::ForEachStats>("jobs", "ForEachStats");
-        check.value::<m::ForEachTask>("jobs", "ForEachTask");
+        check.value_keeping_unknown::<m::ForEachTask>("jobs", "ForEachTask");
         check.value::<m::ForEachTaskErrorMessageStats>("jobs", "ForEachTaskErrorMessageStats");
         check.value::<m::ForEachTaskTaskRunStats>("jobs", "ForEachTaskTaskRunStats");
-        check.value::<m::GenAiComputeTask>("jobs", "GenAiComputeTask");
+        check.value_keeping_unknown::<m::GenAiComputeTask>("jobs", "GenAiComputeTask");
         check.value::<m::GetJobPermissionLevelsResponse>("jobs", "GetJobPermissionLevelsResponse");
         check.value::<m::GetPolicyComplianceResponse>("jobs", "GetPolicyComplianceResponse");
-        check.value::<m::GitSnapshot>("jobs", "GitSnapshot");
-        check.value::<m::GitSource>("jobs", "GitSource");
+        check.value_keeping_unknown::<m::GitSnapshot>("jobs", "GitSnapshot");
+        check.value_keeping_unknown::<m::GitSource>("jobs", "GitSource");
         check.value::<m::Job>("jobs", "Job");
         check.value::<m::JobAccessControlRequest>("jobs", "JobAccessControlRequest");
         check.value::<m::JobAccessControlResponse>("jobs", "JobAccessControlResponse");
         check.value_keeping_unknown::<m::JobCluster>("jobs", "JobCluster");
-        check.value::<m::JobClusterServerlessCompute>("jobs", "JobClusterServerlessCompute");
-        check.value::<m::JobCompletionTriggerConfiguration>("jobs", "JobCompletionTriggerConfiguration");
-        check.value::<m::JobCompletionTriggerConfigurationMonitoredJob>(
+        check.value_keeping_unknown::<m::JobClusterServerlessCompute>("jobs", "JobClusterServerlessCompute");
+        check
+            .value_keeping_unknown::<m::JobCompletionTriggerConfiguration>("jobs", "JobCompletionTriggerConfiguration");
+        check.value_keeping_unknown::<m::JobCompletionTriggerConfigurationMonitoredJob>(
             "jobs",
             "JobCompletionTriggerConfigurationMonitoredJob",
         );
@@ -2530,45 +2531,45 @@ pub fn run(check: &mut super::Checker) {
             "JobCompletionTriggerStateMonitoredJobState",
         );
         check.value::<m::JobCompliance>("jobs", "JobCompliance");
-        check.value::<m::JobDeployment>("jobs", "JobDeployment");
-        check.value::<m::JobEmailNotifications>("jobs", "JobEmailNotifications");
+        check.value_keeping_unknown::<m::JobDeployment>("jobs", "JobDeployment");
+        check.value_keeping_unknown::<m::JobEmailNotifications>("jobs", "JobEmailNotifications");
         check.value_keeping_unknown::<m::JobEnvironment>("jobs", "JobEnvironment");
-        check.value::<m::JobEnvironmentVariables>("jobs", "JobEnvironmentVariables");
-        check.value::<m::JobEnvironmentVariablesSpec>("jobs", "JobEnvironmentVariablesSpec");
-        check.value::<m::JobNotificationSettings>("jobs", "JobNotificationSettings");
+        check.value_keeping_unknown::<m::JobEnvironmentVariables>("jobs", "JobEnvironmentVariables");
+        check.value_keeping_unknown::<m::JobEnvironmentVariablesSpec>("jobs", "JobEnvironmentVariablesSpec");
+        check.value_keeping_unknown::<m::JobNotificationSettings>("jobs", "JobNotificationSettings");
         check.value::<m::JobParameter>("jobs", "JobParameter");
-        check.value::<m::JobParameterDefinition>("jobs", "JobParameterDefinition");
+        check.value_keeping_unknown::<m::JobParameterDefinition>("jobs", "JobParameterDefinition");
         check.value::<m::JobPermission>("jobs", "JobPermission");
         check.value::<m::JobPermissions>("jobs", "JobPermissions");
         check.value::<m::JobPermissionsDescription>("jobs", "JobPermissionsDescription");
-        check.value::<m::JobRunAs>("jobs", "JobRunAs");
+        check.value_keeping_unknown::<m::JobRunAs>("jobs", "JobRunAs");
         check.value_keeping_unknown::<m::JobSettings>("jobs", "JobSettings");
-        check.value::<m::JobSource>("jobs", "JobSource");
-        check.value::<m::JobsHealthRule>("jobs", "JobsHealthRule");
-        check.value::<m::JobsHealthRules>("jobs", "JobsHealthRules");
+        check.value_keeping_unknown::<m::JobSource>("jobs", "JobSource");
+        check.value_keeping_unknown::<m::JobsHealthRule>("jobs", "JobsHealthRule");
+        check.value_keeping_unknown::<m::JobsHealthRules>("jobs", "JobsHealthRules");
         check.value::<m::ListJobComplianceForPolicyResponse>("jobs", "ListJobComplianceForPolicyResponse");
         check.value::<m::ListJobsResponse>("jobs", "ListJobsResponse");
         check.value::<m::ListRunsResponse>("jobs", "ListRunsResponse");
-        check.value::<m::MaintenanceWindow>("jobs", "MaintenanceWindow");
-        check.value::<m::ModelTriggerConfiguration>("jobs", "ModelTriggerConfiguration");
+        check.value_keeping_unknown::<m::MaintenanceWindow>("jobs", "MaintenanceWindow");
+        check.value_keeping_unknown::<m::ModelTriggerConfiguration>("jobs", "ModelTriggerConfiguration");
         check.value::<m::ModelTriggerState>("jobs", "ModelTriggerState");
         check.value::<m::NotebookOutput>("jobs", "NotebookOutput");
-        check.value::<m::NotebookTask>("jobs", "NotebookTask");
+        check.value_keeping_unknown::<m::NotebookTask>("jobs", "NotebookTask");
         check.value::<m::OutputSchemaInfo>("jobs", "OutputSchemaInfo");
         check.value::<m::PerTriggerState>("jobs", "PerTriggerState");
-        check.value::<m::PeriodicTriggerConfiguration>("jobs", "PeriodicTriggerConfiguration");
+        check.value_keeping_unknown::<m::PeriodicTriggerConfiguration>("jobs", "PeriodicTriggerConfiguration");
         check.value::<m::PeriodicTriggerState>("jobs", "PeriodicTriggerState");
-        check.value::<m::PipelineParams>("jobs", "PipelineParams");
-        check.value::<m::PipelineTask>("jobs", "PipelineTask");
-        check.value::<m::PowerBiModel>("jobs", "PowerBiModel");
-        check.value::<m::PowerBiTable>("jobs", "PowerBiTable");
-        check.value::<m::PowerBiTask>("jobs", "PowerBiTask");
-        check.value::<m::PythonOperatorTask>("jobs", "PythonOperatorTask");
-        check.value::<m::PythonOperatorTaskParameter>("jobs", "PythonOperatorTaskParameter");
-        check.value::<m::PythonWheelTask>("jobs", "PythonWheelTask");
-        check.value::<m::QualifiedName>("jobs", "QualifiedName");
+        check.value_keeping_unknown::<m::PipelineParams>("jobs", "PipelineParams");
+        check.value_keeping_unknown::<m::PipelineTask>("jobs", "PipelineTask");
+        check.value_keeping_unknown::<m::PowerBiModel>("jobs", "PowerBiModel");
+        check.value_keeping_unknown::<m::PowerBiTable>("jobs", "PowerBiTable");
+        check.value_keeping_unknown::<m::PowerBiTask>("jobs", "PowerBiTask");
+        check.value_keeping_unknown::<m::PythonOperatorTask>("jobs", "PythonOperatorTask");
+        check.value_keeping_unknown::<m::PythonOperatorTaskParameter>("jobs", "PythonOperatorTaskParameter");
+        check.value_keeping_unknown::<m::PythonWheelTask>("jobs", "PythonWheelTask");
+        check.value_keeping_unknown::<m::QualifiedName>("jobs", "QualifiedName");
         check.value::<m::QueueDetails>("jobs", "QueueDetails");
-        check.value::<m::QueueSettings>("jobs", "QueueSettings");
+        check.value_keeping_unknown::<m::QueueSettings>("jobs", "QueueSettings");
         check.value::<m::RepairHistoryItem>("jobs", "RepairHistoryItem");
         check.value::<m::RepairRunResponse>("jobs", "RepairRunResponse");
         check.value::<m::ResolvedConditionTaskValues>("jobs", "ResolvedConditionTaskValues");
@@ -2590,7 +2591,7 @@ pub fn run(check: &mut super::Checker) {
         check.value::<m::RunConditionTask>("jobs", "RunConditionTask");
         check.value::<m::RunForEachTask>("jobs", "RunForEachTask");
         check.value::<m::RunJobOutput>("jobs", "RunJobOutput");
-        check.value::<m::RunJobTask>("jobs", "RunJobTask");
+        check.value_keeping_unknown::<m::RunJobTask>("jobs", "RunJobTask");
         check.value::<m::RunNowResponse>("jobs", "RunNowResponse");
         check.value::<m::RunOutput>("jobs", "RunOutput");
         check.value::<m::RunParameters>("jobs", "RunParameters");
@@ -2598,12 +2599,12 @@ pub fn run(check: &mut super::Checker) {
         check.value::<m::RunStatus>("jobs", "RunStatus");
         check.value::<m::RunTask>("jobs", "RunTask");
         check.value::<m::ScheduleTriggerState>("jobs", "ScheduleTriggerState");
-        check.value::<m::SparkJarTask>("jobs", "SparkJarTask");
-        check.value::<m::SparkPythonTask>("jobs", "SparkPythonTask");
-        check.value::<m::SparkSubmitTask>("jobs", "SparkSubmitTask");
-        check.value::<m::SparseCheckout>("jobs", "SparseCheckout");
+        check.value_keeping_unknown::<m::SparkJarTask>("jobs", "SparkJarTask");
+        check.value_keeping_unknown::<m::SparkPythonTask>("jobs", "SparkPythonTask");
+        check.value_keeping_unknown::<m::SparkSubmitTask>("jobs", "SparkSubmitTask");
+        check.value_keeping_unknown::<m::SparseCheckout>("jobs", "SparseCheckout");
         check.value::<m::SqlAlertOutput>("jobs", "SqlAlertOutput");
-        check.value::<m::SqlConditionConfiguration>("jobs", "SqlConditionConfiguration");
+        check.value_keeping_unknown::<m::SqlConditionConfiguration>("jobs", "SqlConditionConfiguration");
         check.value::<m::SqlConditionRunInfoDetails>("jobs", "SqlConditionRunInfoDetails");
         check.value::<m::SqlConditionState>("jobs", "SqlConditionState");
         check.value::<m::SqlDashboardOutput>("jobs", "SqlDashboardOutput");
@@ -2616,43 +2617,49 @@ pub fn run(check: &mut super::Checker) {
         check.value::<m::SqlStatementQueryResultColumn>("jobs", "SqlStatementQueryResultColumn");
         check.value::<m::SqlStatementQueryResultRow>("jobs", "SqlStatementQueryResultRow");
         check.value::<m::SqlStatementQueryResultRowRowValue>("jobs", "SqlStatementQueryResultRowRowValue");
-        check.value::<m::SqlTask>("jobs", "SqlTask");
-        check.value::<m::SqlTaskAlert>("jobs", "SqlTaskAlert");
-        check.value::<m::SqlTaskDashboard>("jobs", "SqlTaskDashboard");
-        check.value::<m::SqlTaskFile>("jobs", "SqlTaskFile");
-        check.value::<m::SqlTaskQuery>("jobs", "SqlTaskQuery");
+        check.value_keeping_unknown::<m::SqlTask>("jobs", "SqlTask");
+        check.value_keeping_unknown::<m::SqlTaskAlert>("jobs", "SqlTaskAlert");
+        check.value_keeping_unknown::<m::SqlTaskDashboard>("jobs", "SqlTaskDashboard");
+        check.value_keeping_unknown::<m::SqlTaskFile>("jobs", "SqlTaskFile");
+        check.value_keeping_unknown::<m::SqlTaskQuery>("jobs", "SqlTaskQuery");
         check.value::<m::SqlTaskSqlFileOutput>("jobs", "SqlTaskSqlFileOutput");
-        check.value::<m::SqlTaskSubscription>("jobs", "SqlTaskSubscription");
+        check.value_keeping_unknown::<m::SqlTaskSubscription>("jobs", "SqlTaskSubscription");
         check.value::<m::SubmitRunResponse>("jobs", "SubmitRunResponse");
         check.value::<m::SubmitTask>("jobs", "SubmitTask");
-        check.value::<m::Subscription>("jobs", "Subscription");
-        check.value::<m::SubscriptionAttachment>("jobs", "SubscriptionAttachment");
-        check.value::<m::SubscriptionAttachmentDataAttachment>("jobs", "SubscriptionAttachmentDataAttachment");
-        check.value::<m::SubscriptionAttachmentDataAttachmentWidget>(
+        check.value_keeping_unknown::<m::Subscription>("jobs", "Subscription");
+        check.value_keeping_unknown::<m::SubscriptionAttachment>("jobs", "SubscriptionAttachment");
+        check.value_keeping_unknown::<m::SubscriptionAttachmentDataAttachment>(
+            "jobs",
+            "SubscriptionAttachmentDataAttachment",
+        );
+        check.value_keeping_unknown::<m::SubscriptionAttachmentDataAttachmentWidget>(
             "jobs",
             "SubscriptionAttachmentDataAttachmentWidget",
         );
-        check.value::<m::SubscriptionAttachmentPageAttachment>("jobs", "SubscriptionAttachmentPageAttachment");
-        check.value::<m::SubscriptionSubscriber>("jobs", "SubscriptionSubscriber");
+        check.value_keeping_unknown::<m::SubscriptionAttachmentPageAttachment>(
+            "jobs",
+            "SubscriptionAttachmentPageAttachment",
+        );
+        check.value_keeping_unknown::<m::SubscriptionSubscriber>("jobs", "SubscriptionSubscriber");
         check.value::<m::TableState>("jobs", "TableState");
         check.value::<m::TableTriggerState>("jobs", "TableTriggerState");
-        check.value::<m::TableUpdateTriggerConfiguration>("jobs", "TableUpdateTriggerConfiguration");
+        check.value_keeping_unknown::<m::TableUpdateTriggerConfiguration>("jobs", "TableUpdateTriggerConfiguration");
         check.value_keeping_unknown::<m::Task>("jobs", "Task");
-        check.value::<m::TaskDependency>("jobs", "TaskDependency");
-        check.value::<m::TaskEmailNotifications>("jobs", "TaskEmailNotifications");
-        check.value::<m::TaskNotificationSettings>("jobs", "TaskNotificationSettings");
+        check.value_keeping_unknown::<m::TaskDependency>("jobs", "TaskDependency");
+        check.value_keeping_unknown::<m::TaskEmailNotifications>("jobs", "TaskEmailNotifications");
+        check.value_keeping_unknown::<m::TaskNotificationSettings>("jobs", "TaskNotificationSettings");
         check.value::<m::TerminationDetails>("jobs", "TerminationDetails");
-        check.value::<m::TriggerConfiguration>("jobs", "TriggerConfiguration");
+        check.value_keeping_unknown::<m::TriggerConfiguration>("jobs", "TriggerConfiguration");
         check.value::<m::TriggerDetails>("jobs", "TriggerDetails");
         check.value::<m::TriggerEvaluation>("jobs", "TriggerEvaluation");
         check.value::<m::TriggerHistory>("jobs", "TriggerHistory");
         check.value::<m::TriggerInfo>("jobs", "TriggerInfo");
-        check.value::<m::TriggerSettings>("jobs", "TriggerSettings");
+        check.value_keeping_unknown::<m::TriggerSettings>("jobs", "TriggerSettings");
         check.value::<m::TriggerStateProto>("jobs", "TriggerStateProto");
         check.value::<m::ViewItem>("jobs", "ViewItem");
-        check.value::<m::VolumeSource>("jobs", "VolumeSource");
-        check.value::<m::Webhook>("jobs", "Webhook");
-        check.value::<m::WebhookNotifications>("jobs", "WebhookNotifications");
+        check.value_keeping_unknown::<m::VolumeSource>("jobs", "VolumeSource");
+        check.value_keeping_unknown::<m::Webhook>("jobs", "Webhook");
+        check.value_keeping_unknown::<m::WebhookNotifications>("jobs", "WebhookNotifications");
         check.value::<m::WidgetErrorDetail>("jobs", "WidgetErrorDetail");
         check.request::<m::JobsCancelAllRunsRequest>("jobs", "jobs", "cancel_all_runs");
         check.request::<m::JobsCancelRunRequest>("jobs", "jobs", "cancel_run");
