@@ -13,9 +13,8 @@ use brickwork::service::helpers::{NodeTypeFilter, SparkVersionFilter};
 async fn main() -> brickwork::Result<()> {
     let (w, _emulator) = common::connect().await?;
     let clusters = w.clusters();
-    let spark_version =
-        clusters.select_spark_version(&SparkVersionFilter { long_term_support: true, ..Default::default() }).await?;
-    let node_type_id = clusters.select_node_type(&NodeTypeFilter { local_disk: true, ..Default::default() }).await?;
+    let spark_version = clusters.select_spark_version(&SparkVersionFilter::default().long_term_support(true)).await?;
+    let node_type_id = clusters.select_node_type(&NodeTypeFilter::default().local_disk(true)).await?;
     println!("runtime {spark_version} on {node_type_id}");
     let pending = clusters
         .create(spark_version)

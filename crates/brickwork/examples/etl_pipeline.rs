@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use brickwork::patterns::{ephemeral_cluster, EphemeralOptions, JobBuilder, JobSpec, TaskSpec, Upserted};
 use brickwork::service::helpers::{NodeTypeFilter, SparkVersionFilter, UploadOptions};
-use brickwork::service::workspace::{ImportFormat, Language};
+use brickwork::service::workspace::Language;
 use brickwork::service::WaitOptions;
 use brickwork::Result;
 
@@ -63,15 +63,15 @@ async fn main() -> Result<()> {
     let dir = format!("/Users/{user}/brickwork-etl");
     w.workspace().mkdirs(&dir).await?;
     for (name, source) in [("bronze", BRONZE), ("silver", SILVER)] {
-        let options = UploadOptions { format: ImportFormat::Source, language: Some(Language::Python), overwrite: true };
+        let options = UploadOptions::notebook(Language::Python).overwrite(true);
         w.workspace().upload(&format!("{dir}/{name}"), source, options).await?;
         println!("uploaded notebook {dir}/{name}");
     }
 
     let clusters = w.clusters();
-    let lts = SparkVersionFilter { long_term_support: true, ..Default::default() };
+    let lts = SparkVersionFilter::default().long_term_support(true);
     let spark_version = clusters.select_spark_version(&lts).await?;
-    let node_type_id = clusters.select_node_type(&NodeTypeFilter { local_disk: true, ..Default::default() }).await?;
+    let node_type_id = clusters.select_node_type(&NodeTypeFilter::default().local_disk(true)).await?;
     let spec = clusters.create(spark_version).cluster_name("brickwork-etl").node_type_id(node_type_id).num_workers(1);
     let run_date = today();
     let wait = WaitOptions::default().poll_interval(Duration::from_millis(250), Duration::from_secs(10));

@@ -8,7 +8,7 @@ mod common;
 use brickwork::service::compute::ClusterSpec;
 use brickwork::service::helpers::UploadOptions;
 use brickwork::service::jobs::{NotebookTask, Task};
-use brickwork::service::workspace::{ImportFormat, Language};
+use brickwork::service::workspace::Language;
 
 #[tokio::main]
 async fn main() -> brickwork::Result<()> {
@@ -18,7 +18,7 @@ async fn main() -> brickwork::Result<()> {
     w.workspace().mkdirs(&dir).await?;
     let notebook = format!("{dir}/hello");
     let source = "# Databricks notebook source\ndbutils.notebook.exit('hello from ' + dbutils.widgets.get('who'))\n";
-    let options = UploadOptions { format: ImportFormat::Source, language: Some(Language::Python), overwrite: true };
+    let options = UploadOptions::notebook(Language::Python).overwrite(true);
     w.workspace().upload(&notebook, source, options).await?;
 
     let spec = ClusterSpec::new().spark_version("15.4.x-scala2.12").node_type_id("i3.xlarge").num_workers(1);

@@ -13,7 +13,7 @@ async fn main() -> brickwork::Result<()> {
     let (w, _emulator) = common::connect().await?;
     let dir = "/Shared/brickwork-example";
     w.workspace().mkdirs(dir).await?;
-    let overwrite = UploadOptions { overwrite: true, ..Default::default() };
+    let overwrite = UploadOptions::default().overwrite(true);
     w.workspace().upload(&format!("{dir}/notes.txt"), "plain file", overwrite.clone()).await?;
     w.workspace().upload(&format!("{dir}/etl.py"), "# Databricks notebook source\nprint(1)\n", overwrite).await?;
     let mut objects = w.workspace().list(dir);

@@ -75,7 +75,7 @@ async fn basic_sends_base64_credentials() {
 /// that issues `tok-N` with the given lifetime.
 fn oidc_routes(
     base: Arc<std::sync::OnceLock<String>>,
-    lifetime_secs: u64,
+    lifetime_secs: Value,
 ) -> Vec<(&'static str, &'static str, common::Handler)> {
     let b1 = base.clone();
     let b2 = base;
@@ -109,7 +109,7 @@ fn oidc_routes(
             "POST",
             "/oidc/v1/token",
             handler(move |_, n| {
-                Reply::json(200, json!({"access_token": format!("tok-{n}"), "token_type": "Bearer", "expires_in": lifetime_secs, "scope": "all-apis"}))
+                Reply::json(200, json!({"access_token": format!("tok-{n}"), "token_type": "Bearer", "expires_in": lifetime_secs.clone(), "scope": "all-apis"}))
                     .delayed(Duration::from_millis(50))
             }),
         ),
@@ -117,6 +117,13 @@ fn oidc_routes(
 }
 
 async fn oidc_server(lifetime_secs: u64, extra: Vec<(&'static str, &'static str, common::Handler)>) -> TestServer {
+    oidc_server_with_lifetime(json!(lifetime_secs), extra).await
+}
+
+async fn oidc_server_with_lifetime(
+    lifetime_secs: Value,
+    extra: Vec<(&'static str, &'static str, common::Handler)>,
+) -> TestServer {
     let base = Arc::new(std::sync::OnceLock::new());
     let mut routes = oidc_routes(base.clone(), lifetime_secs);
     routes.extend(extra);
@@ -247,6 +254,41 @@ async fn metadata_service_sends_version_and_host_headers() {
     assert_eq!(call.header("x-databricks-host"), Some(server.url.clone()));
     // The metadata URL is a secret too.
     assert!(!format!("{:?}", client.config()).contains("/token"));
+}
+
+#[tokio::test]
+async fn hostile_token_lifetimes_are_errors_or_clamped_never_panics() {
+    // A metadata service expiry past the end of the clock.
+    let meta = TestServer::start(vec![(
+        "GET",
+        "/token",
+        handler(|_, _| Reply::json(200, json!({"access_token": "t", "token_type": "Bearer", "expires_on": 1.7e19}))),
+    )])
+    .await;
+    let server = TestServer::start(vec![me_route(|_| true)]).await;
+    let cfg = Config::builder()
+        .host(&server.url)
+        .metadata_service_url(format!("{}/token", meta.url))
+        .without_environment()
+        .build()
+        .expect("cfg");
+    let outcome = match Client::new(cfg).await {
+        Ok(client) => me(&client).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    let err = outcome.expect_err("an expiry past the end of the clock is refused");
+    assert!(err.message().contains("invalid expiry"), "{err}");
+    // An OAuth lifetime of 1e19 seconds is clamped, and the token works.
+    let server = oidc_server_with_lifetime(json!(1e19), vec![me_route(|a| a.starts_with("Bearer tok-"))]).await;
+    let cfg = Config::builder()
+        .host(&server.url)
+        .client_id("sp")
+        .client_secret("very-secret-value")
+        .without_environment()
+        .build()
+        .expect("cfg");
+    let client = Client::new(cfg).await.expect("client");
+    me(&client).await.expect("a clamped token is used");
 }
 
 #[tokio::test]

@@ -323,3 +323,17 @@ async fn secrets_never_reach_logs_debug_or_errors() {
     // The server did receive the real values.
     assert_eq!(server.requests()[0].header("authorization").as_deref(), Some("Bearer dapi-super-secret"));
 }
+
+#[tokio::test]
+async fn a_hostile_retry_after_ends_the_budget_instead_of_overflowing() {
+    let server = TestServer::start(vec![(
+        "GET",
+        PATH,
+        handler(|_, _| Reply::text(429, "").header("Retry-After", "18446744073709551615")),
+    )])
+    .await;
+    let client = client_for(&server.url, |b| b.retry_timeout(Duration::from_secs(5))).await;
+    let err = client.api().get::<Value>(PATH, &()).await.expect_err("budget");
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert_eq!(server.requests_to(PATH).len(), 1, "the asked-for delay is past the budget: no second try");
+}

@@ -90,7 +90,10 @@ impl TokenSource for MetadataServiceSource {
             .as_ref()
             .and_then(epoch_seconds)
             .ok_or_else(|| Error::auth("Metadata Service returned invalid expiry"))?;
-        Ok(Token::expiring_at(access_token, token_type, SystemTime::UNIX_EPOCH + expires_on))
+        let at = SystemTime::UNIX_EPOCH
+            .checked_add(expires_on)
+            .ok_or_else(|| Error::auth("Metadata Service returned invalid expiry"))?;
+        Ok(Token::expiring_at(access_token, token_type, at))
     }
 }
 

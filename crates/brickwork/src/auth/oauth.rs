@@ -301,18 +301,22 @@ struct TokenResponse {
     expires_in: Option<Value>,
 }
 
-/// `expires_in` may be a number or a numeric string.
+/// `expires_in` may be a number or a numeric string. A token without a
+/// usable lifetime (missing, malformed, negative) is refused: cached, it
+/// would be used forever. Huge lifetimes are clamped by [`Token::new`].
 fn parse_token_response(body: &[u8]) -> Result<Token> {
     let parsed: TokenResponse =
         serde_json::from_slice(body).map_err(|e| Error::auth(format!("invalid token response: {e}")))?;
-    let lifetime = match parsed.expires_in {
-        None | Some(Value::Null) => None,
+    let seconds = match &parsed.expires_in {
         Some(Value::Number(n)) => n.as_f64(),
         Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
-        Some(_) => None,
-    }
-    .and_then(|secs| Duration::try_from_secs_f64(secs).ok());
-    Ok(Token::new(parsed.access_token, parsed.token_type, lifetime))
+        _ => None,
+    };
+    let lifetime = seconds
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX))
+        .ok_or_else(|| Error::auth("token response has no valid expires_in: refusing a token that never expires"))?;
+    Ok(Token::new(parsed.access_token, parsed.token_type, Some(lifetime)))
 }
 
 /// RFC 6749 `{"error", "error_description"}` or Okta-style `{"errorCode", "errorSummary"}`.
@@ -338,9 +342,25 @@ mod tests {
     fn token_response_accepts_string_expiry() {
         let t = parse_token_response(br#"{"access_token":"a","token_type":"Bearer","expires_in":"3600"}"#);
         assert!(t.is_ok_and(|t| t.expires_in().is_some_and(|d| d > Duration::from_secs(3590))));
-        let t = parse_token_response(br#"{"access_token":"a"}"#);
-        assert!(t.is_ok_and(|t| t.token_type() == "Bearer" && t.expires_in().is_none()));
+        let t = parse_token_response(br#"{"access_token":"a","expires_in":60}"#);
+        assert!(t.is_ok_and(|t| t.token_type() == "Bearer"));
         assert!(parse_token_response(b"not json").is_err());
+    }
+
+    #[test]
+    fn tokens_that_would_never_expire_are_refused_and_huge_lifetimes_clamped() {
+        for body in [
+            r#"{"access_token":"a"}"#,
+            r#"{"access_token":"a","expires_in":null}"#,
+            r#"{"access_token":"a","expires_in":-5}"#,
+            r#"{"access_token":"a","expires_in":"soon"}"#,
+        ] {
+            let err = parse_token_response(body.as_bytes()).expect_err(body);
+            assert_eq!(err.kind(), ErrorKind::Auth, "{body}");
+        }
+        let t = parse_token_response(br#"{"access_token":"a","expires_in":1e19}"#).expect("clamped");
+        assert!(t.expires_in().is_some_and(|d| d <= Duration::from_secs(366 * 24 * 3600)));
+        assert!(t.is_fresh());
     }
 
     #[test]

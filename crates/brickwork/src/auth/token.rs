@@ -16,6 +16,10 @@ use crate::error::Result;
 /// within 30 s, so the official SDKs refresh 40 s early.
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(40);
 
+/// Longer lifetimes are clamped (a token endpoint's `1e19` cannot overflow
+/// the clock; the token is just refreshed after a year).
+const MAX_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// An access token with its type and expiry.
 #[derive(Clone)]
 pub struct Token {
@@ -29,9 +33,10 @@ impl Token {
     /// A token valid for `lifetime` from now (`None`: never expires).
     pub fn new(access_token: impl Into<String>, token_type: impl Into<String>, lifetime: Option<Duration>) -> Self {
         let now = Instant::now();
-        let expires_at = lifetime.map(|l| now + l);
+        let lifetime = lifetime.map(|l| l.min(MAX_LIFETIME));
+        let expires_at = lifetime.and_then(|l| now.checked_add(l));
         // Short-lived tokens refresh half-way through their life.
-        let refresh_at = lifetime.map(|l| now + l - MAX_REFRESH_MARGIN.min(l / 2));
+        let refresh_at = lifetime.and_then(|l| now.checked_add(l - MAX_REFRESH_MARGIN.min(l / 2)));
         let token_type = token_type.into();
         Token {
             access_token: SecretString::from(access_token.into()),

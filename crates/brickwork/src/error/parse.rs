@@ -172,6 +172,10 @@ fn parse_detail(item: &Value) -> ErrorDetail {
 }
 
 /// Protobuf JSON durations are strings like `"3.5s"`; accept a bare number too.
+/// The longest delay a server may ask for; more is clamped (the retry
+/// budget ends long before), so hostile numbers cannot overflow a clock.
+pub(crate) const MAX_SERVER_DELAY: Duration = Duration::from_secs(3600);
+
 fn parse_proto_duration(v: &Value) -> Option<Duration> {
     let secs = match v {
         Value::String(s) => s.strip_suffix('s').unwrap_or(s).trim().parse::<f64>().ok()?,
@@ -182,7 +186,10 @@ fn parse_proto_duration(v: &Value) -> Option<Duration> {
         }
         _ => return None,
     };
-    Duration::try_from_secs_f64(secs).ok()
+    if !secs.is_finite() || secs < 0.0 {
+        return None;
+    }
+    Some(Duration::try_from_secs_f64(secs).unwrap_or(MAX_SERVER_DELAY).min(MAX_SERVER_DELAY))
 }
 
 /// `ERROR_CODE: message`, as some account APIs answer.
@@ -243,10 +250,10 @@ fn retry_after_for(status: u16, header: Option<&str>, details: &[ErrorDetail]) -
 pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return Some(Duration::from_secs(secs).min(MAX_SERVER_DELAY));
     }
     let when = httpdate::parse_http_date(value).ok()?;
-    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default().min(MAX_SERVER_DELAY))
 }
 
 fn reason_phrase(status: u16) -> &'static str {
@@ -259,6 +266,19 @@ mod tests {
 
     fn err(method: &str, path: &str, status: u16, body: &str) -> Error {
         from_response(method, path, status, None, body.as_bytes())
+    }
+
+    #[test]
+    fn hostile_delays_are_clamped_not_overflowed() {
+        let e = from_response("GET", "/x", 429, Some("18446744073709551615"), b"");
+        assert_eq!(e.retry_after(), Some(MAX_SERVER_DELAY));
+        let body = r#"{"error_code":"RESOURCE_EXHAUSTED","message":"m","details":[
+            {"@type":"type.googleapis.com/google.rpc.RetryInfo","retry_delay":"1e19s"}]}"#;
+        let e = from_response("GET", "/x", 400, None, body.as_bytes());
+        assert_eq!(e.retry_after(), Some(MAX_SERVER_DELAY));
+        let body = r#"{"error_code":"RESOURCE_EXHAUSTED","message":"m","details":[
+            {"@type":"type.googleapis.com/google.rpc.RetryInfo","retry_delay":"-5s"}]}"#;
+        assert_eq!(from_response("GET", "/x", 400, None, body.as_bytes()).retry_after(), None);
     }
 
     #[test]

@@ -251,7 +251,7 @@ impl RequestBuilder {
                 return Err(err.context(format_args!("giving up after {attempt} attempts")));
             }
             let delay = inner.retry.delay(&err, attempt);
-            if started.elapsed() + delay > budget {
+            if started.elapsed().saturating_add(delay) > budget {
                 let message = format!(
                     "retry budget of {}s exhausted after {attempt} attempts ({} {}): {}",
                     budget.as_secs_f64(),

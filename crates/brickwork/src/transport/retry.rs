@@ -69,7 +69,7 @@ impl RetryPolicy {
     /// little jitter, else exponential backoff with full jitter.
     pub(crate) fn delay(&self, err: &Error, attempt: u32) -> Duration {
         if let Some(after) = err.retry_after() {
-            return after + self.throttle_jitter.mul_f64(fastrand::f64());
+            return after.saturating_add(self.throttle_jitter.mul_f64(fastrand::f64()));
         }
         let exp = self.initial_backoff.saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
         exp.min(self.max_backoff).mul_f64(fastrand::f64())

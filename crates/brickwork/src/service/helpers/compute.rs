@@ -43,6 +43,44 @@ impl Default for SparkVersionFilter {
     }
 }
 
+impl SparkVersionFilter {
+    /// Only LTS releases.
+    pub fn long_term_support(mut self, yes: bool) -> Self {
+        self.long_term_support = yes;
+        self
+    }
+
+    /// Machine-learning runtimes.
+    pub fn ml(mut self, yes: bool) -> Self {
+        self.ml = yes;
+        self
+    }
+
+    /// GPU runtimes.
+    pub fn gpu(mut self, yes: bool) -> Self {
+        self.gpu = yes;
+        self
+    }
+
+    /// Photon runtimes.
+    pub fn photon(mut self, yes: bool) -> Self {
+        self.photon = yes;
+        self
+    }
+
+    /// Beta releases allowed.
+    pub fn beta(mut self, yes: bool) -> Self {
+        self.beta = yes;
+        self
+    }
+
+    /// A substring of the Apache Spark version in the name, e.g. `3.5`.
+    pub fn spark_version(mut self, version: impl Into<String>) -> Self {
+        self.spark_version = Some(version.into());
+        self
+    }
+}
+
 /// Which node type [`ClustersApi::select_node_type`] picks: the smallest that fits.
 #[derive(Debug, Clone, Default)]
 pub struct NodeTypeFilter {
@@ -56,6 +94,38 @@ pub struct NodeTypeFilter {
     pub local_disk: bool,
     /// Photon-capable driver and workers.
     pub photon: bool,
+}
+
+impl NodeTypeFilter {
+    /// At least this much memory.
+    pub fn min_memory_gb(mut self, gb: i64) -> Self {
+        self.min_memory_gb = Some(gb);
+        self
+    }
+
+    /// At least this many cores.
+    pub fn min_cores(mut self, cores: f64) -> Self {
+        self.min_cores = Some(cores);
+        self
+    }
+
+    /// At least this many GPUs.
+    pub fn min_gpus(mut self, gpus: i64) -> Self {
+        self.min_gpus = Some(gpus);
+        self
+    }
+
+    /// With local disks.
+    pub fn local_disk(mut self, yes: bool) -> Self {
+        self.local_disk = yes;
+        self
+    }
+
+    /// Photon-capable driver and workers.
+    pub fn photon(mut self, yes: bool) -> Self {
+        self.photon = yes;
+        self
+    }
 }
 
 /// `15.4.x-scala2.12` -> (15, 4) for ordering.

@@ -24,6 +24,25 @@ impl Default for UploadOptions {
     }
 }
 
+impl UploadOptions {
+    /// A notebook in `language` from its source.
+    pub fn notebook(language: Language) -> Self {
+        UploadOptions { format: ImportFormat::Source, language: Some(language), overwrite: false }
+    }
+
+    /// Replace an existing object.
+    pub fn overwrite(mut self, yes: bool) -> Self {
+        self.overwrite = yes;
+        self
+    }
+
+    /// The import format.
+    pub fn format(mut self, format: ImportFormat) -> Self {
+        self.format = format;
+        self
+    }
+}
+
 impl WorkspaceApi {
     /// Import `content` at `path`.
     pub async fn upload(&self, path: &str, content: impl Into<Bytes>, options: UploadOptions) -> Result<()> {
