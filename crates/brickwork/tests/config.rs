@@ -118,14 +118,46 @@ fn missing_named_profile_is_an_error_naming_file_and_profile() {
         .expect_err("no prod profile");
     assert_eq!(err.kind(), ErrorKind::Config);
     assert_eq!(err.message(), format!("resolve: {file} has no prod profile configured. Config: profile=prod, config_file={file}. Env: DATABRICKS_CONFIG_FILE"));
-    // A named profile in a file that does not exist is an error too.
-    let err = Config::builder()
+    // A named profile with no config file at all: the file is skipped, as
+    // the official SDKs do, and host and token come from the environment.
+    let cfg = Config::builder()
         .profile("prod")
         .config_file(dir.path().join("nope").display().to_string())
-        .without_environment()
+        .environment(env(&[("DATABRICKS_HOST", "https://x.cloud.databricks.com"), ("DATABRICKS_TOKEN", "t")]))
         .build()
-        .expect_err("no file");
-    assert!(err.message().contains("cannot load profile prod") && err.message().contains("does not exist"));
+        .expect("the missing file is skipped");
+    assert_eq!(cfg.host(), Some("https://x.cloud.databricks.com"));
+}
+
+#[test]
+fn an_indented_comment_does_not_swallow_the_next_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_cfg(&dir, "[prod]\n  # the production workspace\nhost = https://prod.cloud.databricks.com\n    ; legacy\ntoken = dapi-prod\n");
+    let cfg = Config::builder()
+        .profile("prod")
+        .environment(env(&[("DATABRICKS_CONFIG_FILE", &file)]))
+        .build()
+        .expect("config");
+    assert_eq!(cfg.host(), Some("https://prod.cloud.databricks.com"));
+}
+
+#[test]
+fn zero_timeouts_and_truncation_mean_the_defaults() {
+    let cfg = Config::builder()
+        .host("https://x.cloud.databricks.com")
+        .token("t")
+        .environment(env(&[
+            ("DATABRICKS_HTTP_TIMEOUT_SECONDS", "0"),
+            ("DATABRICKS_RETRY_TIMEOUT_SECONDS", "0"),
+            ("DATABRICKS_DEBUG_TRUNCATE_BYTES", "0"),
+        ]))
+        .build()
+        .expect("config");
+    let defaults = brickwork::config::Settings::default();
+    let settings = cfg.settings();
+    assert_eq!(settings.http_timeout, defaults.http_timeout);
+    assert_eq!(settings.retry_timeout, defaults.retry_timeout);
+    assert_eq!(settings.debug_truncate_bytes, defaults.debug_truncate_bytes);
 }
 
 #[test]

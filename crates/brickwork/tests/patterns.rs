@@ -53,6 +53,36 @@ mod registry {
     }
 
     #[tokio::test]
+    async fn a_tenant_resolves_from_its_own_profile_never_the_default_or_another_tenant() {
+        let prod = fast().user("prod-bot@example.com", "prod-token").start().await.expect("prod");
+        let other = fast().user("other-bot@example.com", "other-token").start().await.expect("other");
+        let home = tempfile::tempdir().expect("home");
+        let file = format!(
+            "[DEFAULT]\nhost = {}\ntoken = other-token\n\n[prod]\nhost = {}\ntoken = prod-token\n",
+            other.url(),
+            prod.url()
+        );
+        std::fs::write(home.path().join(".databrickscfg"), file).expect("write cfg");
+        let home_dir = home.path().display().to_string();
+        let registry = ClientRegistry::builder()
+            .environment([
+                ("HOME", home_dir.as_str()),
+                // Not a connection setting of tenant prod: its profile still applies.
+                ("DATABRICKS_PROD_WAREHOUSE_ID", "wh-1"),
+                // Tenant prod-eu's host, not prod's.
+                ("DATABRICKS_PROD_EU_HOST", other.url()),
+                ("DATABRICKS_PROD_EU_TOKEN", "other-token"),
+            ])
+            .build();
+        let client = registry.get("prod").await.expect("prod");
+        assert_eq!(me(&client).await, "prod-bot@example.com", "tenant prod talks to its own workspace");
+        let eu = registry.get("prod-eu").await.expect("prod-eu from its variables");
+        assert_eq!(me(&eu).await, "other-bot@example.com");
+        let err = registry.get("nobody").await.expect_err("no variables, no profile");
+        assert!(err.message().contains("DATABRICKS_NOBODY_HOST"), "{}", err.message());
+    }
+
+    #[tokio::test]
     async fn a_tenant_without_variables_uses_the_profile_of_its_name() {
         let emulator = fast().user("acme-bot@example.com", "acme-token").start().await.expect("emulator");
         let home = tempfile::tempdir().expect("home");
@@ -328,6 +358,11 @@ mod job_builder {
         assert!(matches!(first, Upserted::Created(_)));
         assert_eq!(second, Upserted::Updated(first.job_id()));
         assert_eq!(emulator.counters().jobs, 1, "deploying twice does not duplicate the job");
+        // Another team's job whose name differs only in case is not ours to reset.
+        let theirs = w.jobs().create().name("Deploy-Me").await.expect("theirs").job_id.expect("id");
+        assert!(matches!(spec.upsert(&w).await.expect("ours"), Upserted::Updated(_)));
+        let untouched = w.jobs().get(theirs).await.expect("get").settings.and_then(|s| s.name);
+        assert_eq!(untouched.as_deref(), Some("Deploy-Me"));
         w.jobs().create().name("deploy-me").await.expect("twin");
         let err = spec.upsert(&w).await.expect_err("two jobs with that name");
         assert_eq!(err.kind(), ErrorKind::ResourceConflict);

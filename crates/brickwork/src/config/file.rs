@@ -49,7 +49,15 @@ impl ConfigFile {
             enabled_indented_mutiline_value: true,
             ..ParseOption::default()
         };
-        let ini = Ini::load_from_str_opt(text, options)
+        // A comment line is a comment however it is indented (Python's
+        // configparser); rust-ini would read an indented one as the rest of
+        // the previous value and lose the next key.
+        let text: String = text
+            .lines()
+            .map(|line| if matches!(line.trim_start().chars().next(), Some('#' | ';')) { "" } else { line })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let ini = Ini::load_from_str_opt(&text, options)
             .map_err(|e| Error::config(format!("cannot parse config file {}: {e}", path.display())))?;
         let mut profiles = BTreeMap::new();
         for (section, props) in ini.iter() {

@@ -280,14 +280,13 @@ impl Config {
             return Ok(());
         }
         let path = self.config_file_path();
+        // No file: skipped even for a named profile, as the official SDKs do
+        // (CI sets a profile globally and passes host and token by env).
         let Some(file) = ConfigFile::load(&path)? else {
-            return match requested {
-                Some(profile) => Err(Error::config(format!(
-                    "resolve: cannot load profile {profile}: {} does not exist",
-                    path.display()
-                ))),
-                None => Ok(()),
-            };
+            if let Some(profile) = requested {
+                tracing::debug!("profile {profile} not loaded: {} does not exist", path.display());
+            }
+            return Ok(());
         };
         let Some(choice) = file.choose(requested.as_deref())? else {
             return Ok(());
@@ -352,10 +351,20 @@ impl Config {
         let defaults = Settings::default();
         Ok(Settings {
             rate_limit: self.parse_attr::<u32>("rate_limit")?.filter(|r| *r > 0),
-            retry_timeout: self.parse_seconds("retry_timeout_seconds")?.unwrap_or(defaults.retry_timeout),
-            http_timeout: self.parse_seconds("http_timeout_seconds")?.unwrap_or(defaults.http_timeout),
+            // 0 means "the default" in both official SDKs, not "no time at all".
+            retry_timeout: self
+                .parse_seconds("retry_timeout_seconds")?
+                .filter(|d| !d.is_zero())
+                .unwrap_or(defaults.retry_timeout),
+            http_timeout: self
+                .parse_seconds("http_timeout_seconds")?
+                .filter(|d| !d.is_zero())
+                .unwrap_or(defaults.http_timeout),
             max_attempts: self.parse_attr::<u32>("max_retries")?.map(|r| r.saturating_add(1)),
-            debug_truncate_bytes: self.parse_attr("debug_truncate_bytes")?.unwrap_or(defaults.debug_truncate_bytes),
+            debug_truncate_bytes: self
+                .parse_attr("debug_truncate_bytes")?
+                .filter(|b| *b > 0)
+                .unwrap_or(defaults.debug_truncate_bytes),
             debug_headers: self.parse_bool("debug_headers")?.unwrap_or(false),
             skip_verify: self.parse_bool("skip_verify")?.unwrap_or(false),
         })

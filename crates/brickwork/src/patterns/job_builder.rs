@@ -482,8 +482,17 @@ impl JobSpec {
     /// Create the job, or reset the one that has its name, so deploying twice
     /// does not duplicate it. Two jobs with the name is an error.
     pub async fn upsert(&self, w: &WorkspaceClient) -> Result<Upserted> {
-        let existing: Vec<i64> =
-            w.jobs().list().name(self.name()).try_collect().await?.into_iter().filter_map(|j| j.job_id).collect();
+        // `jobs/list?name=` matches case-insensitively: only the exact name is ours.
+        let existing: Vec<i64> = w
+            .jobs()
+            .list()
+            .name(self.name())
+            .try_collect()
+            .await?
+            .into_iter()
+            .filter(|j| j.settings.as_ref().and_then(|s| s.name.as_deref()) == Some(self.name()))
+            .filter_map(|j| j.job_id)
+            .collect();
         match existing.as_slice() {
             [] => self.create(w).await.map(Upserted::Created),
             [job_id] => {

@@ -197,33 +197,43 @@ impl ClientRegistry {
         WorkspaceClient::new(config).await.map_err(|e| e.context(format!("tenant {tenant}")))
     }
 
-    /// `DATABRICKS_<TENANT>_*` variables, else the profile named after the tenant.
+    /// The tenant's own `DATABRICKS_<TENANT>_<ATTRIBUTE>` variables when they
+    /// name a host, else the profile named after the tenant; never the
+    /// file's `DEFAULT` profile. Only known attribute names count, so tenant
+    /// `prod` does not take `DATABRICKS_PROD_EU_HOST` (tenant `prod-eu`).
     fn config_from_environment(&self, tenant: &str) -> Result<Config> {
         let vars: Vec<(String, String)> = match &self.inner.environment {
             Some(vars) => vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            None => std::env::vars().collect(),
+            // Variables that are not UTF-8 cannot be Databricks settings: skipped.
+            None => {
+                std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
+            }
         };
         let prefix = env_prefix(tenant);
         let mut scoped: HashMap<String, String> =
             vars.iter().filter(|(k, _)| SHARED_VARS.contains(&k.as_str())).cloned().collect();
-        let mut found = false;
         for (key, value) in &vars {
-            if let Some(rest) = key.strip_prefix(&prefix) {
-                scoped.insert(format!("DATABRICKS_{rest}"), value.clone());
-                found = true;
+            let Some(rest) = key.strip_prefix(&prefix) else { continue };
+            let name = format!("DATABRICKS_{rest}");
+            if crate::config::ATTRIBUTES.iter().any(|a| a.env == Some(name.as_str())) {
+                scoped.insert(name, value.clone());
             }
         }
+        let has_host = scoped.contains_key("DATABRICKS_HOST");
         let builder = Config::builder().environment(scoped);
-        if found {
-            builder.build()
-        } else {
-            builder.profile(tenant).build().map_err(|e| {
-                Error::new(
-                    e.kind(),
-                    format!("tenant {tenant}: no {prefix}* variables and no usable profile: {}", e.message()),
-                )
-            })
+        if has_host {
+            return builder.build();
         }
+        let no_profile = |detail: &str| {
+            Error::config(format!(
+                "tenant {tenant}: no {prefix}HOST variable and no usable [{tenant}] profile: {detail}"
+            ))
+        };
+        let config = builder.profile(tenant).build().map_err(|e| no_profile(e.message()))?;
+        if config.host().is_none() {
+            return Err(no_profile("the profile gives no host (or the config file does not exist)"));
+        }
+        Ok(config)
     }
 
     /// Tenants currently cached.

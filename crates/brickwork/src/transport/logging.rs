@@ -6,8 +6,22 @@ use serde_json::Value;
 const REDACTED: &str = "**REDACTED**";
 
 /// Keys whose values are never logged, matched case-insensitively as substrings.
-const SECRET_KEY_PARTS: &[&str] =
-    &["token", "secret", "password", "credential", "string_value", "bytes_value", "private_key", "authorization"];
+const SECRET_KEY_PARTS: &[&str] = &[
+    "token",
+    "secret",
+    "password",
+    "credential",
+    "string_value",
+    "bytes_value",
+    "private_key",
+    "authorization",
+    "api_key",
+    "plaintext",
+];
+
+/// Keys that carry payloads (secret values, file and notebook contents),
+/// matched case-insensitively as whole keys.
+const SECRET_KEYS: &[&str] = &["value", "content", "contents"];
 
 fn is_secret_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
@@ -15,7 +29,7 @@ fn is_secret_key(key: &str) -> bool {
     if key.ends_with("page_token") {
         return false;
     }
-    SECRET_KEY_PARTS.iter().any(|part| key.contains(part))
+    SECRET_KEYS.contains(&key.as_str()) || SECRET_KEY_PARTS.iter().any(|part| key.contains(part))
 }
 
 /// A log-safe rendering of a body: JSON with secret fields redacted and
@@ -59,9 +73,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn payloads_and_plaintext_keys_are_redacted() {
+        let body = br#"{"scope":"s","key":"k","value":"v4lue","content":"Y29udGVudA==","contents":"c0ntents",
+            "openai_config":{"openai_api_key_plaintext":"sk-live"},"page_token":"p2"}"#;
+        let shown = redacted_body(body, 100);
+        for secret in ["v4lue", "Y29udGVudA==", "c0ntents", "sk-live"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("p2") && shown.contains(r#""scope":"s""#), "{shown}");
+    }
+
+    #[test]
     fn secrets_are_redacted_and_long_strings_cut() {
         let body = br#"{"access_token":"abc","nested":{"client_secret":"s","Password":"p"},"string_value":"v",
-            "next_page_token":"tok","items":[{"token_value":"x"}],"content":"aaaaaaaaaaaaaaaaaaaa","n":1}"#;
+            "next_page_token":"tok","items":[{"token_value":"x"}],"comment":"aaaaaaaaaaaaaaaaaaaa","n":1}"#;
         let out = redacted_body(body, 8);
         for secret in ["\"abc\"", "\"s\"", "\"p\"", "\"v\"", "\"x\""] {
             assert!(!out.contains(secret), "{secret} leaked in {out}");
