@@ -246,6 +246,64 @@ mod guards {
     }
 
     #[tokio::test]
+    async fn ephemeral_cluster_is_deleted_when_the_future_is_dropped_mid_cleanup() {
+        let (emulator, w) = workspace(fast()).await;
+        // Every delete takes 3 s: the caller's 1 s timeout fires while the guard is deleting.
+        emulator.set_faults(FaultSettings {
+            seed: 1,
+            rules: vec![FaultRule {
+                path_prefix: "/api/2.1/clusters/permanent-delete".into(),
+                method: None,
+                probability: 1.0,
+                fault: Fault::Latency { ms: 3000 },
+                phase: Phase::Before,
+            }],
+            rate_limit_per_token: None,
+        });
+        let quick_body = ephemeral_cluster(&w, spec(), ephemeral_options(), |_| async { Ok(()) });
+        assert!(tokio::time::timeout(Duration::from_millis(1000), quick_body).await.is_err(), "dropped mid-cleanup");
+        assert!(brickwork::patterns::pending_background_cleanups() >= 1, "the delete went on in the background");
+        no_clusters_left(&emulator).await;
+    }
+
+    #[tokio::test]
+    async fn managed_cluster_terminates_after_a_panic_and_keeps_the_body_error() {
+        let (emulator, w) = workspace(fast()).await;
+        let cluster = cluster_request(&w, "managed").await.expect("create").wait_with(quick()).await.expect("running");
+        let id = cluster.cluster_id.expect("id");
+        let options = || ManagedOptions { terminate_after: true, wait: quick() };
+        let (w2, id2) = (w.clone(), id.clone());
+        let panicked = tokio::spawn(async move {
+            managed_cluster(&w2, &id2, options(), |_| async { panic!("body bug") as brickwork::Result<()> }).await
+        })
+        .await;
+        assert!(panicked.is_err_and(|e| e.is_panic()), "the panic is resumed");
+        let state = w.clusters().get(&id).await.expect("get").state;
+        assert!(matches!(state, Some(State::Terminating | State::Terminated)), "terminated after the panic: {state:?}");
+
+        // The body fails and so does the termination: the body's error is the one returned.
+        emulator.set_faults(FaultSettings {
+            seed: 2,
+            rules: vec![FaultRule {
+                path_prefix: "/api/2.1/clusters/delete".into(),
+                method: None,
+                probability: 1.0,
+                fault: Fault::InternalError,
+                phase: Phase::Before,
+            }],
+            rate_limit_per_token: None,
+        });
+        let err = managed_cluster(&w, &id, options(), |_| async {
+            Err::<(), _>(Error::new(ErrorKind::InvalidState, "the body's own failure"))
+        })
+        .await
+        .expect_err("fails");
+        assert_eq!(err.message(), "the body's own failure");
+        emulator.set_faults(FaultSettings::default());
+        wait_for_background_cleanups().await;
+    }
+
+    #[tokio::test]
     async fn ephemeral_cluster_is_deleted_when_the_wait_times_out() {
         let (emulator, w) = workspace(fast().transition_delay(Duration::from_secs(30))).await;
         let options = EphemeralOptions { wait: quick().timeout(Duration::from_millis(200)) };

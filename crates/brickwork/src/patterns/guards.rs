@@ -32,6 +32,32 @@ const CLEANUP_ATTEMPTS: u32 = 6;
 
 static BACKGROUND: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
 
+/// Hand `cleanup` to a background task on the current runtime, keeping its
+/// handle for [`wait_for_background_cleanups`]; finished handles are dropped
+/// as new ones come, so the list holds only work in progress.
+fn spawn_cleanup(what: String, cleanup: impl Future<Output = Result<()>> + Send + 'static) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            let handle = runtime.spawn(async move {
+                if let Err(e) = cleanup.await {
+                    tracing::error!("{what}: cleanup failed: {e}");
+                }
+            });
+            let mut pending = BACKGROUND.lock().unwrap_or_else(|p| p.into_inner());
+            pending.retain(|h| !h.is_finished());
+            pending.push(handle);
+        }
+        Err(_) => tracing::error!("{what}: dropped outside a runtime, cannot clean up"),
+    }
+}
+
+/// Background cleanups still running.
+pub fn pending_background_cleanups() -> usize {
+    let mut pending = BACKGROUND.lock().unwrap_or_else(|p| p.into_inner());
+    pending.retain(|h| !h.is_finished());
+    pending.len()
+}
+
 /// Wait for cleanups handed to background tasks by dropped guards.
 pub async fn wait_for_background_cleanups() {
     loop {
@@ -68,13 +94,57 @@ where
     Fut: Future<Output = Result<T>>,
 {
     let clusters = w.clusters();
+    // Armed first: a panic, a cancel or an error still terminates the cluster.
+    let mut terminate = options.terminate_after.then(|| Terminator {
+        clusters: clusters.clone(),
+        id: cluster_id.to_string(),
+        armed: true,
+    });
     clusters.ensure_cluster_is_running(cluster_id, options.wait.clone()).await?;
     let details = clusters.get(cluster_id).await?;
-    let outcome = body(details).await;
-    if options.terminate_after {
-        clusters.delete(cluster_id).await?;
+    let outcome = AssertUnwindSafe(body(details)).catch_unwind().await;
+    let terminated = match terminate.as_mut() {
+        Some(t) => t.finish().await,
+        None => Ok(()),
+    };
+    match outcome {
+        Err(panic) => std::panic::resume_unwind(panic),
+        // The body's error is the one to report; a failed termination is logged.
+        Ok(Err(body_error)) => {
+            if let Err(e) = terminated {
+                tracing::error!("{e}");
+            }
+            Err(body_error)
+        }
+        Ok(Ok(value)) => terminated.map(|()| value),
     }
-    outcome
+}
+
+/// Terminates a managed cluster when dropped unless disarmed.
+struct Terminator {
+    clusters: ClustersApi,
+    id: String,
+    armed: bool,
+}
+
+impl Terminator {
+    /// Terminate now; disarmed only once the cluster is terminating.
+    async fn finish(&mut self) -> Result<()> {
+        let result = self.clusters.delete(self.id.as_str()).await.map(|_| ());
+        if result.is_ok() {
+            self.armed = false;
+        }
+        result.map_err(|e| e.context(format!("cannot terminate managed cluster {}", self.id)))
+    }
+}
+
+impl Drop for Terminator {
+    fn drop(&mut self) {
+        if self.armed {
+            let (clusters, id) = (self.clusters.clone(), self.id.clone());
+            spawn_cleanup(format!("managed cluster {id}"), async move { clusters.delete(id).await.map(|_| ()) });
+        }
+    }
 }
 
 /// Options of [`ephemeral_cluster`].
@@ -93,10 +163,15 @@ struct Guard {
 }
 
 impl Guard {
-    /// Delete now, reporting failure.
+    /// Delete now, reporting failure. The guard stays armed until the delete
+    /// succeeded: dropped mid-delete (a timeout, Ctrl-C) or after a failed
+    /// one, it hands the delete to the background.
     async fn finish(mut self) -> Result<()> {
-        self.armed = false;
-        cleanup(&self.clusters, self.cluster_id.clone(), &self.token).await
+        let result = cleanup(&self.clusters, self.cluster_id.clone(), &self.token).await;
+        if result.is_ok() {
+            self.armed = false;
+        }
+        result
     }
 
     /// Delete now when another error is already being returned: a cleanup
@@ -114,19 +189,8 @@ impl Drop for Guard {
             return;
         }
         let (clusters, id, token) = (self.clusters.clone(), self.cluster_id.clone(), self.token.clone());
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                let handle = runtime.spawn(async move {
-                    if let Err(e) = cleanup(&clusters, id, &token).await {
-                        tracing::error!("ephemeral cluster cleanup failed: {e}");
-                    }
-                });
-                BACKGROUND.lock().unwrap_or_else(|p| p.into_inner()).push(handle);
-            }
-            Err(_) => {
-                tracing::error!(cluster_id = ?id, "ephemeral cluster dropped outside a runtime: cannot delete it")
-            }
-        }
+        let what = format!("ephemeral cluster {}", id.as_deref().unwrap_or("(id not known yet)"));
+        spawn_cleanup(what, async move { cleanup(&clusters, id, &token).await });
     }
 }
 
@@ -234,5 +298,26 @@ where
             Err(body_error)
         }
         Ok(Ok(value)) => cleaned.map(|()| value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn finished_background_cleanups_are_not_kept() {
+        for _ in 0..200 {
+            spawn_cleanup("test".into(), async { Ok(()) });
+        }
+        wait_for_background_cleanups().await;
+        for _ in 0..200 {
+            spawn_cleanup("test".into(), async { Ok(()) });
+            tokio::task::yield_now().await;
+        }
+        let kept = BACKGROUND.lock().unwrap_or_else(|p| p.into_inner()).len();
+        assert!(kept < 200, "{kept} handles kept for 200 finished cleanups");
+        wait_for_background_cleanups().await;
+        assert_eq!(pending_background_cleanups(), 0);
     }
 }

@@ -20,6 +20,9 @@ use crate::service::runtime::BoxFuture;
 /// Default time to wait, as in the official SDKs.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 
+/// How long a poll may run past the deadline of its wait.
+const POLL_GRACE: Duration = Duration::from_secs(5);
+
 /// What a generated waiter polls for.
 #[derive(Debug)]
 pub struct WaitSpec {
@@ -196,19 +199,26 @@ where
     let targets = spec.target.join(" or ");
     let what = if id.is_empty() { spec.what.to_string() } else { format!("{} {id}", spec.what) };
     let mut attempt: u32 = 1;
+    let mut last_seen: Option<OperationState> = None;
     loop {
-        let value = match deadline {
-            // A poll that hangs past the deadline is the wait's timeout.
-            Some(d) => match tokio::time::timeout_at(d.into(), poll()).await {
+        // A poll may run a little past the deadline (the last one starts at
+        // it), not indefinitely: one that hangs is the wait's timeout.
+        let cutoff = deadline.and_then(|d| d.checked_add(POLL_GRACE));
+        let value = match cutoff {
+            Some(cutoff) => match tokio::time::timeout_at(cutoff.into(), poll()).await {
                 Ok(polled) => polled?,
                 Err(_) => {
-                    return Err(Error::new(
+                    let error = Error::new(
                         ErrorKind::Timeout,
                         format!(
-                            "{what}: timed out after {:?} waiting for {targets} (a poll did not answer)",
+                            "{what}: timed out after {:?} waiting for {targets}: a poll did not answer",
                             options.timeout
                         ),
-                    ))
+                    );
+                    return Err(match last_seen {
+                        Some(state) => error.with_operation_state(state),
+                        None => error,
+                    });
                 }
             },
             None => poll().await?,
@@ -223,6 +233,12 @@ where
             resource_id: (!id.is_empty()).then(|| id.to_string()),
             last: Some(json),
         };
+        last_seen = Some(OperationState {
+            state: state.clone(),
+            message: message.clone(),
+            resource_id: (!id.is_empty()).then(|| id.to_string()),
+            last: None,
+        });
         if spec.target.contains(&state.as_str()) {
             if let Some(why) = spec.outcome.and_then(|o| failed_outcome(o, &json)) {
                 return Err(Error::operation_failed(
