@@ -141,6 +141,7 @@ impl ClientBuilder {
             base_url: host.to_string(),
             credentials: resolved.provider,
             user_agent,
+            workspace_id: config.get("workspace_id").map(str::to_string),
             retry: self.retry,
             settings,
         })?;

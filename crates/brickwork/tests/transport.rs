@@ -337,3 +337,15 @@ async fn a_hostile_retry_after_ends_the_budget_instead_of_overflowing() {
     assert_eq!(err.kind(), ErrorKind::Timeout);
     assert_eq!(server.requests_to(PATH).len(), 1, "the asked-for delay is past the budget: no second try");
 }
+
+#[tokio::test]
+async fn a_host_pasted_from_the_browser_keeps_scheme_and_host_and_names_the_workspace() {
+    let server = TestServer::start(vec![("GET", PATH, handler(|_, _| Reply::json(200, json!({"ok": true}))))]).await;
+    let pasted = format!("{}/?o=6051921418418893#job/42", server.url);
+    let client = client_for(&pasted, |b| b).await;
+    assert_eq!(client.config().host(), Some(server.url.as_str()));
+    assert_eq!(client.config().get("workspace_id"), Some("6051921418418893"));
+    client.api().get::<Value>(PATH, &()).await.expect("call");
+    let sent = &server.requests_to(PATH)[0];
+    assert_eq!(sent.header("x-databricks-workspace-id").as_deref(), Some("6051921418418893"));
+}

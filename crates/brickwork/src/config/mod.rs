@@ -327,13 +327,18 @@ impl Config {
         }
     }
 
-    /// Add `https://` when no scheme is given, drop trailing slashes and `:443`.
+    /// Add `https://` when no scheme is given, keep scheme and host (a URL
+    /// pasted from the browser loses its path and `?o=`), and take `?o=` as
+    /// the workspace id when none is set.
     fn normalize_host(&mut self) {
-        let (Some(host), Some(spec)) = (self.get("host"), spec("host")) else {
+        let (Some(host), Some(host_spec)) = (self.get("host").map(str::to_string), spec("host")) else {
             return;
         };
-        let fixed = normalize_host(host);
-        self.attrs.replace(spec, fixed);
+        self.attrs.replace(host_spec, normalize_host(&host));
+        if let (Some(id), Some(ws)) = (workspace_id_in(&host), spec("workspace_id")) {
+            let source = self.attrs.source("host").cloned().unwrap_or(Source::Explicit);
+            self.attrs.fill(ws, id, source);
+        }
     }
 
     fn validate_auth_methods(&self) -> Result<()> {
@@ -503,15 +508,33 @@ impl Config {
     }
 }
 
-/// Host normalisation shared by config and OAuth endpoints.
-pub(crate) fn normalize_host(host: &str) -> String {
-    let with_scheme = if host.contains("://") { host.to_string() } else { format!("https://{host}") };
-    let trimmed = with_scheme.trim_end_matches('/');
-    match reqwest::Url::parse(trimmed) {
-        // Url drops default ports such as :443 for https by itself.
-        Ok(url) => url.as_str().trim_end_matches('/').to_string(),
-        Err(_) => trimmed.to_string(),
+fn with_scheme(host: &str) -> String {
+    if host.contains("://") {
+        host.to_string()
+    } else {
+        format!("https://{host}")
     }
+}
+
+/// Host normalisation shared by config and OAuth endpoints: scheme, host
+/// and port only, as the official SDKs keep them.
+pub(crate) fn normalize_host(host: &str) -> String {
+    let full = with_scheme(host.trim());
+    match reqwest::Url::parse(&full) {
+        // Url drops default ports such as :443 for https by itself.
+        Ok(url) if url.has_host() => {
+            let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!("{}://{}{port}", url.scheme(), url.host_str().unwrap_or_default())
+        }
+        _ => full.trim_end_matches('/').to_string(),
+    }
+}
+
+/// The workspace id in a browser URL's `?o=` query.
+fn workspace_id_in(host: &str) -> Option<String> {
+    let url = reqwest::Url::parse(&with_scheme(host.trim())).ok()?;
+    let id = url.query_pairs().find(|(k, _)| k == "o").map(|(_, v)| v.into_owned())?;
+    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then_some(id)
 }
 
 impl fmt::Debug for Config {
@@ -536,6 +559,9 @@ mod tests {
         assert_eq!(normalize_host("https://x.cloud.databricks.com/"), "https://x.cloud.databricks.com");
         assert_eq!(normalize_host("https://x.cloud.databricks.com:443/"), "https://x.cloud.databricks.com");
         assert_eq!(normalize_host("http://127.0.0.1:8080/"), "http://127.0.0.1:8080");
-        assert_eq!(normalize_host("https://x.com/some/path//"), "https://x.com/some/path");
+        assert_eq!(normalize_host("https://x.com/some/path//"), "https://x.com");
+        assert_eq!(normalize_host("https://x.cloud.databricks.com/?o=123#job/5"), "https://x.cloud.databricks.com");
+        assert_eq!(workspace_id_in("https://x.cloud.databricks.com/?o=123"), Some("123".into()));
+        assert_eq!(workspace_id_in("https://x.cloud.databricks.com/?o=abc"), None);
     }
 }

@@ -42,6 +42,7 @@ struct Inner {
     base_url: String,
     credentials: Arc<dyn CredentialsProvider>,
     user_agent: HeaderValue,
+    workspace_id: Option<HeaderValue>,
     retry: RetryPolicy,
     settings: Settings,
     limiter: Option<RateLimiter>,
@@ -63,6 +64,8 @@ pub(crate) struct ApiClientParts {
     pub base_url: String,
     pub credentials: Arc<dyn CredentialsProvider>,
     pub user_agent: String,
+    /// Sent as `X-Databricks-Workspace-Id` when set.
+    pub workspace_id: Option<String>,
     pub retry: RetryPolicy,
     pub settings: Settings,
 }
@@ -82,6 +85,7 @@ impl ApiClient {
                 base_url: parts.base_url.trim_end_matches('/').to_string(),
                 credentials: parts.credentials,
                 user_agent,
+                workspace_id: parts.workspace_id.and_then(|id| HeaderValue::from_str(&id).ok()),
                 retry: parts.retry,
                 limiter: parts.settings.rate_limit.map(RateLimiter::new),
                 settings: parts.settings,
@@ -282,6 +286,9 @@ impl RequestBuilder {
             .header(USER_AGENT, inner.user_agent.clone())
             .headers(inner.credentials.headers().await?)
             .timeout(self.timeout.unwrap_or(inner.settings.http_timeout));
+        if let Some(id) = &inner.workspace_id {
+            request = request.header(HeaderName::from_static("x-databricks-workspace-id"), id.clone());
+        }
         match &mut self.body {
             RequestBody::Empty => {}
             RequestBody::Replayable { data, content_type } => {
