@@ -257,6 +257,20 @@ async fn metadata_service_sends_version_and_host_headers() {
 }
 
 #[tokio::test]
+async fn metadata_service_must_be_on_this_machine() {
+    let server = TestServer::start(vec![me_route(|_| true)]).await;
+    let cfg = Config::builder()
+        .host(&server.url)
+        .metadata_service_url("https://metadata.example.com/secret-path/token")
+        .without_environment()
+        .build()
+        .expect("cfg");
+    let err = Client::new(cfg).await.expect_err("a remote metadata service is refused");
+    assert!(err.message().contains("must point to localhost"), "{err}");
+    assert!(!format!("{err:?}{err}").contains("secret-path"), "the URL is a secret");
+}
+
+#[tokio::test]
 async fn hostile_token_lifetimes_are_errors_or_clamped_never_panics() {
     // A metadata service expiry past the end of the clock.
     let meta = TestServer::start(vec![(

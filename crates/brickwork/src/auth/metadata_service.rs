@@ -35,8 +35,9 @@ impl CredentialStrategy for MetadataService {
         else {
             return Ok(None);
         };
+        let _ = ctx;
         let source = Arc::new(MetadataServiceSource {
-            http: ctx.http.clone(),
+            http: local_client(url)?,
             url: SecretString::from(url.to_string()),
             host: host.to_string(),
         });
@@ -44,6 +45,28 @@ impl CredentialStrategy for MetadataService {
         let first = source.token().await?;
         Ok(Some(Arc::new(TokenCache::with_token(source, first))))
     }
+}
+
+/// How long the local metadata service may take to answer.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A client for the metadata service, which must be on this machine (as the
+/// official SDKs require): never through a proxy, with a short timeout. The
+/// URL is a secret and is not quoted in errors.
+fn local_client(url: &str) -> Result<reqwest::Client> {
+    let parsed = reqwest::Url::parse(url).map_err(|_| Error::config("metadata_service_url is not a valid URL"))?;
+    let local = parsed.host_str().is_some_and(|h| {
+        h.eq_ignore_ascii_case("localhost")
+            || h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    });
+    if !local {
+        return Err(Error::config("metadata_service_url must point to localhost (127.0.0.1 or ::1)"));
+    }
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(METADATA_TIMEOUT)
+        .build()
+        .map_err(|e| Error::config(format!("cannot build the metadata service client: {e}")))
 }
 
 struct MetadataServiceSource {
