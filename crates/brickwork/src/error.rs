@@ -290,6 +290,16 @@ impl Error {
         self
     }
 
+    /// Keep what the server said in `cause` (status, code, details, delay)
+    /// on this error, which reports why the call gave up.
+    pub(crate) fn with_server_answer_of(mut self, cause: &Error) -> Self {
+        self.inner.status = cause.inner.status;
+        self.inner.error_code.clone_from(&cause.inner.error_code);
+        self.inner.details.clone_from(&cause.inner.details);
+        self.inner.retry_after = cause.inner.retry_after;
+        self
+    }
+
     pub(crate) fn with_operation_state(mut self, state: OperationState) -> Self {
         self.inner.operation_state = Some(state);
         self

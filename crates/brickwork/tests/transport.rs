@@ -83,6 +83,8 @@ async fn retry_budget_is_respected() {
     assert!(err.message().starts_with("retry budget of 2.5s exhausted after"), "{}", err.message());
     let source = std::error::Error::source(&err).map(ToString::to_string).unwrap_or_default();
     assert_eq!(source, "Too Many Requests");
+    assert_eq!(err.status(), Some(429), "the throttling status survives the budget");
+    assert!(err.is_throttled());
     // Each wait is at least 1 s, so a 2.5 s budget allows at most 3 attempts.
     let n = server.requests_to(PATH).len();
     assert!((2..=3).contains(&n), "{n} attempts");
@@ -348,4 +350,17 @@ async fn a_host_pasted_from_the_browser_keeps_scheme_and_host_and_names_the_work
     client.api().get::<Value>(PATH, &()).await.expect("call");
     let sent = &server.requests_to(PATH)[0];
     assert_eq!(sent.header("x-databricks-workspace-id").as_deref(), Some("6051921418418893"));
+}
+
+#[tokio::test]
+async fn no_attempt_outlives_the_retry_budget() {
+    let server = TestServer::start(vec![(
+        "GET",
+        PATH,
+        handler(|_, _| Reply::json(200, json!({"late": true})).delayed(Duration::from_secs(3))),
+    )])
+    .await;
+    let client = client_for(&server.url, |b| b.retry_timeout(Duration::from_millis(800))).await;
+    let err = client.api().get::<Value>(PATH, &()).await.expect_err("the answer comes after the budget");
+    assert_eq!(err.kind(), ErrorKind::Timeout);
 }

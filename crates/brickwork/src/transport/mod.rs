@@ -244,7 +244,9 @@ impl RequestBuilder {
                 status = tracing::field::Empty,
                 duration_ms = tracing::field::Empty,
             );
-            let err = match self.attempt().instrument(span).await {
+            // No attempt may outlive the call's retry budget.
+            let remaining = budget.saturating_sub(started.elapsed());
+            let err = match self.attempt(remaining).instrument(span).await {
                 Ok(response) => return Ok(response),
                 Err(err) => err,
             };
@@ -263,7 +265,8 @@ impl RequestBuilder {
                     self.path,
                     err.message()
                 );
-                return Err(Error::new(ErrorKind::Timeout, message).with_source(err));
+                // Still a throttled call: the status and the server's delay stay readable.
+                return Err(Error::new(ErrorKind::Timeout, message).with_server_answer_of(&err).with_source(err));
             }
             tracing::debug!(reason, attempt, delay_ms = delay.as_millis() as u64, "retrying: {}", err.message());
             tokio::time::sleep(delay).await;
@@ -272,7 +275,7 @@ impl RequestBuilder {
     }
 
     /// One attempt: rate limit, sign, send, read the whole body.
-    async fn attempt(&mut self) -> Result<Response> {
+    async fn attempt(&mut self, remaining_budget: Duration) -> Result<Response> {
         let inner = Arc::clone(&self.client.inner);
         if let Some(limiter) = &inner.limiter {
             limiter.acquire().await;
@@ -285,7 +288,9 @@ impl RequestBuilder {
             .headers(self.headers.clone())
             .header(USER_AGENT, inner.user_agent.clone())
             .headers(inner.credentials.headers().await?)
-            .timeout(self.timeout.unwrap_or(inner.settings.http_timeout));
+            .timeout(
+                self.timeout.unwrap_or(inner.settings.http_timeout).min(remaining_budget.max(Duration::from_millis(1))),
+            );
         if let Some(id) = &inner.workspace_id {
             request = request.header(HeaderName::from_static("x-databricks-workspace-id"), id.clone());
         }
