@@ -364,3 +364,20 @@ async fn no_attempt_outlives_the_retry_budget() {
     let err = client.api().get::<Value>(PATH, &()).await.expect_err("the answer comes after the budget");
     assert_eq!(err.kind(), ErrorKind::Timeout);
 }
+
+#[tokio::test]
+async fn a_private_link_login_redirect_is_permission_denied() {
+    let server = TestServer::start(vec![
+        (
+            "GET",
+            PATH,
+            handler(|_, _| Reply::text(302, "").header("Location", "/login.html?error=private-link-validation-error")),
+        ),
+        ("GET", "/login.html", handler(|_, _| Reply::text(200, "<html>sign in</html>"))),
+    ])
+    .await;
+    let client = client_for(&server.url, |b| b).await;
+    let err = client.api().get::<Value>(PATH, &()).await.expect_err("not reachable");
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+    assert!(err.message().contains("private connectivity"), "{}", err.message());
+}

@@ -310,6 +310,10 @@ impl RequestBuilder {
         }
         let started = Instant::now();
         let response = request.send().await.map_err(|e| classify(e, &self.method, &self.path))?;
+        if is_private_link_redirect(response.url()) {
+            return Err(Error::new(ErrorKind::PermissionDenied, PRIVATE_LINK_MESSAGE)
+                .with_request(self.method.as_str(), &self.path));
+        }
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = response.bytes().await.map_err(|e| classify(e, &self.method, &self.path))?;
@@ -324,6 +328,16 @@ impl RequestBuilder {
         tracing::debug!(status, "ok");
         Ok(Response { status, headers, body })
     }
+}
+
+const PRIVATE_LINK_MESSAGE: &str = "the workspace has private connectivity (AWS PrivateLink, Azure Private Link \
+or GCP Private Service Connect) enabled and is not reachable from this network: check the private endpoint \
+and that this machine can reach it";
+
+/// A workspace behind private connectivity answers a client from outside
+/// with a redirect to its login page carrying this error.
+fn is_private_link_redirect(url: &reqwest::Url) -> bool {
+    url.path() == "/login.html" && url.query().is_some_and(|q| q.contains("error=private-link-validation-error"))
 }
 
 fn is_idempotent_method(method: &Method) -> bool {
