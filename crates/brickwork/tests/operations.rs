@@ -245,3 +245,29 @@ async fn a_create_answer_without_an_id_is_kept_and_only_the_wait_fails() {
     assert_eq!(err.kind(), brickwork::ErrorKind::Decode);
     assert!(err.message().contains("cluster_id"), "{}", err.message());
 }
+
+#[tokio::test]
+async fn library_installs_are_matched_by_package_not_by_struct_equality() {
+    use brickwork::service::compute::{Library, LibraryInstallStatus, PythonPyPiLibrary};
+    use brickwork::service::WaitOptions;
+    use std::time::Duration;
+    let server = TestServer::start(vec![
+        ("POST", "/api/2.0/libraries/install", handler(|_, _| Reply::json(200, json!({})))),
+        (
+            "GET",
+            "/api/2.0/libraries/cluster-status",
+            handler(|_, n| {
+                // The server names a repository the request did not.
+                let status = if n < 2 { "INSTALLING" } else { "INSTALLED" };
+                Reply::json(200, json!({"cluster_id": "c1", "library_statuses": [
+                    {"library": {"pypi": {"package": "requests", "repo": "https://pypi.org/simple"}}, "status": status}]}))
+            }),
+        ),
+    ])
+    .await;
+    let w = workspace_at(&server.url).await;
+    let options = WaitOptions::default().poll_interval(Duration::from_millis(5), Duration::from_millis(10));
+    let requests = Library::new().pypi(PythonPyPiLibrary::new("requests"));
+    let statuses = w.libraries().update_and_wait("c1", vec![requests], vec![], options).await.expect("installed");
+    assert_eq!(statuses[0].status, Some(LibraryInstallStatus::Installed), "waited until the install finished");
+}

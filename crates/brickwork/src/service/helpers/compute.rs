@@ -265,7 +265,7 @@ impl LibrariesApi {
         uninstall: Vec<Library>,
         options: WaitOptions<Vec<LibraryFullStatus>>,
     ) -> Result<Vec<LibraryFullStatus>> {
-        let watched: Vec<Library> = install.iter().chain(uninstall.iter()).cloned().collect();
+        let watched: Vec<String> = install.iter().chain(uninstall.iter()).map(library_key).collect();
         if !install.is_empty() {
             self.install(cluster_id, install).await?;
         }
@@ -276,8 +276,15 @@ impl LibrariesApi {
         let mut attempt = 1u32;
         loop {
             let status: Vec<LibraryFullStatus> = self.cluster_status(cluster_id).try_collect().await?;
-            let ours: Vec<&LibraryFullStatus> =
-                status.iter().filter(|s| s.library.as_ref().is_some_and(|l| watched.contains(l))).collect();
+            // Matched by what the library is, not by equality: the server may
+            // echo a library with more fields (a default repo) than was sent.
+            let ours: Vec<&LibraryFullStatus> = status
+                .iter()
+                .filter(|s| s.library.as_ref().is_some_and(|l| watched.contains(&library_key(l))))
+                .collect();
+            let reported =
+                |key: &String| ours.iter().any(|s| s.library.as_ref().map(library_key).as_ref() == Some(key));
+            let unreported = watched.iter().any(|key| !reported(key));
             if let Some(failed) = ours.iter().find(|s| s.status == Some(LibraryInstallStatus::Failed)) {
                 let message = failed.messages.join("; ");
                 return Err(Error::operation_failed(
@@ -300,7 +307,7 @@ impl LibrariesApi {
                     ) | None
                 )
             };
-            if !ours.iter().any(|s| pending(&s)) {
+            if !unreported && !ours.iter().any(|s| pending(&s)) {
                 return Ok(status);
             }
             options.report(&status);
@@ -312,6 +319,25 @@ impl LibrariesApi {
             attempt = attempt.saturating_add(1);
         }
     }
+}
+
+/// What a library is: its kind and package, coordinates or path.
+fn library_key(library: &Library) -> String {
+    if let Some(p) = &library.pypi {
+        return format!("pypi:{}", p.package);
+    }
+    if let Some(m) = &library.maven {
+        return format!("maven:{}", m.coordinates);
+    }
+    if let Some(c) = &library.cran {
+        return format!("cran:{}", c.package);
+    }
+    let paths =
+        [("jar", &library.jar), ("whl", &library.whl), ("egg", &library.egg), ("requirements", &library.requirements)];
+    paths
+        .iter()
+        .find_map(|(kind, path)| path.as_ref().map(|p| format!("{kind}:{p}")))
+        .unwrap_or_else(|| serde_json::to_string(library).unwrap_or_default())
 }
 
 impl CommandExecutionApi {
