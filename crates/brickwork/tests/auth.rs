@@ -256,6 +256,74 @@ async fn metadata_service_sends_version_and_host_headers() {
     assert!(!format!("{:?}", client.config()).contains("/token"));
 }
 
+/// A fake Go CLI of `version` (as `databricks version --output json` prints
+/// it) that records its arguments; `hang` makes `auth token` never answer.
+fn fake_cli(dir: &std::path::Path, version: (u32, u32, u32), hang: bool) -> (std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let script = dir.join("databricks");
+    let args_file = dir.join("args");
+    let (major, minor, patch) = version;
+    let token = if hang {
+        "sleep 600".to_string()
+    } else {
+        "echo '{\"access_token\":\"cli-tok\",\"token_type\":\"Bearer\",\"expiry\":\"2099-01-01T00:00:00Z\"}'"
+            .to_string()
+    };
+    let body = format!(
+        "#!/bin/sh\nif [ \"$1\" = version ]; then echo '{{\"Major\":{major},\"Minor\":{minor},\"Patch\":{patch}}}'; exit 0; fi\necho \"$@\" > {}\n{token}\n",
+        args_file.display()
+    );
+    std::fs::write(&script, body).expect("write");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    (script, args_file)
+}
+
+#[tokio::test]
+async fn databricks_cli_uses_the_profile_force_refresh_and_a_timeout_and_skips_the_pip_cli() {
+    let server = TestServer::start(vec![me_route(|a| a == "Bearer cli-tok")]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg_file = dir.path().join("databrickscfg");
+    std::fs::write(&cfg_file, format!("[dev]\nhost = {}\n", server.url)).expect("cfg file");
+    let (cli, args_file) = fake_cli(dir.path(), (0, 300, 0), false);
+    let cfg = Config::builder()
+        .profile("dev")
+        .config_file(cfg_file.display().to_string())
+        .databricks_cli_path(cli.display().to_string())
+        .without_environment()
+        .build()
+        .expect("cfg");
+    let client = Client::new(cfg).await.expect("client");
+    me(&client).await.expect("me");
+    let args = std::fs::read_to_string(&args_file).expect("args");
+    assert_eq!(args.trim(), "auth token --profile dev --force-refresh", "the profile's own login, refreshed");
+
+    // A CLI that hangs is an error after the timeout, not a hang.
+    let hung = tempfile::tempdir().expect("tempdir");
+    let (cli, _) = fake_cli(hung.path(), (0, 300, 0), true);
+    let cfg = Config::builder()
+        .host(&server.url)
+        .databricks_cli_path(cli.display().to_string())
+        .http_timeout(Duration::from_millis(500))
+        .without_environment()
+        .build()
+        .expect("cfg");
+    let err = Client::new(cfg).await.expect_err("hung CLI");
+    assert!(err.message().contains("did not answer"), "{err}");
+
+    // The legacy pip CLI has no `auth token`: it is not used.
+    let legacy = tempfile::tempdir().expect("tempdir");
+    let script = legacy.path().join("databricks");
+    std::fs::write(&script, "#!/usr/bin/python3\nfrom databricks_cli.cli import main\nmain()\n").expect("write");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let path_var = legacy.path().display().to_string();
+    let cfg = Config::builder().host(&server.url).environment(env(&[("PATH", &path_var)])).build().expect("cfg");
+    let err = Client::new(cfg).await.expect_err("no usable credentials");
+    assert!(!err.message().contains("databricks-cli:"), "the pip CLI was not run: {err}");
+}
+
 #[tokio::test]
 async fn metadata_service_must_be_on_this_machine() {
     let server = TestServer::start(vec![me_route(|_| true)]).await;
@@ -356,7 +424,7 @@ async fn databricks_cli_token_is_used_and_cli_errors_surface() {
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\necho \"$@\" > {}\necho '{{\"access_token\":\"cli-tok\",\"token_type\":\"Bearer\",\"expiry\":\"2099-01-01T00:00:00.000000+00:00\"}}'\n",
+            "#!/bin/sh\nif [ \"$1\" = version ]; then echo '{{\"Major\":0,\"Minor\":150,\"Patch\":0}}'; exit 0; fi\necho \"$@\" > {}\necho '{{\"access_token\":\"cli-tok\",\"token_type\":\"Bearer\",\"expiry\":\"2099-01-01T00:00:00.000000+00:00\"}}'\n",
             args_file.display()
         ),
     )

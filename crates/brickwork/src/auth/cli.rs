@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -30,16 +30,13 @@ impl CredentialStrategy for DatabricksCli {
             return Ok(None);
         };
         let Some(program) = find_cli(cfg) else {
-            tracing::debug!("databricks CLI not found");
+            tracing::debug!("databricks CLI not found (or only the legacy pip CLI)");
             return Ok(None);
         };
-        let mut args = vec!["auth".to_string(), "token".to_string(), "--host".to_string(), host.to_string()];
-        if cfg.is_account_client() {
-            if let Some(account_id) = cfg.account_id() {
-                args.extend(["--account-id".to_string(), account_id.to_string()]);
-            }
-        }
-        let source = Arc::new(CliTokenSource { program, args });
+        let version = cli_version(&program).await;
+        let args = token_args(cfg, host, version);
+        let timeout = cfg.settings().http_timeout;
+        let source = Arc::new(CliTokenSource { program, args, timeout });
         match source.token().await {
             Ok(first) => Ok(Some(Arc::new(TokenCache::with_token(source, first)))),
             // Not logged in with OAuth: let the chain move on.
@@ -49,14 +46,73 @@ impl CredentialStrategy for DatabricksCli {
     }
 }
 
-/// `databricks_cli_path` (a path, or a name looked up on `PATH`), else `databricks` on `PATH`.
+/// First CLI versions with `auth token --profile` and `--force-refresh`.
+const CLI_WITH_PROFILE: (i64, i64, i64) = (0, 207, 1);
+const CLI_WITH_FORCE_REFRESH: (i64, i64, i64) = (0, 296, 0);
+/// How long `databricks version` may take (a first run can scan the disk).
+const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `auth token` for the configured profile when the CLI knows `--profile`
+/// (the host alone may match another login), else for the host; with
+/// `--force-refresh` when the CLI has it, so a refresh is a new token.
+fn token_args(cfg: &Config, host: &str, version: (i64, i64, i64)) -> Vec<String> {
+    let mut args = vec!["auth".to_string(), "token".to_string()];
+    match cfg.profile() {
+        Some(profile) if version >= CLI_WITH_PROFILE => args.extend(["--profile".to_string(), profile.to_string()]),
+        _ => {
+            args.extend(["--host".to_string(), host.to_string()]);
+            if cfg.is_account_client() {
+                if let Some(account_id) = cfg.account_id() {
+                    args.extend(["--account-id".to_string(), account_id.to_string()]);
+                }
+            }
+        }
+    }
+    if version >= CLI_WITH_FORCE_REFRESH {
+        args.push("--force-refresh".to_string());
+    }
+    args
+}
+
+/// `databricks version --output json` as (major, minor, patch); unknown
+/// (`-1`s, so no optional flag is used) if it fails or takes too long.
+async fn cli_version(program: &Path) -> (i64, i64, i64) {
+    let probe = tokio::process::Command::new(program).args(["version", "--output", "json"]).kill_on_drop(true).output();
+    let output = match tokio::time::timeout(VERSION_PROBE_TIMEOUT, probe).await {
+        Ok(Ok(output)) if output.status.success() => output.stdout,
+        _ => {
+            tracing::warn!("cannot tell the Databricks CLI's version: using only the flags every version has");
+            return (-1, -1, -1);
+        }
+    };
+    let parsed: serde_json::Value = serde_json::from_slice(&output).unwrap_or_default();
+    let part = |k: &str| parsed.get(k).and_then(serde_json::Value::as_i64);
+    match (part("Major"), part("Minor"), part("Patch")) {
+        (Some(a), Some(b), Some(c)) => (a, b, c),
+        _ => (-1, -1, -1),
+    }
+}
+
+/// `databricks_cli_path` (a path, or a name looked up on `PATH`), else
+/// `databricks` on `PATH`, skipping the legacy pip CLI (`databricks-cli`,
+/// which has no `auth token`).
 fn find_cli(cfg: &Config) -> Option<PathBuf> {
     let name = cfg.get("databricks_cli_path").unwrap_or("databricks");
     if name.contains(std::path::MAIN_SEPARATOR) {
-        return Some(PathBuf::from(name)).filter(|p| p.is_file());
+        return Some(PathBuf::from(name)).filter(|p| p.is_file() && !is_legacy_cli(p));
     }
     let path = cfg.env_var("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| is_executable(p))
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| is_executable(p) && !is_legacy_cli(p))
+}
+
+/// The pip CLI is a small Python entry script; the Go CLI is megabytes.
+fn is_legacy_cli(path: &Path) -> bool {
+    const GO_CLI_MIN_SIZE: u64 = 1024 * 1024;
+    const LEGACY_MARKER: &[u8] = b"from databricks_cli.cli import ";
+    if path.metadata().is_ok_and(|m| m.len() >= GO_CLI_MIN_SIZE) {
+        return false;
+    }
+    std::fs::read(path).is_ok_and(|content| content.windows(LEGACY_MARKER.len()).any(|w| w == LEGACY_MARKER))
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -75,6 +131,8 @@ fn is_executable(path: &Path) -> bool {
 struct CliTokenSource {
     program: PathBuf,
     args: Vec<String>,
+    /// A CLI that hangs fails the token request instead of every call.
+    timeout: Duration,
 }
 
 #[derive(Deserialize)]
@@ -88,11 +146,10 @@ struct CliToken {
 #[async_trait]
 impl TokenSource for CliTokenSource {
     async fn token(&self) -> Result<Token> {
-        let output = tokio::process::Command::new(&self.program)
-            .args(&self.args)
-            .kill_on_drop(true)
-            .output()
+        let run = tokio::process::Command::new(&self.program).args(&self.args).kill_on_drop(true).output();
+        let output = tokio::time::timeout(self.timeout, run)
             .await
+            .map_err(|_| Error::auth(format!("{} did not answer within {:?}", self.program.display(), self.timeout)))?
             .map_err(|e| Error::auth(format!("cannot run {}: {e}", self.program.display())))?;
         if !output.status.success() {
             let stdout = String::from_utf8_lossy(&output.stdout);
