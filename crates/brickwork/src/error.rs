@@ -290,6 +290,24 @@ impl Error {
         self
     }
 
+    /// The HTTP status of an auth endpoint's answer.
+    pub(crate) fn with_status(mut self, status: u16) -> Self {
+        self.inner.status = Some(status);
+        self
+    }
+
+    /// A failure while getting credentials, before the API request went out:
+    /// when it is transient (throttled, a server error, the network) the
+    /// request may be sent again whatever its method.
+    pub(crate) fn before_sending(mut self) -> Self {
+        let transient = matches!(self.inner.status, Some(429 | 500..=599))
+            || matches!(self.inner.kind, ErrorKind::Transport | ErrorKind::Timeout);
+        if transient {
+            self.inner.connect_failure = true;
+        }
+        self
+    }
+
     /// Keep what the server said in `cause` (status, code, details, delay)
     /// on this error, which reports why the call gave up.
     pub(crate) fn with_server_answer_of(mut self, cause: &Error) -> Self {

@@ -324,6 +324,81 @@ async fn databricks_cli_uses_the_profile_force_refresh_and_a_timeout_and_skips_t
     assert!(!err.message().contains("databricks-cli:"), "the pip CLI was not run: {err}");
 }
 
+/// OAuth endpoints that fail as `fail(route, n)` says before answering.
+async fn flaky_oauth_server(
+    lifetime_secs: u64,
+    fail: fn(&str, usize) -> Option<u16>,
+    extra: Vec<(&'static str, &'static str, common::Handler)>,
+) -> TestServer {
+    let base = Arc::new(std::sync::OnceLock::<String>::new());
+    let b = base.clone();
+    let mut routes = vec![
+        (
+            "GET",
+            "/oidc/.well-known/oauth-authorization-server",
+            handler(move |_, n| match fail("discovery", n) {
+                Some(status) => Reply::text(status, "busy"),
+                None => {
+                    let base = b.get().cloned().unwrap_or_default();
+                    Reply::json(200, json!({"token_endpoint": format!("{base}/oidc/v1/token")}))
+                }
+            }),
+        ),
+        (
+            "POST",
+            "/oidc/v1/token",
+            handler(move |_, n| match fail("token", n) {
+                Some(status) => Reply::json(status, json!({"error": "temporarily_unavailable"})),
+                None => Reply::json(200, json!({"access_token": format!("tok-{n}"), "expires_in": lifetime_secs})),
+            }),
+        ),
+    ];
+    routes.extend(extra);
+    let server = TestServer::start(routes).await;
+    let _ = base.set(server.url.clone());
+    server
+}
+
+fn m2m(url: &str) -> Config {
+    Config::builder()
+        .host(url)
+        .client_id("sp")
+        .client_secret("very-secret-value")
+        .without_environment()
+        .build()
+        .expect("cfg")
+}
+
+#[tokio::test]
+async fn discovery_and_token_endpoints_are_retried_when_busy() {
+    let server = flaky_oauth_server(
+        3600,
+        |route, n| match (route, n) {
+            ("discovery", 0) => Some(500),
+            ("token", 0 | 1) => Some(503),
+            _ => None,
+        },
+        vec![me_route(|a| a.starts_with("Bearer tok-"))],
+    )
+    .await;
+    let client = Client::new(m2m(&server.url)).await.expect("built after the endpoints recovered");
+    me(&client).await.expect("me");
+    assert_eq!(server.requests_to("/oidc/v1/token").len(), 3);
+}
+
+#[tokio::test]
+async fn a_call_whose_token_refresh_failed_transiently_is_sent_again() {
+    const JOBS: &str = "/api/2.2/jobs/create";
+    let jobs = ("POST", JOBS, handler(|_, _| Reply::json(200, json!({"job_id": 1}))));
+    // Tokens expire at once: every call refreshes. Refresh 2 fails four times in a row.
+    let server =
+        flaky_oauth_server(0, |route, n| (route == "token" && (1..=4).contains(&n)).then_some(503), vec![jobs]).await;
+    let client = Client::new(m2m(&server.url)).await.expect("client");
+    let created: Value = client.api().post(JOBS, &json!({"name": "once"})).await.expect("sent after the refresh");
+    assert_eq!(created["job_id"], 1);
+    assert_eq!(server.requests_to(JOBS).len(), 1, "the POST went out once, after a token was had");
+}
+
 #[tokio::test]
 async fn metadata_service_must_be_on_this_machine() {
     let server = TestServer::start(vec![me_route(|_| true)]).await;

@@ -167,6 +167,44 @@ pub(crate) fn http_failure(context: impl fmt::Display, e: reqwest::Error) -> Err
     Error::transport(format!("{context}: {e}"), connect, e)
 }
 
+/// Attempts of one call to an auth endpoint (discovery, host metadata,
+/// token), which are safe to repeat: a grant just mints another token.
+const AUTH_ATTEMPTS: u32 = 4;
+
+/// Send a request to an auth endpoint, retrying throttling (429), server
+/// errors (5xx) and network failures with a short jittered backoff; the last
+/// answer (status and body) or failure is returned.
+pub(crate) async fn send_auth_request(
+    what: &str,
+    request: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<(reqwest::StatusCode, bytes::Bytes)> {
+    let mut attempt = 1;
+    loop {
+        let outcome = match request().send().await {
+            Ok(response) => {
+                let status = response.status();
+                response
+                    .bytes()
+                    .await
+                    .map(|body| (status, body))
+                    .map_err(|e| http_failure(format!("cannot read {what}"), e))
+            }
+            Err(e) => Err(http_failure(format!("{what} failed"), e)),
+        };
+        let transient = match &outcome {
+            Ok((status, _)) => status.as_u16() == 429 || status.is_server_error(),
+            Err(_) => true,
+        };
+        if !transient || attempt >= AUTH_ATTEMPTS {
+            return outcome;
+        }
+        let delay = Duration::from_millis(100 * 2u64.pow(attempt - 1));
+        tracing::debug!(attempt, "retrying {what}");
+        tokio::time::sleep(delay + delay.mul_f64(fastrand::f64())).await;
+        attempt += 1;
+    }
+}
+
 /// Config attributes that must all be set for a strategy to apply.
 pub(crate) fn has_all(cfg: &Config, names: &[&str]) -> bool {
     names.iter().all(|n| cfg.is_set(n))

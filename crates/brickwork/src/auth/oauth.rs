@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    has_all, http_failure, AuthContext, CredentialStrategy, CredentialsProvider, Token, TokenCache, TokenSource,
+    has_all, send_auth_request, AuthContext, CredentialStrategy, CredentialsProvider, Token, TokenCache, TokenSource,
 };
 use crate::config::{normalize_host, Config, HostType};
 use crate::error::{Error, ErrorKind, Result};
@@ -42,14 +42,8 @@ impl OidcEndpoints {
             Some(url) => url.to_string(),
             None => discovery_url(cfg, ctx).await?,
         };
-        let response = ctx
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| http_failure(format!("cannot fetch OIDC discovery document {url}"), e))?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(|e| http_failure(format!("cannot read {url}"), e))?;
+        let what = format!("the OIDC discovery document {url}");
+        let (status, body) = send_auth_request(&what, || ctx.http.get(&url)).await?;
         if !status.is_success() {
             return Err(Error::auth(format!("OIDC discovery document {url} answered HTTP {}", status.as_u16())));
         }
@@ -80,12 +74,12 @@ async fn discovery_url(cfg: &Config, ctx: &AuthContext) -> Result<String> {
 /// The `oidc_endpoint` from the host's unauthenticated metadata, best effort.
 async fn host_metadata_oidc_root(host: &str, ctx: &AuthContext) -> Option<String> {
     let url = format!("{}/.well-known/databricks-config", normalize_host(host));
-    let response = ctx.http.get(&url).send().await.ok()?;
-    if !response.status().is_success() {
-        tracing::debug!(status = response.status().as_u16(), "no host metadata");
+    let (status, body) = send_auth_request("host metadata", || ctx.http.get(&url)).await.ok()?;
+    if !status.is_success() {
+        tracing::debug!(status = status.as_u16(), "no host metadata");
         return None;
     }
-    let meta: Value = response.json().await.ok()?;
+    let meta: Value = serde_json::from_slice(&body).ok()?;
     meta.get("oidc_endpoint").and_then(Value::as_str).map(str::to_string)
 }
 
@@ -257,11 +251,10 @@ impl fmt::Debug for TokenRequest {
 impl TokenSource for TokenRequest {
     async fn token(&self) -> Result<Token> {
         let mut form: Vec<(&str, String)> = vec![("scope", self.scopes.clone())];
-        let mut request = self.http.post(&self.token_endpoint);
+        let basic = matches!(self.grant, Grant::ClientCredentials);
         match &self.grant {
             Grant::ClientCredentials => {
                 form.push(("grant_type", GRANT_CLIENT_CREDENTIALS.to_string()));
-                request = request.basic_auth(&self.client_id, Some(self.client_secret.expose_secret()));
             }
             Grant::TokenExchange(id_tokens) => {
                 form.push(("grant_type", GRANT_TOKEN_EXCHANGE.to_string()));
@@ -275,16 +268,16 @@ impl TokenSource for TokenRequest {
         if let Some(details) = &self.authorization_details {
             form.push(("authorization_details", details.clone()));
         }
-        let response = request
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| http_failure(format!("token request to {} failed", self.token_endpoint), e))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| http_failure(format!("cannot read token response from {}", self.token_endpoint), e))?;
+        let request = || {
+            let request = self.http.post(&self.token_endpoint).form(&form);
+            if basic {
+                request.basic_auth(&self.client_id, Some(self.client_secret.expose_secret()))
+            } else {
+                request
+            }
+        };
+        let what = format!("the token request to {}", self.token_endpoint);
+        let (status, body) = send_auth_request(&what, request).await?;
         if !status.is_success() {
             return Err(token_endpoint_error(status.as_u16(), &body));
         }
@@ -331,7 +324,7 @@ fn token_endpoint_error(status: u16, body: &[u8]) -> Error {
         }
         Err(_) => format!("HTTP {status}: {}", String::from_utf8_lossy(&body[..body.len().min(256)])),
     };
-    Error::new(kind, format!("token request failed: {message}"))
+    Error::new(kind, format!("token request failed: {message}")).with_status(status)
 }
 
 #[cfg(test)]

@@ -287,7 +287,7 @@ impl RequestBuilder {
             .query(&self.query)
             .headers(self.headers.clone())
             .header(USER_AGENT, inner.user_agent.clone())
-            .headers(inner.credentials.headers().await?)
+            .headers(inner.credentials.headers().await.map_err(Error::before_sending)?)
             .timeout(
                 self.timeout.unwrap_or(inner.settings.http_timeout).min(remaining_budget.max(Duration::from_millis(1))),
             );
