@@ -486,10 +486,9 @@ impl<R: Request, T: DeserializeOwned + Send + 'static> Paginator<R, T> {
     /// The next item, fetching the next page when this one is used up;
     /// `None` at the end.
     pub async fn try_next(&mut self) -> Result<Option<T>> {
-        let (client, op, pages, max, dedupe, step) =
-            (self.client.clone(), self.op, self.pages, self.max_items, self.dedupe, self.step);
-        let cursor = self.cursor()?;
+        let (max, dedupe, step) = (self.max_items, self.dedupe, self.step);
         loop {
+            let cursor = self.cursor()?;
             if max.is_some_and(|m| cursor.yielded >= m) {
                 return Ok(None);
             }
@@ -501,15 +500,12 @@ impl<R: Request, T: DeserializeOwned + Send + 'static> Paginator<R, T> {
                 }
                 cursor.yielded += 1;
                 return match step {
-                    Some(step) => step(client, item).await.map(Some),
+                    Some(step) => step(self.client.clone(), item).await.map(Some),
                     None => Ok(Some(item)),
                 };
             }
-            // The request stays in the cursor until its page arrives: after an
-            // error (or a dropped future) the next read asks for it again.
-            let Some(request) = cursor.next.clone() else { return Ok(None) };
-            let page = fetch_page::<T>(&client, op, pages, request.clone()).await?;
-            cursor.next = next_request(pages, request, &page, &mut cursor.tokens);
+            let Some(page) = self.next_page().await? else { return Ok(None) };
+            let cursor = self.cursor()?;
             if let Some(id) = dedupe {
                 // A page of nothing new: a server that ignores the offset would loop forever.
                 if !page.items.is_empty() && page.items.iter().all(|i| id(i).is_some_and(|k| cursor.ids.contains(&k))) {
@@ -518,6 +514,18 @@ impl<R: Request, T: DeserializeOwned + Send + 'static> Paginator<R, T> {
             }
             cursor.buffer.extend(page.items);
         }
+    }
+
+    /// The next page of the wire. Its request stays in the cursor until the
+    /// page arrives: after an error (or a dropped future) the next read asks
+    /// for it again.
+    async fn next_page(&mut self) -> Result<Option<Page<T>>> {
+        let (client, op, pages) = (self.client.clone(), self.op, self.pages);
+        let cursor = self.cursor()?;
+        let Some(request) = cursor.next.clone() else { return Ok(None) };
+        let page = fetch_page::<T>(&client, op, pages, request.clone()).await?;
+        cursor.next = next_request(pages, request, &page, &mut cursor.tokens);
+        Ok(Some(page))
     }
 
     /// Read every remaining item (stops at the first error).
@@ -556,12 +564,7 @@ pub struct PageStream<R, T> {
 impl<R: Request, T: DeserializeOwned + Send + 'static> PageStream<R, T> {
     /// The next page; `None` after the last.
     pub async fn try_next(&mut self) -> Result<Option<Page<T>>> {
-        let (client, op, pages) = (self.inner.client.clone(), self.inner.op, self.inner.pages);
-        let cursor = self.inner.cursor()?;
-        let Some(request) = cursor.next.clone() else { return Ok(None) };
-        let page = fetch_page::<T>(&client, op, pages, request.clone()).await?;
-        cursor.next = next_request(pages, request, &page, &mut cursor.tokens);
-        Ok(Some(page))
+        self.inner.next_page().await
     }
 }
 

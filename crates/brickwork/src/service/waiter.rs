@@ -139,6 +139,17 @@ impl<T> WaitOptions<T> {
         }
     }
 
+    /// How long to sleep before poll `attempt + 1`, cut to the deadline so the
+    /// final poll happens at it; `None` once the deadline has passed.
+    pub(crate) fn sleep_before_poll(&self, attempt: u32, deadline: Option<Instant>) -> Option<Duration> {
+        let sleep = self.backoff(attempt);
+        match deadline.map(|d| d.saturating_duration_since(Instant::now())) {
+            Some(left) if left.is_zero() => None,
+            Some(left) => Some(sleep.min(left)),
+            None => Some(sleep),
+        }
+    }
+
     /// Sleep before poll `attempt + 1`: linear steps, capped, with jitter.
     pub(crate) fn backoff(&self, attempt: u32) -> Duration {
         let step = self.initial_interval.saturating_mul(attempt).min(self.max_interval);
@@ -257,9 +268,7 @@ where
             ));
         }
         options.report(&value);
-        // The last sleep is cut to the deadline, so the final poll happens at it.
-        let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        if remaining.is_some_and(|left| left.is_zero()) {
+        let Some(sleep) = options.sleep_before_poll(attempt, deadline) else {
             return Err(Error::new(
                 ErrorKind::Timeout,
                 format!(
@@ -268,9 +277,8 @@ where
                 ),
             )
             .with_operation_state(last(json)));
-        }
-        let sleep = options.backoff(attempt);
-        tokio::time::sleep(remaining.map_or(sleep, |left| sleep.min(left))).await;
+        };
+        tokio::time::sleep(sleep).await;
         attempt = attempt.saturating_add(1);
     }
 }
@@ -510,8 +518,7 @@ impl<O: Serialize, T: serde::de::DeserializeOwned> LongRunning<O, T> {
             if current.get("done").and_then(Value::as_bool) == Some(true) {
                 return finished(&what, &self.name, current);
             }
-            let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            if remaining.is_some_and(|left| left.is_zero()) {
+            let Some(sleep) = options.sleep_before_poll(attempt, deadline) else {
                 return Err(Error::new(ErrorKind::Timeout, format!("{what}: not done after {:?}", options.timeout))
                     .with_operation_state(OperationState {
                         state: "RUNNING".into(),
@@ -519,9 +526,8 @@ impl<O: Serialize, T: serde::de::DeserializeOwned> LongRunning<O, T> {
                         last: Some(current),
                         ..Default::default()
                     }));
-            }
-            let sleep = options.backoff(attempt);
-            tokio::time::sleep(remaining.map_or(sleep, |left| sleep.min(left))).await;
+            };
+            tokio::time::sleep(sleep).await;
             attempt = attempt.saturating_add(1);
             let polled = (self.poll)().await?;
             options.report(&polled);
