@@ -161,9 +161,9 @@ async fn oauth_m2m_discovers_endpoints_and_posts_client_credentials() {
 }
 
 #[tokio::test]
-async fn oauth_token_is_refreshed_once_by_fifty_concurrent_callers() {
-    // Tokens live 4 s and are refreshed half-way, so the second wave needs a new one.
-    let server = oidc_server(4, vec![me_route(|a| a.starts_with("Bearer tok-"))]).await;
+async fn an_expired_oauth_token_is_refreshed_once_by_fifty_concurrent_callers() {
+    // Tokens live 2 s and are treated as expired in their last quarter (from 1.5 s).
+    let server = oidc_server(2, vec![me_route(|a| a.starts_with("Bearer tok-"))]).await;
     let cfg = Config::builder()
         .host(&server.url)
         .client_id("id")
@@ -183,12 +183,93 @@ async fn oauth_token_is_refreshed_once_by_fifty_concurrent_callers() {
     };
     wave(client.clone()).await;
     assert_eq!(server.requests_to("/oidc/v1/token").len(), 1, "50 concurrent callers share one token request");
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     wave(client.clone()).await;
-    assert_eq!(server.requests_to("/oidc/v1/token").len(), 2, "a stale token is refreshed once");
+    assert_eq!(server.requests_to("/oidc/v1/token").len(), 2, "an expired token is refreshed once");
     let used: std::collections::BTreeSet<String> =
         server.requests_to(ME).iter().filter_map(|r| r.header("authorization")).collect();
     assert_eq!(used.into_iter().collect::<Vec<_>>(), vec!["Bearer tok-0", "Bearer tok-1"]);
+}
+
+/// Wait (boundedly) until `server` has seen `n` token requests.
+async fn token_requests_reach(server: &TestServer, n: usize) {
+    for _ in 0..500 {
+        if server.requests_to("/oidc/v1/token").len() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the token endpoint saw {} requests, expected {n}", server.requests_to("/oidc/v1/token").len());
+}
+
+#[tokio::test]
+async fn a_stale_token_is_served_while_one_background_refresh_fetches_the_next() {
+    // Tokens live 4 s and go stale half-way; every refresh after the first hangs.
+    let server = scripted_oauth_server(
+        |_| None,
+        |n| {
+            let reply = Reply::json(200, json!({"access_token": format!("tok-{n}"), "expires_in": 4}));
+            if n == 0 {
+                reply
+            } else {
+                reply.delayed(Duration::from_secs(600))
+            }
+        },
+        vec![me_route(|a| a.starts_with("Bearer tok-"))],
+    )
+    .await;
+    let client = Client::new(m2m(&server.url)).await.expect("client");
+    me(&client).await.expect("first call fetches a token");
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let calls = (0..50).map(|_| {
+        let c = client.clone();
+        tokio::spawn(async move { me(&c).await.map(|_| ()) })
+    });
+    // A bound on a hang, not a timing: callers that waited for the refresh would take 600 s.
+    let results = tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(calls))
+        .await
+        .expect("callers were served the stale token without waiting for its refresh");
+    for result in results {
+        result.expect("join").expect("call");
+    }
+    token_requests_reach(&server, 2).await;
+    assert_eq!(server.requests_to("/oidc/v1/token").len(), 2, "one background refresh for 50 callers");
+    let used: std::collections::BTreeSet<String> =
+        server.requests_to(ME).iter().filter_map(|r| r.header("authorization")).collect();
+    assert_eq!(used.into_iter().collect::<Vec<_>>(), vec!["Bearer tok-0"]);
+}
+
+#[tokio::test]
+async fn a_failed_refresh_keeps_the_valid_token_backs_off_and_fails_only_once_it_expired() {
+    // Tokens live 4 s: stale from 2 s, treated as expired from 3 s, invalid from 4 s.
+    // Only the first token request succeeds.
+    let server = scripted_oauth_server(
+        |_| None,
+        |n| match n {
+            0 => Reply::json(200, json!({"access_token": "tok-0", "expires_in": 4})),
+            _ => Reply::json(400, json!({"error": "invalid_client", "error_description": "client disabled"})),
+        },
+        vec![me_route(|a| a == "Bearer tok-0")],
+    )
+    .await;
+    let client = Client::new(m2m(&server.url)).await.expect("client");
+    let start = std::time::Instant::now();
+    me(&client).await.expect("first call fetches a token");
+    let at = |ms: u64| tokio::time::sleep_until((start + Duration::from_millis(ms)).into());
+
+    at(2200).await;
+    me(&client).await.expect("stale: served while the background refresh fails");
+    token_requests_reach(&server, 2).await;
+    me(&client).await.expect("stale: served during the backoff");
+    assert_eq!(server.requests_to("/oidc/v1/token").len(), 2, "no new attempt during the backoff");
+
+    at(3300).await;
+    me(&client).await.expect("near expiry: the refresh fails, the still-valid token is used");
+    assert_eq!(server.requests_to("/oidc/v1/token").len(), 3, "near expiry every caller tries to refresh");
+
+    at(4300).await;
+    let err = me(&client).await.expect_err("expired and no new token");
+    assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
 }
 
 #[tokio::test]
@@ -330,13 +411,31 @@ async fn flaky_oauth_server(
     fail: fn(&str, usize) -> Option<u16>,
     extra: Vec<(&'static str, &'static str, common::Handler)>,
 ) -> TestServer {
+    scripted_oauth_server(
+        move |n| fail("discovery", n),
+        move |n| match fail("token", n) {
+            Some(status) => Reply::json(status, json!({"error": "temporarily_unavailable"})),
+            None => Reply::json(200, json!({"access_token": format!("tok-{n}"), "expires_in": lifetime_secs})),
+        },
+        extra,
+    )
+    .await
+}
+
+/// OAuth endpoints: discovery fails with `discovery_failure(n)` if any, the
+/// token endpoint answers `token(n)`.
+async fn scripted_oauth_server(
+    discovery_failure: impl Fn(usize) -> Option<u16> + Send + Sync + 'static,
+    token: impl Fn(usize) -> Reply + Send + Sync + 'static,
+    extra: Vec<(&'static str, &'static str, common::Handler)>,
+) -> TestServer {
     let base = Arc::new(std::sync::OnceLock::<String>::new());
     let b = base.clone();
     let mut routes = vec![
         (
             "GET",
             "/oidc/.well-known/oauth-authorization-server",
-            handler(move |_, n| match fail("discovery", n) {
+            handler(move |_, n| match discovery_failure(n) {
                 Some(status) => Reply::text(status, "busy"),
                 None => {
                     let base = b.get().cloned().unwrap_or_default();
@@ -344,14 +443,7 @@ async fn flaky_oauth_server(
                 }
             }),
         ),
-        (
-            "POST",
-            "/oidc/v1/token",
-            handler(move |_, n| match fail("token", n) {
-                Some(status) => Reply::json(status, json!({"error": "temporarily_unavailable"})),
-                None => Reply::json(200, json!({"access_token": format!("tok-{n}"), "expires_in": lifetime_secs})),
-            }),
-        ),
+        ("POST", "/oidc/v1/token", handler(move |_, n| token(n))),
     ];
     routes.extend(extra);
     let server = TestServer::start(routes).await;

@@ -1,20 +1,38 @@
-//! Expiring tokens and a cache that refreshes them once for all callers.
+//! Expiring tokens and a cache that refreshes them ahead of expiry.
+//!
+//! A cached token is *fresh*, *stale* or *expired*. A fresh token is served
+//! as is. A stale one is still served while one background task fetches its
+//! successor, so callers never wait on a refresh that can be done early. Only
+//! an expired token (or none) makes callers wait, and they share one refresh.
+//! A refresh that fails leaves a still-valid token in use: a failed background
+//! refresh is retried after a backoff, a failed blocking one falls back to the
+//! cached token while it has not really expired.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex as StdMutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use reqwest::header::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::{Mutex, RwLock};
+use tokio::sync::Mutex;
 
 use super::{authorization_header, CredentialsProvider};
 use crate::error::Result;
 
-/// Refresh at most this long before expiry. Azure rejects tokens that expire
-/// within 30 s, so the official SDKs refresh 40 s early.
-const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(40);
+/// A token is treated as expired this long before its real expiry (or in the
+/// last quarter of a shorter life): Azure rejects tokens that expire within
+/// 30 s, so the official SDKs stop using them 40 s early.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(40);
+
+/// A token becomes stale, and is refreshed in the background, this long
+/// before expiry (or half-way through a shorter life), as in the official
+/// SDKs: room to ride out an identity-provider outage of a few minutes.
+const MAX_STALE_WINDOW: Duration = Duration::from_secs(20 * 60);
+
+/// After a failed background refresh the stale token is served for this long
+/// before the next attempt (an expired token is refreshed at once regardless).
+const REFRESH_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Longer lifetimes are clamped (a token endpoint's `1e19` cannot overflow
 /// the clock; the token is just refreshed after a year).
@@ -25,24 +43,42 @@ const MAX_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 pub struct Token {
     access_token: SecretString,
     token_type: String,
-    expires_at: Option<Instant>,
-    refresh_at: Option<Instant>,
+    /// `None`: never expires. Otherwise when it stops being valid, when it is
+    /// treated as expired, and when a background refresh should start.
+    expiry: Option<Expiry>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Expiry {
+    at: Instant,
+    unusable_at: Instant,
+    stale_at: Instant,
+}
+
+/// What a cached token is good for now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Freshness {
+    Fresh,
+    Stale,
+    Expired,
 }
 
 impl Token {
     /// A token valid for `lifetime` from now (`None`: never expires).
     pub fn new(access_token: impl Into<String>, token_type: impl Into<String>, lifetime: Option<Duration>) -> Self {
         let now = Instant::now();
-        let lifetime = lifetime.map(|l| l.min(MAX_LIFETIME));
-        let expires_at = lifetime.and_then(|l| now.checked_add(l));
-        // Short-lived tokens refresh half-way through their life.
-        let refresh_at = lifetime.and_then(|l| now.checked_add(l - MAX_REFRESH_MARGIN.min(l / 2)));
+        let expiry = lifetime.map(|l| l.min(MAX_LIFETIME)).and_then(|life| {
+            Some(Expiry {
+                at: now.checked_add(life)?,
+                unusable_at: now.checked_add(life - EXPIRY_MARGIN.min(life / 4))?,
+                stale_at: now.checked_add(life - MAX_STALE_WINDOW.min(life / 2))?,
+            })
+        });
         let token_type = token_type.into();
         Token {
             access_token: SecretString::from(access_token.into()),
             token_type: if token_type.is_empty() { "Bearer".to_string() } else { token_type },
-            expires_at,
-            refresh_at,
+            expiry,
         }
     }
 
@@ -64,12 +100,27 @@ impl Token {
 
     /// True while the token can be used without refreshing.
     pub fn is_fresh(&self) -> bool {
-        self.refresh_at.is_none_or(|at| Instant::now() < at)
+        self.freshness() == Freshness::Fresh
     }
 
     /// Time left before the token expires.
     pub fn expires_in(&self) -> Option<Duration> {
-        self.expires_at.map(|at| at.saturating_duration_since(Instant::now()))
+        self.expiry.map(|e| e.at.saturating_duration_since(Instant::now()))
+    }
+
+    fn freshness(&self) -> Freshness {
+        let now = Instant::now();
+        match self.expiry {
+            None => Freshness::Fresh,
+            Some(e) if now >= e.unusable_at => Freshness::Expired,
+            Some(e) if now >= e.stale_at => Freshness::Stale,
+            Some(_) => Freshness::Fresh,
+        }
+    }
+
+    /// Not yet past its real expiry (the margin aside).
+    fn is_valid(&self) -> bool {
+        self.expiry.is_none_or(|e| Instant::now() < e.at)
     }
 
     fn authorization(&self) -> Result<HeaderMap> {
@@ -94,43 +145,122 @@ pub trait TokenSource: Send + Sync + fmt::Debug {
     async fn token(&self) -> Result<Token>;
 }
 
-/// Caches a [`TokenSource`]'s token and refreshes it before expiry. Concurrent
-/// callers that find it stale wait for one shared refresh.
-#[derive(Debug)]
+/// Caches a [`TokenSource`]'s token and refreshes it ahead of expiry (see
+/// the module docs). Concurrent callers share one refresh.
+#[derive(Debug, Clone)]
 pub struct TokenCache {
+    inner: Arc<CacheInner>,
+}
+
+#[derive(Debug)]
+struct CacheInner {
     source: Arc<dyn TokenSource>,
-    current: RwLock<Option<Token>>,
-    refresh: Mutex<()>,
+    cached: StdMutex<Cached>,
+    /// Held by whoever is fetching a token, in the background or not.
+    refreshing: Arc<Mutex<()>>,
+}
+
+#[derive(Debug, Default)]
+struct Cached {
+    token: Option<Token>,
+    /// No background refresh before this (set after one failed).
+    next_background_attempt: Option<Instant>,
 }
 
 impl TokenCache {
     /// A cache over `source`, empty until first use.
     pub fn new(source: Arc<dyn TokenSource>) -> Self {
-        TokenCache { source, current: RwLock::new(None), refresh: Mutex::new(()) }
+        Self::holding(source, None)
     }
 
     /// A cache already holding `token` (e.g. fetched while configuring).
     pub fn with_token(source: Arc<dyn TokenSource>, token: Token) -> Self {
-        TokenCache { source, current: RwLock::new(Some(token)), refresh: Mutex::new(()) }
+        Self::holding(source, Some(token))
     }
 
-    /// The cached token, refreshed if stale.
+    fn holding(source: Arc<dyn TokenSource>, token: Option<Token>) -> Self {
+        let cached = StdMutex::new(Cached { token, next_background_attempt: None });
+        TokenCache { inner: Arc::new(CacheInner { source, cached, refreshing: Arc::new(Mutex::new(())) }) }
+    }
+
+    /// A usable token: the cached one while it is fresh or stale (a stale one
+    /// starts a background refresh), else a new one.
     pub async fn token(&self) -> Result<Token> {
-        if let Some(token) = self.fresh().await {
+        if let Some(token) = self.usable_token() {
             return Ok(token);
         }
-        let _single_flight = self.refresh.lock().await;
-        // Another caller may have refreshed while we waited for the lock.
-        if let Some(token) = self.fresh().await {
+        let _single_flight = self.inner.refreshing.lock().await;
+        // Another caller (or the background task) may have refreshed meanwhile.
+        if let Some(token) = self.current().filter(|t| t.freshness() != Freshness::Expired) {
             return Ok(token);
         }
-        let token = self.source.token().await?;
-        *self.current.write().await = Some(token.clone());
-        Ok(token)
+        match self.inner.source.token().await {
+            Ok(token) => {
+                self.store(token.clone());
+                Ok(token)
+            }
+            Err(e) => match self.current().filter(Token::is_valid) {
+                Some(token) => {
+                    tracing::warn!(error = %e, "token refresh failed; using the cached token until it expires");
+                    Ok(token)
+                }
+                None => Err(e),
+            },
+        }
     }
 
-    async fn fresh(&self) -> Option<Token> {
-        self.current.read().await.as_ref().filter(|t| t.is_fresh()).cloned()
+    /// The cached token unless it has expired; starts a background refresh
+    /// when it is stale.
+    fn usable_token(&self) -> Option<Token> {
+        let mut cached = self.lock();
+        let token = cached.token.clone()?;
+        match token.freshness() {
+            Freshness::Fresh => Some(token),
+            Freshness::Expired => None,
+            Freshness::Stale => {
+                let due = cached.next_background_attempt.is_none_or(|at| Instant::now() >= at);
+                if due {
+                    self.start_background_refresh(&mut cached);
+                }
+                Some(token)
+            }
+        }
+    }
+
+    /// Fetch the next token on a spawned task, unless a refresh is already
+    /// under way or there is no Tokio runtime to run it on (then the token is
+    /// refreshed when it expires).
+    fn start_background_refresh(&self, cached: &mut Cached) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let Ok(guard) = self.inner.refreshing.clone().try_lock_owned() else { return };
+        // Until this attempt ends, callers keep the stale token without asking again.
+        cached.next_background_attempt = Some(Instant::now() + REFRESH_BACKOFF);
+        let cache = self.clone();
+        runtime.spawn(async move {
+            let _single_flight = guard;
+            match cache.inner.source.token().await {
+                Ok(token) => cache.store(token),
+                Err(e) => {
+                    tracing::warn!(error = %e, "background token refresh failed; the current token is used meanwhile");
+                    cache.lock().next_background_attempt = Some(Instant::now() + REFRESH_BACKOFF);
+                }
+            }
+        });
+    }
+
+    fn store(&self, token: Token) {
+        let mut cached = self.lock();
+        cached.token = Some(token);
+        cached.next_background_attempt = None;
+    }
+
+    fn current(&self) -> Option<Token> {
+        self.lock().token.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cached> {
+        // The state is a plain value replaced whole: still sound after a panic elsewhere.
+        self.inner.cached.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -138,5 +268,25 @@ impl TokenCache {
 impl CredentialsProvider for TokenCache {
     async fn headers(&self) -> Result<HeaderMap> {
         self.token().await?.authorization()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn windows(life: Duration) -> (Duration, Duration) {
+        let token = Token::new("t", "", Some(life));
+        let e = token.expiry.expect("expires");
+        (e.at - e.stale_at, e.at - e.unusable_at)
+    }
+
+    #[test]
+    fn stale_window_is_half_the_life_up_to_twenty_minutes_and_expiry_margin_forty_seconds() {
+        assert_eq!(windows(Duration::from_secs(3600)), (MAX_STALE_WINDOW, EXPIRY_MARGIN));
+        assert_eq!(windows(Duration::from_secs(600)), (Duration::from_secs(300), EXPIRY_MARGIN));
+        assert_eq!(windows(Duration::from_secs(8)), (Duration::from_secs(4), Duration::from_secs(2)));
+        assert_eq!(Token::new("t", "", None).freshness(), Freshness::Fresh);
+        assert_eq!(Token::new("t", "", Some(Duration::ZERO)).freshness(), Freshness::Expired);
     }
 }
