@@ -79,6 +79,8 @@ pub enum ErrorKind {
     Decode,
     /// A long-running operation reached a failure state.
     OperationFailed,
+    /// A response body was larger than the client accepts (`max_response_bytes`).
+    ResponseTooLarge,
 }
 
 impl ErrorKind {
@@ -110,6 +112,7 @@ impl ErrorKind {
                 | ErrorKind::Timeout
                 | ErrorKind::Decode
                 | ErrorKind::OperationFailed
+                | ErrorKind::ResponseTooLarge
         )
     }
 

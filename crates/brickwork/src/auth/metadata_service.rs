@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    has_all, http_failure, AuthContext, CredentialStrategy, CredentialsProvider, Token, TokenCache, TokenSource,
+    has_all, send_auth_request, AuthContext, CredentialStrategy, CredentialsProvider, Token, TokenCache, TokenSource,
 };
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -91,16 +91,10 @@ struct MetadataToken {
 #[async_trait]
 impl TokenSource for MetadataServiceSource {
     async fn token(&self) -> Result<Token> {
-        let response = self
-            .http
-            .get(self.url.expose_secret())
-            .header(VERSION_HEADER, VERSION)
-            .header(HOST_HEADER, &self.host)
-            .send()
-            .await
-            .map_err(|e| http_failure("metadata service request failed", e))?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(|e| http_failure("cannot read metadata service response", e))?;
+        let (status, body) = send_auth_request("metadata service request", || {
+            self.http.get(self.url.expose_secret()).header(VERSION_HEADER, VERSION).header(HOST_HEADER, &self.host)
+        })
+        .await?;
         if !status.is_success() {
             return Err(Error::auth(format!("metadata service answered HTTP {}", status.as_u16())));
         }

@@ -30,6 +30,7 @@ pub use token::{Token, TokenCache, TokenSource};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::transport::{read_limited, BodyError};
 
 /// Where the unified-auth documentation lives; named in "cannot configure" errors.
 pub const AUTH_DOCS_URL: &str =
@@ -167,6 +168,9 @@ pub(crate) fn http_failure(context: impl fmt::Display, e: reqwest::Error) -> Err
     Error::transport(format!("{context}: {e}"), connect, e)
 }
 
+/// Discovery, metadata and token answers are small; anything bigger is hostile.
+const AUTH_RESPONSE_LIMIT: u64 = 1024 * 1024;
+
 /// Attempts of one call to an auth endpoint (discovery, host metadata,
 /// token), which are safe to repeat: a grant just mints another token.
 const AUTH_ATTEMPTS: u32 = 4;
@@ -183,11 +187,16 @@ pub(crate) async fn send_auth_request(
         let outcome = match request().send().await {
             Ok(response) => {
                 let status = response.status();
-                response
-                    .bytes()
-                    .await
-                    .map(|body| (status, body))
-                    .map_err(|e| http_failure(format!("cannot read {what}"), e))
+                match read_limited(response, AUTH_RESPONSE_LIMIT).await {
+                    Ok(body) => Ok((status, body)),
+                    Err(BodyError::Read(e)) => Err(http_failure(format!("cannot read {what}"), e)),
+                    Err(BodyError::TooLarge) => {
+                        return Err(Error::new(
+                            crate::ErrorKind::ResponseTooLarge,
+                            format!("{what}: answer larger than {AUTH_RESPONSE_LIMIT} bytes"),
+                        ))
+                    }
+                }
             }
             Err(e) => Err(http_failure(format!("{what} failed"), e)),
         };

@@ -74,6 +74,7 @@ pub const ATTRIBUTES: &[AttributeSpec] = &[
     attr("rate_limit", Some("DATABRICKS_RATE_LIMIT")),
     attr("retry_timeout_seconds", Some("DATABRICKS_RETRY_TIMEOUT_SECONDS")),
     attr("max_retries", Some("DATABRICKS_MAX_RETRIES")),
+    attr("max_response_bytes", Some("DATABRICKS_MAX_RESPONSE_BYTES")),
     AttributeSpec {
         name: "metadata_service_url",
         env: Some("DATABRICKS_METADATA_SERVICE_URL"),

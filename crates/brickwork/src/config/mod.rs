@@ -43,6 +43,8 @@ pub const DEFAULT_RETRY_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default number of body bytes shown in debug logs.
 pub const DEFAULT_DEBUG_TRUNCATE_BYTES: usize = 96;
+/// Default limit on one response body read into memory (512 MiB).
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 512 * 1024 * 1024;
 
 /// Where environment variables are read from.
 #[derive(Clone, Debug, Default)]
@@ -155,6 +157,11 @@ impl ConfigBuilder {
         self.set("http_timeout_seconds", timeout.as_secs_f64().to_string())
     }
 
+    /// Largest response body read into memory (default 512 MiB).
+    pub fn max_response_bytes(self, bytes: u64) -> Self {
+        self.set("max_response_bytes", bytes.to_string())
+    }
+
     /// Stop after this many attempts of one call, whatever the time budget.
     pub fn max_retries(self, retries: u32) -> Self {
         self.set("max_retries", retries.to_string())
@@ -205,6 +212,9 @@ pub struct Settings {
     pub debug_headers: bool,
     /// Accept invalid TLS certificates (never in production).
     pub skip_verify: bool,
+    /// Largest response body read into memory; a larger one is a
+    /// `ResponseTooLarge` error, found without reading past the limit.
+    pub max_response_bytes: u64,
 }
 
 impl Default for Settings {
@@ -217,6 +227,7 @@ impl Default for Settings {
             debug_truncate_bytes: DEFAULT_DEBUG_TRUNCATE_BYTES,
             debug_headers: false,
             skip_verify: false,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -372,6 +383,10 @@ impl Config {
                 .unwrap_or(defaults.debug_truncate_bytes),
             debug_headers: self.parse_bool("debug_headers")?.unwrap_or(false),
             skip_verify: self.parse_bool("skip_verify")?.unwrap_or(false),
+            max_response_bytes: self
+                .parse_attr("max_response_bytes")?
+                .filter(|b| *b > 0)
+                .unwrap_or(defaults.max_response_bytes),
         })
     }
 

@@ -86,7 +86,8 @@ pub fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Er
         serde_json::Value::Null => Ok(None),
         serde_json::Value::Number(n) => n
             .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+            // `1e3` is an int64; `1e30` is not (and must not saturate to i64::MAX).
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18).map(|f| f as i64))
             .map(Some)
             .ok_or_else(|| D::Error::custom(format!("{n} is not an int64"))),
         serde_json::Value::String(s) => {

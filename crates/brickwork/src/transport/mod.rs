@@ -316,7 +316,7 @@ impl RequestBuilder {
         }
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| classify(e, &self.method, &self.path))?;
+        let body = self.read_body(response, inner.settings.max_response_bytes).await?;
         let span = tracing::Span::current();
         span.record("status", status);
         span.record("duration_ms", started.elapsed().as_millis() as u64);
@@ -328,6 +328,42 @@ impl RequestBuilder {
         tracing::debug!(status, "ok");
         Ok(Response { status, headers, body })
     }
+
+    /// The whole body, or `ResponseTooLarge` past the configured limit.
+    async fn read_body(&self, response: reqwest::Response, limit: u64) -> Result<Bytes> {
+        read_limited(response, limit).await.map_err(|e| match e {
+            BodyError::TooLarge => Error::new(
+                ErrorKind::ResponseTooLarge,
+                format!("response body over the limit of {limit} bytes (max_response_bytes)"),
+            )
+            .with_request(self.method.as_str(), &self.path),
+            BodyError::Read(e) => classify(e, &self.method, &self.path),
+        })
+    }
+}
+
+/// Why a body could not be read whole.
+pub(crate) enum BodyError {
+    /// Over the limit (known from `Content-Length` or while reading).
+    TooLarge,
+    /// The connection failed while reading.
+    Read(reqwest::Error),
+}
+
+/// Read a whole body, stopping as soon as it is known to exceed `limit`, so
+/// memory stays bounded whatever the server sends.
+pub(crate) async fn read_limited(mut response: reqwest::Response, limit: u64) -> std::result::Result<Bytes, BodyError> {
+    if response.content_length().is_some_and(|length| length > limit) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Read)? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 const PRIVATE_LINK_MESSAGE: &str = "the workspace has private connectivity (AWS PrivateLink, Azure Private Link \
