@@ -215,7 +215,11 @@ async fn error_shapes_and_overrides_on_the_wire() {
     assert!(err.is(ErrorKind::NotFound));
     assert_eq!(err.request(), Some("GET /api/2.1/clusters/get"));
     let err = api.get::<Value>("/html", &()).await.expect_err("html");
-    assert_eq!((err.message(), err.error_code()), ("upstream connect error", Some("BAD_GATEWAY")));
+    // A 502 on a GET is tried a few times; the message says so and keeps the page's text.
+    assert_eq!(
+        (err.message(), err.error_code()),
+        ("giving up after 4 attempts: upstream connect error", Some("BAD_GATEWAY"))
+    );
     let err = api.get::<Value>("/scim", &()).await.expect_err("scim");
     assert_eq!((err.kind(), err.message()), (ErrorKind::ResourceConflict, "uniqueness User already exists"));
     let err = api.get::<Value>("/empty", &()).await.expect_err("empty");
@@ -380,4 +384,23 @@ async fn a_private_link_login_redirect_is_permission_denied() {
     let err = client.api().get::<Value>(PATH, &()).await.expect_err("not reachable");
     assert_eq!(err.kind(), ErrorKind::PermissionDenied);
     assert!(err.message().contains("private connectivity"), "{}", err.message());
+}
+
+#[tokio::test]
+async fn idempotent_calls_survive_a_few_server_errors_and_posts_never_replay_them() {
+    let server = TestServer::start(vec![
+        ("GET", "/api/2.0/flaky", handler(|_, n| if n < 2 { Reply::text(500, "oops") } else { Reply::json(200, json!({"ok": true})) })),
+        ("GET", "/api/2.0/broken", handler(|_, _| Reply::json(500, json!({"error_code": "INTERNAL_ERROR", "message": "bug"})))),
+        ("POST", "/api/2.0/create", handler(|_, _| Reply::json(500, json!({"error_code": "INTERNAL_ERROR", "message": "bug"})))),
+    ])
+    .await;
+    let client = client_for(&server.url, |b| b).await;
+    let ok: Value = client.api().get("/api/2.0/flaky", &()).await.expect("third attempt succeeds");
+    assert_eq!(ok["ok"], true);
+    let err = client.api().get::<Value>("/api/2.0/broken", &()).await.expect_err("persistent bug");
+    assert_eq!(err.kind(), ErrorKind::InternalError);
+    assert_eq!(server.requests_to("/api/2.0/broken").len(), brickwork::transport::SERVER_ERROR_ATTEMPTS as usize);
+    let err = client.api().post::<Value>("/api/2.0/create", &json!({})).await.expect_err("not replayed");
+    assert_eq!(err.kind(), ErrorKind::InternalError);
+    assert_eq!(server.requests_to("/api/2.0/create").len(), 1, "the server may have acted: no replay");
 }

@@ -24,7 +24,7 @@ pub use rate_limit::RateLimiter;
 /// Raw HTTP header types, for [`RequestBuilder::header`].
 pub use reqwest::header;
 pub use reqwest::{Body, Method};
-pub use retry::RetryPolicy;
+pub use retry::{RetryPolicy, SERVER_ERROR_ATTEMPTS};
 
 use crate::auth::CredentialsProvider;
 use crate::config::Settings;
@@ -253,7 +253,8 @@ impl RequestBuilder {
             let Some(reason) = inner.retry.reason(&err, replay) else {
                 return Err(err);
             };
-            if inner.settings.max_attempts.is_some_and(|max| attempt >= max) {
+            let server_errors_exhausted = reason == retry::SERVER_ERROR && attempt >= retry::SERVER_ERROR_ATTEMPTS;
+            if server_errors_exhausted || inner.settings.max_attempts.is_some_and(|max| attempt >= max) {
                 return Err(err.context(format_args!("giving up after {attempt} attempts")));
             }
             let delay = inner.retry.delay(&err, attempt);

@@ -4,11 +4,20 @@
 //! timeout failures, and a list of transient server messages. brickwork adds
 //! one rule the official SDKs leave to luck: a request that is not idempotent
 //! (a plain POST) is replayed only when the server cannot have acted on it:
-//! the connection was never made, or the server answered 429/503.
+//! the connection was never made, or the server answered 429/503. And one
+//! it leaves out: an idempotent call that met a server error (500/502/504) is
+//! tried again, at most [`SERVER_ERROR_ATTEMPTS`] times in all, since
+//! repeating it is safe and a persistent server bug still surfaces quickly.
 
 use std::time::Duration;
 
 use crate::error::Error;
+
+/// Attempts of an idempotent call that keeps meeting 500/502/504.
+pub const SERVER_ERROR_ATTEMPTS: u32 = 4;
+
+/// The retry reason for a server error (bounded by [`SERVER_ERROR_ATTEMPTS`]).
+pub(crate) const SERVER_ERROR: &str = "server error";
 
 /// Retry settings of a client. Budget and attempt limits come from the
 /// [`Config`](crate::Config) (`retry_timeout_seconds`, `max_retries`).
@@ -62,6 +71,9 @@ impl RetryPolicy {
         if err.has_transient_message() {
             return Some("transient server error");
         }
+        if err.status().is_some_and(|status| matches!(status, 500 | 502 | 504)) {
+            return Some(SERVER_ERROR);
+        }
         None
     }
 
@@ -109,6 +121,9 @@ mod tests {
         assert!(p.reason(&transient, get).is_some());
         let not_found = from_response("GET", "/x", 404, None, b"");
         assert!(p.reason(&not_found, get).is_none());
+        let internal = from_response("GET", "/x", 500, None, b"");
+        assert_eq!(p.reason(&internal, get), Some(SERVER_ERROR));
+        assert!(p.reason(&internal, post).is_none());
         let streamed = Replay { idempotent: true, replayable: false };
         assert!(p.reason(&throttled, streamed).is_none());
     }
