@@ -129,6 +129,19 @@ async fn dropped_connection_retries_get_but_never_a_plain_post() {
 }
 
 #[tokio::test]
+async fn generated_operations_retry_by_method_and_contract() {
+    let (url, count) = common::dropping_server().await;
+    let w = brickwork::service::WorkspaceClient::from_client(client_for(&url, |b| b.max_retries(3)).await);
+    let err = w.clusters().get("c").await.expect_err("always dropped");
+    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert_eq!(count.swap(0, Ordering::SeqCst), 4, "a generated GET is retried");
+    w.clusters().create("15.4.x-scala2.12").await.expect_err("dropped");
+    assert_eq!(count.swap(0, Ordering::SeqCst), 1, "a plain POST is not replayed");
+    w.clusters().permanent_delete("c").await.expect_err("dropped");
+    assert_eq!(count.swap(0, Ordering::SeqCst), 4, "a POST listed as idempotent is retried");
+}
+
+#[tokio::test]
 async fn post_is_not_retried_after_a_timeout_but_get_is() {
     let server = TestServer::start(vec![
         ("POST", PATH, handler(|_, _| Reply::json(200, json!({})).delayed(Duration::from_secs(2)))),

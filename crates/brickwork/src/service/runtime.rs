@@ -223,7 +223,11 @@ fn build(client: &Client, op: &Operation, mut map: Map<String, Value>) -> Result
         Method::from_bytes(op.method.as_bytes()).map_err(|_| Error::config(format!("bad method {}", op.method)))?;
     let query: Map<String, Value> =
         op.query.iter().filter_map(|k| map.remove(*k).map(|v| (k.to_string(), v))).collect();
-    let mut request = client.api().request(method, path).idempotent(op.idempotent);
+    let mut request = client.api().request(method, path);
+    // The list only adds safety to a method; GET/PUT/DELETE stay idempotent.
+    if op.idempotent {
+        request = request.idempotent(true);
+    }
     if !query.is_empty() {
         request = request.query(&Value::Object(query));
     }
