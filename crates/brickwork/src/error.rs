@@ -414,6 +414,15 @@ impl Error {
         self.is_throttled() || self.is_transient_transport() || self.has_transient_message()
     }
 
+    /// The resource does not exist: a `NotFound` of any kind, or the
+    /// `INVALID_PARAMETER_VALUE` "... does not exist" that clusters, jobs and
+    /// other older APIs answer instead. A delete that was retried after its
+    /// first answer was lost sees this: the resource is gone, as asked.
+    pub fn is_missing_resource(&self) -> bool {
+        self.is(ErrorKind::NotFound)
+            || (self.inner.kind == ErrorKind::InvalidParameterValue && self.inner.message.contains("does not exist"))
+    }
+
     /// 429 or 503: the server refused the request without acting on it.
     pub fn is_throttled(&self) -> bool {
         matches!(self.inner.status, Some(429 | 503))

@@ -267,6 +267,36 @@ mod guards {
     }
 
     #[tokio::test]
+    async fn a_delete_whose_answer_was_lost_and_that_finds_the_cluster_gone_is_a_clean_success() {
+        let (emulator, w) = workspace(fast()).await;
+        // The first delete is done but its answer lost; the retry is told the
+        // cluster does not exist. The emulator draws faults from a seeded
+        // source: pick a seed whose first draw fires and second does not.
+        let seed = (0..)
+            .find(|s| {
+                let mut rng = fastrand::Rng::with_seed(*s);
+                rng.f64() < 0.5 && rng.f64() >= 0.5
+            })
+            .unwrap_or_default();
+        emulator.set_faults(FaultSettings {
+            seed,
+            rules: vec![FaultRule {
+                path_prefix: "/api/2.1/clusters/permanent-delete".into(),
+                method: None,
+                probability: 0.5,
+                fault: Fault::DropConnection,
+                phase: Phase::After,
+            }],
+            rate_limit_per_token: None,
+        });
+        let value = ephemeral_cluster(&w, spec(), ephemeral_options(), |_| async { Ok(42) }).await;
+        emulator.set_faults(FaultSettings::default());
+        assert_eq!(value.expect("the cluster is gone, as asked"), 42);
+        assert_eq!(emulator.counters().faults_injected_after, 1, "the first answer was lost");
+        no_clusters_left(&emulator).await;
+    }
+
+    #[tokio::test]
     async fn managed_cluster_terminates_after_a_panic_and_keeps_the_body_error() {
         let (emulator, w) = workspace(fast()).await;
         let cluster = cluster_request(&w, "managed").await.expect("create").wait_with(quick()).await.expect("running");

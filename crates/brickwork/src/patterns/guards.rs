@@ -207,7 +207,7 @@ async fn cleanup(clusters: &ClustersApi, cluster_id: Option<String>, token: &str
             match clusters.permanent_delete(id.as_str()).await {
                 Ok(()) => break,
                 // Already gone: nothing left to clean.
-                Err(e) if e.is(ErrorKind::NotFound) => break,
+                Err(e) if e.is_missing_resource() => break,
                 Err(e)
                     if attempt + 1 < CLEANUP_ATTEMPTS
                         && (e.is_retryable() || e.kind() == ErrorKind::Transport || e.kind() == ErrorKind::Timeout) =>
