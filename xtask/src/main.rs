@@ -135,11 +135,33 @@ fn run(check: bool) -> Result<(), String> {
     Ok(())
 }
 
+const USAGE: &str = "usage: cargo xtask codegen [--check]
+       cargo xtask soak [--seconds N] [--workers N] [--seed N] [--log FILE]
+       cargo xtask trials [--count N] [--seed N]
+       cargo xtask scan-secrets FILE... [--secret VALUE]...";
+
+/// The reliability suite lives in its own crate, so that this one (which
+/// regenerates the library) builds even when the library does not.
+fn reliability(args: &[String]) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let status = std::process::Command::new(cargo)
+        .args(["run", "--quiet", "--locked", "--package", "reliability", "--"])
+        .args(args)
+        .status()
+        .map_err(|e| format!("cannot run the reliability suite: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{} failed ({status})", args[0]))
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("codegen") => run(args.iter().any(|a| a == "--check")),
-        _ => Err("usage: cargo xtask codegen [--check]".to_string()),
+        Some("soak" | "trials" | "scan-secrets") => reliability(&args),
+        _ => Err(USAGE.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

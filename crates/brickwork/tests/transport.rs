@@ -402,9 +402,21 @@ async fn a_private_link_login_redirect_is_permission_denied() {
 #[tokio::test]
 async fn idempotent_calls_survive_a_few_server_errors_and_posts_never_replay_them() {
     let server = TestServer::start(vec![
-        ("GET", "/api/2.0/flaky", handler(|_, n| if n < 2 { Reply::text(500, "oops") } else { Reply::json(200, json!({"ok": true})) })),
-        ("GET", "/api/2.0/broken", handler(|_, _| Reply::json(500, json!({"error_code": "INTERNAL_ERROR", "message": "bug"})))),
-        ("POST", "/api/2.0/create", handler(|_, _| Reply::json(500, json!({"error_code": "INTERNAL_ERROR", "message": "bug"})))),
+        (
+            "GET",
+            "/api/2.0/flaky",
+            handler(|_, n| if n < 2 { Reply::text(500, "oops") } else { Reply::json(200, json!({"ok": true})) }),
+        ),
+        (
+            "GET",
+            "/api/2.0/broken",
+            handler(|_, _| Reply::json(500, json!({"error_code": "INTERNAL_ERROR", "message": "bug"}))),
+        ),
+        (
+            "POST",
+            "/api/2.0/create",
+            handler(|_, _| Reply::json(500, json!({"error_code": "INTERNAL_ERROR", "message": "bug"}))),
+        ),
     ])
     .await;
     let client = client_for(&server.url, |b| b).await;

@@ -3661,7 +3661,7 @@ static OP_SECRETS_DELETE_SCOPE: rt::Operation = rt::Operation {
     query: &[],
     body: rt::BodyKind::Fields(&["scope"]),
     response_headers: &[],
-    idempotent: false,
+    idempotent: true,
 };
 
 static OP_SECRETS_DELETE_SECRET: rt::Operation = rt::Operation {
@@ -3671,7 +3671,7 @@ static OP_SECRETS_DELETE_SECRET: rt::Operation = rt::Operation {
     query: &[],
     body: rt::BodyKind::Fields(&["scope", "key"]),
     response_headers: &[],
-    idempotent: false,
+    idempotent: true,
 };
 
 static OP_SECRETS_GET_ACL: rt::Operation = rt::Operation {

@@ -235,6 +235,8 @@ impl RequestBuilder {
         let budget = inner.settings.retry_timeout;
         let started = Instant::now();
         let mut attempt: u32 = 1;
+        // Server errors met so far: bounded apart from throttling and network retries.
+        let mut server_errors: u32 = 0;
         loop {
             let span = tracing::debug_span!(
                 "databricks.request",
@@ -253,7 +255,10 @@ impl RequestBuilder {
             let Some(reason) = inner.retry.reason(&err, replay) else {
                 return Err(err);
             };
-            let server_errors_exhausted = reason == retry::SERVER_ERROR && attempt >= retry::SERVER_ERROR_ATTEMPTS;
+            if reason == retry::SERVER_ERROR {
+                server_errors += 1;
+            }
+            let server_errors_exhausted = server_errors >= retry::SERVER_ERROR_ATTEMPTS;
             if server_errors_exhausted || inner.settings.max_attempts.is_some_and(|max| attempt >= max) {
                 return Err(err.context(format_args!("giving up after {attempt} attempts")));
             }

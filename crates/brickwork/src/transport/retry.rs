@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use crate::error::Error;
 
-/// Attempts of an idempotent call that keeps meeting 500/502/504.
+/// Attempts of an idempotent call that keeps meeting 500/502/504 (other
+/// retried failures in between do not count).
 pub const SERVER_ERROR_ATTEMPTS: u32 = 4;
 
 /// The retry reason for a server error (bounded by [`SERVER_ERROR_ATTEMPTS`]).

@@ -1,0 +1,167 @@
+//! Cleanup trials: many randomized `ephemeral_cluster` runs whose body
+//! succeeds, fails or panics, or whose future is dropped at a random moment
+//! (while creating, waiting, running the body or cleaning up), while the
+//! emulator fails creates and deletes. Afterwards no cluster may be left.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use brickwork::patterns::{ephemeral_cluster, wait_for_background_cleanups, EphemeralOptions};
+use brickwork::service::{WaitOptions, WorkspaceClient};
+use brickwork::transport::RetryPolicy;
+use brickwork::{Client, Config, Error};
+use brickwork_emulator::{Emulator, Fault, FaultRule, FaultSettings, Phase};
+use futures::StreamExt;
+
+const CONCURRENT: usize = 16;
+
+/// A trial's task: its result, or how the task ended without one (a panic).
+type Outcome = Result<Result<(), Error>, tokio::task::JoinError>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Scenario {
+    BodySucceeds,
+    BodyFails,
+    BodyPanics,
+    /// The whole future is dropped after a random delay: mid-create,
+    /// mid-wait, mid-body or mid-cleanup.
+    Dropped,
+}
+
+fn faults(seed: u64) -> FaultSettings {
+    let rule = |path: &str, phase, probability, fault| FaultRule {
+        path_prefix: path.to_string(),
+        method: None,
+        probability,
+        fault,
+        phase,
+    };
+    const CREATE: &str = "/api/2.1/clusters/create";
+    const DELETE: &str = "/api/2.1/clusters/permanent-delete";
+    FaultSettings {
+        seed,
+        rules: vec![
+            rule(CREATE, Phase::Before, 0.05, Fault::Unavailable),
+            rule(CREATE, Phase::After, 0.05, Fault::DropConnection),
+            rule(DELETE, Phase::Before, 0.15, Fault::Unavailable),
+            rule(DELETE, Phase::Before, 0.05, Fault::InternalError),
+            rule(DELETE, Phase::Before, 0.05, Fault::DropConnection),
+            rule(DELETE, Phase::After, 0.1, Fault::DropConnection),
+            rule("/api/2.1/clusters/get", Phase::Before, 0.05, Fault::Latency { ms: 30 }),
+        ],
+        rate_limit_per_token: None,
+    }
+}
+
+async fn trial(w: WorkspaceClient, n: usize, scenario: Scenario, drop_after: Duration) -> Result<(), Error> {
+    let spec = w
+        .clusters()
+        .create("15.4.x-scala2.12")
+        .cluster_name(format!("trial-{n}"))
+        .node_type_id("i3.xlarge")
+        .num_workers(1);
+    let options = EphemeralOptions {
+        wait: WaitOptions::default()
+            .poll_interval(Duration::from_millis(5), Duration::from_millis(20))
+            .timeout(Duration::from_secs(60)),
+    };
+    let guarded = ephemeral_cluster(&w, spec, options, move |_cluster| async move {
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(0..10))).await;
+        match scenario {
+            Scenario::BodyFails => Err(Error::config("the body failed")),
+            Scenario::BodyPanics => panic!("the body panicked"),
+            Scenario::BodySucceeds | Scenario::Dropped => Ok(()),
+        }
+    });
+    if scenario == Scenario::Dropped {
+        let _ = tokio::time::timeout(drop_after, guarded).await;
+        return Ok(());
+    }
+    guarded.await
+}
+
+/// Run `count` trials; returns the violations (none: it passed).
+pub async fn run(count: usize, seed: u64) -> Vec<String> {
+    fastrand::seed(seed);
+    let emulator = match Emulator::builder()
+        .transition_delay(Duration::from_millis(5))
+        .task_duration(Duration::from_millis(5))
+        .faults(faults(seed))
+        .start()
+        .await
+    {
+        Ok(emulator) => emulator,
+        Err(e) => return vec![format!("cannot start the emulator: {e}")],
+    };
+    let w = match connect(emulator.url(), emulator.token()).await {
+        Ok(w) => w,
+        Err(e) => return vec![format!("cannot connect: {e}")],
+    };
+    // Panics are part of the trials: keep them off the terminal.
+    std::panic::set_hook(Box::new(|_| {}));
+    let scenarios = [Scenario::BodySucceeds, Scenario::BodyFails, Scenario::BodyPanics, Scenario::Dropped];
+    let plan: Vec<(usize, Scenario, Duration)> = (0..count)
+        .map(|n| (n, scenarios[fastrand::usize(..scenarios.len())], Duration::from_millis(fastrand::u64(0..80))))
+        .collect();
+    let outcomes: Vec<(Scenario, Outcome)> = futures::stream::iter(plan)
+        .map(|(n, scenario, drop_after)| {
+            let w = w.clone();
+            async move { (scenario, tokio::spawn(trial(w, n, scenario, drop_after)).await) }
+        })
+        .buffer_unordered(CONCURRENT)
+        .collect()
+        .await;
+    let _ = std::panic::take_hook();
+    wait_for_background_cleanups().await;
+    emulator.set_faults(FaultSettings::default());
+
+    let mut violations = Vec::new();
+    let mut tally: BTreeMap<String, u64> = BTreeMap::new();
+    for (scenario, outcome) in &outcomes {
+        let label = match outcome {
+            Ok(Ok(())) => "ok",
+            Ok(Err(_)) => "error",
+            Err(e) if e.is_panic() => "panic",
+            Err(_) => "cancelled",
+        };
+        *tally.entry(format!("{scenario:?}/{label}")).or_default() += 1;
+        if label == "panic" && *scenario != Scenario::BodyPanics {
+            violations.push(format!("{scenario:?}: a panic the body did not raise"));
+        }
+        match (scenario, outcome) {
+            (Scenario::BodyFails, Ok(Ok(()))) => violations.push("a failing body was reported as a success".into()),
+            // A create may fail from a fault (its cluster is then found by tag); a cleanup may not.
+            (Scenario::BodySucceeds, Ok(Err(e))) if e.message().contains("cannot delete") => {
+                violations.push(format!("the cleanup of a successful trial failed: {e}"))
+            }
+            _ => {}
+        }
+    }
+    let snapshot = emulator.counters();
+    if snapshot.live_clusters != 0 || snapshot.clusters_total != 0 {
+        violations.push(format!(
+            "{} clusters left alive, {} not permanently deleted after {count} trials",
+            snapshot.live_clusters, snapshot.clusters_total
+        ));
+    }
+    let faults: u64 = snapshot.faults_injected_before + snapshot.faults_injected_after;
+    println!("outcomes: {tally:?}");
+    println!(
+        "trials: {count} ephemeral clusters, seed {seed}, faults injected {faults}, clusters left {}, violations {}",
+        snapshot.live_clusters + snapshot.clusters_total,
+        violations.len()
+    );
+    emulator.shutdown().await;
+    violations
+}
+
+async fn connect(url: &str, token: &str) -> brickwork::Result<WorkspaceClient> {
+    let cfg = Config::builder().host(url).token(token).without_environment().build()?;
+    let retry = RetryPolicy {
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(50),
+        throttle_jitter: Duration::from_millis(5),
+    };
+    let client = Client::builder().config(cfg).retry_policy(retry).build().await?;
+    Ok(WorkspaceClient::from_client(client))
+}
