@@ -1199,6 +1199,7 @@ pub fn features(model: &Model) -> String {
     let all: Vec<String> = model.packages.keys().map(|k| format!("{k:?}")).collect();
     let _ = writeln!(out, "all-services = [{}]", all.join(", "));
     let _ = writeln!(out, "# The blocking facade (`brickwork::blocking`) over the enabled services.\nblocking = []");
+    let _ = writeln!(out, "# Entry points for the fuzz targets in `fuzz/` (hidden from the docs).\nfuzzing = []");
     for (name, d) in &deps {
         let list: Vec<String> = d.iter().map(|x| format!("{x:?}")).collect();
         let _ = writeln!(out, "{name} = [{}]", list.join(", "));

@@ -36,3 +36,12 @@ pub struct ReadmeDoctests;
 pub use config::{Config, ConfigBuilder};
 pub use error::{Error, ErrorKind, Result};
 pub use service::{AccountClient, WorkspaceClient};
+
+/// Entry points for the fuzz targets in `fuzz/`: the parsers of untrusted
+/// input (config files, error bodies, response bodies, log redaction).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::config::fuzz_config_file as config_file;
+    pub use crate::transport::{fuzz_redacted_body as redacted_body, fuzz_response_json as response_json};
+}

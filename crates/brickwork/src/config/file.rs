@@ -96,6 +96,12 @@ impl ConfigFile {
         Ok(has_default.then(|| ProfileChoice { name: DEFAULT_PROFILE.to_string(), explicit: false }))
     }
 
+    /// How many profiles the file has.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn profile_count(&self) -> usize {
+        self.profiles.len()
+    }
+
     /// Key/value pairs of `profile`, if the file has it.
     pub(crate) fn profile(&self, profile: &str) -> Option<&BTreeMap<String, String>> {
         self.profiles.get(profile)

@@ -46,6 +46,18 @@ pub const DEFAULT_DEBUG_TRUNCATE_BYTES: usize = 96;
 /// Default limit on one response body read into memory (512 MiB).
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 512 * 1024 * 1024;
 
+/// Parse `text` as a config file and look up `profile` (or the default one):
+/// the fuzzing entry point. Returns the number of profiles.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub fn fuzz_config_file(text: &str, profile: Option<&str>) -> Result<usize> {
+    let file = ConfigFile::parse(std::path::Path::new("fuzz"), text)?;
+    if let Some(choice) = file.choose(profile)? {
+        let _ = file.profile(&choice.name);
+    }
+    Ok(file.profile_count())
+}
+
 /// Where environment variables are read from.
 #[derive(Clone, Debug, Default)]
 enum Environment {

@@ -348,6 +348,20 @@ impl RequestBuilder {
     }
 }
 
+/// Decode `body` as a 200 answer, as every call does: the fuzzing entry point.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub fn fuzz_response_json<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+    Response { status: 200, headers: HeaderMap::new(), body: Bytes::copy_from_slice(body) }.json()
+}
+
+/// The redacted rendering of a body that logs and errors show.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub fn fuzz_redacted_body(body: &[u8], max_bytes: usize) -> String {
+    logging::redacted_body(body, max_bytes)
+}
+
 /// Why a body could not be read whole.
 pub(crate) enum BodyError {
     /// Over the limit (known from `Content-Length` or while reading).
