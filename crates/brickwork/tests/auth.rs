@@ -161,34 +161,17 @@ async fn oauth_m2m_discovers_endpoints_and_posts_client_credentials() {
 }
 
 #[tokio::test]
-async fn an_expired_oauth_token_is_refreshed_once_by_fifty_concurrent_callers() {
-    // Tokens live 2 s and are treated as expired in their last quarter (from 1.5 s).
-    let server = oidc_server(2, vec![me_route(|a| a.starts_with("Bearer tok-"))]).await;
-    let cfg = Config::builder()
-        .host(&server.url)
-        .client_id("id")
-        .client_secret("secret")
-        .without_environment()
-        .build()
-        .expect("cfg");
-    let client = Client::new(cfg).await.expect("client");
-    let wave = |client: Client| async move {
-        let calls = (0..50).map(|_| {
-            let c = client.clone();
-            tokio::spawn(async move { me(&c).await.map(|_| ()) })
-        });
-        for result in futures::future::join_all(calls).await {
-            result.expect("join").expect("call");
-        }
-    };
-    wave(client.clone()).await;
+async fn fifty_concurrent_first_callers_share_one_token_request() {
+    let server = oidc_server(3600, vec![me_route(|a| a == "Bearer tok-0")]).await;
+    let client = Client::new(m2m(&server.url)).await.expect("client");
+    let calls = (0..50).map(|_| {
+        let c = client.clone();
+        tokio::spawn(async move { me(&c).await.map(|_| ()) })
+    });
+    for result in futures::future::join_all(calls).await {
+        result.expect("join").expect("call");
+    }
     assert_eq!(server.requests_to("/oidc/v1/token").len(), 1, "50 concurrent callers share one token request");
-    tokio::time::sleep(Duration::from_millis(1600)).await;
-    wave(client.clone()).await;
-    assert_eq!(server.requests_to("/oidc/v1/token").len(), 2, "an expired token is refreshed once");
-    let used: std::collections::BTreeSet<String> =
-        server.requests_to(ME).iter().filter_map(|r| r.header("authorization")).collect();
-    assert_eq!(used.into_iter().collect::<Vec<_>>(), vec!["Bearer tok-0", "Bearer tok-1"]);
 }
 
 /// Wait (boundedly) until `server` has seen `n` token requests.
@@ -240,9 +223,10 @@ async fn a_stale_token_is_served_while_one_background_refresh_fetches_the_next()
 }
 
 #[tokio::test]
-async fn a_failed_refresh_keeps_the_valid_token_backs_off_and_fails_only_once_it_expired() {
-    // Tokens live 4 s: stale from 2 s, treated as expired from 3 s, invalid from 4 s.
-    // Only the first token request succeeds.
+async fn a_failed_refresh_keeps_the_valid_token_until_it_expires() {
+    // Tokens live 4 s (stale from 2 s, in the expiry margin from 3 s); only
+    // the first token request succeeds. The exact states and backoffs are
+    // unit-tested on a paused clock in `auth/token.rs`.
     let server = scripted_oauth_server(
         |_| None,
         |n| match n {
@@ -257,15 +241,10 @@ async fn a_failed_refresh_keeps_the_valid_token_backs_off_and_fails_only_once_it
     me(&client).await.expect("first call fetches a token");
     let at = |ms: u64| tokio::time::sleep_until((start + Duration::from_millis(ms)).into());
 
-    at(2200).await;
-    me(&client).await.expect("stale: served while the background refresh fails");
+    at(2500).await;
+    me(&client).await.expect("a refresh is due and fails: the still-valid token is used");
     token_requests_reach(&server, 2).await;
-    me(&client).await.expect("stale: served during the backoff");
-    assert_eq!(server.requests_to("/oidc/v1/token").len(), 2, "no new attempt during the backoff");
-
-    at(3300).await;
-    me(&client).await.expect("near expiry: the refresh fails, the still-valid token is used");
-    assert_eq!(server.requests_to("/oidc/v1/token").len(), 3, "near expiry every caller tries to refresh");
+    me(&client).await.expect("still valid after the failed refresh");
 
     at(4300).await;
     let err = me(&client).await.expect_err("expired and no new token");

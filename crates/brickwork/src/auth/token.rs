@@ -2,20 +2,22 @@
 //!
 //! A cached token is *fresh*, *stale* or *expired*. A fresh token is served
 //! as is. A stale one is still served while one background task fetches its
-//! successor, so callers never wait on a refresh that can be done early. Only
-//! an expired token (or none) makes callers wait, and they share one refresh.
-//! A refresh that fails leaves a still-valid token in use: a failed background
-//! refresh is retried after a backoff, a failed blocking one falls back to the
-//! cached token while it has not really expired.
+//! successor, so callers never wait on a refresh that can be done early. An
+//! *expired* token (in its last 40 s) that is still valid is served too while
+//! a refresh is under way or has just failed: only a caller with no valid
+//! token at all waits, and all such callers share one refresh. Failed
+//! refreshes back off (a minute in the background, a few seconds near expiry).
 
 use std::fmt;
 use std::sync::{Arc, Mutex as StdMutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use reqwest::header::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
+// Tokio's clock (the system clock outside tests) lets tests pause time.
+use tokio::time::Instant;
 
 use super::{authorization_header, CredentialsProvider};
 use crate::error::Result;
@@ -33,6 +35,10 @@ const MAX_STALE_WINDOW: Duration = Duration::from_secs(20 * 60);
 /// After a failed background refresh the stale token is served for this long
 /// before the next attempt (an expired token is refreshed at once regardless).
 const REFRESH_BACKOFF: Duration = Duration::from_secs(60);
+
+/// After a failed refresh of an expired but still valid token, callers use
+/// it for this long before one of them tries again.
+const NEAR_EXPIRY_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Longer lifetimes are clamped (a token endpoint's `1e19` cannot overflow
 /// the clock; the token is just refreshed after a year).
@@ -165,6 +171,8 @@ struct Cached {
     token: Option<Token>,
     /// No background refresh before this (set after one failed).
     next_background_attempt: Option<Instant>,
+    /// No refresh of an expired, still valid token before this.
+    next_blocking_attempt: Option<Instant>,
 }
 
 impl TokenCache {
@@ -179,7 +187,7 @@ impl TokenCache {
     }
 
     fn holding(source: Arc<dyn TokenSource>, token: Option<Token>) -> Self {
-        let cached = StdMutex::new(Cached { token, next_background_attempt: None });
+        let cached = StdMutex::new(Cached { token, ..Cached::default() });
         TokenCache { inner: Arc::new(CacheInner { source, cached, refreshing: Arc::new(Mutex::new(())) }) }
     }
 
@@ -189,8 +197,29 @@ impl TokenCache {
         if let Some(token) = self.usable_token() {
             return Ok(token);
         }
+        if let Some(valid) = self.current().filter(Token::is_valid) {
+            return self.refresh_expiring(valid).await;
+        }
         let _single_flight = self.inner.refreshing.lock().await;
         // Another caller (or the background task) may have refreshed meanwhile.
+        if let Some(token) = self.current().filter(|t| t.freshness() != Freshness::Expired) {
+            return Ok(token);
+        }
+        let token = self.inner.source.token().await?;
+        self.store(token.clone());
+        Ok(token)
+    }
+
+    /// Refresh a token in its last seconds, without ever making a caller wait
+    /// on a refresh in flight or repeat one that just failed: `valid` serves.
+    async fn refresh_expiring(&self, valid: Token) -> Result<Token> {
+        let backing_off = self.lock().next_blocking_attempt.is_some_and(|at| Instant::now() < at);
+        if backing_off {
+            return Ok(valid);
+        }
+        let Ok(_single_flight) = self.inner.refreshing.try_lock() else {
+            return Ok(valid);
+        };
         if let Some(token) = self.current().filter(|t| t.freshness() != Freshness::Expired) {
             return Ok(token);
         }
@@ -199,13 +228,11 @@ impl TokenCache {
                 self.store(token.clone());
                 Ok(token)
             }
-            Err(e) => match self.current().filter(Token::is_valid) {
-                Some(token) => {
-                    tracing::warn!(error = %e, "token refresh failed; using the cached token until it expires");
-                    Ok(token)
-                }
-                None => Err(e),
-            },
+            Err(e) => {
+                tracing::warn!(error = %e, "token refresh failed; using the cached token until it expires");
+                self.lock().next_blocking_attempt = Some(Instant::now() + NEAR_EXPIRY_BACKOFF);
+                Ok(valid)
+            }
         }
     }
 
@@ -249,9 +276,7 @@ impl TokenCache {
     }
 
     fn store(&self, token: Token) {
-        let mut cached = self.lock();
-        cached.token = Some(token);
-        cached.next_background_attempt = None;
+        *self.lock() = Cached { token: Some(token), ..Cached::default() };
     }
 
     fn current(&self) -> Option<Token> {
@@ -273,7 +298,10 @@ impl CredentialsProvider for TokenCache {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
+    use crate::error::Error;
 
     fn windows(life: Duration) -> (Duration, Duration) {
         let token = Token::new("t", "", Some(life));
@@ -288,5 +316,129 @@ mod tests {
         assert_eq!(windows(Duration::from_secs(8)), (Duration::from_secs(4), Duration::from_secs(2)));
         assert_eq!(Token::new("t", "", None).freshness(), Freshness::Fresh);
         assert_eq!(Token::new("t", "", Some(Duration::ZERO)).freshness(), Freshness::Expired);
+    }
+
+    /// How the scripted source answers its n-th request.
+    #[derive(Debug, Clone, Copy)]
+    enum Answer {
+        /// A token `tok-n` living this long, after this delay.
+        Token {
+            life: Duration,
+            after: Duration,
+        },
+        Fail,
+        Hang,
+    }
+
+    /// A token source answering from a script (the last answer repeats).
+    #[derive(Debug)]
+    struct Scripted {
+        script: Vec<Answer>,
+        calls: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl TokenSource for Scripted {
+        async fn token(&self) -> Result<Token> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            match self.script[n.min(self.script.len() - 1)] {
+                Answer::Token { life, after } => {
+                    tokio::time::sleep(after).await;
+                    Ok(Token::new(format!("tok-{n}"), "", Some(life)))
+                }
+                Answer::Fail => Err(Error::auth("identity provider down")),
+                Answer::Hang => std::future::pending().await,
+            }
+        }
+    }
+
+    fn cache(script: Vec<Answer>) -> (TokenCache, Arc<Scripted>) {
+        let source = Arc::new(Scripted { script, calls: AtomicUsize::new(0) });
+        (TokenCache::new(source.clone()), source)
+    }
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn hour_token() -> Answer {
+        Answer::Token { life: HOUR, after: Duration::from_millis(10) }
+    }
+
+    async fn value(cache: &TokenCache) -> String {
+        cache.token().await.expect("token").access_token.expose_secret().to_string()
+    }
+
+    /// Let spawned refreshes run to completion (time is paused: no real wait).
+    async fn settle() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fifty_callers_without_a_token_share_one_refresh() {
+        let (cache, source) = cache(vec![hour_token()]);
+        let calls = (0..50).map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move { value(&cache).await })
+        });
+        for got in futures::future::join_all(calls).await {
+            assert_eq!(got.expect("join"), "tok-0");
+        }
+        assert_eq!(source.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stale_token_is_served_while_one_background_refresh_runs() {
+        let (cache, source) = cache(vec![hour_token(), Answer::Token { life: HOUR, after: Duration::from_secs(30) }]);
+        assert_eq!(value(&cache).await, "tok-0");
+        tokio::time::advance(Duration::from_secs(45 * 60)).await; // stale: the last 20 minutes
+        for _ in 0..50 {
+            assert_eq!(value(&cache).await, "tok-0", "served at once, the refresh runs behind");
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await; // the spawned refresh starts
+        assert_eq!(source.calls.load(Ordering::SeqCst), 2, "one background refresh for 50 callers");
+        tokio::time::sleep(Duration::from_secs(31)).await;
+        assert_eq!(value(&cache).await, "tok-1");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_background_refresh_backs_off_a_minute() {
+        let (cache, source) = cache(vec![hour_token(), Answer::Fail, hour_token()]);
+        value(&cache).await;
+        tokio::time::advance(Duration::from_secs(45 * 60)).await;
+        assert_eq!(value(&cache).await, "tok-0");
+        settle().await;
+        assert_eq!(value(&cache).await, "tok-0", "the stale token still serves");
+        assert_eq!(source.calls.load(Ordering::SeqCst), 2, "no new attempt during the backoff");
+        tokio::time::advance(REFRESH_BACKOFF).await;
+        assert_eq!(value(&cache).await, "tok-0");
+        settle().await;
+        assert_eq!(value(&cache).await, "tok-2", "retried after the backoff");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn near_expiry_a_failed_refresh_serves_the_valid_token_and_backs_off_until_it_is_invalid() {
+        let (cache, source) = cache(vec![hour_token(), Answer::Fail]);
+        value(&cache).await;
+        tokio::time::advance(HOUR - Duration::from_secs(30)).await; // inside the 40 s margin
+        assert_eq!(value(&cache).await, "tok-0", "the refresh failed; the token is valid 30 s more");
+        let attempts = source.calls.load(Ordering::SeqCst);
+        for _ in 0..20 {
+            assert_eq!(value(&cache).await, "tok-0");
+        }
+        assert_eq!(source.calls.load(Ordering::SeqCst), attempts, "callers do not pile up on failing refreshes");
+        tokio::time::advance(Duration::from_secs(31)).await;
+        let err = cache.token().await.expect_err("expired, and no new token");
+        assert_eq!(err.kind(), crate::ErrorKind::Auth);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn near_expiry_a_hung_refresh_does_not_block_callers_while_the_token_is_valid() {
+        let (cache, _source) = cache(vec![hour_token(), Answer::Hang]);
+        value(&cache).await;
+        tokio::time::advance(HOUR - Duration::from_secs(20 * 60 - 1)).await; // stale: background refresh hangs
+        assert_eq!(value(&cache).await, "tok-0");
+        tokio::time::advance(Duration::from_secs(20 * 60 - 30)).await; // inside the margin
+        for _ in 0..10 {
+            assert_eq!(value(&cache).await, "tok-0", "not queued behind the hung refresh");
+        }
     }
 }
