@@ -30,7 +30,14 @@ struct Inner {
     rng: fastrand::Rng,
     buckets: HashMap<String, Bucket>,
     injected: BTreeMap<String, u64>,
+    /// Faults by kind and request (`"drop_connection POST /api/2.2/jobs/create"`),
+    /// so a client's failures can be traced to faults on the same call.
+    injected_by_request: BTreeMap<String, u64>,
 }
+
+/// Distinct requests counted in `injected_by_request`; later ones go under
+/// one key, so the map cannot grow with history (paths carry ids).
+const MAX_REQUEST_KEYS: usize = 1024;
 
 #[derive(Debug)]
 struct Bucket {
@@ -46,6 +53,7 @@ impl FaultEngine {
                 settings,
                 buckets: HashMap::new(),
                 injected: BTreeMap::new(),
+                injected_by_request: BTreeMap::new(),
             }),
         }
     }
@@ -72,14 +80,24 @@ impl FaultEngine {
         self.lock().injected.clone()
     }
 
+    /// Faults injected so far, by kind and request (both phases).
+    pub fn stats_by_request(&self) -> BTreeMap<String, u64> {
+        self.lock().injected_by_request.clone()
+    }
+
     /// Draw a fault for this request and phase, if any rule fires.
     fn draw(&self, method: &str, path: &str, phase: Phase) -> Option<Fault> {
         let mut inner = self.lock();
-        let Inner { settings, rng, injected, .. } = &mut *inner;
+        let Inner { settings, rng, injected, injected_by_request, .. } = &mut *inner;
         let rule =
             settings.rules.iter().filter(|r| applies(r, method, path, phase)).find(|r| rng.f64() < r.probability)?;
         let key = format!("{}:{:?}", fault_name(&rule.fault), phase).to_lowercase();
         *injected.entry(key).or_default() += 1;
+        let mut by_request = format!("{} {method} {path}", fault_name(&rule.fault));
+        if injected_by_request.len() >= MAX_REQUEST_KEYS && !injected_by_request.contains_key(&by_request) {
+            by_request = format!("{} (other requests)", fault_name(&rule.fault));
+        }
+        *injected_by_request.entry(by_request).or_default() += 1;
         Some(rule.fault.clone())
     }
 

@@ -157,6 +157,7 @@ impl AppState {
     pub fn snapshot(&self) -> Snapshot {
         let c = &self.counters;
         let faults = self.faults.stats();
+        let faults_by_request = self.faults.stats_by_request();
         self.with(|w| Snapshot {
             requests: c.requests.load(Ordering::Relaxed),
             faults_injected_before: c.faults_before.load(Ordering::Relaxed),
@@ -164,6 +165,7 @@ impl AppState {
             rate_limited: c.rate_limited.load(Ordering::Relaxed),
             unauthenticated: c.unauthenticated.load(Ordering::Relaxed),
             faults_by_kind: faults,
+            faults_by_request,
             live_clusters: w.clusters.live_count(),
             clusters_total: w.clusters.total(),
             jobs: w.jobs.job_count(),
@@ -182,6 +184,8 @@ pub struct Snapshot {
     pub rate_limited: u64,
     pub unauthenticated: u64,
     pub faults_by_kind: std::collections::BTreeMap<String, u64>,
+    /// Faults by kind and request, e.g. `"internal_error POST /api/2.2/jobs/create"`.
+    pub faults_by_request: std::collections::BTreeMap<String, u64>,
     /// Clusters not yet TERMINATED (and not permanently deleted).
     pub live_clusters: usize,
     /// Clusters that still exist (terminated ones included).

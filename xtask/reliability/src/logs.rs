@@ -47,6 +47,7 @@ fn shaped(text: &str, prefix: &str, len: usize, class: impl Fn(char) -> bool) ->
 pub fn scan_files(files: &[PathBuf], secrets: &[String]) -> Vec<String> {
     let mut violations = Vec::new();
     let mut lines = 0usize;
+    let mut requests = 0usize;
     for path in files {
         let file = match std::fs::File::open(path) {
             Ok(file) => file,
@@ -59,16 +60,17 @@ pub fn scan_files(files: &[PathBuf], secrets: &[String]) -> Vec<String> {
             let Ok(line) = line else { break };
             lines += 1;
             let line = String::from_utf8_lossy(&line);
+            requests += usize::from(line.contains("databricks.request"));
             for finding in findings(&line, secrets) {
                 violations.push(format!("{}:{}: {finding}", path.display(), number + 1));
             }
         }
     }
-    if files.is_empty() {
-        violations.push("no files to scan".to_string());
+    if requests == 0 {
+        violations.push("no request was logged: nothing to scan (is the log at debug level or finer?)".to_string());
     }
     println!(
-        "scan-secrets: {lines} lines in {} files, {} known secrets and 2 token shapes looked for, {} findings",
+        "scan-secrets: {lines} lines ({requests} about requests) in {} files, {} known secrets and 2 token shapes looked for, {} findings",
         files.len(),
         secrets.len(),
         violations.len()

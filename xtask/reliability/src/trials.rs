@@ -14,6 +14,7 @@ use brickwork_emulator::{Emulator, Fault, FaultRule, FaultSettings, Phase};
 use futures::StreamExt;
 
 const CONCURRENT: usize = 16;
+const BODY_ERROR: &str = "the body failed";
 
 /// A trial's task: its result, or how the task ended without one (a panic).
 type Outcome = Result<Result<(), Error>, tokio::task::JoinError>;
@@ -68,7 +69,7 @@ async fn trial(w: WorkspaceClient, n: usize, scenario: Scenario, drop_after: Dur
     let guarded = ephemeral_cluster(&w, spec, options, move |_cluster| async move {
         tokio::time::sleep(Duration::from_millis(fastrand::u64(0..10))).await;
         match scenario {
-            Scenario::BodyFails => Err(Error::config("the body failed")),
+            Scenario::BodyFails => Err(Error::config(BODY_ERROR)),
             Scenario::BodyPanics => panic!("the body panicked"),
             Scenario::BodySucceeds | Scenario::Dropped => Ok(()),
         }
@@ -130,6 +131,10 @@ pub async fn run(count: usize, seed: u64) -> Vec<String> {
         }
         match (scenario, outcome) {
             (Scenario::BodyFails, Ok(Ok(()))) => violations.push("a failing body was reported as a success".into()),
+            // The body's error is what the caller sees, not a cleanup's.
+            (Scenario::BodyFails, Ok(Err(e))) if e.message() != BODY_ERROR && e.message().contains("cannot delete") => {
+                violations.push(format!("the body's error was replaced: {e}"))
+            }
             // A create may fail from a fault (its cluster is then found by tag); a cleanup may not.
             (Scenario::BodySucceeds, Ok(Err(e))) if e.message().contains("cannot delete") => {
                 violations.push(format!("the cleanup of a successful trial failed: {e}"))
