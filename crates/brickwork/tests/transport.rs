@@ -128,6 +128,7 @@ async fn dropped_connection_retries_get_but_never_a_plain_post() {
     assert_eq!(count.load(Ordering::SeqCst), 4, "a POST declared idempotent is retried");
 }
 
+#[cfg(feature = "compute")]
 #[tokio::test]
 async fn generated_operations_retry_by_method_and_contract() {
     let (url, count) = common::dropping_server().await;
