@@ -602,3 +602,156 @@ async fn databricks_cli_token_is_used_and_cli_errors_surface() {
         err.message()
     );
 }
+
+/// A workspace whose token endpoint exchanges `id_token` (from a CI system
+/// on the same server) for `tok-<n>`, and CI endpoints for GitHub and Azure DevOps.
+async fn ci_oidc_server() -> TestServer {
+    let base = Arc::new(std::sync::OnceLock::<String>::new());
+    let b = base.clone();
+    let server = TestServer::start(vec![
+        (
+            "GET",
+            "/oidc/.well-known/oauth-authorization-server",
+            handler(move |_, _| {
+                Reply::json(
+                    200,
+                    json!({"token_endpoint": format!("{}/oidc/v1/token", b.get().cloned().unwrap_or_default())}),
+                )
+            }),
+        ),
+        (
+            "GET",
+            "/github/idtoken",
+            handler(|r: &Recorded, _| match r.header("authorization").as_deref() {
+                Some("Bearer gh-request-token") => Reply::json(200, json!({"count": 1, "value": "gh-id-token"})),
+                _ => Reply::json(401, json!({"message": "bad request token"})),
+            }),
+        ),
+        (
+            "POST",
+            "/org/proj-1/_apis/distributedtask/hubs/build/plans/plan-1/jobs/job-1/oidctoken",
+            handler(|r: &Recorded, _| match r.header("authorization").as_deref() {
+                Some("Bearer ado-access-token") => Reply::json(200, json!({"oidcToken": "ado-id-token"})),
+                _ => Reply::json(401, json!({"message": "bad access token"})),
+            }),
+        ),
+        (
+            "POST",
+            "/oidc/v1/token",
+            handler(|r: &Recorded, n| {
+                let form = r.form();
+                let exchange = form.get("grant_type").map(String::as_str)
+                    == Some("urn:ietf:params:oauth:grant-type:token-exchange")
+                    && matches!(form.get("subject_token").map(String::as_str), Some("gh-id-token" | "ado-id-token"))
+                    && form.get("client_id").map(String::as_str) == Some("sp-client");
+                if exchange {
+                    Reply::json(
+                        200,
+                        json!({"access_token": format!("tok-{n}"), "token_type": "Bearer", "expires_in": 3600}),
+                    )
+                } else {
+                    Reply::json(400, json!({"error": "invalid_grant"}))
+                }
+            }),
+        ),
+        me_route(|a| a.starts_with("Bearer tok-")),
+    ])
+    .await;
+    let _ = base.set(server.url.clone());
+    server
+}
+
+fn ci_config(url: &str, vars: &[(&str, &str)]) -> Config {
+    Config::builder().host(url).client_id("sp-client").environment(env(vars)).build().expect("cfg")
+}
+
+#[tokio::test]
+async fn github_oidc_exchanges_the_jobs_id_token_for_the_token_endpoint_audience() {
+    let server = ci_oidc_server().await;
+    let request_url = format!("{}/github/idtoken?api-version=2.0", server.url);
+    let vars = [
+        ("ACTIONS_ID_TOKEN_REQUEST_URL", request_url.as_str()),
+        ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "gh-request-token"),
+    ];
+    let client = Client::new(ci_config(&server.url, &vars)).await.expect("client");
+    assert_eq!(client.auth_type(), "github-oidc");
+    me(&client).await.expect("me");
+    let asked = &server.requests_to("/github/idtoken")[0];
+    let audience = asked.query_pairs().into_iter().find(|(k, _)| k == "audience").map(|(_, v)| v);
+    assert_eq!(audience, Some(format!("{}/oidc/v1/token", server.url)), "default audience: the token endpoint");
+    assert_eq!(
+        server.requests_to("/oidc/v1/token")[0].form().get("subject_token").map(String::as_str),
+        Some("gh-id-token")
+    );
+
+    // An explicit audience wins.
+    let cfg = Config::builder()
+        .host(&server.url)
+        .client_id("sp-client")
+        .set("token_audience", "https://my-audience")
+        .environment(env(&vars))
+        .build()
+        .expect("cfg");
+    me(&Client::new(cfg).await.expect("client")).await.expect("me");
+    let asked = server.requests_to("/github/idtoken").pop().expect("asked");
+    assert!(asked.query_pairs().contains(&("audience".into(), "https://my-audience".into())));
+}
+
+#[tokio::test]
+async fn azure_devops_oidc_exchanges_the_pipelines_id_token() {
+    let server = ci_oidc_server().await;
+    let collection = format!("{}/org/", server.url);
+    let vars = [
+        ("SYSTEM_ACCESSTOKEN", "ado-access-token"),
+        ("SYSTEM_TEAMFOUNDATIONCOLLECTIONURI", collection.as_str()),
+        ("SYSTEM_TEAMPROJECTID", "proj-1"),
+        ("SYSTEM_HOSTTYPE", "build"),
+        ("SYSTEM_PLANID", "plan-1"),
+        ("SYSTEM_JOBID", "job-1"),
+    ];
+    let client = Client::new(ci_config(&server.url, &vars)).await.expect("client");
+    assert_eq!(client.auth_type(), "azure-devops-oidc");
+    me(&client).await.expect("me");
+    let path = "/org/proj-1/_apis/distributedtask/hubs/build/plans/plan-1/jobs/job-1/oidctoken";
+    assert_eq!(server.requests_to(path)[0].query, "api-version=7.2-preview.1");
+}
+
+#[tokio::test]
+async fn ci_oidc_does_not_apply_outside_ci_or_when_the_ci_refuses() {
+    let server = ci_oidc_server().await;
+    let err = Client::new(ci_config(&server.url, &[])).await.expect_err("no CI variables");
+    assert!(err.message().contains("cannot configure default credentials"), "{err}");
+    let request_url = format!("{}/github/idtoken?api-version=2.0", server.url);
+    let vars = [("ACTIONS_ID_TOKEN_REQUEST_URL", request_url.as_str()), ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "wrong")];
+    let err = Client::new(ci_config(&server.url, &vars)).await.expect_err("GitHub refused");
+    assert!(err.message().contains("cannot configure default credentials"), "{err}");
+    assert!(!format!("{err:?}").contains("wrong"), "the request token is not shown");
+}
+
+#[test]
+fn the_chain_follows_the_official_order() {
+    // databricks-sdk-py 0.162 `DefaultCredentials`, in order.
+    const OFFICIAL: [&str; 18] = [
+        "pat",
+        "basic",
+        "metadata-service",
+        "oauth-m2m",
+        "env-oidc",
+        "file-oidc",
+        "github-oidc",
+        "azure-client-secret",
+        "github-oidc-azure",
+        "azure-cli",
+        "azure-devops-oidc",
+        "external-browser",
+        "databricks-cli",
+        "runtime-oauth",
+        "runtime",
+        "google-credentials",
+        "google-id",
+        "model-serving",
+    ];
+    let ours = brickwork::auth::DefaultCredentials::default().auth_types();
+    let official_order: Vec<&str> = OFFICIAL.iter().copied().filter(|name| ours.contains(name)).collect();
+    assert_eq!(ours, official_order, "implemented strategies keep the official relative order");
+}

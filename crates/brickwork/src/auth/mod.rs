@@ -6,8 +6,9 @@
 //! only the one named by `auth_type`. New auth types (Azure, GCP, U2M, ...)
 //! are new strategies: the transport only ever sees a `CredentialsProvider`.
 //!
-//! Implemented: `pat`, `basic`, `metadata-service`, `oauth-m2m`, `env-oidc`,
-//! `file-oidc`, `databricks-cli`.
+//! Implemented, in the official order: `pat`, `basic`, `metadata-service`,
+//! `oauth-m2m`, `env-oidc`, `file-oidc`, `github-oidc`, `azure-devops-oidc`,
+//! `databricks-cli`.
 
 mod cli;
 mod metadata_service;
@@ -24,7 +25,7 @@ use reqwest::header::HeaderMap;
 
 pub use cli::DatabricksCli;
 pub use metadata_service::MetadataService;
-pub use oauth::{OAuthM2m, OidcEndpoints, WorkloadIdentityFederation};
+pub use oauth::{CiOidc, OAuthM2m, OidcEndpoints, WorkloadIdentityFederation};
 pub use static_credentials::{Basic, Pat};
 pub use token::{Token, TokenCache, TokenSource};
 
@@ -98,6 +99,8 @@ impl Default for DefaultCredentials {
                 Arc::new(OAuthM2m),
                 Arc::new(WorkloadIdentityFederation::env()),
                 Arc::new(WorkloadIdentityFederation::file()),
+                Arc::new(CiOidc::github()),
+                Arc::new(CiOidc::azure_devops()),
                 Arc::new(DatabricksCli),
             ],
         }

@@ -146,7 +146,7 @@ impl CredentialStrategy for WorkloadIdentityFederation {
             return Ok(None);
         };
         // No ID token available: this method does not apply here.
-        if let Err(e) = id_tokens.read() {
+        if let Err(e) = id_tokens.read(&ctx.http).await {
             tracing::debug!(auth_type = self.auth_type(), "no OIDC ID token: {e}");
             return Ok(None);
         }
@@ -154,10 +154,119 @@ impl CredentialStrategy for WorkloadIdentityFederation {
     }
 }
 
-/// A cached token from the discovered token endpoint. Only the client
-/// credentials grant sends the client secret; federation has no secret.
+/// Which CI system's ID token [`CiOidc`] exchanges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CiSystem {
+    GitHub,
+    AzureDevOps,
+}
+
+/// Federation from a CI job (`github-oidc`, `azure-devops-oidc`): the job's
+/// OIDC ID token, asked from the CI system at each refresh, exchanged at
+/// the workspace's (or account's) token endpoint for the service principal
+/// `client_id`. Applies only inside such a job (its variables are set).
+#[derive(Debug, Clone, Copy)]
+pub struct CiOidc {
+    system: CiSystem,
+}
+
+impl CiOidc {
+    /// GitHub Actions (`ACTIONS_ID_TOKEN_REQUEST_URL` and `_TOKEN`, set when
+    /// the workflow has `id-token: write`). The audience is `token_audience`,
+    /// else the token endpoint.
+    pub fn github() -> Self {
+        CiOidc { system: CiSystem::GitHub }
+    }
+
+    /// Azure DevOps pipelines (`SYSTEM_ACCESSTOKEN`,
+    /// `SYSTEM_TEAMFOUNDATIONCOLLECTIONURI`, `SYSTEM_TEAMPROJECTID`,
+    /// `SYSTEM_PLANID`, `SYSTEM_JOBID`, `SYSTEM_HOSTTYPE`).
+    pub fn azure_devops() -> Self {
+        CiOidc { system: CiSystem::AzureDevOps }
+    }
+
+    /// The ID token source, or why this job is not such a CI job.
+    fn id_token_source(&self, cfg: &Config, token_endpoint: &str) -> std::result::Result<IdTokenSource, String> {
+        let var = |name: &str| cfg.env_var(name).filter(|v| !v.is_empty());
+        match self.system {
+            CiSystem::GitHub => {
+                let (Some(request_url), Some(request_token)) =
+                    (var("ACTIONS_ID_TOKEN_REQUEST_URL"), var("ACTIONS_ID_TOKEN_REQUEST_TOKEN"))
+                else {
+                    return Err("not in GitHub Actions with id-token: write (ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN are not set)".into());
+                };
+                let audience = cfg.get("token_audience").unwrap_or(token_endpoint).to_string();
+                Ok(IdTokenSource::GitHub { request_url, request_token: SecretString::from(request_token), audience })
+            }
+            CiSystem::AzureDevOps => {
+                let names = [
+                    "SYSTEM_ACCESSTOKEN",
+                    "SYSTEM_TEAMFOUNDATIONCOLLECTIONURI",
+                    "SYSTEM_TEAMPROJECTID",
+                    "SYSTEM_HOSTTYPE",
+                    "SYSTEM_PLANID",
+                    "SYSTEM_JOBID",
+                ];
+                let values: Vec<Option<String>> = names.iter().map(|n| var(n)).collect();
+                let missing: Vec<&str> =
+                    names.iter().zip(&values).filter(|(_, v)| v.is_none()).map(|(n, _)| *n).collect();
+                if !missing.is_empty() {
+                    return Err(format!("not in an Azure DevOps job: {} not set", missing.join(", ")));
+                }
+                let [token, collection, project, hub, plan, job] =
+                    [0, 1, 2, 3, 4, 5].map(|i| values[i].clone().unwrap_or_default());
+                let endpoint = format!(
+                    "{}/{project}/_apis/distributedtask/hubs/{hub}/plans/{plan}/jobs/{job}/oidctoken?api-version=7.2-preview.1",
+                    collection.trim_end_matches('/')
+                );
+                Ok(IdTokenSource::AzureDevOps { endpoint, access_token: SecretString::from(token) })
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl CredentialStrategy for CiOidc {
+    fn auth_type(&self) -> &'static str {
+        match self.system {
+            CiSystem::GitHub => "github-oidc",
+            CiSystem::AzureDevOps => "azure-devops-oidc",
+        }
+    }
+
+    async fn configure(&self, cfg: &Config, ctx: &AuthContext) -> Result<Option<Arc<dyn CredentialsProvider>>> {
+        if !has_all(cfg, &["host", "client_id"]) {
+            return Ok(None);
+        }
+        // The variables are checked first: outside CI nothing is fetched.
+        if let Err(why) = self.id_token_source(cfg, "") {
+            tracing::debug!(auth_type = self.auth_type(), "{why}");
+            return Ok(None);
+        }
+        let endpoints = OidcEndpoints::discover(cfg, ctx).await?;
+        let id_tokens = self.id_token_source(cfg, &endpoints.token_endpoint).map_err(Error::auth)?;
+        if let Err(e) = id_tokens.read(&ctx.http).await {
+            tracing::debug!(auth_type = self.auth_type(), "no ID token from the CI system: {e}");
+            return Ok(None);
+        }
+        Ok(Some(token_cache(cfg, ctx, endpoints, Grant::TokenExchange(id_tokens))))
+    }
+}
+
+/// A cached token from the discovered token endpoint.
 async fn token_provider(cfg: &Config, ctx: &AuthContext, grant: Grant) -> Result<Option<Arc<dyn CredentialsProvider>>> {
     let endpoints = OidcEndpoints::discover(cfg, ctx).await?;
+    Ok(Some(token_cache(cfg, ctx, endpoints, grant)))
+}
+
+/// A cached token from `endpoints`. Only the client credentials grant sends
+/// the client secret; federation has no secret.
+fn token_cache(
+    cfg: &Config,
+    ctx: &AuthContext,
+    endpoints: OidcEndpoints,
+    grant: Grant,
+) -> Arc<dyn CredentialsProvider> {
     let client_secret = match grant {
         Grant::ClientCredentials => cfg.expose("client_secret").unwrap_or_default(),
         Grant::TokenExchange(_) => "",
@@ -171,7 +280,7 @@ async fn token_provider(cfg: &Config, ctx: &AuthContext, grant: Grant) -> Result
         scopes: scopes(cfg),
         authorization_details: cfg.get("authorization_details").map(str::to_string),
     };
-    Ok(Some(Arc::new(TokenCache::new(Arc::new(source)))))
+    Arc::new(TokenCache::new(Arc::new(source)))
 }
 
 fn scopes(cfg: &Config) -> String {
@@ -189,8 +298,25 @@ fn scopes(cfg: &Config) -> String {
 /// Where an ID token for federation comes from; read again at every refresh
 /// because such tokens rotate.
 enum IdTokenSource {
-    Env { var: String, env: Config },
+    Env {
+        var: String,
+        env: Config,
+    },
     File(PathBuf),
+    /// GitHub Actions: `GET <ACTIONS_ID_TOKEN_REQUEST_URL>&audience=<aud>`
+    /// with the job's request token answers `{"value": <ID token>}`.
+    GitHub {
+        request_url: String,
+        request_token: SecretString,
+        audience: String,
+    },
+    /// Azure DevOps: `POST <collection><project>/_apis/distributedtask/hubs/
+    /// <hub>/plans/<plan>/jobs/<job>/oidctoken` with the job's access token
+    /// answers `{"oidcToken": <ID token>}` (its audience is fixed).
+    AzureDevOps {
+        endpoint: String,
+        access_token: SecretString,
+    },
 }
 
 impl fmt::Debug for IdTokenSource {
@@ -198,18 +324,36 @@ impl fmt::Debug for IdTokenSource {
         match self {
             IdTokenSource::Env { var, .. } => write!(f, "Env({var})"),
             IdTokenSource::File(path) => write!(f, "File({})", path.display()),
+            IdTokenSource::GitHub { audience, .. } => write!(f, "GitHub(audience {audience})"),
+            IdTokenSource::AzureDevOps { .. } => write!(f, "AzureDevOps"),
         }
     }
 }
 
 impl IdTokenSource {
-    fn read(&self) -> Result<SecretString> {
+    async fn read(&self, http: &reqwest::Client) -> Result<SecretString> {
         let token = match self {
             IdTokenSource::Env { var, env } => {
                 env.env_var(var).ok_or_else(|| Error::auth(format!("environment variable {var} is not set")))?
             }
             IdTokenSource::File(path) => std::fs::read_to_string(path)
                 .map_err(|e| Error::auth(format!("cannot read OIDC token file {}: {e}", path.display())))?,
+            IdTokenSource::GitHub { request_url, request_token, audience } => {
+                let mut url = reqwest::Url::parse(request_url)
+                    .map_err(|e| Error::auth(format!("ACTIONS_ID_TOKEN_REQUEST_URL is not a URL: {e}")))?;
+                url.query_pairs_mut().append_pair("audience", audience);
+                let request = || http.get(url.clone()).bearer_auth(request_token.expose_secret());
+                ci_id_token("the GitHub Actions ID token request", request, "value").await?
+            }
+            IdTokenSource::AzureDevOps { endpoint, access_token } => {
+                let request = || {
+                    http.post(endpoint)
+                        .bearer_auth(access_token.expose_secret())
+                        .header(reqwest::header::CONTENT_TYPE, "application/json")
+                        .body("")
+                };
+                ci_id_token("the Azure DevOps OIDC token request", request, "oidcToken").await?
+            }
         };
         let token = token.trim();
         if token.is_empty() {
@@ -217,6 +361,21 @@ impl IdTokenSource {
         }
         Ok(SecretString::from(token.to_string()))
     }
+}
+
+/// Ask a CI system for the job's ID token, found in `field` of its answer.
+async fn ci_id_token(what: &str, request: impl Fn() -> reqwest::RequestBuilder, field: &str) -> Result<String> {
+    let (status, body) = send_auth_request(what, request).await?;
+    if !status.is_success() {
+        return Err(Error::auth(format!("{what} answered HTTP {}", status.as_u16())));
+    }
+    let answer: Value =
+        serde_json::from_slice(&body).map_err(|e| Error::auth(format!("{what} answered invalid JSON: {e}")))?;
+    answer
+        .get(field)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| Error::auth(format!("{what} answered without \"{field}\"")))
 }
 
 #[derive(Debug)]
@@ -259,7 +418,7 @@ impl TokenSource for TokenRequest {
             Grant::TokenExchange(id_tokens) => {
                 form.push(("grant_type", GRANT_TOKEN_EXCHANGE.to_string()));
                 form.push(("subject_token_type", SUBJECT_TOKEN_TYPE_JWT.to_string()));
-                form.push(("subject_token", id_tokens.read()?.expose_secret().to_string()));
+                form.push(("subject_token", id_tokens.read(&self.http).await?.expose_secret().to_string()));
                 if !self.client_id.is_empty() {
                     form.push(("client_id", self.client_id.clone()));
                 }
