@@ -734,7 +734,7 @@ fn emit_service(out: &mut String, service: &Service, ctx: &Ctx) {
     let _ = writeln!(out, "impl {api} {{");
     let _ = writeln!(out, "    /// The service on `client`.\n    pub fn new(client: crate::Client) -> Self {{\n        {api} {{ client }}\n    }}\n");
     let _ = writeln!(out, "    /// The client this service calls through.\n    pub fn client(&self) -> &crate::Client {{\n        &self.client\n    }}\n");
-    let mut waiters_done = BTreeSet::new();
+    let mut emitted = BTreeSet::new();
     for op in &service.operations {
         let fn_name = method_name(pkg, service, op);
         let req = request_type(service, op);
@@ -787,16 +787,18 @@ fn emit_service(out: &mut String, service: &Service, ctx: &Ctx) {
         }
         let (ret, decode) = call_shape(op, pkg, index);
         let waiter = op.waiter.as_ref().and_then(|w| waiter_plan(service, op, w, ctx));
-        let lro = op.lro.as_ref().and_then(|l| lro_decode(service, op, l, &req, ctx));
+        let lro = op.lro.as_ref().and_then(|l| lro_decode(service, l, &req, ctx));
         let (output, decode) = match (&waiter, lro) {
             (Some(plan), _) => {
                 let decode_fn = format!("decode_{}_{}", service.name, op.name);
                 let _ = writeln!(module_items, "{}", plan.decode_fn(&decode_fn, &req, &ret));
                 (format!("rt::Wait<{ret}, {}>", plan.result_ty), decode_fn)
             }
-            (None, Some((output, decode_fn, code))) => {
-                let _ = writeln!(module_items, "{code}");
-                (output, decode_fn)
+            (None, Some((output, decode, code))) => {
+                if emitted.insert(code.clone()) {
+                    let _ = writeln!(module_items, "{code}");
+                }
+                (output, decode)
             }
             (None, None) => (ret, decode.to_string()),
         };
@@ -811,10 +813,10 @@ fn emit_service(out: &mut String, service: &Service, ctx: &Ctx) {
             let _ = writeln!(request_impls, "}}\n");
         }
         if let Some(plan) = waiter {
-            if waiters_done.insert(plan.wait_fn.clone()) {
+            if emitted.insert(plan.wait_fn.clone()) {
                 plan.emit(out, &mut module_items, service);
             }
-            if plan.outcome.is_some() && waiters_done.insert(format!("{}_SUCCESS", plan.wait_fn)) {
+            if plan.outcome.is_some() && emitted.insert(format!("{}_SUCCESS", plan.wait_fn)) {
                 plan.emit_success_spec(&mut module_items);
             }
         }
@@ -824,9 +826,11 @@ fn emit_service(out: &mut String, service: &Service, ctx: &Ctx) {
     out.push_str(&request_impls);
 }
 
-/// A long-running call's output type, decode function name and code: the
-/// answer is the package's `Operation`, polled by name with `lro.poll`.
-fn lro_decode(service: &Service, op: &Operation, lro: &Lro, req: &str, ctx: &Ctx) -> Option<(String, String, String)> {
+/// A long-running call's output type, decode expression, and the decoder it
+/// names: one generic function per poller (`decode_<service>_<poll>`), shared
+/// by every call polled with it. The answer is the package's `Operation`,
+/// polled by name with `lro.poll`.
+fn lro_decode(service: &Service, lro: &Lro, req: &str, ctx: &Ctx) -> Option<(String, String, String)> {
     let (pkg, index) = (ctx.pkg, ctx.index);
     let getter = service.operations.iter().find(|o| o.python_name == lro.poll)?;
     let name_param = getter.params.iter().find(|p| p.name == "name")?;
@@ -834,18 +838,20 @@ fn lro_decode(service: &Service, op: &Operation, lro: &Lro, req: &str, ctx: &Ctx
     let name_field = operation.fields.iter().find(|f| f.name == "name")?;
     let result = lro.result.as_ref().map(|t| rust_type(t, pkg, index)).unwrap_or_else(|| "()".into());
     let output = format!("rt::LongRunning<Operation, {result}>");
-    let decode_fn = format!("decode_{}_{}", service.name, op.name);
+    let decoder = format!("decode_{}_{}", service.name, getter.name);
+    let decode = format!("{decoder}::<{req}, {result}>");
     let name =
         if name_field.required { "operation.name.clone()" } else { "operation.name.clone().unwrap_or_default()" };
     let poll_value =
         if name_param.required { "poll_name.clone()" } else { "::std::option::Option::Some(poll_name.clone())" };
     let code = format!(
-        "fn {decode_fn}(client: &crate::Client, _: &{req}, response: crate::transport::Response) -> crate::Result<{output}> {{\n    let operation: Operation = response.json()?;\n    let name = {name};\n    let (client, poll_name) = (client.clone(), name.clone());\n    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, {what:?}, move || {{\n        let request = {getter_req} {{ name: {poll_value}, ..::std::default::Default::default() }};\n        ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &{getter_static}, request, rt::json))\n    }}))\n}}\n",
+        "/// Decodes the `Operation` that {what} long-running calls answer into a handle polled with `{poll}`.\nfn {decoder}<R, T: ::serde::de::DeserializeOwned>(client: &crate::Client, _: &R, response: crate::transport::Response) -> crate::Result<rt::LongRunning<Operation, T>> {{\n    let operation: Operation = response.json()?;\n    let name = {name};\n    let (client, poll_name) = (client.clone(), name.clone());\n    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, {what:?}, move || {{\n        let request = {getter_req} {{ name: {poll_value}, ..::std::default::Default::default() }};\n        ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &{getter_static}, request, rt::json))\n    }}))\n}}\n",
         what = service.name,
+        poll = getter.name,
         getter_req = request_name(service, getter),
         getter_static = static_name("OP", service, getter),
     );
-    Some((output, decode_fn, code))
+    Some((output, decode, code))
 }
 
 /// `.dedupe_by(..)` for offset listings (SCIM, legacy pages) of items with an `id`, as the
@@ -889,12 +895,14 @@ struct WaiterPlan {
 impl WaiterPlan {
     /// The module-level decode of a call that returns a wait handle.
     fn decode_fn(&self, name: &str, req: &str, ret: &str) -> String {
-        let decode = if self.has_response { "response.json()?" } else { "{ let _ = response; }" };
+        // Unused parameters are named `_..`: a call without a body answers `()`.
+        let (answer, decode) = if self.has_response { ("answer", "answer.json()?") } else { ("_answer", "()") };
+        let request = if self.binds.iter().any(|b| b.contains("request.")) { "request" } else { "_request" };
         let binds: String = self.binds.iter().map(|b| format!("    {b}\n")).collect();
         let args: Vec<String> = self.args.iter().map(|(a, _)| ident(a)).collect();
         let spec = if self.outcome.is_some() { self.spec_static("_SUCCESS") } else { self.spec_static("") };
         format!(
-            "fn {name}(client: &crate::Client, request: &{req}, response: crate::transport::Response) -> crate::Result<rt::Wait<{ret}, {}>> {{\n    let _ = request;\n    let response: {ret} = {decode};\n{binds}    ::std::result::Result::Ok({}(client.clone(), response, &{spec}, {}))\n}}\n",
+            "fn {name}(client: &crate::Client, {request}: &{req}, {answer}: crate::transport::Response) -> crate::Result<rt::Wait<{ret}, {}>> {{\n    let response: {ret} = {decode};\n{binds}    ::std::result::Result::Ok({}(client.clone(), response, &{spec}, {}))\n}}\n",
             self.result_ty,
             self.wait_fn_module(),
             args.join(", ")
@@ -1033,15 +1041,16 @@ fn waiter_plan(service: &Service, op: &Operation, w: &Waiter, ctx: &Ctx) -> Opti
             (p.required, format!("request.{}.clone()", ident(&bind.field)))
         };
         // A missing id fails the wait, not the call: the resource exists.
-        let value = if required {
-            source
+        let bind = if required {
+            format!("let {} = {source};", ident(arg))
         } else {
             format!(
-                "match {source} {{ ::std::option::Option::Some(value) => value, ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, {:?})) }}",
+                "let ::std::option::Option::Some({}) = {source} else {{ return ::std::result::Result::Ok(rt::Wait::unbound(response, {:?})) }};",
+                ident(arg),
                 bind.field
             )
         };
-        binds.push(format!("let {} = {value};", ident(arg)));
+        binds.push(bind);
     }
     let id_parts: Vec<String> = args.iter().map(|(a, _)| format!("{}.to_string()", ident(a))).collect();
     let spec = format!(
@@ -1264,7 +1273,7 @@ pub fn broken_operations(model: &Model) -> Vec<(String, String, String, String)>
                 if op.waiter.as_ref().is_some_and(|w| waiter_plan(s, op, w, &ctx).is_none()) {
                     why.push("its waiter could not be generated");
                 }
-                if op.lro.as_ref().is_some_and(|l| lro_decode(s, op, l, "R", &ctx).is_none()) {
+                if op.lro.as_ref().is_some_and(|l| lro_decode(s, l, "R", &ctx).is_none()) {
                     why.push("its long-running operation could not be generated");
                 }
                 if !why.is_empty() {

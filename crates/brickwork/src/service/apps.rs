@@ -4343,7 +4343,7 @@ impl AppsApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_apps_create_space,
+            decode_apps_get_space_operation::<AppsCreateSpaceRequest, Space>,
         )
     }
 
@@ -4435,7 +4435,7 @@ impl AppsApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_apps_delete_space,
+            decode_apps_get_space_operation::<AppsDeleteSpaceRequest, ()>,
         )
     }
 
@@ -4803,7 +4803,7 @@ impl AppsApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_apps_update_space,
+            decode_apps_get_space_operation::<AppsUpdateSpaceRequest, Space>,
         )
     }
 }
@@ -4820,11 +4820,10 @@ static OP_APPS_CREATE: rt::Operation = rt::Operation {
 
 fn decode_apps_create(
     client: &crate::Client,
-    request: &AppsCreateRequest,
-    response: crate::transport::Response,
+    _request: &AppsCreateRequest,
+    answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<App, App>> {
-    let _ = request;
-    let response: App = response.json()?;
+    let response: App = answer.json()?;
     let name = response.name.clone();
     ::std::result::Result::Ok(waiter_wait_get_app_active(client.clone(), response, &SPEC_WAIT_GET_APP_ACTIVE, name))
 }
@@ -4862,11 +4861,12 @@ static OP_APPS_CREATE_SPACE: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
-fn decode_apps_create_space(
+/// Decodes the `Operation` that apps long-running calls answer into a handle polled with `get_space_operation`.
+fn decode_apps_get_space_operation<R, T: ::serde::de::DeserializeOwned>(
     client: &crate::Client,
-    _: &AppsCreateSpaceRequest,
+    _: &R,
     response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, Space>> {
+) -> crate::Result<rt::LongRunning<Operation, T>> {
     let operation: Operation = response.json()?;
     let name = operation.name.clone().unwrap_or_default();
     let (client, poll_name) = (client.clone(), name.clone());
@@ -4894,10 +4894,9 @@ static OP_APPS_CREATE_UPDATE: rt::Operation = rt::Operation {
 fn decode_apps_create_update(
     client: &crate::Client,
     request: &AppsCreateUpdateRequest,
-    response: crate::transport::Response,
+    answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<AppUpdate, AppUpdate>> {
-    let _ = request;
-    let response: AppUpdate = response.json()?;
+    let response: AppUpdate = answer.json()?;
     let app_name = request.app_name.clone();
     ::std::result::Result::Ok(waiter_wait_get_update_app_succeeded(
         client.clone(),
@@ -4960,25 +4959,6 @@ static OP_APPS_DELETE_SPACE: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
-fn decode_apps_delete_space(
-    client: &crate::Client,
-    _: &AppsDeleteSpaceRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, ()>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "apps", move || {
-        let request = AppsGetSpaceOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_APPS_GET_SPACE_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
-
 static OP_APPS_DEPLOY: rt::Operation = rt::Operation {
     method: "POST",
     path: "/api/2.0/apps/{app_name}/deployments",
@@ -4992,14 +4972,12 @@ static OP_APPS_DEPLOY: rt::Operation = rt::Operation {
 fn decode_apps_deploy(
     client: &crate::Client,
     request: &AppsDeployRequest,
-    response: crate::transport::Response,
+    answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<AppDeployment, AppDeployment>> {
-    let _ = request;
-    let response: AppDeployment = response.json()?;
+    let response: AppDeployment = answer.json()?;
     let app_name = request.app_name.clone();
-    let deployment_id = match response.deployment_id.clone() {
-        ::std::option::Option::Some(value) => value,
-        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "deployment_id")),
+    let ::std::option::Option::Some(deployment_id) = response.deployment_id.clone() else {
+        return ::std::result::Result::Ok(rt::Wait::unbound(response, "deployment_id"));
     };
     ::std::result::Result::Ok(waiter_wait_get_deployment_app_succeeded(
         client.clone(),
@@ -5187,11 +5165,10 @@ static OP_APPS_START: rt::Operation = rt::Operation {
 
 fn decode_apps_start(
     client: &crate::Client,
-    request: &AppsStartRequest,
-    response: crate::transport::Response,
+    _request: &AppsStartRequest,
+    answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<App, App>> {
-    let _ = request;
-    let response: App = response.json()?;
+    let response: App = answer.json()?;
     let name = response.name.clone();
     ::std::result::Result::Ok(waiter_wait_get_app_active(client.clone(), response, &SPEC_WAIT_GET_APP_ACTIVE, name))
 }
@@ -5208,11 +5185,10 @@ static OP_APPS_STOP: rt::Operation = rt::Operation {
 
 fn decode_apps_stop(
     client: &crate::Client,
-    request: &AppsStopRequest,
-    response: crate::transport::Response,
+    _request: &AppsStopRequest,
+    answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<App, App>> {
-    let _ = request;
-    let response: App = response.json()?;
+    let response: App = answer.json()?;
     let name = response.name.clone();
     ::std::result::Result::Ok(waiter_wait_get_app_stopped(client.clone(), response, &SPEC_WAIT_GET_APP_STOPPED, name))
 }
@@ -5279,25 +5255,6 @@ static OP_APPS_UPDATE_SPACE: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
-
-fn decode_apps_update_space(
-    client: &crate::Client,
-    _: &AppsUpdateSpaceRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, Space>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "apps", move || {
-        let request = AppsGetSpaceOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_APPS_GET_SPACE_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
 
 impl<O> rt::Call<AppsCreateRequest, O> {
     /// Set `app`.

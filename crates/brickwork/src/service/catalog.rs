@@ -25532,14 +25532,12 @@ static OP_ONLINE_TABLES_CREATE: rt::Operation = rt::Operation {
 
 fn decode_online_tables_create(
     client: &crate::Client,
-    request: &OnlineTablesCreateRequest,
-    response: crate::transport::Response,
+    _request: &OnlineTablesCreateRequest,
+    answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<OnlineTable, OnlineTable>> {
-    let _ = request;
-    let response: OnlineTable = response.json()?;
-    let name = match response.name.clone() {
-        ::std::option::Option::Some(value) => value,
-        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "name")),
+    let response: OnlineTable = answer.json()?;
+    let ::std::option::Option::Some(name) = response.name.clone() else {
+        return ::std::result::Result::Ok(rt::Wait::unbound(response, "name"));
     };
     ::std::result::Result::Ok(waiter_wait_get_online_table_active(
         client.clone(),

@@ -4088,14 +4088,12 @@ static OP_CLEAN_ROOMS_CREATE: rt::Operation = rt::Operation {
 
 fn decode_clean_rooms_create(
     client: &crate::Client,
-    request: &CleanRoomsCreateRequest,
-    response: crate::transport::Response,
+    _request: &CleanRoomsCreateRequest,
+    answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<CleanRoom, CleanRoom>> {
-    let _ = request;
-    let response: CleanRoom = response.json()?;
-    let name = match response.name.clone() {
-        ::std::option::Option::Some(value) => value,
-        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "name")),
+    let response: CleanRoom = answer.json()?;
+    let ::std::option::Option::Some(name) = response.name.clone() else {
+        return ::std::result::Result::Ok(rt::Wait::unbound(response, "name"));
     };
     ::std::result::Result::Ok(waiter_wait_get_clean_room_active(
         client.clone(),

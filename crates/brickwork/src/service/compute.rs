@@ -10877,14 +10877,12 @@ static OP_CLUSTERS_CREATE: rt::Operation = rt::Operation {
 
 fn decode_clusters_create(
     client: &crate::Client,
-    request: &ClustersCreateRequest,
-    response: crate::transport::Response,
+    _request: &ClustersCreateRequest,
+    answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<CreateClusterResponse, ClusterDetails>> {
-    let _ = request;
-    let response: CreateClusterResponse = response.json()?;
-    let cluster_id = match response.cluster_id.clone() {
-        ::std::option::Option::Some(value) => value,
-        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "cluster_id")),
+    let response: CreateClusterResponse = answer.json()?;
+    let ::std::option::Option::Some(cluster_id) = response.cluster_id.clone() else {
+        return ::std::result::Result::Ok(rt::Wait::unbound(response, "cluster_id"));
     };
     ::std::result::Result::Ok(waiter_wait_get_cluster_running(
         client.clone(),
@@ -10930,12 +10928,9 @@ static OP_CLUSTERS_DELETE: rt::Operation = rt::Operation {
 fn decode_clusters_delete(
     client: &crate::Client,
     request: &ClustersDeleteRequest,
-    response: crate::transport::Response,
+    _answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<(), ClusterDetails>> {
-    let _ = request;
-    let response: () = {
-        let _ = response;
-    };
+    let response: () = ();
     let cluster_id = request.cluster_id.clone();
     ::std::result::Result::Ok(waiter_wait_get_cluster_terminated(
         client.clone(),
@@ -11018,12 +11013,9 @@ static OP_CLUSTERS_EDIT: rt::Operation = rt::Operation {
 fn decode_clusters_edit(
     client: &crate::Client,
     request: &ClustersEditRequest,
-    response: crate::transport::Response,
+    _answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<(), ClusterDetails>> {
-    let _ = request;
-    let response: () = {
-        let _ = response;
-    };
+    let response: () = ();
     let cluster_id = request.cluster_id.clone();
     ::std::result::Result::Ok(waiter_wait_get_cluster_running(
         client.clone(),
@@ -11160,12 +11152,9 @@ static OP_CLUSTERS_RESIZE: rt::Operation = rt::Operation {
 fn decode_clusters_resize(
     client: &crate::Client,
     request: &ClustersResizeRequest,
-    response: crate::transport::Response,
+    _answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<(), ClusterDetails>> {
-    let _ = request;
-    let response: () = {
-        let _ = response;
-    };
+    let response: () = ();
     let cluster_id = request.cluster_id.clone();
     ::std::result::Result::Ok(waiter_wait_get_cluster_running(
         client.clone(),
@@ -11188,12 +11177,9 @@ static OP_CLUSTERS_RESTART: rt::Operation = rt::Operation {
 fn decode_clusters_restart(
     client: &crate::Client,
     request: &ClustersRestartRequest,
-    response: crate::transport::Response,
+    _answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<(), ClusterDetails>> {
-    let _ = request;
-    let response: () = {
-        let _ = response;
-    };
+    let response: () = ();
     let cluster_id = request.cluster_id.clone();
     ::std::result::Result::Ok(waiter_wait_get_cluster_running(
         client.clone(),
@@ -11236,12 +11222,9 @@ static OP_CLUSTERS_START: rt::Operation = rt::Operation {
 fn decode_clusters_start(
     client: &crate::Client,
     request: &ClustersStartRequest,
-    response: crate::transport::Response,
+    _answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<(), ClusterDetails>> {
-    let _ = request;
-    let response: () = {
-        let _ = response;
-    };
+    let response: () = ();
     let cluster_id = request.cluster_id.clone();
     ::std::result::Result::Ok(waiter_wait_get_cluster_running(
         client.clone(),
@@ -11274,12 +11257,9 @@ static OP_CLUSTERS_UPDATE: rt::Operation = rt::Operation {
 fn decode_clusters_update(
     client: &crate::Client,
     request: &ClustersUpdateRequest,
-    response: crate::transport::Response,
+    _answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<(), ClusterDetails>> {
-    let _ = request;
-    let response: () = {
-        let _ = response;
-    };
+    let response: () = ();
     let cluster_id = request.cluster_id.clone();
     ::std::result::Result::Ok(waiter_wait_get_cluster_running(
         client.clone(),
@@ -12477,23 +12457,17 @@ static OP_COMMAND_EXECUTION_CANCEL: rt::Operation = rt::Operation {
 fn decode_command_execution_cancel(
     client: &crate::Client,
     request: &CommandExecutionCancelRequest,
-    response: crate::transport::Response,
+    _answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<(), CommandStatusResponse>> {
-    let _ = request;
-    let response: () = {
-        let _ = response;
+    let response: () = ();
+    let ::std::option::Option::Some(cluster_id) = request.cluster_id.clone() else {
+        return ::std::result::Result::Ok(rt::Wait::unbound(response, "cluster_id"));
     };
-    let cluster_id = match request.cluster_id.clone() {
-        ::std::option::Option::Some(value) => value,
-        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "cluster_id")),
+    let ::std::option::Option::Some(command_id) = request.command_id.clone() else {
+        return ::std::result::Result::Ok(rt::Wait::unbound(response, "command_id"));
     };
-    let command_id = match request.command_id.clone() {
-        ::std::option::Option::Some(value) => value,
-        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "command_id")),
-    };
-    let context_id = match request.context_id.clone() {
-        ::std::option::Option::Some(value) => value,
-        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "context_id")),
+    let ::std::option::Option::Some(context_id) = request.context_id.clone() else {
+        return ::std::result::Result::Ok(rt::Wait::unbound(response, "context_id"));
     };
     ::std::result::Result::Ok(waiter_wait_command_status_command_execution_cancelled(
         client.clone(),
@@ -12575,17 +12549,14 @@ static OP_COMMAND_EXECUTION_CREATE: rt::Operation = rt::Operation {
 fn decode_command_execution_create(
     client: &crate::Client,
     request: &CommandExecutionCreateRequest,
-    response: crate::transport::Response,
+    answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<Created, ContextStatusResponse>> {
-    let _ = request;
-    let response: Created = response.json()?;
-    let cluster_id = match request.cluster_id.clone() {
-        ::std::option::Option::Some(value) => value,
-        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "cluster_id")),
+    let response: Created = answer.json()?;
+    let ::std::option::Option::Some(cluster_id) = request.cluster_id.clone() else {
+        return ::std::result::Result::Ok(rt::Wait::unbound(response, "cluster_id"));
     };
-    let context_id = match response.id.clone() {
-        ::std::option::Option::Some(value) => value,
-        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "id")),
+    let ::std::option::Option::Some(context_id) = response.id.clone() else {
+        return ::std::result::Result::Ok(rt::Wait::unbound(response, "id"));
     };
     ::std::result::Result::Ok(waiter_wait_context_status_command_execution_running(
         client.clone(),
@@ -12653,21 +12624,17 @@ static OP_COMMAND_EXECUTION_EXECUTE: rt::Operation = rt::Operation {
 fn decode_command_execution_execute(
     client: &crate::Client,
     request: &CommandExecutionExecuteRequest,
-    response: crate::transport::Response,
+    answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<Created, CommandStatusResponse>> {
-    let _ = request;
-    let response: Created = response.json()?;
-    let cluster_id = match request.cluster_id.clone() {
-        ::std::option::Option::Some(value) => value,
-        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "cluster_id")),
+    let response: Created = answer.json()?;
+    let ::std::option::Option::Some(cluster_id) = request.cluster_id.clone() else {
+        return ::std::result::Result::Ok(rt::Wait::unbound(response, "cluster_id"));
     };
-    let command_id = match response.id.clone() {
-        ::std::option::Option::Some(value) => value,
-        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "id")),
+    let ::std::option::Option::Some(command_id) = response.id.clone() else {
+        return ::std::result::Result::Ok(rt::Wait::unbound(response, "id"));
     };
-    let context_id = match request.context_id.clone() {
-        ::std::option::Option::Some(value) => value,
-        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "context_id")),
+    let ::std::option::Option::Some(context_id) = request.context_id.clone() else {
+        return ::std::result::Result::Ok(rt::Wait::unbound(response, "context_id"));
     };
     ::std::result::Result::Ok(waiter_wait_command_status_command_execution_finished_or_error(
         client.clone(),

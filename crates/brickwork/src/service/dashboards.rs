@@ -5066,10 +5066,9 @@ static OP_GENIE_CREATE_MESSAGE: rt::Operation = rt::Operation {
 fn decode_genie_create_message(
     client: &crate::Client,
     request: &GenieCreateMessageRequest,
-    response: crate::transport::Response,
+    answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<GenieMessage, GenieMessage>> {
-    let _ = request;
-    let response: GenieMessage = response.json()?;
+    let response: GenieMessage = answer.json()?;
     let conversation_id = request.conversation_id.clone();
     let message_id = response.message_id.clone();
     let space_id = request.space_id.clone();
@@ -5348,10 +5347,9 @@ static OP_GENIE_START_CONVERSATION: rt::Operation = rt::Operation {
 fn decode_genie_start_conversation(
     client: &crate::Client,
     request: &GenieStartConversationRequest,
-    response: crate::transport::Response,
+    answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<GenieStartConversationResponse, GenieMessage>> {
-    let _ = request;
-    let response: GenieStartConversationResponse = response.json()?;
+    let response: GenieStartConversationResponse = answer.json()?;
     let conversation_id = response.conversation_id.clone();
     let message_id = response.message_id.clone();
     let space_id = request.space_id.clone();

@@ -3009,11 +3009,10 @@ static OP_DATABASE_CREATE_DATABASE_INSTANCE: rt::Operation = rt::Operation {
 
 fn decode_database_create_database_instance(
     client: &crate::Client,
-    request: &DatabaseCreateDatabaseInstanceRequest,
-    response: crate::transport::Response,
+    _request: &DatabaseCreateDatabaseInstanceRequest,
+    answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<DatabaseInstance, DatabaseInstance>> {
-    let _ = request;
-    let response: DatabaseInstance = response.json()?;
+    let response: DatabaseInstance = answer.json()?;
     let name = response.name.clone();
     ::std::result::Result::Ok(waiter_wait_get_database_instance_database_available(
         client.clone(),

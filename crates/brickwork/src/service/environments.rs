@@ -798,7 +798,10 @@ impl EnvironmentsApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_environments_create_workspace_base_environment,
+            decode_environments_get_operation::<
+                EnvironmentsCreateWorkspaceBaseEnvironmentRequest,
+                WorkspaceBaseEnvironment,
+            >,
         )
     }
 
@@ -914,7 +917,10 @@ impl EnvironmentsApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_environments_refresh_workspace_base_environment,
+            decode_environments_get_operation::<
+                EnvironmentsRefreshWorkspaceBaseEnvironmentRequest,
+                WorkspaceBaseEnvironment,
+            >,
         )
     }
 
@@ -970,7 +976,10 @@ impl EnvironmentsApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_environments_update_workspace_base_environment,
+            decode_environments_get_operation::<
+                EnvironmentsUpdateWorkspaceBaseEnvironmentRequest,
+                WorkspaceBaseEnvironment,
+            >,
         )
     }
 }
@@ -985,11 +994,12 @@ static OP_ENVIRONMENTS_CREATE_WORKSPACE_BASE_ENVIRONMENT: rt::Operation = rt::Op
     idempotent: false,
 };
 
-fn decode_environments_create_workspace_base_environment(
+/// Decodes the `Operation` that environments long-running calls answer into a handle polled with `get_operation`.
+fn decode_environments_get_operation<R, T: ::serde::de::DeserializeOwned>(
     client: &crate::Client,
-    _: &EnvironmentsCreateWorkspaceBaseEnvironmentRequest,
+    _: &R,
     response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, WorkspaceBaseEnvironment>> {
+) -> crate::Result<rt::LongRunning<Operation, T>> {
     let operation: Operation = response.json()?;
     let name = operation.name.clone().unwrap_or_default();
     let (client, poll_name) = (client.clone(), name.clone());
@@ -1071,25 +1081,6 @@ static OP_ENVIRONMENTS_REFRESH_WORKSPACE_BASE_ENVIRONMENT: rt::Operation = rt::O
     idempotent: false,
 };
 
-fn decode_environments_refresh_workspace_base_environment(
-    client: &crate::Client,
-    _: &EnvironmentsRefreshWorkspaceBaseEnvironmentRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, WorkspaceBaseEnvironment>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "environments", move || {
-        let request = EnvironmentsGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_ENVIRONMENTS_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
-
 static OP_ENVIRONMENTS_UPDATE_DEFAULT_WORKSPACE_BASE_ENVIRONMENT: rt::Operation = rt::Operation {
     method: "PATCH",
     path: "/api/environments/v1/{name}",
@@ -1109,25 +1100,6 @@ static OP_ENVIRONMENTS_UPDATE_WORKSPACE_BASE_ENVIRONMENT: rt::Operation = rt::Op
     response_headers: &[],
     idempotent: false,
 };
-
-fn decode_environments_update_workspace_base_environment(
-    client: &crate::Client,
-    _: &EnvironmentsUpdateWorkspaceBaseEnvironmentRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, WorkspaceBaseEnvironment>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "environments", move || {
-        let request = EnvironmentsGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_ENVIRONMENTS_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
 
 impl<O> rt::Call<EnvironmentsCreateWorkspaceBaseEnvironmentRequest, O> {
     /// Set `workspace_base_environment`.

@@ -13961,12 +13961,9 @@ static OP_JOBS_CANCEL_RUN: rt::Operation = rt::Operation {
 fn decode_jobs_cancel_run(
     client: &crate::Client,
     request: &JobsCancelRunRequest,
-    response: crate::transport::Response,
+    _answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<(), Run>> {
-    let _ = request;
-    let response: () = {
-        let _ = response;
-    };
+    let response: () = ();
     let run_id = request.run_id.clone();
     ::std::result::Result::Ok(waiter_wait_get_run_job_terminated_or_skipped(
         client.clone(),
@@ -14195,10 +14192,9 @@ static OP_JOBS_REPAIR_RUN: rt::Operation = rt::Operation {
 fn decode_jobs_repair_run(
     client: &crate::Client,
     request: &JobsRepairRunRequest,
-    response: crate::transport::Response,
+    answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<RepairRunResponse, Run>> {
-    let _ = request;
-    let response: RepairRunResponse = response.json()?;
+    let response: RepairRunResponse = answer.json()?;
     let run_id = request.run_id.clone();
     ::std::result::Result::Ok(waiter_wait_get_run_job_terminated_or_skipped(
         client.clone(),
@@ -14260,14 +14256,12 @@ static OP_JOBS_RUN_NOW: rt::Operation = rt::Operation {
 
 fn decode_jobs_run_now(
     client: &crate::Client,
-    request: &JobsRunNowRequest,
-    response: crate::transport::Response,
+    _request: &JobsRunNowRequest,
+    answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<RunNowResponse, Run>> {
-    let _ = request;
-    let response: RunNowResponse = response.json()?;
-    let run_id = match response.run_id.clone() {
-        ::std::option::Option::Some(value) => value,
-        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "run_id")),
+    let response: RunNowResponse = answer.json()?;
+    let ::std::option::Option::Some(run_id) = response.run_id.clone() else {
+        return ::std::result::Result::Ok(rt::Wait::unbound(response, "run_id"));
     };
     ::std::result::Result::Ok(waiter_wait_get_run_job_terminated_or_skipped(
         client.clone(),
@@ -14318,14 +14312,12 @@ static OP_JOBS_SUBMIT: rt::Operation = rt::Operation {
 
 fn decode_jobs_submit(
     client: &crate::Client,
-    request: &JobsSubmitRequest,
-    response: crate::transport::Response,
+    _request: &JobsSubmitRequest,
+    answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<SubmitRunResponse, Run>> {
-    let _ = request;
-    let response: SubmitRunResponse = response.json()?;
-    let run_id = match response.run_id.clone() {
-        ::std::option::Option::Some(value) => value,
-        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "run_id")),
+    let response: SubmitRunResponse = answer.json()?;
+    let ::std::option::Option::Some(run_id) = response.run_id.clone() else {
+        return ::std::result::Result::Ok(rt::Wait::unbound(response, "run_id"));
     };
     ::std::result::Result::Ok(waiter_wait_get_run_job_terminated_or_skipped(
         client.clone(),

@@ -16173,7 +16173,10 @@ impl FeatureEngineeringApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_feature_engineering_backfill_features,
+            decode_feature_engineering_get_operation::<
+                FeatureEngineeringBackfillFeaturesRequest,
+                BackfillFeaturesResponse,
+            >,
         )
     }
 
@@ -16292,7 +16295,10 @@ impl FeatureEngineeringApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_feature_engineering_create_materialization_set,
+            decode_feature_engineering_get_operation::<
+                FeatureEngineeringCreateMaterializationSetRequest,
+                MaterializationSet,
+            >,
         )
     }
 
@@ -16409,7 +16415,7 @@ impl FeatureEngineeringApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_feature_engineering_delete_materialization_set,
+            decode_feature_engineering_get_operation::<FeatureEngineeringDeleteMaterializationSetRequest, ()>,
         )
     }
 
@@ -16675,7 +16681,10 @@ impl FeatureEngineeringApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_feature_engineering_purge_feature_entities,
+            decode_feature_engineering_get_operation::<
+                FeatureEngineeringPurgeFeatureEntitiesRequest,
+                PurgeFeatureEntitiesResponse,
+            >,
         )
     }
 
@@ -16766,7 +16775,10 @@ impl FeatureEngineeringApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_feature_engineering_update_materialization_set,
+            decode_feature_engineering_get_operation::<
+                FeatureEngineeringUpdateMaterializationSetRequest,
+                MaterializationSet,
+            >,
         )
     }
 
@@ -16841,11 +16853,12 @@ static OP_FEATURE_ENGINEERING_BACKFILL_FEATURES: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
-fn decode_feature_engineering_backfill_features(
+/// Decodes the `Operation` that feature_engineering long-running calls answer into a handle polled with `get_operation`.
+fn decode_feature_engineering_get_operation<R, T: ::serde::de::DeserializeOwned>(
     client: &crate::Client,
-    _: &FeatureEngineeringBackfillFeaturesRequest,
+    _: &R,
     response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, BackfillFeaturesResponse>> {
+) -> crate::Result<rt::LongRunning<Operation, T>> {
     let operation: Operation = response.json()?;
     let name = operation.name.clone().unwrap_or_default();
     let (client, poll_name) = (client.clone(), name.clone());
@@ -16921,26 +16934,6 @@ static OP_FEATURE_ENGINEERING_CREATE_MATERIALIZATION_SET: rt::Operation = rt::Op
     idempotent: false,
 };
 
-fn decode_feature_engineering_create_materialization_set(
-    client: &crate::Client,
-    _: &FeatureEngineeringCreateMaterializationSetRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, MaterializationSet>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "feature_engineering", move || {
-        let request =
-            FeatureEngineeringGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_FEATURE_ENGINEERING_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
-
 static OP_FEATURE_ENGINEERING_CREATE_MATERIALIZED_FEATURE: rt::Operation = rt::Operation {
     method: "POST",
     path: "/api/2.0/feature-engineering/materialized-features",
@@ -17000,26 +16993,6 @@ static OP_FEATURE_ENGINEERING_DELETE_MATERIALIZATION_SET: rt::Operation = rt::Op
     response_headers: &[],
     idempotent: false,
 };
-
-fn decode_feature_engineering_delete_materialization_set(
-    client: &crate::Client,
-    _: &FeatureEngineeringDeleteMaterializationSetRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, ()>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "feature_engineering", move || {
-        let request =
-            FeatureEngineeringGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_FEATURE_ENGINEERING_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
 
 static OP_FEATURE_ENGINEERING_DELETE_MATERIALIZED_FEATURE: rt::Operation = rt::Operation {
     method: "DELETE",
@@ -17196,26 +17169,6 @@ static OP_FEATURE_ENGINEERING_PURGE_FEATURE_ENTITIES: rt::Operation = rt::Operat
     idempotent: false,
 };
 
-fn decode_feature_engineering_purge_feature_entities(
-    client: &crate::Client,
-    _: &FeatureEngineeringPurgeFeatureEntitiesRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, PurgeFeatureEntitiesResponse>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "feature_engineering", move || {
-        let request =
-            FeatureEngineeringGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_FEATURE_ENGINEERING_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
-
 static OP_FEATURE_ENGINEERING_UPDATE_FEATURE: rt::Operation = rt::Operation {
     method: "PATCH",
     path: "/api/2.0/feature-engineering/features/{full_name}",
@@ -17245,26 +17198,6 @@ static OP_FEATURE_ENGINEERING_UPDATE_MATERIALIZATION_SET: rt::Operation = rt::Op
     response_headers: &[],
     idempotent: false,
 };
-
-fn decode_feature_engineering_update_materialization_set(
-    client: &crate::Client,
-    _: &FeatureEngineeringUpdateMaterializationSetRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, MaterializationSet>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "feature_engineering", move || {
-        let request =
-            FeatureEngineeringGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_FEATURE_ENGINEERING_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
 
 static OP_FEATURE_ENGINEERING_UPDATE_MATERIALIZED_FEATURE: rt::Operation = rt::Operation {
     method: "PATCH",
@@ -18579,14 +18512,12 @@ static OP_FORECASTING_CREATE_EXPERIMENT: rt::Operation = rt::Operation {
 
 fn decode_forecasting_create_experiment(
     client: &crate::Client,
-    request: &ForecastingCreateExperimentRequest,
-    response: crate::transport::Response,
+    _request: &ForecastingCreateExperimentRequest,
+    answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<CreateForecastingExperimentResponse, ForecastingExperiment>> {
-    let _ = request;
-    let response: CreateForecastingExperimentResponse = response.json()?;
-    let experiment_id = match response.experiment_id.clone() {
-        ::std::option::Option::Some(value) => value,
-        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "experiment_id")),
+    let response: CreateForecastingExperimentResponse = answer.json()?;
+    let ::std::option::Option::Some(experiment_id) = response.experiment_id.clone() else {
+        return ::std::result::Result::Ok(rt::Wait::unbound(response, "experiment_id"));
     };
     ::std::result::Result::Ok(waiter_wait_get_experiment_forecasting_succeeded(
         client.clone(),

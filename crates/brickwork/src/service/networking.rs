@@ -1712,7 +1712,10 @@ impl PrivateNetworkGatewaysApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_private_network_gateways_create_private_network_gateway,
+            decode_private_network_gateways_get_private_network_gateway_operation::<
+                PrivateNetworkGatewaysCreatePrivateNetworkGatewayRequest,
+                PrivateNetworkGateway,
+            >,
         )
     }
 
@@ -1837,11 +1840,12 @@ static OP_PRIVATE_NETWORK_GATEWAYS_CREATE_PRIVATE_NETWORK_GATEWAY: rt::Operation
     idempotent: false,
 };
 
-fn decode_private_network_gateways_create_private_network_gateway(
+/// Decodes the `Operation` that private_network_gateways long-running calls answer into a handle polled with `get_private_network_gateway_operation`.
+fn decode_private_network_gateways_get_private_network_gateway_operation<R, T: ::serde::de::DeserializeOwned>(
     client: &crate::Client,
-    _: &PrivateNetworkGatewaysCreatePrivateNetworkGatewayRequest,
+    _: &R,
     response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, PrivateNetworkGateway>> {
+) -> crate::Result<rt::LongRunning<Operation, T>> {
     let operation: Operation = response.json()?;
     let name = operation.name.clone().unwrap_or_default();
     let (client, poll_name) = (client.clone(), name.clone());

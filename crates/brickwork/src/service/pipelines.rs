@@ -7719,12 +7719,9 @@ static OP_PIPELINES_STOP: rt::Operation = rt::Operation {
 fn decode_pipelines_stop(
     client: &crate::Client,
     request: &PipelinesStopRequest,
-    response: crate::transport::Response,
+    _answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<(), GetPipelineResponse>> {
-    let _ = request;
-    let response: () = {
-        let _ = response;
-    };
+    let response: () = ();
     let pipeline_id = request.pipeline_id.clone();
     ::std::result::Result::Ok(waiter_wait_get_pipeline_idle(
         client.clone(),

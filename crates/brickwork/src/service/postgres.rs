@@ -6293,7 +6293,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_create_branch,
+            decode_postgres_get_operation::<PostgresCreateBranchRequest, Branch>,
         )
     }
 
@@ -6318,7 +6318,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_create_catalog,
+            decode_postgres_get_operation::<PostgresCreateCatalogRequest, Catalog>,
         )
     }
 
@@ -6343,7 +6343,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_create_cdf_config,
+            decode_postgres_get_operation::<PostgresCreateCdfConfigRequest, CdfConfig>,
         )
     }
 
@@ -6368,7 +6368,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_create_data_api,
+            decode_postgres_get_operation::<PostgresCreateDataApiRequest, DataApi>,
         )
     }
 
@@ -6393,7 +6393,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_create_database,
+            decode_postgres_get_operation::<PostgresCreateDatabaseRequest, Database>,
         )
     }
 
@@ -6423,7 +6423,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_create_endpoint,
+            decode_postgres_get_operation::<PostgresCreateEndpointRequest, Endpoint>,
         )
     }
 
@@ -6448,7 +6448,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_create_project,
+            decode_postgres_get_operation::<PostgresCreateProjectRequest, Project>,
         )
     }
 
@@ -6473,7 +6473,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_create_role,
+            decode_postgres_get_operation::<PostgresCreateRoleRequest, Role>,
         )
     }
 
@@ -6503,7 +6503,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_create_snapshot,
+            decode_postgres_get_operation::<PostgresCreateSnapshotRequest, Snapshot>,
         )
     }
 
@@ -6528,7 +6528,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_create_synced_table,
+            decode_postgres_get_operation::<PostgresCreateSyncedTableRequest, SyncedTable>,
         )
     }
 
@@ -6548,7 +6548,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_delete_branch,
+            decode_postgres_get_operation::<PostgresDeleteBranchRequest, ()>,
         )
     }
 
@@ -6568,7 +6568,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_delete_catalog,
+            decode_postgres_get_operation::<PostgresDeleteCatalogRequest, ()>,
         )
     }
 
@@ -6588,7 +6588,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_delete_cdf_config,
+            decode_postgres_get_operation::<PostgresDeleteCdfConfigRequest, ()>,
         )
     }
 
@@ -6608,7 +6608,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_delete_data_api,
+            decode_postgres_get_operation::<PostgresDeleteDataApiRequest, ()>,
         )
     }
 
@@ -6628,7 +6628,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_delete_database,
+            decode_postgres_get_operation::<PostgresDeleteDatabaseRequest, ()>,
         )
     }
 
@@ -6648,7 +6648,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_delete_endpoint,
+            decode_postgres_get_operation::<PostgresDeleteEndpointRequest, ()>,
         )
     }
 
@@ -6668,7 +6668,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_delete_project,
+            decode_postgres_get_operation::<PostgresDeleteProjectRequest, ()>,
         )
     }
 
@@ -6688,7 +6688,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_delete_role,
+            decode_postgres_get_operation::<PostgresDeleteRoleRequest, ()>,
         )
     }
 
@@ -6708,7 +6708,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_delete_snapshot,
+            decode_postgres_get_operation::<PostgresDeleteSnapshotRequest, ()>,
         )
     }
 
@@ -6728,7 +6728,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_delete_synced_table,
+            decode_postgres_get_operation::<PostgresDeleteSyncedTableRequest, ()>,
         )
     }
 
@@ -7184,7 +7184,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_undelete_branch,
+            decode_postgres_get_operation::<PostgresUndeleteBranchRequest, ()>,
         )
     }
 
@@ -7204,7 +7204,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_undelete_project,
+            decode_postgres_get_operation::<PostgresUndeleteProjectRequest, ()>,
         )
     }
 
@@ -7234,7 +7234,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_update_branch,
+            decode_postgres_get_operation::<PostgresUpdateBranchRequest, Branch>,
         )
     }
 
@@ -7264,7 +7264,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_update_data_api,
+            decode_postgres_get_operation::<PostgresUpdateDataApiRequest, DataApi>,
         )
     }
 
@@ -7294,7 +7294,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_update_database,
+            decode_postgres_get_operation::<PostgresUpdateDatabaseRequest, Database>,
         )
     }
 
@@ -7324,7 +7324,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_update_endpoint,
+            decode_postgres_get_operation::<PostgresUpdateEndpointRequest, Endpoint>,
         )
     }
 
@@ -7354,7 +7354,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_update_project,
+            decode_postgres_get_operation::<PostgresUpdateProjectRequest, Project>,
         )
     }
 
@@ -7384,7 +7384,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_update_role,
+            decode_postgres_get_operation::<PostgresUpdateRoleRequest, Role>,
         )
     }
 
@@ -7414,7 +7414,7 @@ impl PostgresApi {
                 },
                 ..::std::default::Default::default()
             },
-            decode_postgres_update_snapshot_schedule,
+            decode_postgres_get_operation::<PostgresUpdateSnapshotScheduleRequest, SnapshotSchedule>,
         )
     }
 }
@@ -7429,11 +7429,12 @@ static OP_POSTGRES_CREATE_BRANCH: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
-fn decode_postgres_create_branch(
+/// Decodes the `Operation` that postgres long-running calls answer into a handle polled with `get_operation`.
+fn decode_postgres_get_operation<R, T: ::serde::de::DeserializeOwned>(
     client: &crate::Client,
-    _: &PostgresCreateBranchRequest,
+    _: &R,
     response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, Branch>> {
+) -> crate::Result<rt::LongRunning<Operation, T>> {
     let operation: Operation = response.json()?;
     let name = operation.name.clone().unwrap_or_default();
     let (client, poll_name) = (client.clone(), name.clone());
@@ -7458,25 +7459,6 @@ static OP_POSTGRES_CREATE_CATALOG: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
-fn decode_postgres_create_catalog(
-    client: &crate::Client,
-    _: &PostgresCreateCatalogRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, Catalog>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
-
 static OP_POSTGRES_CREATE_CDF_CONFIG: rt::Operation = rt::Operation {
     method: "POST",
     path: "/api/2.0/postgres/{parent}/cdf-configs",
@@ -7486,25 +7468,6 @@ static OP_POSTGRES_CREATE_CDF_CONFIG: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
-
-fn decode_postgres_create_cdf_config(
-    client: &crate::Client,
-    _: &PostgresCreateCdfConfigRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, CdfConfig>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
 
 static OP_POSTGRES_CREATE_DATA_API: rt::Operation = rt::Operation {
     method: "POST",
@@ -7516,25 +7479,6 @@ static OP_POSTGRES_CREATE_DATA_API: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
-fn decode_postgres_create_data_api(
-    client: &crate::Client,
-    _: &PostgresCreateDataApiRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, DataApi>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
-
 static OP_POSTGRES_CREATE_DATABASE: rt::Operation = rt::Operation {
     method: "POST",
     path: "/api/2.0/postgres/{parent}/databases",
@@ -7544,25 +7488,6 @@ static OP_POSTGRES_CREATE_DATABASE: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
-
-fn decode_postgres_create_database(
-    client: &crate::Client,
-    _: &PostgresCreateDatabaseRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, Database>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
 
 static OP_POSTGRES_CREATE_ENDPOINT: rt::Operation = rt::Operation {
     method: "POST",
@@ -7574,25 +7499,6 @@ static OP_POSTGRES_CREATE_ENDPOINT: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
-fn decode_postgres_create_endpoint(
-    client: &crate::Client,
-    _: &PostgresCreateEndpointRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, Endpoint>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
-
 static OP_POSTGRES_CREATE_PROJECT: rt::Operation = rt::Operation {
     method: "POST",
     path: "/api/2.0/postgres/projects",
@@ -7602,25 +7508,6 @@ static OP_POSTGRES_CREATE_PROJECT: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
-
-fn decode_postgres_create_project(
-    client: &crate::Client,
-    _: &PostgresCreateProjectRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, Project>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
 
 static OP_POSTGRES_CREATE_ROLE: rt::Operation = rt::Operation {
     method: "POST",
@@ -7632,25 +7519,6 @@ static OP_POSTGRES_CREATE_ROLE: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
-fn decode_postgres_create_role(
-    client: &crate::Client,
-    _: &PostgresCreateRoleRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, Role>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
-
 static OP_POSTGRES_CREATE_SNAPSHOT: rt::Operation = rt::Operation {
     method: "POST",
     path: "/api/2.0/postgres/{parent}/snapshots",
@@ -7660,25 +7528,6 @@ static OP_POSTGRES_CREATE_SNAPSHOT: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
-
-fn decode_postgres_create_snapshot(
-    client: &crate::Client,
-    _: &PostgresCreateSnapshotRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, Snapshot>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
 
 static OP_POSTGRES_CREATE_SYNCED_TABLE: rt::Operation = rt::Operation {
     method: "POST",
@@ -7690,25 +7539,6 @@ static OP_POSTGRES_CREATE_SYNCED_TABLE: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
-fn decode_postgres_create_synced_table(
-    client: &crate::Client,
-    _: &PostgresCreateSyncedTableRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, SyncedTable>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
-
 static OP_POSTGRES_DELETE_BRANCH: rt::Operation = rt::Operation {
     method: "DELETE",
     path: "/api/2.0/postgres/{name}",
@@ -7718,25 +7548,6 @@ static OP_POSTGRES_DELETE_BRANCH: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
-
-fn decode_postgres_delete_branch(
-    client: &crate::Client,
-    _: &PostgresDeleteBranchRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, ()>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
 
 static OP_POSTGRES_DELETE_CATALOG: rt::Operation = rt::Operation {
     method: "DELETE",
@@ -7748,25 +7559,6 @@ static OP_POSTGRES_DELETE_CATALOG: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
-fn decode_postgres_delete_catalog(
-    client: &crate::Client,
-    _: &PostgresDeleteCatalogRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, ()>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
-
 static OP_POSTGRES_DELETE_CDF_CONFIG: rt::Operation = rt::Operation {
     method: "DELETE",
     path: "/api/2.0/postgres/{name}",
@@ -7776,25 +7568,6 @@ static OP_POSTGRES_DELETE_CDF_CONFIG: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
-
-fn decode_postgres_delete_cdf_config(
-    client: &crate::Client,
-    _: &PostgresDeleteCdfConfigRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, ()>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
 
 static OP_POSTGRES_DELETE_DATA_API: rt::Operation = rt::Operation {
     method: "DELETE",
@@ -7806,25 +7579,6 @@ static OP_POSTGRES_DELETE_DATA_API: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
-fn decode_postgres_delete_data_api(
-    client: &crate::Client,
-    _: &PostgresDeleteDataApiRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, ()>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
-
 static OP_POSTGRES_DELETE_DATABASE: rt::Operation = rt::Operation {
     method: "DELETE",
     path: "/api/2.0/postgres/{name}",
@@ -7834,25 +7588,6 @@ static OP_POSTGRES_DELETE_DATABASE: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
-
-fn decode_postgres_delete_database(
-    client: &crate::Client,
-    _: &PostgresDeleteDatabaseRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, ()>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
 
 static OP_POSTGRES_DELETE_ENDPOINT: rt::Operation = rt::Operation {
     method: "DELETE",
@@ -7864,25 +7599,6 @@ static OP_POSTGRES_DELETE_ENDPOINT: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
-fn decode_postgres_delete_endpoint(
-    client: &crate::Client,
-    _: &PostgresDeleteEndpointRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, ()>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
-
 static OP_POSTGRES_DELETE_PROJECT: rt::Operation = rt::Operation {
     method: "DELETE",
     path: "/api/2.0/postgres/{name}",
@@ -7892,25 +7608,6 @@ static OP_POSTGRES_DELETE_PROJECT: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
-
-fn decode_postgres_delete_project(
-    client: &crate::Client,
-    _: &PostgresDeleteProjectRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, ()>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
 
 static OP_POSTGRES_DELETE_ROLE: rt::Operation = rt::Operation {
     method: "DELETE",
@@ -7922,25 +7619,6 @@ static OP_POSTGRES_DELETE_ROLE: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
-fn decode_postgres_delete_role(
-    client: &crate::Client,
-    _: &PostgresDeleteRoleRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, ()>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
-
 static OP_POSTGRES_DELETE_SNAPSHOT: rt::Operation = rt::Operation {
     method: "DELETE",
     path: "/api/2.0/postgres/{name}",
@@ -7951,25 +7629,6 @@ static OP_POSTGRES_DELETE_SNAPSHOT: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
-fn decode_postgres_delete_snapshot(
-    client: &crate::Client,
-    _: &PostgresDeleteSnapshotRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, ()>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
-
 static OP_POSTGRES_DELETE_SYNCED_TABLE: rt::Operation = rt::Operation {
     method: "DELETE",
     path: "/api/2.0/postgres/{name}",
@@ -7979,25 +7638,6 @@ static OP_POSTGRES_DELETE_SYNCED_TABLE: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
-
-fn decode_postgres_delete_synced_table(
-    client: &crate::Client,
-    _: &PostgresDeleteSyncedTableRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, ()>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
 
 static OP_POSTGRES_GENERATE_DATABASE_CREDENTIAL: rt::Operation = rt::Operation {
     method: "POST",
@@ -8295,25 +7935,6 @@ static OP_POSTGRES_UNDELETE_BRANCH: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
-fn decode_postgres_undelete_branch(
-    client: &crate::Client,
-    _: &PostgresUndeleteBranchRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, ()>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
-
 static OP_POSTGRES_UNDELETE_PROJECT: rt::Operation = rt::Operation {
     method: "POST",
     path: "/api/2.0/postgres/{name}/undelete",
@@ -8323,25 +7944,6 @@ static OP_POSTGRES_UNDELETE_PROJECT: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
-
-fn decode_postgres_undelete_project(
-    client: &crate::Client,
-    _: &PostgresUndeleteProjectRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, ()>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
 
 static OP_POSTGRES_UPDATE_BRANCH: rt::Operation = rt::Operation {
     method: "PATCH",
@@ -8353,25 +7955,6 @@ static OP_POSTGRES_UPDATE_BRANCH: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
-fn decode_postgres_update_branch(
-    client: &crate::Client,
-    _: &PostgresUpdateBranchRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, Branch>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
-
 static OP_POSTGRES_UPDATE_DATA_API: rt::Operation = rt::Operation {
     method: "PATCH",
     path: "/api/2.0/postgres/{name}",
@@ -8381,25 +7964,6 @@ static OP_POSTGRES_UPDATE_DATA_API: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
-
-fn decode_postgres_update_data_api(
-    client: &crate::Client,
-    _: &PostgresUpdateDataApiRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, DataApi>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
 
 static OP_POSTGRES_UPDATE_DATABASE: rt::Operation = rt::Operation {
     method: "PATCH",
@@ -8411,25 +7975,6 @@ static OP_POSTGRES_UPDATE_DATABASE: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
-fn decode_postgres_update_database(
-    client: &crate::Client,
-    _: &PostgresUpdateDatabaseRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, Database>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
-
 static OP_POSTGRES_UPDATE_ENDPOINT: rt::Operation = rt::Operation {
     method: "PATCH",
     path: "/api/2.0/postgres/{name}",
@@ -8439,25 +7984,6 @@ static OP_POSTGRES_UPDATE_ENDPOINT: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
-
-fn decode_postgres_update_endpoint(
-    client: &crate::Client,
-    _: &PostgresUpdateEndpointRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, Endpoint>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
 
 static OP_POSTGRES_UPDATE_PROJECT: rt::Operation = rt::Operation {
     method: "PATCH",
@@ -8469,25 +7995,6 @@ static OP_POSTGRES_UPDATE_PROJECT: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
-fn decode_postgres_update_project(
-    client: &crate::Client,
-    _: &PostgresUpdateProjectRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, Project>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
-
 static OP_POSTGRES_UPDATE_ROLE: rt::Operation = rt::Operation {
     method: "PATCH",
     path: "/api/2.0/postgres/{name}",
@@ -8498,25 +8005,6 @@ static OP_POSTGRES_UPDATE_ROLE: rt::Operation = rt::Operation {
     idempotent: false,
 };
 
-fn decode_postgres_update_role(
-    client: &crate::Client,
-    _: &PostgresUpdateRoleRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, Role>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
-
 static OP_POSTGRES_UPDATE_SNAPSHOT_SCHEDULE: rt::Operation = rt::Operation {
     method: "PATCH",
     path: "/api/2.0/postgres/{name}",
@@ -8526,25 +8014,6 @@ static OP_POSTGRES_UPDATE_SNAPSHOT_SCHEDULE: rt::Operation = rt::Operation {
     response_headers: &[],
     idempotent: false,
 };
-
-fn decode_postgres_update_snapshot_schedule(
-    client: &crate::Client,
-    _: &PostgresUpdateSnapshotScheduleRequest,
-    response: crate::transport::Response,
-) -> crate::Result<rt::LongRunning<Operation, SnapshotSchedule>> {
-    let operation: Operation = response.json()?;
-    let name = operation.name.clone().unwrap_or_default();
-    let (client, poll_name) = (client.clone(), name.clone());
-    ::std::result::Result::Ok(rt::LongRunning::new(operation, name, "postgres", move || {
-        let request = PostgresGetOperationRequest { name: poll_name.clone(), ..::std::default::Default::default() };
-        ::std::future::IntoFuture::into_future(rt::Call::new(
-            client.clone(),
-            &OP_POSTGRES_GET_OPERATION,
-            request,
-            rt::json,
-        ))
-    }))
-}
 
 impl<O> rt::Call<PostgresCreateBranchRequest, O> {
     /// Set `parent`.

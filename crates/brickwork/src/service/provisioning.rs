@@ -3979,14 +3979,12 @@ static OP_WORKSPACES_CREATE: rt::Operation = rt::Operation {
 
 fn decode_workspaces_create(
     client: &crate::Client,
-    request: &WorkspacesCreateRequest,
-    response: crate::transport::Response,
+    _request: &WorkspacesCreateRequest,
+    answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<Workspace, Workspace>> {
-    let _ = request;
-    let response: Workspace = response.json()?;
-    let workspace_id = match response.workspace_id.clone() {
-        ::std::option::Option::Some(value) => value,
-        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "workspace_id")),
+    let response: Workspace = answer.json()?;
+    let ::std::option::Option::Some(workspace_id) = response.workspace_id.clone() else {
+        return ::std::result::Result::Ok(rt::Wait::unbound(response, "workspace_id"));
     };
     ::std::result::Result::Ok(waiter_wait_get_workspace_running(
         client.clone(),
@@ -4064,14 +4062,12 @@ static OP_WORKSPACES_UPDATE: rt::Operation = rt::Operation {
 
 fn decode_workspaces_update(
     client: &crate::Client,
-    request: &WorkspacesUpdateRequest,
-    response: crate::transport::Response,
+    _request: &WorkspacesUpdateRequest,
+    answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<Workspace, Workspace>> {
-    let _ = request;
-    let response: Workspace = response.json()?;
-    let workspace_id = match response.workspace_id.clone() {
-        ::std::option::Option::Some(value) => value,
-        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "workspace_id")),
+    let response: Workspace = answer.json()?;
+    let ::std::option::Option::Some(workspace_id) = response.workspace_id.clone() else {
+        return ::std::result::Result::Ok(rt::Wait::unbound(response, "workspace_id"));
     };
     ::std::result::Result::Ok(waiter_wait_get_workspace_running(
         client.clone(),

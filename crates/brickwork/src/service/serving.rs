@@ -5886,14 +5886,12 @@ static OP_SERVING_ENDPOINTS_CREATE: rt::Operation = rt::Operation {
 
 fn decode_serving_endpoints_create(
     client: &crate::Client,
-    request: &ServingEndpointsCreateRequest,
-    response: crate::transport::Response,
+    _request: &ServingEndpointsCreateRequest,
+    answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<ServingEndpointDetailed, ServingEndpointDetailed>> {
-    let _ = request;
-    let response: ServingEndpointDetailed = response.json()?;
-    let name = match response.name.clone() {
-        ::std::option::Option::Some(value) => value,
-        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "name")),
+    let response: ServingEndpointDetailed = answer.json()?;
+    let ::std::option::Option::Some(name) = response.name.clone() else {
+        return ::std::result::Result::Ok(rt::Wait::unbound(response, "name"));
     };
     ::std::result::Result::Ok(waiter_wait_get_serving_endpoint_not_updating(
         client.clone(),
@@ -5943,14 +5941,12 @@ static OP_SERVING_ENDPOINTS_CREATE_PROVISIONED_THROUGHPUT_ENDPOINT: rt::Operatio
 
 fn decode_serving_endpoints_create_provisioned_throughput_endpoint(
     client: &crate::Client,
-    request: &ServingEndpointsCreateProvisionedThroughputEndpointRequest,
-    response: crate::transport::Response,
+    _request: &ServingEndpointsCreateProvisionedThroughputEndpointRequest,
+    answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<ServingEndpointDetailed, ServingEndpointDetailed>> {
-    let _ = request;
-    let response: ServingEndpointDetailed = response.json()?;
-    let name = match response.name.clone() {
-        ::std::option::Option::Some(value) => value,
-        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "name")),
+    let response: ServingEndpointDetailed = answer.json()?;
+    let ::std::option::Option::Some(name) = response.name.clone() else {
+        return ::std::result::Result::Ok(rt::Wait::unbound(response, "name"));
     };
     ::std::result::Result::Ok(waiter_wait_get_serving_endpoint_not_updating(
         client.clone(),
@@ -6147,14 +6143,12 @@ static OP_SERVING_ENDPOINTS_UPDATE_CONFIG: rt::Operation = rt::Operation {
 
 fn decode_serving_endpoints_update_config(
     client: &crate::Client,
-    request: &ServingEndpointsUpdateConfigRequest,
-    response: crate::transport::Response,
+    _request: &ServingEndpointsUpdateConfigRequest,
+    answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<ServingEndpointDetailed, ServingEndpointDetailed>> {
-    let _ = request;
-    let response: ServingEndpointDetailed = response.json()?;
-    let name = match response.name.clone() {
-        ::std::option::Option::Some(value) => value,
-        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "name")),
+    let response: ServingEndpointDetailed = answer.json()?;
+    let ::std::option::Option::Some(name) = response.name.clone() else {
+        return ::std::result::Result::Ok(rt::Wait::unbound(response, "name"));
     };
     ::std::result::Result::Ok(waiter_wait_get_serving_endpoint_not_updating(
         client.clone(),
@@ -6196,14 +6190,12 @@ static OP_SERVING_ENDPOINTS_UPDATE_PROVISIONED_THROUGHPUT_ENDPOINT_CONFIG: rt::O
 
 fn decode_serving_endpoints_update_provisioned_throughput_endpoint_config(
     client: &crate::Client,
-    request: &ServingEndpointsUpdateProvisionedThroughputEndpointConfigRequest,
-    response: crate::transport::Response,
+    _request: &ServingEndpointsUpdateProvisionedThroughputEndpointConfigRequest,
+    answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<ServingEndpointDetailed, ServingEndpointDetailed>> {
-    let _ = request;
-    let response: ServingEndpointDetailed = response.json()?;
-    let name = match response.name.clone() {
-        ::std::option::Option::Some(value) => value,
-        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "name")),
+    let response: ServingEndpointDetailed = answer.json()?;
+    let ::std::option::Option::Some(name) = response.name.clone() else {
+        return ::std::result::Result::Ok(rt::Wait::unbound(response, "name"));
     };
     ::std::result::Result::Ok(waiter_wait_get_serving_endpoint_not_updating(
         client.clone(),

@@ -14125,14 +14125,12 @@ static OP_WAREHOUSES_CREATE: rt::Operation = rt::Operation {
 
 fn decode_warehouses_create(
     client: &crate::Client,
-    request: &WarehousesCreateRequest,
-    response: crate::transport::Response,
+    _request: &WarehousesCreateRequest,
+    answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<CreateWarehouseResponse, GetWarehouseResponse>> {
-    let _ = request;
-    let response: CreateWarehouseResponse = response.json()?;
-    let id = match response.id.clone() {
-        ::std::option::Option::Some(value) => value,
-        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "id")),
+    let response: CreateWarehouseResponse = answer.json()?;
+    let ::std::option::Option::Some(id) = response.id.clone() else {
+        return ::std::result::Result::Ok(rt::Wait::unbound(response, "id"));
     };
     ::std::result::Result::Ok(waiter_wait_get_warehouse_running(
         client.clone(),
@@ -14226,12 +14224,9 @@ static OP_WAREHOUSES_EDIT: rt::Operation = rt::Operation {
 fn decode_warehouses_edit(
     client: &crate::Client,
     request: &WarehousesEditRequest,
-    response: crate::transport::Response,
+    _answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<(), GetWarehouseResponse>> {
-    let _ = request;
-    let response: () = {
-        let _ = response;
-    };
+    let response: () = ();
     let id = request.id.clone();
     ::std::result::Result::Ok(waiter_wait_get_warehouse_running(
         client.clone(),
@@ -14369,12 +14364,9 @@ static OP_WAREHOUSES_START: rt::Operation = rt::Operation {
 fn decode_warehouses_start(
     client: &crate::Client,
     request: &WarehousesStartRequest,
-    response: crate::transport::Response,
+    _answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<(), GetWarehouseResponse>> {
-    let _ = request;
-    let response: () = {
-        let _ = response;
-    };
+    let response: () = ();
     let id = request.id.clone();
     ::std::result::Result::Ok(waiter_wait_get_warehouse_running(
         client.clone(),
@@ -14397,12 +14389,9 @@ static OP_WAREHOUSES_STOP: rt::Operation = rt::Operation {
 fn decode_warehouses_stop(
     client: &crate::Client,
     request: &WarehousesStopRequest,
-    response: crate::transport::Response,
+    _answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<(), GetWarehouseResponse>> {
-    let _ = request;
-    let response: () = {
-        let _ = response;
-    };
+    let response: () = ();
     let id = request.id.clone();
     ::std::result::Result::Ok(waiter_wait_get_warehouse_stopped(
         client.clone(),

@@ -2888,14 +2888,12 @@ static OP_VECTOR_SEARCH_ENDPOINTS_CREATE_ENDPOINT: rt::Operation = rt::Operation
 
 fn decode_vector_search_endpoints_create_endpoint(
     client: &crate::Client,
-    request: &VectorSearchEndpointsCreateEndpointRequest,
-    response: crate::transport::Response,
+    _request: &VectorSearchEndpointsCreateEndpointRequest,
+    answer: crate::transport::Response,
 ) -> crate::Result<rt::Wait<EndpointInfo, EndpointInfo>> {
-    let _ = request;
-    let response: EndpointInfo = response.json()?;
-    let endpoint_name = match response.name.clone() {
-        ::std::option::Option::Some(value) => value,
-        ::std::option::Option::None => return ::std::result::Result::Ok(rt::Wait::unbound(response, "name")),
+    let response: EndpointInfo = answer.json()?;
+    let ::std::option::Option::Some(endpoint_name) = response.name.clone() else {
+        return ::std::result::Result::Ok(rt::Wait::unbound(response, "name"));
     };
     ::std::result::Result::Ok(waiter_wait_get_endpoint_vector_search_endpoint_online(
         client.clone(),
