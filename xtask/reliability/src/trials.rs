@@ -1,9 +1,13 @@
 //! Cleanup trials: many randomized `ephemeral_cluster` runs whose body
 //! succeeds, fails or panics, or whose future is dropped at a random moment
-//! (while creating, waiting, running the body or cleaning up), while the
-//! emulator fails creates and deletes. Afterwards no cluster may be left.
+//! or right after the body (mid-cleanup), while the emulator fails and slows
+//! creates and deletes. Afterwards no cluster may be left. Each drop is
+//! tallied by where it cut: before the body (creating or waiting), in the
+//! body, or in the cleanup.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use brickwork::patterns::{ephemeral_cluster, wait_for_background_cleanups, EphemeralOptions};
@@ -16,17 +20,24 @@ use futures::StreamExt;
 const CONCURRENT: usize = 16;
 const BODY_ERROR: &str = "the body failed";
 
-/// A trial's task: its result, or how the task ended without one (a panic).
-type Outcome = Result<Result<(), Error>, tokio::task::JoinError>;
+/// A trial's task: where a drop cut it (or `"ran"`), or its error, or how the
+/// task ended without either (a panic).
+type Outcome = Result<Result<&'static str, Error>, tokio::task::JoinError>;
+
+/// How far a trial got: the body has not started, runs, or has returned.
+const BEFORE_BODY: u8 = 0;
+const IN_BODY: u8 = 1;
+const BODY_DONE: u8 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Scenario {
     BodySucceeds,
     BodyFails,
     BodyPanics,
-    /// The whole future is dropped after a random delay: mid-create,
-    /// mid-wait, mid-body or mid-cleanup.
+    /// The whole future is dropped after a random delay.
     Dropped,
+    /// The whole future is dropped just after the body returned: mid-cleanup.
+    DroppedInCleanup,
 }
 
 fn faults(seed: u64) -> FaultSettings {
@@ -48,13 +59,14 @@ fn faults(seed: u64) -> FaultSettings {
             rule(DELETE, Phase::Before, 0.05, Fault::InternalError),
             rule(DELETE, Phase::Before, 0.05, Fault::DropConnection),
             rule(DELETE, Phase::After, 0.1, Fault::DropConnection),
+            rule(DELETE, Phase::Before, 0.3, Fault::Latency { ms: 40 }),
             rule("/api/2.1/clusters/get", Phase::Before, 0.05, Fault::Latency { ms: 30 }),
         ],
         rate_limit_per_token: None,
     }
 }
 
-async fn trial(w: WorkspaceClient, n: usize, scenario: Scenario, drop_after: Duration) -> Result<(), Error> {
+async fn trial(w: WorkspaceClient, n: usize, scenario: Scenario, drop_after: Duration) -> Result<&'static str, Error> {
     let spec = w
         .clusters()
         .create("15.4.x-scala2.12")
@@ -66,19 +78,42 @@ async fn trial(w: WorkspaceClient, n: usize, scenario: Scenario, drop_after: Dur
             .poll_interval(Duration::from_millis(5), Duration::from_millis(20))
             .timeout(Duration::from_secs(60)),
     };
+    let stage = Arc::new(AtomicU8::new(BEFORE_BODY));
+    let seen = stage.clone();
     let guarded = ephemeral_cluster(&w, spec, options, move |_cluster| async move {
+        seen.store(IN_BODY, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(fastrand::u64(0..10))).await;
+        seen.store(BODY_DONE, Ordering::SeqCst);
         match scenario {
             Scenario::BodyFails => Err(Error::config(BODY_ERROR)),
             Scenario::BodyPanics => panic!("the body panicked"),
-            Scenario::BodySucceeds | Scenario::Dropped => Ok(()),
+            _ => Ok(()),
         }
     });
-    if scenario == Scenario::Dropped {
-        let _ = tokio::time::timeout(drop_after, guarded).await;
-        return Ok(());
+    let cut = match scenario {
+        Scenario::Dropped => tokio::time::sleep(drop_after),
+        Scenario::DroppedInCleanup => {
+            let body_done = async {
+                while stage.load(Ordering::SeqCst) != BODY_DONE {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            };
+            tokio::select! {
+                result = guarded => return result.map(|()| "ran"),
+                () = body_done => {}
+            }
+            return Ok("dropped in the cleanup");
+        }
+        _ => return guarded.await.map(|()| "ran"),
+    };
+    tokio::select! {
+        result = guarded => result.map(|()| "ran"),
+        () = cut => Ok(match stage.load(Ordering::SeqCst) {
+            BEFORE_BODY => "dropped before the body",
+            IN_BODY => "dropped in the body",
+            _ => "dropped in the cleanup",
+        }),
     }
-    guarded.await
 }
 
 /// Run `count` trials; returns the violations (none: it passed).
@@ -100,7 +135,13 @@ pub async fn run(count: usize, seed: u64) -> Vec<String> {
     };
     // Panics are part of the trials: keep them off the terminal.
     std::panic::set_hook(Box::new(|_| {}));
-    let scenarios = [Scenario::BodySucceeds, Scenario::BodyFails, Scenario::BodyPanics, Scenario::Dropped];
+    let scenarios = [
+        Scenario::BodySucceeds,
+        Scenario::BodyFails,
+        Scenario::BodyPanics,
+        Scenario::Dropped,
+        Scenario::DroppedInCleanup,
+    ];
     let plan: Vec<(usize, Scenario, Duration)> = (0..count)
         .map(|n| (n, scenarios[fastrand::usize(..scenarios.len())], Duration::from_millis(fastrand::u64(0..80))))
         .collect();
@@ -120,7 +161,7 @@ pub async fn run(count: usize, seed: u64) -> Vec<String> {
     let mut tally: BTreeMap<String, u64> = BTreeMap::new();
     for (scenario, outcome) in &outcomes {
         let label = match outcome {
-            Ok(Ok(())) => "ok",
+            Ok(Ok(label)) => label,
             Ok(Err(_)) => "error",
             Err(e) if e.is_panic() => "panic",
             Err(_) => "cancelled",
@@ -130,7 +171,7 @@ pub async fn run(count: usize, seed: u64) -> Vec<String> {
             violations.push(format!("{scenario:?}: a panic the body did not raise"));
         }
         match (scenario, outcome) {
-            (Scenario::BodyFails, Ok(Ok(()))) => violations.push("a failing body was reported as a success".into()),
+            (Scenario::BodyFails, Ok(Ok(_))) => violations.push("a failing body was reported as a success".into()),
             // The body's error is what the caller sees, not a cleanup's.
             (Scenario::BodyFails, Ok(Err(e))) if e.message() != BODY_ERROR && e.message().contains("cannot delete") => {
                 violations.push(format!("the body's error was replaced: {e}"))
