@@ -190,7 +190,7 @@ async fn a_stale_token_is_served_while_one_background_refresh_fetches_the_next()
     // Tokens live 4 s and go stale half-way; every refresh after the first hangs.
     let server = scripted_oauth_server(
         |_| None,
-        |n| {
+        |_, n| {
             let reply = Reply::json(200, json!({"access_token": format!("tok-{n}"), "expires_in": 4}));
             if n == 0 {
                 reply
@@ -229,7 +229,7 @@ async fn a_failed_refresh_keeps_the_valid_token_until_it_expires() {
     // unit-tested on a paused clock in `auth/token.rs`.
     let server = scripted_oauth_server(
         |_| None,
-        |n| match n {
+        |_, n| match n {
             0 => Reply::json(200, json!({"access_token": "tok-0", "expires_in": 4})),
             _ => Reply::json(400, json!({"error": "invalid_client", "error_description": "client disabled"})),
         },
@@ -392,7 +392,7 @@ async fn flaky_oauth_server(
 ) -> TestServer {
     scripted_oauth_server(
         move |n| fail("discovery", n),
-        move |n| match fail("token", n) {
+        move |_, n| match fail("token", n) {
             Some(status) => Reply::json(status, json!({"error": "temporarily_unavailable"})),
             None => Reply::json(200, json!({"access_token": format!("tok-{n}"), "expires_in": lifetime_secs})),
         },
@@ -402,10 +402,10 @@ async fn flaky_oauth_server(
 }
 
 /// OAuth endpoints: discovery fails with `discovery_failure(n)` if any, the
-/// token endpoint answers `token(n)`.
+/// token endpoint answers `token(request, n)`.
 async fn scripted_oauth_server(
     discovery_failure: impl Fn(usize) -> Option<u16> + Send + Sync + 'static,
-    token: impl Fn(usize) -> Reply + Send + Sync + 'static,
+    token: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static,
     extra: Vec<(&'static str, &'static str, common::Handler)>,
 ) -> TestServer {
     let base = Arc::new(std::sync::OnceLock::<String>::new());
@@ -422,7 +422,7 @@ async fn scripted_oauth_server(
                 }
             }),
         ),
-        ("POST", "/oidc/v1/token", handler(move |_, n| token(n))),
+        ("POST", "/oidc/v1/token", handler(token)),
     ];
     routes.extend(extra);
     let server = TestServer::start(routes).await;
@@ -603,22 +603,22 @@ async fn databricks_cli_token_is_used_and_cli_errors_surface() {
     );
 }
 
-/// A workspace whose token endpoint exchanges `id_token` (from a CI system
-/// on the same server) for `tok-<n>`, and CI endpoints for GitHub and Azure DevOps.
+/// A workspace whose token endpoint exchanges the ID token of a CI job (from
+/// the GitHub or Azure DevOps endpoints on the same server) for `tok-<n>`.
 async fn ci_oidc_server() -> TestServer {
-    let base = Arc::new(std::sync::OnceLock::<String>::new());
-    let b = base.clone();
-    let server = TestServer::start(vec![
-        (
-            "GET",
-            "/oidc/.well-known/oauth-authorization-server",
-            handler(move |_, _| {
-                Reply::json(
-                    200,
-                    json!({"token_endpoint": format!("{}/oidc/v1/token", b.get().cloned().unwrap_or_default())}),
-                )
-            }),
-        ),
+    let exchange = |r: &Recorded, n| {
+        let form = r.form();
+        let valid = form.get("grant_type").map(String::as_str)
+            == Some("urn:ietf:params:oauth:grant-type:token-exchange")
+            && matches!(form.get("subject_token").map(String::as_str), Some("gh-id-token" | "ado-id-token"))
+            && form.get("client_id").map(String::as_str) == Some("sp-client");
+        if valid {
+            Reply::json(200, json!({"access_token": format!("tok-{n}"), "token_type": "Bearer", "expires_in": 3600}))
+        } else {
+            Reply::json(400, json!({"error": "invalid_grant"}))
+        }
+    };
+    let ci_endpoints = vec![
         (
             "GET",
             "/github/idtoken",
@@ -635,30 +635,9 @@ async fn ci_oidc_server() -> TestServer {
                 _ => Reply::json(401, json!({"message": "bad access token"})),
             }),
         ),
-        (
-            "POST",
-            "/oidc/v1/token",
-            handler(|r: &Recorded, n| {
-                let form = r.form();
-                let exchange = form.get("grant_type").map(String::as_str)
-                    == Some("urn:ietf:params:oauth:grant-type:token-exchange")
-                    && matches!(form.get("subject_token").map(String::as_str), Some("gh-id-token" | "ado-id-token"))
-                    && form.get("client_id").map(String::as_str) == Some("sp-client");
-                if exchange {
-                    Reply::json(
-                        200,
-                        json!({"access_token": format!("tok-{n}"), "token_type": "Bearer", "expires_in": 3600}),
-                    )
-                } else {
-                    Reply::json(400, json!({"error": "invalid_grant"}))
-                }
-            }),
-        ),
         me_route(|a| a.starts_with("Bearer tok-")),
-    ])
-    .await;
-    let _ = base.set(server.url.clone());
-    server
+    ];
+    scripted_oauth_server(|_| None, exchange, ci_endpoints).await
 }
 
 fn ci_config(url: &str, vars: &[(&str, &str)]) -> Config {

@@ -11,7 +11,6 @@ use axum::body::Body;
 use axum::response::Response;
 use brickwork::service::compute::State;
 use brickwork::service::WorkspaceClient;
-use brickwork::transport::RetryPolicy;
 use brickwork::{Client, Config, ConfigBuilder, ErrorKind};
 use common::{handler, Recorded, Reply, TestServer};
 use serde_json::{json, Value};
@@ -22,12 +21,8 @@ const GET_CLUSTER: &str = "/api/2.1/clusters/get";
 
 async fn workspace(url: &str, tweak: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> WorkspaceClient {
     let cfg = tweak(Config::builder().host(url).token(TOKEN).without_environment()).build().expect("cfg");
-    let fast = RetryPolicy {
-        initial_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(20),
-        throttle_jitter: Duration::from_millis(5),
-    };
-    WorkspaceClient::from_client(Client::builder().config(cfg).retry_policy(fast).build().await.expect("client"))
+    let client = Client::builder().config(cfg).retry_policy(common::fast_retries()).build().await.expect("client");
+    WorkspaceClient::from_client(client)
 }
 
 #[tokio::test]

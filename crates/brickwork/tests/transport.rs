@@ -7,19 +7,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use brickwork::transport::RetryPolicy;
 use brickwork::{Client, Config, ErrorKind};
-use common::{handler, Reply, TestServer};
+use common::{fast_retries, handler, Reply, TestServer};
 use serde_json::{json, Value};
-
-/// Fast backoff so tests that retry do not sleep for seconds.
-fn fast_retries() -> RetryPolicy {
-    RetryPolicy {
-        initial_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(20),
-        throttle_jitter: Duration::from_millis(5),
-    }
-}
 
 async fn client_for(url: &str, tweak: impl FnOnce(brickwork::ConfigBuilder) -> brickwork::ConfigBuilder) -> Client {
     let builder = Config::builder().host(url).token("dapi-test-token").without_environment();

@@ -185,8 +185,10 @@ impl CiOidc {
         CiOidc { system: CiSystem::AzureDevOps }
     }
 
-    /// The ID token source, or why this job is not such a CI job.
-    fn id_token_source(&self, cfg: &Config, token_endpoint: &str) -> std::result::Result<IdTokenSource, String> {
+    /// The ID token source, or why this job is not such a CI job. A GitHub
+    /// source without `token_audience` gets its audience once the token
+    /// endpoint is known ([`IdTokenSource::default_audience`]).
+    fn id_token_source(&self, cfg: &Config) -> std::result::Result<IdTokenSource, String> {
         let var = |name: &str| cfg.env_var(name).filter(|v| !v.is_empty());
         match self.system {
             CiSystem::GitHub => {
@@ -195,11 +197,11 @@ impl CiOidc {
                 else {
                     return Err("not in GitHub Actions with id-token: write (ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN are not set)".into());
                 };
-                let audience = cfg.get("token_audience").unwrap_or(token_endpoint).to_string();
+                let audience = cfg.get("token_audience").unwrap_or_default().to_string();
                 Ok(IdTokenSource::GitHub { request_url, request_token: SecretString::from(request_token), audience })
             }
             CiSystem::AzureDevOps => {
-                let names = [
+                const NAMES: [&str; 6] = [
                     "SYSTEM_ACCESSTOKEN",
                     "SYSTEM_TEAMFOUNDATIONCOLLECTIONURI",
                     "SYSTEM_TEAMPROJECTID",
@@ -207,14 +209,11 @@ impl CiOidc {
                     "SYSTEM_PLANID",
                     "SYSTEM_JOBID",
                 ];
-                let values: Vec<Option<String>> = names.iter().map(|n| var(n)).collect();
-                let missing: Vec<&str> =
-                    names.iter().zip(&values).filter(|(_, v)| v.is_none()).map(|(n, _)| *n).collect();
+                let missing: Vec<&str> = NAMES.into_iter().filter(|n| var(n).is_none()).collect();
                 if !missing.is_empty() {
                     return Err(format!("not in an Azure DevOps job: {} not set", missing.join(", ")));
                 }
-                let [token, collection, project, hub, plan, job] =
-                    [0, 1, 2, 3, 4, 5].map(|i| values[i].clone().unwrap_or_default());
+                let [token, collection, project, hub, plan, job] = NAMES.map(|n| var(n).unwrap_or_default());
                 let endpoint = format!(
                     "{}/{project}/_apis/distributedtask/hubs/{hub}/plans/{plan}/jobs/{job}/oidctoken?api-version=7.2-preview.1",
                     collection.trim_end_matches('/')
@@ -239,12 +238,15 @@ impl CredentialStrategy for CiOidc {
             return Ok(None);
         }
         // The variables are checked first: outside CI nothing is fetched.
-        if let Err(why) = self.id_token_source(cfg, "") {
-            tracing::debug!(auth_type = self.auth_type(), "{why}");
-            return Ok(None);
-        }
+        let mut id_tokens = match self.id_token_source(cfg) {
+            Ok(source) => source,
+            Err(why) => {
+                tracing::debug!(auth_type = self.auth_type(), "{why}");
+                return Ok(None);
+            }
+        };
         let endpoints = OidcEndpoints::discover(cfg, ctx).await?;
-        let id_tokens = self.id_token_source(cfg, &endpoints.token_endpoint).map_err(Error::auth)?;
+        id_tokens.default_audience(&endpoints.token_endpoint);
         if let Err(e) = id_tokens.read(&ctx.http).await {
             tracing::debug!(auth_type = self.auth_type(), "no ID token from the CI system: {e}");
             return Ok(None);
@@ -331,6 +333,15 @@ impl fmt::Debug for IdTokenSource {
 }
 
 impl IdTokenSource {
+    /// Ask for an ID token for `token_endpoint` unless an audience was configured.
+    fn default_audience(&mut self, token_endpoint: &str) {
+        if let IdTokenSource::GitHub { audience, .. } = self {
+            if audience.is_empty() {
+                *audience = token_endpoint.to_string();
+            }
+        }
+    }
+
     async fn read(&self, http: &reqwest::Client) -> Result<SecretString> {
         let token = match self {
             IdTokenSource::Env { var, env } => {

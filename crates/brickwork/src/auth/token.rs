@@ -201,7 +201,12 @@ impl TokenCache {
             return self.refresh_expiring(valid).await;
         }
         let _single_flight = self.inner.refreshing.lock().await;
-        // Another caller (or the background task) may have refreshed meanwhile.
+        self.fetch_unless_refreshed().await
+    }
+
+    /// With the refresh lock held: the token another caller (or the
+    /// background task) stored meanwhile, else a new one.
+    async fn fetch_unless_refreshed(&self) -> Result<Token> {
         if let Some(token) = self.current().filter(|t| t.freshness() != Freshness::Expired) {
             return Ok(token);
         }
@@ -220,14 +225,8 @@ impl TokenCache {
         let Ok(_single_flight) = self.inner.refreshing.try_lock() else {
             return Ok(valid);
         };
-        if let Some(token) = self.current().filter(|t| t.freshness() != Freshness::Expired) {
-            return Ok(token);
-        }
-        match self.inner.source.token().await {
-            Ok(token) => {
-                self.store(token.clone());
-                Ok(token)
-            }
+        match self.fetch_unless_refreshed().await {
+            Ok(token) => Ok(token),
             Err(e) => {
                 tracing::warn!(error = %e, "token refresh failed; using the cached token until it expires");
                 self.lock().next_blocking_attempt = Some(Instant::now() + NEAR_EXPIRY_BACKOFF);

@@ -86,18 +86,10 @@ pub async fn delete_jobs_where(
         // of this call after a lost answer, or by someone else).
         async move {
             match api.delete(job_id).await {
-                Err(e) if job_is_gone(&e) => Ok(()),
+                Err(e) if e.is_missing_resource() => Ok(()),
                 other => other,
             }
         }
     })
     .await)
-}
-
-/// `jobs/delete` of a missing job: Databricks answers
-/// `INVALID_PARAMETER_VALUE: Job N does not exist.` (only `jobs/get` is
-/// mapped to `ResourceDoesNotExist` by the official error overrides).
-fn job_is_gone(e: &Error) -> bool {
-    e.is(crate::ErrorKind::NotFound)
-        || (e.kind() == crate::ErrorKind::InvalidParameterValue && e.message().ends_with("does not exist."))
 }

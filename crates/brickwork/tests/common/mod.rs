@@ -241,3 +241,12 @@ pub async fn dropping_server() -> (String, Arc<AtomicUsize>) {
 pub fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
     vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
+
+/// Retry backoff in milliseconds, so tests that retry do not sleep for seconds.
+pub fn fast_retries() -> brickwork::transport::RetryPolicy {
+    brickwork::transport::RetryPolicy {
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+        throttle_jitter: Duration::from_millis(5),
+    }
+}
