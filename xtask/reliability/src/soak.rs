@@ -1,5 +1,6 @@
 //! The fault soak: concurrent workers share one OAuth M2M client with
-//! short-lived tokens and run mixed real flows (clusters, jobs, secrets)
+//! short-lived tokens (and, for secrets, one basic-auth client: a password
+//! to keep out of the logs too) and run mixed real flows (clusters, jobs, secrets)
 //! against the emulator while about one request in five meets a fault.
 //!
 //! What must hold, checked from the emulator's counters and state and from
@@ -69,6 +70,8 @@ struct Tally {
 struct Worker {
     n: usize,
     w: WorkspaceClient,
+    /// Basic auth (user name and password): the secret flows.
+    basic: WorkspaceClient,
     tally: Arc<Mutex<Tally>>,
 }
 
@@ -189,7 +192,7 @@ impl Worker {
     }
 
     async fn secret_flow(&self, i: usize, scope: &str) {
-        let secrets = self.w.secrets();
+        let secrets = self.basic.secrets();
         let key = format!("key-{i}");
         let value = format!("soak-payload-{}", fastrand_string(24));
         self.tally().secrets.push(value.clone());
@@ -206,8 +209,8 @@ impl Worker {
         let scope = format!("soak-{}", self.n);
         let notebook = format!("/Shared/soak-{}", self.n);
         for _ in 0..10 {
-            let made = self.may("secrets.create_scope", self.w.secrets().create_scope(&scope).send()).await.is_ok();
-            let listed = self.must("secrets.list_scopes", self.w.secrets().list_scopes().try_collect()).await;
+            let made = self.may("secrets.create_scope", self.basic.secrets().create_scope(&scope).send()).await.is_ok();
+            let listed = self.must("secrets.list_scopes", self.basic.secrets().list_scopes().try_collect()).await;
             if made || listed.is_some_and(|all| all.iter().any(|s| s.name.as_deref() == Some(scope.as_str()))) {
                 break;
             }
@@ -237,7 +240,7 @@ impl Worker {
                 _ => self.secret_flow(i, &scope).await,
             }
         }
-        self.delete("secrets.delete_scope", self.w.secrets().delete_scope(&scope).send()).await;
+        self.delete("secrets.delete_scope", self.basic.secrets().delete_scope(&scope).send()).await;
     }
 }
 
@@ -260,32 +263,47 @@ fn quick<T>() -> WaitOptions<T> {
     WaitOptions::default().poll_interval(Duration::from_millis(20), Duration::from_millis(100))
 }
 
-async fn start(seed: u64, client_secret: &str) -> Result<(EmulatorHandle, WorkspaceClient), String> {
+/// Credentials of the soak's two clients.
+struct Credentials {
+    client_secret: String,
+    password: String,
+}
+
+const BASIC_USER: &str = "soak-user@example.com";
+
+async fn start(seed: u64, secrets: &Credentials) -> Result<(EmulatorHandle, WorkspaceClient, WorkspaceClient), String> {
     let emulator = Emulator::builder()
         .transition_delay(Duration::from_millis(30))
         .task_duration(Duration::from_millis(30))
-        .service_principal(CLIENT_ID, client_secret)
+        .service_principal(CLIENT_ID, &secrets.client_secret)
+        .user(BASIC_USER, &secrets.password)
         .oauth_token_lifetime(Duration::from_secs(4))
         .faults(fault_rules(seed))
         .start()
         .await
         .map_err(|e| format!("cannot start the emulator: {e}"))?;
-    let cfg = Config::builder()
-        .host(emulator.url())
-        .client_id(CLIENT_ID)
-        .client_secret(client_secret)
-        // Headers are logged too (Authorization must show redacted).
-        .set("debug_headers", "true")
-        .without_environment()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let retry = RetryPolicy {
-        initial_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(200),
-        throttle_jitter: Duration::from_millis(50),
-    };
-    let client = Client::builder().config(cfg).retry_policy(retry).build().await.map_err(|e| e.to_string())?;
-    Ok((emulator, WorkspaceClient::from_client(client)))
+    let m2m = Config::builder().client_id(CLIENT_ID).client_secret(&secrets.client_secret);
+    let basic = Config::builder().set("username", BASIC_USER).set("password", &secrets.password);
+    let mut clients = Vec::new();
+    for builder in [m2m, basic] {
+        // Headers are logged too (Authorization must not show).
+        let cfg = builder
+            .host(emulator.url())
+            .set("debug_headers", "true")
+            .without_environment()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let retry = RetryPolicy {
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(200),
+            throttle_jitter: Duration::from_millis(50),
+        };
+        let client = Client::builder().config(cfg).retry_policy(retry).build().await.map_err(|e| e.to_string())?;
+        clients.push(WorkspaceClient::from_client(client));
+    }
+    let basic = clients.pop().ok_or("no basic client")?;
+    let m2m = clients.pop().ok_or("no OAuth client")?;
+    Ok((emulator, m2m, basic))
 }
 
 /// Run the soak; returns the violations (none: it passed).
@@ -294,16 +312,24 @@ pub async fn run(duration: Duration, workers: usize, seed: u64, log: Option<Path
     if let Err(e) = logs::install(&log) {
         return vec![e];
     }
-    let client_secret = format!("soak-secret-{}", fastrand_string(24));
-    let (emulator, w) = match start(seed, &client_secret).await {
+    let hex = || std::iter::repeat_with(|| fastrand::choice(b"0123456789abcdef").map(|b| *b as char).unwrap_or('0'));
+    let credentials = Credentials {
+        client_secret: format!("soak-secret-{}", fastrand_string(24)),
+        password: format!("dapi{}", hex().take(32).collect::<String>()),
+    };
+    let (emulator, w, basic) = match start(seed, &credentials).await {
         Ok(started) => started,
         Err(e) => return vec![e],
     };
     let tally = Arc::new(Mutex::new(Tally::default()));
-    tally.lock().unwrap_or_else(|p| p.into_inner()).secrets.push(client_secret);
+    tally.lock().unwrap_or_else(|p| p.into_inner()).secrets.extend([credentials.client_secret, credentials.password]);
     let deadline = Instant::now() + duration;
-    let tasks: Vec<_> =
-        (0..workers).map(|n| tokio::spawn(Worker { n, w: w.clone(), tally: tally.clone() }.run(deadline))).collect();
+    let tasks: Vec<_> = (0..workers)
+        .map(|n| {
+            let worker = Worker { n, w: w.clone(), basic: basic.clone(), tally: tally.clone() };
+            tokio::spawn(worker.run(deadline))
+        })
+        .collect();
     for task in futures::future::join_all(tasks).await {
         if let Err(e) = task {
             tally.lock().unwrap_or_else(|p| p.into_inner()).violations.push(format!("a worker panicked: {e}"));
@@ -313,14 +339,14 @@ pub async fn run(duration: Duration, workers: usize, seed: u64, log: Option<Path
     let tally = std::mem::take(&mut *tally.lock().unwrap_or_else(|p| p.into_inner()));
     let snapshot = emulator.counters();
     emulator.shutdown().await;
-    report(tally, snapshot, &log, &w, duration, workers, seed)
+    report(tally, snapshot, &log, [&w, &basic], duration, workers, seed)
 }
 
 fn report(
     tally: Tally,
     snapshot: brickwork_emulator::Snapshot,
     log: &std::path::Path,
-    w: &WorkspaceClient,
+    [w, basic]: [&WorkspaceClient; 2],
     duration: Duration,
     workers: usize,
     seed: u64,
@@ -345,7 +371,7 @@ fn report(
         }
     }
     // Secret hygiene: the trace log, every error's Display and Debug, the client's Debug.
-    let debug = format!("{w:?}\n{:?}\n", w.client());
+    let debug = format!("{w:?}\n{:?}\n{basic:?}\n{:?}\n", w.client(), basic.client());
     for finding in logs::findings(&format!("{}{debug}", tally.error_text), &tally.secrets) {
         violations.push(format!("an error message or Debug output shows {finding}"));
     }
