@@ -134,6 +134,10 @@ impl ClientBuilder {
         let settings = *config.settings();
         let ctx = AuthContext::new(settings.http_timeout, settings.skip_verify)?;
         let resolved = self.credentials.resolve(&config, &ctx).await?;
+        let config = match (config.host(), resolved.provider.discovered_host()) {
+            (None, Some(found)) => config.with_discovered_host(found, "azure_workspace_resource_id"),
+            _ => config,
+        };
         let host = config.host().ok_or_else(|| config.wrap(Error::config("host is not configured")))?;
         reqwest::Url::parse(host).map_err(|e| config.wrap(Error::config(format!("invalid host {host:?}: {e}"))))?;
         let user_agent = user_agent(self.product.as_ref(), &self.user_agent_extra, resolved.auth_type);

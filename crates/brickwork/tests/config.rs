@@ -263,15 +263,18 @@ async fn forced_auth_type_must_exist_and_apply() {
     let cfg = Config::builder()
         .host("https://h")
         .token("t")
-        .auth_type("azure-cli")
+        .auth_type("kerberos")
         .without_environment()
         .build()
         .expect("cfg");
     let err = Client::new(cfg).await.expect_err("unsupported");
-    assert!(err.message().contains("auth type \"azure-cli\" is not supported by brickwork"));
-    // Forcing basic ignores the token that is there.
+    assert!(err.message().contains("auth type \"kerberos\" is not supported by brickwork"), "{err}");
+    // Forcing basic ignores the token that is there, and says what basic lacks.
     let cfg =
         Config::builder().host("https://h").token("t").auth_type("basic").without_environment().build().expect("cfg");
     let err = Client::new(cfg).await.expect_err("basic lacks username");
-    assert!(err.message().contains("cannot configure default credentials"));
+    assert!(
+        err.message().contains("basic was chosen by auth_type but cannot be used: it needs username, password (not set)"),
+        "{err}"
+    );
 }

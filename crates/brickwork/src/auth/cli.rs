@@ -25,6 +25,14 @@ impl CredentialStrategy for DatabricksCli {
         "databricks-cli"
     }
 
+    fn needs(&self) -> &'static [&'static str] {
+        &["host"]
+    }
+
+    fn applies_when(&self) -> Option<&'static str> {
+        Some("with the databricks CLI on PATH (or databricks_cli_path), logged in with `databricks auth login`")
+    }
+
     async fn configure(&self, cfg: &Config, _: &AuthContext) -> Result<Option<Arc<dyn CredentialsProvider>>> {
         let Some(host) = cfg.host() else {
             return Ok(None);
@@ -101,8 +109,7 @@ fn find_cli(cfg: &Config) -> Option<PathBuf> {
     if name.contains(std::path::MAIN_SEPARATOR) {
         return Some(PathBuf::from(name)).filter(|p| p.is_file() && !is_legacy_cli(p));
     }
-    let path = cfg.env_var("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| is_executable(p) && !is_legacy_cli(p))
+    find_on_path(cfg, name, |p| !is_legacy_cli(p))
 }
 
 /// The pip CLI is a small Python entry script; the Go CLI is megabytes.
@@ -146,27 +153,41 @@ struct CliToken {
 #[async_trait]
 impl TokenSource for CliTokenSource {
     async fn token(&self) -> Result<Token> {
-        let run = tokio::process::Command::new(&self.program).args(&self.args).kill_on_drop(true).output();
-        let output = tokio::time::timeout(self.timeout, run)
-            .await
-            .map_err(|_| Error::auth(format!("{} did not answer within {:?}", self.program.display(), self.timeout)))?
-            .map_err(|e| Error::auth(format!("cannot run {}: {e}", self.program.display())))?;
-        if !output.status.success() {
-            let stdout = String::from_utf8_lossy(&output.stdout);
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            let message: Vec<&str> = [stdout.trim(), stderr.trim()].into_iter().filter(|s| !s.is_empty()).collect();
-            return Err(Error::auth(format!("cannot get access token: {}", message.join("\n"))));
-        }
-        let parsed: CliToken = serde_json::from_slice(&output.stdout)
-            .map_err(|e| Error::auth(format!("cannot unmarshal CLI result: {e}")))?;
+        let stdout = run_command(&self.program, &self.args, self.timeout).await?;
+        let parsed: CliToken =
+            serde_json::from_slice(&stdout).map_err(|e| Error::auth(format!("cannot unmarshal CLI result: {e}")))?;
         let expiry = parse_expiry(&parsed.expiry)
             .ok_or_else(|| Error::auth(format!("cannot unmarshal CLI result: invalid expiry {:?}", parsed.expiry)))?;
         Ok(Token::expiring_at(parsed.access_token, parsed.token_type, expiry))
     }
 }
 
+/// Run a token-printing command (`databricks auth token`, `az account
+/// get-access-token`) and return its standard output; a failure carries
+/// what it printed, and a command that hangs is killed after `timeout`.
+pub(super) async fn run_command(program: &Path, args: &[String], timeout: Duration) -> Result<Vec<u8>> {
+    let run = tokio::process::Command::new(program).args(args).kill_on_drop(true).output();
+    let output = tokio::time::timeout(timeout, run)
+        .await
+        .map_err(|_| Error::auth(format!("{} did not answer within {timeout:?}", program.display())))?
+        .map_err(|e| Error::auth(format!("cannot run {}: {e}", program.display())))?;
+    if !output.status.success() {
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let message: Vec<&str> = [stdout.trim(), stderr.trim()].into_iter().filter(|s| !s.is_empty()).collect();
+        return Err(Error::auth(format!("cannot get access token: {}", message.join("\n"))));
+    }
+    Ok(output.stdout)
+}
+
+/// The first executable named `name` on the `PATH` this config sees that `accept`s.
+pub(super) fn find_on_path(cfg: &Config, name: &str, accept: impl Fn(&Path) -> bool) -> Option<PathBuf> {
+    let path = cfg.env_var("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| is_executable(p) && accept(p))
+}
+
 /// RFC 3339 with an offset, or a naive `YYYY-MM-DD[T ]HH:MM:SS[.frac]` taken as UTC.
-fn parse_expiry(raw: &str) -> Option<SystemTime> {
+pub(super) fn parse_expiry(raw: &str) -> Option<SystemTime> {
     if let Ok(t) = OffsetDateTime::parse(raw, &Rfc3339) {
         return Some(t.into());
     }

@@ -30,6 +30,10 @@ impl CredentialStrategy for MetadataService {
         "metadata-service"
     }
 
+    fn needs(&self) -> &'static [&'static str] {
+        &["host", "metadata_service_url"]
+    }
+
     async fn configure(&self, cfg: &Config, ctx: &AuthContext) -> Result<Option<Arc<dyn CredentialsProvider>>> {
         let (true, Some(url), Some(host)) = (has_all(cfg, &["host"]), cfg.expose("metadata_service_url"), cfg.host())
         else {

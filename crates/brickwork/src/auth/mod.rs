@@ -7,9 +7,11 @@
 //! are new strategies: the transport only ever sees a `CredentialsProvider`.
 //!
 //! Implemented, in the official order: `pat`, `basic`, `metadata-service`,
-//! `oauth-m2m`, `env-oidc`, `file-oidc`, `github-oidc`, `azure-devops-oidc`,
-//! `databricks-cli`.
+//! `oauth-m2m`, `env-oidc`, `file-oidc`, `github-oidc`, `azure-msi` (the Go
+//! SDK's; the Python SDK has none), `azure-client-secret`,
+//! `github-oidc-azure`, `azure-cli`, `azure-devops-oidc`, `databricks-cli`.
 
+mod azure;
 mod cli;
 mod metadata_service;
 mod oauth;
@@ -23,6 +25,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reqwest::header::HeaderMap;
 
+pub use azure::{AzureCli, AzureClientSecret, AzureMsi, GitHubOidcAzure};
 pub use cli::DatabricksCli;
 pub use metadata_service::MetadataService;
 pub use oauth::{CiOidc, OAuthM2m, OidcEndpoints, WorkloadIdentityFederation};
@@ -42,6 +45,12 @@ pub const AUTH_DOCS_URL: &str =
 pub trait CredentialsProvider: Send + Sync + fmt::Debug {
     /// Headers for the next request; may refresh a token first.
     async fn headers(&self) -> Result<HeaderMap>;
+
+    /// The workspace host found while configuring, for a configuration that
+    /// named none (Azure: looked up from `azure_workspace_resource_id`).
+    fn discovered_host(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// One auth method of the chain.
@@ -49,6 +58,17 @@ pub trait CredentialsProvider: Send + Sync + fmt::Debug {
 pub trait CredentialStrategy: Send + Sync + fmt::Debug {
     /// The `auth_type` name, e.g. `pat` or `oauth-m2m`.
     fn auth_type(&self) -> &'static str;
+
+    /// Attributes this method cannot do without; named in the error when it
+    /// was chosen by `auth_type` but did not apply.
+    fn needs(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Where else it applies only (a CI job, a cloud, a program on `PATH`).
+    fn applies_when(&self) -> Option<&'static str> {
+        None
+    }
 
     /// A provider when `cfg` has what this method needs, `Ok(None)` when it
     /// does not, an error when it applies but fails.
@@ -60,17 +80,22 @@ pub trait CredentialStrategy: Send + Sync + fmt::Debug {
 #[derive(Clone, Debug)]
 pub struct AuthContext {
     pub(crate) http: reqwest::Client,
+    /// For reading where a login page redirects (the Azure tenant).
+    pub(crate) no_redirect: reqwest::Client,
 }
 
 impl AuthContext {
     /// A context whose HTTP calls time out after `timeout`.
     pub fn new(timeout: Duration, skip_verify: bool) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .danger_accept_invalid_certs(skip_verify)
-            .build()
-            .map_err(|e| Error::config(format!("cannot build HTTP client: {e}")).with_source(e))?;
-        Ok(AuthContext { http })
+        let build = |redirects: reqwest::redirect::Policy| {
+            reqwest::Client::builder()
+                .timeout(timeout)
+                .danger_accept_invalid_certs(skip_verify)
+                .redirect(redirects)
+                .build()
+                .map_err(|e| Error::config(format!("cannot build HTTP client: {e}")).with_source(e))
+        };
+        Ok(AuthContext { http: build(reqwest::redirect::Policy::default())?, no_redirect: build(reqwest::redirect::Policy::none())? })
     }
 }
 
@@ -100,6 +125,10 @@ impl Default for DefaultCredentials {
                 Arc::new(WorkloadIdentityFederation::env()),
                 Arc::new(WorkloadIdentityFederation::file()),
                 Arc::new(CiOidc::github()),
+                Arc::new(AzureMsi),
+                Arc::new(AzureClientSecret),
+                Arc::new(GitHubOidcAzure),
+                Arc::new(AzureCli),
                 Arc::new(CiOidc::azure_devops()),
                 Arc::new(DatabricksCli),
             ],
@@ -148,6 +177,7 @@ impl DefaultCredentials {
             tracing::debug!(auth_type, "attempting to configure auth");
             match strategy.configure(cfg, ctx).await {
                 Ok(Some(provider)) => return Ok(ResolvedCredentials { auth_type, provider }),
+                Ok(None) if forced.is_some() => return Err(does_not_apply(strategy.as_ref(), cfg)),
                 Ok(None) => continue,
                 Err(e) => {
                     let kind = if e.kind() == crate::ErrorKind::Transport { e.kind() } else { crate::ErrorKind::Auth };
@@ -159,6 +189,24 @@ impl DefaultCredentials {
             "default auth: cannot configure default credentials, please check {AUTH_DOCS_URL} to configure credentials for your preferred authentication method"
         )))
     }
+}
+
+/// Why the method `auth_type` chose did not apply: the attributes it
+/// lacks, else the conditions it needs.
+fn does_not_apply(strategy: &dyn CredentialStrategy, cfg: &Config) -> Error {
+    let auth_type = strategy.auth_type();
+    let missing: Vec<&str> = strategy.needs().iter().copied().filter(|n| !cfg.is_set(n)).collect();
+    let mut why = Vec::new();
+    if !missing.is_empty() {
+        why.push(format!("it needs {} (not set)", missing.join(", ")));
+    }
+    if let Some(condition) = strategy.applies_when() {
+        why.push(format!("it applies only {condition}"));
+    }
+    if why.is_empty() {
+        why.push("it does not apply to this configuration".to_string());
+    }
+    Error::auth(format!("default auth: {auth_type} was chosen by auth_type but cannot be used: {}", why.join("; ")))
 }
 
 /// A failed call to a discovery, token or metadata endpoint, kept as a

@@ -93,6 +93,10 @@ impl CredentialStrategy for OAuthM2m {
         "oauth-m2m"
     }
 
+    fn needs(&self) -> &'static [&'static str] {
+        &["host", "client_id", "client_secret"]
+    }
+
     async fn configure(&self, cfg: &Config, ctx: &AuthContext) -> Result<Option<Arc<dyn CredentialsProvider>>> {
         if !has_all(cfg, &["host", "client_id", "client_secret"]) {
             return Ok(None);
@@ -136,6 +140,18 @@ impl CredentialStrategy for WorkloadIdentityFederation {
         } else {
             "env-oidc"
         }
+    }
+
+    fn needs(&self) -> &'static [&'static str] {
+        if self.from_file {
+            &["host", "oidc_token_filepath"]
+        } else {
+            &["host"]
+        }
+    }
+
+    fn applies_when(&self) -> Option<&'static str> {
+        (!self.from_file).then_some("with an ID token in DATABRICKS_OIDC_TOKEN, or in the variable oidc_token_env names")
     }
 
     async fn configure(&self, cfg: &Config, ctx: &AuthContext) -> Result<Option<Arc<dyn CredentialsProvider>>> {
@@ -191,15 +207,7 @@ impl CiOidc {
     fn id_token_source(&self, cfg: &Config) -> std::result::Result<IdTokenSource, String> {
         let var = |name: &str| cfg.env_var(name).filter(|v| !v.is_empty());
         match self.system {
-            CiSystem::GitHub => {
-                let (Some(request_url), Some(request_token)) =
-                    (var("ACTIONS_ID_TOKEN_REQUEST_URL"), var("ACTIONS_ID_TOKEN_REQUEST_TOKEN"))
-                else {
-                    return Err("not in GitHub Actions with id-token: write (ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN are not set)".into());
-                };
-                let audience = cfg.get("token_audience").unwrap_or_default().to_string();
-                Ok(IdTokenSource::GitHub { request_url, request_token: SecretString::from(request_token), audience })
-            }
+            CiSystem::GitHub => IdTokenSource::github(cfg, cfg.get("token_audience").unwrap_or_default()),
             CiSystem::AzureDevOps => {
                 const NAMES: [&str; 6] = [
                     "SYSTEM_ACCESSTOKEN",
@@ -231,6 +239,17 @@ impl CredentialStrategy for CiOidc {
             CiSystem::GitHub => "github-oidc",
             CiSystem::AzureDevOps => "azure-devops-oidc",
         }
+    }
+
+    fn needs(&self) -> &'static [&'static str] {
+        &["host", "client_id"]
+    }
+
+    fn applies_when(&self) -> Option<&'static str> {
+        Some(match self.system {
+            CiSystem::GitHub => "in a GitHub Actions job with `permissions: id-token: write`",
+            CiSystem::AzureDevOps => "in an Azure DevOps pipeline job (SYSTEM_ACCESSTOKEN and the SYSTEM_* job variables set)",
+        })
     }
 
     async fn configure(&self, cfg: &Config, ctx: &AuthContext) -> Result<Option<Arc<dyn CredentialsProvider>>> {
@@ -299,7 +318,7 @@ fn scopes(cfg: &Config) -> String {
 
 /// Where an ID token for federation comes from; read again at every refresh
 /// because such tokens rotate.
-enum IdTokenSource {
+pub(super) enum IdTokenSource {
     Env {
         var: String,
         env: Config,
@@ -333,6 +352,20 @@ impl fmt::Debug for IdTokenSource {
 }
 
 impl IdTokenSource {
+    /// The GitHub Actions job's ID token for `audience` (empty: set later by
+    /// [`default_audience`](Self::default_audience)), or why this is not
+    /// such a job.
+    pub(super) fn github(cfg: &Config, audience: &str) -> std::result::Result<IdTokenSource, String> {
+        let var = |name: &str| cfg.env_var(name).filter(|v| !v.is_empty());
+        let (Some(request_url), Some(request_token)) =
+            (var("ACTIONS_ID_TOKEN_REQUEST_URL"), var("ACTIONS_ID_TOKEN_REQUEST_TOKEN"))
+        else {
+            return Err("not in GitHub Actions with id-token: write (ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN are not set)".into());
+        };
+        let request_token = SecretString::from(request_token);
+        Ok(IdTokenSource::GitHub { request_url, request_token, audience: audience.to_string() })
+    }
+
     /// Ask for an ID token for `token_endpoint` unless an audience was configured.
     fn default_audience(&mut self, token_endpoint: &str) {
         if let IdTokenSource::GitHub { audience, .. } = self {
@@ -342,7 +375,7 @@ impl IdTokenSource {
         }
     }
 
-    async fn read(&self, http: &reqwest::Client) -> Result<SecretString> {
+    pub(super) async fn read(&self, http: &reqwest::Client) -> Result<SecretString> {
         let token = match self {
             IdTokenSource::Env { var, env } => {
                 env.env_var(var).ok_or_else(|| Error::auth(format!("environment variable {var} is not set")))?
@@ -467,7 +500,7 @@ struct TokenResponse {
 /// `expires_in` may be a number or a numeric string. A token without a
 /// usable lifetime (missing, malformed, negative) is refused: cached, it
 /// would be used forever. Huge lifetimes are clamped by [`Token::new`].
-fn parse_token_response(body: &[u8]) -> Result<Token> {
+pub(super) fn parse_token_response(body: &[u8]) -> Result<Token> {
     let parsed: TokenResponse =
         serde_json::from_slice(body).map_err(|e| Error::auth(format!("invalid token response: {e}")))?;
     let seconds = match &parsed.expires_in {
@@ -482,15 +515,20 @@ fn parse_token_response(body: &[u8]) -> Result<Token> {
     Ok(Token::new(parsed.access_token, parsed.token_type, Some(lifetime)))
 }
 
-/// RFC 6749 `{"error", "error_description"}` or Okta-style `{"errorCode", "errorSummary"}`.
-fn token_endpoint_error(status: u16, body: &[u8]) -> Error {
+/// RFC 6749 `{"error", "error_description"}` or Okta-style `{"errorCode",
+/// "errorSummary"}`. Entra ID's trace and correlation ids are cut from the
+/// description, its `error_uri` (the fix) kept.
+pub(super) fn token_endpoint_error(status: u16, body: &[u8]) -> Error {
     let kind = if matches!(status, 429 | 503) { ErrorKind::TooManyRequests } else { ErrorKind::Auth };
     let message = match serde_json::from_slice::<Value>(body) {
         Ok(v) => {
             let field = |a: &str, b: &str| {
                 v.get(a).or_else(|| v.get(b)).and_then(Value::as_str).unwrap_or("unknown").replace("\r\n", " ")
             };
-            format!("{}: {}", field("errorCode", "error"), field("errorSummary", "error_description"))
+            let description = field("errorSummary", "error_description");
+            let description = description.split(" Trace ID:").next().unwrap_or_default().trim_end();
+            let see = v.get("error_uri").and_then(Value::as_str).map(|uri| format!(" See {uri}")).unwrap_or_default();
+            format!("{}: {description}{see}", field("errorCode", "error"))
         }
         Err(_) => format!("HTTP {status}: {}", String::from_utf8_lossy(&body[..body.len().min(256)])),
     };

@@ -41,6 +41,10 @@ impl CredentialStrategy for Pat {
         "pat"
     }
 
+    fn needs(&self) -> &'static [&'static str] {
+        &["host", "token"]
+    }
+
     async fn configure(&self, cfg: &Config, _: &AuthContext) -> Result<Option<Arc<dyn CredentialsProvider>>> {
         let (true, Some(token)) = (has_all(cfg, &["host"]), cfg.expose("token")) else {
             return Ok(None);
@@ -53,6 +57,10 @@ impl CredentialStrategy for Pat {
 impl CredentialStrategy for Basic {
     fn auth_type(&self) -> &'static str {
         "basic"
+    }
+
+    fn needs(&self) -> &'static [&'static str] {
+        &["host", "username", "password"]
     }
 
     async fn configure(&self, cfg: &Config, _: &AuthContext) -> Result<Option<Arc<dyn CredentialsProvider>>> {

@@ -129,7 +129,7 @@ impl Token {
         self.expiry.is_none_or(|e| Instant::now() < e.at)
     }
 
-    fn authorization(&self) -> Result<HeaderMap> {
+    pub(crate) fn authorization(&self) -> Result<HeaderMap> {
         authorization_header(&format!("{} {}", self.token_type, self.access_token.expose_secret()))
     }
 }

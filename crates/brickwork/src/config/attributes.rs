@@ -37,6 +37,7 @@ pub const ATTRIBUTES: &[AttributeSpec] = &[
     attr("host", Some("DATABRICKS_HOST")),
     attr("account_id", Some("DATABRICKS_ACCOUNT_ID")),
     attr("workspace_id", Some("DATABRICKS_WORKSPACE_ID")),
+    attr("cloud", Some("DATABRICKS_CLOUD")),
     attr("discovery_url", Some("DATABRICKS_DISCOVERY_URL")),
     auth("token", "DATABRICKS_TOKEN", "pat", true),
     attr("token_audience", Some("DATABRICKS_TOKEN_AUDIENCE")),
@@ -105,6 +106,9 @@ pub enum Source {
         /// The profile (section) name.
         profile: String,
     },
+    /// Found while authenticating, from the attribute named here (a
+    /// workspace host looked up from `azure_workspace_resource_id`).
+    Discovered(&'static str),
 }
 
 impl fmt::Display for Source {
@@ -113,6 +117,7 @@ impl fmt::Display for Source {
             Source::Explicit => f.write_str("explicit"),
             Source::Env(var) => write!(f, "env {var}"),
             Source::File { path, profile } => write!(f, "{} [{profile}]", path.display()),
+            Source::Discovered(from) => write!(f, "discovered from {from}"),
         }
     }
 }

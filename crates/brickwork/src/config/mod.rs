@@ -23,6 +23,7 @@
 //! ```
 
 mod attributes;
+mod environment;
 mod file;
 
 use std::collections::HashMap;
@@ -31,6 +32,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use attributes::{AttributeSpec, Source, ATTRIBUTES};
+pub use environment::{
+    AzureEnvironment, Cloud, DatabricksEnvironment, ARM_DATABRICKS_RESOURCE_ID, AZURE_ENVIRONMENTS,
+    DEFAULT_ENVIRONMENT, ENVIRONMENTS,
+};
+pub(crate) use environment::azure_by_name;
 
 use attributes::{spec, Attributes};
 use file::ConfigFile;
@@ -522,6 +528,61 @@ impl Config {
     /// True for an accounts console host.
     pub fn is_account_client(&self) -> bool {
         self.host_type() == HostType::Accounts
+    }
+
+    /// The deployment the host belongs to, told from its DNS zone. Without a
+    /// host but with `azure_workspace_resource_id`, the Azure cloud named by
+    /// `azure_environment` (default `PUBLIC`), as in the official SDKs. A host
+    /// in no known zone (a custom domain, a local emulator) whose cloud is
+    /// Azure, by `cloud` or by a resource id, also gets that Azure cloud,
+    /// where the official SDKs would have no Azure endpoints at all.
+    pub fn environment(&self) -> &'static DatabricksEnvironment {
+        let named_azure = || environment::azure_by_name(self.get("azure_environment").unwrap_or("PUBLIC"));
+        let hostname = self.host().and_then(|h| reqwest::Url::parse(h).ok()?.host_str().map(str::to_string));
+        let Some(hostname) = hostname else {
+            let by_resource_id = self.is_set("azure_workspace_resource_id").then(named_azure).flatten();
+            return by_resource_id.unwrap_or(&DEFAULT_ENVIRONMENT);
+        };
+        let found = environment::for_hostname(&hostname);
+        if hostname.ends_with(found.dns_zone) {
+            return found;
+        }
+        match self.declared_cloud() {
+            Some(Cloud::Azure) => named_azure().unwrap_or(found),
+            Some(Cloud::Gcp) => ENVIRONMENTS.iter().rfind(|e| e.cloud == Cloud::Gcp).unwrap_or(found),
+            _ => found,
+        }
+    }
+
+    /// The cloud: the `cloud` attribute when it names one, Azure when an
+    /// Azure workspace resource id is set, else the host's.
+    pub fn cloud(&self) -> Cloud {
+        self.declared_cloud().unwrap_or_else(|| self.environment().cloud)
+    }
+
+    fn declared_cloud(&self) -> Option<Cloud> {
+        let declared = self.get("cloud").and_then(Cloud::parse);
+        declared.or_else(|| self.is_set("azure_workspace_resource_id").then_some(Cloud::Azure))
+    }
+
+    /// True on Azure Databricks.
+    pub fn is_azure(&self) -> bool {
+        self.cloud() == Cloud::Azure
+    }
+
+    /// True on Databricks on Google Cloud.
+    pub fn is_gcp(&self) -> bool {
+        self.cloud() == Cloud::Gcp
+    }
+
+    /// This configuration with the host an auth method discovered, when none
+    /// was configured: the `host` attribute then says where it came from.
+    pub(crate) fn with_discovered_host(&self, host: &str, from: &'static str) -> Config {
+        let mut cfg = self.clone();
+        if let Some(host_spec) = spec("host") {
+            cfg.attrs.fill(host_spec, normalize_host(host), Source::Discovered(from));
+        }
+        cfg
     }
 
     /// Parsed transport settings.
