@@ -9,10 +9,12 @@
 //! Implemented, in the official order: `pat`, `basic`, `metadata-service`,
 //! `oauth-m2m`, `env-oidc`, `file-oidc`, `github-oidc`, `azure-msi` (the Go
 //! SDK's; the Python SDK has none), `azure-client-secret`,
-//! `github-oidc-azure`, `azure-cli`, `azure-devops-oidc`, `databricks-cli`.
+//! `github-oidc-azure`, `azure-cli`, `azure-devops-oidc`, `databricks-cli`,
+//! `google-credentials`, `google-id`.
 
 mod azure;
 mod cli;
+mod gcp;
 mod metadata_service;
 mod oauth;
 mod static_credentials;
@@ -27,6 +29,7 @@ use reqwest::header::HeaderMap;
 
 pub use azure::{AzureCli, AzureClientSecret, AzureMsi, GitHubOidcAzure};
 pub use cli::DatabricksCli;
+pub use gcp::{GoogleCredentials, GoogleId};
 pub use metadata_service::MetadataService;
 pub use oauth::{CiOidc, OAuthM2m, OidcEndpoints, WorkloadIdentityFederation};
 pub use static_credentials::{Basic, Pat};
@@ -131,6 +134,8 @@ impl Default for DefaultCredentials {
                 Arc::new(AzureCli),
                 Arc::new(CiOidc::azure_devops()),
                 Arc::new(DatabricksCli),
+                Arc::new(GoogleCredentials),
+                Arc::new(GoogleId),
             ],
         }
     }
