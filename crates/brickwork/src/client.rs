@@ -135,7 +135,7 @@ impl ClientBuilder {
         let ctx = AuthContext::new(settings.http_timeout, settings.skip_verify)?;
         let resolved = self.credentials.resolve(&config, &ctx).await?;
         let config = match (config.host(), resolved.provider.discovered_host()) {
-            (None, Some(found)) => config.with_discovered_host(found, "azure_workspace_resource_id"),
+            (None, Some((found, from))) => config.with_discovered_host(found, from),
             _ => config,
         };
         let host = config.host().ok_or_else(|| config.wrap(Error::config("host is not configured")))?;

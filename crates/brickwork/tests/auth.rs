@@ -740,3 +740,27 @@ fn the_chain_follows_the_official_order() {
     let msi = ours.iter().position(|n| *n == "azure-msi");
     assert_eq!(msi.map(|i| ours[i + 1]), Some("azure-client-secret"));
 }
+
+#[tokio::test]
+async fn model_serving_uses_the_mounted_token_and_the_environments_host() {
+    use brickwork::auth::{DefaultCredentials, ModelServing, Pat};
+    let server = TestServer::start(vec![me_route(|a| a == "Bearer serving-token")]).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let token_file = dir.path().join("model-dependencies-oauth-token");
+    std::fs::write(&token_file, r#"{"OAUTH_TOKEN": [{"oauthTokenValue": "serving-token"}]}"#).expect("write");
+    let chain = || {
+        DefaultCredentials::with_strategies(vec![Arc::new(Pat), Arc::new(ModelServing::with_token_file(&token_file))])
+    };
+    let vars = [("IS_IN_DB_MODEL_SERVING_ENV", "true"), ("DATABRICKS_MODEL_SERVING_HOST_URL", server.url.as_str())];
+    let cfg = Config::builder().environment(env(&vars)).build().expect("cfg");
+    let client = Client::builder().config(cfg).credentials(chain()).build().await.expect("client");
+    assert_eq!(client.auth_type(), "model-serving");
+    assert_eq!(client.config().host(), Some(server.url.as_str()));
+    me(&client).await.expect("me");
+
+    // Outside a serving endpoint it does not apply; chosen, it says where it would.
+    let cfg =
+        Config::builder().host(&server.url).auth_type("model-serving").environment(env(&[])).build().expect("cfg");
+    let err = Client::builder().config(cfg).credentials(chain()).build().await.expect_err("not serving");
+    assert!(err.message().contains("it applies only inside a Databricks model serving endpoint"), "{err}");
+}

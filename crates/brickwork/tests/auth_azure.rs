@@ -72,7 +72,10 @@ fn entra_route(lifetime: &'static str) -> (&'static str, &'static str, common::H
                 );
             }
             let tag = resource_tag(field("resource"));
-            Reply::json(200, json!({"access_token": format!("aad-{tag}-{n}"), "token_type": "Bearer", "expires_in": lifetime}))
+            Reply::json(
+                200,
+                json!({"access_token": format!("aad-{tag}-{n}"), "token_type": "Bearer", "expires_in": lifetime}),
+            )
         }),
     )
 }
@@ -197,7 +200,10 @@ async fn the_host_is_resolved_from_the_workspace_resource_id() {
 
     // A resource Resource Manager does not know: its error, named.
     let cfg = Config::builder()
-        .set("azure_workspace_resource_id", "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Databricks/workspaces/gone")
+        .set(
+            "azure_workspace_resource_id",
+            "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Databricks/workspaces/gone",
+        )
         .set("azure_client_id", "app-1")
         .set("azure_client_secret", "s3cret")
         .set("azure_tenant_id", "tenant-1")
@@ -230,7 +236,9 @@ async fn a_chosen_azure_method_that_cannot_apply_says_what_it_needs() {
     let err = Client::new(cfg).await.expect_err("no secret");
     assert_eq!(err.kind(), ErrorKind::Auth);
     assert!(
-        err.message().contains("azure-client-secret was chosen by auth_type but cannot be used: it needs azure_client_secret (not set)"),
+        err.message().contains(
+            "azure-client-secret was chosen by auth_type but cannot be used: it needs azure_client_secret (not set)"
+        ),
         "{err}"
     );
     // Not Azure at all: the condition is named.
@@ -337,7 +345,9 @@ async fn azure_msi_asks_the_instance_metadata_service_for_both_tokens() {
     let client = Client::new(cfg).await.expect("client");
     assert_eq!(client.auth_type(), "azure-msi");
     let answer = me(&client).await.expect("me");
-    assert!(answer["management"].as_str().is_some_and(|t| t.starts_with("msi-mgmt-") && t.ends_with("-user-assigned-1")));
+    assert!(answer["management"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("msi-mgmt-") && t.ends_with("-user-assigned-1")));
 }
 
 #[tokio::test]
@@ -428,7 +438,10 @@ async fn azure_cli_uses_the_login_of_a_person_without_a_management_token() {
     let answer = me(&client).await.expect("me");
     assert_eq!(answer["management"], Value::Null, "a person's login sends no management token");
     let calls = std::fs::read_to_string(log).expect("log");
-    assert!(calls.contains(&format!("--resource {ARM_DATABRICKS_RESOURCE_ID} --output json --tenant tenant-1")), "{calls}");
+    assert!(
+        calls.contains(&format!("--resource {ARM_DATABRICKS_RESOURCE_ID} --output json --tenant tenant-1")),
+        "{calls}"
+    );
     assert!(!calls.contains("management.core.windows.net"), "{calls}");
 }
 
@@ -466,7 +479,10 @@ async fn azure_cli_that_hangs_is_skipped_or_named_when_chosen() {
         .build()
         .expect("cfg");
     let err = Client::new(cfg).await.expect_err("chosen");
-    assert!(err.message().contains("default auth: azure-cli:") && err.message().contains("did not answer within"), "{err}");
+    assert!(
+        err.message().contains("default auth: azure-cli:") && err.message().contains("did not answer within"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -61,9 +61,10 @@ fn token_route(refuse_access: bool) -> (&'static str, &'static str, common::Hand
             let form = r.form();
             if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
                 return match form.get("refresh_token").map(String::as_str) {
-                    Some("user-refresh-token") => {
-                        Reply::json(200, json!({"access_token": format!("caller-{n}"), "expires_in": 3599, "token_type": "Bearer"}))
-                    }
+                    Some("user-refresh-token") => Reply::json(
+                        200,
+                        json!({"access_token": format!("caller-{n}"), "expires_in": 3599, "token_type": "Bearer"}),
+                    ),
                     _ => Reply::json(400, json!({"error": "invalid_grant", "error_description": "Bad Request"})),
                 };
             }
@@ -79,8 +80,14 @@ fn token_route(refuse_access: bool) -> (&'static str, &'static str, common::Hand
                 .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
                 .and_then(|c| serde_json::from_slice(&c).ok())
                 .unwrap_or_default();
-            if !signature_ok || claims["iss"] != ACCOUNT || !claims["aud"].as_str().is_some_and(|a| a.ends_with("/token")) {
-                return Reply::json(400, json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}));
+            if !signature_ok
+                || claims["iss"] != ACCOUNT
+                || !claims["aud"].as_str().is_some_and(|a| a.ends_with("/token"))
+            {
+                return Reply::json(
+                    400,
+                    json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}),
+                );
             }
             if let Some(audience) = claims["target_audience"].as_str() {
                 assert!(audience.starts_with("http://127.0.0.1"), "the ID token is for the workspace: {audience}");
@@ -90,7 +97,10 @@ fn token_route(refuse_access: bool) -> (&'static str, &'static str, common::Hand
                 return Reply::json(403, json!({"error": "access_denied", "error_description": "not allowed"}));
             }
             let scope = claims["scope"].as_str().unwrap_or_default().to_string();
-            Reply::json(200, json!({"access_token": format!("gat-{n}"), "expires_in": 3599, "token_type": "Bearer", "scope": scope}))
+            Reply::json(
+                200,
+                json!({"access_token": format!("gat-{n}"), "expires_in": 3599, "token_type": "Bearer", "scope": scope}),
+            )
         }),
     )
 }
@@ -139,7 +149,9 @@ async fn google_credentials_signs_for_an_id_token_and_sends_the_access_token_bes
             serde_json::from_slice::<Value>(&claims).ok()?["scope"].as_str().map(str::to_string)
         })
         .collect();
-    assert!(scopes.iter().all(|s| s == "https://www.googleapis.com/auth/cloud-platform https://www.googleapis.com/auth/compute"));
+    assert!(scopes
+        .iter()
+        .all(|s| s == "https://www.googleapis.com/auth/cloud-platform https://www.googleapis.com/auth/compute"));
     assert!(!scopes.is_empty());
 }
 
@@ -165,7 +177,11 @@ async fn a_malformed_key_is_a_configuration_error_that_does_not_quote_it() {
         .build()
         .expect("cfg");
     let err = Client::new(cfg).await.expect_err("bad key");
-    assert!(err.message().contains("default auth: google-credentials: google_credentials: private_key is not an RSA PKCS#8 key"), "{err}");
+    assert!(
+        err.message()
+            .contains("default auth: google-credentials: google_credentials: private_key is not an RSA PKCS#8 key"),
+        "{err}"
+    );
     assert!(!err.message().contains("c2VjcmV0"), "{err}");
 }
 
@@ -182,7 +198,10 @@ fn iam_routes() -> Vec<(&'static str, &'static str, common::Handler)> {
             handler(move |r: &Recorded, n| {
                 let body: Value = serde_json::from_slice(&r.body).unwrap_or_default();
                 if !caller_ok(r) || body["includeEmail"] != true || !body["audience"].is_string() {
-                    return Reply::json(403, json!({"error": {"code": 403, "message": "Permission 'iam.serviceAccounts.getOpenIdToken' denied", "status": "PERMISSION_DENIED"}}));
+                    return Reply::json(
+                        403,
+                        json!({"error": {"code": 403, "message": "Permission 'iam.serviceAccounts.getOpenIdToken' denied", "status": "PERMISSION_DENIED"}}),
+                    );
                 }
                 Reply::json(200, json!({"token": id_token(n)}))
             }),
@@ -201,7 +220,10 @@ fn iam_routes() -> Vec<(&'static str, &'static str, common::Handler)> {
             "GET",
             "/computeMetadata/v1/instance/service-accounts/default/token",
             handler(|r: &Recorded, n| match r.header("metadata-flavor").as_deref() {
-                Some("Google") => Reply::json(200, json!({"access_token": format!("vm-{n}"), "expires_in": 3599, "token_type": "Bearer"})),
+                Some("Google") => Reply::json(
+                    200,
+                    json!({"access_token": format!("vm-{n}"), "expires_in": 3599, "token_type": "Bearer"}),
+                ),
                 _ => Reply::json(403, json!({"error": "missing Metadata-Flavor"})),
             }),
         ),
@@ -224,7 +246,10 @@ async fn google_id_impersonates_the_service_account_with_a_gcloud_login() {
     });
     std::fs::write(&login, adc.to_string()).expect("write adc");
     let login = login.display().to_string();
-    let vars = [("GOOGLE_APPLICATION_CREDENTIALS", login.as_str()), ("BRICKWORK_GOOGLE_IAM_CREDENTIALS_ENDPOINT", server.url.as_str())];
+    let vars = [
+        ("GOOGLE_APPLICATION_CREDENTIALS", login.as_str()),
+        ("BRICKWORK_GOOGLE_IAM_CREDENTIALS_ENDPOINT", server.url.as_str()),
+    ];
     let cfg = Config::builder()
         .host(&server.url)
         .set("google_service_account", ACCOUNT)
@@ -235,7 +260,8 @@ async fn google_id_impersonates_the_service_account_with_a_gcloud_login() {
     assert_eq!(client.auth_type(), "google-id");
     let answer = me(&client).await.expect("me");
     assert!(answer["access"].as_str().is_some_and(|t| t.starts_with("gat-imp-")), "{answer}");
-    let asked = &server.requests_to("/v1/projects/-/serviceAccounts/deployer@project-1.iam.gserviceaccount.com:generateIdToken")[0];
+    let asked = &server
+        .requests_to("/v1/projects/-/serviceAccounts/deployer@project-1.iam.gserviceaccount.com:generateIdToken")[0];
     let body: Value = serde_json::from_slice(&asked.body).expect("json");
     assert_eq!(body["audience"], server.url.as_str());
 }
@@ -247,7 +273,8 @@ async fn google_id_falls_back_to_the_metadata_server_and_names_a_refusal() {
     let server = TestServer::start(routes).await;
     let metadata_host = server.url.trim_start_matches("http://").to_string();
     let iam = server.url.clone();
-    let vars = [("GCE_METADATA_HOST", metadata_host.as_str()), ("BRICKWORK_GOOGLE_IAM_CREDENTIALS_ENDPOINT", iam.as_str())];
+    let vars =
+        [("GCE_METADATA_HOST", metadata_host.as_str()), ("BRICKWORK_GOOGLE_IAM_CREDENTIALS_ENDPOINT", iam.as_str())];
     let cfg = Config::builder()
         .host(&server.url)
         .set("google_service_account", ACCOUNT)
@@ -279,5 +306,8 @@ async fn google_id_without_any_google_credentials_says_where_it_looked() {
         .build()
         .expect("cfg");
     let err = Client::new(cfg).await.expect_err("no ADC");
-    assert!(err.message().contains("no Google application default credentials: GOOGLE_APPLICATION_CREDENTIALS is not set"), "{err}");
+    assert!(
+        err.message().contains("no Google application default credentials: GOOGLE_APPLICATION_CREDENTIALS is not set"),
+        "{err}"
+    );
 }

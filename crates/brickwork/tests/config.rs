@@ -274,7 +274,8 @@ async fn forced_auth_type_must_exist_and_apply() {
         Config::builder().host("https://h").token("t").auth_type("basic").without_environment().build().expect("cfg");
     let err = Client::new(cfg).await.expect_err("basic lacks username");
     assert!(
-        err.message().contains("basic was chosen by auth_type but cannot be used: it needs username, password (not set)"),
+        err.message()
+            .contains("basic was chosen by auth_type but cannot be used: it needs username, password (not set)"),
         "{err}"
     );
 }

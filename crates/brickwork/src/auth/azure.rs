@@ -149,9 +149,10 @@ async fn resolve_host(
         ))
         .with_status(status.as_u16()));
     }
-    let url = answer.pointer("/properties/workspaceUrl").and_then(Value::as_str).ok_or_else(|| {
-        Error::auth(format!("Azure Resource Manager has no workspaceUrl for {resource_id}"))
-    })?;
+    let url = answer
+        .pointer("/properties/workspaceUrl")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::auth(format!("Azure Resource Manager has no workspaceUrl for {resource_id}")))?;
     tracing::debug!(host = url, "resolved the workspace host from its Azure resource id");
     Ok(Some(format!("https://{url}")))
 }
@@ -196,8 +197,8 @@ impl CredentialsProvider for AzureCredentials {
         Ok(headers)
     }
 
-    fn discovered_host(&self) -> Option<&str> {
-        self.host.as_deref()
+    fn discovered_host(&self) -> Option<(&str, &'static str)> {
+        self.host.as_deref().map(|h| (h, "azure_workspace_resource_id"))
     }
 }
 

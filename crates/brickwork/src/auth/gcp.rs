@@ -33,7 +33,8 @@ use crate::error::{Error, Result};
 
 const ACCESS_TOKEN_HEADER: &str = "X-Databricks-GCP-SA-Access-Token";
 /// The scopes of the access token sent beside the ID token.
-const GCP_SCOPES: [&str; 2] = ["https://www.googleapis.com/auth/cloud-platform", "https://www.googleapis.com/auth/compute"];
+const GCP_SCOPES: [&str; 2] =
+    ["https://www.googleapis.com/auth/cloud-platform", "https://www.googleapis.com/auth/compute"];
 const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
 const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
@@ -96,13 +97,15 @@ impl CredentialStrategy for GoogleId {
     }
 
     async fn configure(&self, cfg: &Config, ctx: &AuthContext) -> Result<Option<Arc<dyn CredentialsProvider>>> {
-        let (true, Some(account), Some(host)) = (has_all(cfg, self.needs()), cfg.get("google_service_account"), cfg.host())
+        let (true, Some(account), Some(host)) =
+            (has_all(cfg, self.needs()), cfg.get("google_service_account"), cfg.host())
         else {
             return Ok(None);
         };
         let caller = Arc::new(TokenCache::new(application_default_credentials(cfg, ctx).await?));
         let iam = cfg.env_var(IAM_CREDENTIALS_OVERRIDE).unwrap_or_else(|| IAM_CREDENTIALS.to_string());
-        let url = |method: &str| format!("{}/v1/projects/-/serviceAccounts/{account}:{method}", iam.trim_end_matches('/'));
+        let url =
+            |method: &str| format!("{}/v1/projects/-/serviceAccounts/{account}:{method}", iam.trim_end_matches('/'));
         let source = |method: &str, body: Value| -> Arc<dyn TokenSource> {
             Arc::new(Impersonation { http: ctx.http.clone(), caller: caller.clone(), url: url(method), body })
         };
@@ -290,7 +293,9 @@ fn id_token_response(body: &[u8], field: &str) -> Result<Token> {
         .and_then(|claims| serde_json::from_slice::<Value>(&claims).ok())
         .and_then(|claims| claims.get("exp").and_then(Value::as_u64))
         .and_then(|exp| UNIX_EPOCH.checked_add(Duration::from_secs(exp)))
-        .ok_or_else(|| Error::auth("the Google ID token has no valid exp claim: refusing a token that never expires"))?;
+        .ok_or_else(|| {
+            Error::auth("the Google ID token has no valid exp claim: refusing a token that never expires")
+        })?;
     Ok(Token::expiring_at(id_token, "Bearer", exp))
 }
 
@@ -452,8 +457,8 @@ impl TokenSource for Impersonation {
         if self.url.ends_with(":generateIdToken") {
             return id_token_response(&body, "token");
         }
-        let answer: Value = serde_json::from_slice(&body)
-            .map_err(|e| Error::auth(format!("invalid IAM credentials response: {e}")))?;
+        let answer: Value =
+            serde_json::from_slice(&body).map_err(|e| Error::auth(format!("invalid IAM credentials response: {e}")))?;
         let (Some(access), Some(expire)) = (
             answer.get("accessToken").and_then(Value::as_str),
             answer.get("expireTime").and_then(Value::as_str).and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok()),

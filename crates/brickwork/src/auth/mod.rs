@@ -10,12 +10,13 @@
 //! `oauth-m2m`, `env-oidc`, `file-oidc`, `github-oidc`, `azure-msi` (the Go
 //! SDK's; the Python SDK has none), `azure-client-secret`,
 //! `github-oidc-azure`, `azure-cli`, `azure-devops-oidc`, `databricks-cli`,
-//! `google-credentials`, `google-id`.
+//! `google-credentials`, `google-id`, `model-serving`.
 
 mod azure;
 mod cli;
 mod gcp;
 mod metadata_service;
+mod model_serving;
 mod oauth;
 mod static_credentials;
 mod token;
@@ -31,6 +32,7 @@ pub use azure::{AzureCli, AzureClientSecret, AzureMsi, GitHubOidcAzure};
 pub use cli::DatabricksCli;
 pub use gcp::{GoogleCredentials, GoogleId};
 pub use metadata_service::MetadataService;
+pub use model_serving::{ModelServing, MODEL_SERVING_TOKEN_FILE};
 pub use oauth::{CiOidc, OAuthM2m, OidcEndpoints, WorkloadIdentityFederation};
 pub use static_credentials::{Basic, Pat};
 pub use token::{Token, TokenCache, TokenSource};
@@ -50,8 +52,9 @@ pub trait CredentialsProvider: Send + Sync + fmt::Debug {
     async fn headers(&self) -> Result<HeaderMap>;
 
     /// The workspace host found while configuring, for a configuration that
-    /// named none (Azure: looked up from `azure_workspace_resource_id`).
-    fn discovered_host(&self) -> Option<&str> {
+    /// named none, and where it was found (Azure: looked up from
+    /// `azure_workspace_resource_id`; model serving: its environment).
+    fn discovered_host(&self) -> Option<(&str, &'static str)> {
         None
     }
 }
@@ -98,7 +101,10 @@ impl AuthContext {
                 .build()
                 .map_err(|e| Error::config(format!("cannot build HTTP client: {e}")).with_source(e))
         };
-        Ok(AuthContext { http: build(reqwest::redirect::Policy::default())?, no_redirect: build(reqwest::redirect::Policy::none())? })
+        Ok(AuthContext {
+            http: build(reqwest::redirect::Policy::default())?,
+            no_redirect: build(reqwest::redirect::Policy::none())?,
+        })
     }
 }
 
@@ -136,6 +142,7 @@ impl Default for DefaultCredentials {
                 Arc::new(DatabricksCli),
                 Arc::new(GoogleCredentials),
                 Arc::new(GoogleId),
+                Arc::new(ModelServing::default()),
             ],
         }
     }

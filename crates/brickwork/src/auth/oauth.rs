@@ -151,7 +151,8 @@ impl CredentialStrategy for WorkloadIdentityFederation {
     }
 
     fn applies_when(&self) -> Option<&'static str> {
-        (!self.from_file).then_some("with an ID token in DATABRICKS_OIDC_TOKEN, or in the variable oidc_token_env names")
+        (!self.from_file)
+            .then_some("with an ID token in DATABRICKS_OIDC_TOKEN, or in the variable oidc_token_env names")
     }
 
     async fn configure(&self, cfg: &Config, ctx: &AuthContext) -> Result<Option<Arc<dyn CredentialsProvider>>> {
@@ -248,7 +249,9 @@ impl CredentialStrategy for CiOidc {
     fn applies_when(&self) -> Option<&'static str> {
         Some(match self.system {
             CiSystem::GitHub => "in a GitHub Actions job with `permissions: id-token: write`",
-            CiSystem::AzureDevOps => "in an Azure DevOps pipeline job (SYSTEM_ACCESSTOKEN and the SYSTEM_* job variables set)",
+            CiSystem::AzureDevOps => {
+                "in an Azure DevOps pipeline job (SYSTEM_ACCESSTOKEN and the SYSTEM_* job variables set)"
+            }
         })
     }
 
@@ -360,7 +363,10 @@ impl IdTokenSource {
         let (Some(request_url), Some(request_token)) =
             (var("ACTIONS_ID_TOKEN_REQUEST_URL"), var("ACTIONS_ID_TOKEN_REQUEST_TOKEN"))
         else {
-            return Err("not in GitHub Actions with id-token: write (ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN are not set)".into());
+            return Err(
+                "not in GitHub Actions with id-token: write (ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN are not set)"
+                    .into(),
+            );
         };
         let request_token = SecretString::from(request_token);
         Ok(IdTokenSource::GitHub { request_url, request_token, audience: audience.to_string() })

@@ -32,11 +32,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use attributes::{AttributeSpec, Source, ATTRIBUTES};
+pub(crate) use environment::azure_by_name;
 pub use environment::{
     AzureEnvironment, Cloud, DatabricksEnvironment, ARM_DATABRICKS_RESOURCE_ID, AZURE_ENVIRONMENTS,
     DEFAULT_ENVIRONMENT, ENVIRONMENTS,
 };
-pub(crate) use environment::azure_by_name;
 
 use attributes::{spec, Attributes};
 use file::ConfigFile;
