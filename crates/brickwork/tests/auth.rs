@@ -730,8 +730,9 @@ fn the_chain_follows_the_official_order() {
         "google-id",
         "model-serving",
     ];
-    // The Go SDK's managed identity, which the Python SDK lacks, sits where
-    // the Go SDK puts it: before the other Azure methods.
+    // The Go SDK's managed identity, which the Python SDK lacks, comes
+    // before azure-client-secret and azure-cli, as in the Go SDK (whose
+    // other Azure methods are in another order than the Python SDK's).
     const GO_ONLY: [&str; 1] = ["azure-msi"];
     let ours = brickwork::auth::DefaultCredentials::default().auth_types();
     let shared: Vec<&str> = ours.iter().copied().filter(|name| !GO_ONLY.contains(name)).collect();

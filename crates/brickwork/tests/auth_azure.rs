@@ -24,7 +24,8 @@ fn resource_tag(resource: &str) -> &'static str {
     match resource {
         ARM_DATABRICKS_RESOURCE_ID => "dbx",
         MANAGEMENT => "mgmt",
-        _ => "arm",
+        "https://management.azure.com/" => "arm",
+        _ => "unknown",
     }
 }
 
@@ -197,6 +198,12 @@ async fn the_host_is_resolved_from_the_workspace_resource_id() {
     assert_eq!(client.config().source("host"), Some(&Source::Discovered("azure_workspace_resource_id")));
     let lookup = &server.requests_to(RESOURCE_ID)[0];
     assert_eq!(lookup.query, "api-version=2018-04-01");
+    let resources: Vec<String> =
+        server.requests_to(TENANT_TOKEN).iter().filter_map(|r| r.form().get("resource").cloned()).collect();
+    assert!(
+        resources.contains(&"https://management.azure.com/".to_string()),
+        "the override moves where Resource Manager is reached, not the resource of its tokens: {resources:?}"
+    );
 
     // A resource Resource Manager does not know: its error, named.
     let cfg = Config::builder()
@@ -220,6 +227,14 @@ async fn an_unknown_azure_environment_is_a_configuration_error() {
     let cfg = secret_config(&server).set("azure_tenant_id", "tenant-1").set("azure_environment", "mars");
     let err = Client::new(cfg.build().expect("cfg")).await.expect_err("mars");
     assert!(err.message().contains("azure_environment \"mars\" is not one of PUBLIC, USGOVERNMENT, CHINA"), "{err}");
+    // On another cloud a stray ARM_ENVIRONMENT is not read at all.
+    let cfg = Config::builder()
+        .host("https://dbc-1.cloud.databricks.com")
+        .environment(env(&[("ARM_ENVIRONMENT", "german")]))
+        .build()
+        .expect("cfg");
+    let err = Client::new(cfg).await.expect_err("no credentials");
+    assert!(err.message().contains("cannot configure default credentials"), "{err}");
 }
 
 #[tokio::test]
@@ -308,6 +323,27 @@ async fn github_oidc_azure_presents_the_jobs_id_token_to_entra_id() {
         .expect("cfg");
     let err = Client::new(cfg).await.expect_err("not in CI");
     assert!(err.message().contains("cannot configure default credentials"), "{err}");
+
+    // Chosen, and GitHub refuses the request token: GitHub's answer is named.
+    let vars = [
+        ("ACTIONS_ID_TOKEN_REQUEST_URL", request_url.as_str()),
+        ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "expired-request-token"),
+        ("AZURE_AUTHORITY_HOST", server.url.as_str()),
+    ];
+    let cfg = Config::builder()
+        .host(&server.url)
+        .set("cloud", "azure")
+        .set("azure_client_id", "app-1")
+        .auth_type("github-oidc-azure")
+        .environment(env(&vars))
+        .build()
+        .expect("cfg");
+    let err = Client::new(cfg).await.expect_err("GitHub refused");
+    assert!(
+        err.message().contains("github-oidc-azure: the GitHub Actions ID token request answered HTTP 401"),
+        "{err}"
+    );
+    assert!(!format!("{err:?}").contains("expired-request-token"));
 }
 
 fn unix_now() -> u64 {
@@ -316,7 +352,6 @@ fn unix_now() -> u64 {
 
 #[tokio::test]
 async fn azure_msi_asks_the_instance_metadata_service_for_both_tokens() {
-    let expires_on = (unix_now() + 3600).to_string();
     let server = TestServer::start(vec![
         me_route(),
         (
@@ -329,6 +364,8 @@ async fn azure_msi_asks_the_instance_metadata_service_for_both_tokens() {
                     return Reply::text(400, "404 page not found");
                 }
                 let client = query.get("client_id").cloned().unwrap_or_else(|| "system".into());
+                // One second of life, sent as a string as IMDS does.
+                let expires_on = (unix_now() + 1).to_string();
                 Reply::json(200, json!({"access_token": format!("msi-{}-{n}-{client}", resource_tag(&resource)), "expires_on": expires_on, "token_type": "Bearer"}))
             }),
         ),
@@ -383,34 +420,50 @@ async fn azure_msi_uses_the_app_service_identity_endpoint_when_there_is_one() {
     assert!(!format!("{client:?}").contains("app-service-secret"));
 }
 
-/// A fake `az` that logs its arguments and prints a token whose claims say
-/// whether a person (`upn`) or a service principal logged in. With
-/// `refuse_subscription` it fails when asked for a subscription; with
-/// `hang` it never answers.
-fn fake_az(dir: &Path, person: bool, refuse_subscription: bool, hang: bool) -> PathBuf {
-    let claims = if person { r#"{"upn":"ann@contoso.com"}"# } else { r#"{"appid":"app-1"}"# };
+/// How the fake `az` behaves.
+#[derive(Clone, Copy, Default)]
+struct FakeAz {
+    /// `az account show` says a service principal is logged in (else a person).
+    service_principal: bool,
+    /// Fails whenever it is asked for a tenant (a federated login).
+    refuse_tenant: bool,
+    /// Prints only the naive local `expiresOn` of Azure CLIs before 2.54.
+    old_cli: bool,
+    /// Tokens last this many seconds.
+    lifetime: u64,
+    /// Never answers.
+    hang: bool,
+}
+
+/// Write the fake `az` into `dir`; it logs its arguments to `az.log` and
+/// prints a token whose claims say whether a person (`upn`) logged in.
+fn fake_az(dir: &Path, az: FakeAz) -> PathBuf {
+    let claims = if az.service_principal { r#"{"appid":"app-1"}"# } else { r#"{"upn":"ann@contoso.com"}"# };
     let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims);
-    let expires_on = unix_now() + 3600;
+    let user = if az.service_principal {
+        r#"{"type":"servicePrincipal","name":"app-1"}"#
+    } else {
+        r#"{"type":"user","name":"ann@contoso.com"}"#
+    };
+    let expires_on =
+        if az.old_cli { String::new() } else { format!(r#","expires_on":{}"#, unix_now() + az.lifetime.max(1)) };
     let script = format!(
         r#"#!/bin/sh
 echo "$@" >> "{log}"
 {hang}
-if [ "$2" = "show" ]; then echo '{{"user":{{"type":"user","name":"ann@contoso.com"}}}}'; exit 0; fi
-case "$*" in *--subscription*) {refuse} ;; esac
+if [ "$2" = "show" ]; then echo '{{"user":{user}}}'; exit 0; fi
+case "$*" in *--tenant*) {refuse} ;; esac
 case "$*" in
   *2ff814a6-3304-4ab8-85cb-cd0e6f879c1d*) tag=dbx ;;
   *management.core.windows.net*) tag=mgmt ;;
   *) tag=arm ;;
 esac
-printf '{{"accessToken":"h.{payload}.%s-sig","expiresOn":"2030-01-01 10:00:00.000000","expires_on":{expires_on},"tokenType":"Bearer"}}' "-$tag-"
+printf '{{"accessToken":"h.{payload}.%s-sig","expiresOn":"2030-01-01 10:00:00.000000"{expires_on},"tokenType":"Bearer"}}' "-$tag-"
 "#,
         log = dir.join("az.log").display(),
-        hang = if hang { "sleep 30" } else { "" },
-        refuse = if refuse_subscription {
-            "echo 'ERROR: The subscription of sub-1 does not exist' >&2; exit 1"
-        } else {
-            ":"
-        },
+        hang = if az.hang { "sleep 30" } else { "" },
+        refuse =
+            if az.refuse_tenant { "echo 'ERROR: AADSTS700016: no such app in the tenant' >&2; exit 1" } else { ":" },
     );
     let path = dir.join("az");
     std::fs::write(&path, script).expect("write az");
@@ -422,36 +475,50 @@ printf '{{"accessToken":"h.{payload}.%s-sig","expiresOn":"2030-01-01 10:00:00.00
     dir.join("az.log")
 }
 
-fn az_config(server: &TestServer, dir: &Path) -> brickwork::ConfigBuilder {
+fn az_config(url: &str, dir: &Path) -> brickwork::ConfigBuilder {
     let path = dir.display().to_string();
-    Config::builder().host(&server.url).set("cloud", "azure").environment(env(&[("PATH", &path)]))
+    Config::builder().host(url).set("cloud", "azure").environment(env(&[("PATH", &path)]))
+}
+
+fn az_calls(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log).unwrap_or_default().lines().map(str::to_string).collect()
 }
 
 #[cfg(unix)]
 #[tokio::test]
-async fn azure_cli_uses_the_login_of_a_person_without_a_management_token() {
+async fn azure_cli_uses_a_persons_login_for_the_workspaces_tenant_and_refreshes_it() {
     let server = azure_server("3600").await;
     let dir = tempfile::tempdir().expect("dir");
-    let log = fake_az(dir.path(), true, false, false);
-    let client = Client::new(az_config(&server, dir.path()).build().expect("cfg")).await.expect("client");
+    let log = fake_az(dir.path(), FakeAz { lifetime: 1, ..FakeAz::default() });
+    let client = Client::new(az_config(&server.url, dir.path()).build().expect("cfg")).await.expect("client");
     assert_eq!(client.auth_type(), "azure-cli");
     let answer = me(&client).await.expect("me");
     assert_eq!(answer["management"], Value::Null, "a person's login sends no management token");
-    let calls = std::fs::read_to_string(log).expect("log");
+    let token_calls = || az_calls(&log).into_iter().filter(|c| c.contains("get-access-token")).count();
+    assert_eq!(token_calls(), 1, "the token got while configuring is used: {:?}", az_calls(&log));
+    let calls = az_calls(&log).join("\n");
     assert!(
         calls.contains(&format!("--resource {ARM_DATABRICKS_RESOURCE_ID} --output json --tenant tenant-1")),
         "{calls}"
     );
     assert!(!calls.contains("management.core.windows.net"), "{calls}");
+
+    // A one-second token is expired after a second: az is asked again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    me(&client).await.expect("me after expiry");
+    assert_eq!(token_calls(), 2);
 }
 
 #[cfg(unix)]
 #[tokio::test]
-async fn azure_cli_as_a_service_principal_falls_back_from_the_subscription_and_sends_a_management_token() {
+async fn azure_cli_as_a_federated_service_principal_is_asked_again_without_the_tenant() {
     let server = azure_server("3600").await;
     let dir = tempfile::tempdir().expect("dir");
-    let log = fake_az(dir.path(), false, true, false);
-    let cfg = az_config(&server, dir.path())
+    let log = fake_az(
+        dir.path(),
+        FakeAz { service_principal: true, refuse_tenant: true, lifetime: 3600, ..FakeAz::default() },
+    );
+    let cfg = az_config(&server.url, dir.path())
         .set("azure_workspace_resource_id", RESOURCE_ID)
         .set("azure_tenant_id", "tenant-1")
         .build()
@@ -459,9 +526,27 @@ async fn azure_cli_as_a_service_principal_falls_back_from_the_subscription_and_s
     let client = Client::new(cfg).await.expect("client");
     let answer = me(&client).await.expect("me");
     assert!(answer["management"].as_str().is_some_and(|t| t.contains("-mgmt-")), "{answer}");
-    let calls = std::fs::read_to_string(log).expect("log");
-    assert!(calls.contains("--subscription sub-1"), "asked for the workspace's subscription first: {calls}");
-    assert!(calls.lines().any(|l| l.contains(ARM_DATABRICKS_RESOURCE_ID) && !l.contains("--subscription")), "{calls}");
+    let calls = az_calls(&log);
+    assert!(calls.iter().all(|c| !c.contains("--subscription")), "az refuses a subscription with a tenant: {calls:?}");
+    assert!(
+        calls.iter().any(|c| c.contains(ARM_DATABRICKS_RESOURCE_ID) && c.ends_with("--tenant tenant-1")),
+        "{calls:?}"
+    );
+    assert!(calls.iter().any(|c| c.contains(ARM_DATABRICKS_RESOURCE_ID) && c.ends_with("--output json")), "{calls:?}");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn azure_cli_without_a_known_tenant_asks_for_the_workspaces_subscription() {
+    // No login redirect here: the tenant stays unknown.
+    let server = TestServer::start(vec![me_route()]).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let log = fake_az(dir.path(), FakeAz { old_cli: true, ..FakeAz::default() });
+    let cfg = az_config(&server.url, dir.path()).set("azure_workspace_resource_id", RESOURCE_ID).build().expect("cfg");
+    me(&Client::new(cfg).await.expect("client")).await.expect("an old CLI's token works too");
+    let calls = az_calls(&log);
+    assert!(calls.iter().any(|c| c.ends_with("--subscription sub-1")), "{calls:?}");
+    assert!(calls.iter().all(|c| !c.contains("--tenant")), "{calls:?}");
 }
 
 #[cfg(unix)]
@@ -469,11 +554,11 @@ async fn azure_cli_as_a_service_principal_falls_back_from_the_subscription_and_s
 async fn azure_cli_that_hangs_is_skipped_or_named_when_chosen() {
     let server = azure_server("3600").await;
     let dir = tempfile::tempdir().expect("dir");
-    fake_az(dir.path(), true, false, true);
-    let cfg = az_config(&server, dir.path()).http_timeout(Duration::from_millis(500)).build().expect("cfg");
+    fake_az(dir.path(), FakeAz { hang: true, ..FakeAz::default() });
+    let cfg = az_config(&server.url, dir.path()).http_timeout(Duration::from_millis(500)).build().expect("cfg");
     let err = Client::new(cfg).await.expect_err("skipped");
     assert!(err.message().contains("cannot configure default credentials"), "{err}");
-    let cfg = az_config(&server, dir.path())
+    let cfg = az_config(&server.url, dir.path())
         .http_timeout(Duration::from_millis(500))
         .auth_type("azure-cli")
         .build()

@@ -65,6 +65,10 @@ fn token_route(refuse_access: bool) -> (&'static str, &'static str, common::Hand
                         200,
                         json!({"access_token": format!("caller-{n}"), "expires_in": 3599, "token_type": "Bearer"}),
                     ),
+                    Some("intern-refresh-token") => Reply::json(
+                        200,
+                        json!({"access_token": format!("intern-{n}"), "expires_in": 3599, "token_type": "Bearer"}),
+                    ),
                     _ => Reply::json(400, json!({"error": "invalid_grant", "error_description": "Bad Request"})),
                 };
             }
@@ -283,16 +287,34 @@ async fn google_id_falls_back_to_the_metadata_server_and_names_a_refusal() {
         .expect("cfg");
     me(&Client::new(cfg).await.expect("client")).await.expect("me as the VM's account");
 
-    // An account the caller may not impersonate: the API's reason, typed.
+    // A caller the IAM API refuses (an intern's gcloud login): its reason, typed.
+    let mut routes = iam_routes();
+    routes.extend([me_route(), token_route(false)]);
+    let server = TestServer::start(routes).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let login = dir.path().join("intern.json");
+    let adc = json!({"type": "authorized_user", "client_id": "c", "client_secret": "s", "refresh_token": "intern-refresh-token", "token_uri": format!("{}/token", server.url)});
+    std::fs::write(&login, adc.to_string()).expect("write");
+    let login = login.display().to_string();
+    let vars = [
+        ("GOOGLE_APPLICATION_CREDENTIALS", login.as_str()),
+        ("BRICKWORK_GOOGLE_IAM_CREDENTIALS_ENDPOINT", server.url.as_str()),
+    ];
     let cfg = Config::builder()
         .host(&server.url)
-        .set("google_service_account", "other@project-1.iam.gserviceaccount.com")
+        .set("google_service_account", ACCOUNT)
         .environment(env(&vars))
         .build()
         .expect("cfg");
-    let err = me(&Client::new(cfg).await.expect("client")).await.expect_err("no such route: 404");
+    let err = me(&Client::new(cfg).await.expect("client")).await.expect_err("refused");
     assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
-    assert!(err.message().contains("cannot impersonate the service account: HTTP 404"), "{err}");
+    assert_eq!(err.status(), Some(403));
+    assert!(
+        err.message().contains(
+            "cannot impersonate the service account: HTTP 403: Permission 'iam.serviceAccounts.getOpenIdToken' denied"
+        ),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -25,6 +25,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::oauth::{parse_token_response, token_endpoint_error};
+use super::token::{epoch_time, jwt_claims};
 use super::{
     has_all, send_auth_request, AuthContext, CredentialStrategy, CredentialsProvider, Token, TokenCache, TokenSource,
 };
@@ -174,22 +175,24 @@ impl fmt::Debug for ServiceAccountKey {
 }
 
 impl ServiceAccountKey {
-    /// From a file path, else from the JSON itself; the key is checked now.
+    /// From a file when the value names one, else from the value itself,
+    /// as the official SDKs read it; the key is checked now. The value is a
+    /// secret, so it is never quoted: not even as a path that failed.
     fn load(raw: &str) -> Result<ServiceAccountKey> {
         let path = PathBuf::from(raw.trim());
-        let text = if raw.trim_start().starts_with('{') {
-            raw.to_string()
-        } else {
-            std::fs::read_to_string(&path)
-                .map_err(|e| Error::config(format!("cannot read google_credentials file {}: {e}", path.display())))?
-        };
-        Self::parse(&text)
+        if path.is_file() {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| Error::config(format!("cannot read the google_credentials file: {e}")))?;
+            return Self::parse(&text);
+        }
+        Self::parse(raw.trim_start_matches('\u{feff}'))
     }
 
     fn parse(text: &str) -> Result<ServiceAccountKey> {
         // serde_json's messages quote no values, so none of the key leaks.
-        let file: KeyFile = serde_json::from_str(text)
-            .map_err(|e| Error::config(format!("google_credentials is not a service account key: {e}")))?;
+        let file: KeyFile = serde_json::from_str(text).map_err(|e| {
+            Error::config(format!("google_credentials is neither a key file nor service account key JSON: {e}"))
+        })?;
         let der = pem_body(&file.private_key)
             .ok_or_else(|| Error::config("google_credentials: private_key is not a PEM private key"))?;
         let signer = RsaKeyPair::from_pkcs8(&der)
@@ -286,16 +289,9 @@ fn id_token_response(body: &[u8], field: &str) -> Result<Token> {
         .get(field)
         .and_then(Value::as_str)
         .ok_or_else(|| Error::auth(format!("the Google ID token response has no {field}")))?;
-    let exp = id_token
-        .split('.')
-        .nth(1)
-        .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p.trim_end_matches('=')).ok())
-        .and_then(|claims| serde_json::from_slice::<Value>(&claims).ok())
-        .and_then(|claims| claims.get("exp").and_then(Value::as_u64))
-        .and_then(|exp| UNIX_EPOCH.checked_add(Duration::from_secs(exp)))
-        .ok_or_else(|| {
-            Error::auth("the Google ID token has no valid exp claim: refusing a token that never expires")
-        })?;
+    let exp = jwt_claims(id_token).and_then(|claims| claims.get("exp").and_then(epoch_time)).ok_or_else(|| {
+        Error::auth("the Google ID token has no valid exp claim: refusing a token that never expires")
+    })?;
     Ok(Token::expiring_at(id_token, "Bearer", exp))
 }
 
@@ -479,7 +475,8 @@ mod tests {
         let err = ServiceAccountKey::parse(&bad.to_string()).expect_err("not a key");
         assert!(err.message().contains("not an RSA PKCS#8 key") && !err.message().contains("bm90"), "{err}");
         assert!(ServiceAccountKey::parse("{}").is_err());
-        assert!(ServiceAccountKey::load("/no/such/key.json").is_err_and(|e| e.message().contains("cannot read")));
+        let err = ServiceAccountKey::load("/no/such/key.json").expect_err("neither");
+        assert!(err.message().contains("neither a key file nor") && !err.message().contains("/no/such"), "{err}");
     }
 
     #[test]

@@ -3,13 +3,14 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::token::epoch_time;
 use super::{
     has_all, send_auth_request, AuthContext, CredentialStrategy, CredentialsProvider, Token, TokenCache, TokenSource,
 };
@@ -106,24 +107,11 @@ impl TokenSource for MetadataServiceSource {
             .map_err(|e| Error::auth(format!("metadata service returned invalid JSON: {e}")))?;
         let access_token = parsed.access_token.ok_or_else(|| Error::auth("Metadata Service returned empty token"))?;
         let token_type = parsed.token_type.ok_or_else(|| Error::auth("Metadata Service returned empty token type"))?;
-        let expires_on = parsed
+        let at = parsed
             .expires_on
             .as_ref()
-            .and_then(epoch_seconds)
-            .ok_or_else(|| Error::auth("Metadata Service returned invalid expiry"))?;
-        let at = SystemTime::UNIX_EPOCH
-            .checked_add(expires_on)
+            .and_then(epoch_time)
             .ok_or_else(|| Error::auth("Metadata Service returned invalid expiry"))?;
         Ok(Token::expiring_at(access_token, token_type, at))
     }
-}
-
-/// Epoch seconds as a number or numeric string.
-fn epoch_seconds(v: &Value) -> Option<Duration> {
-    let secs = match v {
-        Value::Number(n) => n.as_f64()?,
-        Value::String(s) => s.trim().parse::<f64>().ok()?,
-        _ => return None,
-    };
-    Duration::try_from_secs_f64(secs).ok()
 }

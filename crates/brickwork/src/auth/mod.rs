@@ -221,6 +221,20 @@ fn does_not_apply(strategy: &dyn CredentialStrategy, cfg: &Config) -> Error {
     Error::auth(format!("default auth: {auth_type} was chosen by auth_type but cannot be used: {}", why.join("; ")))
 }
 
+/// A method that found it cannot work here: the chain moves on, unless
+/// `auth_type` chose this method, in which case the user sees why.
+pub(crate) fn decline_unless_chosen(
+    cfg: &Config,
+    auth_type: &str,
+    why: Error,
+) -> Result<Option<Arc<dyn CredentialsProvider>>> {
+    if cfg.auth_type() == Some(auth_type) {
+        return Err(why);
+    }
+    tracing::debug!(auth_type, "does not apply: {why}");
+    Ok(None)
+}
+
 /// A failed call to a discovery, token or metadata endpoint, kept as a
 /// transport error so the API call that needed the token is retried like any
 /// other. The URL is left out of the message (a metadata-service URL is a

@@ -9,7 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{AuthContext, CredentialStrategy, CredentialsProvider, Token, TokenCache, TokenSource};
+use super::{
+    decline_unless_chosen, AuthContext, CredentialStrategy, CredentialsProvider, Token, TokenCache, TokenSource,
+};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use reqwest::header::HeaderMap;
@@ -69,10 +71,7 @@ impl CredentialStrategy for ModelServing {
         let source = Arc::new(TokenFile { path: self.token_file.clone() });
         let first = match source.token().await {
             Ok(token) => token,
-            Err(e) => {
-                tracing::warn!("cannot read the model serving token: {e}");
-                return Ok(None);
-            }
+            Err(e) => return decline_unless_chosen(cfg, self.auth_type(), e),
         };
         tracing::info!("using the model serving environment's token");
         Ok(Some(Arc::new(ServingCredentials { tokens: TokenCache::with_token(source, first), host })))

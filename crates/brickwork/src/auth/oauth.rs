@@ -13,7 +13,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    has_all, send_auth_request, AuthContext, CredentialStrategy, CredentialsProvider, Token, TokenCache, TokenSource,
+    decline_unless_chosen, has_all, send_auth_request, AuthContext, CredentialStrategy, CredentialsProvider, Token,
+    TokenCache, TokenSource,
 };
 use crate::config::{normalize_host, Config, HostType};
 use crate::error::{Error, ErrorKind, Result};
@@ -270,8 +271,7 @@ impl CredentialStrategy for CiOidc {
         let endpoints = OidcEndpoints::discover(cfg, ctx).await?;
         id_tokens.default_audience(&endpoints.token_endpoint);
         if let Err(e) = id_tokens.read(&ctx.http).await {
-            tracing::debug!(auth_type = self.auth_type(), "no ID token from the CI system: {e}");
-            return Ok(None);
+            return decline_unless_chosen(cfg, self.auth_type(), e);
         }
         Ok(Some(token_cache(cfg, ctx, endpoints, Grant::TokenExchange(id_tokens))))
     }

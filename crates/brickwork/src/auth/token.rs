@@ -144,6 +144,26 @@ impl fmt::Debug for Token {
     }
 }
 
+/// A wall-clock time given as seconds since the epoch, a number or a
+/// numeric string (token endpoints send both); `None` for anything else.
+pub(crate) fn epoch_time(value: &serde_json::Value) -> Option<SystemTime> {
+    let seconds = match value {
+        serde_json::Value::Number(n) => n.as_f64()?,
+        serde_json::Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    SystemTime::UNIX_EPOCH.checked_add(Duration::try_from_secs_f64(seconds).ok()?)
+}
+
+/// The claims of a JWT, unverified: only for reading what a token says of
+/// itself (its expiry, whether a person holds it), never for trusting it.
+pub(crate) fn jwt_claims(jwt: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
 /// Fetches a new token (client credentials, token exchange, a CLI, ...).
 #[async_trait]
 pub trait TokenSource: Send + Sync + fmt::Debug {
@@ -301,6 +321,18 @@ mod tests {
 
     use super::*;
     use crate::error::Error;
+
+    #[test]
+    fn epoch_times_are_read_from_numbers_and_numeric_strings_and_nothing_else() {
+        use serde_json::Value;
+        assert!(epoch_time(&Value::from(4_000_000_000u64)).is_some());
+        assert!(epoch_time(&Value::from("4000000000.5")).is_some());
+        assert!(epoch_time(&Value::from("soon")).is_none());
+        assert!(epoch_time(&Value::from(-5)).is_none());
+        assert!(epoch_time(&Value::from(1e300)).is_none());
+        assert!(jwt_claims("h.e30.s").is_some_and(|c| c.is_empty()));
+        assert!(jwt_claims("opaque").is_none());
+    }
 
     fn windows(life: Duration) -> (Duration, Duration) {
         let token = Token::new("t", "", Some(life));

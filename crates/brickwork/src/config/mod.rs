@@ -427,6 +427,11 @@ impl Config {
             .ok_or_else(|| self.invalid_value(name, raw, "a number of seconds"))
     }
 
+    /// A flag attribute: unset is `false`, a malformed value an error.
+    pub(crate) fn flag(&self, name: &str) -> Result<bool> {
+        Ok(self.parse_bool(name)?.unwrap_or(false))
+    }
+
     fn parse_bool(&self, name: &str) -> Result<Option<bool>> {
         let Some(raw) = self.get(name) else {
             return Ok(None);
@@ -554,15 +559,17 @@ impl Config {
         }
     }
 
-    /// The cloud: the `cloud` attribute when it names one, Azure when an
-    /// Azure workspace resource id is set, else the host's.
+    /// The cloud: Azure when an Azure workspace resource id is set, else the
+    /// `cloud` attribute when it names one, else the host's.
     pub fn cloud(&self) -> Cloud {
         self.declared_cloud().unwrap_or_else(|| self.environment().cloud)
     }
 
+    /// As in the official SDKs, an Azure resource id makes the cloud Azure
+    /// whatever `cloud` says.
     fn declared_cloud(&self) -> Option<Cloud> {
-        let declared = self.get("cloud").and_then(Cloud::parse);
-        declared.or_else(|| self.is_set("azure_workspace_resource_id").then_some(Cloud::Azure))
+        let by_resource_id = self.is_set("azure_workspace_resource_id").then_some(Cloud::Azure);
+        by_resource_id.or_else(|| self.get("cloud").and_then(Cloud::parse))
     }
 
     /// True on Azure Databricks.
