@@ -184,14 +184,18 @@ async fn the_host_is_resolved_from_the_workspace_resource_id() {
         ("AZURE_AUTHORITY_HOST", server.url.as_str()),
         ("BRICKWORK_AZURE_RESOURCE_MANAGER_ENDPOINT", server.url.as_str()),
     ];
-    let cfg = Config::builder()
-        .set("azure_workspace_resource_id", RESOURCE_ID)
-        .set("azure_client_id", "app-1")
-        .set("azure_client_secret", "s3cret")
-        .set("azure_tenant_id", "tenant-1")
-        .environment(env(&overrides))
-        .build()
-        .expect("cfg");
+    // A service principal with a resource id and no host.
+    let by_resource_id = |resource_id: &str| {
+        Config::builder()
+            .set("azure_workspace_resource_id", resource_id)
+            .set("azure_client_id", "app-1")
+            .set("azure_client_secret", "s3cret")
+            .set("azure_tenant_id", "tenant-1")
+            .environment(env(&overrides))
+            .build()
+            .expect("cfg")
+    };
+    let cfg = by_resource_id(RESOURCE_ID);
     assert_eq!(cfg.host(), None);
     let client = Client::new(cfg).await.expect("client");
     assert_eq!(client.config().host(), Some("https://adb-123.4.azuredatabricks.net"));
@@ -206,17 +210,7 @@ async fn the_host_is_resolved_from_the_workspace_resource_id() {
     );
 
     // A resource Resource Manager does not know: its error, named.
-    let cfg = Config::builder()
-        .set(
-            "azure_workspace_resource_id",
-            "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Databricks/workspaces/gone",
-        )
-        .set("azure_client_id", "app-1")
-        .set("azure_client_secret", "s3cret")
-        .set("azure_tenant_id", "tenant-1")
-        .environment(env(&overrides))
-        .build()
-        .expect("cfg");
+    let cfg = by_resource_id("/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Databricks/workspaces/gone");
     let err = Client::new(cfg).await.expect_err("unknown workspace");
     assert!(err.message().contains("cannot resolve the workspace of azure_workspace_resource_id"), "{err}");
 }

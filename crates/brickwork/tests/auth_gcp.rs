@@ -234,18 +234,19 @@ fn iam_routes() -> Vec<(&'static str, &'static str, common::Handler)> {
     ]
 }
 
-#[tokio::test]
-async fn google_id_impersonates_the_service_account_with_a_gcloud_login() {
-    let mut routes = iam_routes();
-    routes.extend([me_route(), token_route(false)]);
-    let server = TestServer::start(routes).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let login = dir.path().join("adc.json");
+/// A `google-id` configuration for the workspace at `url`.
+fn google_id_config(url: &str, vars: &[(&str, &str)]) -> Config {
+    Config::builder().host(url).set("google_service_account", ACCOUNT).environment(env(vars)).build().expect("cfg")
+}
+
+/// `google-id` as a gcloud login (written into `dir`) holding `refresh_token`.
+fn gcloud_login_config(server: &TestServer, dir: &std::path::Path, refresh_token: &str) -> Config {
+    let login = dir.join("adc.json");
     let adc = json!({
         "type": "authorized_user",
         "client_id": "gcloud-client",
         "client_secret": "gcloud-secret",
-        "refresh_token": "user-refresh-token",
+        "refresh_token": refresh_token,
         "token_uri": format!("{}/token", server.url),
     });
     std::fs::write(&login, adc.to_string()).expect("write adc");
@@ -254,13 +255,16 @@ async fn google_id_impersonates_the_service_account_with_a_gcloud_login() {
         ("GOOGLE_APPLICATION_CREDENTIALS", login.as_str()),
         ("BRICKWORK_GOOGLE_IAM_CREDENTIALS_ENDPOINT", server.url.as_str()),
     ];
-    let cfg = Config::builder()
-        .host(&server.url)
-        .set("google_service_account", ACCOUNT)
-        .environment(env(&vars))
-        .build()
-        .expect("cfg");
-    let client = Client::new(cfg).await.expect("client");
+    google_id_config(&server.url, &vars)
+}
+
+#[tokio::test]
+async fn google_id_impersonates_the_service_account_with_a_gcloud_login() {
+    let mut routes = iam_routes();
+    routes.extend([me_route(), token_route(false)]);
+    let server = TestServer::start(routes).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let client = Client::new(gcloud_login_config(&server, dir.path(), "user-refresh-token")).await.expect("client");
     assert_eq!(client.auth_type(), "google-id");
     let answer = me(&client).await.expect("me");
     assert!(answer["access"].as_str().is_some_and(|t| t.starts_with("gat-imp-")), "{answer}");
@@ -279,33 +283,16 @@ async fn google_id_falls_back_to_the_metadata_server_and_names_a_refusal() {
     let iam = server.url.clone();
     let vars =
         [("GCE_METADATA_HOST", metadata_host.as_str()), ("BRICKWORK_GOOGLE_IAM_CREDENTIALS_ENDPOINT", iam.as_str())];
-    let cfg = Config::builder()
-        .host(&server.url)
-        .set("google_service_account", ACCOUNT)
-        .environment(env(&vars))
-        .build()
-        .expect("cfg");
-    me(&Client::new(cfg).await.expect("client")).await.expect("me as the VM's account");
+    me(&Client::new(google_id_config(&server.url, &vars)).await.expect("client"))
+        .await
+        .expect("me as the VM's account");
 
     // A caller the IAM API refuses (an intern's gcloud login): its reason, typed.
     let mut routes = iam_routes();
     routes.extend([me_route(), token_route(false)]);
     let server = TestServer::start(routes).await;
     let dir = tempfile::tempdir().expect("dir");
-    let login = dir.path().join("intern.json");
-    let adc = json!({"type": "authorized_user", "client_id": "c", "client_secret": "s", "refresh_token": "intern-refresh-token", "token_uri": format!("{}/token", server.url)});
-    std::fs::write(&login, adc.to_string()).expect("write");
-    let login = login.display().to_string();
-    let vars = [
-        ("GOOGLE_APPLICATION_CREDENTIALS", login.as_str()),
-        ("BRICKWORK_GOOGLE_IAM_CREDENTIALS_ENDPOINT", server.url.as_str()),
-    ];
-    let cfg = Config::builder()
-        .host(&server.url)
-        .set("google_service_account", ACCOUNT)
-        .environment(env(&vars))
-        .build()
-        .expect("cfg");
+    let cfg = gcloud_login_config(&server, dir.path(), "intern-refresh-token");
     let err = me(&Client::new(cfg).await.expect("client")).await.expect_err("refused");
     assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
     assert_eq!(err.status(), Some(403));

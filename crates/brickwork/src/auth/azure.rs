@@ -25,8 +25,8 @@ use super::cli::{find_on_path, run_command};
 use super::oauth::{parse_token_response, token_endpoint_error, IdTokenSource};
 use super::token::{epoch_time, jwt_claims};
 use super::{
-    decline_unless_chosen, has_all, send_auth_request, AuthContext, CredentialStrategy, CredentialsProvider, Token,
-    TokenCache, TokenSource,
+    decline_unless_chosen, has_all, send_auth_request, sensitive_header_value, AuthContext, CredentialStrategy,
+    CredentialsProvider, Token, TokenCache, TokenSource,
 };
 use crate::config::{azure_by_name, Config};
 use crate::error::{Error, Result};
@@ -122,8 +122,8 @@ async fn tenant_id(cfg: &Config, ctx: &AuthContext, login_path: &str) -> Option<
 }
 
 /// The tenant, or an error naming the attribute that would give it.
-async fn required_tenant_id(cfg: &Config, ctx: &AuthContext) -> Result<String> {
-    tenant_id(cfg, ctx, "/aad/auth").await.ok_or_else(|| {
+async fn required_tenant_id(cfg: &Config, ctx: &AuthContext, login_path: &str) -> Result<String> {
+    tenant_id(cfg, ctx, login_path).await.ok_or_else(|| {
         Error::config("azure_tenant_id is not set and cannot be read from the workspace's login redirect")
     })
 }
@@ -177,18 +177,31 @@ struct AzureCredentials {
 }
 
 impl AzureCredentials {
-    /// Each source comes with the token it gave while configuring, if any.
-    fn new(cfg: &Config, tokens: FirstToken, management: Option<FirstToken>) -> Self {
-        let cache = |(source, first): FirstToken| match first {
-            Some(token) => TokenCache::with_token(source, token),
-            None => TokenCache::new(source),
-        };
+    /// Each source comes with the token it gave while configuring, if any;
+    /// `host` is the one looked up for a configuration without one.
+    fn new(cfg: &Config, tokens: FirstToken, management: Option<FirstToken>, host: Option<String>) -> Self {
+        let cache = |(source, first): FirstToken| TokenCache::holding(source, first);
         AzureCredentials {
             tokens: cache(tokens),
             management: management.map(cache),
             resource_id: cfg.get("azure_workspace_resource_id").map(str::to_string),
-            host: None,
+            host,
         }
+    }
+
+    /// A service principal's or managed identity's: Azure Databricks and
+    /// management tokens from `source_for`, which also gives the Resource
+    /// Manager token that looks the host up when none is configured.
+    async fn of_service_principal(
+        cfg: &Config,
+        ctx: &AuthContext,
+        endpoints: &AzureEndpoints,
+        source_for: impl Fn(&str) -> Arc<dyn TokenSource>,
+    ) -> Result<Option<Arc<dyn CredentialsProvider>>> {
+        let host = resolve_host(cfg, ctx, endpoints, &*source_for(&endpoints.resource_manager)).await?;
+        let tokens = (source_for(&endpoints.login_app_id), None);
+        let management = (source_for(&endpoints.service_management), None);
+        Ok(Some(Arc::new(AzureCredentials::new(cfg, tokens, Some(management), host))))
     }
 }
 
@@ -203,9 +216,8 @@ impl CredentialsProvider for AzureCredentials {
         }
         if let Some(management) = &self.management {
             let token = management.token().await?;
-            let mut value = HeaderValue::from_str(token.access_token().expose_secret())
-                .map_err(|_| Error::auth("the management token has characters not allowed in a header"))?;
-            value.set_sensitive(true);
+            let value = sensitive_header_value(token.access_token().expose_secret())
+                .ok_or_else(|| Error::auth("the management token has characters not allowed in a header"))?;
             headers.insert(MANAGEMENT_TOKEN_HEADER, value);
         }
         Ok(headers)
@@ -314,19 +326,12 @@ impl CredentialStrategy for AzureClientSecret {
         let Some(endpoints) = AzureEndpoints::for_config(cfg)? else {
             return Ok(None);
         };
-        let tenant = required_tenant_id(cfg, ctx).await?;
+        let tenant = required_tenant_id(cfg, ctx, "/aad/auth").await?;
         let secret = SecretString::from(cfg.expose("azure_client_secret").unwrap_or_default().to_string());
         let client_id = cfg.get("azure_client_id").unwrap_or_default();
         let source_for = entra_source(ctx, &endpoints, &tenant, client_id, &Arc::new(ClientProof::Secret(secret)));
-        let host = resolve_host(cfg, ctx, &endpoints, &*source_for(&endpoints.resource_manager)).await?;
         tracing::info!(client_id, "using an Entra ID service principal");
-        let mut credentials = AzureCredentials::new(
-            cfg,
-            (source_for(&endpoints.login_app_id), None),
-            Some((source_for(&endpoints.service_management), None)),
-        );
-        credentials.host = host;
-        Ok(Some(Arc::new(credentials)))
+        AzureCredentials::of_service_principal(cfg, ctx, &endpoints, source_for).await
     }
 }
 
@@ -366,9 +371,7 @@ impl CredentialStrategy for GitHubOidcAzure {
         if let Err(e) = id_tokens.read(&ctx.http).await {
             return decline_unless_chosen(cfg, self.auth_type(), e);
         }
-        let tenant = tenant_id(cfg, ctx, "/oidc/oauth2/v2.0/authorize").await.ok_or_else(|| {
-            Error::config("azure_tenant_id is not set and cannot be read from the workspace's login redirect")
-        })?;
+        let tenant = required_tenant_id(cfg, ctx, "/oidc/oauth2/v2.0/authorize").await?;
         let client_id = cfg.get("azure_client_id").unwrap_or_default();
         let proof = Arc::new(ClientProof::Assertion(id_tokens));
         let source = entra_source(ctx, &endpoints, &tenant, client_id, &proof)(&endpoints.login_app_id);
@@ -434,9 +437,8 @@ impl CredentialStrategy for AzureCli {
             None => resolve_host(cfg, ctx, &endpoints, &*az.source_for(&endpoints.resource_manager).await?.0).await?,
         };
         tracing::info!("using the Azure CLI's login");
-        let mut credentials = AzureCredentials::new(cfg, (tokens, Some(first)), management.map(|(s, t)| (s, Some(t))));
-        credentials.host = host;
-        Ok(Some(Arc::new(credentials)))
+        let management = management.map(|(source, first)| (source, Some(first)));
+        Ok(Some(Arc::new(AzureCredentials::new(cfg, (tokens, Some(first)), management, host))))
     }
 }
 
@@ -588,15 +590,8 @@ impl CredentialStrategy for AzureMsi {
                 client_id: client_id.clone(),
             })
         };
-        let host = resolve_host(cfg, ctx, &endpoints, &*source_for(&endpoints.resource_manager)).await?;
         tracing::info!("using an Azure managed identity");
-        let mut credentials = AzureCredentials::new(
-            cfg,
-            (source_for(&endpoints.login_app_id), None),
-            Some((source_for(&endpoints.service_management), None)),
-        );
-        credentials.host = host;
-        Ok(Some(Arc::new(credentials)))
+        AzureCredentials::of_service_principal(cfg, ctx, &endpoints, source_for).await
     }
 }
 
@@ -647,32 +642,20 @@ impl TokenSource for MsiTokenSource {
         if let Some(client_id) = &self.client_id {
             query.push(("client_id", client_id));
         }
-        let app_service_secret = match &self.endpoint {
-            MsiEndpoint::AppService { secret, .. } => {
-                let mut value = HeaderValue::from_str(secret.expose_secret())
-                    .map_err(|_| Error::config("IDENTITY_HEADER has characters not allowed in a header"))?;
-                value.set_sensitive(true);
-                Some(value)
+        let (url, api_version, (header, value)) = match &self.endpoint {
+            MsiEndpoint::AppService { url, secret } => {
+                let secret = sensitive_header_value(secret.expose_secret())
+                    .ok_or_else(|| Error::config("IDENTITY_HEADER has characters not allowed in a header"))?;
+                (url.clone(), "2019-08-01", ("X-IDENTITY-HEADER", secret))
             }
-            MsiEndpoint::Imds { .. } => None,
+            MsiEndpoint::Imds { base } => {
+                let url = format!("{base}/metadata/identity/oauth2/token");
+                (url, "2018-02-01", ("Metadata", HeaderValue::from_static("true")))
+            }
         };
-        let request = || match &self.endpoint {
-            MsiEndpoint::AppService { url, .. } => {
-                let secret = app_service_secret.clone().unwrap_or(HeaderValue::from_static(""));
-                self.http
-                    .get(url)
-                    .query(&[("api-version", "2019-08-01")])
-                    .query(&query)
-                    .header("X-IDENTITY-HEADER", secret)
-                    .timeout(MSI_TIMEOUT)
-            }
-            MsiEndpoint::Imds { base } => self
-                .http
-                .get(format!("{base}/metadata/identity/oauth2/token"))
-                .query(&[("api-version", "2018-02-01")])
-                .query(&query)
-                .header("Metadata", "true")
-                .timeout(MSI_TIMEOUT),
+        let request = || {
+            let request = self.http.get(&url).query(&[("api-version", api_version)]).query(&query);
+            request.header(header, value.clone()).timeout(MSI_TIMEOUT)
         };
         let what = format!("the managed identity token request ({:?})", self.endpoint);
         let (status, body) = send_auth_request(&what, request).await?;

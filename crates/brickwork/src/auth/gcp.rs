@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use base64::Engine;
-use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::header::HeaderMap;
 use ring::rand::SystemRandom;
 use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use secrecy::{ExposeSecret, SecretString};
@@ -27,7 +27,8 @@ use time::OffsetDateTime;
 use super::oauth::{parse_token_response, token_endpoint_error};
 use super::token::{epoch_time, jwt_claims};
 use super::{
-    has_all, send_auth_request, AuthContext, CredentialStrategy, CredentialsProvider, Token, TokenCache, TokenSource,
+    has_all, send_auth_request, sensitive_header_value, AuthContext, CredentialStrategy, CredentialsProvider, Token,
+    TokenCache, TokenSource,
 };
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -72,7 +73,7 @@ impl CredentialStrategy for GoogleCredentials {
             Arc::new(SignedAssertion { http: ctx.http.clone(), key: key.clone(), want })
         };
         let id_tokens = source(Want::IdToken { audience: host.to_string() });
-        let access_tokens = source(Want::AccessToken { scopes: GCP_SCOPES.join(" ") });
+        let access_tokens = source(Want::AccessToken { scopes: &GCP_SCOPES });
         Ok(Some(Arc::new(GoogleHeaders::new(id_tokens, access_tokens))))
     }
 }
@@ -103,15 +104,19 @@ impl CredentialStrategy for GoogleId {
         else {
             return Ok(None);
         };
-        let caller = Arc::new(TokenCache::new(application_default_credentials(cfg, ctx).await?));
+        let caller = Arc::new(application_default_credentials(cfg, ctx).await?);
         let iam = cfg.env_var(IAM_CREDENTIALS_OVERRIDE).unwrap_or_else(|| IAM_CREDENTIALS.to_string());
-        let url =
-            |method: &str| format!("{}/v1/projects/-/serviceAccounts/{account}:{method}", iam.trim_end_matches('/'));
-        let source = |method: &str, body: Value| -> Arc<dyn TokenSource> {
-            Arc::new(Impersonation { http: ctx.http.clone(), caller: caller.clone(), url: url(method), body })
+        let account_url = format!("{}/v1/projects/-/serviceAccounts/{account}", iam.trim_end_matches('/'));
+        let source = |want: Want| -> Arc<dyn TokenSource> {
+            Arc::new(Impersonation {
+                http: ctx.http.clone(),
+                caller: caller.clone(),
+                account_url: account_url.clone(),
+                want,
+            })
         };
-        let id_tokens = source("generateIdToken", json!({"audience": host, "includeEmail": true}));
-        let access_tokens = source("generateAccessToken", json!({"scope": GCP_SCOPES}));
+        let id_tokens = source(Want::IdToken { audience: host.to_string() });
+        let access_tokens = source(Want::AccessToken { scopes: &GCP_SCOPES });
         tracing::info!(service_account = account, "impersonating a Google service account");
         Ok(Some(Arc::new(GoogleHeaders::new(id_tokens, access_tokens))))
     }
@@ -138,8 +143,7 @@ impl CredentialsProvider for GoogleHeaders {
         // allowed to mint it: as in the official SDKs, that is no failure.
         match self.access_tokens.token().await {
             Ok(token) => {
-                if let Ok(mut value) = HeaderValue::from_str(token.access_token().expose_secret()) {
-                    value.set_sensitive(true);
+                if let Some(value) = sensitive_header_value(token.access_token().expose_secret()) {
                     headers.insert(ACCESS_TOKEN_HEADER, value);
                 }
             }
@@ -244,7 +248,7 @@ enum Want {
     /// An ID token whose audience is the workspace.
     IdToken { audience: String },
     /// An access token with these scopes.
-    AccessToken { scopes: String },
+    AccessToken { scopes: &'static [&'static str] },
 }
 
 /// A service account's own JWT exchanged at its `token_uri`.
@@ -265,7 +269,7 @@ impl TokenSource for SignedAssertion {
                 claims.insert("target_audience".into(), audience.clone().into());
             }
             Want::AccessToken { scopes } => {
-                claims.insert("scope".into(), scopes.clone().into());
+                claims.insert("scope".into(), scopes.join(" ").into());
             }
         }
         let form = [("grant_type", JWT_BEARER_GRANT.to_string()), ("assertion", self.key.assertion(claims)?)];
@@ -299,7 +303,7 @@ fn id_token_response(body: &[u8], field: &str) -> Result<Token> {
 /// find them: the key or login file `GOOGLE_APPLICATION_CREDENTIALS` names,
 /// gcloud's `application_default_credentials.json`, else the metadata
 /// server of the Google Cloud machine this runs on.
-async fn application_default_credentials(cfg: &Config, ctx: &AuthContext) -> Result<Arc<dyn TokenSource>> {
+async fn application_default_credentials(cfg: &Config, ctx: &AuthContext) -> Result<TokenCache> {
     let gcloud_dir = cfg
         .env_var("CLOUDSDK_CONFIG")
         .map(PathBuf::from)
@@ -314,16 +318,16 @@ async fn application_default_credentials(cfg: &Config, ctx: &AuthContext) -> Res
         let kind: Value = serde_json::from_str(&text)
             .map_err(|e| Error::config(format!("Google credentials {} are not JSON: {e}", path.display())))?;
         return match kind.get("type").and_then(Value::as_str) {
-            Some("service_account") => Ok(Arc::new(SignedAssertion {
+            Some("service_account") => Ok(TokenCache::new(Arc::new(SignedAssertion {
                 http: ctx.http.clone(),
                 key: Arc::new(ServiceAccountKey::parse(&text)?),
-                want: Want::AccessToken { scopes: CLOUD_PLATFORM.to_string() },
-            })),
+                want: Want::AccessToken { scopes: &[CLOUD_PLATFORM] },
+            }))),
             Some("authorized_user") => {
                 let login: AuthorizedUserFile = serde_json::from_value(kind).map_err(|e| {
                     Error::config(format!("Google credentials {} are not a gcloud login: {e}", path.display()))
                 })?;
-                Ok(Arc::new(RefreshGrant { http: ctx.http.clone(), login: login.into() }))
+                Ok(TokenCache::new(Arc::new(RefreshGrant { http: ctx.http.clone(), login: login.into() })))
             }
             other => Err(Error::config(format!(
                 "Google credentials {} are of type {other:?}: only service_account and authorized_user are supported",
@@ -334,13 +338,14 @@ async fn application_default_credentials(cfg: &Config, ctx: &AuthContext) -> Res
     let host = cfg.env_var("GCE_METADATA_HOST").unwrap_or_else(|| "metadata.google.internal".to_string());
     let url = format!("http://{host}/computeMetadata/v1/instance/service-accounts/default/token");
     let metadata = Arc::new(MetadataServer { http: ctx.http.clone(), url });
-    metadata.token().await.map_err(|e| {
+    // Asked once now to know it is there; that token is kept.
+    let first = metadata.token().await.map_err(|e| {
         Error::config(format!(
             "no Google application default credentials: GOOGLE_APPLICATION_CREDENTIALS is not set, gcloud has no application default login, and the metadata server did not answer ({})",
             e.message()
         ))
     })?;
-    Ok(metadata)
+    Ok(TokenCache::with_token(metadata, first))
 }
 
 /// A gcloud user login (`gcloud auth application-default login`).
@@ -425,13 +430,14 @@ impl TokenSource for MetadataServer {
 struct Impersonation {
     http: reqwest::Client,
     caller: Arc<TokenCache>,
-    url: String,
-    body: Value,
+    /// `<IAM credentials>/v1/projects/-/serviceAccounts/<account>`.
+    account_url: String,
+    want: Want,
 }
 
 impl fmt::Debug for Impersonation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Impersonation").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("Impersonation").field("account_url", &self.account_url).field("want", &self.want).finish()
     }
 }
 
@@ -439,7 +445,15 @@ impl fmt::Debug for Impersonation {
 impl TokenSource for Impersonation {
     async fn token(&self) -> Result<Token> {
         let authorization = self.caller.token().await?.authorization()?;
-        let request = || self.http.post(&self.url).headers(authorization.clone()).json(&self.body);
+        let (url, body) = match &self.want {
+            Want::IdToken { audience } => {
+                (format!("{}:generateIdToken", self.account_url), json!({"audience": audience, "includeEmail": true}))
+            }
+            Want::AccessToken { scopes } => {
+                (format!("{}:generateAccessToken", self.account_url), json!({"scope": scopes}))
+            }
+        };
+        let request = || self.http.post(&url).headers(authorization.clone()).json(&body);
         let (status, body) = send_auth_request("the IAM credentials request", request).await?;
         if !status.is_success() {
             let answer: Value = serde_json::from_slice(&body).unwrap_or_default();
@@ -450,7 +464,7 @@ impl TokenSource for Impersonation {
             ))
             .with_status(status.as_u16()));
         }
-        if self.url.ends_with(":generateIdToken") {
+        if let Want::IdToken { .. } = self.want {
             return id_token_response(&body, "token");
         }
         let answer: Value =

@@ -296,11 +296,18 @@ pub(crate) fn has_all(cfg: &Config, names: &[&str]) -> bool {
     names.iter().all(|n| cfg.is_set(n))
 }
 
-/// `Authorization: <value>` marked sensitive so it never shows in `Debug`.
-pub(crate) fn authorization_header(value: &str) -> Result<HeaderMap> {
-    let mut header = reqwest::header::HeaderValue::from_str(value)
-        .map_err(|_| Error::auth("credential contains characters not allowed in an HTTP header"))?;
+/// A header value marked sensitive so it never shows in `Debug`; `None`
+/// when it has characters a header cannot carry.
+pub(crate) fn sensitive_header_value(value: &str) -> Option<reqwest::header::HeaderValue> {
+    let mut header = reqwest::header::HeaderValue::from_str(value).ok()?;
     header.set_sensitive(true);
+    Some(header)
+}
+
+/// `Authorization: <value>`, sensitive.
+pub(crate) fn authorization_header(value: &str) -> Result<HeaderMap> {
+    let header = sensitive_header_value(value)
+        .ok_or_else(|| Error::auth("credential contains characters not allowed in an HTTP header"))?;
     let mut headers = HeaderMap::new();
     headers.insert(reqwest::header::AUTHORIZATION, header);
     Ok(headers)

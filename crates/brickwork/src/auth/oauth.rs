@@ -207,7 +207,6 @@ impl CiOidc {
     /// source without `token_audience` gets its audience once the token
     /// endpoint is known ([`IdTokenSource::default_audience`]).
     fn id_token_source(&self, cfg: &Config) -> std::result::Result<IdTokenSource, String> {
-        let var = |name: &str| cfg.env_var(name).filter(|v| !v.is_empty());
         match self.system {
             CiSystem::GitHub => IdTokenSource::github(cfg, cfg.get("token_audience").unwrap_or_default()),
             CiSystem::AzureDevOps => {
@@ -219,11 +218,13 @@ impl CiOidc {
                     "SYSTEM_PLANID",
                     "SYSTEM_JOBID",
                 ];
-                let missing: Vec<&str> = NAMES.into_iter().filter(|n| var(n).is_none()).collect();
+                let values = NAMES.map(|n| cfg.env_var(n));
+                let missing: Vec<&str> =
+                    NAMES.iter().zip(&values).filter(|(_, v)| v.is_none()).map(|(n, _)| *n).collect();
                 if !missing.is_empty() {
                     return Err(format!("not in an Azure DevOps job: {} not set", missing.join(", ")));
                 }
-                let [token, collection, project, hub, plan, job] = NAMES.map(|n| var(n).unwrap_or_default());
+                let [token, collection, project, hub, plan, job] = values.map(Option::unwrap_or_default);
                 let endpoint = format!(
                     "{}/{project}/_apis/distributedtask/hubs/{hub}/plans/{plan}/jobs/{job}/oidctoken?api-version=7.2-preview.1",
                     collection.trim_end_matches('/')
@@ -359,9 +360,8 @@ impl IdTokenSource {
     /// [`default_audience`](Self::default_audience)), or why this is not
     /// such a job.
     pub(super) fn github(cfg: &Config, audience: &str) -> std::result::Result<IdTokenSource, String> {
-        let var = |name: &str| cfg.env_var(name).filter(|v| !v.is_empty());
         let (Some(request_url), Some(request_token)) =
-            (var("ACTIONS_ID_TOKEN_REQUEST_URL"), var("ACTIONS_ID_TOKEN_REQUEST_TOKEN"))
+            (cfg.env_var("ACTIONS_ID_TOKEN_REQUEST_URL"), cfg.env_var("ACTIONS_ID_TOKEN_REQUEST_TOKEN"))
         else {
             return Err(
                 "not in GitHub Actions with id-token: write (ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN are not set)"

@@ -206,7 +206,8 @@ impl TokenCache {
         Self::holding(source, Some(token))
     }
 
-    fn holding(source: Arc<dyn TokenSource>, token: Option<Token>) -> Self {
+    /// A cache starting with `token` when there is one.
+    pub(crate) fn holding(source: Arc<dyn TokenSource>, token: Option<Token>) -> Self {
         let cached = StdMutex::new(Cached { token, ..Cached::default() });
         TokenCache { inner: Arc::new(CacheInner { source, cached, refreshing: Arc::new(Mutex::new(())) }) }
     }
