@@ -43,6 +43,11 @@ pub fn pat() -> String {
     format!("dapi{}", random_from(HEX, 32))
 }
 
+/// An opaque secret (authorization codes, refresh tokens).
+pub fn secret(len: usize) -> String {
+    random_from(ALPHANUMERIC, len)
+}
+
 /// An opaque OAuth access token.
 pub fn oauth_token() -> String {
     format!("eyJemu.{}", random_from(ALPHANUMERIC, 40))

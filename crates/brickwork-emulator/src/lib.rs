@@ -33,7 +33,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use settings::{Fault, FaultRule, FaultSettings, Phase, ServicePrincipalSpec, Settings, UserSpec};
+pub use settings::{
+    ConsentMode, Fault, FaultRule, FaultSettings, FederationPolicySpec, Phase, ServicePrincipalSpec, Settings, UserSpec,
+};
 pub use state::Snapshot;
 
 use api::ApiError;
@@ -115,6 +117,18 @@ impl EmulatorBuilder {
             client_secret: client_secret.into(),
             admin: true,
         });
+        self
+    }
+
+    /// Let token exchange accept ID tokens matching `policy`.
+    pub fn federation_policy(mut self, policy: FederationPolicySpec) -> Self {
+        self.settings.federation_policies.push(policy);
+        self
+    }
+
+    /// How the U2M consent page answers.
+    pub fn oauth_consent(mut self, mode: ConsentMode) -> Self {
+        self.settings.oauth_consent = mode;
         self
     }
 

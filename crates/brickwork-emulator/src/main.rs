@@ -39,6 +39,13 @@ struct Args {
     /// OAuth service principal as CLIENT_ID:CLIENT_SECRET (repeatable).
     #[arg(long = "service-principal")]
     service_principals: Vec<String>,
+    /// A federation policy for token exchange as JSON (repeatable), e.g.
+    /// '{"service_principal":"my-sp","issuer":"https://token.actions.githubusercontent.com","subject":"repo:acme/etl:ref:refs/heads/main"}'.
+    #[arg(long = "federation-policy")]
+    federation_policies: Vec<String>,
+    /// What the U2M consent page does: prompt (default), approve or deny.
+    #[arg(long)]
+    oauth_consent: Option<String>,
     /// Non-admin user as USER_NAME:TOKEN (repeatable).
     #[arg(long = "user")]
     users: Vec<String>,
@@ -81,6 +88,14 @@ fn settings(args: &Args) -> Result<Settings, String> {
     for user in &args.users {
         let (name, token) = user.split_once(':').ok_or_else(|| format!("--user {user:?}: expected USER_NAME:TOKEN"))?;
         s.users.push(brickwork_emulator::UserSpec { user_name: name.into(), token: token.into() });
+    }
+    for policy in &args.federation_policies {
+        let parsed = serde_json::from_str(policy).map_err(|e| format!("--federation-policy {policy:?}: {e}"))?;
+        s.federation_policies.push(parsed);
+    }
+    if let Some(mode) = &args.oauth_consent {
+        s.oauth_consent = serde_json::from_value(serde_json::Value::String(mode.clone()))
+            .map_err(|_| format!("--oauth-consent {mode:?}: expected prompt, approve or deny"))?;
     }
     if let Some(seed) = args.fault_seed {
         s.faults.seed = seed;

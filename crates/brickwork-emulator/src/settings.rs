@@ -16,6 +16,11 @@ pub struct Settings {
     pub users: Vec<UserSpec>,
     /// OAuth service principals usable with client credentials.
     pub service_principals: Vec<ServicePrincipalSpec>,
+    /// Which ID tokens OAuth token exchange accepts, and for whom.
+    pub federation_policies: Vec<FederationPolicySpec>,
+    /// What `/oidc/v1/authorize` does: show a consent page (default), or
+    /// approve or deny at once.
+    pub oauth_consent: ConsentMode,
     /// Lifetime of OAuth access tokens, in seconds.
     pub oauth_token_lifetime_secs: u64,
     /// Time each cluster or warehouse transition takes, in milliseconds.
@@ -37,6 +42,8 @@ impl Default for Settings {
             user_name: "admin@example.com".to_string(),
             users: Vec::new(),
             service_principals: Vec::new(),
+            federation_policies: Vec::new(),
+            oauth_consent: ConsentMode::default(),
             oauth_token_lifetime_secs: 3600,
             transition_delay_ms: 300,
             task_duration_ms: 200,
@@ -76,6 +83,33 @@ pub struct ServicePrincipalSpec {
     /// Whether it has workspace admin rights (default true).
     #[serde(default = "yes")]
     pub admin: bool,
+}
+
+/// A service principal federation policy: an ID token from `issuer` whose
+/// `sub` is `subject` and whose `aud` is one of `audiences` (empty: the
+/// workspace's token endpoint URL) is exchanged for a token of
+/// `service_principal` (a client id).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FederationPolicySpec {
+    pub service_principal: String,
+    pub issuer: String,
+    pub subject: String,
+    #[serde(default)]
+    pub audiences: Vec<String>,
+}
+
+/// The answer of the authorization endpoint (U2M login).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentMode {
+    /// A consent page whose form posts `decision=approve|deny` (and
+    /// optionally `user_name`): what a person clicks or a test posts.
+    #[default]
+    Prompt,
+    /// Redirect at once with a code for the admin user.
+    Approve,
+    /// Redirect at once with `error=access_denied`.
+    Deny,
 }
 
 fn yes() -> bool {

@@ -36,6 +36,7 @@ pub struct Identity {
     pub pats: HashMap<String, Caller>,
     pub oauth_tokens: HashMap<String, IssuedToken>,
     pub user_ids: HashMap<String, i64>,
+    pub grants: crate::services::oauth::Grants,
 }
 
 /// Request and fault counters, readable through the admin API.

@@ -8,6 +8,7 @@ pub mod dbfs;
 pub mod identity;
 pub mod jobs;
 pub mod libraries;
+pub mod oauth;
 pub mod secrets;
 pub mod warehouses;
 pub mod workspace;
@@ -20,6 +21,7 @@ use crate::state::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(identity::routes())
+        .merge(oauth::routes())
         .merge(clusters::routes())
         .merge(jobs::routes())
         .merge(workspace::routes())

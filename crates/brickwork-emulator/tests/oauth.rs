@@ -1,0 +1,276 @@
+//! The emulator's OAuth server over HTTP: U2M (authorization code with PKCE
+//! behind a consent page), refresh tokens, and token exchange restricted to
+//! federation policies.
+
+mod common;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use brickwork::{Client, Config, ErrorKind};
+use brickwork_emulator::{ConsentMode, EmulatorHandle, FederationPolicySpec};
+use common::fast;
+use serde_json::{json, Value};
+
+const REDIRECT: &str = "http://localhost:8020";
+const VERIFIER: &str = "a-verifier-of-more-than-forty-three-characters-0123456789";
+
+fn challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()).as_ref())
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
+}
+
+fn authorize_params(client_id: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("response_type", "code".into()),
+        ("client_id", client_id.into()),
+        ("redirect_uri", REDIRECT.into()),
+        ("scope", "all-apis offline_access".into()),
+        ("state", "st4te".into()),
+        ("code_challenge", challenge(VERIFIER)),
+        ("code_challenge_method", "S256".into()),
+    ]
+}
+
+/// The query of a redirect to the loopback listener.
+fn redirected(response: &reqwest::Response) -> Vec<(String, String)> {
+    assert_eq!(response.status(), 302, "a redirect");
+    let location = response.headers()["location"].to_str().expect("ascii");
+    let query = location.strip_prefix(&format!("{REDIRECT}?")).unwrap_or_else(|| panic!("to the listener: {location}"));
+    form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+}
+
+fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// Drive the consent page as a browser would: load it, then post a decision.
+async fn consent(emulator: &EmulatorHandle, decision: &str, user: Option<&str>) -> Vec<(String, String)> {
+    let http = no_redirects();
+    let url = format!("{}/oidc/v1/authorize", emulator.url());
+    let page = http.get(&url).query(&authorize_params("databricks-cli")).send().await.expect("page");
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.expect("html").contains(r#"name="decision" value="approve""#));
+    let mut form = authorize_params("databricks-cli");
+    form.push(("decision", decision.into()));
+    if let Some(user) = user {
+        form.push(("user_name", user.into()));
+    }
+    redirected(&http.post(&url).form(&form).send().await.expect("decision"))
+}
+
+async fn token_request(emulator: &EmulatorHandle, form: &[(&str, &str)]) -> (u16, Value) {
+    let response =
+        no_redirects().post(format!("{}/oidc/v1/token", emulator.url())).form(form).send().await.expect("token");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("json"))
+}
+
+async fn redeem(emulator: &EmulatorHandle, code: &str, verifier: &str) -> (u16, Value) {
+    token_request(
+        emulator,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", "databricks-cli"),
+            ("code", code),
+            ("code_verifier", verifier),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await
+}
+
+async fn user_of(emulator: &EmulatorHandle, access_token: &str) -> String {
+    let cfg = Config::builder().host(emulator.url()).token(access_token).without_environment().build().expect("cfg");
+    let client = Client::new(cfg).await.expect("client");
+    let me: Value = client.api().get("/api/2.0/preview/scim/v2/Me", &()).await.expect("me");
+    me["userName"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn u2m_consent_then_pkce_code_then_rotating_refresh_tokens() {
+    let emulator = fast().start().await.expect("start");
+    let query = consent(&emulator, "approve", None).await;
+    assert_eq!(param(&query, "state"), Some("st4te"));
+    let code = param(&query, "code").expect("a code").to_string();
+
+    let (status, body) = redeem(&emulator, &code, VERIFIER).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    let refresh = body["refresh_token"].as_str().expect("offline_access gives a refresh token").to_string();
+    assert_eq!(user_of(&emulator, body["access_token"].as_str().expect("token")).await, "admin@example.com");
+
+    let (status, again) = redeem(&emulator, &code, VERIFIER).await;
+    assert_eq!((status, again["error"].as_str()), (400, Some("invalid_grant")), "a code is redeemed once");
+
+    let refresh_form = |token: &str| {
+        vec![
+            ("grant_type", "refresh_token".to_string()),
+            ("client_id", "databricks-cli".into()),
+            ("refresh_token", token.into()),
+        ]
+    };
+    let form = refresh_form(&refresh);
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, refreshed) = token_request(&emulator, &pairs).await;
+    assert_eq!(status, 200, "{refreshed}");
+    let next = refreshed["refresh_token"].as_str().expect("a new refresh token");
+    assert_ne!(next, refresh);
+    assert_eq!(user_of(&emulator, refreshed["access_token"].as_str().expect("token")).await, "admin@example.com");
+    let (status, spent) = token_request(&emulator, &pairs).await;
+    assert_eq!((status, spent["error"].as_str()), (400, Some("invalid_grant")), "a used refresh token is spent");
+}
+
+#[tokio::test]
+async fn a_wrong_verifier_spends_the_code_and_a_denial_or_unknown_user_gives_no_code() {
+    let emulator = fast().user("ann@example.com", "dapi-ann").start().await.expect("start");
+    let code = param(&consent(&emulator, "approve", None).await, "code").expect("code").to_string();
+    let (status, body) = redeem(&emulator, &code, "another-verifier-of-more-than-forty-three-chars-000").await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert!(body["error_description"].as_str().unwrap_or_default().contains("PKCE"));
+    let (status, _) = redeem(&emulator, &code, VERIFIER).await;
+    assert_eq!(status, 400, "the failed attempt spent the code");
+
+    let denied = consent(&emulator, "deny", None).await;
+    assert_eq!(param(&denied, "error"), Some("access_denied"));
+    assert_eq!(param(&denied, "code"), None);
+    let unknown = consent(&emulator, "approve", Some("mallory@example.com")).await;
+    assert_eq!(param(&unknown, "error"), Some("access_denied"));
+
+    let ann = consent(&emulator, "approve", Some("ann@example.com")).await;
+    let (_, body) = redeem(&emulator, param(&ann, "code").expect("code"), VERIFIER).await;
+    assert_eq!(user_of(&emulator, body["access_token"].as_str().expect("token")).await, "ann@example.com");
+}
+
+#[tokio::test]
+async fn bad_clients_and_redirects_are_shown_not_followed_and_pkce_is_required() {
+    let emulator = fast().start().await.expect("start");
+    let http = no_redirects();
+    let url = format!("{}/oidc/v1/authorize", emulator.url());
+    for (name, value) in [("redirect_uri", "https://evil.example.com/cb"), ("client_id", "who-knows")] {
+        let params: Vec<(&str, String)> = authorize_params("databricks-cli")
+            .into_iter()
+            .map(|(k, v)| if k == name { (k, value.to_string()) } else { (k, v) })
+            .collect();
+        let response = http.get(&url).query(&params).send().await.expect("authorize");
+        assert_eq!(response.status(), 400, "{name}={value} is not redirected to");
+        assert!(response.headers().get("location").is_none());
+    }
+    let without_pkce: Vec<(&str, String)> =
+        authorize_params("databricks-cli").into_iter().filter(|(k, _)| !k.starts_with("code_challenge")).collect();
+    let response = http.get(&url).query(&without_pkce).send().await.expect("authorize");
+    let query = redirected(&response);
+    assert_eq!(param(&query, "error"), Some("invalid_request"));
+    assert_eq!(param(&query, "state"), Some("st4te"));
+}
+
+#[tokio::test]
+async fn consent_can_be_approved_up_front() {
+    let emulator = fast().oauth_consent(ConsentMode::Approve).start().await.expect("start");
+    let response = no_redirects()
+        .get(format!("{}/oidc/v1/authorize", emulator.url()))
+        .query(&authorize_params("databricks-cli"))
+        .send()
+        .await
+        .expect("authorize");
+    let code = param(&redirected(&response), "code").expect("code").to_string();
+    let (status, body) = redeem(&emulator, &code, VERIFIER).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+fn unsigned_jwt(claims: Value) -> String {
+    let part = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    format!("{}.{}.sig", part(json!({"alg": "RS256", "typ": "JWT"})), part(claims))
+}
+
+fn policy() -> FederationPolicySpec {
+    FederationPolicySpec {
+        service_principal: "sp-id".into(),
+        issuer: "https://token.actions.githubusercontent.com".into(),
+        subject: "repo:acme/etl:ref:refs/heads/main".into(),
+        audiences: vec!["https://acme.example.com".into()],
+    }
+}
+
+async fn env_oidc_client(
+    emulator: &EmulatorHandle,
+    id_token: &str,
+    client_id: Option<&str>,
+) -> brickwork::Result<Value> {
+    let mut builder =
+        Config::builder().host(emulator.url()).auth_type("env-oidc").environment([("DATABRICKS_OIDC_TOKEN", id_token)]);
+    if let Some(id) = client_id {
+        builder = builder.client_id(id);
+    }
+    let cfg = builder.build().expect("cfg");
+    let client = Client::new(cfg).await?;
+    client.api().get("/api/2.0/preview/scim/v2/Me", &()).await
+}
+
+#[tokio::test]
+async fn token_exchange_needs_a_matching_federation_policy_and_never_defaults_to_the_admin() {
+    let emulator = fast().federation_policy(policy()).start().await.expect("start");
+    let exp = brickwork_emulator_now() + 600;
+    let good = json!({"iss": "https://token.actions.githubusercontent.com", "sub": "repo:acme/etl:ref:refs/heads/main",
+        "aud": ["https://acme.example.com"], "exp": exp});
+    let me = env_oidc_client(&emulator, &unsigned_jwt(good.clone()), Some("sp-id")).await.expect("exchanged");
+    assert_eq!(me["userName"], "sp-id");
+    let me = env_oidc_client(&emulator, &unsigned_jwt(good.clone()), None).await.expect("account-wide lookup");
+    assert_eq!(me["userName"], "sp-id", "without client_id the matching policy decides, not the admin");
+
+    let mut cases = Vec::new();
+    for (field, value) in
+        [("sub", json!("repo:acme/etl:pull_request")), ("iss", json!("https://evil")), ("aud", json!("x"))]
+    {
+        let mut claims = good.clone();
+        claims[field] = value;
+        cases.push((field.to_string(), unsigned_jwt(claims), Some("sp-id")));
+    }
+    let mut expired = good.clone();
+    expired["exp"] = json!(1_000_000);
+    cases.push(("exp".into(), unsigned_jwt(expired), Some("sp-id")));
+    cases.push(("not a jwt".into(), "opaque-token".into(), Some("sp-id")));
+    cases.push(("other principal".into(), unsigned_jwt(good.clone()), Some("sp-other")));
+    for (what, token, client_id) in cases {
+        let err = env_oidc_client(&emulator, &token, client_id).await.expect_err(&what);
+        assert_eq!(err.kind(), ErrorKind::Auth, "{what}: {err}");
+        assert!(err.message().contains("invalid_grant"), "{what}: {err}");
+    }
+
+    let (status, body) = token_request(
+        &emulator,
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+            ("subject_token", &unsigned_jwt(good)),
+            ("subject_token_type", "urn:ietf:params:oauth:token-type:saml2"),
+        ],
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+}
+
+#[tokio::test]
+async fn a_personal_access_token_is_exchanged_for_its_owners_token() {
+    let emulator = fast().user("ann@example.com", "dapi-ann").start().await.expect("start");
+    let pat_type = "urn:databricks:params:oauth:token-type:personal-access-token";
+    let grant = "urn:ietf:params:oauth:grant-type:token-exchange";
+    let (status, body) = token_request(
+        &emulator,
+        &[("grant_type", grant), ("subject_token", "dapi-ann"), ("subject_token_type", pat_type)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(user_of(&emulator, body["access_token"].as_str().expect("token")).await, "ann@example.com");
+    let (status, _) = token_request(
+        &emulator,
+        &[("grant_type", grant), ("subject_token", "dapi-nobody"), ("subject_token_type", pat_type)],
+    )
+    .await;
+    assert_eq!(status, 400);
+}
+
+fn brickwork_emulator_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
+}
