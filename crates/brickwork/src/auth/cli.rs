@@ -187,7 +187,7 @@ pub(super) fn find_on_path(cfg: &Config, name: &str, accept: impl Fn(&Path) -> b
 }
 
 /// RFC 3339 with an offset, or a naive `YYYY-MM-DD[T ]HH:MM:SS[.frac]` taken as UTC.
-fn parse_expiry(raw: &str) -> Option<SystemTime> {
+pub(super) fn parse_expiry(raw: &str) -> Option<SystemTime> {
     if let Ok(t) = OffsetDateTime::parse(raw, &Rfc3339) {
         return Some(t.into());
     }

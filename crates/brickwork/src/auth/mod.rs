@@ -9,7 +9,8 @@
 //! Implemented, in the official order: `pat`, `basic`, `metadata-service`,
 //! `oauth-m2m`, `env-oidc`, `file-oidc`, `github-oidc`, `azure-msi` (the Go
 //! SDK's; the Python SDK has none), `azure-client-secret`,
-//! `github-oidc-azure`, `azure-cli`, `azure-devops-oidc`, `databricks-cli`,
+//! `github-oidc-azure`, `azure-cli`, `azure-devops-oidc`, `external-browser`,
+//! `databricks-cli`,
 //! `google-credentials`, `google-id`, `model-serving`.
 
 mod azure;
@@ -20,6 +21,7 @@ mod model_serving;
 mod oauth;
 mod static_credentials;
 mod token;
+mod u2m;
 
 use std::fmt;
 use std::sync::Arc;
@@ -36,6 +38,7 @@ pub use model_serving::{ModelServing, MODEL_SERVING_TOKEN_FILE};
 pub use oauth::{CiOidc, OAuthM2m, OidcEndpoints, WorkloadIdentityFederation};
 pub use static_credentials::{Basic, Pat};
 pub use token::{Token, TokenCache, TokenSource};
+pub use u2m::{ExternalBrowser, CLI_CLIENT_ID};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -139,6 +142,7 @@ impl Default for DefaultCredentials {
                 Arc::new(GitHubOidcAzure),
                 Arc::new(AzureCli),
                 Arc::new(CiOidc::azure_devops()),
+                Arc::new(ExternalBrowser::default()),
                 Arc::new(DatabricksCli),
                 Arc::new(GoogleCredentials),
                 Arc::new(GoogleId),

@@ -309,15 +309,20 @@ fn token_cache(
 }
 
 fn scopes(cfg: &Config) -> String {
+    scope_list(cfg).join(" ")
+}
+
+/// The configured scopes (comma or space separated), sorted and
+/// deduplicated, `all-apis` when none.
+pub(super) fn scope_list(cfg: &Config) -> Vec<String> {
     let raw = cfg.get("scopes").unwrap_or(DEFAULT_SCOPES);
-    let mut scopes: Vec<&str> = raw.split([',', ' ']).filter(|s| !s.is_empty()).collect();
+    let mut scopes: Vec<String> = raw.split([',', ' ']).filter(|s| !s.is_empty()).map(str::to_string).collect();
     scopes.sort_unstable();
     scopes.dedup();
     if scopes.is_empty() {
-        DEFAULT_SCOPES.to_string()
-    } else {
-        scopes.join(" ")
+        scopes.push(DEFAULT_SCOPES.to_string());
     }
+    scopes
 }
 
 /// Where an ID token for federation comes from; read again at every refresh

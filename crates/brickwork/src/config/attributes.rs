@@ -85,6 +85,7 @@ pub const ATTRIBUTES: &[AttributeSpec] = &[
     },
     attr("scopes", None),
     attr("authorization_details", None),
+    attr("disable_oauth_refresh_token", Some("DATABRICKS_DISABLE_OAUTH_REFRESH_TOKEN")),
 ];
 
 /// Look up an attribute by name.
