@@ -736,8 +736,7 @@ fn the_chain_follows_the_official_order() {
     const GO_ONLY: [&str; 1] = ["azure-msi"];
     let ours = brickwork::auth::DefaultCredentials::default().auth_types();
     let shared: Vec<&str> = ours.iter().copied().filter(|name| !GO_ONLY.contains(name)).collect();
-    let official_order: Vec<&str> = OFFICIAL.iter().copied().filter(|name| ours.contains(name)).collect();
-    assert_eq!(shared, official_order, "implemented strategies keep the official relative order");
+    assert_eq!(shared, OFFICIAL, "every official strategy, in the official order");
     let msi = ours.iter().position(|n| *n == "azure-msi");
     assert_eq!(msi.map(|i| ours[i + 1]), Some("azure-client-secret"));
 }
@@ -745,12 +744,17 @@ fn the_chain_follows_the_official_order() {
 #[tokio::test]
 async fn model_serving_uses_the_mounted_token_and_the_environments_host() {
     use brickwork::auth::{DefaultCredentials, ModelServing, Pat};
-    let server = TestServer::start(vec![me_route(|a| a == "Bearer serving-token")]).await;
+    let server = TestServer::start(vec![me_route(|a| a.starts_with("Bearer serving-token"))]).await;
     let dir = tempfile::tempdir().expect("dir");
     let token_file = dir.path().join("model-dependencies-oauth-token");
-    std::fs::write(&token_file, r#"{"OAUTH_TOKEN": [{"oauthTokenValue": "serving-token"}]}"#).expect("write");
+    let write = |value: &str| {
+        let json = format!(r#"{{"OAUTH_TOKEN": [{{"oauthTokenValue": "{value}"}}]}}"#);
+        std::fs::write(&token_file, json).expect("write")
+    };
+    write("serving-token");
     let chain = || {
-        DefaultCredentials::with_strategies(vec![Arc::new(Pat), Arc::new(ModelServing::with_token_file(&token_file))])
+        let serving = ModelServing::with_token_file(&token_file).reread_after(Duration::from_secs(1));
+        DefaultCredentials::with_strategies(vec![Arc::new(Pat), Arc::new(serving)])
     };
     let vars = [("IS_IN_DB_MODEL_SERVING_ENV", "true"), ("DATABRICKS_MODEL_SERVING_HOST_URL", server.url.as_str())];
     let cfg = Config::builder().environment(env(&vars)).build().expect("cfg");
@@ -758,6 +762,20 @@ async fn model_serving_uses_the_mounted_token_and_the_environments_host() {
     assert_eq!(client.auth_type(), "model-serving");
     assert_eq!(client.config().host(), Some(server.url.as_str()));
     me(&client).await.expect("me");
+
+    // The platform rotates the token: the file is read again.
+    write("serving-token-rotated");
+    let mut rotated = false;
+    for _ in 0..100 {
+        me(&client).await.expect("me");
+        let last = server.requests_to(ME).last().and_then(|r| r.header("authorization"));
+        if last.as_deref() == Some("Bearer serving-token-rotated") {
+            rotated = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(rotated, "the rotated token was read and sent");
 
     // Outside a serving endpoint it does not apply; chosen, it says where it would.
     let cfg =

@@ -282,7 +282,7 @@ async fn github_oidc_azure_presents_the_jobs_id_token_to_entra_id() {
                 Reply::text(302, "").header("location", &location)
             }),
         ));
-        routes.extend([me_route(), entra_route("3600")]);
+        routes.extend([me_route(), entra_route("1")]);
         let server = TestServer::start(routes).await;
         let _ = base.set(server.url.clone());
         server
@@ -306,6 +306,14 @@ async fn github_oidc_azure_presents_the_jobs_id_token_to_entra_id() {
     let form = server.requests_to(TENANT_TOKEN)[0].form();
     assert_eq!(form.get("resource").map(String::as_str), Some(ARM_DATABRICKS_RESOURCE_ID));
     assert!(!form.contains_key("client_secret"));
+
+    // A one-second token is expired after a second: a new GitHub ID token is
+    // asked for and presented again.
+    let (tokens, id_tokens) = (server.requests_to(TENANT_TOKEN).len(), server.requests_to("/github/idtoken").len());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    me(&client).await.expect("me after expiry");
+    assert!(server.requests_to(TENANT_TOKEN).len() > tokens, "the Entra ID token was refreshed");
+    assert!(server.requests_to("/github/idtoken").len() > id_tokens, "with a fresh GitHub ID token");
 
     // Outside GitHub Actions it does not apply.
     let cfg = Config::builder()

@@ -24,8 +24,8 @@ fn unix_now() -> u64 {
 }
 
 /// A Google ID token as the fake issues it: `gid.<claims>.sig`.
-fn id_token(n: usize) -> String {
-    format!("gid.{}.sig", URL_SAFE_NO_PAD.encode(json!({"exp": unix_now() + 3600, "n": n}).to_string()))
+fn id_token_for(n: usize, lifetime_secs: u64) -> String {
+    format!("gid.{}.sig", URL_SAFE_NO_PAD.encode(json!({"exp": unix_now() + lifetime_secs, "n": n}).to_string()))
 }
 
 /// `Me` answers 200 to a Google ID token and echoes the access token header.
@@ -53,6 +53,11 @@ fn public_key() -> Vec<u8> {
 /// an ID token for `target_audience` assertions, an access token for
 /// `scope` ones (refused with `refuse_access`), a user's refresh grant too.
 fn token_route(refuse_access: bool) -> (&'static str, &'static str, common::Handler) {
+    token_route_issuing(refuse_access, 3600)
+}
+
+/// [`token_route`] whose ID tokens live `id_lifetime_secs`.
+fn token_route_issuing(refuse_access: bool, id_lifetime_secs: u64) -> (&'static str, &'static str, common::Handler) {
     let public = public_key();
     (
         "POST",
@@ -95,7 +100,7 @@ fn token_route(refuse_access: bool) -> (&'static str, &'static str, common::Hand
             }
             if let Some(audience) = claims["target_audience"].as_str() {
                 assert!(audience.starts_with("http://127.0.0.1"), "the ID token is for the workspace: {audience}");
-                return Reply::json(200, json!({"id_token": id_token(n)}));
+                return Reply::json(200, json!({"id_token": id_token_for(n, id_lifetime_secs)}));
             }
             if refuse_access {
                 return Reply::json(403, json!({"error": "access_denied", "error_description": "not allowed"}));
@@ -192,6 +197,11 @@ async fn a_malformed_key_is_a_configuration_error_that_does_not_quote_it() {
 /// The IAM credentials API: tokens of `ACCOUNT` for a caller holding a
 /// `caller-*` token (or the metadata server's `vm-*`).
 fn iam_routes() -> Vec<(&'static str, &'static str, common::Handler)> {
+    iam_routes_issuing(3600)
+}
+
+/// [`iam_routes`] whose ID tokens live `id_lifetime_secs`.
+fn iam_routes_issuing(id_lifetime_secs: u64) -> Vec<(&'static str, &'static str, common::Handler)> {
     let caller_ok = |r: &Recorded| {
         r.header("authorization").is_some_and(|a| a.starts_with("Bearer caller-") || a.starts_with("Bearer vm-"))
     };
@@ -207,7 +217,7 @@ fn iam_routes() -> Vec<(&'static str, &'static str, common::Handler)> {
                         json!({"error": {"code": 403, "message": "Permission 'iam.serviceAccounts.getOpenIdToken' denied", "status": "PERMISSION_DENIED"}}),
                     );
                 }
-                Reply::json(200, json!({"token": id_token(n)}))
+                Reply::json(200, json!({"token": id_token_for(n, id_lifetime_secs)}))
             }),
         ),
         (
@@ -319,4 +329,40 @@ async fn google_id_without_any_google_credentials_says_where_it_looked() {
         err.message().contains("no Google application default credentials: GOOGLE_APPLICATION_CREDENTIALS is not set"),
         "{err}"
     );
+}
+
+/// Calls `Me` until the workspace has seen `n` distinct ID tokens.
+async fn until_distinct_id_tokens(server: &TestServer, client: &Client, n: usize) {
+    for _ in 0..100 {
+        me(client).await.expect("me");
+        let mut seen: Vec<String> = server.requests_to(ME).iter().filter_map(|r| r.header("authorization")).collect();
+        seen.sort();
+        seen.dedup();
+        if seen.len() >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the ID token was never refreshed");
+}
+
+#[tokio::test]
+async fn google_credentials_and_google_id_get_a_new_id_token_before_the_old_one_expires() {
+    let server = TestServer::start(vec![me_route(), token_route_issuing(false, 2)]).await;
+    let cfg = Config::builder()
+        .host(&server.url)
+        .set("google_credentials", key_json(&server))
+        .environment(env(&[]))
+        .build()
+        .expect("cfg");
+    let client = Client::new(cfg).await.expect("client");
+    until_distinct_id_tokens(&server, &client, 2).await;
+
+    let mut routes = iam_routes_issuing(2);
+    routes.extend([me_route(), token_route(false)]);
+    let server = TestServer::start(routes).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let client = Client::new(gcloud_login_config(&server, dir.path(), "user-refresh-token")).await.expect("client");
+    assert_eq!(client.auth_type(), "google-id");
+    until_distinct_id_tokens(&server, &client, 2).await;
 }

@@ -10,7 +10,7 @@
 //! `oauth-m2m`, `env-oidc`, `file-oidc`, `github-oidc`, `azure-msi` (the Go
 //! SDK's; the Python SDK has none), `azure-client-secret`,
 //! `github-oidc-azure`, `azure-cli`, `azure-devops-oidc`, `external-browser`,
-//! `databricks-cli`,
+//! `databricks-cli`, `runtime-oauth`, `runtime`,
 //! `google-credentials`, `google-id`, `model-serving`.
 
 mod azure;
@@ -19,6 +19,7 @@ mod gcp;
 mod metadata_service;
 mod model_serving;
 mod oauth;
+mod runtime;
 mod static_credentials;
 mod token;
 mod u2m;
@@ -36,6 +37,7 @@ pub use gcp::{GoogleCredentials, GoogleId};
 pub use metadata_service::MetadataService;
 pub use model_serving::{ModelServing, MODEL_SERVING_TOKEN_FILE};
 pub use oauth::{CiOidc, OAuthM2m, OidcEndpoints, WorkloadIdentityFederation};
+pub use runtime::{Runtime, RuntimeOAuth};
 pub use static_credentials::{Basic, Pat};
 pub use token::{Token, TokenCache, TokenSource};
 pub use u2m::{ExternalBrowser, CLI_CLIENT_ID};
@@ -144,6 +146,8 @@ impl Default for DefaultCredentials {
                 Arc::new(CiOidc::azure_devops()),
                 Arc::new(ExternalBrowser::default()),
                 Arc::new(DatabricksCli),
+                Arc::new(RuntimeOAuth::default()),
+                Arc::new(Runtime::default()),
                 Arc::new(GoogleCredentials),
                 Arc::new(GoogleId),
                 Arc::new(ModelServing::default()),
@@ -292,6 +296,33 @@ pub(crate) async fn send_auth_request(
         tracing::debug!(attempt, "retrying {what}");
         tokio::time::sleep(delay + delay.mul_f64(fastrand::f64())).await;
         attempt += 1;
+    }
+}
+
+/// Tokens for a workspace found while configuring, for a configuration
+/// that named none.
+#[derive(Debug)]
+pub(crate) struct WithDiscoveredHost {
+    tokens: TokenCache,
+    host: Option<String>,
+    from: &'static str,
+}
+
+impl WithDiscoveredHost {
+    /// `host` (when `Some`) was found in `from`.
+    pub(crate) fn new(tokens: TokenCache, host: Option<String>, from: &'static str) -> Self {
+        WithDiscoveredHost { tokens, host, from }
+    }
+}
+
+#[async_trait]
+impl CredentialsProvider for WithDiscoveredHost {
+    async fn headers(&self) -> Result<HeaderMap> {
+        self.tokens.headers().await
+    }
+
+    fn discovered_host(&self) -> Option<(&str, &'static str)> {
+        self.host.as_deref().map(|h| (h, self.from))
     }
 }
 

@@ -11,10 +11,10 @@ use serde_json::Value;
 
 use super::{
     decline_unless_chosen, AuthContext, CredentialStrategy, CredentialsProvider, Token, TokenCache, TokenSource,
+    WithDiscoveredHost,
 };
 use crate::config::Config;
 use crate::error::{Error, Result};
-use reqwest::header::HeaderMap;
 
 /// Where the platform mounts the token.
 pub const MODEL_SERVING_TOKEN_FILE: &str = "/var/credentials-secret/model-dependencies-oauth-token";
@@ -30,11 +30,12 @@ const RETRY_READ_AFTER: Duration = Duration::from_millis(500);
 #[derive(Debug, Clone)]
 pub struct ModelServing {
     token_file: PathBuf,
+    reread_after: Duration,
 }
 
 impl Default for ModelServing {
     fn default() -> Self {
-        ModelServing { token_file: PathBuf::from(MODEL_SERVING_TOKEN_FILE) }
+        ModelServing { token_file: PathBuf::from(MODEL_SERVING_TOKEN_FILE), reread_after: REREAD_AFTER }
     }
 }
 
@@ -42,7 +43,13 @@ impl ModelServing {
     /// Read the token from `path` instead of the platform's mount (tests,
     /// or a serving container that mounts it elsewhere).
     pub fn with_token_file(path: impl Into<PathBuf>) -> Self {
-        ModelServing { token_file: path.into() }
+        ModelServing { token_file: path.into(), ..ModelServing::default() }
+    }
+
+    /// Read the file again after `interval` instead of 5 minutes.
+    pub fn reread_after(mut self, interval: Duration) -> Self {
+        self.reread_after = interval;
+        self
     }
 }
 
@@ -68,54 +75,39 @@ impl CredentialStrategy for ModelServing {
                 cfg.env_var("DATABRICKS_MODEL_SERVING_HOST_URL").or_else(|| cfg.env_var("DB_MODEL_SERVING_HOST_URL"))
             }
         };
-        let source = Arc::new(TokenFile { path: self.token_file.clone() });
+        let source = Arc::new(TokenFile { path: self.token_file.clone(), reread_after: self.reread_after });
         let first = match source.token().await {
             Ok(token) => token,
             Err(e) => return decline_unless_chosen(cfg, self.auth_type(), e),
         };
         tracing::info!("using the model serving environment's token");
-        Ok(Some(Arc::new(ServingCredentials { tokens: TokenCache::with_token(source, first), host })))
-    }
-}
-
-#[derive(Debug)]
-struct ServingCredentials {
-    tokens: TokenCache,
-    host: Option<String>,
-}
-
-#[async_trait]
-impl CredentialsProvider for ServingCredentials {
-    async fn headers(&self) -> Result<HeaderMap> {
-        self.tokens.headers().await
-    }
-
-    fn discovered_host(&self) -> Option<(&str, &'static str)> {
-        self.host.as_deref().map(|h| (h, "the model serving environment"))
+        let tokens = TokenCache::with_token(source, first);
+        Ok(Some(Arc::new(WithDiscoveredHost::new(tokens, host, "the model serving environment"))))
     }
 }
 
 #[derive(Debug)]
 struct TokenFile {
     path: PathBuf,
+    reread_after: Duration,
 }
 
 #[async_trait]
 impl TokenSource for TokenFile {
     async fn token(&self) -> Result<Token> {
-        match read_token(&self.path) {
+        match read_token(&self.path, self.reread_after) {
             Ok(token) => Ok(token),
             Err(e) => {
                 tracing::debug!("retrying the model serving token read: {e}");
                 tokio::time::sleep(RETRY_READ_AFTER).await;
-                read_token(&self.path)
+                read_token(&self.path, self.reread_after)
             }
         }
     }
 }
 
-/// `{"OAUTH_TOKEN": [{"oauthTokenValue": "..."}]}`, kept for [`REREAD_AFTER`].
-fn read_token(path: &Path) -> Result<Token> {
+/// `{"OAUTH_TOKEN": [{"oauthTokenValue": "..."}]}`, kept for `reread_after`.
+fn read_token(path: &Path, reread_after: Duration) -> Result<Token> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::auth(format!("cannot read the model serving token file {}: {e}", path.display())))?;
     let parsed: Value = serde_json::from_str(&text)
@@ -125,7 +117,7 @@ fn read_token(path: &Path) -> Result<Token> {
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Error::auth("the model serving token file has no OAUTH_TOKEN[0].oauthTokenValue"))?;
-    Ok(Token::new(token, "Bearer", Some(REREAD_AFTER)))
+    Ok(Token::new(token, "Bearer", Some(reread_after)))
 }
 
 #[cfg(test)]
@@ -142,14 +134,14 @@ mod tests {
         let write = |value: &str| {
             std::fs::write(&path, format!(r#"{{"OAUTH_TOKEN":[{{"oauthTokenValue":"{value}"}}]}}"#)).expect("write")
         };
-        let source = TokenFile { path: path.clone() };
+        let source = TokenFile { path: path.clone(), reread_after: REREAD_AFTER };
         write("first");
         assert_eq!(source.token().await.expect("first").access_token().expose_secret(), "first");
         write("rotated");
         assert_eq!(source.token().await.expect("rotated").access_token().expose_secret(), "rotated");
         for bad in ["not json", r#"{"OAUTH_TOKEN":[]}"#, r#"{"OAUTH_TOKEN":[{"oauthTokenValue":""}]}"#] {
             std::fs::write(&path, bad).expect("write");
-            assert!(read_token(&path).is_err(), "{bad}");
+            assert!(read_token(&path, REREAD_AFTER).is_err(), "{bad}");
         }
         let _ = std::fs::remove_dir_all(&dir);
     }

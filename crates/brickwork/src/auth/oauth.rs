@@ -23,6 +23,8 @@ const DEFAULT_SCOPES: &str = "all-apis";
 const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
 const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const SUBJECT_TOKEN_TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+const REQUESTED_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
+const SUBJECT_TOKEN_TYPE_PAT: &str = "urn:databricks:params:oauth:token-type:personal-access-token";
 
 /// The endpoints of an OIDC authorization server.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -274,24 +276,29 @@ impl CredentialStrategy for CiOidc {
         if let Err(e) = id_tokens.read(&ctx.http).await {
             return decline_unless_chosen(cfg, self.auth_type(), e);
         }
-        Ok(Some(token_cache(cfg, ctx, endpoints, Grant::TokenExchange(id_tokens))))
+        Ok(Some(Arc::new(token_cache(cfg, ctx, endpoints, Grant::TokenExchange(id_tokens)))))
     }
 }
 
 /// A cached token from the discovered token endpoint.
 async fn token_provider(cfg: &Config, ctx: &AuthContext, grant: Grant) -> Result<Option<Arc<dyn CredentialsProvider>>> {
     let endpoints = OidcEndpoints::discover(cfg, ctx).await?;
-    Ok(Some(token_cache(cfg, ctx, endpoints, grant)))
+    Ok(Some(Arc::new(token_cache(cfg, ctx, endpoints, grant))))
+}
+
+/// A cached token exchanged for `subject` at `endpoints`.
+pub(super) fn exchange_token_cache(
+    cfg: &Config,
+    ctx: &AuthContext,
+    endpoints: OidcEndpoints,
+    subject: IdTokenSource,
+) -> TokenCache {
+    token_cache(cfg, ctx, endpoints, Grant::TokenExchange(subject))
 }
 
 /// A cached token from `endpoints`. Only the client credentials grant sends
 /// the client secret; federation has no secret.
-fn token_cache(
-    cfg: &Config,
-    ctx: &AuthContext,
-    endpoints: OidcEndpoints,
-    grant: Grant,
-) -> Arc<dyn CredentialsProvider> {
+fn token_cache(cfg: &Config, ctx: &AuthContext, endpoints: OidcEndpoints, grant: Grant) -> TokenCache {
     let client_secret = match grant {
         Grant::ClientCredentials => cfg.expose("client_secret").unwrap_or_default(),
         Grant::TokenExchange(_) => "",
@@ -305,7 +312,7 @@ fn token_cache(
         scopes: scopes(cfg),
         authorization_details: cfg.get("authorization_details").map(str::to_string),
     };
-    Arc::new(TokenCache::new(Arc::new(source)))
+    TokenCache::new(Arc::new(source))
 }
 
 fn scopes(cfg: &Config) -> String {
@@ -325,7 +332,8 @@ pub(super) fn scope_list(cfg: &Config) -> Vec<String> {
     scopes
 }
 
-/// Where an ID token for federation comes from; read again at every refresh
+/// Where the subject token of an exchange comes from (an ID token for
+/// federation, or the runtime's own token); read again at every refresh
 /// because such tokens rotate.
 pub(super) enum IdTokenSource {
     Env {
@@ -347,6 +355,9 @@ pub(super) enum IdTokenSource {
         endpoint: String,
         access_token: SecretString,
     },
+    /// Inside the Databricks runtime: the token it gives the notebook or
+    /// job, exchanged as a personal access token.
+    Notebook(super::runtime::RuntimeBridge),
 }
 
 impl fmt::Debug for IdTokenSource {
@@ -356,6 +367,7 @@ impl fmt::Debug for IdTokenSource {
             IdTokenSource::File(path) => write!(f, "File({})", path.display()),
             IdTokenSource::GitHub { audience, .. } => write!(f, "GitHub(audience {audience})"),
             IdTokenSource::AzureDevOps { .. } => write!(f, "AzureDevOps"),
+            IdTokenSource::Notebook(_) => write!(f, "Notebook"),
         }
     }
 }
@@ -386,6 +398,13 @@ impl IdTokenSource {
         }
     }
 
+    fn subject_token_type(&self) -> &'static str {
+        match self {
+            IdTokenSource::Notebook(_) => SUBJECT_TOKEN_TYPE_PAT,
+            _ => SUBJECT_TOKEN_TYPE_JWT,
+        }
+    }
+
     pub(super) async fn read(&self, http: &reqwest::Client) -> Result<SecretString> {
         let token = match self {
             IdTokenSource::Env { var, env } => {
@@ -409,6 +428,7 @@ impl IdTokenSource {
                 };
                 ci_id_token("the Azure DevOps OIDC token request", request, "oidcToken").await?
             }
+            IdTokenSource::Notebook(bridge) => bridge.notebook_token().await?,
         };
         let token = token.trim();
         if token.is_empty() {
@@ -472,7 +492,10 @@ impl TokenSource for TokenRequest {
             }
             Grant::TokenExchange(id_tokens) => {
                 form.push(("grant_type", GRANT_TOKEN_EXCHANGE.to_string()));
-                form.push(("subject_token_type", SUBJECT_TOKEN_TYPE_JWT.to_string()));
+                form.push(("subject_token_type", id_tokens.subject_token_type().to_string()));
+                if matches!(id_tokens, IdTokenSource::Notebook(_)) {
+                    form.push(("requested_token_type", REQUESTED_ACCESS_TOKEN.to_string()));
+                }
                 form.push(("subject_token", id_tokens.read(&self.http).await?.expose_secret().to_string()));
                 if !self.client_id.is_empty() {
                     form.push(("client_id", self.client_id.clone()));
