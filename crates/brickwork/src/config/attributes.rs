@@ -148,7 +148,7 @@ impl Value {
     }
 
     /// The value as it may be shown in logs and messages.
-    fn display(&self) -> &str {
+    pub(crate) fn display(&self) -> &str {
         match self {
             Value::Plain(s) => s,
             Value::Secret(_) => "***",

@@ -480,6 +480,11 @@ impl Config {
         }
     }
 
+    /// An attribute's value as it may be shown: secrets as `***`.
+    pub fn shown(&self, name: &str) -> Option<&str> {
+        self.attrs.get(name).map(attributes::Value::display)
+    }
+
     /// Any attribute's value, secrets included. Only auth code should call this.
     pub(crate) fn expose(&self, name: &str) -> Option<&str> {
         self.attrs.get(name).map(attributes::Value::expose)

@@ -1,0 +1,151 @@
+//! The built `brickwork` binary against the emulator: `auth describe`
+//! precedence and failures, and `auth login` through a scripted browser.
+
+use std::path::Path;
+use std::process::Output;
+
+use brickwork_emulator::{ConsentMode, Emulator, EmulatorHandle};
+use serde_json::Value;
+
+/// Run `brickwork args` with only `vars` in its environment.
+async fn brickwork(args: &[&str], vars: &[(&str, &str)]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_brickwork"))
+        .args(args)
+        .env_clear()
+        .envs(vars.iter().copied())
+        .output()
+        .await
+        .expect("brickwork runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(output)))
+}
+
+async fn emulator() -> EmulatorHandle {
+    Emulator::builder().token("dapi-admin-token").start().await.expect("emulator")
+}
+
+#[tokio::test]
+async fn describe_names_the_method_the_user_and_each_source_with_secrets_masked() {
+    let emulator = emulator().await;
+    let home = tempfile::tempdir().expect("home");
+    let home = home.path().display().to_string();
+    let vars = [("HOME", home.as_str()), ("DATABRICKS_HOST", emulator.url()), ("DATABRICKS_TOKEN", "dapi-admin-token")];
+    let out = brickwork(&["auth", "describe"], &vars).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("Authenticated with: pat"), "{text}");
+    assert!(text.contains("User: admin@example.com"), "{text}");
+    assert!(text.contains(&format!("host: {} (from env DATABRICKS_HOST)", emulator.url())), "{text}");
+    assert!(text.contains("token: *** (from env DATABRICKS_TOKEN)"), "{text}");
+    assert!(!text.contains("dapi-admin-token"), "the token is masked: {text}");
+}
+
+fn write_profile(home: &Path, emulator: &EmulatorHandle) {
+    let file = format!("[dev]\nhost = {}\ntoken = dapi-admin-token\n", emulator.url());
+    std::fs::write(home.join(".databrickscfg"), file).expect("config file");
+}
+
+#[tokio::test]
+async fn describe_shows_whether_a_setting_came_from_the_profile_the_environment_or_a_flag() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().expect("home");
+    write_profile(dir.path(), &emulator);
+    let home = dir.path().display().to_string();
+    let config_file = dir.path().join(".databrickscfg").display().to_string();
+
+    let out = brickwork(&["auth", "describe", "-p", "dev", "-o", "json"], &[("HOME", &home)]).await;
+    let answer = json(&out);
+    assert_eq!(answer["status"], "success", "{answer}");
+    assert_eq!(answer["details"]["auth_type"], "pat");
+    assert_eq!(answer["details"]["configuration"]["host"]["source"], format!("{config_file} [dev]"));
+    assert_eq!(answer["details"]["configuration"]["token"]["value"], "***");
+
+    let vars = [("HOME", home.as_str()), ("DATABRICKS_HOST", emulator.url())];
+    let answer = json(&brickwork(&["auth", "describe", "-p", "dev", "-o", "json"], &vars).await);
+    assert_eq!(answer["details"]["configuration"]["host"]["source"], "env DATABRICKS_HOST", "env over profile");
+
+    let flag = emulator.url().replace("127.0.0.1", "localhost");
+    let args = ["auth", "describe", "-p", "dev", "-o", "json", "--host", flag.as_str()];
+    let answer = json(&brickwork(&args, &vars).await);
+    assert_eq!(answer["details"]["configuration"]["host"]["source"], "explicit", "flag over env");
+    assert_eq!(answer["details"]["host"], flag);
+}
+
+#[tokio::test]
+async fn describe_failures_exit_3_and_say_why() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().expect("home");
+    write_profile(dir.path(), &emulator);
+    let home = dir.path().display().to_string();
+
+    let out = brickwork(&["auth", "describe", "-p", "nope"], &[("HOME", &home)]).await;
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("nope"), "{}", stderr(&out));
+
+    let vars = [("HOME", home.as_str()), ("DATABRICKS_HOST", emulator.url()), ("DATABRICKS_AUTH_TYPE", "oauth-m2m")];
+    let out = brickwork(&["auth", "describe", "-o", "json"], &vars).await;
+    assert_eq!(out.status.code(), Some(3));
+    let answer = json(&out);
+    assert_eq!(answer["status"], "error");
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("oauth-m2m was chosen by auth_type") && message.contains("client_id"), "{message}");
+    let error: Value = serde_json::from_str(stderr(&out).trim()).expect("a JSON error on stderr");
+    assert_eq!(error["kind"], "Auth");
+
+    let vars = [
+        ("HOME", home.as_str()),
+        ("DATABRICKS_HOST", emulator.url()),
+        ("DATABRICKS_TOKEN", "dapi-admin-token"),
+        ("DATABRICKS_USERNAME", "admin@example.com"),
+        ("DATABRICKS_PASSWORD", "pw"),
+    ];
+    let out = brickwork(&["auth", "describe"], &vars).await;
+    assert_eq!(out.status.code(), Some(3), "conflicting methods: {}", stdout(&out));
+    assert!(stderr(&out).contains("more than one authorization method configured"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn login_through_the_browser_then_describe_uses_the_cached_login() {
+    let emulator = Emulator::builder().oauth_consent(ConsentMode::Approve).start().await.expect("emulator");
+    let dir = tempfile::tempdir().expect("home");
+    // The "browser" loads the login URL and follows the redirect to the listener.
+    let browser = dir.path().join("browser");
+    let script = format!(
+        "#!/bin/sh\necho opened >> '{}/opened'\nexec python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1]).read()' \"$1\"\n",
+        dir.path().display()
+    );
+    std::fs::write(&browser, script).expect("browser");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let home = dir.path().display().to_string();
+    let path = std::env::var("PATH").unwrap_or_default();
+    let browser = browser.display().to_string();
+    let vars = [("HOME", home.as_str()), ("PATH", path.as_str()), ("BROWSER", browser.as_str())];
+    let out = brickwork(&["auth", "login", "--host", emulator.url(), "--port", "0", "--timeout", "30"], &vars).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cache: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join(".databricks/token-cache.json")).expect("cache"))
+            .expect("json");
+    assert!(cache["tokens"][emulator.url()]["refresh_token"].is_string(), "{cache}");
+
+    let mut vars = vars.to_vec();
+    vars.extend([("DATABRICKS_HOST", emulator.url()), ("DATABRICKS_AUTH_TYPE", "external-browser")]);
+    let out = brickwork(&["auth", "describe"], &vars).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Authenticated with: external-browser"), "{}", stdout(&out));
+    let opened = std::fs::read_to_string(dir.path().join("opened")).expect("opened");
+    assert_eq!(opened.lines().count(), 1, "describe used the cached login, no browser");
+}
