@@ -1,5 +1,6 @@
-//! Authentication middleware: PATs, basic auth and emulator-issued OAuth
-//! tokens, with the 401/403 answers real workspaces give.
+//! Authentication middleware: PATs, basic auth, emulator-issued OAuth
+//! tokens and ID tokens trusted by a federation policy, with the 401/403
+//! answers real workspaces give.
 
 use std::time::Instant;
 
@@ -21,7 +22,8 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
         return next.run(request).await;
     }
     let header = request.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
-    match authenticate(&state, header.as_deref()) {
+    let workspace_url = crate::api::base_url(request.headers());
+    match authenticate(&state, header.as_deref(), &workspace_url) {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
             next.run(request).await
@@ -33,7 +35,7 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
     }
 }
 
-fn authenticate(state: &AppState, header: Option<&str>) -> Result<Caller, ApiError> {
+fn authenticate(state: &AppState, header: Option<&str>, workspace_url: &str) -> Result<Caller, ApiError> {
     let unsupported = || {
         ApiError::numeric(
             401,
@@ -52,7 +54,11 @@ fn authenticate(state: &AppState, header: Option<&str>) -> Result<Caller, ApiErr
             }
             match world.identity.oauth_tokens.get(value) {
                 Some(issued) if issued.expires_at > Instant::now() => Ok(issued.caller.clone()),
-                _ => Err(ApiError::numeric(403, "Invalid access token.")),
+                Some(_) => Err(ApiError::numeric(403, "Invalid access token.")),
+                // Entra ID or Google ID tokens a federation policy trusts; the
+                // Azure and GCP side headers that come with them are accepted.
+                None => crate::services::oauth::trusted_id_token(&world.settings, value, workspace_url)
+                    .ok_or_else(|| ApiError::numeric(403, "Invalid access token.")),
             }
         } else if scheme.eq_ignore_ascii_case("basic") {
             let decoded = base64::engine::general_purpose::STANDARD.decode(value.trim()).map_err(|_| unsupported())?;

@@ -588,3 +588,60 @@ fn clouds_and_azure_environments_follow_the_host_and_the_settings() {
     let unknown = build(&[("host", "http://127.0.0.1:1"), ("token", "t")]);
     assert!(!unknown.is_azure() && !unknown.is_gcp());
 }
+
+/// Entra ID issuing JWT access tokens (`iss` the tenant, `sub` the app) for
+/// the requested resource, as the emulator's federation policy expects.
+fn jwt_entra_route() -> (&'static str, &'static str, common::Handler) {
+    (
+        "POST",
+        TENANT_TOKEN,
+        handler(|r: &Recorded, n| {
+            let form = r.form();
+            if form.get("client_secret").map(String::as_str) != Some("s3cret") {
+                return Reply::json(401, json!({"error": "invalid_client", "error_description": "bad secret"}));
+            }
+            let claims = json!({
+                "iss": "https://sts.windows.net/tenant-1/", "sub": "app-1", "n": n,
+                "aud": form.get("resource").cloned().unwrap_or_default(), "exp": unix_now() + 3600,
+            });
+            let part = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+            let token = format!("{}.{}.sig", part(json!({"alg": "RS256"})), part(claims));
+            Reply::json(200, json!({"access_token": token, "token_type": "Bearer", "expires_in": "3600"}))
+        }),
+    )
+}
+
+#[tokio::test]
+async fn the_emulator_takes_entra_id_tokens_its_federation_policy_trusts() {
+    use brickwork_emulator::{Emulator, FederationPolicySpec};
+    let entra = TestServer::start(vec![jwt_entra_route()]).await;
+    let policy = |audience: &str| FederationPolicySpec {
+        service_principal: "app-1".into(),
+        issuer: "https://sts.windows.net/tenant-1/".into(),
+        subject: "app-1".into(),
+        audiences: vec![audience.into()],
+    };
+    let emulator =
+        Emulator::builder().federation_policy(policy(ARM_DATABRICKS_RESOURCE_ID)).start().await.expect("emulator");
+    let config = |host: &str| {
+        Config::builder()
+            .host(host)
+            .set("cloud", "azure")
+            .set("azure_client_id", "app-1")
+            .set("azure_client_secret", "s3cret")
+            .set("azure_tenant_id", "tenant-1")
+            .set("azure_workspace_resource_id", RESOURCE_ID)
+            .environment(env(&[("AZURE_AUTHORITY_HOST", &entra.url)]))
+            .build()
+            .expect("cfg")
+    };
+    let client = Client::new(config(emulator.url())).await.expect("client");
+    assert_eq!(client.auth_type(), "azure-client-secret");
+    assert_eq!(me(&client).await.expect("the Entra ID token is accepted")["userName"], "app-1");
+
+    // A workspace whose policy expects another audience refuses the same token.
+    let other = Emulator::builder().federation_policy(policy("another-app")).start().await.expect("emulator");
+    let client = Client::new(config(other.url())).await.expect("client");
+    let err = me(&client).await.expect_err("no policy trusts it");
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+}

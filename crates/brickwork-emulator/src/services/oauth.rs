@@ -441,6 +441,14 @@ fn token_exchange_grant(s: &AppState, headers: &HeaderMap, form: &Params) -> Res
     Ok(Grant { caller, scope, refresh: None })
 }
 
+/// Who a bearer token that the emulator did not issue is, when it is an ID
+/// token a federation policy trusts: Azure Databricks takes Entra ID tokens
+/// and GCP workspaces Google ID tokens this way. A policy without audiences
+/// takes tokens for the workspace URL.
+pub fn trusted_id_token(settings: &Settings, token: &str, workspace_url: &str) -> Option<Caller> {
+    federated_principal(settings, token, None, workspace_url).ok()
+}
+
 /// The service principal a federation policy maps this ID token to. The
 /// token's signature is not checked (the emulator cannot reach the issuer's
 /// keys); issuer, audience, subject and expiry are.
