@@ -13,6 +13,8 @@ use brickwork::{Client, Config, ErrorKind};
 use brickwork_emulator::{Emulator, EmulatorHandle};
 use serde_json::{json, Value};
 
+mod common;
+
 const ME: &str = "/api/2.0/preview/scim/v2/Me";
 
 /// A browser that loads the consent page, posts `decision` and follows the
@@ -223,4 +225,104 @@ async fn a_live_client_refreshes_its_login_before_expiry_and_saves_it() {
     assert!(refreshed, "the refreshed login reached the cache");
     assert_eq!(user(&c).await, "admin@example.com");
     assert_eq!(opened.load(Ordering::SeqCst), 1);
+}
+
+/// A browser that first sends the listener a forged redirect (another
+/// state) and leaves an idle connection open, then logs in for real.
+fn meddled_browser(opened: Arc<AtomicUsize>) -> impl Fn(&str) -> io::Result<()> {
+    let real = Arc::new(scripted_browser("approve", opened));
+    move |url: &str| {
+        let parsed = reqwest::Url::parse(url).expect("url");
+        let redirect = parsed.query_pairs().find(|(k, _)| k == "redirect_uri").expect("redirect_uri").1.into_owned();
+        let (login, real) = (url.to_string(), real.clone());
+        tokio::spawn(async move {
+            let addr = redirect.trim_start_matches("http://").replace("localhost", "127.0.0.1");
+            let idle = tokio::net::TcpStream::connect(&addr).await.expect("idle connection");
+            let forged = reqwest::get(format!("{redirect}/?code=stolen&state=not-this-login")).await.expect("forged");
+            assert_eq!(forged.status(), 400, "the forgery is refused");
+            real(&login).expect("browser");
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(idle);
+        });
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_redirect_and_an_idle_connection_do_not_stop_the_real_login() {
+    let emulator = Emulator::builder().start().await.expect("emulator");
+    let home = tempfile::tempdir().expect("home");
+    let opened = Arc::new(AtomicUsize::new(0));
+    let strategy = strategy().with_login_timeout(Duration::from_secs(8)).with_browser(meddled_browser(opened));
+    let c = client(config(&emulator, home.path()), strategy).await.expect("the real login lands");
+    assert_eq!(user(&c).await, "admin@example.com");
+}
+
+#[tokio::test]
+async fn auth_login_fails_when_the_login_cannot_be_kept() {
+    let emulator = Emulator::builder().start().await.expect("emulator");
+    let home = tempfile::tempdir().expect("home");
+    // `.databricks` is a file: the cache directory cannot be made.
+    std::fs::write(home.path().join(".databricks"), "not a directory").expect("file");
+    let cfg = config(&emulator, home.path());
+    let ctx = brickwork::auth::AuthContext::new(Duration::from_secs(10), false).expect("context");
+    let opened = Arc::new(AtomicUsize::new(0));
+    let err = strategy()
+        .with_browser(scripted_browser("approve", opened.clone()))
+        .login(&cfg, &ctx)
+        .await
+        .expect_err("nothing was saved");
+    assert_eq!(err.kind(), ErrorKind::Auth);
+    assert!(err.message().contains("cannot save the login"), "{err}");
+    assert_eq!(opened.load(Ordering::SeqCst), 1, "the browser login itself went through");
+}
+
+#[tokio::test]
+async fn a_login_of_another_oauth_client_gets_its_own_key_which_the_cli_does_not_read() {
+    let emulator = Emulator::builder().service_principal("my-app", "app-secret").start().await.expect("emulator");
+    let home = tempfile::tempdir().expect("home");
+    let cfg = Config::builder()
+        .host(emulator.url())
+        .auth_type("external-browser")
+        .set("client_id", "my-app")
+        .set("client_secret", "app-secret")
+        .environment([("HOME", home.path().display().to_string())])
+        .build()
+        .expect("config");
+    let opened = Arc::new(AtomicUsize::new(0));
+    let c = client(cfg, strategy().with_browser(scripted_browser("approve", opened))).await.expect("login");
+    assert_eq!(user(&c).await, "admin@example.com");
+    let cache = read_cache(home.path());
+    let tokens = cache["tokens"].as_object().expect("tokens");
+    assert!(!tokens.contains_key(emulator.url()), "the CLI's key is the CLI client's: {cache}");
+    assert!(tokens.contains_key(&format!("{}#my-app", emulator.url())), "{cache}");
+}
+
+#[tokio::test]
+async fn a_refresh_whose_answer_was_lost_is_not_sent_again() {
+    use common::{dropping_server, handler, Reply, TestServer};
+    let (token_url, sent) = dropping_server().await;
+    let token_endpoint = format!("{token_url}/oidc/v1/token");
+    let discovery = handler(move |_, _| {
+        Reply::json(
+            200,
+            json!({"authorization_endpoint": format!("{token_url}/oidc/v1/authorize"), "token_endpoint": token_endpoint}),
+        )
+    });
+    let workspace = TestServer::start(vec![("GET", "/oidc/.well-known/oauth-authorization-server", discovery)]).await;
+    let home = tempfile::tempdir().expect("home");
+    std::fs::create_dir_all(home.path().join(".databricks")).expect("dir");
+    let expired = json!({"access_token": "old", "refresh_token": "single-use", "expiry": "2001-01-01T00:00:00Z"});
+    let cache = json!({"version": 1, "tokens": {workspace.url.clone(): expired}});
+    std::fs::write(cache_path(home.path()), cache.to_string()).expect("seed");
+    let cfg = Config::builder()
+        .host(&workspace.url)
+        .auth_type("external-browser")
+        .environment([("HOME", home.path().display().to_string())])
+        .build()
+        .expect("config");
+    let opened = Arc::new(AtomicUsize::new(0));
+    let quick = strategy().with_login_timeout(Duration::from_millis(300)).with_browser(no_browser(opened));
+    client(cfg, quick).await.expect_err("no login in the end");
+    assert_eq!(sent.load(Ordering::SeqCst), 1, "a rotating refresh token is sent once, not replayed");
 }

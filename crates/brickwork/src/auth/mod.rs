@@ -256,15 +256,41 @@ pub(crate) fn http_failure(context: impl fmt::Display, e: reqwest::Error) -> Err
 /// Discovery, metadata and token answers are small; anything bigger is hostile.
 const AUTH_RESPONSE_LIMIT: u64 = 1024 * 1024;
 
-/// Attempts of one call to an auth endpoint (discovery, host metadata,
-/// token), which are safe to repeat: a grant just mints another token.
+/// Attempts of one call to an auth endpoint (discovery, host metadata, token).
 const AUTH_ATTEMPTS: u32 = 4;
 
 /// Send a request to an auth endpoint, retrying throttling (429), server
 /// errors (5xx) and network failures with a short jittered backoff; the last
-/// answer (status and body) or failure is returned.
+/// answer (status and body) or failure is returned. For discovery and for
+/// grants that just mint another token, repeating is harmless.
 pub(crate) async fn send_auth_request(
     what: &str,
+    request: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<(reqwest::StatusCode, bytes::Bytes)> {
+    send_auth_request_replaying(what, Replay::Always, request).await
+}
+
+/// Send a grant that can be redeemed only once (an authorization code, a
+/// rotating refresh token): it is repeated only when the server cannot have
+/// acted on it (no connection, or a 429/503 refusal). Repeating one whose
+/// answer was lost would spend it for nothing and lose the login.
+pub(crate) async fn send_single_use_grant(
+    what: &str,
+    request: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<(reqwest::StatusCode, bytes::Bytes)> {
+    send_auth_request_replaying(what, Replay::UnlessReceived, request).await
+}
+
+/// When a failed auth request may be sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replay {
+    Always,
+    UnlessReceived,
+}
+
+async fn send_auth_request_replaying(
+    what: &str,
+    replay: Replay,
     request: impl Fn() -> reqwest::RequestBuilder,
 ) -> Result<(reqwest::StatusCode, bytes::Bytes)> {
     let mut attempt = 1;
@@ -285,9 +311,11 @@ pub(crate) async fn send_auth_request(
             }
             Err(e) => Err(http_failure(format!("{what} failed"), e)),
         };
-        let transient = match &outcome {
-            Ok((status, _)) => status.as_u16() == 429 || status.is_server_error(),
-            Err(_) => true,
+        let transient = match (&outcome, replay) {
+            (Ok((status, _)), Replay::Always) => status.as_u16() == 429 || status.is_server_error(),
+            (Ok((status, _)), Replay::UnlessReceived) => matches!(status.as_u16(), 429 | 503),
+            (Err(_), Replay::Always) => true,
+            (Err(e), Replay::UnlessReceived) => e.is_connect_failure(),
         };
         if !transient || attempt >= AUTH_ATTEMPTS {
             return outcome;

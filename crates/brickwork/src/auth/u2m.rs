@@ -27,7 +27,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::cli::parse_expiry;
 use super::oauth::{parse_token_response, scope_list, token_endpoint_error};
-use super::{send_auth_request, AuthContext, CredentialStrategy, CredentialsProvider, Token, TokenCache, TokenSource};
+use super::{send_single_use_grant, AuthContext, CredentialStrategy, CredentialsProvider, Token, TokenCache, TokenSource};
 use crate::config::{normalize_host, Config, HostType};
 use crate::error::{Error, Result};
 
@@ -95,8 +95,10 @@ impl ExternalBrowser {
     pub async fn login(&self, cfg: &Config, ctx: &AuthContext) -> Result<()> {
         let session = Session::new(cfg, ctx).await?;
         let login = self.browser_login(cfg, &session).await?;
-        session.store.save(&login);
-        Ok(())
+        // Keeping the login is the point of this call: a cache that cannot
+        // be written is its failure, not a warning.
+        session.store.try_save(&login).map_err(|e| Error::auth(format!("cannot save the login in the token cache: {e}")))
+
     }
 
     async fn browser_login(&self, cfg: &Config, session: &Session) -> Result<StoredToken> {
@@ -107,10 +109,13 @@ impl ExternalBrowser {
         let redirect_uri = format!("http://localhost:{port}");
         let pkce = Pkce::new()?;
         let url = session.authorization_url(&redirect_uri, &pkce)?;
-        eprintln!("Log in to {} in your browser: {url}", session.host);
         let opened = match &self.open_browser {
             Some(open) => open(&url),
-            None => open_system_browser(cfg, &url),
+            None => {
+                // The person at the terminal needs the URL when no browser opens.
+                eprintln!("Log in to {} in your browser: {url}", session.host);
+                open_system_browser(cfg, &url)
+            }
         };
         if let Err(e) = opened {
             tracing::warn!("cannot open a browser ({e}); open the URL above by hand");
@@ -142,21 +147,33 @@ impl CredentialStrategy for ExternalBrowser {
         }
         let session = Arc::new(Session::new(cfg, ctx).await?);
         let cached = match session.store.lookup() {
-            Some(stored) if stored.is_fresh() => Some(stored),
-            Some(stored) => match session.refresh(&stored).await {
-                Ok(refreshed) => Some(refreshed),
+            Ok(Some(stored)) if stored.is_fresh() => Some((stored, false)),
+            Ok(Some(stored)) => match session.refresh(&stored).await {
+                Ok(refreshed) => Some((refreshed, true)),
                 Err(e) => {
                     tracing::warn!("the cached login cannot be refreshed ({e}); logging in again");
                     None
                 }
             },
-            None => None,
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!("the token cache cannot be read ({e}); logging in again");
+                None
+            }
         };
         let login = match cached {
-            Some(login) => login,
-            None => self.browser_login(cfg, &session).await?,
+            Some((login, changed)) => {
+                if changed {
+                    session.store.save(&login);
+                }
+                login
+            }
+            None => {
+                let login = self.browser_login(cfg, &session).await?;
+                session.store.save(&login);
+                login
+            }
         };
-        session.store.save(&login);
         let first = login.token()?;
         let source = Arc::new(RefreshingLogin { session, last: Mutex::new(login) });
         Ok(Some(Arc::new(TokenCache::with_token(source, first))))
@@ -192,7 +209,7 @@ impl Session {
         }
         Ok(Session {
             http: ctx.http.clone(),
-            store: TokenStore::for_config(cfg, &host),
+            store: TokenStore::for_config(cfg, &host, &client_id),
             host,
             authorization_endpoint: endpoints.authorization_endpoint,
             token_endpoint: endpoints.token_endpoint,
@@ -252,7 +269,7 @@ impl Session {
             }
         };
         let what = format!("the token request to {}", self.token_endpoint);
-        let (status, body) = send_auth_request(&what, request).await?;
+        let (status, body) = send_single_use_grant(&what, request).await?;
         if !status.is_success() {
             return Err(token_endpoint_error(status.as_u16(), &body));
         }
@@ -278,7 +295,7 @@ impl fmt::Debug for RefreshingLogin {
 impl TokenSource for RefreshingLogin {
     async fn token(&self) -> Result<Token> {
         let held = self.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let on_disk = self.session.store.lookup();
+        let on_disk = self.session.store.lookup().ok().flatten();
         let login = match on_disk {
             Some(disk)
                 if disk.access_token != held.access_token
@@ -309,45 +326,66 @@ struct Pkce {
 
 impl Pkce {
     fn new() -> Result<Pkce> {
-        let random = |len: usize| -> Result<String> {
-            let mut bytes = vec![0u8; len];
-            ring::rand::SystemRandom::new()
-                .fill(&mut bytes)
-                .map_err(|_| Error::auth("no secure random numbers for the login"))?;
-            Ok(URL_SAFE_NO_PAD.encode(bytes))
-        };
+        let random = |len| Self::random(len).map_err(|_| Error::auth("no secure random numbers for the login"));
         let verifier = random(32)?;
         let challenge = URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()));
         Ok(Pkce { verifier, challenge, state: random(16)? })
     }
+
+    /// `len` random bytes from the system's secure source, URL-safe base64.
+    fn random(len: usize) -> io::Result<String> {
+        let mut bytes = vec![0u8; len];
+        ring::rand::SystemRandom::new().fill(&mut bytes).map_err(|_| io::Error::other("no secure random numbers"))?;
+        Ok(URL_SAFE_NO_PAD.encode(bytes))
+    }
 }
 
 /// Serve the loopback redirect until it brings a code (or an error) for
-/// this login; other requests (a favicon) get a 404.
+/// this login. Connections are served side by side, so one a browser opens
+/// early and leaves idle delays nothing; a request of another state (not
+/// this login's, perhaps forged) is refused and the wait goes on.
 async fn wait_for_code(listener: &TcpListener, state: &str) -> Result<String> {
+    let (found, mut outcomes) = tokio::sync::mpsc::channel::<Result<String>>(1);
+    // Dropped on return: connections still open are closed.
+    let mut connections = tokio::task::JoinSet::new();
     loop {
-        let (mut stream, _) = listener.accept().await.map_err(|e| Error::auth(format!("login redirect: {e}")))?;
-        let Some(params) = read_redirect(&mut stream).await else {
-            respond(&mut stream, "404 Not Found", "Not found").await;
-            continue;
-        };
-        let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-        if param("code").is_none() && param("error").is_none() {
-            respond(&mut stream, "404 Not Found", "Not found").await;
-            continue;
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = accepted.map_err(|e| Error::auth(format!("login redirect: {e}")))?;
+                connections.spawn(serve_redirect(stream, state.to_string(), found.clone()));
+            }
+            Some(outcome) = outcomes.recv() => return outcome,
         }
-        if param("state") != Some(state) {
-            respond(&mut stream, "400 Bad Request", "This login was not started here.").await;
-            return Err(Error::auth("the login redirect carried another state: refusing it (possible forgery)"));
-        }
-        if let Some(error) = param("error") {
+        while connections.try_join_next().is_some() {}
+    }
+}
+
+/// Answer one request on the loopback listener; a redirect of this login
+/// sends its outcome to `found`.
+async fn serve_redirect(mut stream: TcpStream, state: String, found: tokio::sync::mpsc::Sender<Result<String>>) {
+    let Some(params) = read_redirect(&mut stream).await else {
+        return respond(&mut stream, "404 Not Found", "Not found").await;
+    };
+    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    if param("code").is_none() && param("error").is_none() {
+        return respond(&mut stream, "404 Not Found", "Not found").await;
+    }
+    if param("state") != Some(state.as_str()) {
+        tracing::warn!("ignored a login redirect of another state (not this login's)");
+        return respond(&mut stream, "400 Bad Request", "This login was not started here.").await;
+    }
+    let outcome = match param("error") {
+        Some(error) => {
             respond(&mut stream, "400 Bad Request", "The login failed; see the terminal.").await;
             let description = param("error_description").unwrap_or_default();
-            return Err(Error::auth(format!("the browser login failed: {error}: {description}")));
+            Err(Error::auth(format!("the browser login failed: {error}: {description}")))
         }
-        respond(&mut stream, "200 OK", "Logged in. You can close this window.").await;
-        return Ok(param("code").unwrap_or_default().to_string());
-    }
+        None => {
+            respond(&mut stream, "200 OK", "Logged in. You can close this window.").await;
+            Ok(param("code").unwrap_or_default().to_string())
+        }
+    };
+    let _ = found.send(outcome).await;
 }
 
 /// The query of a `GET` request, if the head is complete and well formed.
@@ -384,15 +422,17 @@ async fn respond(stream: &mut TcpStream, status: &str, message: &str) {
 }
 
 fn open_system_browser(cfg: &Config, url: &str) -> io::Result<()> {
+    // Tokio's child handles are reaped in the background once dropped: no
+    // zombie is left behind while this process runs on.
     let mut command = match cfg.env_var("BROWSER").filter(|b| !b.trim().is_empty()) {
-        Some(browser) => std::process::Command::new(browser),
-        None if cfg!(target_os = "macos") => std::process::Command::new("open"),
+        Some(browser) => tokio::process::Command::new(browser),
+        None if cfg!(target_os = "macos") => tokio::process::Command::new("open"),
         None if cfg!(windows) => {
-            let mut c = std::process::Command::new("rundll32");
+            let mut c = tokio::process::Command::new("rundll32");
             c.arg("url.dll,FileProtocolHandler");
             c
         }
-        None => std::process::Command::new("xdg-open"),
+        None => tokio::process::Command::new("xdg-open"),
     };
     command.arg(url).stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
     command.stderr(std::process::Stdio::null()).spawn().map(drop)
@@ -462,28 +502,43 @@ struct CacheFile {
     other: Map<String, Value>,
 }
 
-/// Where logins are kept, and under which keys: the profile name when one
-/// was chosen (newer CLIs), then the host (every CLI), as the CLI does.
+/// Where logins are kept, and under which keys. Logins of the CLI's own
+/// client go where the CLI keeps them: under the profile name when one was
+/// chosen (newer CLIs), then the host (every CLI). A login of another OAuth
+/// client gets a key of its own, which the CLI never reads: it would try to
+/// refresh it as its own client and fail.
 struct TokenStore {
     path: Option<PathBuf>,
     keys: Vec<String>,
 }
 
+/// Saves of this process, one at a time: each rewrites the whole file, and
+/// two at once would lose one's login.
+static SAVING: Mutex<()> = Mutex::new(());
+
 impl TokenStore {
-    fn for_config(cfg: &Config, host: &str) -> TokenStore {
+    fn for_config(cfg: &Config, host: &str, client_id: &str) -> TokenStore {
         let home = cfg.env_var("HOME").or_else(|| cfg.env_var("USERPROFILE"));
         let path = home.map(|home| Path::new(&home).join(".databricks").join("token-cache.json"));
         let host_key = match (cfg.host_type(), cfg.account_id()) {
             (HostType::Accounts, Some(account_id)) => format!("{host}/oidc/accounts/{account_id}"),
             _ => host.to_string(),
         };
-        let keys = cfg.profile().map(str::to_string).into_iter().chain([host_key]).collect();
+        let keys = if client_id == CLI_CLIENT_ID {
+            cfg.profile().map(str::to_string).into_iter().chain([host_key]).collect()
+        } else {
+            vec![format!("{host_key}#{client_id}")]
+        };
         TokenStore { path, keys }
     }
 
-    fn lookup(&self) -> Option<StoredToken> {
-        let file = self.read().ok()?;
-        self.keys.iter().find_map(|key| file.tokens.get(key).cloned())
+    /// The login under the first key that has one; no file is no login.
+    fn lookup(&self) -> io::Result<Option<StoredToken>> {
+        match self.read() {
+            Ok(file) => Ok(self.keys.iter().find_map(|key| file.tokens.get(key).cloned())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Best effort: a cache that cannot be written costs a login next time,
@@ -496,6 +551,7 @@ impl TokenStore {
 
     fn try_save(&self, token: &StoredToken) -> io::Result<()> {
         let path = self.path.as_ref().ok_or_else(|| io::Error::other("no home directory"))?;
+        let _one_at_a_time = SAVING.lock().unwrap_or_else(|p| p.into_inner());
         let mut file = match self.read() {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => CacheFile::default(),
@@ -508,7 +564,9 @@ impl TokenStore {
         let dir = path.parent().ok_or_else(|| io::Error::other("token cache path has no directory"))?;
         create_private_dir(dir)?;
         let text = serde_json::to_vec_pretty(&file).map_err(io::Error::other)?;
-        let partial = dir.join(format!(".token-cache.{}.tmp", std::process::id()));
+        // A name no other save uses, created anew: another process saving at
+        // the same moment writes its own file, and the rename picks one whole.
+        let partial = dir.join(format!(".token-cache.{}.{}.tmp", std::process::id(), Pkce::random(9)?));
         write_private(&partial, &text)?;
         std::fs::rename(&partial, path).inspect_err(|_| {
             let _ = std::fs::remove_file(&partial);
@@ -543,7 +601,7 @@ fn create_private_dir(dir: &Path) -> io::Result<()> {
 
 fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     io::Write::write_all(&mut options.open(path)?, contents)
@@ -567,6 +625,26 @@ mod tests {
         let expired: StoredToken =
             serde_json::from_str(r#"{"access_token":"a","expiry":"2001-01-01T00:00:00Z"}"#).expect("parse");
         assert!(!expired.is_fresh());
+    }
+
+    #[test]
+    fn saves_at_the_same_time_keep_every_login_and_a_whole_file() {
+        let dir = std::env::temp_dir().join(format!("brickwork-cache-{}", Pkce::random(6).expect("random")));
+        let path = dir.join("token-cache.json");
+        let token: StoredToken = serde_json::from_str(r#"{"access_token":"a","refresh_token":"r"}"#).expect("token");
+        let savers: Vec<_> = (0..8)
+            .map(|n| {
+                let store = TokenStore { path: Some(path.clone()), keys: vec![format!("https://host-{n}")] };
+                let token = token.clone();
+                std::thread::spawn(move || (0..25).try_for_each(|_| store.try_save(&token)))
+            })
+            .collect();
+        for saver in savers {
+            saver.join().expect("thread").expect("save");
+        }
+        let file = TokenStore { path: Some(path), keys: vec![] }.read().expect("a whole file");
+        assert_eq!(file.tokens.len(), 8, "no save lost another's login");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
