@@ -2,8 +2,10 @@
 //! runtime's Python on `PATH` that answers as `dbruntime` would.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
+use brickwork::auth::{DefaultCredentials, Runtime};
 use brickwork::{Client, Config, ErrorKind};
 use brickwork_emulator::{Emulator, EmulatorHandle};
 use serde_json::{json, Value};
@@ -90,17 +92,57 @@ async fn runtime_oauth_exchanges_the_notebook_token_and_asks_the_runtime_again_a
 }
 
 #[tokio::test]
-async fn a_refused_exchange_falls_back_to_the_runtime_token() {
+async fn a_refused_exchange_is_an_error_not_a_step_to_the_full_access_token() {
     let emulator = Emulator::builder().start().await.expect("emulator");
     let dir = tempfile::tempdir().expect("dir");
-    // "dapi-unknown" is no token of this workspace: the exchange is refused,
-    // so runtime-oauth declines and runtime applies...
+    // "dapi-unknown" is no token of this workspace: the exchange is refused.
     fake_python(dir.path(), &answer(&emulator, "dapi-unknown"));
     let cfg = Config::builder().set("scopes", "all-apis").environment(runtime_env(dir.path())).build().expect("config");
-    let client = Client::new(cfg).await.expect("client");
-    assert_eq!(client.auth_type(), "runtime", "runtime-oauth declined, runtime applied");
-    let err = me(&client).await.expect_err("...and the workspace refuses it too");
-    assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+    let err = Client::new(cfg).await.expect_err("the scoped token was refused");
+    assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+}
+
+#[tokio::test]
+async fn runtime_asks_the_runtime_again_when_its_token_is_due() {
+    let emulator = Emulator::builder().user("ann@example.com", "dapi-ann").start().await.expect("emulator");
+    let dir = tempfile::tempdir().expect("dir");
+    fake_python(dir.path(), &answer(&emulator, "dapi-ann"));
+    let cfg = Config::builder().environment(runtime_env(dir.path())).build().expect("config");
+    let strategy = Runtime::default().ask_again_after(Duration::from_secs(1));
+    let client = Client::builder()
+        .config(cfg)
+        .credentials(DefaultCredentials::with_strategies(vec![Arc::new(strategy)]))
+        .build()
+        .await
+        .expect("client");
+    let asked = runs(dir.path());
+    let mut again = false;
+    for _ in 0..100 {
+        assert_eq!(me(&client).await.expect("me")["userName"], "ann@example.com");
+        if runs(dir.path()) > asked {
+            again = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(again, "the runtime was asked for a new token");
+}
+
+#[tokio::test]
+async fn a_runtime_that_prints_its_token_and_then_fails_does_not_leak_it_into_the_error() {
+    let emulator = Emulator::builder().start().await.expect("emulator");
+    let dir = tempfile::tempdir().expect("dir");
+    fake_python(dir.path(), &answer(&emulator, "dapi-leaky-secret"));
+    let script = std::fs::read_to_string(dir.path().join("python3")).expect("script");
+    let failing = script
+        .replace("cat \"$here/answer.json\" ;;", "cat \"$here/answer.json\"; echo shutdown failed >&2; exit 1 ;;");
+    assert_ne!(script, failing);
+    std::fs::write(dir.path().join("python3"), failing).expect("script");
+    let cfg = Config::builder().auth_type("runtime").environment(runtime_env(dir.path())).build().expect("config");
+    let err = Client::new(cfg).await.expect_err("the runtime failed");
+    let shown = format!("{err} {err:?}");
+    assert!(shown.contains("shutdown failed"), "stderr is kept: {shown}");
+    assert!(!shown.contains("dapi-leaky-secret"), "the token stays out of the error: {shown}");
 }
 
 #[tokio::test]

@@ -166,15 +166,47 @@ impl TokenSource for CliTokenSource {
 /// get-access-token`) and return its standard output; a failure carries
 /// what it printed, and a command that hangs is killed after `timeout`.
 pub(super) async fn run_command(program: &Path, args: &[String], timeout: Duration) -> Result<Vec<u8>> {
+    run(program, args, timeout, Stdout::ShownOnFailure).await
+}
+
+/// [`run_command`] for a program whose output holds the secret even when it
+/// fails (the runtime's Python prints the token, then may exit non-zero): a
+/// failure carries its exit status and standard error only.
+pub(super) async fn run_command_with_secret_output(
+    program: &Path,
+    args: &[String],
+    timeout: Duration,
+) -> Result<Vec<u8>> {
+    run(program, args, timeout, Stdout::Secret).await
+}
+
+/// Whether a failed command's standard output may go into the error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stdout {
+    ShownOnFailure,
+    Secret,
+}
+
+async fn run(program: &Path, args: &[String], timeout: Duration, stdout: Stdout) -> Result<Vec<u8>> {
     let run = tokio::process::Command::new(program).args(args).kill_on_drop(true).output();
     let output = tokio::time::timeout(timeout, run)
         .await
         .map_err(|_| Error::auth(format!("{} did not answer within {timeout:?}", program.display())))?
         .map_err(|e| Error::auth(format!("cannot run {}: {e}", program.display())))?;
     if !output.status.success() {
-        let stdout = String::from_utf8_lossy(&output.stdout);
+        let printed = match stdout {
+            Stdout::ShownOnFailure => String::from_utf8_lossy(&output.stdout),
+            Stdout::Secret => std::borrow::Cow::Borrowed(""),
+        };
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let message: Vec<&str> = [stdout.trim(), stderr.trim()].into_iter().filter(|s| !s.is_empty()).collect();
+        let message: Vec<&str> = [printed.trim(), stderr.trim()].into_iter().filter(|s| !s.is_empty()).collect();
+        if message.is_empty() {
+            return Err(Error::auth(format!(
+                "cannot get access token: {} exited with {}",
+                program.display(),
+                output.status
+            )));
+        }
         return Err(Error::auth(format!("cannot get access token: {}", message.join("\n"))));
     }
     Ok(output.stdout)

@@ -18,7 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::cli::{find_on_path, run_command};
+use super::cli::{find_on_path, run_command_with_secret_output};
 use super::oauth::{exchange_token_cache, IdTokenSource};
 use super::{
     decline_unless_chosen, AuthContext, CredentialStrategy, CredentialsProvider, OidcEndpoints, Token, TokenCache,
@@ -29,14 +29,15 @@ use crate::error::{Error, Result};
 
 /// The interpreter Databricks Runtime installs for notebooks and jobs.
 const RUNTIME_PYTHON: &str = "/databricks/python3/bin/python3";
-/// The runtime is asked again after this long: its tokens rotate.
+/// The runtime is asked again after this long by default: its tokens rotate.
 const ASK_AGAIN_AFTER: Duration = Duration::from_secs(300);
 const WHERE: &str =
     "inside a Databricks notebook or job (DATABRICKS_RUNTIME_VERSION set, the runtime's Python present)";
 
 /// Asks the runtime, through `dbruntime`, for the workspace and its token.
 /// Tries the unified provider, then the native one, then the REPL context,
-/// as the runtime offers them; prints `{}` when none answers.
+/// as the runtime offers them (one that is missing or fails makes way for
+/// the next); prints `{}` when none answers.
 const ASK_RUNTIME: &str = r#"
 import json
 def answer():
@@ -45,14 +46,14 @@ def answer():
         host, account_id, workspace_id, headers = init_runtime_native_unified()
         if host:
             return {"host": host, "headers": headers(), "account_id": account_id, "workspace_id": workspace_id}
-    except ImportError:
+    except Exception:
         pass
     try:
         from dbruntime.sdk_credential_provider import init_runtime_native_auth
         host, headers = init_runtime_native_auth()
         if host:
             return {"host": host, "headers": headers()}
-    except ImportError:
+    except Exception:
         pass
     try:
         from dbruntime.databricks_repl_context import get_context
@@ -61,7 +62,7 @@ def answer():
             url = context.workspaceUrl
             host = url if "://" in url else "https://" + url
             return {"host": host, "headers": {"Authorization": "Bearer " + context.apiToken}}
-    except ImportError:
+    except Exception:
         pass
     return {}
 print(json.dumps(answer()))
@@ -101,7 +102,9 @@ impl RuntimeBridge {
     }
 
     async fn ask(&self) -> Result<(String, String)> {
-        let stdout = run_command(&self.python, &["-c".to_string(), ASK_RUNTIME.to_string()], self.timeout).await?;
+        let stdout =
+            run_command_with_secret_output(&self.python, &["-c".to_string(), ASK_RUNTIME.to_string()], self.timeout)
+                .await?;
         let answer: RuntimeAnswer = serde_json::from_slice(&stdout)
             .map_err(|e| Error::auth(format!("the Databricks runtime answered invalid JSON: {e}")))?;
         let host = answer.host.filter(|h| !h.is_empty()).ok_or_else(|| {
@@ -145,15 +148,28 @@ fn runtime_host(cfg: &Config, runtime_host: &str) -> std::result::Result<Option<
 const DISCOVERED_FROM: &str = "the Databricks runtime";
 
 /// The runtime's own token for this notebook or job (`runtime`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Runtime {
     python: Option<PathBuf>,
+    ask_again_after: Duration,
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Runtime { python: None, ask_again_after: ASK_AGAIN_AFTER }
+    }
 }
 
 impl Runtime {
     /// Ask this Python interpreter instead of looking for the runtime's.
     pub fn with_python(python: impl Into<PathBuf>) -> Self {
-        Runtime { python: Some(python.into()) }
+        Runtime { python: Some(python.into()), ..Runtime::default() }
+    }
+
+    /// Ask the runtime for a new token this often (default 5 minutes).
+    pub fn ask_again_after(mut self, interval: Duration) -> Self {
+        self.ask_again_after = interval;
+        self
     }
 }
 
@@ -178,8 +194,12 @@ impl CredentialStrategy for Runtime {
             Err(e) => return decline_unless_chosen(cfg, self.auth_type(), e),
         };
         let (host, authorization) = first;
-        let token = Token::new(bearer(&authorization)?, "Bearer", Some(ASK_AGAIN_AFTER));
-        let tokens = TokenCache::with_token(Arc::new(NotebookTokens { bridge }), token);
+        let token = match bearer(&authorization) {
+            Ok(token) => Token::new(token, "Bearer", Some(self.ask_again_after)),
+            Err(e) => return decline_unless_chosen(cfg, self.auth_type(), e),
+        };
+        let notebook_tokens = NotebookTokens { bridge, ask_again_after: self.ask_again_after };
+        let tokens = TokenCache::with_token(Arc::new(notebook_tokens), token);
         Ok(Some(Arc::new(WithDiscoveredHost::new(tokens, host, DISCOVERED_FROM))))
     }
 }
@@ -188,12 +208,13 @@ impl CredentialStrategy for Runtime {
 #[derive(Debug)]
 struct NotebookTokens {
     bridge: RuntimeBridge,
+    ask_again_after: Duration,
 }
 
 #[async_trait]
 impl TokenSource for NotebookTokens {
     async fn token(&self) -> Result<Token> {
-        Ok(Token::new(self.bridge.notebook_token().await?, "Bearer", Some(ASK_AGAIN_AFTER)))
+        Ok(Token::new(self.bridge.notebook_token().await?, "Bearer", Some(self.ask_again_after)))
     }
 }
 
@@ -244,10 +265,10 @@ impl CredentialStrategy for RuntimeOAuth {
             authorization_endpoint: String::new(),
         };
         let tokens = exchange_token_cache(cfg, ctx, endpoints, IdTokenSource::Notebook(bridge));
-        // The workspace may not offer the exchange: `runtime` comes next.
-        if let Err(e) = tokens.token().await {
-            return decline_unless_chosen(cfg, self.auth_type(), e);
-        }
+        // Scopes set in the runtime ask for a narrower token: a refused
+        // exchange is an error, never a silent step to the notebook's
+        // full-access token (`runtime`), as in the official SDKs.
+        tokens.token().await?;
         Ok(Some(Arc::new(WithDiscoveredHost::new(tokens, discovered, DISCOVERED_FROM))))
     }
 }

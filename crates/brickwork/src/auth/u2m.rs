@@ -27,7 +27,9 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::cli::parse_expiry;
 use super::oauth::{parse_token_response, scope_list, token_endpoint_error};
-use super::{send_single_use_grant, AuthContext, CredentialStrategy, CredentialsProvider, Token, TokenCache, TokenSource};
+use super::{
+    send_single_use_grant, AuthContext, CredentialStrategy, CredentialsProvider, Token, TokenCache, TokenSource,
+};
 use crate::config::{normalize_host, Config, HostType};
 use crate::error::{Error, Result};
 
@@ -97,8 +99,10 @@ impl ExternalBrowser {
         let login = self.browser_login(cfg, &session).await?;
         // Keeping the login is the point of this call: a cache that cannot
         // be written is its failure, not a warning.
-        session.store.try_save(&login).map_err(|e| Error::auth(format!("cannot save the login in the token cache: {e}")))
-
+        session
+            .store
+            .try_save(&login)
+            .map_err(|e| Error::auth(format!("cannot save the login in the token cache: {e}")))
     }
 
     async fn browser_login(&self, cfg: &Config, session: &Session) -> Result<StoredToken> {
