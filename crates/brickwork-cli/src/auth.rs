@@ -1,8 +1,9 @@
 //! `brickwork auth ...`: what the configuration resolves to, and browser login.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use brickwork::auth::{AuthContext, ExternalBrowser};
+use brickwork::auth::{AuthContext, DefaultCredentials, ExternalBrowser};
 use brickwork::config::ATTRIBUTES;
 use brickwork::{Client, Config};
 use clap::Subcommand;
@@ -35,7 +36,10 @@ pub async fn run(cli: &Cli, command: &AuthCommand) -> brickwork::Result<()> {
 
 async fn describe(cli: &Cli) -> brickwork::Result<()> {
     let cfg = config(cli, None)?;
-    let (cfg, auth_type, outcome) = match Client::new(cfg.clone()).await {
+    // Describing must never block on a person: a browser login is used only
+    // when the cache holds one.
+    let chain = DefaultCredentials::default().replace(Arc::new(ExternalBrowser::default().cached_only()));
+    let (cfg, auth_type, outcome) = match Client::builder().config(cfg.clone()).credentials(chain).build().await {
         Ok(client) => {
             let me = client.api().get::<Value>("/api/2.0/preview/scim/v2/Me", &()).await;
             let user = me.map(|me| me["userName"].as_str().unwrap_or_default().to_string());

@@ -112,6 +112,20 @@ async fn describe_failures_exit_3_and_say_why() {
     let out = brickwork(&["auth", "describe"], &vars).await;
     assert_eq!(out.status.code(), Some(3), "conflicting methods: {}", stdout(&out));
     assert!(stderr(&out).contains("more than one authorization method configured"), "{}", stderr(&out));
+
+    // A browser login that is not cached is reported, not started: describe
+    // never waits for a person (nor opens a browser: BROWSER would fail).
+    let vars = [
+        ("HOME", home.as_str()),
+        ("DATABRICKS_HOST", emulator.url()),
+        ("DATABRICKS_AUTH_TYPE", "external-browser"),
+        ("BROWSER", "/nonexistent/browser"),
+    ];
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), brickwork(&["auth", "describe"], &vars))
+        .await
+        .expect("describe answers at once");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("run `brickwork auth login`"), "{}", stderr(&out));
 }
 
 #[tokio::test]

@@ -79,6 +79,14 @@ async fn identity_providers() -> String {
             None => Json(json!({"access_token": "ya29.fake", "expires_in": 3599, "token_type": "Bearer"})),
         }
     }
+    async fn iam(axum::extract::Path(rest): axum::extract::Path<String>, Json(body): Json<Value>) -> Json<Value> {
+        match rest.split_once(':') {
+            Some((account, "generateIdToken")) => {
+                Json(json!({"token": jwt(GOOGLE_ISSUER, account, body["audience"].as_str().unwrap_or_default())}))
+            }
+            _ => Json(json!({"accessToken": "ya29.impersonated", "expireTime": "2099-01-01T00:00:00Z"})),
+        }
+    }
     async fn metadata_service() -> Json<Value> {
         Json(json!({"access_token": ADMIN_TOKEN, "token_type": "Bearer", "expires_on": unix_now() + 3600}))
     }
@@ -89,7 +97,8 @@ async fn identity_providers() -> String {
         .route("/tenant-1/oauth2/v2.0/token", post(entra))
         .route("/metadata/identity/oauth2/token", get(imds))
         .route("/google/token", post(google))
-        .route("/metadata-service", get(metadata_service));
+        .route("/metadata-service", get(metadata_service))
+        .route("/v1/projects/-/serviceAccounts/{*rest}", post(iam));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -184,6 +193,8 @@ async fn describe_names_the_method_the_chain_selected_for_each_official_method()
         "private_key": include_str!("../../brickwork/tests/fixtures/gcp-test-key.pem"),
         "token_uri": format!("{idp}/google/token"),
     });
+    let adc = home.path().join("adc.json");
+    std::fs::write(&adc, key.to_string()).expect("application default credentials");
     let scoped = home.path().join("scoped.cfg");
     std::fs::write(&scoped, "[DEFAULT]\nscopes = sql\n").expect("profile");
 
@@ -286,6 +297,16 @@ async fn describe_names_the_method_the_chain_selected_for_each_official_method()
         ("databricks-cli", "admin@example.com", vec![host.clone()]),
         ("google-credentials", GOOGLE_ACCOUNT, vec![host.clone(), ("GOOGLE_CREDENTIALS", key.to_string())]),
         (
+            "google-id",
+            GOOGLE_ACCOUNT,
+            vec![
+                host.clone(),
+                ("DATABRICKS_GOOGLE_SERVICE_ACCOUNT", s(GOOGLE_ACCOUNT)),
+                ("GOOGLE_APPLICATION_CREDENTIALS", adc.display().to_string()),
+                ("BRICKWORK_GOOGLE_IAM_CREDENTIALS_ENDPOINT", idp.clone()),
+            ],
+        ),
+        (
             "runtime-oauth",
             "admin@example.com",
             vec![("DATABRICKS_RUNTIME_VERSION", s("15.4")), ("DATABRICKS_CONFIG_FILE", scoped.display().to_string())],
@@ -308,5 +329,5 @@ async fn describe_names_the_method_the_chain_selected_for_each_official_method()
         assert_eq!(answer["username"], user, "{method}: {answer}");
         seen.push(method);
     }
-    assert_eq!(seen.len(), 16);
+    assert_eq!(seen.len(), 17);
 }

@@ -168,6 +168,17 @@ impl DefaultCredentials {
         self
     }
 
+    /// Put `strategy` in the place of the one of the same auth type (added
+    /// at the end when there is none), e.g. a browser login that never opens
+    /// a browser.
+    pub fn replace(mut self, strategy: Arc<dyn CredentialStrategy>) -> Self {
+        match self.strategies.iter_mut().find(|s| s.auth_type() == strategy.auth_type()) {
+            Some(slot) => *slot = strategy,
+            None => self.strategies.push(strategy),
+        }
+        self
+    }
+
     /// Auth types this chain can produce, in order.
     pub fn auth_types(&self) -> Vec<&'static str> {
         self.strategies.iter().map(|s| s.auth_type()).collect()

@@ -57,6 +57,8 @@ pub struct ExternalBrowser {
     port: u16,
     open_browser: Option<OpenBrowser>,
     login_timeout: Duration,
+    /// False: only a cached login is used, and without one this fails.
+    may_open_browser: bool,
 }
 
 impl fmt::Debug for ExternalBrowser {
@@ -67,7 +69,12 @@ impl fmt::Debug for ExternalBrowser {
 
 impl Default for ExternalBrowser {
     fn default() -> Self {
-        ExternalBrowser { port: DEFAULT_PORT, open_browser: None, login_timeout: DEFAULT_LOGIN_TIMEOUT }
+        ExternalBrowser {
+            port: DEFAULT_PORT,
+            open_browser: None,
+            login_timeout: DEFAULT_LOGIN_TIMEOUT,
+            may_open_browser: true,
+        }
     }
 }
 
@@ -83,6 +90,14 @@ impl ExternalBrowser {
     /// else `xdg-open`, `open` or `start`).
     pub fn with_browser(mut self, open: impl Fn(&str) -> io::Result<()> + Send + Sync + 'static) -> Self {
         self.open_browser = Some(Arc::new(open));
+        self
+    }
+
+    /// Use only a login the cache holds (refreshing it if need be); without
+    /// one, fail with the command that logs in instead of opening a browser
+    /// (what `brickwork auth describe` does).
+    pub fn cached_only(mut self) -> Self {
+        self.may_open_browser = false;
         self
     }
 
@@ -171,6 +186,12 @@ impl CredentialStrategy for ExternalBrowser {
                     session.store.save(&login);
                 }
                 login
+            }
+            None if !self.may_open_browser => {
+                return Err(Error::auth(format!(
+                    "not logged in to {}: run `brickwork auth login` (or `databricks auth login`) first",
+                    session.host
+                )))
             }
             None => {
                 let login = self.browser_login(cfg, &session).await?;
