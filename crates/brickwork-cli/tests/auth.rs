@@ -13,6 +13,7 @@ async fn brickwork(args: &[&str], vars: &[(&str, &str)]) -> Output {
         .args(args)
         .env_clear()
         .envs(vars.iter().copied())
+        .kill_on_drop(true)
         .output()
         .await
         .expect("brickwork runs")

@@ -176,3 +176,12 @@ async fn outside_the_runtime_or_for_another_host_it_does_not_apply_and_says_why_
     let err = Client::new(cfg).await.expect_err("no scopes");
     assert!(err.message().contains("needs scopes"), "{err}");
 }
+
+#[tokio::test]
+async fn a_failing_runtime_provider_is_an_error_naming_the_exception_not_a_step_to_another_credential() {
+    let dir = tempfile::tempdir().expect("dir");
+    fake_python(dir.path(), &json!({"error": "PermissionError"}));
+    let cfg = Config::builder().environment(runtime_env(dir.path())).auth_type("runtime").build().expect("config");
+    let err = Client::new(cfg).await.expect_err("the provider failed");
+    assert!(err.message().contains("credential provider failed: PermissionError"), "{err}");
+}

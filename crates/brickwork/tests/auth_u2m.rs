@@ -273,8 +273,8 @@ async fn auth_login_fails_when_the_login_cannot_be_kept() {
         .await
         .expect_err("nothing was saved");
     assert_eq!(err.kind(), ErrorKind::Auth);
-    assert!(err.message().contains("cannot save the login"), "{err}");
-    assert_eq!(opened.load(Ordering::SeqCst), 1, "the browser login itself went through");
+    assert!(err.message().contains("in the token cache"), "{err}");
+    assert_eq!(opened.load(Ordering::SeqCst), 0, "found before the person goes through the browser");
 }
 
 #[tokio::test]
@@ -325,4 +325,24 @@ async fn a_refresh_whose_answer_was_lost_is_not_sent_again() {
     let quick = strategy().with_login_timeout(Duration::from_millis(300)).with_browser(no_browser(opened));
     client(cfg, quick).await.expect_err("no login in the end");
     assert_eq!(sent.load(Ordering::SeqCst), 1, "a rotating refresh token is sent once, not replayed");
+}
+
+#[tokio::test]
+async fn a_cache_of_another_version_is_reported_before_the_browser_opens() {
+    let emulator = Emulator::builder().start().await.expect("emulator");
+    let home = tempfile::tempdir().expect("home");
+    std::fs::create_dir_all(home.path().join(".databricks")).expect("dir");
+    std::fs::write(cache_path(home.path()), r#"{"version": 2, "tokens": {}}"#).expect("seed");
+    let ctx = brickwork::auth::AuthContext::new(Duration::from_secs(10), false).expect("context");
+    let opened = Arc::new(AtomicUsize::new(0));
+    let err = strategy()
+        .with_browser(scripted_browser("approve", opened.clone()))
+        .login(&config(&emulator, home.path()), &ctx)
+        .await
+        .expect_err("the login could not be kept");
+    assert!(err.message().contains("token cache version 2"), "{err}");
+    assert_eq!(opened.load(Ordering::SeqCst), 0, "no browser for a login that cannot be kept");
+
+    let err = client(config(&emulator, home.path()), strategy().cached_only()).await.expect_err("no usable login");
+    assert!(err.message().contains("token cache version 2") && err.message().contains("auth login"), "{err}");
 }

@@ -36,8 +36,9 @@ const WHERE: &str =
 
 /// Asks the runtime, through `dbruntime`, for the workspace and its token.
 /// Tries the unified provider, then the native one, then the REPL context,
-/// as the runtime offers them (one that is missing or fails makes way for
-/// the next); prints `{}` when none answers.
+/// as the runtime offers them (one that is missing makes way for the next;
+/// one that fails ends the search with the name of its exception, never its
+/// message, which may hold a credential); prints `{}` when none answers.
 const ASK_RUNTIME: &str = r#"
 import json
 def answer():
@@ -46,15 +47,19 @@ def answer():
         host, account_id, workspace_id, headers = init_runtime_native_unified()
         if host:
             return {"host": host, "headers": headers(), "account_id": account_id, "workspace_id": workspace_id}
-    except Exception:
+    except ImportError:
         pass
+    except Exception as e:
+        return {"error": type(e).__name__}
     try:
         from dbruntime.sdk_credential_provider import init_runtime_native_auth
         host, headers = init_runtime_native_auth()
         if host:
             return {"host": host, "headers": headers()}
-    except Exception:
+    except ImportError:
         pass
+    except Exception as e:
+        return {"error": type(e).__name__}
     try:
         from dbruntime.databricks_repl_context import get_context
         context = get_context()
@@ -62,8 +67,10 @@ def answer():
             url = context.workspaceUrl
             host = url if "://" in url else "https://" + url
             return {"host": host, "headers": {"Authorization": "Bearer " + context.apiToken}}
-    except Exception:
+    except ImportError:
         pass
+    except Exception as e:
+        return {"error": type(e).__name__}
     return {}
 print(json.dumps(answer()))
 "#;
@@ -78,6 +85,8 @@ pub(super) struct RuntimeBridge {
 /// What the runtime answered.
 #[derive(Deserialize)]
 struct RuntimeAnswer {
+    #[serde(default)]
+    error: Option<String>,
     #[serde(default)]
     host: Option<String>,
     #[serde(default)]
@@ -105,8 +114,17 @@ impl RuntimeBridge {
         let stdout =
             run_command_with_secret_output(&self.python, &["-c".to_string(), ASK_RUNTIME.to_string()], self.timeout)
                 .await?;
-        let answer: RuntimeAnswer = serde_json::from_slice(&stdout)
-            .map_err(|e| Error::auth(format!("the Databricks runtime answered invalid JSON: {e}")))?;
+        // The position only: a serde message may quote the token.
+        let answer: RuntimeAnswer = serde_json::from_slice(&stdout).map_err(|e| {
+            Error::auth(format!(
+                "the Databricks runtime answered invalid JSON (line {} column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        if let Some(error) = answer.error {
+            return Err(Error::auth(format!("the Databricks runtime's credential provider failed: {error}")));
+        }
         let host = answer.host.filter(|h| !h.is_empty()).ok_or_else(|| {
             Error::auth("the Databricks runtime offers no credentials to this process (no workspace URL)")
         })?;

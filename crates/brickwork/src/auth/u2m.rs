@@ -111,6 +111,9 @@ impl ExternalBrowser {
     /// result in the token cache (what `brickwork auth login` does).
     pub async fn login(&self, cfg: &Config, ctx: &AuthContext) -> Result<()> {
         let session = Session::new(cfg, ctx).await?;
+        // A cache this version cannot rewrite would refuse the login only
+        // after the person went through the browser: say so first.
+        session.store.lookup().map_err(|e| Error::auth(format!("cannot keep a login in the token cache: {e}")))?;
         let login = self.browser_login(cfg, &session).await?;
         // Keeping the login is the point of this call: a cache that cannot
         // be written is its failure, not a warning.
@@ -165,18 +168,20 @@ impl CredentialStrategy for ExternalBrowser {
             return Ok(None);
         }
         let session = Arc::new(Session::new(cfg, ctx).await?);
+        // Why the cache held no usable login, for the person who must log in.
+        let mut why = "no login in the token cache".to_string();
         let cached = match session.store.lookup() {
             Ok(Some(stored)) if stored.is_fresh() => Some((stored, false)),
             Ok(Some(stored)) => match session.refresh(&stored).await {
                 Ok(refreshed) => Some((refreshed, true)),
                 Err(e) => {
-                    tracing::warn!("the cached login cannot be refreshed ({e}); logging in again");
+                    why = format!("the cached login cannot be refreshed ({e})");
                     None
                 }
             },
             Ok(None) => None,
             Err(e) => {
-                tracing::warn!("the token cache cannot be read ({e}); logging in again");
+                why = format!("the token cache cannot be read ({e})");
                 None
             }
         };
@@ -189,11 +194,12 @@ impl CredentialStrategy for ExternalBrowser {
             }
             None if !self.may_open_browser => {
                 return Err(Error::auth(format!(
-                    "not logged in to {}: run `brickwork auth login` (or `databricks auth login`) first",
+                    "not logged in to {}: {why}; run `brickwork auth login` (or `databricks auth login`)",
                     session.host
                 )))
             }
             None => {
+                tracing::warn!("{why}; logging in through the browser");
                 let login = self.browser_login(cfg, &session).await?;
                 session.store.save(&login);
                 login
@@ -592,16 +598,18 @@ impl TokenStore {
         // A name no other save uses, created anew: another process saving at
         // the same moment writes its own file, and the rename picks one whole.
         let partial = dir.join(format!(".token-cache.{}.{}.tmp", std::process::id(), Pkce::random(9)?));
-        write_private(&partial, &text)?;
-        std::fs::rename(&partial, path).inspect_err(|_| {
+        write_private(&partial, &text).and_then(|()| std::fs::rename(&partial, path)).inspect_err(|_| {
             let _ = std::fs::remove_file(&partial);
         })
     }
 
     fn read(&self) -> io::Result<CacheFile> {
         let path = self.path.as_ref().ok_or_else(|| io::Error::other("no home directory"))?;
-        let file: CacheFile = serde_json::from_slice(&std::fs::read(path)?)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))?;
+        // Only where the file is broken: a serde message may quote a token.
+        let file: CacheFile = serde_json::from_slice(&std::fs::read(path)?).map_err(|e| {
+            let at = format!("line {} column {}", e.line(), e.column());
+            io::Error::new(io::ErrorKind::InvalidData, format!("{}: not a token cache ({at})", path.display()))
+        })?;
         if file.version != CACHE_VERSION {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
