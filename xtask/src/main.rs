@@ -1,10 +1,11 @@
 //! Project automation.
 //!
-//! - `cargo xtask codegen`: regenerate the service modules, client accessors
-//!   and cargo features from `api/model.json`.
+//! - `cargo xtask codegen`: regenerate the service modules, client accessors,
+//!   cargo features and the CLI's command table from `api/model.json`.
 //! - `cargo xtask codegen --check`: fail when a committed file differs from
 //!   what the generator writes (CI runs this).
 
+mod cli;
 mod codegen;
 mod crosscheck;
 mod model;
@@ -90,6 +91,15 @@ fn generate(model: &model::Model) -> Result<Vec<(PathBuf, String)>, String> {
     let manifest = std::fs::read_to_string(&manifest_path).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
     let head = manifest.split(FEATURES_MARKER).next().unwrap_or(&manifest).trim_end();
     files.push((PathBuf::from("crates/brickwork/Cargo.toml"), format!("{head}\n\n{}", codegen::features(model))));
+    files.push((
+        PathBuf::from("crates/brickwork-cli/src/generated.rs"),
+        rustfmt(&cli::commands(model, &index, &idempotent))?,
+    ));
+    let cli_manifest_path = root().join("crates/brickwork-cli/Cargo.toml");
+    let cli_manifest =
+        std::fs::read_to_string(&cli_manifest_path).map_err(|e| format!("{}: {e}", cli_manifest_path.display()))?;
+    let cli_head = cli_manifest.split(FEATURES_MARKER).next().unwrap_or(&cli_manifest).trim_end();
+    files.push((PathBuf::from("crates/brickwork-cli/Cargo.toml"), format!("{cli_head}\n\n{}", cli::features(model))));
     Ok(files)
 }
 

@@ -1,4 +1,5 @@
-//! `brickwork auth ...`: what the configuration resolves to, and browser login.
+//! `brickwork auth ...`: what the configuration resolves to, the profiles,
+//! the credentials to hand to other tools, and browser login.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,12 +10,27 @@ use brickwork::{Client, Config};
 use clap::Subcommand;
 use serde_json::{json, Map, Value};
 
-use crate::{config, Cli, Output};
+use crate::{CliError, Output, Session};
+
+/// How long `auth profiles` gives each profile to answer.
+const PROFILE_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Subcommand)]
 pub enum AuthCommand {
     /// Show the resolved host, auth method, user, and where each setting came from (secrets masked).
     Describe,
+    /// Print the configuration as the environment variables that give it,
+    /// secrets included: `{"env": {"DATABRICKS_HOST": ...}}`.
+    Env,
+    /// List the profiles of ~/.databrickscfg, each checked against its workspace.
+    Profiles {
+        /// Do not call each workspace: only read the file.
+        #[arg(long)]
+        skip_validate: bool,
+    },
+    /// Print an access token for the configured workspace (OAuth methods
+    /// refresh it first when due).
+    Token,
     /// Log in through the browser (OAuth U2M) and keep the login in the
     /// official CLI's token cache (~/.databricks/token-cache.json).
     Login {
@@ -27,19 +43,26 @@ pub enum AuthCommand {
     },
 }
 
-pub async fn run(cli: &Cli, command: &AuthCommand) -> brickwork::Result<()> {
+pub async fn run(session: &Session, command: &AuthCommand) -> Result<(), CliError> {
     match command {
-        AuthCommand::Describe => describe(cli).await,
-        AuthCommand::Login { port, timeout } => login(cli, *port, Duration::from_secs(*timeout)).await,
+        AuthCommand::Describe => describe(session).await,
+        AuthCommand::Env => env(session).await,
+        AuthCommand::Profiles { skip_validate } => profiles(session, *skip_validate).await,
+        AuthCommand::Token => token(session).await,
+        AuthCommand::Login { port, timeout } => login(session, *port, Duration::from_secs(*timeout)).await,
     }
 }
 
-async fn describe(cli: &Cli) -> brickwork::Result<()> {
-    let cfg = config(cli, None)?;
-    // Describing must never block on a person: a browser login is used only
-    // when the cache holds one.
+/// A client whose browser login never opens a browser: commands that only
+/// look must not wait for a person.
+async fn client_without_browser(cfg: Config) -> brickwork::Result<Client> {
     let chain = DefaultCredentials::default().replace(Arc::new(ExternalBrowser::default().cached_only()));
-    let (cfg, auth_type, outcome) = match Client::builder().config(cfg.clone()).credentials(chain).build().await {
+    Client::builder().config(cfg).credentials(chain).build().await
+}
+
+async fn describe(session: &Session) -> Result<(), CliError> {
+    let cfg = session.config(None)?;
+    let (cfg, auth_type, outcome) = match client_without_browser(cfg.clone()).await {
         Ok(client) => {
             let me = client.api().get::<Value>("/api/2.0/preview/scim/v2/Me", &()).await;
             let user = me.map(|me| me["userName"].as_str().unwrap_or_default().to_string());
@@ -48,7 +71,8 @@ async fn describe(cli: &Cli) -> brickwork::Result<()> {
         Err(err) => (cfg, None, Err(err)),
     };
     let settings = configuration(&cfg);
-    match cli.output {
+    let printer = session.printer();
+    match session.output() {
         Output::Json => {
             let mut answer = json!({
                 "status": if outcome.is_ok() { "success" } else { "error" },
@@ -58,23 +82,24 @@ async fn describe(cli: &Cli) -> brickwork::Result<()> {
                 Ok(user) => answer["username"] = json!(user),
                 Err(err) => answer["error"] = json!({"kind": format!("{:?}", err.kind()), "message": err.message()}),
             }
-            println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
+            printer.json(&answer)?;
         }
         Output::Text => {
-            println!("Host: {}", cfg.host().unwrap_or("(none)"));
+            let mut lines = vec![format!("Host: {}", cfg.host().unwrap_or("(none)"))];
             if let Ok(user) = &outcome {
-                println!("User: {user}");
+                lines.push(format!("User: {user}"));
             }
-            println!("Authenticated with: {}", auth_type.unwrap_or("(none)"));
-            println!("-----");
-            println!("Current configuration:");
+            lines.push(format!("Authenticated with: {}", auth_type.unwrap_or("(none)")));
+            lines.push("-----".into());
+            lines.push("Current configuration:".into());
             for (name, setting) in &settings {
                 let source = setting["source"].as_str().map(|s| format!(" (from {s})")).unwrap_or_default();
-                println!("  ✓ {name}: {}{source}", setting["value"].as_str().unwrap_or_default());
+                lines.push(format!("  ✓ {name}: {}{source}", setting["value"].as_str().unwrap_or_default()));
             }
+            crate::output::lines(&lines)?;
         }
     }
-    outcome.map(drop)
+    outcome.map(drop).map_err(CliError::from)
 }
 
 /// Each attribute set, secrets masked, with where it came from.
@@ -89,15 +114,115 @@ fn configuration(cfg: &Config) -> Map<String, Value> {
         .collect()
 }
 
-async fn login(cli: &Cli, port: u16, timeout: Duration) -> brickwork::Result<()> {
-    let cfg = config(cli, Some("external-browser"))?;
+async fn env(session: &Session) -> Result<(), CliError> {
+    // The configuration must authenticate, as the official CLI checks.
+    let client = client_without_browser(session.config(None)?).await?;
+    let cfg = client.config();
+    let mut vars = Map::new();
+    for spec in ATTRIBUTES {
+        let (Some(var), Some(value)) = (spec.env, cfg.expose_secret(spec.name)) else { continue };
+        vars.insert(var.to_string(), Value::String(value.to_string()));
+    }
+    vars.insert("DATABRICKS_AUTH_TYPE".into(), Value::String(client.auth_type().to_string()));
+    session.printer().json(&json!({ "env": vars }))
+}
+
+async fn profiles(session: &Session, skip_validate: bool) -> Result<(), CliError> {
+    // Where the file is: the configured one, even if its profile is broken.
+    let base = session.config(None).or_else(|_| Config::builder().build())?;
+    let (path, names) = base.profile_names()?;
+    let mut rows = Vec::new();
+    for name in names {
+        rows.push(profile_row(&name, skip_validate).await);
+    }
+    match session.output() {
+        Output::Json => session.printer().json(&json!({ "profiles": rows })),
+        Output::Text => {
+            if rows.is_empty() {
+                return crate::output::lines(&[format!("No profiles in {}", path.display())]);
+            }
+            let mut listing = session.printer().listing(&["name", "host", "auth_type", "valid"]);
+            for row in rows {
+                listing.push(row)?;
+            }
+            listing.finish()
+        }
+    }
+}
+
+/// One profile: its host and cloud, and whether it authenticates and
+/// answers (within a few seconds) unless `skip_validate`.
+async fn profile_row(name: &str, skip_validate: bool) -> Value {
+    let cfg = match Config::builder().profile(name).build() {
+        Ok(cfg) => cfg,
+        Err(err) => return json!({"name": name, "valid": false, "error": err.message()}),
+    };
+    let cloud = if cfg.is_azure() {
+        "azure"
+    } else if cfg.is_gcp() {
+        "gcp"
+    } else {
+        "aws"
+    };
+    let mut row = json!({"name": name, "host": cfg.host(), "account_id": cfg.account_id(), "cloud": cloud});
+    row["auth_type"] = json!(cfg.auth_type());
+    if skip_validate {
+        return row;
+    }
+    let check = async {
+        let client = client_without_browser(cfg).await?;
+        let path = match client.config().account_id().filter(|_| client.config().is_account_client()) {
+            Some(account) => format!("/api/2.0/accounts/{account}/workspaces"),
+            None => "/api/2.0/preview/scim/v2/Me".to_string(),
+        };
+        client.api().get::<Value>(&path, &()).await?;
+        Ok::<_, brickwork::Error>(client.auth_type())
+    };
+    match tokio::time::timeout(PROFILE_CHECK_TIMEOUT, check).await {
+        Ok(Ok(auth_type)) => {
+            row["auth_type"] = json!(auth_type);
+            row["valid"] = json!(true);
+        }
+        Ok(Err(err)) => {
+            row["valid"] = json!(false);
+            row["error"] = json!(err.message());
+        }
+        Err(_) => {
+            row["valid"] = json!(false);
+            row["error"] = json!(format!("no answer within {PROFILE_CHECK_TIMEOUT:?}"));
+        }
+    }
+    row
+}
+
+async fn token(session: &Session) -> Result<(), CliError> {
+    let client = client_without_browser(session.config(None)?).await?;
+    let headers = client.api().auth_headers().await?;
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let Some((token_type, access_token)) =
+        authorization.split_once(' ').filter(|(t, _)| t.eq_ignore_ascii_case("bearer"))
+    else {
+        return Err(CliError::from(brickwork::Error::auth(format!(
+            "{} gives no bearer token to print",
+            client.auth_type()
+        ))));
+    };
+    match session.output() {
+        Output::Json => session.printer().json(&json!({"access_token": access_token, "token_type": token_type})),
+        Output::Text => crate::output::lines(&[access_token.to_string()]),
+    }
+}
+
+async fn login(session: &Session, port: u16, timeout: Duration) -> Result<(), CliError> {
+    let cfg = session.config(Some("external-browser"))?;
     let settings = *cfg.settings();
     let ctx = AuthContext::new(settings.http_timeout, settings.skip_verify)?;
     ExternalBrowser::default().with_port(port).with_login_timeout(timeout).login(&cfg, &ctx).await?;
     let host = cfg.host().unwrap_or_default();
-    match cli.output {
-        Output::Json => println!("{}", json!({"status": "success", "host": host})),
-        Output::Text => println!("Logged in to {host}; the login is kept in ~/.databricks/token-cache.json"),
+    match session.output() {
+        Output::Json => session.printer().json(&json!({"status": "success", "host": host})),
+        Output::Text => {
+            crate::output::lines(&[format!("Logged in to {host}; the login is kept in ~/.databricks/token-cache.json")])
+        }
     }
-    Ok(())
 }

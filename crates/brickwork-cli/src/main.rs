@@ -1,110 +1,319 @@
 //! `brickwork`: the command-line tool, shaped like the official `databricks`
-//! CLI. So far: `auth describe` and `auth login`.
+//! CLI. Every operation of the API model is a command (`brickwork clusters
+//! get CLUSTER_ID`, `brickwork account workspaces list`), generated from
+//! `api/model.json` into `generated.rs`; `auth`, `api`, `emulator`,
+//! `completion` and `demo` are written by hand.
 //!
-//! Exit codes: 0 success, 1 an API or other error, 2 a usage error, 3 an
-//! authentication or configuration error.
+//! Exit codes: 0 success, 1 an API or other error, 2 a usage error (or an
+//! invalid request, found before anything is sent), 3 an authentication or
+//! configuration error, 4 not found, 5 a wait that timed out.
 
+mod api;
 mod auth;
+mod demo;
+mod generated;
+mod operations;
+mod output;
+mod progress;
 
+use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::rc::Rc;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Subcommand, ValueEnum};
+use operations::{group_command, Group, Invocation, Level};
 
 /// A Databricks client for people and scripts.
-#[derive(Debug, Parser)]
+#[derive(Debug, clap::Parser)]
 #[command(name = "brickwork", version, about)]
 struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Builtin,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
     /// Profile of ~/.databrickscfg to use.
     #[arg(short, long, global = true)]
-    profile: Option<String>,
+    pub profile: Option<String>,
     /// Workspace or account URL (overrides the profile and DATABRICKS_HOST).
     #[arg(long, global = true)]
-    host: Option<String>,
+    pub host: Option<String>,
     /// Output format.
     #[arg(short, long, global = true, value_enum, default_value_t = Output::Text)]
-    output: Output,
+    pub output: Output,
     /// Log requests to stderr (secrets redacted).
     #[arg(long, global = true)]
-    debug: bool,
-    #[command(subcommand)]
-    command: Command,
+    pub debug: bool,
 }
 
 /// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Output {
+pub enum Output {
+    /// Tables for lists, indented JSON for objects.
     Text,
+    /// JSON only, stable for scripts.
     Json,
 }
 
+/// The commands written by hand.
 #[derive(Debug, Subcommand)]
-enum Command {
+enum Builtin {
     /// Authentication: what is configured, and logging in.
     #[command(subcommand)]
     Auth(auth::AuthCommand),
+    /// Call any API path: the raw escape hatch.
+    Api(api::ApiArgs),
+    /// Run a local workspace (the emulator) in the foreground.
+    Emulator(Box<brickwork_emulator::serve::ServeArgs>),
+    /// Print a shell completion script.
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Run the ETL demo: on the embedded emulator unless a workspace is configured.
+    Demo(demo::DemoArgs),
 }
 
-/// Exit codes by class of failure.
-#[derive(Debug, Clone, Copy)]
-enum Failure {
+/// Exit codes by class of failure (documented in the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
     Other = 1,
+    Usage = 2,
     AuthOrConfig = 3,
+    NotFound = 4,
+    Timeout = 5,
 }
 
-impl Failure {
-    fn of(err: &brickwork::Error) -> Failure {
-        match err.kind() {
-            brickwork::ErrorKind::Auth | brickwork::ErrorKind::Config => Failure::AuthOrConfig,
-            _ => Failure::Other,
-        }
+/// A failure of a command: its exit code, and the library's error if it
+/// came from a call.
+#[derive(Debug)]
+pub struct CliError {
+    exit: Exit,
+    message: String,
+    error: Option<brickwork::Error>,
+}
+
+impl CliError {
+    /// A command line that cannot be run as given.
+    pub fn usage(message: impl Into<String>) -> Self {
+        CliError { exit: Exit::Usage, message: message.into(), error: None }
+    }
+
+    /// Anything else that is not the library's error.
+    pub fn other(message: impl Into<String>) -> Self {
+        CliError { exit: Exit::Other, message: message.into(), error: None }
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if cli.debug {
+impl From<brickwork::Error> for CliError {
+    fn from(error: brickwork::Error) -> Self {
+        use brickwork::ErrorKind;
+        let exit = match error.kind() {
+            ErrorKind::Auth | ErrorKind::Config | ErrorKind::Unauthenticated => Exit::AuthOrConfig,
+            ErrorKind::Timeout => Exit::Timeout,
+            kind if kind.is(ErrorKind::NotFound) => Exit::NotFound,
+            _ => Exit::Other,
+        };
+        CliError { exit, message: error.message().to_string(), error: Some(error) }
+    }
+}
+
+/// What every command shares: the global flags and the clients they configure.
+pub struct Session {
+    global: Global,
+}
+
+impl Session {
+    fn new(global: Global) -> Rc<Session> {
+        Rc::new(Session { global })
+    }
+
+    /// The configuration the global flags and the environment describe.
+    pub fn config(&self, auth_type: Option<&str>) -> brickwork::Result<brickwork::Config> {
+        let mut builder = brickwork::Config::builder();
+        if let Some(profile) = &self.global.profile {
+            builder = builder.profile(profile);
+        }
+        if let Some(host) = &self.global.host {
+            builder = builder.host(host);
+        }
+        if let Some(auth_type) = auth_type {
+            builder = builder.auth_type(auth_type);
+        }
+        builder.build()
+    }
+
+    /// A workspace client for this configuration.
+    pub async fn workspace(&self) -> Result<brickwork::WorkspaceClient, CliError> {
+        Ok(brickwork::WorkspaceClient::new(self.config(None)?).await?)
+    }
+
+    /// An account client for this configuration.
+    pub async fn account(&self) -> Result<brickwork::AccountClient, CliError> {
+        Ok(brickwork::AccountClient::new(self.config(None)?).await?)
+    }
+
+    /// Prints answers in the chosen format.
+    pub fn printer(&self) -> output::Printer {
+        output::Printer::new(self.global.output)
+    }
+
+    /// The chosen output format.
+    pub fn output(&self) -> Output {
+        self.global.output
+    }
+
+    /// Progress goes to stderr, and only to a person: a terminal, in text mode.
+    pub fn show_progress(&self) -> bool {
+        self.global.output == Output::Text && std::io::stderr().is_terminal()
+    }
+}
+
+/// The first two words of the command line that are not flags (or values
+/// of global flags): which group, and which sub-group, it names.
+fn named_groups(argv: &[OsString]) -> (Option<String>, Option<String>) {
+    let mut words = Vec::new();
+    let mut args = argv.iter().skip(1).map(|a| a.to_string_lossy().into_owned());
+    while let Some(arg) = args.next() {
+        if matches!(arg.as_str(), "-p" | "--profile" | "--host" | "-o" | "--output") {
+            args.next();
+        } else if !arg.starts_with('-') {
+            words.push(arg);
+            if words.len() == 2 {
+                break;
+            }
+        }
+    }
+    let mut words = words.into_iter();
+    (words.next(), words.next())
+}
+
+/// The command tree: the hand-written commands, then a group per service,
+/// with the operations of the group the command line names (or all, for
+/// shell completion).
+fn command_tree(groups: &[&'static Group], named: (Option<&str>, Option<&str>), everything: bool) -> clap::Command {
+    let mut root = Cli::command();
+    let wants = |name: &str, level_word: Option<&str>| everything || level_word == Some(name);
+    let mut parents: Vec<&str> = Vec::new();
+    for group in groups.iter().filter(|g| g.level == Level::Workspace) {
+        match group.parent {
+            None => root = root.subcommand(group_command(group, wants(group.name, named.0))),
+            Some(parent) if !parents.contains(&parent) => parents.push(parent),
+            Some(_) => {}
+        }
+    }
+    for parent in parents {
+        let mut command = clap::Command::new(parent).about(format!("The {parent} services.")).subcommand_required(true);
+        for group in groups.iter().filter(|g| g.level == Level::Workspace && g.parent == Some(parent)) {
+            let full = everything || (named.0 == Some(parent) && named.1 == Some(group.name));
+            command = command.subcommand(group_command(group, full));
+        }
+        root = root.subcommand(command);
+    }
+    let mut account = clap::Command::new("account").about("The account-level APIs.").subcommand_required(true);
+    for group in groups.iter().filter(|g| g.level == Level::Account) {
+        let full = everything || (named.0 == Some("account") && named.1 == Some(group.name));
+        account = account.subcommand(group_command(group, full));
+    }
+    root.subcommand(account)
+}
+
+/// The innermost subcommand's matches: global flags are read there, where
+/// clap propagates them.
+fn leaf(matches: &clap::ArgMatches) -> &clap::ArgMatches {
+    let mut current = matches;
+    while let Some((_, sub)) = current.subcommand() {
+        current = sub;
+    }
+    current
+}
+
+/// The generated operation the matches select, and its matches.
+fn selected<'a>(
+    groups: &[&'static Group],
+    matches: &'a clap::ArgMatches,
+) -> Option<(&'static operations::Operation, &'a clap::ArgMatches)> {
+    let (first, sub) = matches.subcommand()?;
+    let (level, parent, group_name, group_matches) = match first {
+        "account" => {
+            let (name, m) = sub.subcommand()?;
+            (Level::Account, None, name, m)
+        }
+        name if groups.iter().any(|g| g.parent == Some(name)) => {
+            let (child, m) = sub.subcommand()?;
+            (Level::Workspace, Some(name), child, m)
+        }
+        name => (Level::Workspace, None, name, sub),
+    };
+    let group = groups.iter().find(|g| g.level == level && g.parent == parent && g.name == group_name)?;
+    let (op_name, op_matches) = group_matches.subcommand()?;
+    let op = group.operations.iter().find(|o| o.name == op_name)?;
+    Some((op, op_matches))
+}
+
+async fn run(matches: clap::ArgMatches, groups: Vec<&'static Group>, session: Rc<Session>) -> Result<(), CliError> {
+    if let Some((op, op_matches)) = selected(&groups, &matches) {
+        return Invocation::parse(session, op, op_matches)?.run().await;
+    }
+    let builtin = Builtin::from_arg_matches(&matches).map_err(|e| CliError::usage(e.to_string()))?;
+    match builtin {
+        Builtin::Auth(command) => auth::run(&session, &command).await,
+        Builtin::Api(args) => api::run(&session, &args).await,
+        Builtin::Emulator(args) => match brickwork_emulator::serve::serve(&args, "brickwork emulator").await {
+            code if code == ExitCode::SUCCESS => Ok(()),
+            _ => Err(CliError::other("the emulator stopped with an error")),
+        },
+        Builtin::Completion { shell } => {
+            let mut tree = command_tree(&groups, (None, None), true);
+            clap_complete::generate(shell, &mut tree, "brickwork", &mut std::io::stdout());
+            Ok(())
+        }
+        Builtin::Demo(args) => demo::run(&session, &args).await,
+    }
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let groups = generated::groups();
+    let (first, second) = named_groups(&argv);
+    let tree = command_tree(&groups, (first.as_deref(), second.as_deref()), false);
+    let matches = match tree.try_get_matches_from(&argv) {
+        Ok(matches) => matches,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { Exit::Usage as u8 } else { 0 });
+        }
+    };
+    let global = match Global::from_arg_matches(leaf(&matches)) {
+        Ok(global) => global,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(Exit::Usage as u8);
+        }
+    };
+    if global.debug {
         tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter("brickwork=debug").init();
     }
-    let result = match &cli.command {
-        Command::Auth(command) => auth::run(&cli, command).await,
+    let session = Session::new(global);
+    let output = session.output();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("Error: cannot start: {e}");
+            return ExitCode::from(Exit::Other as u8);
+        }
     };
-    match result {
+    match runtime.block_on(run(matches, groups, session)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.exit == Exit::Other && err.message == output::BROKEN_PIPE => ExitCode::SUCCESS,
         Err(err) => {
-            report(cli.output, &err);
-            ExitCode::from(Failure::of(&err) as u8)
+            output::report(output, &err);
+            ExitCode::from(err.exit as u8)
         }
     }
-}
-
-/// An error on stderr: a line of text, or an object in JSON mode.
-fn report(output: Output, err: &brickwork::Error) {
-    match output {
-        Output::Text => eprintln!("Error: {}", err.message()),
-        Output::Json => {
-            let object = serde_json::json!({
-                "kind": format!("{:?}", err.kind()),
-                "error_code": err.error_code(),
-                "status": err.status(),
-                "message": err.message(),
-            });
-            eprintln!("{object}");
-        }
-    }
-}
-
-/// The configuration the global flags and the environment describe.
-fn config(cli: &Cli, auth_type: Option<&str>) -> brickwork::Result<brickwork::Config> {
-    let mut builder = brickwork::Config::builder();
-    if let Some(profile) = &cli.profile {
-        builder = builder.profile(profile);
-    }
-    if let Some(host) = &cli.host {
-        builder = builder.host(host);
-    }
-    if let Some(auth_type) = auth_type {
-        builder = builder.auth_type(auth_type);
-    }
-    builder.build()
 }

@@ -19,6 +19,7 @@ mod auth;
 mod faults;
 mod ids;
 mod notebook;
+pub mod serve;
 mod services;
 mod settings;
 mod state;

@@ -3,111 +3,17 @@
 //! The first line on stdout is one JSON object with the URL and token, e.g.
 //! `{"url":"http://127.0.0.1:40123","token":"dapi..."}`; logs go to stderr.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use brickwork_emulator::{Emulator, FaultRule, Settings};
+use brickwork_emulator::serve::{serve, ServeArgs};
 use clap::Parser;
-use serde_json::json;
 
 /// A local Databricks workspace for tests and demos.
 #[derive(Debug, Parser)]
 #[command(name = "brickwork-emulator", version)]
 struct Args {
-    /// Address to listen on (port 0: any free port).
-    #[arg(long, default_value = "127.0.0.1:0")]
-    addr: SocketAddr,
-    /// Admin personal access token (generated when absent).
-    #[arg(long)]
-    token: Option<String>,
-    /// JSON file with settings (see `Settings`); flags override it.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Milliseconds each cluster/warehouse transition takes.
-    #[arg(long)]
-    transition_delay_ms: Option<u64>,
-    /// Milliseconds a job task runs.
-    #[arg(long)]
-    task_duration_ms: Option<u64>,
-    /// Milliseconds in an emulated minute (auto-termination).
-    #[arg(long)]
-    minute_ms: Option<u64>,
-    /// Lifetime of OAuth tokens in seconds.
-    #[arg(long)]
-    oauth_token_lifetime_secs: Option<u64>,
-    /// OAuth service principal as CLIENT_ID:CLIENT_SECRET (repeatable).
-    #[arg(long = "service-principal")]
-    service_principals: Vec<String>,
-    /// A federation policy for token exchange as JSON (repeatable), e.g.
-    /// '{"service_principal":"my-sp","issuer":"https://token.actions.githubusercontent.com","subject":"repo:acme/etl:ref:refs/heads/main"}'.
-    #[arg(long = "federation-policy")]
-    federation_policies: Vec<String>,
-    /// What the U2M consent page does: prompt (default), approve or deny.
-    #[arg(long)]
-    oauth_consent: Option<String>,
-    /// Non-admin user as USER_NAME:TOKEN (repeatable).
-    #[arg(long = "user")]
-    users: Vec<String>,
-    /// Seed for fault injection.
-    #[arg(long)]
-    fault_seed: Option<u64>,
-    /// A fault rule as JSON, e.g. '{"path_prefix":"/api/2.2/jobs/","probability":0.1,"fault":{"kind":"unavailable"}}'.
-    #[arg(long = "fault")]
-    faults: Vec<String>,
-    /// Requests per second allowed per token.
-    #[arg(long)]
-    rate_limit_per_token: Option<u32>,
-}
-
-fn settings(args: &Args) -> Result<Settings, String> {
-    let mut s: Settings = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            serde_json::from_str(&text).map_err(|e| format!("invalid config {}: {e}", path.display()))?
-        }
-        None => Settings::default(),
-    };
-    if let Some(t) = &args.token {
-        s.token = t.clone();
-    }
-    s.transition_delay_ms = args.transition_delay_ms.unwrap_or(s.transition_delay_ms);
-    s.task_duration_ms = args.task_duration_ms.unwrap_or(s.task_duration_ms);
-    s.minute_ms = args.minute_ms.unwrap_or(s.minute_ms);
-    s.oauth_token_lifetime_secs = args.oauth_token_lifetime_secs.unwrap_or(s.oauth_token_lifetime_secs);
-    for sp in &args.service_principals {
-        let (id, secret) = sp
-            .split_once(':')
-            .ok_or_else(|| format!("--service-principal {sp:?}: expected CLIENT_ID:CLIENT_SECRET"))?;
-        s.service_principals.push(brickwork_emulator::ServicePrincipalSpec {
-            client_id: id.into(),
-            client_secret: secret.into(),
-            admin: true,
-        });
-    }
-    for user in &args.users {
-        let (name, token) = user.split_once(':').ok_or_else(|| format!("--user {user:?}: expected USER_NAME:TOKEN"))?;
-        s.users.push(brickwork_emulator::UserSpec { user_name: name.into(), token: token.into() });
-    }
-    for policy in &args.federation_policies {
-        let parsed = serde_json::from_str(policy).map_err(|e| format!("--federation-policy {policy:?}: {e}"))?;
-        s.federation_policies.push(parsed);
-    }
-    if let Some(mode) = &args.oauth_consent {
-        s.oauth_consent = serde_json::from_value(serde_json::Value::String(mode.clone()))
-            .map_err(|_| format!("--oauth-consent {mode:?}: expected prompt, approve or deny"))?;
-    }
-    if let Some(seed) = args.fault_seed {
-        s.faults.seed = seed;
-    }
-    for rule in &args.faults {
-        let parsed: FaultRule = serde_json::from_str(rule).map_err(|e| format!("--fault {rule:?}: {e}"))?;
-        s.faults.rules.push(parsed);
-    }
-    if args.rate_limit_per_token.is_some() {
-        s.faults.rate_limit_per_token = args.rate_limit_per_token;
-    }
-    Ok(s)
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 #[tokio::main]
@@ -116,32 +22,5 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
         .init();
-    let args = Args::parse();
-    let settings = match settings(&args) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("brickwork-emulator: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let handle = match Emulator::builder().settings(settings).addr(args.addr).start().await {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("brickwork-emulator: cannot listen on {}: {e}", args.addr);
-            return ExitCode::from(1);
-        }
-    };
-    // `url` first, as documented; values are JSON-escaped.
-    let mut ready = format!("{{\"url\":{},\"token\":{}", json!(handle.url()), json!(handle.token()));
-    if let Some(sp) = handle.settings().service_principals.first() {
-        ready.push_str(&format!(
-            ",\"client_id\":{},\"client_secret\":{}",
-            json!(sp.client_id),
-            json!(sp.client_secret)
-        ));
-    }
-    println!("{ready}}}");
-    let _ = tokio::signal::ctrl_c().await;
-    handle.shutdown().await;
-    ExitCode::SUCCESS
+    serve(&Args::parse().serve, "brickwork-emulator").await
 }

@@ -102,6 +102,11 @@ impl ConfigFile {
         self.profiles.len()
     }
 
+    /// The profiles' names, in file order of their sorted keys.
+    pub(crate) fn profile_names(&self) -> impl Iterator<Item = &str> {
+        self.profiles.keys().map(String::as_str)
+    }
+
     /// Key/value pairs of `profile`, if the file has it.
     pub(crate) fn profile(&self, profile: &str) -> Option<&BTreeMap<String, String>> {
         self.profiles.get(profile)

@@ -345,6 +345,17 @@ impl Config {
         Ok(())
     }
 
+    /// The config file this configuration reads, and the names of its
+    /// profiles (none when the file does not exist).
+    pub fn profile_names(&self) -> Result<(PathBuf, Vec<String>)> {
+        let path = self.config_file_path();
+        let names = match ConfigFile::load(&path)? {
+            Some(file) => file.profile_names().map(str::to_string).collect(),
+            None => Vec::new(),
+        };
+        Ok((path, names))
+    }
+
     fn config_file_path(&self) -> PathBuf {
         let raw = self.get("config_file").unwrap_or("~/.databrickscfg");
         match raw.strip_prefix("~/") {
@@ -488,6 +499,13 @@ impl Config {
     /// Any attribute's value, secrets included. Only auth code should call this.
     pub(crate) fn expose(&self, name: &str) -> Option<&str> {
         self.attrs.get(name).map(attributes::Value::expose)
+    }
+
+    /// Any attribute's value, secrets included: for a tool that hands the
+    /// configuration to another program on purpose (`brickwork auth env`).
+    /// Never log or display what it returns.
+    pub fn expose_secret(&self, name: &str) -> Option<&str> {
+        self.expose(name)
     }
 
     /// Where an attribute's value came from.

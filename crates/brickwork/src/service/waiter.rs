@@ -157,6 +157,14 @@ impl<T> WaitOptions<T> {
     }
 }
 
+impl WaitSpec {
+    /// The state and state message of a polled object (as JSON), read from
+    /// where this wait looks for them: what a progress display shows.
+    pub fn state_of(&self, polled: &Value) -> (Option<String>, Option<String>) {
+        (text_at(polled, self.status_path), text_at(polled, self.message_path))
+    }
+}
+
 fn text_at(value: &Value, path: &[&str]) -> Option<String> {
     let mut current = value;
     for key in path {
@@ -374,6 +382,12 @@ impl<R, T: Serialize> Wait<R, T> {
     /// The id of the resource waited on (several ids are joined with `/`).
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// What is waited for: the states that end the wait, and where a polled
+    /// object keeps its state ([`WaitSpec::state_of`]).
+    pub fn spec(&self) -> &'static WaitSpec {
+        self.spec
     }
 
     /// The immediate answer of the call.

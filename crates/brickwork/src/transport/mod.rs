@@ -98,6 +98,13 @@ impl ApiClient {
         self.inner.user_agent.to_str().unwrap_or_default()
     }
 
+    /// The headers that authenticate the next request (a token refreshed
+    /// first if it is due), for a tool that hands the credential to another
+    /// program, as `brickwork auth token` does.
+    pub async fn auth_headers(&self) -> Result<HeaderMap> {
+        self.inner.credentials.headers().await
+    }
+
     /// Start a request to `path` (e.g. `/api/2.1/clusters/get`).
     pub fn request(&self, method: Method, path: impl Into<String>) -> RequestBuilder {
         RequestBuilder {

@@ -1,0 +1,367 @@
+//! The generated commands, run as the built binary against the emulator: a
+//! command of each default service group, `--json` (inline and `@file`),
+//! waiting and `--no-wait`, streamed listings with `--limit`, JSON output,
+//! errors and exit codes, the raw `api` command, completion and the demo.
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use brickwork_emulator::{Emulator, EmulatorHandle};
+use serde_json::{json, Value};
+
+const TOKEN: &str = "dapi-cli-tests";
+
+async fn emulator() -> EmulatorHandle {
+    Emulator::builder()
+        .token(TOKEN)
+        .transition_delay(Duration::from_millis(150))
+        .task_duration(Duration::from_millis(50))
+        .start()
+        .await
+        .expect("emulator")
+}
+
+/// The environment of a run: only this workspace, no config file.
+fn vars<'a>(emulator: &'a EmulatorHandle, home: &'a Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("HOME", home.display().to_string()),
+        ("DATABRICKS_CONFIG_FILE", home.join("none.cfg").display().to_string()),
+        ("DATABRICKS_HOST", emulator.url().to_string()),
+        ("DATABRICKS_TOKEN", TOKEN.to_string()),
+    ]
+}
+
+struct Run {
+    out: Output,
+}
+
+impl Run {
+    fn code(&self) -> Option<i32> {
+        self.out.status.code()
+    }
+
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+
+    /// Standard output as JSON, after checking the command succeeded.
+    fn json(&self) -> Value {
+        assert_eq!(self.code(), Some(0), "stdout: {} stderr: {}", self.stdout(), self.stderr());
+        serde_json::from_slice(&self.out.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout()))
+    }
+
+    /// The JSON error object of `--output json` on stderr.
+    fn error(&self) -> Value {
+        serde_json::from_str(self.stderr().trim()).unwrap_or_else(|e| panic!("{e}: {}", self.stderr()))
+    }
+}
+
+async fn brickwork_with(args: &[&str], vars: &[(&str, String)], stdin: Option<&[u8]>) -> Run {
+    use tokio::io::AsyncWriteExt;
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_brickwork"));
+    command.args(args).env_clear().envs(vars.iter().map(|(k, v)| (*k, v.as_str()))).kill_on_drop(true);
+    command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().expect("brickwork runs");
+    if let Some(mut input) = child.stdin.take() {
+        input.write_all(stdin.unwrap_or_default()).await.expect("stdin");
+    }
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("brickwork finishes")
+        .expect("output");
+    Run { out }
+}
+
+async fn brickwork(args: &[&str], vars: &[(&str, String)]) -> Run {
+    brickwork_with(args, vars, None).await
+}
+
+#[tokio::test]
+async fn clusters_create_waits_get_and_list_show_it_and_delete_waits_for_terminated() {
+    let emulator = emulator().await;
+    let home = tempfile::tempdir().expect("home");
+    let env = vars(&emulator, home.path());
+    let created = brickwork(
+        &[
+            "clusters",
+            "create",
+            "15.4.x-scala2.12",
+            "--cluster-name",
+            "etl",
+            "--node-type-id",
+            "i3.xlarge",
+            "--num-workers",
+            "1",
+            "-o",
+            "json",
+        ],
+        &env,
+    )
+    .await
+    .json();
+    assert_eq!(created["state"], "RUNNING", "create waited: {created}");
+    assert_eq!(created["num_workers"], 1);
+    let id = created["cluster_id"].as_str().expect("id").to_string();
+
+    let got = brickwork(&["clusters", "get", &id, "--output", "json"], &env).await.json();
+    assert_eq!(got["cluster_name"], "etl");
+    let listed = brickwork(&["clusters", "list", "-o", "json"], &env).await.json();
+    assert!(listed.as_array().is_some_and(|all| all.iter().any(|c| c["cluster_id"] == id.as_str())), "{listed}");
+
+    let table = brickwork(&["clusters", "list"], &env).await;
+    let text = table.stdout();
+    let mut rows = text.lines();
+    let header = rows.next().map(|h| h.split_whitespace().collect::<Vec<_>>().join(" ")).unwrap_or_default();
+    assert!(header.starts_with("Cluster Id Cluster Name State"), "{text}");
+    assert!(rows.next().is_some_and(|r| r.starts_with(&id) && r.contains("etl") && r.contains("RUNNING")), "{text}");
+
+    let deleted = brickwork(&["clusters", "delete", &id, "-o", "json"], &env).await.json();
+    assert_eq!(deleted["state"], "TERMINATED", "delete waited: {deleted}");
+    brickwork(&["clusters", "permanent-delete", &id], &env).await.json_or_empty();
+    let gone = brickwork(&["clusters", "get", &id, "-o", "json"], &env).await;
+    assert_eq!(gone.code(), Some(4), "not found: {}", gone.stderr());
+    assert_eq!(gone.error()["kind"], "ResourceDoesNotExist");
+}
+
+impl Run {
+    /// Success with an empty answer.
+    fn json_or_empty(&self) {
+        assert_eq!(self.code(), Some(0), "{}", self.stderr());
+        assert!(self.stdout().trim().is_empty() || serde_json::from_str::<Value>(&self.stdout()).is_ok());
+    }
+}
+
+#[tokio::test]
+async fn no_wait_answers_with_the_create_response_and_timeout_exits_5() {
+    let emulator =
+        Emulator::builder().token(TOKEN).transition_delay(Duration::from_secs(3)).start().await.expect("emulator");
+    let home = tempfile::tempdir().expect("home");
+    let env = vars(&emulator, home.path());
+    let pending = brickwork(
+        &[
+            "clusters",
+            "create",
+            "15.4.x-scala2.12",
+            "--node-type-id",
+            "i3.xlarge",
+            "--num-workers",
+            "0",
+            "--no-wait",
+            "-o",
+            "json",
+        ],
+        &env,
+    )
+    .await
+    .json();
+    let id = pending["cluster_id"].as_str().expect("the create answer");
+    assert!(pending.get("state").is_none(), "the immediate answer, not the cluster: {pending}");
+    let now = brickwork(&["clusters", "get", id, "-o", "json"], &env).await.json();
+    assert_eq!(now["state"], "PENDING");
+
+    let create = ["clusters", "create", "15.4.x-scala2.12", "--node-type-id", "i3.xlarge", "--num-workers", "0"];
+    let late = brickwork(&[&create[..], &["--timeout", "300ms", "-o", "json"]].concat(), &env).await;
+    assert_eq!(late.code(), Some(5), "a wait that times out: {}", late.stderr());
+    assert_eq!(late.error()["kind"], "Timeout");
+}
+
+#[tokio::test]
+async fn json_from_a_file_and_flags_over_it_and_invalid_requests_are_refused_before_sending() {
+    let emulator = emulator().await;
+    let home = tempfile::tempdir().expect("home");
+    let env = vars(&emulator, home.path());
+    let request = json!({
+        "name": "from-file",
+        "max_concurrent_runs": 2,
+        "tasks": [{"task_key": "a", "notebook_task": {"notebook_path": "/Shared/a"}, "existing_cluster_id": "c-1"}],
+    });
+    let file = home.path().join("job.json");
+    std::fs::write(&file, request.to_string()).expect("request file");
+    let json_file = format!("@{}", file.display());
+    let created =
+        brickwork(&["jobs", "create", "--json", &json_file, "--name", "renamed", "-o", "json"], &env).await.json();
+    let job_id = created["job_id"].as_i64().expect("job id").to_string();
+    let job = brickwork(&["jobs", "get", &job_id, "-o", "json"], &env).await.json();
+    assert_eq!(job["settings"]["name"], "renamed", "the flag wins over the file: {job}");
+    assert_eq!(job["settings"]["max_concurrent_runs"], 2);
+
+    let inline = brickwork(&["jobs", "create", "--json", r#"{"name": "inline"}"#, "-o", "json"], &env).await.json();
+    assert!(inline["job_id"].is_i64());
+
+    let before = emulator.counters().requests;
+    let wrong_type =
+        brickwork(&["jobs", "create", "--json", r#"{"tasks": [{"task_key": "a", "timeout_seconds": "soon"}]}"#], &env)
+            .await;
+    assert_eq!(wrong_type.code(), Some(2), "{}", wrong_type.stderr());
+    assert!(wrong_type.stderr().contains("tasks[0].timeout_seconds"), "the field's path: {}", wrong_type.stderr());
+    let not_an_object = brickwork(&["jobs", "create", "--json", "[1, 2]"], &env).await;
+    assert_eq!(not_an_object.code(), Some(2));
+    let not_json = brickwork(&["jobs", "create", "--json", "{oops"], &env).await;
+    assert_eq!(not_json.code(), Some(2));
+    assert!(not_json.stderr().contains("invalid JSON"), "{}", not_json.stderr());
+    let missing = brickwork(&["jobs", "run-now", "--json", "{}"], &env).await;
+    assert_eq!(missing.code(), Some(2));
+    assert!(missing.stderr().contains("missing required field `job_id`"), "{}", missing.stderr());
+    let bad_choice = brickwork(&["clusters", "create", "v", "--runtime-engine", "TURBO"], &env).await;
+    assert_eq!(bad_choice.code(), Some(2), "{}", bad_choice.stderr());
+    assert_eq!(emulator.counters().requests, before, "nothing was sent for invalid requests");
+}
+
+#[tokio::test]
+async fn listings_stream_across_pages_and_stop_at_the_limit() {
+    let emulator = emulator().await;
+    let home = tempfile::tempdir().expect("home");
+    let env = vars(&emulator, home.path());
+    let cfg =
+        brickwork::Config::builder().host(emulator.url()).token(TOKEN).without_environment().build().expect("cfg");
+    let w = brickwork::WorkspaceClient::new(cfg).await.expect("client");
+    for n in 0..45 {
+        w.jobs().create().name(format!("job-{n:02}")).await.expect("job");
+    }
+    let all = brickwork(&["jobs", "list", "-o", "json"], &env).await.json();
+    assert_eq!(all.as_array().map(Vec::len), Some(45), "every page");
+    let some = brickwork(&["jobs", "list", "--limit", "7", "-o", "json"], &env).await.json();
+    assert_eq!(some.as_array().map(Vec::len), Some(7));
+    let text = brickwork(&["jobs", "list", "--limit", "3"], &env).await.stdout();
+    assert_eq!(text.lines().count(), 4, "a header and three rows: {text}");
+    assert!(text.lines().nth(1).is_some_and(|row| row.contains("job-")), "{text}");
+    let none = brickwork(&["jobs", "list", "--name", "no-such-job", "-o", "json"], &env).await.json();
+    assert_eq!(none, json!([]));
+}
+
+#[tokio::test]
+async fn a_command_of_each_default_service_group() {
+    let emulator = emulator().await;
+    let home = tempfile::tempdir().expect("home");
+    let env = vars(&emulator, home.path());
+    // iam
+    let me = brickwork(&["current-user", "me", "-o", "json"], &env).await.json();
+    assert_eq!(me["userName"], "admin@example.com");
+    let users = brickwork(&["users", "list", "-o", "json"], &env).await.json();
+    assert!(users.as_array().is_some_and(|u| !u.is_empty()));
+    // workspace
+    brickwork(&["workspace", "mkdirs", "/Shared/cli"], &env).await.json_or_empty();
+    let status = brickwork(&["workspace", "get-status", "/Shared/cli", "-o", "json"], &env).await.json();
+    assert_eq!(status["object_type"], "DIRECTORY");
+    // secrets (workspace package)
+    brickwork(&["secrets", "create-scope", "cli-scope"], &env).await.json_or_empty();
+    brickwork(&["secrets", "put-secret", "cli-scope", "k", "--string-value", "shh"], &env).await.json_or_empty();
+    let keys = brickwork(&["secrets", "list-secrets", "cli-scope", "-o", "json"], &env).await.json();
+    assert_eq!(keys[0]["key"], "k");
+    // files: an upload from standard input, downloaded back as bytes
+    let upload =
+        brickwork_with(&["files", "upload", "/Volumes/main/default/v/a.txt", "-"], &env, Some(b"hello bytes")).await;
+    upload.json_or_empty();
+    let download = brickwork(&["files", "download", "/Volumes/main/default/v/a.txt"], &env).await;
+    assert_eq!(download.stdout(), "hello bytes");
+    let dbfs = brickwork(&["dbfs", "mkdirs", "/tmp/cli"], &env).await;
+    dbfs.json_or_empty();
+    // compute
+    let versions = brickwork(&["clusters", "spark-versions", "-o", "json"], &env).await.json();
+    assert!(versions["versions"].as_array().is_some_and(|v| !v.is_empty()));
+    // sql
+    let warehouse = brickwork(
+        &["warehouses", "create", "--name", "wh", "--cluster-size", "2X-Small", "--no-wait", "-o", "json"],
+        &env,
+    )
+    .await
+    .json();
+    assert!(warehouse["id"].is_string(), "{warehouse}");
+    let listed = brickwork(&["warehouses", "list", "-o", "json"], &env).await.json();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    // catalog
+    brickwork(&["catalogs", "create", "cli_cat", "-o", "json"], &env).await.json();
+    let schemas = brickwork(&["schemas", "list", "cli_cat", "-o", "json"], &env).await.json();
+    assert!(schemas.is_array(), "{schemas}");
+    // jobs: run-now waits for the run and fails with exit 1 when a task fails
+    let created = brickwork(&["jobs", "create", "--json", r#"{"name": "runs", "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/Shared/missing"}, "new_cluster": {"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 0}}]}"#, "-o", "json"], &env)
+        .await
+        .json();
+    let job_id = created["job_id"].as_i64().expect("job").to_string();
+    let run = brickwork(&["jobs", "run-now", &job_id, "-o", "json"], &env).await;
+    assert_eq!(run.code(), Some(1), "a missing notebook fails the run: {}", run.stderr());
+    assert_eq!(run.error()["kind"], "OperationFailed");
+}
+
+#[tokio::test]
+async fn errors_exit_by_class_with_the_json_error_on_stderr() {
+    let emulator = emulator().await;
+    let home = tempfile::tempdir().expect("home");
+    let mut env = vars(&emulator, home.path());
+    let usage = brickwork(&["clusters", "get"], &env).await;
+    assert_eq!(usage.code(), Some(2));
+    let unknown = brickwork(&["no-such-group"], &env).await;
+    assert_eq!(unknown.code(), Some(2));
+    let missing = brickwork(&["jobs", "get", "123456", "-o", "json"], &env).await;
+    assert_eq!(missing.code(), Some(4), "{}", missing.stderr());
+    let error = missing.error();
+    assert_eq!(error["status"], 400);
+    assert_eq!(error["error_code"], "INVALID_PARAMETER_VALUE");
+    assert!(error["message"].as_str().is_some_and(|m| m.contains("123456")));
+    assert!(missing.stdout().is_empty(), "errors go to stderr");
+    let text = brickwork(&["jobs", "get", "123456"], &env).await;
+    assert!(text.stderr().starts_with("Error: "), "{}", text.stderr());
+
+    env.retain(|(k, _)| *k != "DATABRICKS_TOKEN");
+    env.push(("DATABRICKS_TOKEN", "dapi-wrong".into()));
+    let denied = brickwork(&["clusters", "list", "-o", "json"], &env).await;
+    assert_eq!(denied.code(), Some(1), "a refused token is an API error: {}", denied.stderr());
+    env.retain(|(k, _)| *k != "DATABRICKS_TOKEN");
+    let unconfigured = brickwork(&["clusters", "list", "-o", "json"], &env).await;
+    assert_eq!(unconfigured.code(), Some(3), "no credentials: {}", unconfigured.stderr());
+    assert_eq!(unconfigured.error()["kind"], "Auth");
+}
+
+#[tokio::test]
+async fn api_calls_any_path_and_completion_covers_the_generated_commands() {
+    let emulator = emulator().await;
+    let home = tempfile::tempdir().expect("home");
+    let env = vars(&emulator, home.path());
+    let made =
+        brickwork(&["api", "post", "/api/2.0/secrets/scopes/create", "--json", r#"{"scope": "raw"}"#], &env).await;
+    made.json_or_empty();
+    let scopes = brickwork(&["api", "get", "/api/2.0/secrets/scopes/list"], &env).await.json();
+    assert_eq!(scopes["scopes"][0]["name"], "raw");
+
+    let script = brickwork(&["completion", "bash"], &env).await;
+    assert_eq!(script.code(), Some(0));
+    assert!(script.stdout().contains("run-now") && script.stdout().contains("list-node-types"), "every command");
+}
+
+#[tokio::test]
+async fn demo_runs_the_pipeline_on_the_embedded_emulator_and_reports_its_steps() {
+    let home = tempfile::tempdir().expect("home");
+    let env = vec![
+        ("HOME", home.path().display().to_string()),
+        ("DATABRICKS_CONFIG_FILE", home.path().join("none.cfg").display().to_string()),
+    ];
+    let report = brickwork(&["demo", "-o", "json"], &env).await.json();
+    let tasks = report["tasks"].as_array().expect("tasks");
+    assert_eq!(tasks.len(), 2, "{report}");
+    assert!(tasks.iter().all(|t| t["result"] == "SUCCESS"), "{report}");
+    assert!(tasks.iter().any(|t| t["output"].as_str().is_some_and(|o| o.starts_with("silver: events cleaned"))));
+    let steps: Vec<&str> =
+        report["steps"].as_array().expect("steps").iter().filter_map(|s| s["step"].as_str()).collect();
+    assert_eq!(
+        steps,
+        ["connect", "upload notebooks", "start cluster", "upsert job", "run job", "read outputs", "delete cluster"]
+    );
+
+    let text = brickwork(&["demo"], &env).await;
+    assert_eq!(text.code(), Some(0), "{}", text.stderr());
+    let out = text.stdout();
+    assert!(
+        out.contains("embedded emulator")
+            && out.contains("where the time went")
+            && out.contains("0 live clusters left"),
+        "{out}"
+    );
+}
