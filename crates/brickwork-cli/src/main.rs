@@ -296,8 +296,15 @@ fn main() -> ExitCode {
             return ExitCode::from(Exit::Usage as u8);
         }
     };
-    if global.debug {
-        tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter("brickwork=debug").init();
+    // `--debug` logs the library's requests; RUST_LOG chooses any other
+    // filter (CI runs the demo at trace level and scans the log for secrets).
+    let filter = match (global.debug, std::env::var("RUST_LOG")) {
+        (true, _) => Some("brickwork=debug".to_string()),
+        (false, Ok(filter)) if !filter.trim().is_empty() => Some(filter),
+        _ => None,
+    };
+    if let Some(filter) = filter {
+        tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).init();
     }
     let session = Session::new(global);
     let output = session.output();
