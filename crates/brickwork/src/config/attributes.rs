@@ -73,6 +73,7 @@ pub const ATTRIBUTES: &[AttributeSpec] = &[
     attr("debug_truncate_bytes", Some("DATABRICKS_DEBUG_TRUNCATE_BYTES")),
     attr("debug_headers", Some("DATABRICKS_DEBUG_HEADERS")),
     attr("rate_limit", Some("DATABRICKS_RATE_LIMIT")),
+    attr("adaptive_rate_limit", Some("DATABRICKS_ADAPTIVE_RATE_LIMIT")),
     attr("retry_timeout_seconds", Some("DATABRICKS_RETRY_TIMEOUT_SECONDS")),
     attr("max_retries", Some("DATABRICKS_MAX_RETRIES")),
     attr("max_response_bytes", Some("DATABRICKS_MAX_RESPONSE_BYTES")),

@@ -160,9 +160,15 @@ impl ConfigBuilder {
         databricks_cli_path => "databricks_cli_path";
     }
 
-    /// Client-side rate limit in requests per second.
+    /// Client-side rate limit in requests per second: a cap, always applied.
     pub fn rate_limit(self, per_second: u32) -> Self {
         self.set("rate_limit", per_second.to_string())
+    }
+
+    /// Pace requests at the rate the server admits once it answers 429
+    /// (default on; see [`RateLimiter`](crate::transport::RateLimiter)).
+    pub fn adaptive_rate_limit(self, enabled: bool) -> Self {
+        self.set("adaptive_rate_limit", enabled.to_string())
     }
 
     /// Total time budget for retries of one call (default 300 s).
@@ -218,6 +224,8 @@ impl ConfigBuilder {
 pub struct Settings {
     /// Requests per second, if limited.
     pub rate_limit: Option<u32>,
+    /// Learn the server's rate from its 429s and pace requests to it.
+    pub adaptive_rate_limit: bool,
     /// Total retry budget of one call.
     pub retry_timeout: Duration,
     /// Timeout of one HTTP attempt.
@@ -239,6 +247,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             rate_limit: None,
+            adaptive_rate_limit: true,
             retry_timeout: DEFAULT_RETRY_TIMEOUT,
             http_timeout: DEFAULT_HTTP_TIMEOUT,
             max_attempts: None,
@@ -396,6 +405,7 @@ impl Config {
         let defaults = Settings::default();
         Ok(Settings {
             rate_limit: self.parse_attr::<u32>("rate_limit")?.filter(|r| *r > 0),
+            adaptive_rate_limit: self.parse_bool("adaptive_rate_limit")?.unwrap_or(defaults.adaptive_rate_limit),
             // 0 means "the default" in both official SDKs, not "no time at all".
             retry_timeout: self
                 .parse_seconds("retry_timeout_seconds")?

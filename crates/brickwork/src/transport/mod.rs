@@ -45,7 +45,7 @@ struct Inner {
     workspace_id: Option<HeaderValue>,
     retry: RetryPolicy,
     settings: Settings,
-    limiter: Option<RateLimiter>,
+    limiter: RateLimiter,
 }
 
 impl fmt::Debug for ApiClient {
@@ -87,7 +87,7 @@ impl ApiClient {
                 user_agent,
                 workspace_id: parts.workspace_id.and_then(|id| HeaderValue::from_str(&id).ok()),
                 retry: parts.retry,
-                limiter: parts.settings.rate_limit.map(RateLimiter::new),
+                limiter: RateLimiter::new(parts.settings.rate_limit, parts.settings.adaptive_rate_limit),
                 settings: parts.settings,
             }),
         })
@@ -290,9 +290,7 @@ impl RequestBuilder {
     /// One attempt: rate limit, sign, send, read the whole body.
     async fn attempt(&mut self, remaining_budget: Duration) -> Result<Response> {
         let inner = Arc::clone(&self.client.inner);
-        if let Some(limiter) = &inner.limiter {
-            limiter.acquire().await;
-        }
+        let ticket = inner.limiter.acquire().await;
         let url = format!("{}{}", inner.base_url, self.path);
         let mut request = inner
             .http
@@ -329,6 +327,7 @@ impl RequestBuilder {
         }
         let status = response.status().as_u16();
         let headers = response.headers().clone();
+        inner.limiter.observe(ticket, status, headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()));
         let body = self.read_body(response, inner.settings.max_response_bytes).await?;
         let span = tracing::Span::current();
         span.record("status", status);
