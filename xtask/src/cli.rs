@@ -177,11 +177,16 @@ fn command(
     } else {
         Shape::Plain
     };
-    let mut positionals = Vec::new();
+    // Path parameters first: with --json they stay arguments, as in the
+    // official CLI, while body fields come from the JSON.
+    let mut path_positionals = Vec::new();
+    let mut body_positionals = Vec::new();
     let mut flags = Vec::new();
     let mut required = Vec::new();
     let mut raw_body = None;
-    for (m, p) in members.iter().zip(&op.params) {
+    let (_, in_path) = crate::codegen::path_template(&op.path);
+    for p in &op.params {
+        let Some(m) = members.iter().find(|m| m.wire == p.wire) else { continue };
         if p.location == "raw_body" {
             raw_body = Some(m);
             continue;
@@ -190,15 +195,20 @@ fn command(
         let entry = |kind: &str| format!("Param {{ wire: {:?}, kind: {kind} }}", m.wire);
         if m.required {
             required.push(format!("{:?}", m.wire));
-            if let Some(kind) = &kind {
-                positionals.push(entry(kind));
+            match &kind {
+                Some(kind) if in_path.contains(&p.wire) => path_positionals.push(entry(kind)),
+                Some(kind) => body_positionals.push(entry(kind)),
+                None => {}
             }
         } else if let Some(kind) = &kind {
-            if !RESERVED_FLAGS.contains(&kebab(&m.wire).as_str()) {
+            // The flag as the CLI spells it (operations::flag_name).
+            if !RESERVED_FLAGS.contains(&m.wire.replace('_', "-").as_str()) {
                 flags.push(entry(kind));
             }
         }
     }
+    let path_count = path_positionals.len();
+    let positionals = [path_positionals, body_positionals].concat();
     let run = format!("run_{}_{}", service.name, op.name);
     let (shape_expr, columns) = match &shape {
         Shape::Plain => ("Shape::Plain", String::new()),
@@ -218,7 +228,7 @@ fn command(
     }
     let _ = writeln!(
         out.table,
-        "        Operation {{ name: {:?}, about: {about:?}, docs: {:?}, positionals: &[{}], flags: &[{}], required: &[{}], takes_json: {}, raw_body: {}, shape: {shape_expr}, columns: &[{columns}], run: {run} }},",
+        "        Operation {{ name: {:?}, about: {about:?}, docs: {:?}, positionals: &[{}], path_positionals: {path_count}, flags: &[{}], required: &[{}], takes_json: {}, raw_body: {}, shape: {shape_expr}, columns: &[{columns}], run: {run} }},",
         kebab(&op.python_name),
         op.docs_url,
         positionals.join(", "),

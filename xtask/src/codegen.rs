@@ -614,7 +614,7 @@ fn static_name(prefix: &str, service: &Service, op: &Operation) -> String {
 
 /// The placeholders of a path template; `{artifact_type.value}` (an enum
 /// parameter in the official SDK) is the parameter `artifact_type`.
-fn path_template(path: &str) -> (String, Vec<String>) {
+pub(crate) fn path_template(path: &str) -> (String, Vec<String>) {
     let mut names = Vec::new();
     let mut template = String::new();
     let mut rest = path;

@@ -129,7 +129,7 @@ async fn env(session: &Session) -> Result<(), CliError> {
 
 async fn profiles(session: &Session, skip_validate: bool) -> Result<(), CliError> {
     // Where the file is: the configured one, even if its profile is broken.
-    let base = session.config(None).or_else(|_| Config::builder().build())?;
+    let base = session.config(None).or_else(|_| file_only().build())?;
     let (path, names) = base.profile_names()?;
     let mut rows = Vec::new();
     for name in names {
@@ -150,10 +150,18 @@ async fn profiles(session: &Session, skip_validate: bool) -> Result<(), CliError
     }
 }
 
+/// A configuration from the config file alone: DATABRICKS_HOST,
+/// DATABRICKS_TOKEN and the like would otherwise fill (or conflict with)
+/// every profile listed.
+fn file_only() -> brickwork::config::ConfigBuilder {
+    const FILE_ONLY: &[&str] = &["HOME", "USERPROFILE", "PATH", "DATABRICKS_CONFIG_FILE", "DATABRICKS_CLI_PATH"];
+    Config::builder().environment(std::env::vars().filter(|(k, _)| FILE_ONLY.contains(&k.as_str())))
+}
+
 /// One profile: its host and cloud, and whether it authenticates and
 /// answers (within a few seconds) unless `skip_validate`.
 async fn profile_row(name: &str, skip_validate: bool) -> Value {
-    let cfg = match Config::builder().profile(name).build() {
+    let cfg = match file_only().profile(name).build() {
         Ok(cfg) => cfg,
         Err(err) => return json!({"name": name, "valid": false, "error": err.message()}),
     };
@@ -207,10 +215,8 @@ async fn token(session: &Session) -> Result<(), CliError> {
             client.auth_type()
         ))));
     };
-    match session.output() {
-        Output::Json => session.printer().json(&json!({"access_token": access_token, "token_type": token_type})),
-        Output::Text => crate::output::lines(&[access_token.to_string()]),
-    }
+    // JSON in both modes, as the official CLI prints it.
+    session.printer().json(&json!({"access_token": access_token, "token_type": token_type}))
 }
 
 async fn login(session: &Session, port: u16, timeout: Duration) -> Result<(), CliError> {

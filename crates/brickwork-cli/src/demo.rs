@@ -1,18 +1,23 @@
 //! `brickwork demo`: the bronze -> silver ETL pipeline, end to end, on the
-//! embedded emulator unless a workspace is configured (`--profile`,
-//! `DATABRICKS_HOST`, or a DEFAULT profile):
+//! embedded emulator unless a workspace is named (`--profile`, `--host` or
+//! `DATABRICKS_HOST`; a DEFAULT profile alone is not used, so the first
+//! command of the README never starts a real cluster unasked):
 //!
 //! 1. upload the two notebooks,
 //! 2. create an ephemeral cluster (always deleted afterwards),
-//! 3. build, validate and upsert the job (running again reuses it),
+//! 3. build, validate and upsert the job,
 //! 4. run it, reporting each task as it changes,
 //! 5. print the run's tasks and each notebook's output,
+//! 6. delete the job and the notebooks (unless `--keep`),
 //!
-//! then say where the time went.
+//! then say where the time went. Ctrl-C cleans up too.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use brickwork::config::Source;
 use brickwork::patterns::{ephemeral_cluster, EphemeralOptions, JobBuilder, JobSpec, TaskSpec, Upserted};
 use brickwork::service::helpers::{NodeTypeFilter, SparkVersionFilter, UploadOptions};
 use brickwork::service::jobs::Run;
@@ -28,9 +33,9 @@ use crate::{CliError, Output, Session};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Run on the embedded emulator even when a workspace is configured.
+    /// Keep the job and the notebooks afterwards (the cluster is always deleted).
     #[arg(long)]
-    emulator: bool,
+    keep: bool,
 }
 
 const BRONZE: &str = r#"# Databricks notebook source
@@ -96,12 +101,27 @@ impl Steps {
     }
 }
 
-/// The configured workspace, or a fresh embedded emulator (keep the handle
-/// alive while the client is used).
-async fn connect(session: &Session, args: &DemoArgs) -> Result<(WorkspaceClient, Option<EmulatorHandle>), CliError> {
-    let configured = session.config(None)?;
-    if let (Some(_), false) = (configured.host(), args.emulator) {
-        return Ok((WorkspaceClient::new(configured).await?, None));
+/// The workspace named by `--profile`, `--host` or `DATABRICKS_HOST`, or a
+/// fresh embedded emulator (keep the handle alive while the client is used).
+async fn connect(session: &Session) -> Result<(WorkspaceClient, Option<EmulatorHandle>), CliError> {
+    let named = session.global.profile.is_some() || session.global.host.is_some();
+    let configured = if named { Some(session.config(None)?) } else { session.config(None).ok() };
+    if let Some(cfg) = configured {
+        let from_env = matches!(cfg.source("host"), Some(Source::Env(_)));
+        match cfg.host() {
+            Some(_) if named || from_env => return Ok((WorkspaceClient::new(cfg).await?, None)),
+            None if named => {
+                let profile = cfg.profile().unwrap_or("the configuration");
+                return Err(
+                    brickwork::Error::config(format!("{profile} names no host: the demo needs a workspace")).into()
+                );
+            }
+            Some(_) if session.output() == Output::Text => {
+                let profile = cfg.profile().unwrap_or("DEFAULT");
+                lines(&[format!("(not using profile {profile}: run `brickwork demo -p {profile}` to use it)")])?;
+            }
+            _ => {}
+        }
     }
     let emulator = Emulator::builder()
         .transition_delay(Duration::from_millis(300))
@@ -112,16 +132,65 @@ async fn connect(session: &Session, args: &DemoArgs) -> Result<(WorkspaceClient,
     Ok((WorkspaceClient::new(cfg).await?, Some(emulator)))
 }
 
+/// What the demo made that outlives a run: deleted at the end unless `--keep`.
+#[derive(Default)]
+struct Made {
+    dir: Option<String>,
+    job_id: Option<i64>,
+}
+
 pub async fn run(session: &Session, args: &DemoArgs) -> Result<(), CliError> {
     let mut steps = Steps::new(session.output() == Output::Text);
-    let (w, emulator) = connect(session, args).await?;
+    let (w, emulator) = connect(session).await?;
     let host = w.client().config().host().unwrap_or_default().to_string();
     let where_ = if emulator.is_some() { "the embedded emulator" } else { "your workspace" };
     steps.step("connect", format!("connected to {where_} at {host} ({})", w.client().auth_type()))?;
+    let made = Rc::new(RefCell::new(Made::default()));
+    let outcome = tokio::select! {
+        outcome = pipeline(&w, &mut steps, &made) => outcome,
+        _ = tokio::signal::ctrl_c() => Err(CliError::other("interrupted")),
+    };
+    // A cluster guard dropped by Ctrl-C deletes its cluster in the background.
+    brickwork::patterns::wait_for_background_cleanups().await;
+    let made = made.take();
+    if !args.keep {
+        clean_up(&w, &made, &mut steps).await?;
+    }
+    let (run, outputs) = outcome?;
+    report(session, &steps, &run, &outputs, emulator.as_ref())
+}
 
+/// Delete the job and the notebooks.
+async fn clean_up(w: &WorkspaceClient, made: &Made, steps: &mut Steps) -> Result<(), CliError> {
+    let mut said = Vec::new();
+    if let Some(job_id) = made.job_id {
+        match w.jobs().delete(job_id).await {
+            Err(e) if !e.is_missing_resource() => return Err(e.into()),
+            _ => said.push(format!("job {job_id}")),
+        }
+    }
+    if let Some(dir) = &made.dir {
+        match w.workspace().delete(dir.as_str()).recursive(true).await {
+            Err(e) if !e.is_missing_resource() => return Err(e.into()),
+            _ => said.push(format!("notebooks {dir}")),
+        }
+    }
+    if said.is_empty() {
+        return Ok(());
+    }
+    steps.step("clean up", format!("deleted {} (--keep keeps them)", said.join(" and ")))
+}
+
+/// Upload, run on an ephemeral cluster, read the outputs.
+async fn pipeline(
+    w: &WorkspaceClient,
+    steps: &mut Steps,
+    made: &Rc<RefCell<Made>>,
+) -> Result<(Run, Vec<(String, String)>), CliError> {
     let user = w.current_user().me().await?.user_name.unwrap_or_default();
     let dir = format!("/Users/{user}/brickwork-etl");
     w.workspace().mkdirs(&dir).await?;
+    made.borrow_mut().dir = Some(dir.clone());
     for (name, source) in [("bronze", BRONZE), ("silver", SILVER)] {
         let options = UploadOptions::notebook(Language::Python).overwrite(true);
         w.workspace().upload(&format!("{dir}/{name}"), source, options).await?;
@@ -139,9 +208,10 @@ pub async fn run(session: &Session, args: &DemoArgs) -> Result<(), CliError> {
     steps.say("starting an ephemeral cluster (it is deleted whatever happens)")?;
     let text = steps.text;
     let since = steps.last;
-    let (run, outputs, marks) = ephemeral_cluster(&w, spec, cluster_options, |cluster| {
+    let (run, outputs, marks) = ephemeral_cluster(w, spec, cluster_options, |cluster| {
         let w = w.clone();
         let dir = dir.clone();
+        let made = made.clone();
         async move {
             // The steps inside the cluster's life, timed here and narrated as they end.
             let mut marks: Vec<(&'static str, Instant)> = Vec::new();
@@ -166,8 +236,9 @@ pub async fn run(session: &Session, args: &DemoArgs) -> Result<(), CliError> {
                 .build()?;
             let (job_id, said) = match job.upsert(&w).await? {
                 Upserted::Created(id) => (id, format!("created job {id}")),
-                Upserted::Updated(id) => (id, format!("updated job {id} (running the demo again reuses it)")),
+                Upserted::Updated(id) => (id, format!("updated job {id} (kept by an earlier --keep)")),
             };
+            made.borrow_mut().job_id = Some(job_id);
             mark("upsert job", said);
             let parameters = BTreeMap::from([("run_date".to_string(), run_date.clone())]);
             let run = JobSpec::run_and_wait(&w, job_id, parameters, wait, move |task| {
@@ -197,7 +268,7 @@ pub async fn run(session: &Session, args: &DemoArgs) -> Result<(), CliError> {
     }
     steps.last = last;
     steps.step("delete cluster", "ephemeral cluster permanently deleted")?;
-    report(session, &steps, &run, &outputs, emulator.as_ref())
+    Ok((run, outputs))
 }
 
 fn report(

@@ -6,7 +6,8 @@
 //!
 //! Exit codes: 0 success, 1 an API or other error, 2 a usage error (or an
 //! invalid request, found before anything is sent), 3 an authentication or
-//! configuration error, 4 not found, 5 a wait that timed out.
+//! configuration error, 4 not found, 5 a timeout (a wait that ran out of time,
+//! or a request that got no answer in time).
 
 mod api;
 mod auth;
@@ -75,7 +76,7 @@ enum Builtin {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Run the ETL demo: on the embedded emulator unless a workspace is configured.
+    /// Run the ETL demo: on the embedded emulator unless a workspace is named.
     Demo(demo::DemoArgs),
 }
 
@@ -96,17 +97,25 @@ pub struct CliError {
     exit: Exit,
     message: String,
     error: Option<brickwork::Error>,
+    /// The reader of standard output has gone (`brickwork jobs list | head`):
+    /// no failure, nothing to report.
+    reader_gone: bool,
 }
 
 impl CliError {
     /// A command line that cannot be run as given.
     pub fn usage(message: impl Into<String>) -> Self {
-        CliError { exit: Exit::Usage, message: message.into(), error: None }
+        CliError { exit: Exit::Usage, message: message.into(), error: None, reader_gone: false }
     }
 
     /// Anything else that is not the library's error.
     pub fn other(message: impl Into<String>) -> Self {
-        CliError { exit: Exit::Other, message: message.into(), error: None }
+        CliError { exit: Exit::Other, message: message.into(), error: None, reader_gone: false }
+    }
+
+    /// Standard output was closed by its reader.
+    pub fn reader_gone() -> Self {
+        CliError { reader_gone: true, ..CliError::other("standard output was closed") }
     }
 }
 
@@ -119,7 +128,7 @@ impl From<brickwork::Error> for CliError {
             kind if kind.is(ErrorKind::NotFound) => Exit::NotFound,
             _ => Exit::Other,
         };
-        CliError { exit, message: error.message().to_string(), error: Some(error) }
+        CliError { exit, message: error.message().to_string(), error: Some(error), reader_gone: false }
     }
 }
 
@@ -174,53 +183,77 @@ impl Session {
     }
 }
 
-/// The first two words of the command line that are not flags (or values
-/// of global flags): which group, and which sub-group, it names.
-fn named_groups(argv: &[OsString]) -> (Option<String>, Option<String>) {
+/// The first words of the command line that are not flags (or values of
+/// global flags): the groups it names (`account settings personal-compute`).
+/// A leading `help` is skipped: `brickwork help clusters` names `clusters`.
+fn named_words(argv: &[OsString]) -> Vec<String> {
     let mut words = Vec::new();
     let mut args = argv.iter().skip(1).map(|a| a.to_string_lossy().into_owned());
     while let Some(arg) = args.next() {
         if matches!(arg.as_str(), "-p" | "--profile" | "--host" | "-o" | "--output") {
             args.next();
-        } else if !arg.starts_with('-') {
+        } else if arg.starts_with('-') || (words.is_empty() && arg == "help") {
+            continue;
+        } else {
             words.push(arg);
-            if words.len() == 2 {
+            if words.len() == 3 {
                 break;
             }
         }
     }
-    let mut words = words.into_iter();
-    (words.next(), words.next())
+    words
+}
+
+/// Whether the command line asks for JSON output (read before clap has
+/// parsed it, so that clap's own errors can be JSON too).
+fn wants_json(argv: &[OsString]) -> bool {
+    let args: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    args.iter().enumerate().any(|(i, arg)| match arg.as_str() {
+        "-o" | "--output" => args.get(i + 1).is_some_and(|v| v == "json"),
+        other => matches!(other, "--output=json" | "-ojson" | "-o=json"),
+    })
 }
 
 /// The command tree: the hand-written commands, then a group per service,
-/// with the operations of the group the command line names (or all, for
-/// shell completion).
-fn command_tree(groups: &[&'static Group], named: (Option<&str>, Option<&str>), everything: bool) -> clap::Command {
-    let mut root = Cli::command();
-    let wants = |name: &str, level_word: Option<&str>| everything || level_word == Some(name);
+/// with the operations only of the group the command line names (or of
+/// every group, for shell completion).
+fn command_tree(groups: &[&'static Group], words: &[String], everything: bool) -> clap::Command {
+    let root = add_groups(Cli::command(), groups, Level::Workspace, words, everything);
+    let account = clap::Command::new("account").about("The account-level APIs.").subcommand_required(true);
+    let account_words = match words.split_first() {
+        Some((first, rest)) if first == "account" => rest,
+        _ => &[],
+    };
+    root.subcommand(add_groups(account, groups, Level::Account, account_words, everything))
+}
+
+/// The groups of one level under `command`, nested ones (`settings X`) under
+/// their parent; `words` are the words that follow `command`.
+fn add_groups(
+    mut command: clap::Command,
+    groups: &[&'static Group],
+    level: Level,
+    words: &[String],
+    everything: bool,
+) -> clap::Command {
+    let named = |index: usize, name: &str| words.get(index).is_some_and(|w| w == name);
     let mut parents: Vec<&str> = Vec::new();
-    for group in groups.iter().filter(|g| g.level == Level::Workspace) {
+    for group in groups.iter().filter(|g| g.level == level) {
         match group.parent {
-            None => root = root.subcommand(group_command(group, wants(group.name, named.0))),
+            None => command = command.subcommand(group_command(group, everything || named(0, group.name))),
             Some(parent) if !parents.contains(&parent) => parents.push(parent),
             Some(_) => {}
         }
     }
     for parent in parents {
-        let mut command = clap::Command::new(parent).about(format!("The {parent} services.")).subcommand_required(true);
-        for group in groups.iter().filter(|g| g.level == Level::Workspace && g.parent == Some(parent)) {
-            let full = everything || (named.0 == Some(parent) && named.1 == Some(group.name));
-            command = command.subcommand(group_command(group, full));
+        let mut nested = clap::Command::new(parent).about(format!("The {parent} services.")).subcommand_required(true);
+        for group in groups.iter().filter(|g| g.level == level && g.parent == Some(parent)) {
+            let full = everything || (named(0, parent) && named(1, group.name));
+            nested = nested.subcommand(group_command(group, full));
         }
-        root = root.subcommand(command);
+        command = command.subcommand(nested);
     }
-    let mut account = clap::Command::new("account").about("The account-level APIs.").subcommand_required(true);
-    for group in groups.iter().filter(|g| g.level == Level::Account) {
-        let full = everything || (named.0 == Some("account") && named.1 == Some(group.name));
-        account = account.subcommand(group_command(group, full));
-    }
-    root.subcommand(account)
+    command
 }
 
 /// The innermost subcommand's matches: global flags are read there, where
@@ -239,16 +272,18 @@ fn selected<'a>(
     matches: &'a clap::ArgMatches,
 ) -> Option<(&'static operations::Operation, &'a clap::ArgMatches)> {
     let (first, sub) = matches.subcommand()?;
-    let (level, parent, group_name, group_matches) = match first {
+    let (level, name, matches) = match first {
         "account" => {
             let (name, m) = sub.subcommand()?;
-            (Level::Account, None, name, m)
+            (Level::Account, name, m)
         }
-        name if groups.iter().any(|g| g.parent == Some(name)) => {
-            let (child, m) = sub.subcommand()?;
-            (Level::Workspace, Some(name), child, m)
-        }
-        name => (Level::Workspace, None, name, sub),
+        name => (Level::Workspace, name, sub),
+    };
+    let (parent, group_name, group_matches) = if groups.iter().any(|g| g.level == level && g.parent == Some(name)) {
+        let (child, m) = matches.subcommand()?;
+        (Some(name), child, m)
+    } else {
+        (None, name, matches)
     };
     let group = groups.iter().find(|g| g.level == level && g.parent == parent && g.name == group_name)?;
     let (op_name, op_matches) = group_matches.subcommand()?;
@@ -269,9 +304,11 @@ async fn run(matches: clap::ArgMatches, groups: Vec<&'static Group>, session: Rc
             _ => Err(CliError::other("the emulator stopped with an error")),
         },
         Builtin::Completion { shell } => {
-            let mut tree = command_tree(&groups, (None, None), true);
-            clap_complete::generate(shell, &mut tree, "brickwork", &mut std::io::stdout());
-            Ok(())
+            let mut tree = command_tree(&groups, &[], true);
+            // Into memory first: clap_complete panics on a failed write.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut tree, "brickwork", &mut script);
+            output::raw(&script)
         }
         Builtin::Demo(args) => demo::run(&session, &args).await,
     }
@@ -280,22 +317,23 @@ async fn run(matches: clap::ArgMatches, groups: Vec<&'static Group>, session: Rc
 fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().collect();
     let groups = generated::groups();
-    let (first, second) = named_groups(&argv);
-    let tree = command_tree(&groups, (first.as_deref(), second.as_deref()), false);
-    let matches = match tree.try_get_matches_from(&argv) {
-        Ok(matches) => matches,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { Exit::Usage as u8 } else { 0 });
-        }
-    };
-    let global = match Global::from_arg_matches(leaf(&matches)) {
-        Ok(global) => global,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(Exit::Usage as u8);
-        }
-    };
+    let tree = command_tree(&groups, &named_words(&argv), false);
+    let matches =
+        match tree.try_get_matches_from(&argv).and_then(|m| Global::from_arg_matches(leaf(&m)).map(|g| (m, g))) {
+            Ok(parsed) => parsed,
+            Err(e) if e.use_stderr() && wants_json(&argv) => {
+                // clap's message without its usage and tip paragraphs, on one line.
+                let rendered = e.render().to_string();
+                let what = rendered.split("\n\n").next().unwrap_or_default().trim_start_matches("error: ");
+                output::report(Output::Json, &CliError::usage(what.split_whitespace().collect::<Vec<_>>().join(" ")));
+                return ExitCode::from(Exit::Usage as u8);
+            }
+            Err(e) => {
+                let _ = e.print();
+                return ExitCode::from(if e.use_stderr() { Exit::Usage as u8 } else { 0 });
+            }
+        };
+    let (matches, global) = matches;
     // `--debug` logs the library's requests; RUST_LOG chooses any other
     // filter (CI runs the demo at trace level and scans the log for secrets).
     let filter = match (global.debug, std::env::var("RUST_LOG")) {
@@ -317,7 +355,7 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(matches, groups, session)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) if err.exit == Exit::Other && err.message == output::BROKEN_PIPE => ExitCode::SUCCESS,
+        Err(err) if err.reader_gone => ExitCode::SUCCESS,
         Err(err) => {
             output::report(output, &err);
             ExitCode::from(err.exit as u8)

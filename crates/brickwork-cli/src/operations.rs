@@ -55,8 +55,13 @@ pub struct Operation {
     pub about: &'static str,
     /// The API reference page.
     pub docs: &'static str,
-    /// Required scalar parameters, as positional arguments in order.
+    /// Required scalar parameters, as positional arguments in order: path
+    /// parameters first.
     pub positionals: &'static [Param],
+    /// How many positionals are path parameters: with `--json`, only those
+    /// are given as arguments (the request body comes from the JSON), as in
+    /// the official CLI.
+    pub path_positionals: usize,
     /// Optional scalar parameters, as `--flags`.
     pub flags: &'static [Param],
     /// Every required parameter (wire names), scalar or not.
@@ -243,6 +248,20 @@ impl Invocation {
             Some(text) => read_json(text)?,
             None => Map::new(),
         };
+        let json_given = matches.try_get_one::<String>(JSON).ok().flatten().is_some();
+        if let Some(p) =
+            op.positionals.iter().skip(op.path_positionals).find(|p| json_given && given(matches, p).is_some())
+        {
+            return Err(CliError::usage(format!(
+                "with --json, give `{}` in the JSON, not as an argument (arguments here: {})",
+                p.wire,
+                op.positionals[..op.path_positionals.min(op.positionals.len())]
+                    .iter()
+                    .map(|p| p.wire.to_ascii_uppercase())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )));
+        }
         for p in op.positionals.iter().chain(op.flags) {
             if let Some(value) = given(matches, p) {
                 request.insert(p.wire.to_string(), value);
@@ -276,12 +295,21 @@ impl Invocation {
     }
 
     /// The request decoded as the operation's typed request: a value of the
-    /// wrong type is a usage error naming the field's path.
+    /// wrong type is a usage error naming the field's path; a field the
+    /// request does not have is not sent, with a warning naming its path.
     pub fn request<R: DeserializeOwned>(&self) -> Result<R, CliError> {
-        serde_path_to_error::deserialize(Value::Object(self.request.clone())).map_err(|e| {
-            let path = e.path().to_string();
-            CliError::usage(format!("invalid request at `{path}`: {}", e.into_inner()))
-        })
+        let mut unknown = Vec::new();
+        let mut note = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+        let value = Value::Object(self.request.clone());
+        let decoded =
+            serde_path_to_error::deserialize(serde_ignored::Deserializer::new(value, &mut note)).map_err(|e| {
+                let path = e.path().to_string();
+                CliError::usage(format!("invalid request at `{path}`: {}", e.into_inner()))
+            })?;
+        for path in unknown {
+            eprintln!("Warning: unknown field `{path}` in the request is not sent");
+        }
+        Ok(decoded)
     }
 
     /// The raw body of an upload, from its file or standard input.
@@ -376,10 +404,18 @@ impl Invocation {
             None => paginator,
         };
         let mut listing = self.printer().listing(self.op.columns);
-        while let Some(item) = items.try_next().await? {
-            listing.push(serde_json::to_value(&item).unwrap_or(Value::Null))?;
+        loop {
+            match items.try_next().await {
+                Ok(Some(item)) => listing.push(serde_json::to_value(&item).unwrap_or(Value::Null))?,
+                Ok(None) => return listing.finish(),
+                Err(err) => {
+                    // What was printed stays well-formed (a JSON array, a
+                    // table); the exit code and stderr say it is not all.
+                    listing.finish()?;
+                    return Err(err.into());
+                }
+            }
         }
-        listing.finish()
     }
 }
 
@@ -416,8 +452,42 @@ mod tests {
 
     #[test]
     fn every_generated_command_is_a_valid_clap_command() {
+        // The whole tree, so that clashes with the global flags and between
+        // groups are found too.
+        crate::command_tree(&crate::generated::groups(), &[], true).debug_assert();
+    }
+
+    #[test]
+    fn every_generated_command_is_reached_by_its_command_line() {
         for group in crate::generated::groups() {
-            group_command(group, true).debug_assert();
+            let mut words: Vec<String> = Vec::new();
+            if group.level == Level::Account {
+                words.push("account".into());
+            }
+            words.extend(group.parent.map(String::from));
+            words.push(group.name.into());
+            for op in group.operations {
+                let mut argv: Vec<String> = vec!["brickwork".into()];
+                argv.extend(words.iter().cloned());
+                argv.push(op.name.into());
+                argv.extend(op.positionals.iter().map(|p| example_value(&p.kind)));
+                let argv: Vec<std::ffi::OsString> = argv.into_iter().map(Into::into).collect();
+                let tree = crate::command_tree(&crate::generated::groups(), &crate::named_words(&argv), false);
+                let matches = tree.try_get_matches_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+                let (selected, _) = crate::selected(&crate::generated::groups(), &matches)
+                    .unwrap_or_else(|| panic!("{argv:?} selects no operation"));
+                assert!(std::ptr::eq(selected, op), "{argv:?} selects {}", selected.name);
+            }
+        }
+    }
+
+    fn example_value(kind: &Kind) -> String {
+        match kind {
+            Kind::Text => "x".into(),
+            Kind::Int => "1".into(),
+            Kind::Float => "1.5".into(),
+            Kind::Bool => "true".into(),
+            Kind::Choice(values) => values.first().map(|v| v.to_string()).unwrap_or_default(),
         }
     }
 }

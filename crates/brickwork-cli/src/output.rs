@@ -8,14 +8,10 @@ use serde_json::{json, Value};
 
 use crate::{CliError, Output};
 
-/// The message of the error a closed standard output gives: the reader has
-/// gone (`brickwork jobs list | head`), which is no failure.
-pub const BROKEN_PIPE: &str = "standard output was closed";
-
 /// A failed write to standard output.
 pub fn broken_pipe(e: std::io::Error) -> CliError {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
-        CliError::other(BROKEN_PIPE)
+        CliError::reader_gone()
     } else {
         CliError::other(format!("cannot write the answer: {e}"))
     }
@@ -144,7 +140,8 @@ impl Listing {
         match self.output {
             Output::Json if self.items == 0 => write_line("[]"),
             Output::Json => write_line("\n]"),
-            Output::Text if self.widths.is_none() && !self.columns.is_empty() && !self.rows.is_empty() => self.flush(),
+            // An empty table still shows its header.
+            Output::Text if self.widths.is_none() && !self.columns.is_empty() => self.flush(),
             Output::Text => Ok(()),
         }
     }

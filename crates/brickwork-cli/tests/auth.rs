@@ -164,3 +164,84 @@ async fn login_through_the_browser_then_describe_uses_the_cached_login() {
     let opened = std::fs::read_to_string(dir.path().join("opened")).expect("opened");
     assert_eq!(opened.lines().count(), 1, "describe used the cached login, no browser");
 }
+
+#[tokio::test]
+async fn profiles_env_and_token_read_what_they_should() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().expect("home");
+    let file = format!(
+        "[dev]\nhost = {url}\ntoken = dapi-admin-token\n\n[broken]\nhost = {url}\ntoken = dapi-wrong\n",
+        url = emulator.url()
+    );
+    std::fs::write(dir.path().join(".databrickscfg"), file).expect("config file");
+    let home = dir.path().display().to_string();
+    // The environment names another workspace and credential: each profile
+    // is still shown and checked as the file has it.
+    let vars = [
+        ("HOME", home.as_str()),
+        ("DATABRICKS_HOST", "http://127.0.0.1:9"),
+        ("DATABRICKS_TOKEN", "dapi-from-env"),
+        ("DATABRICKS_USERNAME", "someone"),
+    ];
+    let out = brickwork(&["auth", "profiles", "-o", "json"], &vars).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rows = json(&out)["profiles"].as_array().cloned().expect("profiles");
+    let row = |name: &str| rows.iter().find(|r| r["name"] == name).cloned().expect("row");
+    assert_eq!(row("dev")["host"], emulator.url(), "{rows:?}");
+    assert_eq!(row("dev")["valid"], true, "{rows:?}");
+    assert_eq!(row("broken")["valid"], false, "{rows:?}");
+
+    let vars = [("HOME", home.as_str())];
+    let env = json(&brickwork(&["auth", "env", "-p", "dev"], &vars).await);
+    assert_eq!(env["env"]["DATABRICKS_HOST"], emulator.url());
+    assert_eq!(env["env"]["DATABRICKS_TOKEN"], "dapi-admin-token", "auth env hands over the credential");
+    assert_eq!(env["env"]["DATABRICKS_AUTH_TYPE"], "pat");
+    let token = brickwork(&["auth", "token", "-p", "dev", "-o", "json"], &vars).await;
+    assert_eq!(token.status.code(), Some(0), "{}", stderr(&token));
+    assert_eq!(json(&token)["access_token"], "dapi-admin-token");
+}
+
+#[tokio::test]
+async fn describe_precedence_of_profile_flag_over_env_conflicts_in_a_profile_and_a_malformed_file() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().expect("home");
+    let file = format!(
+        "[dev]\nhost = {url}\ntoken = dapi-admin-token\n\n[other]\nhost = {url}\ntoken = dapi-admin-token\n\n\
+         [both]\nhost = {url}\ntoken = dapi-admin-token\nclient_id = sp\nclient_secret = s\n",
+        url = emulator.url()
+    );
+    std::fs::write(dir.path().join(".databrickscfg"), file).expect("config file");
+    let home = dir.path().display().to_string();
+    let config_file = dir.path().join(".databrickscfg").display().to_string();
+
+    let vars = [("HOME", home.as_str()), ("DATABRICKS_CONFIG_PROFILE", "other")];
+    let answer = json(&brickwork(&["auth", "describe", "-o", "json"], &vars).await);
+    assert_eq!(answer["details"]["configuration"]["host"]["source"], format!("{config_file} [other]"));
+    let answer = json(&brickwork(&["auth", "describe", "-p", "dev", "-o", "json"], &vars).await);
+    assert_eq!(answer["details"]["configuration"]["host"]["source"], format!("{config_file} [dev]"), "-p wins");
+
+    let out = brickwork(&["auth", "describe", "-p", "both", "-o", "json"], &[("HOME", home.as_str())]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    let error: Value = serde_json::from_str(stderr(&out).trim()).expect("a JSON error");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(message.contains("more than one authorization method configured: oauth and pat"), "{error}");
+    assert!(!message.contains("dapi-admin-token"), "masked: {message}");
+
+    // A token in the profile and an OAuth client in the environment conflict too.
+    let vars = [("HOME", home.as_str()), ("DATABRICKS_CLIENT_ID", "sp"), ("DATABRICKS_CLIENT_SECRET", "s")];
+    let out = brickwork(&["auth", "describe", "-p", "dev"], &vars).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert!(stderr(&out).contains("more than one authorization method"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("dapi-admin-token"), "masked: {}", stderr(&out));
+
+    let missing = brickwork(&["auth", "describe", "-p", "nope", "-o", "json"], &[("HOME", home.as_str())]).await;
+    assert_eq!(missing.status.code(), Some(3));
+    let error: Value = serde_json::from_str(stderr(&missing).trim()).expect("a JSON error");
+    assert!(error["message"].as_str().is_some_and(|m| m.contains("nope")), "{error}");
+
+    std::fs::write(dir.path().join(".databrickscfg"), "[dev\nhost = x\n").expect("config file");
+    let malformed = brickwork(&["auth", "describe", "-p", "dev", "-o", "json"], &[("HOME", home.as_str())]).await;
+    assert_eq!(malformed.status.code(), Some(3), "{}", stderr(&malformed));
+    let error: Value = serde_json::from_str(stderr(&malformed).trim()).expect("a JSON error");
+    assert_eq!(error["kind"], "Config", "{error}");
+}

@@ -352,7 +352,16 @@ async fn demo_runs_the_pipeline_on_the_embedded_emulator_and_reports_its_steps()
         report["steps"].as_array().expect("steps").iter().filter_map(|s| s["step"].as_str()).collect();
     assert_eq!(
         steps,
-        ["connect", "upload notebooks", "start cluster", "upsert job", "run job", "read outputs", "delete cluster"]
+        [
+            "connect",
+            "upload notebooks",
+            "start cluster",
+            "upsert job",
+            "run job",
+            "read outputs",
+            "delete cluster",
+            "clean up"
+        ]
     );
 
     let text = brickwork(&["demo"], &env).await;
@@ -364,4 +373,142 @@ async fn demo_runs_the_pipeline_on_the_embedded_emulator_and_reports_its_steps()
             && out.contains("0 live clusters left"),
         "{out}"
     );
+}
+
+#[tokio::test]
+async fn with_json_body_fields_come_from_it_unknown_fields_are_warned_of_and_bad_files_refused() {
+    let emulator = emulator().await;
+    let home = tempfile::tempdir().expect("home");
+    let env = vars(&emulator, home.path());
+    let made = brickwork(&["jobs", "create", "--json", r#"{"name": "typo", "nmae": "x"}"#, "-o", "json"], &env).await;
+    let job_id = made.json()["job_id"].as_i64().expect("created").to_string();
+    assert!(made.stderr().contains("unknown field `nmae`"), "warned: {}", made.stderr());
+    let job = brickwork(&["jobs", "get", &job_id, "-o", "json"], &env).await.json();
+    assert_eq!(job["settings"]["name"], "typo");
+    assert!(job["settings"].get("nmae").is_none(), "the unknown field was not sent: {job}");
+
+    brickwork(&["secrets", "create-scope", "s"], &env).await.json_or_empty();
+    let before = emulator.counters().requests;
+    // A body field given as an argument beside --json would silently fill
+    // the first positional slot: it is refused.
+    let mixed = brickwork(&["secrets", "put-secret", "--json", r#"{"scope": "s"}"#, "k"], &env).await;
+    assert_eq!(mixed.code(), Some(2), "{}", mixed.stderr());
+    assert!(mixed.stderr().contains("give `scope` in the JSON"), "{}", mixed.stderr());
+    let missing_file = brickwork(&["jobs", "create", "--json", "@/nonexistent/request.json"], &env).await;
+    assert_eq!(missing_file.code(), Some(2), "{}", missing_file.stderr());
+    assert!(missing_file.stderr().contains("/nonexistent/request.json"), "{}", missing_file.stderr());
+    assert_eq!(emulator.counters().requests, before, "nothing was sent");
+
+    let all_in_json = [r#"{"scope": "s", "key": "k", "string_value": "v"}"#];
+    brickwork(&["secrets", "put-secret", "--json", all_in_json[0]], &env).await.json_or_empty();
+    // A path parameter stays an argument with --json.
+    brickwork(&["files", "create-directory", "--json", "{}", "/Volumes/main/default/v/dir"], &env)
+        .await
+        .json_or_empty();
+    let meta = brickwork(&["files", "get-directory-metadata", "/Volumes/main/default/v/dir"], &env).await;
+    assert_eq!(meta.code(), Some(0), "{}", meta.stderr());
+}
+
+#[tokio::test]
+async fn usage_errors_are_json_in_json_mode_and_help_names_a_group() {
+    let emulator = emulator().await;
+    let home = tempfile::tempdir().expect("home");
+    let env = vars(&emulator, home.path());
+    let usage = brickwork(&["clusters", "get", "-o", "json"], &env).await;
+    assert_eq!(usage.code(), Some(2));
+    let error = usage.error();
+    assert_eq!(error["kind"], "Usage", "{error}");
+    assert_eq!(error["exit_code"], 2);
+    assert!(error["message"].as_str().is_some_and(|m| m.contains("CLUSTER_ID")), "{error}");
+
+    let help = brickwork(&["help", "clusters"], &env).await;
+    assert_eq!(help.code(), Some(0), "{}", help.stderr());
+    assert!(help.stdout().contains("list-node-types"), "the group's commands: {}", help.stdout());
+}
+
+#[tokio::test]
+async fn a_closed_standard_output_ends_completion_and_listings_quietly() {
+    let emulator = emulator().await;
+    let home = tempfile::tempdir().expect("home");
+    let env = vars(&emulator, home.path());
+    for args in [&["completion", "bash"][..], &["clusters", "list"][..], &["jobs", "list", "-o", "json"][..]] {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_brickwork"));
+        command.args(args).env_clear().envs(env.iter().map(|(k, v)| (*k, v.as_str()))).kill_on_drop(true);
+        command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().expect("brickwork runs");
+        // The reader goes away before anything is written.
+        drop(child.stdout.take());
+        let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+            .await
+            .expect("brickwork finishes")
+            .expect("output");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn an_empty_table_has_its_header_and_waits_show_no_progress_off_a_terminal() {
+    let emulator = emulator().await;
+    let home = tempfile::tempdir().expect("home");
+    let env = vars(&emulator, home.path());
+    let empty = brickwork(&["clusters", "list"], &env).await;
+    assert_eq!(empty.code(), Some(0), "{}", empty.stderr());
+    assert!(empty.stdout().starts_with("Cluster Id"), "{:?}", empty.stdout());
+    let create = ["clusters", "create", "15.4.x-scala2.12", "--node-type-id", "i3.xlarge", "--num-workers", "0"];
+    let created = brickwork(&create, &env).await;
+    assert_eq!(created.code(), Some(0), "{}", created.stderr());
+    assert_eq!(created.stderr(), "", "stderr is a pipe: no progress");
+}
+
+#[tokio::test]
+async fn debug_logs_requests_without_secrets() {
+    let emulator = emulator().await;
+    let home = tempfile::tempdir().expect("home");
+    let env = vars(&emulator, home.path());
+    brickwork(&["secrets", "create-scope", "dbg"], &env).await.json_or_empty();
+    let put =
+        brickwork(&["secrets", "put-secret", "dbg", "k", "--string-value", "shh-not-for-logs", "--debug"], &env).await;
+    assert_eq!(put.code(), Some(0), "{}", put.stderr());
+    let log = put.stderr();
+    assert!(log.contains("/api/2.0/secrets/put"), "the request is logged: {log}");
+    assert!(!log.contains("shh-not-for-logs") && !log.contains(TOKEN), "no secret in the log: {log}");
+}
+
+/// A workspace whose cluster listing fails on its second page.
+async fn failing_second_page() -> String {
+    use axum::extract::Query;
+    use axum::http::StatusCode;
+    use axum::Json;
+    async fn list(Query(query): Query<std::collections::HashMap<String, String>>) -> (StatusCode, Json<Value>) {
+        if query.contains_key("page_token") {
+            let error = json!({"error_code": "INVALID_PARAMETER_VALUE", "message": "that page is gone"});
+            return (StatusCode::BAD_REQUEST, Json(error));
+        }
+        let page = json!({"clusters": [{"cluster_id": "c-1", "cluster_name": "one", "state": "RUNNING"}], "next_page_token": "p2"});
+        (StatusCode::OK, Json(page))
+    }
+    let app = axum::Router::new().route("/api/2.1/clusters/list", axum::routing::get(list));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn a_listing_that_fails_midway_still_prints_a_whole_json_array_and_exits_non_zero() {
+    let home = tempfile::tempdir().expect("home");
+    let url = failing_second_page().await;
+    let env = vec![
+        ("HOME", home.path().display().to_string()),
+        ("DATABRICKS_CONFIG_FILE", home.path().join("none.cfg").display().to_string()),
+        ("DATABRICKS_HOST", url),
+        ("DATABRICKS_TOKEN", TOKEN.to_string()),
+    ];
+    let listed = brickwork(&["clusters", "list", "-o", "json"], &env).await;
+    assert_eq!(listed.code(), Some(1), "{}", listed.stderr());
+    let printed: Value = serde_json::from_str(&listed.stdout()).unwrap_or_else(|e| panic!("{e}: {}", listed.stdout()));
+    assert_eq!(printed.as_array().map(Vec::len), Some(1), "the first page: {printed}");
+    assert_eq!(listed.error()["error_code"], "INVALID_PARAMETER_VALUE");
 }
