@@ -144,7 +144,11 @@ fn operation_command(op: &'static Operation) -> clap::Command {
     let mut command = clap::Command::new(op.name).about(op.about).after_help(format!("API reference: {}", op.docs));
     for p in op.positionals {
         let mut arg = Arg::new(p.wire).value_name(p.wire.to_ascii_uppercase()).help(kind_help(&p.kind));
-        arg = value_parser(arg, &p.kind);
+        arg = match p.kind {
+            // A positional takes its value as it comes: `true` or `false`.
+            Kind::Bool => arg.value_parser(clap::value_parser!(bool)),
+            _ => value_parser(arg, &p.kind),
+        };
         arg = if op.takes_json { arg.required_unless_present(JSON) } else { arg.required(true) };
         command = command.arg(arg);
     }
