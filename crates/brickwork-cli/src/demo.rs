@@ -162,18 +162,17 @@ pub async fn run(session: &Session, args: &DemoArgs) -> Result<(), CliError> {
 
 /// Delete the job and the notebooks.
 async fn clean_up(w: &WorkspaceClient, made: &Made, steps: &mut Steps) -> Result<(), CliError> {
+    // Already gone is deleted, as asked.
+    let gone =
+        |result: brickwork::Result<()>| result.or_else(|e| if e.is_missing_resource() { Ok(()) } else { Err(e) });
     let mut said = Vec::new();
     if let Some(job_id) = made.job_id {
-        match w.jobs().delete(job_id).await {
-            Err(e) if !e.is_missing_resource() => return Err(e.into()),
-            _ => said.push(format!("job {job_id}")),
-        }
+        gone(w.jobs().delete(job_id).await)?;
+        said.push(format!("job {job_id}"));
     }
     if let Some(dir) = &made.dir {
-        match w.workspace().delete(dir.as_str()).recursive(true).await {
-            Err(e) if !e.is_missing_resource() => return Err(e.into()),
-            _ => said.push(format!("notebooks {dir}")),
-        }
+        gone(w.workspace().delete(dir.as_str()).recursive(true).await)?;
+        said.push(format!("notebooks {dir}"));
     }
     if said.is_empty() {
         return Ok(());

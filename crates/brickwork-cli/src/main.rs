@@ -183,35 +183,33 @@ impl Session {
     }
 }
 
-/// The first words of the command line that are not flags (or values of
-/// global flags): the groups it names (`account settings personal-compute`).
-/// A leading `help` is skipped: `brickwork help clusters` names `clusters`.
-fn named_words(argv: &[OsString]) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut args = argv.iter().skip(1).map(|a| a.to_string_lossy().into_owned());
-    while let Some(arg) = args.next() {
-        if matches!(arg.as_str(), "-p" | "--profile" | "--host" | "-o" | "--output") {
-            args.next();
-        } else if arg.starts_with('-') || (words.is_empty() && arg == "help") {
-            continue;
-        } else {
-            words.push(arg);
-            if words.len() == 3 {
-                break;
-            }
-        }
-    }
-    words
+/// What is read from the command line before clap parses it.
+#[derive(Debug, Default)]
+struct ReadAhead {
+    /// The first words that are not flags (or values of global flags): the
+    /// groups named (`account settings personal-compute`). A leading `help`
+    /// is skipped: `brickwork help clusters` names `clusters`.
+    words: Vec<String>,
+    /// JSON output is asked for, so that clap's own errors are JSON too.
+    json: bool,
 }
 
-/// Whether the command line asks for JSON output (read before clap has
-/// parsed it, so that clap's own errors can be JSON too).
-fn wants_json(argv: &[OsString]) -> bool {
-    let args: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
-    args.iter().enumerate().any(|(i, arg)| match arg.as_str() {
-        "-o" | "--output" => args.get(i + 1).is_some_and(|v| v == "json"),
-        other => matches!(other, "--output=json" | "-ojson" | "-o=json"),
-    })
+fn read_ahead(argv: &[OsString]) -> ReadAhead {
+    let mut seen = ReadAhead::default();
+    let mut args = argv.iter().skip(1).map(|a| a.to_string_lossy().into_owned());
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-o" | "--output" => seen.json |= args.next().is_some_and(|v| v == "json"),
+            "--output=json" | "-ojson" | "-o=json" => seen.json = true,
+            "-p" | "--profile" | "--host" => {
+                args.next();
+            }
+            _ if arg.starts_with('-') || (seen.words.is_empty() && arg == "help") => {}
+            _ if seen.words.len() < 3 => seen.words.push(arg),
+            _ => {}
+        }
+    }
+    seen
 }
 
 /// The command tree: the hand-written commands, then a group per service,
@@ -317,11 +315,12 @@ async fn run(matches: clap::ArgMatches, groups: Vec<&'static Group>, session: Rc
 fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().collect();
     let groups = generated::groups();
-    let tree = command_tree(&groups, &named_words(&argv), false);
-    let matches =
+    let ahead = read_ahead(&argv);
+    let tree = command_tree(&groups, &ahead.words, false);
+    let (matches, global) =
         match tree.try_get_matches_from(&argv).and_then(|m| Global::from_arg_matches(leaf(&m)).map(|g| (m, g))) {
             Ok(parsed) => parsed,
-            Err(e) if e.use_stderr() && wants_json(&argv) => {
+            Err(e) if e.use_stderr() && ahead.json => {
                 // clap's message without its usage and tip paragraphs, on one line.
                 let rendered = e.render().to_string();
                 let what = rendered.split("\n\n").next().unwrap_or_default().trim_start_matches("error: ");
@@ -333,7 +332,6 @@ fn main() -> ExitCode {
                 return ExitCode::from(if e.use_stderr() { Exit::Usage as u8 } else { 0 });
             }
         };
-    let (matches, global) = matches;
     // `--debug` logs the library's requests; RUST_LOG chooses any other
     // filter (CI runs the demo at trace level and scans the log for secrets).
     let filter = match (global.debug, std::env::var("RUST_LOG")) {

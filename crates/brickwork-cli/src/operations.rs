@@ -144,11 +144,7 @@ fn operation_command(op: &'static Operation) -> clap::Command {
     let mut command = clap::Command::new(op.name).about(op.about).after_help(format!("API reference: {}", op.docs));
     for p in op.positionals {
         let mut arg = Arg::new(p.wire).value_name(p.wire.to_ascii_uppercase()).help(kind_help(&p.kind));
-        arg = match p.kind {
-            // A positional takes its value as it comes: `true` or `false`.
-            Kind::Bool => arg.value_parser(clap::value_parser!(bool)),
-            _ => value_parser(arg, &p.kind),
-        };
+        arg = value_parser(arg, &p.kind);
         arg = if op.takes_json { arg.required_unless_present(JSON) } else { arg.required(true) };
         command = command.arg(arg);
     }
@@ -157,8 +153,12 @@ fn operation_command(op: &'static Operation) -> clap::Command {
             command.arg(Arg::new(BODY).help("the bytes to send: a local file, or - (the default) for standard input"));
     }
     for p in op.flags {
-        let arg = Arg::new(p.wire).long(flag_name(p.wire)).help(kind_help(&p.kind));
-        command = command.arg(value_parser(arg, &p.kind));
+        let mut arg = value_parser(Arg::new(p.wire).long(flag_name(p.wire)).help(kind_help(&p.kind)), &p.kind);
+        if matches!(p.kind, Kind::Bool) {
+            // A boolean flag alone means `true`; `--flag=false` says otherwise.
+            arg = arg.num_args(0..=1).require_equals(true).default_missing_value("true");
+        }
+        command = command.arg(arg);
     }
     if op.takes_json {
         command = command.arg(
@@ -208,11 +208,7 @@ fn value_parser(arg: Arg, kind: &Kind) -> Arg {
         Kind::Text => arg,
         Kind::Int => arg.value_parser(clap::value_parser!(i64)),
         Kind::Float => arg.value_parser(clap::value_parser!(f64)),
-        Kind::Bool => arg
-            .value_parser(clap::value_parser!(bool))
-            .num_args(0..=1)
-            .require_equals(true)
-            .default_missing_value("true"),
+        Kind::Bool => arg.value_parser(clap::value_parser!(bool)),
         Kind::Choice(values) => arg.value_parser(clap::builder::PossibleValuesParser::new(values.iter().copied())),
     }
 }
@@ -248,22 +244,18 @@ impl Invocation {
     /// arguments and flags over it. A required field missing from all of
     /// them is a usage error, found before any request is sent.
     pub fn parse(session: Rc<Session>, op: &'static Operation, matches: &ArgMatches) -> Result<Invocation, CliError> {
-        let mut request = match matches.try_get_one::<String>(JSON).ok().flatten() {
+        let json = one::<String>(matches, JSON);
+        let mut request = match json {
             Some(text) => read_json(text)?,
             None => Map::new(),
         };
-        let json_given = matches.try_get_one::<String>(JSON).ok().flatten().is_some();
-        if let Some(p) =
-            op.positionals.iter().skip(op.path_positionals).find(|p| json_given && given(matches, p).is_some())
-        {
+        let (path, body) = op.positionals.split_at(op.path_positionals.min(op.positionals.len()));
+        if let Some(p) = body.iter().find(|p| json.is_some() && given(matches, p).is_some()) {
+            let arguments: Vec<String> = path.iter().map(|p| p.wire.to_ascii_uppercase()).collect();
             return Err(CliError::usage(format!(
                 "with --json, give `{}` in the JSON, not as an argument (arguments here: {})",
                 p.wire,
-                op.positionals[..op.path_positionals.min(op.positionals.len())]
-                    .iter()
-                    .map(|p| p.wire.to_ascii_uppercase())
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                arguments.join(" ")
             )));
         }
         for p in op.positionals.iter().chain(op.flags) {
@@ -476,7 +468,7 @@ mod tests {
                 argv.push(op.name.into());
                 argv.extend(op.positionals.iter().map(|p| example_value(&p.kind)));
                 let argv: Vec<std::ffi::OsString> = argv.into_iter().map(Into::into).collect();
-                let tree = crate::command_tree(&crate::generated::groups(), &crate::named_words(&argv), false);
+                let tree = crate::command_tree(&crate::generated::groups(), &crate::read_ahead(&argv).words, false);
                 let matches = tree.try_get_matches_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
                 let (selected, _) = crate::selected(&crate::generated::groups(), &matches)
                     .unwrap_or_else(|| panic!("{argv:?} selects no operation"));

@@ -97,11 +97,6 @@ impl RateLimiter {
         }
     }
 
-    /// Whether this limiter can ever delay a request.
-    pub fn is_active(&self) -> bool {
-        self.cap.is_some() || self.adaptive
-    }
-
     /// The adaptive rate currently applied, in requests per second (`None`
     /// while the server has not pushed back).
     pub fn adaptive_rate(&self) -> Option<f64> {
