@@ -195,6 +195,9 @@ async fn describe_names_the_method_the_chain_selected_for_each_official_method()
     });
     let adc = home.path().join("adc.json");
     std::fs::write(&adc, key.to_string()).expect("application default credentials");
+    let serving_token = home.path().join("serving-token");
+    let serving = json!({"OAUTH_TOKEN": [{"oauthTokenValue": ADMIN_TOKEN}]});
+    std::fs::write(&serving_token, serving.to_string()).expect("serving token file");
     let scoped = home.path().join("scoped.cfg");
     std::fs::write(&scoped, "[DEFAULT]\nscopes = sql\n").expect("profile");
 
@@ -312,6 +315,15 @@ async fn describe_names_the_method_the_chain_selected_for_each_official_method()
             vec![("DATABRICKS_RUNTIME_VERSION", s("15.4")), ("DATABRICKS_CONFIG_FILE", scoped.display().to_string())],
         ),
         ("runtime", "admin@example.com", vec![("DATABRICKS_RUNTIME_VERSION", s("15.4"))]),
+        (
+            "model-serving",
+            "admin@example.com",
+            vec![
+                ("IS_IN_DB_MODEL_SERVING_ENV", s("true")),
+                ("DATABRICKS_MODEL_SERVING_HOST_URL", url.clone()),
+                ("BRICKWORK_MODEL_SERVING_TOKEN_FILE", serving_token.display().to_string()),
+            ],
+        ),
     ];
     let mut seen = Vec::new();
     for (method, user, vars) in cases {
@@ -329,5 +341,5 @@ async fn describe_names_the_method_the_chain_selected_for_each_official_method()
         assert_eq!(answer["username"], user, "{method}: {answer}");
         seen.push(method);
     }
-    assert_eq!(seen.len(), 17);
+    assert_eq!(seen.len(), 18);
 }

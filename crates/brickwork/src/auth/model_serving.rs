@@ -18,6 +18,9 @@ use crate::error::{Error, Result};
 
 /// Where the platform mounts the token.
 pub const MODEL_SERVING_TOKEN_FILE: &str = "/var/credentials-secret/model-dependencies-oauth-token";
+/// Moves the token file (a container that mounts it elsewhere, or a test of
+/// a whole program): not an official variable.
+const TOKEN_FILE_OVERRIDE: &str = "BRICKWORK_MODEL_SERVING_TOKEN_FILE";
 /// The file is read again after this long, as the official SDKs do.
 const REREAD_AFTER: Duration = Duration::from_secs(300);
 /// A read that races the platform's rewrite is tried once more after this.
@@ -26,16 +29,18 @@ const RETRY_READ_AFTER: Duration = Duration::from_millis(500);
 /// The model serving environment's token (`IS_IN_DB_MODEL_SERVING_ENV` or
 /// `IS_IN_DATABRICKS_MODEL_SERVING_ENV` is `true` and the token file
 /// exists); the host, when none is configured, from
-/// `DATABRICKS_MODEL_SERVING_HOST_URL` or `DB_MODEL_SERVING_HOST_URL`.
+/// `DATABRICKS_MODEL_SERVING_HOST_URL` or `DB_MODEL_SERVING_HOST_URL`. The
+/// token file is the platform's mount unless `BRICKWORK_MODEL_SERVING_TOKEN_FILE`
+/// or [`ModelServing::with_token_file`] names another.
 #[derive(Debug, Clone)]
 pub struct ModelServing {
-    token_file: PathBuf,
+    token_file: Option<PathBuf>,
     reread_after: Duration,
 }
 
 impl Default for ModelServing {
     fn default() -> Self {
-        ModelServing { token_file: PathBuf::from(MODEL_SERVING_TOKEN_FILE), reread_after: REREAD_AFTER }
+        ModelServing { token_file: None, reread_after: REREAD_AFTER }
     }
 }
 
@@ -43,7 +48,7 @@ impl ModelServing {
     /// Read the token from `path` instead of the platform's mount (tests,
     /// or a serving container that mounts it elsewhere).
     pub fn with_token_file(path: impl Into<PathBuf>) -> Self {
-        ModelServing { token_file: path.into(), ..ModelServing::default() }
+        ModelServing { token_file: Some(path.into()), ..ModelServing::default() }
     }
 
     /// Read the file again after `interval` instead of 5 minutes.
@@ -66,7 +71,10 @@ impl CredentialStrategy for ModelServing {
     async fn configure(&self, cfg: &Config, _: &AuthContext) -> Result<Option<Arc<dyn CredentialsProvider>>> {
         let flag = |name: &str| cfg.env_var(name).is_some_and(|v| v == "true");
         let in_serving = flag("IS_IN_DB_MODEL_SERVING_ENV") || flag("IS_IN_DATABRICKS_MODEL_SERVING_ENV");
-        if !in_serving || !self.token_file.is_file() {
+        let token_file = self.token_file.clone().unwrap_or_else(|| {
+            cfg.env_var(TOKEN_FILE_OVERRIDE).map_or_else(|| PathBuf::from(MODEL_SERVING_TOKEN_FILE), PathBuf::from)
+        });
+        if !in_serving || !token_file.is_file() {
             return Ok(None);
         }
         let host = match cfg.host() {
@@ -75,7 +83,7 @@ impl CredentialStrategy for ModelServing {
                 cfg.env_var("DATABRICKS_MODEL_SERVING_HOST_URL").or_else(|| cfg.env_var("DB_MODEL_SERVING_HOST_URL"))
             }
         };
-        let source = Arc::new(TokenFile { path: self.token_file.clone(), reread_after: self.reread_after });
+        let source = Arc::new(TokenFile { path: token_file, reread_after: self.reread_after });
         let first = match source.token().await {
             Ok(token) => token,
             Err(e) => return decline_unless_chosen(cfg, self.auth_type(), e),
