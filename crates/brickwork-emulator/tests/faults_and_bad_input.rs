@@ -166,6 +166,44 @@ async fn admin_api_sets_faults_and_reports_counters() {
     assert_eq!(counters["live_clusters"], 0);
 }
 
+#[tokio::test]
+async fn admin_api_seeds_jobs_in_bulk_within_a_cap() {
+    let (emulator, c) = start().await;
+    let http = reqwest::Client::new();
+    let seed = |body: Value| http.post(format!("{}/__admin/seed", emulator.url())).json(&body).send();
+    let seeded: Value =
+        seed(json!({"jobs": 250, "name_prefix": "bulk-"})).await.expect("seed").json().await.expect("json");
+    let (first, last) =
+        (seeded["first_job_id"].as_i64().expect("first"), seeded["last_job_id"].as_i64().expect("last"));
+    assert!(last > first, "{seeded}");
+    let mut listed = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut query = json!({"limit": 100});
+        if let Some(t) = &token {
+            query["page_token"] = json!(t);
+        }
+        let page = get(&c, "/api/2.2/jobs/list", query).await;
+        listed.extend(
+            page["jobs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|j| j["settings"]["name"].as_str().map(str::to_string)),
+        );
+        token = page["next_page_token"].as_str().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(listed.len(), 250);
+    assert_eq!((listed[0].as_str(), listed[249].as_str()), ("bulk-0", "bulk-249"));
+    for too_many in [json!({"jobs": -1}), json!({"jobs": 1_000_001})] {
+        let refused = seed(too_many).await.expect("seed");
+        assert_eq!(refused.status().as_u16(), 400);
+    }
+}
+
 async fn raw_post(url: &str, token: &str, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
     let response = reqwest::Client::new()
         .post(format!("{url}{path}"))

@@ -338,6 +338,41 @@ async fn jobs_list_pages_and_get_pages_large_task_lists() {
 }
 
 #[tokio::test]
+async fn jobs_list_pages_by_cursor_under_concurrent_changes() {
+    let (_emulator, c) = start().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(create_job(&c, json!({"name": format!("j{i}")})).await);
+    }
+    let ids_of = |page: &Value| -> Vec<i64> {
+        page["jobs"]
+            .as_array()
+            .map(|jobs| jobs.iter().filter_map(|j| j["job_id"].as_i64()).collect())
+            .unwrap_or_default()
+    };
+    let first = get(&c, "/api/2.2/jobs/list", json!({"limit": 2})).await;
+    let mut seen = ids_of(&first);
+    // Between two pages a job of the first page goes and a new one comes:
+    // an offset would now skip the third job.
+    c.api().post::<Value>("/api/2.2/jobs/delete", &json!({"job_id": ids[0]})).await.expect("delete");
+    let newest = create_job(&c, json!({"name": "j5"})).await;
+    let mut token = first["next_page_token"].as_str().map(str::to_string);
+    while let Some(t) = token {
+        let page = get(&c, "/api/2.2/jobs/list", json!({"limit": 2, "page_token": t})).await;
+        seen.extend(ids_of(&page));
+        token = page["next_page_token"].as_str().map(str::to_string);
+    }
+    assert_eq!(seen, vec![ids[0], ids[1], ids[2], ids[3], ids[4], newest]);
+    // A made-up token, an offset in its place or a hostile number is a clear 400.
+    for bad in ["2", "18446744073709551615", "am9iczp4", "%%%"] {
+        let err = c.api().get::<Value>("/api/2.2/jobs/list", &json!({"page_token": bad})).await.expect_err(bad);
+        assert_eq!(err.kind(), ErrorKind::InvalidParameterValue, "{bad}");
+    }
+    let legacy = get(&c, "/api/2.1/jobs/list", json!({"limit": 2, "offset": 3})).await;
+    assert_eq!(ids_of(&legacy), vec![ids[4], newest]);
+}
+
+#[tokio::test]
 async fn workspace_secrets_and_acl_errors() {
     let (emulator, c) = start_with(fast().user("analyst@example.com", "analyst-token")).await;
     upload(&c, "/Users/admin@example.com/nb", "print(1)").await;

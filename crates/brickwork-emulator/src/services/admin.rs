@@ -1,13 +1,14 @@
 //! The emulator's own admin API (`/__admin/*`): counters, faults at run
-//! time and extra users. Not part of Databricks.
+//! time, extra users and bulk seeding. Not part of Databricks.
 
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::api::{bool_field, required_str, ApiResult, Body};
+use crate::api::{bool_field, int_field, required_str, str_field, ApiError, ApiResult, Body};
 use crate::ids;
+use crate::services::jobs;
 use crate::settings::FaultSettings;
 use crate::state::{AppState, Caller, Snapshot};
 
@@ -16,6 +17,7 @@ pub fn routes() -> Router<AppState> {
         .route("/__admin/counters", get(counters))
         .route("/__admin/faults", get(get_faults).put(set_faults))
         .route("/__admin/users", post(add_user))
+        .route("/__admin/seed", post(seed))
 }
 
 async fn counters(State(s): State<AppState>) -> Json<Snapshot> {
@@ -43,4 +45,20 @@ async fn add_user(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResu
         w.workspace.ensure_home(&user_name);
     });
     Ok(Json(json!({"user_name": user_name, "token": token})))
+}
+
+/// The most jobs one seed call creates: a typo must not exhaust memory.
+const MAX_SEEDED_JOBS: i64 = 1_000_000;
+
+/// Create many jobs at once, owned by the admin: `{"jobs": 100000,
+/// "name_prefix": "bench-"}` answers `{"first_job_id": .., "last_job_id": ..}`.
+async fn seed(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult<Json<Value>> {
+    let count = int_field(&body, "jobs")?.unwrap_or(0);
+    if !(0..=MAX_SEEDED_JOBS).contains(&count) {
+        return Err(ApiError::invalid(format!("jobs must be between 0 and {MAX_SEEDED_JOBS}, got {count}")));
+    }
+    let prefix = str_field(&body, "name_prefix")?.unwrap_or("seeded-").to_string();
+    let admin = s.settings.user_name.clone();
+    let ids = s.with(|w| jobs::seed(w, count as usize, &prefix, &admin));
+    Ok(Json(json!({"first_job_id": ids.map(|i| i.0), "last_job_id": ids.map(|i| i.1)})))
 }

@@ -5,18 +5,21 @@ mod runs;
 mod validate;
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 
 use axum::extract::State;
 use axum::http::Uri;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 pub use runs::tick;
 use runs::Run;
 
-use crate::api::{int_field, page, page_body, required_int, ApiError, ApiResult, Body, Params};
-use crate::state::{now_ms, AppState, Caller};
+use crate::api::{int_field, page_body, required_int, ApiError, ApiResult, Body, Params};
+use crate::state::{now_ms, AppState, Caller, World};
 
 /// Arrays of `jobs/get` and `runs/get` are cut at this many items in 2.2.
 pub const ARRAY_PAGE: usize = 100;
@@ -137,6 +140,22 @@ async fn create(
     })
 }
 
+/// Create `count` jobs named `{name_prefix}{i}` owned by `creator` in one
+/// step (the admin API's seed, for large listings and benchmarks); returns
+/// the first and last job id.
+pub fn seed(w: &mut World, count: usize, name_prefix: &str, creator: &str) -> Option<(i64, i64)> {
+    let mut ids = None;
+    for i in 0..count {
+        let mut settings = Map::new();
+        settings.insert("name".into(), json!(format!("{name_prefix}{i}")));
+        let settings = with_defaults(settings, "2.2");
+        let job_id = w.next_id();
+        w.jobs.jobs.insert(job_id, Job { job_id, settings, creator: creator.to_string(), created_time: now_ms() });
+        ids = Some((ids.map_or(job_id, |(first, _)| first), job_id));
+    }
+    ids
+}
+
 /// The job JSON; `settings` arrays are paged in 2.2 from `offset`.
 fn render_job(job: &Job, version: &str, offset: usize, expand: bool) -> Value {
     let mut settings = job.settings.clone();
@@ -183,27 +202,45 @@ async fn list(State(s): State<AppState>, uri: Uri, params: Params) -> ApiResult<
     let limit = if limit == 0 { 20 } else { limit as usize };
     let expand = params.bool("expand_tasks")?.unwrap_or(false);
     let name = params.get("name").map(str::to_lowercase);
-    let token = match (params.get("page_token"), params.int("offset")?) {
-        (Some(t), _) => Some(t.to_string()),
-        (None, Some(o)) if o > 0 => Some(o.to_string()),
-        _ => None,
+    let after = params.get("page_token").map(job_after_cursor).transpose()?;
+    let offset = match params.int("offset")? {
+        Some(o) if o < 0 => return Err(ApiError::invalid(format!("The offset must not be negative, got {o}."))),
+        Some(o) if after.is_none() => usize::try_from(o).unwrap_or(usize::MAX),
+        _ => 0,
     };
     let v = version(&uri);
     s.with(|w| {
-        let matching: Vec<&Job> = w
-            .jobs
-            .jobs
-            .values()
-            .filter(|j| {
-                name.as_ref().is_none_or(|n| {
-                    j.settings.get("name").and_then(Value::as_str).map(str::to_lowercase).as_ref() == Some(n)
-                })
+        // From the cursor on, in id order: each page costs its own length,
+        // and jobs created or deleted meanwhile neither repeat nor skip others.
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut matching = w.jobs.jobs.range((start, Bound::Unbounded)).map(|(_, job)| job).filter(|j| {
+            name.as_ref().is_none_or(|n| {
+                j.settings.get("name").and_then(Value::as_str).map(str::to_lowercase).as_ref() == Some(n)
             })
-            .collect();
-        let (items, next) = page(&matching, token.as_deref(), limit)?;
+        });
+        let items: Vec<&Job> = matching.by_ref().skip(offset).take(limit).collect();
+        let next = match (items.last(), matching.next()) {
+            (Some(last), Some(_)) => Some(job_cursor(last.job_id)),
+            _ => None,
+        };
         let jobs: Vec<Value> = items.iter().map(|j| render_job(j, v, 0, expand)).collect();
         Ok(Json(page_body(json!({"has_more": next.is_some()}), "jobs", jobs, next)))
     })
+}
+
+/// A `jobs/list` page token: the last job id of the page, in a form
+/// clients cannot mistake for an offset.
+fn job_cursor(last_job_id: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("jobs:{last_job_id}"))
+}
+
+fn job_after_cursor(token: &str) -> ApiResult<i64> {
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.strip_prefix("jobs:")?.parse().ok())
+        .ok_or_else(|| ApiError::invalid(format!("Invalid page token: {token}")))
 }
 
 /// Merge `items` into `existing` by `key` (tasks by task_key, clusters by job_cluster_key).
