@@ -27,8 +27,10 @@ mod state;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::extract::Request;
 use axum::http::{Method, Uri};
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -181,7 +183,18 @@ fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(state.clone(), auth::layer))
         .layer(from_fn_with_state(state.clone(), faults::layer))
+        .layer(from_fn(run_to_completion))
         .with_state(state)
+}
+
+/// A request the server has read is carried out even when the client hangs
+/// up meanwhile, as a real workspace does (hyper would drop the handler): a
+/// client that gave up on a create still finds its cluster later.
+async fn run_to_completion(request: Request, next: Next) -> Response {
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(e) => ApiError::new(500, "INTERNAL_ERROR", format!("the request handler failed: {e}")).into_response(),
+    }
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

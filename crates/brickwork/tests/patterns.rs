@@ -267,6 +267,33 @@ mod guards {
     }
 
     #[tokio::test]
+    async fn ephemeral_cluster_is_deleted_when_dropped_while_its_create_is_still_on_the_way() {
+        let (emulator, w) = workspace(fast()).await;
+        // The server acts on the create only after the caller gave up on it:
+        // a search by tag right after the drop finds nothing yet.
+        emulator.set_faults(FaultSettings {
+            seed: 1,
+            rules: vec![FaultRule {
+                path_prefix: "/api/2.1/clusters/create".into(),
+                method: None,
+                probability: 1.0,
+                fault: Fault::Latency { ms: 600 },
+                phase: Phase::Before,
+            }],
+            rate_limit_per_token: None,
+        });
+        let guarded = ephemeral_cluster(&w, spec(), ephemeral_options(), |_| async { Ok(()) });
+        assert!(tokio::time::timeout(Duration::from_millis(300), guarded).await.is_err(), "dropped mid-create");
+        wait_for_background_cleanups().await;
+        // The create went through after all (the emulator finished it), and
+        // its cluster was found and deleted.
+        let created = emulator.counters().faults_by_kind.get("latency:before").copied();
+        assert_eq!(created, Some(1));
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(emulator.counters().clusters_total, 0, "the late cluster was found by its tag and deleted");
+    }
+
+    #[tokio::test]
     async fn a_delete_whose_answer_was_lost_and_that_finds_the_cluster_gone_is_a_clean_success() {
         let (emulator, w) = workspace(fast()).await;
         // The first delete is done but its answer lost; the retry is told the

@@ -75,7 +75,7 @@ fn main() -> ExitCode {
             if command == "soak" {
                 runtime.block_on(soak::run(Duration::from_secs(args.seconds), args.workers, args.seed, args.log))
             } else {
-                runtime.block_on(trials::run(args.count, args.seed))
+                runtime.block_on(trials::run(args.count, args.seed, args.log))
             }
         }
         other => vec![format!("unknown command {other}")],

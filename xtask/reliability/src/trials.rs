@@ -6,6 +6,7 @@
 //! body, or in the cleanup.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -117,7 +118,13 @@ async fn trial(w: WorkspaceClient, n: usize, scenario: Scenario, drop_after: Dur
 }
 
 /// Run `count` trials; returns the violations (none: it passed).
-pub async fn run(count: usize, seed: u64) -> Vec<String> {
+/// With `log`, every event goes to that file at TRACE: a violation's story.
+pub async fn run(count: usize, seed: u64, log: Option<PathBuf>) -> Vec<String> {
+    if let Some(path) = &log {
+        if let Err(e) = crate::logs::install(path) {
+            return vec![e];
+        }
+    }
     fastrand::seed(seed);
     let emulator = match Emulator::builder()
         .transition_delay(Duration::from_millis(5))

@@ -30,6 +30,12 @@ pub const DEFAULT_AUTOTERMINATION_MINUTES: i64 = 30;
 
 const CLEANUP_ATTEMPTS: u32 = 6;
 
+/// Pauses between searches by tag while a create may still be on its way
+/// (the caller gave up before the answer): the server may act on it after
+/// the first search. Past these, the auto-termination is the safety net.
+const LATE_CREATE_SEARCHES: [Duration; 4] =
+    [Duration::ZERO, Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(4)];
+
 static BACKGROUND: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
 
 /// Hand `cleanup` to a background task on the current runtime, keeping its
@@ -159,6 +165,8 @@ struct Guard {
     clusters: ClustersApi,
     token: String,
     cluster_id: Option<String>,
+    /// The create was sent and no answer says whether the server acted on it.
+    create_unanswered: bool,
     armed: bool,
 }
 
@@ -167,11 +175,18 @@ impl Guard {
     /// succeeded: dropped mid-delete (a timeout, Ctrl-C) or after a failed
     /// one, it hands the delete to the background.
     async fn finish(mut self) -> Result<()> {
-        let result = cleanup(&self.clusters, self.cluster_id.clone(), &self.token).await;
+        let result = cleanup(&self.clusters, self.target()).await;
         if result.is_ok() {
             self.armed = false;
         }
         result
+    }
+
+    fn target(&self) -> Target {
+        match &self.cluster_id {
+            Some(id) => Target::Id(id.clone()),
+            None => Target::Tagged { token: self.token.clone(), create_unanswered: self.create_unanswered },
+        }
     }
 
     /// Delete now when another error is already being returned: a cleanup
@@ -188,18 +203,28 @@ impl Drop for Guard {
         if !self.armed {
             return;
         }
-        let (clusters, id, token) = (self.clusters.clone(), self.cluster_id.clone(), self.token.clone());
-        let what = format!("ephemeral cluster {}", id.as_deref().unwrap_or("(id not known yet)"));
-        spawn_cleanup(what, async move { cleanup(&clusters, id, &token).await });
+        let (clusters, target) = (self.clusters.clone(), self.target());
+        let what = format!("ephemeral cluster {}", self.cluster_id.as_deref().unwrap_or("(id not known yet)"));
+        spawn_cleanup(what, async move { cleanup(&clusters, target).await });
     }
+}
+
+/// What a cleanup deletes.
+enum Target {
+    Id(String),
+    /// The id never came back: whatever carries the guard's tag.
+    Tagged {
+        token: String,
+        create_unanswered: bool,
+    },
 }
 
 /// Permanently delete the cluster (or, when its id never came back, any
 /// cluster carrying this guard's tag), retrying transient failures.
-async fn cleanup(clusters: &ClustersApi, cluster_id: Option<String>, token: &str) -> Result<()> {
-    let ids = match cluster_id {
-        Some(id) => vec![id],
-        None => tagged(clusters, token).await?,
+async fn cleanup(clusters: &ClustersApi, target: Target) -> Result<()> {
+    let ids = match target {
+        Target::Id(id) => vec![id],
+        Target::Tagged { token, create_unanswered } => tagged(clusters, &token, create_unanswered).await?,
     };
     for id in ids {
         let mut attempt = 0;
@@ -222,13 +247,24 @@ async fn cleanup(clusters: &ClustersApi, cluster_id: Option<String>, token: &str
     Ok(())
 }
 
-async fn tagged(clusters: &ClustersApi, token: &str) -> Result<Vec<String>> {
-    let all: Vec<ClusterDetails> = clusters.list().try_collect().await?;
-    Ok(all
-        .into_iter()
-        .filter(|c| c.custom_tags.get(EPHEMERAL_TAG).map(String::as_str) == Some(token))
-        .filter_map(|c| c.cluster_id)
-        .collect())
+/// The clusters carrying `token`; while the create may still be on its way,
+/// an empty search is repeated a few times before it counts.
+async fn tagged(clusters: &ClustersApi, token: &str, create_unanswered: bool) -> Result<Vec<String>> {
+    let searches = if create_unanswered { &LATE_CREATE_SEARCHES[..] } else { &LATE_CREATE_SEARCHES[..1] };
+    let mut found = Vec::new();
+    for pause in searches {
+        tokio::time::sleep(*pause).await;
+        let all: Vec<ClusterDetails> = clusters.list().try_collect().await?;
+        found = all
+            .into_iter()
+            .filter(|c| c.custom_tags.get(EPHEMERAL_TAG).map(String::as_str) == Some(token))
+            .filter_map(|c| c.cluster_id)
+            .collect();
+        if !found.is_empty() {
+            break;
+        }
+    }
+    Ok(found)
 }
 
 /// An unsent `clusters().create(..)` call is a cluster specification.
@@ -243,6 +279,10 @@ impl<O> From<Call<ClustersCreateRequest, O>> for ClustersCreateRequest {
 /// permanently delete it whatever happens. Cost-safety defaults: an
 /// auto-termination (30 minutes) when the spec has none, and `Owner` and
 /// `brickwork-ephemeral` tags.
+///
+/// Dropped while the create is on its way, the guard cannot know whether
+/// the server will act on it: its background cleanup searches by the tag
+/// for a few seconds ([`wait_for_background_cleanups`] waits for that too).
 ///
 /// The body's error is returned as is (a cleanup failure is then logged);
 /// after a successful body, a cleanup failure is the error. A panic in the
@@ -269,16 +309,19 @@ where
     }
     // Armed before the create call: if the future is dropped while the call
     // is in flight, the tag finds the cluster.
-    let mut guard = Guard { clusters: clusters.clone(), token, cluster_id: None, armed: true };
+    let mut guard = Guard { clusters: clusters.clone(), token, cluster_id: None, create_unanswered: true, armed: true };
     let created = match clusters.create("").with_request(spec).await {
         Ok(created) => created,
         Err(e) => {
-            // The answer may have been lost after the cluster was created.
+            // The answer may have been lost after the cluster was created, or
+            // the request may still be on its way unless it never left.
+            guard.create_unanswered = e.status().is_none() && !e.is_connect_failure();
             guard.finish_logged().await;
             return Err(e);
         }
     };
     // Without an id in the answer the guard keeps finding the cluster by its tag.
+    guard.create_unanswered = false;
     guard.cluster_id = Some(created.id().to_string()).filter(|id| !id.is_empty());
     let running = match created.wait_with(options.wait).await {
         Ok(details) => details,
