@@ -5,6 +5,7 @@
 //! - `cargo xtask codegen --check`: fail when a committed file differs from
 //!   what the generator writes (CI runs this).
 
+mod bench;
 mod cli;
 mod codegen;
 mod crosscheck;
@@ -147,8 +148,9 @@ fn run(check: bool) -> Result<(), String> {
 
 const USAGE: &str = "usage: cargo xtask codegen [--check]
        cargo xtask soak [--seconds N] [--workers N] [--seed N] [--log FILE]
-       cargo xtask trials [--count N] [--seed N]
-       cargo xtask scan-secrets FILE... [--secret VALUE]...";
+       cargo xtask trials [--count N] [--seed N] [--log FILE]
+       cargo xtask scan-secrets FILE... [--secret VALUE]...
+       cargo xtask bench [--quick] [--reps N] [--python PATH]";
 
 /// The reliability suite lives in its own crate, so that this one (which
 /// regenerates the library) builds even when the library does not.
@@ -171,6 +173,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("codegen") => run(args.iter().any(|a| a == "--check")),
         Some("soak" | "trials" | "scan-secrets") => reliability(&args),
+        Some("bench") => bench::run(&args[1..]),
         _ => Err(USAGE.to_string()),
     };
     match result {

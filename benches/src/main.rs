@@ -1,0 +1,135 @@
+//! The benchmark harness behind `cargo xtask bench`.
+//!
+//! Each scenario runs against a local emulator process for three kinds of
+//! contender: brickwork, a raw-HTTP baseline (reqwest with the same pool and
+//! no SDK layer: the limit), and the official Python SDK (`contender.py`).
+//! Repetitions are interleaved so that drift of the machine hits every
+//! contender alike; the report gives median, min and max, the ratios and
+//! whether each of the issue's bars is met.
+//!
+//! `brickwork-bench run --emulator BIN --cli BIN --out DIR [--python BIN]
+//! [--quick] [--reps N] [--build-seconds S]` runs them all;
+//! `brickwork-bench list-jobs brickwork|raw URL TOKEN` is the child process
+//! whose peak memory the pagination scenario measures.
+
+mod bulk;
+mod cold_start;
+mod emulator;
+mod listing;
+mod measure;
+mod report;
+mod throughput;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// What one `run` measures, and with what.
+pub struct Plan {
+    /// Seconds instead of minutes: small counts, one repetition, no bars.
+    pub quick: bool,
+    pub reps: usize,
+    pub emulator: PathBuf,
+    pub cli: PathBuf,
+    /// The venv's interpreter with `databricks-sdk` installed.
+    pub python: Option<PathBuf>,
+    /// `benches/contender.py`.
+    pub contender: PathBuf,
+    pub out: PathBuf,
+    /// The cold build of the default features, timed by `cargo xtask bench`.
+    pub build_seconds: Option<f64>,
+}
+
+impl Plan {
+    /// `full` in a real run, `quick` in the reduced one.
+    pub fn count(&self, full: usize, quick: usize) -> usize {
+        if self.quick {
+            quick
+        } else {
+            full
+        }
+    }
+}
+
+fn parse(args: &[String]) -> Result<Plan, String> {
+    let mut plan = Plan {
+        quick: false,
+        reps: 0,
+        emulator: PathBuf::new(),
+        cli: PathBuf::new(),
+        python: None,
+        contender: PathBuf::from("benches/contender.py"),
+        out: PathBuf::from("bench"),
+        build_seconds: None,
+    };
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let mut value = || rest.next().cloned().ok_or_else(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--quick" => plan.quick = true,
+            "--reps" => plan.reps = value()?.parse().map_err(|_| "--reps: not a whole number".to_string())?,
+            "--emulator" => plan.emulator = value()?.into(),
+            "--cli" => plan.cli = value()?.into(),
+            "--python" => plan.python = Some(value()?.into()),
+            "--contender" => plan.contender = value()?.into(),
+            "--out" => plan.out = value()?.into(),
+            "--build-seconds" => {
+                plan.build_seconds = Some(value()?.parse().map_err(|_| "--build-seconds: not a number".to_string())?)
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if plan.emulator.as_os_str().is_empty() || plan.cli.as_os_str().is_empty() {
+        return Err("--emulator and --cli are required".into());
+    }
+    if plan.reps == 0 {
+        plan.reps = if plan.quick { 1 } else { 5 };
+    }
+    Ok(plan)
+}
+
+async fn run(plan: Plan) -> Result<(), String> {
+    let mut metrics = Vec::new();
+    eprintln!("bench: throughput and emulator capacity");
+    collect(&mut metrics, throughput::run(&plan).await)?;
+    eprintln!("bench: streaming pagination");
+    collect(&mut metrics, listing::run(&plan).await)?;
+    eprintln!("bench: rate-limited bulk delete");
+    collect(&mut metrics, bulk::run(&plan).await)?;
+    eprintln!("bench: cold start and build");
+    collect(&mut metrics, cold_start::run(&plan).await)?;
+    report::write(&plan, &metrics)
+}
+
+/// Print a scenario's figures as they come, so a long run shows progress.
+fn collect(all: &mut Vec<report::Metric>, found: Result<Vec<report::Metric>, String>) -> Result<(), String> {
+    for metric in found? {
+        eprintln!("  {}", metric.summary());
+        all.push(metric);
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("brickwork-bench: cannot start a runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match args.split_first() {
+        Some((command, rest)) if command == "run" => parse(rest).and_then(|plan| runtime.block_on(run(plan))),
+        Some((command, rest)) if command == "list-jobs" => runtime.block_on(listing::child(rest)),
+        _ => Err("usage: brickwork-bench run --emulator BIN --cli BIN [--python BIN] [--quick] [--reps N] [--out DIR]
+       brickwork-bench list-jobs brickwork|raw URL TOKEN"
+            .into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("brickwork-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

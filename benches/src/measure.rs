@@ -1,0 +1,129 @@
+//! Statistics over repetitions, and whole-process runs measured by the
+//! kernel (wall time and peak resident memory from `wait4`).
+
+use std::future::Future;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// Median, min and max of one contender's repetitions.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Stats {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    pub runs: usize,
+}
+
+impl Stats {
+    /// `None` for no samples.
+    pub fn of(samples: &[f64]) -> Option<Stats> {
+        let mut sorted = samples.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        Some(Stats {
+            median: percentile(&sorted, 0.5)?,
+            min: *sorted.first()?,
+            max: *sorted.last()?,
+            runs: sorted.len(),
+        })
+    }
+}
+
+/// The `p` quantile (0..=1) of sorted samples, by nearest rank.
+pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    let rank = (p * last as f64).round() as usize;
+    sorted.get(rank.min(last)).copied()
+}
+
+/// Throughput and latency of one closed-loop run.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadRun {
+    pub per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// `n` calls of `call`, `concurrency` in flight at any time, each worker a
+/// task of its own so the runtime's threads share them.
+pub async fn closed_loop<F, Fut>(n: usize, concurrency: usize, call: F) -> Result<LoadRun, String>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<(), String>> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.max(1) {
+        let (call, next) = (call.clone(), Arc::clone(&next));
+        workers.spawn(async move {
+            let mut latencies = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < n {
+                let sent = Instant::now();
+                call().await?;
+                latencies.push(sent.elapsed().as_secs_f64() * 1e3);
+            }
+            Ok::<_, String>(latencies)
+        });
+    }
+    let mut latencies = Vec::with_capacity(n);
+    while let Some(worker) = workers.join_next().await {
+        latencies.extend(worker.map_err(|e| format!("a worker failed: {e}"))??);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    Ok(LoadRun {
+        per_second: n as f64 / seconds.max(f64::EPSILON),
+        p50_ms: percentile(&latencies, 0.5).unwrap_or_default(),
+        p99_ms: percentile(&latencies, 0.99).unwrap_or_default(),
+    })
+}
+
+/// A child process run to its end.
+#[derive(Debug)]
+pub struct ProcessRun {
+    pub wall: Duration,
+    /// Peak resident set of the process, as the kernel counted it.
+    pub max_rss_mib: f64,
+    pub stdout: String,
+}
+
+/// Run `command` to its end (stdout captured, stderr inherited); an exit
+/// other than 0 is an error.
+pub fn run_process(command: &mut Command) -> Result<ProcessRun, String> {
+    let what = format!("{:?}", command.get_program());
+    let started = Instant::now();
+    let mut child =
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).spawn().map_err(|e| format!("cannot start {what}: {e}"))?;
+    let mut stdout = String::new();
+    if let Some(mut pipe) = child.stdout.take() {
+        pipe.read_to_string(&mut stdout).map_err(|e| format!("reading the output of {what}: {e}"))?;
+    }
+    let (status, max_rss_kib) = wait_with_usage(child.id())?;
+    let wall = started.elapsed();
+    if status != 0 {
+        return Err(format!("{what} failed (wait status {status}): {}", stdout.trim()));
+    }
+    Ok(ProcessRun { wall, max_rss_mib: max_rss_kib as f64 / 1024.0, stdout })
+}
+
+/// Reap child `pid`: its wait status and peak RSS in KiB. std's `Child`
+/// does not report resource usage, so this asks the kernel directly; the
+/// `Child` handle is not waited on afterwards.
+fn wait_with_usage(pid: u32) -> Result<(i32, i64), String> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| format!("process id {pid} out of range"))?;
+    let mut status: libc::c_int = 0;
+    // SAFETY: `rusage` is plain old data, valid when zeroed.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is this process's own child, not yet reaped; both
+    // pointers are to live locals that wait4 fills in.
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if reaped != pid {
+        return Err(format!("wait4({pid}) failed: {}", std::io::Error::last_os_error()));
+    }
+    Ok((status, usage.ru_maxrss))
+}
