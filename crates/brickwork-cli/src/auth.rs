@@ -60,12 +60,29 @@ async fn client_without_browser(cfg: Config) -> brickwork::Result<Client> {
     Client::builder().config(cfg).credentials(chain).build().await
 }
 
+/// The call that proves a login works. A workspace says who is calling;
+/// an accounts console has no such call, so listing its workspaces is the
+/// proof and the user is the configured one, if any.
+fn identity_path(cfg: &Config) -> String {
+    match cfg.account_id().filter(|_| cfg.is_account_client()) {
+        Some(account) => format!("/api/2.0/accounts/{account}/workspaces"),
+        None => "/api/2.0/preview/scim/v2/Me".to_string(),
+    }
+}
+
+/// The calling user's name, once the login has been proven by a call.
+async fn whoami(client: &Client) -> brickwork::Result<String> {
+    let answer = client.api().get::<Value>(&identity_path(client.config()), &()).await?;
+    let name =
+        if client.config().is_account_client() { client.config().get("username") } else { answer["userName"].as_str() };
+    Ok(name.unwrap_or_default().to_string())
+}
+
 async fn describe(session: &Session) -> Result<(), CliError> {
     let cfg = session.config(None)?;
     let (cfg, auth_type, outcome) = match client_without_browser(cfg.clone()).await {
         Ok(client) => {
-            let me = client.api().get::<Value>("/api/2.0/preview/scim/v2/Me", &()).await;
-            let user = me.map(|me| me["userName"].as_str().unwrap_or_default().to_string());
+            let user = whoami(&client).await;
             (client.config().clone(), Some(client.auth_type()), user)
         }
         Err(err) => (cfg, None, Err(err)),
@@ -179,11 +196,7 @@ async fn profile_row(name: &str, skip_validate: bool) -> Value {
     }
     let check = async {
         let client = client_without_browser(cfg).await?;
-        let path = match client.config().account_id().filter(|_| client.config().is_account_client()) {
-            Some(account) => format!("/api/2.0/accounts/{account}/workspaces"),
-            None => "/api/2.0/preview/scim/v2/Me".to_string(),
-        };
-        client.api().get::<Value>(&path, &()).await?;
+        whoami(&client).await?;
         Ok::<_, brickwork::Error>(client.auth_type())
     };
     match tokio::time::timeout(PROFILE_CHECK_TIMEOUT, check).await {
@@ -230,5 +243,27 @@ async fn login(session: &Session, port: u16, timeout: Duration) -> Result<(), Cl
         Output::Text => {
             crate::output::lines(&[format!("Logged in to {host}; the login is kept in ~/.databricks/token-cache.json")])
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Config {
+        let vars = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::builder().environment(vars).build().expect("a valid configuration")
+    }
+
+    #[test]
+    fn an_accounts_console_is_proven_by_its_workspaces_and_a_workspace_by_who_am_i() {
+        let account = config(&[
+            ("DATABRICKS_HOST", "https://accounts.cloud.databricks.com"),
+            ("DATABRICKS_ACCOUNT_ID", "abc-123"),
+            ("DATABRICKS_TOKEN", "t"),
+        ]);
+        assert_eq!(identity_path(&account), "/api/2.0/accounts/abc-123/workspaces");
+        let workspace = config(&[("DATABRICKS_HOST", "https://dbc-1.cloud.databricks.com"), ("DATABRICKS_TOKEN", "t")]);
+        assert_eq!(identity_path(&workspace), "/api/2.0/preview/scim/v2/Me");
     }
 }

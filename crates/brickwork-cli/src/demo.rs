@@ -154,7 +154,12 @@ pub async fn run(session: &Session, args: &DemoArgs) -> Result<(), CliError> {
     brickwork::patterns::wait_for_background_cleanups().await;
     let made = made.take();
     if !args.keep {
-        clean_up(&w, &made, &mut steps).await?;
+        match (clean_up(&w, &made, &mut steps).await, &outcome) {
+            (Err(cleanup), Ok(_)) => return Err(cleanup),
+            // The pipeline's failure is the one to report; the cleanup's is said beside it.
+            (Err(cleanup), Err(_)) => crate::output::warn(&format!("cleaning up failed too: {}", cleanup.message)),
+            (Ok(()), _) => {}
+        }
     }
     let (run, outputs) = outcome?;
     report(session, &steps, &run, &outputs, emulator.as_ref())

@@ -1,6 +1,6 @@
 //! `brickwork`: the command-line tool, shaped like the official `databricks`
 //! CLI. Every operation of the API model is a command (`brickwork clusters
-//! get CLUSTER_ID`, `brickwork account workspaces list`), generated from
+//! get CLUSTER_ID`, `brickwork account users list`), generated from
 //! `api/model.json` into `generated.rs`; `auth`, `api`, `emulator`,
 //! `completion` and `demo` are written by hand.
 //!
@@ -124,12 +124,21 @@ impl From<brickwork::Error> for CliError {
         use brickwork::ErrorKind;
         let exit = match error.kind() {
             ErrorKind::Auth | ErrorKind::Config | ErrorKind::Unauthenticated => Exit::AuthOrConfig,
+            ErrorKind::PermissionDenied if is_refused_token(error.message()) => Exit::AuthOrConfig,
             ErrorKind::Timeout => Exit::Timeout,
             kind if kind.is(ErrorKind::NotFound) => Exit::NotFound,
             _ => Exit::Other,
         };
         CliError { exit, message: error.message().to_string(), error: Some(error), reader_gone: false }
     }
+}
+
+/// A workspace answers a wrong or expired token with 403 "Invalid access
+/// token." rather than 401: for the person at the terminal that is a
+/// credential to fix, not a permission to ask for.
+fn is_refused_token(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.contains("access token") && (message.contains("invalid") || message.contains("expired"))
 }
 
 /// What every command shares: the global flags and the clients they configure.
@@ -347,7 +356,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("Error: cannot start: {e}");
+            output::stderr_line(&format!("Error: cannot start: {e}"));
             return ExitCode::from(Exit::Other as u8);
         }
     };

@@ -303,7 +303,7 @@ impl Invocation {
                 CliError::usage(format!("invalid request at `{path}`: {}", e.into_inner()))
             })?;
         for path in unknown {
-            eprintln!("Warning: unknown field `{path}` in the request is not sent");
+            crate::output::warn(&format!("unknown field `{path}` in the request is not sent"));
         }
         Ok(decoded)
     }

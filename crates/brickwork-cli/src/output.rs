@@ -209,7 +209,7 @@ fn line(cells: &[String], widths: &[usize]) -> String {
 /// An error on stderr: a line of text, or an object in JSON mode.
 pub fn report(output: Output, err: &CliError) {
     match output {
-        Output::Text => eprintln!("Error: {}", err.message),
+        Output::Text => stderr_line(&format!("Error: {}", err.message)),
         Output::Json => {
             let e = err.error.as_ref();
             let object = json!({
@@ -220,9 +220,21 @@ pub fn report(output: Output, err: &CliError) {
                 "request_id": e.and_then(|e| e.request_id()),
                 "exit_code": err.exit as u8,
             });
-            eprintln!("{object}");
+            stderr_line(&object.to_string());
         }
     }
+}
+
+/// A warning on stderr, the command going on.
+pub fn warn(message: &str) {
+    stderr_line(&format!("Warning: {message}"));
+}
+
+/// One line on stderr. A closed or full stderr loses the line rather than
+/// panicking as `eprintln!` would: the exit code still tells the outcome.
+pub fn stderr_line(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 #[cfg(test)]

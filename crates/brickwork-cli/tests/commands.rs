@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use brickwork_emulator::{Emulator, EmulatorHandle};
+use brickwork_emulator::{Emulator, EmulatorHandle, Fault, FaultRule, FaultSettings, Phase};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "dapi-cli-tests";
@@ -228,8 +228,10 @@ async fn listings_stream_across_pages_and_stop_at_the_limit() {
     }
     let all = brickwork(&["jobs", "list", "-o", "json"], &env).await.json();
     assert_eq!(all.as_array().map(Vec::len), Some(45), "every page");
+    let sent = emulator.counters().requests;
     let some = brickwork(&["jobs", "list", "--limit", "7", "-o", "json"], &env).await.json();
     assert_eq!(some.as_array().map(Vec::len), Some(7));
+    assert_eq!(emulator.counters().requests - sent, 1, "seven jobs are on the first page: no second is asked for");
     let text = brickwork(&["jobs", "list", "--limit", "3"], &env).await.stdout();
     assert_eq!(text.lines().count(), 4, "a header and three rows: {text}");
     assert!(text.lines().nth(1).is_some_and(|row| row.contains("job-")), "{text}");
@@ -313,7 +315,8 @@ async fn errors_exit_by_class_with_the_json_error_on_stderr() {
     env.retain(|(k, _)| *k != "DATABRICKS_TOKEN");
     env.push(("DATABRICKS_TOKEN", "dapi-wrong".into()));
     let denied = brickwork(&["clusters", "list", "-o", "json"], &env).await;
-    assert_eq!(denied.code(), Some(1), "a refused token is an API error: {}", denied.stderr());
+    assert_eq!(denied.code(), Some(3), "a refused token is a credential to fix: {}", denied.stderr());
+    assert_eq!(denied.error()["kind"], "PermissionDenied");
     env.retain(|(k, _)| *k != "DATABRICKS_TOKEN");
     let unconfigured = brickwork(&["clusters", "list", "-o", "json"], &env).await;
     assert_eq!(unconfigured.code(), Some(3), "no credentials: {}", unconfigured.stderr());
@@ -373,6 +376,31 @@ async fn demo_runs_the_pipeline_on_the_embedded_emulator_and_reports_its_steps()
             && out.contains("0 live clusters left"),
         "{out}"
     );
+}
+
+#[tokio::test]
+async fn a_demo_that_fails_reports_its_own_error_even_when_its_cleanup_fails_too() {
+    let emulator = emulator().await;
+    let home = tempfile::tempdir().expect("home");
+    let env = vars(&emulator, home.path());
+    // The pipeline fails choosing a runtime, after its notebooks are up;
+    // deleting them then fails as well.
+    let fail = |method: &str, path_prefix: &str| FaultRule {
+        path_prefix: path_prefix.into(),
+        method: Some(method.into()),
+        probability: 1.0,
+        fault: Fault::InternalError,
+        phase: Phase::Before,
+    };
+    emulator.set_faults(FaultSettings {
+        rules: vec![fail("GET", "/api/2.1/clusters/spark-versions"), fail("POST", "/api/2.0/workspace/delete")],
+        ..FaultSettings::default()
+    });
+    let out = brickwork(&["demo"], &env).await;
+    assert_eq!(out.code(), Some(1), "{}", out.stderr());
+    let stderr = out.stderr();
+    assert!(stderr.contains("Warning: cleaning up failed too"), "the cleanup's failure is said: {stderr}");
+    assert!(stderr.lines().last().is_some_and(|l| l.starts_with("Error: ")), "then the pipeline's: {stderr}");
 }
 
 #[tokio::test]
