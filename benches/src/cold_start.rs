@@ -74,6 +74,11 @@ pub async fn run(plan: &Plan) -> Result<Vec<Metric>, String> {
         Metric::new("cold start", "--help: peak RSS".into(), "MiB", false)
             .value(BRICKWORK, Stats::of(&cli_help.rss_mib)),
     ];
+    let floor = crate::measure::floor()?;
+    metrics.push(
+        Metric::new("cold start", "peak RSS of `true`, measured the same way (the floor)".into(), "MiB", false)
+            .value(BRICKWORK, Stats::of(&[floor])),
+    );
     let size = std::fs::metadata(&plan.cli).map_err(|e| format!("{}: {e}", plan.cli.display()))?.len();
     metrics.push(
         Metric::new("build", "size of the brickwork CLI binary".into(), "MB", false)

@@ -10,7 +10,9 @@
 //! `brickwork-bench run --emulator BIN --cli BIN --out DIR [--python BIN]
 //! [--quick] [--reps N] [--build-seconds S]` runs them all;
 //! `brickwork-bench list-jobs brickwork|raw URL TOKEN` is the child process
-//! whose peak memory the pagination scenario measures.
+//! whose peak memory the pagination scenario measures, and `brickwork-bench
+//! measure REPORT PROGRAM ARGS...` the small launcher every measured process
+//! is started by.
 
 mod bulk;
 mod cold_start;
@@ -111,6 +113,15 @@ fn collect(all: &mut Vec<report::Metric>, found: Result<Vec<report::Metric>, Str
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(("measure", rest)) = args.split_first().map(|(command, rest)| (command.as_str(), rest)) {
+        return match measure::launch(rest) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("brickwork-bench measure: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {

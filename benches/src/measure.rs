@@ -2,7 +2,6 @@
 //! kernel (wall time and peak resident memory from `wait4`).
 
 use std::future::Future;
-use std::io::Read;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -94,21 +93,76 @@ pub struct ProcessRun {
 
 /// Run `command` to its end (stdout captured, stderr inherited); an exit
 /// other than 0 is an error.
+///
+/// The process is started by a launcher, this program's `measure` mode,
+/// rather than by the harness itself: a child spawned straight from a
+/// process of 20 MiB inherits that process's pages until it executes, and
+/// the kernel counts them in the child's peak RSS. The launcher does nothing
+/// but spawn and wait, so its few MiB are the floor of every figure (see
+/// [`floor`]).
 pub fn run_process(command: &mut Command) -> Result<ProcessRun, String> {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
     let what = format!("{:?}", command.get_program());
+    let me = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let n = RUNS.fetch_add(1, Ordering::Relaxed);
+    let report = std::env::temp_dir().join(format!("brickwork-bench-{}-{n}.json", std::process::id()));
+    let mut launcher = Command::new(me);
+    launcher.arg("measure").arg(&report).arg(command.get_program()).args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => launcher.env(key, value),
+            None => launcher.env_remove(key),
+        };
+    }
+    if let Some(dir) = command.get_current_dir() {
+        launcher.current_dir(dir);
+    }
+    let output = launcher
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot start {what}: {e}"))?;
+    let measured = std::fs::read_to_string(&report).map_err(|e| format!("no measurement of {what}: {e}"));
+    let _ = std::fs::remove_file(&report);
+    let measured: Measured = serde_json::from_str(&measured?).map_err(|e| format!("measurement of {what}: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if measured.wait_status != 0 {
+        return Err(format!("{what} failed (wait status {}): {}", measured.wait_status, stdout.trim()));
+    }
+    Ok(ProcessRun {
+        wall: Duration::from_secs_f64(measured.seconds),
+        max_rss_mib: measured.max_rss_kib as f64 / 1024.0,
+        stdout,
+    })
+}
+
+/// What the launcher writes for the harness.
+#[derive(Serialize, serde::Deserialize)]
+struct Measured {
+    wait_status: i32,
+    max_rss_kib: i64,
+    seconds: f64,
+}
+
+/// The launcher: `measure REPORT PROGRAM ARGS...` runs PROGRAM with this
+/// process's stdin, stdout and stderr, and writes its wait status, peak RSS
+/// and wall time to REPORT. Runs before any runtime is built, to stay small.
+pub fn launch(args: &[String]) -> Result<(), String> {
+    let [report, program, rest @ ..] = args else {
+        return Err("usage: brickwork-bench measure REPORT PROGRAM [ARGS...]".into());
+    };
     let started = Instant::now();
-    let mut child =
-        command.stdin(Stdio::null()).stdout(Stdio::piped()).spawn().map_err(|e| format!("cannot start {what}: {e}"))?;
-    let mut stdout = String::new();
-    if let Some(mut pipe) = child.stdout.take() {
-        pipe.read_to_string(&mut stdout).map_err(|e| format!("reading the output of {what}: {e}"))?;
-    }
-    let (status, max_rss_kib) = wait_with_usage(child.id())?;
-    let wall = started.elapsed();
-    if status != 0 {
-        return Err(format!("{what} failed (wait status {status}): {}", stdout.trim()));
-    }
-    Ok(ProcessRun { wall, max_rss_mib: max_rss_kib as f64 / 1024.0, stdout })
+    let child = Command::new(program).args(rest).spawn().map_err(|e| format!("cannot start {program}: {e}"))?;
+    let (wait_status, max_rss_kib) = wait_with_usage(child.id())?;
+    let measured = Measured { wait_status, max_rss_kib, seconds: started.elapsed().as_secs_f64() };
+    let text = serde_json::to_string(&measured).map_err(|e| e.to_string())?;
+    std::fs::write(report, text).map_err(|e| format!("{report}: {e}"))
+}
+
+/// Peak RSS (MiB) of a process that does nothing (`true`), started as every
+/// measured process is: the least any figure can be.
+pub fn floor() -> Result<f64, String> {
+    run_process(&mut Command::new("true")).map(|run| run.max_rss_mib)
 }
 
 /// Reap child `pid`: its wait status and peak RSS in KiB. std's `Child`

@@ -3,7 +3,9 @@
 //! `--quick`), make the Python venv with the pinned official SDK, time a cold
 //! build of the library (full runs only), then run `brickwork-bench`. A full
 //! run writes `bench/report.{json,md}`; a quick one (CI) writes under
-//! `target/bench-quick` and judges nothing.
+//! `target/bench-quick` and judges nothing. `--no-build` takes the binaries
+//! in `target/debug` as they are: CI has built them in its test step, and
+//! building them again without the test's features would rebuild the stack.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,20 +13,25 @@ use std::time::Instant;
 
 struct Options {
     quick: bool,
+    no_build: bool,
     reps: Option<String>,
     python: Option<PathBuf>,
 }
 
 fn options(args: &[String]) -> Result<Options, String> {
-    let mut parsed = Options { quick: false, reps: None, python: None };
+    let mut parsed = Options { quick: false, no_build: false, reps: None, python: None };
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "--quick" => parsed.quick = true,
+            "--no-build" => parsed.no_build = true,
             "--reps" => parsed.reps = Some(rest.next().ok_or("--reps needs a value")?.clone()),
             "--python" => parsed.python = Some(rest.next().ok_or("--python needs a value")?.into()),
             other => return Err(format!("bench: unknown argument {other}")),
         }
+    }
+    if parsed.no_build && !parsed.quick {
+        return Err("bench: --no-build takes the debug binaries: only with --quick".into());
     }
     Ok(parsed)
 }
@@ -90,7 +97,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if !options.quick {
         build.arg("--release");
     }
-    status(&mut build)?;
+    if !options.no_build {
+        status(&mut build)?;
+    }
     let python = match options.python {
         Some(python) => python,
         None => python_venv(&root)?,

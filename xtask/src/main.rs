@@ -4,6 +4,8 @@
 //!   cargo features and the CLI's command table from `api/model.json`.
 //! - `cargo xtask codegen --check`: fail when a committed file differs from
 //!   what the generator writes (CI runs this).
+//! - `cargo xtask soak`, `trials`, `scan-secrets`: the reliability suite.
+//! - `cargo xtask bench`: the benchmarks and `bench/report.{md,json}`.
 
 mod bench;
 mod cli;
@@ -150,7 +152,7 @@ const USAGE: &str = "usage: cargo xtask codegen [--check]
        cargo xtask soak [--seconds N] [--workers N] [--seed N] [--log FILE]
        cargo xtask trials [--count N] [--seed N] [--log FILE]
        cargo xtask scan-secrets FILE... [--secret VALUE]...
-       cargo xtask bench [--quick] [--reps N] [--python PATH]";
+       cargo xtask bench [--quick [--no-build]] [--reps N] [--python PATH]";
 
 /// The reliability suite lives in its own crate, so that this one (which
 /// regenerates the library) builds even when the library does not.
