@@ -187,9 +187,11 @@ enum Stdout {
     Secret,
 }
 
+/// Attempts at starting a helper whose file is still open for writing.
+const BUSY_ATTEMPTS: u32 = 5;
+
 async fn run(program: &Path, args: &[String], timeout: Duration, stdout: Stdout) -> Result<Vec<u8>> {
-    let run = tokio::process::Command::new(program).args(args).kill_on_drop(true).output();
-    let output = tokio::time::timeout(timeout, run)
+    let output = tokio::time::timeout(timeout, output_of(program, args))
         .await
         .map_err(|_| Error::auth(format!("{} did not answer within {timeout:?}", program.display())))?
         .map_err(|e| Error::auth(format!("cannot run {}: {e}", program.display())))?;
@@ -210,6 +212,24 @@ async fn run(program: &Path, args: &[String], timeout: Duration, stdout: Stdout)
         return Err(Error::auth(format!("cannot get access token: {}", message.join("\n"))));
     }
     Ok(output.stdout)
+}
+
+/// Run `program` to its end. A helper that was just written (by an
+/// installer, a provisioning script, another thread of this process) can be
+/// refused with "text file busy" for as long as any process still holds it
+/// open for writing: a child forked meanwhile keeps a copy of that handle
+/// until it executes. That passes within milliseconds, so it is tried again.
+async fn output_of(program: &Path, args: &[String]) -> std::io::Result<std::process::Output> {
+    let mut attempt = 1;
+    loop {
+        match tokio::process::Command::new(program).args(args).kill_on_drop(true).output().await {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && attempt < BUSY_ATTEMPTS => {
+                tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
 }
 
 /// The first executable named `name` on the `PATH` this config sees that `accept`s.
@@ -238,5 +258,25 @@ mod tests {
         assert!(parse_expiry("2030-10-18T10:44:26Z").is_some());
         assert!(parse_expiry("2030-10-18 10:44:26").is_some());
         assert!(parse_expiry("tomorrow").is_none());
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_helper_still_open_for_writing_for_a_moment_is_run_once_it_is_released() {
+        use std::io::Write;
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("helper");
+        let mut writing = std::fs::File::create(&path).expect("create");
+        writing.write_all(b"#!/bin/sh\necho ready\n").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        // The handle a writer (or a child forked meanwhile) still holds.
+        let released = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            drop(writing);
+        });
+        let out = run_command(&path, &[], Duration::from_secs(10)).await.expect("run once released");
+        assert_eq!(out, b"ready\n");
+        released.join().expect("thread");
     }
 }
