@@ -23,7 +23,7 @@ use brickwork::service::helpers::UploadOptions;
 use brickwork::service::jobs::{NotebookTask, Task};
 use brickwork::service::workspace::Language;
 use brickwork::service::{WaitOptions, WorkspaceClient};
-use brickwork::transport::RetryPolicy;
+use brickwork::transport::{RetryPolicy, SERVER_ERROR_ATTEMPTS};
 use brickwork::{Client, Config, Error, ErrorKind};
 use brickwork_emulator::{Emulator, EmulatorHandle, Fault, FaultRule, FaultSettings, Phase};
 
@@ -56,8 +56,11 @@ fn fault_rules(seed: u64) -> FaultSettings {
 #[derive(Default)]
 struct Tally {
     operations: u64,
-    /// Failures of non-idempotent operations, by the fault kind that can
-    /// cause them and the request (`"internal_error POST /api/2.2/jobs/create"`).
+    /// Operations that failed (as faults can make them).
+    failed: u64,
+    /// Faults those failures need, by the fault kind that can cause them and
+    /// the request (`"internal_error POST /api/2.2/jobs/create"`): one for a
+    /// non-idempotent call, `SERVER_ERROR_ATTEMPTS` for an idempotent one.
     failures: BTreeMap<String, u64>,
     violations: Vec<String>,
     /// Secret payloads written, and the client secret: never to be logged.
@@ -90,11 +93,22 @@ impl Worker {
         tally.error_text.push_str(&text);
     }
 
-    /// An idempotent operation: the client must have retried it through.
+    /// An idempotent operation: the client must have retried it through,
+    /// unless it met as many server errors as the transport allows in a row
+    /// (a chance run of injected 500s, rare but certain over a long soak):
+    /// then those faults must be there, on that request, as for [`Self::may`].
     async fn must<T>(&self, what: &str, call: impl Future<Output = brickwork::Result<T>>) -> Option<T> {
         self.tally().operations += 1;
         match call.await {
             Ok(value) => Some(value),
+            Err(err) if err.kind() == ErrorKind::InternalError => {
+                self.seen(&err);
+                let key = format!("internal_error {}", err.request().unwrap_or("(no request)"));
+                let mut tally = self.tally();
+                tally.failed += 1;
+                *tally.failures.entry(key).or_insert(0) += u64::from(SERVER_ERROR_ATTEMPTS);
+                None
+            }
             Err(err) => {
                 self.seen(&err);
                 self.violation(format!("idempotent {what} failed: {} ({:?})", err, err.kind()));
@@ -103,10 +117,16 @@ impl Worker {
         }
     }
 
-    /// An idempotent delete: "does not exist" means a lost answer's retry found it done.
-    async fn delete(&self, what: &str, call: impl Future<Output = brickwork::Result<()>>) {
+    /// An idempotent delete: "does not exist" means a lost answer's retry
+    /// found it done. One that ran out of server-error attempts is asked once
+    /// more, as a caller who must clean up would: the soak checks nothing is left.
+    async fn delete<F: Future<Output = brickwork::Result<()>>>(&self, what: &str, call: impl Fn() -> F) {
         let done = async {
-            match call.await {
+            let mut result = call().await;
+            if result.as_ref().is_err_and(|e| e.kind() == ErrorKind::InternalError) {
+                result = call().await;
+            }
+            match result {
                 Err(e) if e.is_missing_resource() => Ok(()),
                 other => other,
             }
@@ -121,7 +141,10 @@ impl Worker {
             self.seen(&err);
             let family = fault_family(err.kind());
             let key = format!("{family} {}", err.request().unwrap_or("(no request)"));
-            self.tally().failures.entry(key).and_modify(|n| *n += 1).or_insert(1);
+            let mut tally = self.tally();
+            tally.failed += 1;
+            *tally.failures.entry(key).or_insert(0) += 1;
+            drop(tally);
             if family == "other" || err.is_connect_failure() {
                 self.violation(format!("{what} failed in a way no fault causes: {err} ({:?})", err.kind()));
             }
@@ -141,7 +164,7 @@ impl Worker {
             }
             for cluster in named {
                 let id = cluster.cluster_id.unwrap_or_default();
-                self.delete("clusters.permanent_delete", clusters.permanent_delete(id).send()).await;
+                self.delete("clusters.permanent_delete", || clusters.permanent_delete(&id).send()).await;
             }
             return;
         };
@@ -153,7 +176,7 @@ impl Worker {
                 self.violation(format!("cluster {id} is missing from the list"));
             }
         }
-        self.delete("clusters.permanent_delete", clusters.permanent_delete(&id).send()).await;
+        self.delete("clusters.permanent_delete", || clusters.permanent_delete(&id).send()).await;
     }
 
     async fn job_flow(&self, i: usize, notebook: &str) {
@@ -188,7 +211,7 @@ impl Worker {
                 self.violation(format!("job {name}: {} runs for one run-now", runs.len()));
             }
         }
-        self.delete("jobs.delete", jobs.delete(job_id).send()).await;
+        self.delete("jobs.delete", || jobs.delete(job_id).send()).await;
     }
 
     async fn secret_flow(&self, i: usize, scope: &str) {
@@ -240,7 +263,7 @@ impl Worker {
                 _ => self.secret_flow(i, &scope).await,
             }
         }
-        self.delete("secrets.delete_scope", self.basic.secrets().delete_scope(&scope).send()).await;
+        self.delete("secrets.delete_scope", || self.basic.secrets().delete_scope(&scope).send()).await;
     }
 }
 
@@ -367,7 +390,9 @@ fn report(
     for (key, failures) in &tally.failures {
         let injected = snapshot.faults_by_request.get(key).copied().unwrap_or(0);
         if *failures > injected {
-            violations.push(format!("{failures} failures \"{key}\" but {injected} such faults on that request"));
+            violations.push(format!(
+                "failures \"{key}\" need {failures} faults but {injected} were injected on that request"
+            ));
         }
     }
     // Secret hygiene: the trace log, every error's Display and Debug, the client's Debug.
@@ -379,7 +404,7 @@ fn report(
     violations.append(&mut log_violations);
     let retries = std::fs::read_to_string(log).map(|text| text.lines().filter(|l| l.contains("retrying")).count());
     let faults: u64 = snapshot.faults_injected_before + snapshot.faults_injected_after;
-    let failures: u64 = tally.failures.values().sum();
+    let failures = tally.failed;
     println!("faults by kind: {:?}", snapshot.faults_by_kind);
     println!(
         "soak: {}s, {workers} workers, seed {seed}: operations {}, requests {}, faults injected {faults}, retries {}, failures {failures} (all typed, from faults: {}), violations {}",
