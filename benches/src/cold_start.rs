@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use crate::emulator::{sdk_environment, Emulator};
-use crate::measure::{run_process, ProcessRun, Stats};
+use crate::measure::{run_process, Stats};
 use crate::report::{Bar, Metric, BRICKWORK, PYTHON};
 use crate::Plan;
 
@@ -22,9 +22,7 @@ struct Runs {
 impl Runs {
     async fn measure(&mut self, count: usize, command: &Command) -> Result<(), String> {
         for _ in 0..count {
-            let mut command = clone(command);
-            let run: ProcessRun =
-                tokio::task::spawn_blocking(move || run_process(&mut command)).await.map_err(|e| e.to_string())??;
+            let run = run_process(command).await?;
             self.ms.push(run.wall.as_secs_f64() * 1e3);
             self.rss_mib.push(run.max_rss_mib);
         }
@@ -50,12 +48,12 @@ pub async fn run(plan: &Plan) -> Result<Vec<Metric>, String> {
     let help = with_environment(&plan.cli, &["--help"]);
     let (mut cli_list, mut cli_help, mut py) = (Runs::default(), Runs::default(), Runs::default());
     // One unmeasured run of each first, so every measured run finds the binary in the page cache.
-    run_process(&mut clone(&list))?;
+    run_process(&list).await?;
     cli_list.measure(runs, &list).await?;
     cli_help.measure(runs, &help).await?;
     if let Some(python) = &plan.python {
         let one_liner = with_environment(python, &["-c", PYTHON_CLUSTERS_LIST]);
-        run_process(&mut clone(&one_liner))?;
+        run_process(&one_liner).await?;
         py.measure(plan.count(10, 1), &one_liner).await?;
     }
 
@@ -74,7 +72,7 @@ pub async fn run(plan: &Plan) -> Result<Vec<Metric>, String> {
         Metric::new("cold start", "--help: peak RSS".into(), "MiB", false)
             .value(BRICKWORK, Stats::of(&cli_help.rss_mib)),
     ];
-    let floor = crate::measure::floor()?;
+    let floor = crate::measure::floor().await?;
     metrics.push(
         Metric::new("cold start", "peak RSS of `true`, measured the same way (the floor)".into(), "MiB", false)
             .value(BRICKWORK, Stats::of(&[floor])),
@@ -91,18 +89,4 @@ pub async fn run(plan: &Plan) -> Result<Vec<Metric>, String> {
         );
     }
     Ok(metrics)
-}
-
-/// `Command` is not `Clone`: rebuild one with the same program, arguments
-/// and environment.
-fn clone(command: &Command) -> Command {
-    let mut copy = Command::new(command.get_program());
-    copy.args(command.get_args());
-    for (key, value) in command.get_envs() {
-        match value {
-            Some(value) => copy.env(key, value),
-            None => copy.env_remove(key),
-        };
-    }
-    copy
 }

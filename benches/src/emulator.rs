@@ -102,7 +102,7 @@ pub async fn python(plan: &Plan, emulator: &Emulator, args: &[&str]) -> Result<O
     let mut command = std::process::Command::new(python);
     command.arg(&plan.contender).args(args);
     sdk_environment(&mut command, emulator);
-    let run = tokio::task::spawn_blocking(move || run_process(&mut command)).await.map_err(|e| e.to_string())??;
+    let run = run_process(&command).await?;
     let answer = serde_json::from_str(&run.stdout).map_err(|e| format!("contender.py {}: {e}", args.join(" ")))?;
     Ok(Some((answer, run)))
 }

@@ -70,10 +70,9 @@ pub async fn run(plan: &Plan) -> Result<Vec<Metric>, String> {
     }
     if let [Some(at_small), Some(at_large)] = rss_by_size[..] {
         let growth = at_large.median / at_small.median;
-        let stats = Stats { median: growth, min: growth, max: growth, runs: 1 };
         metrics.push(
             Metric::new("pagination", format!("peak RSS at {large} jobs / at {small} jobs"), "x", false)
-                .value(BRICKWORK, Some(stats))
+                .value(BRICKWORK, Stats::of(&[growth]))
                 .bar(Bar::at_most(BRICKWORK, 1.2, "x")),
         );
     }
@@ -92,7 +91,7 @@ async fn list_in_child(emulator: &Emulator, client: &str, expected: usize) -> Re
     let me = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
     let mut command = std::process::Command::new(me);
     command.args(["list-jobs", client, &emulator.url, &emulator.token]);
-    let run = tokio::task::spawn_blocking(move || run_process(&mut command)).await.map_err(|e| e.to_string())??;
+    let run = run_process(&command).await?;
     let answer: Value = serde_json::from_str(&run.stdout).map_err(|e| format!("list-jobs {client}: {e}"))?;
     check_count(client, &answer, expected)?;
     let seconds = answer["seconds"].as_f64().ok_or("list-jobs: no seconds")?;

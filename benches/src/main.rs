@@ -113,27 +113,14 @@ fn collect(all: &mut Vec<report::Metric>, found: Result<Vec<report::Metric>, Str
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(("measure", rest)) = args.split_first().map(|(command, rest)| (command.as_str(), rest)) {
-        return match measure::launch(rest) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("brickwork-bench measure: {e}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("brickwork-bench: cannot start a runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    // Each mode builds the runtime it needs: the launcher builds none, to stay small.
     let result = match args.split_first() {
-        Some((command, rest)) if command == "run" => parse(rest).and_then(|plan| runtime.block_on(run(plan))),
-        Some((command, rest)) if command == "list-jobs" => runtime.block_on(listing::child(rest)),
+        Some((command, rest)) if command == "measure" => measure::launch(rest),
+        Some((command, rest)) if command == "run" => parse(rest).and_then(|plan| runtime()?.block_on(run(plan))),
+        Some((command, rest)) if command == "list-jobs" => runtime().and_then(|r| r.block_on(listing::child(rest))),
         _ => Err("usage: brickwork-bench run --emulator BIN --cli BIN [--python BIN] [--quick] [--reps N] [--out DIR]
-       brickwork-bench list-jobs brickwork|raw URL TOKEN"
+       brickwork-bench list-jobs brickwork|raw URL TOKEN
+       brickwork-bench measure REPORT PROGRAM [ARGS...]"
             .into()),
     };
     match result {
@@ -143,4 +130,8 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| format!("cannot start a runtime: {e}"))
 }

@@ -100,7 +100,7 @@ pub struct ProcessRun {
 /// the kernel counts them in the child's peak RSS. The launcher does nothing
 /// but spawn and wait, so its few MiB are the floor of every figure (see
 /// [`floor`]).
-pub fn run_process(command: &mut Command) -> Result<ProcessRun, String> {
+pub async fn run_process(command: &Command) -> Result<ProcessRun, String> {
     static RUNS: AtomicUsize = AtomicUsize::new(0);
     let what = format!("{:?}", command.get_program());
     let me = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
@@ -117,11 +117,9 @@ pub fn run_process(command: &mut Command) -> Result<ProcessRun, String> {
     if let Some(dir) = command.get_current_dir() {
         launcher.current_dir(dir);
     }
-    let output = launcher
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("cannot start {what}: {e}"))?;
+    launcher.stdin(Stdio::null()).stderr(Stdio::inherit());
+    let output =
+        tokio::process::Command::from(launcher).output().await.map_err(|e| format!("cannot start {what}: {e}"))?;
     let measured = std::fs::read_to_string(&report).map_err(|e| format!("no measurement of {what}: {e}"));
     let _ = std::fs::remove_file(&report);
     let measured: Measured = serde_json::from_str(&measured?).map_err(|e| format!("measurement of {what}: {e}"))?;
@@ -161,8 +159,8 @@ pub fn launch(args: &[String]) -> Result<(), String> {
 
 /// Peak RSS (MiB) of a process that does nothing (`true`), started as every
 /// measured process is: the least any figure can be.
-pub fn floor() -> Result<f64, String> {
-    run_process(&mut Command::new("true")).map(|run| run.max_rss_mib)
+pub async fn floor() -> Result<f64, String> {
+    run_process(&Command::new("true")).await.map(|run| run.max_rss_mib)
 }
 
 /// Reap child `pid`: its wait status and peak RSS in KiB. std's `Child`

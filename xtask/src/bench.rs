@@ -36,24 +36,14 @@ fn options(args: &[String]) -> Result<Options, String> {
     Ok(parsed)
 }
 
-fn status(command: &mut Command) -> Result<(), String> {
-    let shown = format!("{command:?}");
-    let status = command.status().map_err(|e| format!("cannot run {shown}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{shown} failed ({status})"))
-    }
-}
-
 /// The venv's interpreter, with the SDK pinned for the compatibility suite.
 fn python_venv(root: &Path) -> Result<PathBuf, String> {
     let venv = root.join("target/bench-venv");
     let python = venv.join("bin/python");
     if !python.exists() {
-        status(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        crate::run_checked(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
-    status(
+    crate::run_checked(
         Command::new(&python)
             .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
             .arg(root.join("tests/compat/requirements.txt")),
@@ -67,7 +57,7 @@ fn cold_build(cargo: &str, root: &Path) -> Result<f64, String> {
     let target = root.join("target/bench-cold-build");
     let _ = std::fs::remove_dir_all(&target);
     let started = Instant::now();
-    status(
+    crate::run_checked(
         Command::new(cargo)
             .current_dir(root)
             .args(["build", "--release", "--locked", "-p", "brickwork", "--target-dir"])
@@ -98,7 +88,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         build.arg("--release");
     }
     if !options.no_build {
-        status(&mut build)?;
+        crate::run_checked(&mut build)?;
     }
     let python = match options.python {
         Some(python) => python,
@@ -128,5 +118,5 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if let Some(seconds) = build_seconds {
         bench.args(["--build-seconds", &format!("{seconds:.1}")]);
     }
-    status(&mut bench)
+    crate::run_checked(&mut bench)
 }

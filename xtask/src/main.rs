@@ -158,15 +158,19 @@ const USAGE: &str = "usage: cargo xtask codegen [--check]
 /// regenerates the library) builds even when the library does not.
 fn reliability(args: &[String]) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let status = std::process::Command::new(cargo)
-        .args(["run", "--quiet", "--locked", "--package", "reliability", "--"])
-        .args(args)
-        .status()
-        .map_err(|e| format!("cannot run the reliability suite: {e}"))?;
+    let mut suite = std::process::Command::new(cargo);
+    suite.args(["run", "--quiet", "--locked", "--package", "reliability", "--"]).args(args);
+    run_checked(&mut suite)
+}
+
+/// Run `command` to its end; anything but success is an error naming it.
+fn run_checked(command: &mut std::process::Command) -> Result<(), String> {
+    let shown = format!("{command:?}");
+    let status = command.status().map_err(|e| format!("cannot run {shown}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("{} failed ({status})", args[0]))
+        Err(format!("{shown} failed ({status})"))
     }
 }
 
