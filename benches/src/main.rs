@@ -8,7 +8,8 @@
 //! whether each of the issue's bars is met.
 //!
 //! `brickwork-bench run --emulator BIN --cli BIN --out DIR [--python BIN]
-//! [--quick] [--reps N] [--build-seconds S]` runs them all;
+//! [--quick] [--reps N] [--build-seconds S] [--only SCENARIO]` runs them all
+//! (or one);
 //! `brickwork-bench list-jobs brickwork|raw URL TOKEN` is the child process
 //! whose peak memory the pagination scenario measures, and `brickwork-bench
 //! measure REPORT PROGRAM ARGS...` the small launcher every measured process
@@ -39,6 +40,8 @@ pub struct Plan {
     pub out: PathBuf,
     /// The cold build of the default features, timed by `cargo xtask bench`.
     pub build_seconds: Option<f64>,
+    /// Run only this scenario (`--only throughput`): for profiling one path.
+    pub only: Option<String>,
 }
 
 impl Plan {
@@ -62,6 +65,7 @@ fn parse(args: &[String]) -> Result<Plan, String> {
         contender: PathBuf::from("benches/contender.py"),
         out: PathBuf::from("bench"),
         build_seconds: None,
+        only: None,
     };
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
@@ -74,6 +78,7 @@ fn parse(args: &[String]) -> Result<Plan, String> {
             "--python" => plan.python = Some(value()?.into()),
             "--contender" => plan.contender = value()?.into(),
             "--out" => plan.out = value()?.into(),
+            "--only" => plan.only = Some(value()?),
             "--build-seconds" => {
                 plan.build_seconds = Some(value()?.parse().map_err(|_| "--build-seconds: not a number".to_string())?)
             }
@@ -89,16 +94,35 @@ fn parse(args: &[String]) -> Result<Plan, String> {
     Ok(plan)
 }
 
+/// The scenarios by the name `--only` takes, with what each prints as it starts.
+const SCENARIOS: [(&str, &str); 4] = [
+    ("throughput", "throughput and emulator capacity"),
+    ("listing", "streaming pagination"),
+    ("bulk", "rate-limited bulk delete"),
+    ("cold-start", "cold start and build"),
+];
+
 async fn run(plan: Plan) -> Result<(), String> {
+    if let Some(only) = &plan.only {
+        if !SCENARIOS.iter().any(|(name, _)| name == only) {
+            let names: Vec<&str> = SCENARIOS.iter().map(|(name, _)| *name).collect();
+            return Err(format!("--only {only}: no such scenario (one of {})", names.join(", ")));
+        }
+    }
     let mut metrics = Vec::new();
-    eprintln!("bench: throughput and emulator capacity");
-    collect(&mut metrics, throughput::run(&plan).await)?;
-    eprintln!("bench: streaming pagination");
-    collect(&mut metrics, listing::run(&plan).await)?;
-    eprintln!("bench: rate-limited bulk delete");
-    collect(&mut metrics, bulk::run(&plan).await)?;
-    eprintln!("bench: cold start and build");
-    collect(&mut metrics, cold_start::run(&plan).await)?;
+    for (name, title) in SCENARIOS {
+        if plan.only.as_ref().is_some_and(|only| only != name) {
+            continue;
+        }
+        eprintln!("bench: {title}");
+        let found = match name {
+            "throughput" => throughput::run(&plan).await,
+            "listing" => listing::run(&plan).await,
+            "bulk" => bulk::run(&plan).await,
+            _ => cold_start::run(&plan).await,
+        };
+        collect(&mut metrics, found)?;
+    }
     report::write(&plan, &metrics)
 }
 
@@ -118,7 +142,7 @@ fn main() -> ExitCode {
         Some((command, rest)) if command == "measure" => measure::launch(rest),
         Some((command, rest)) if command == "run" => parse(rest).and_then(|plan| runtime()?.block_on(run(plan))),
         Some((command, rest)) if command == "list-jobs" => runtime().and_then(|r| r.block_on(listing::child(rest))),
-        _ => Err("usage: brickwork-bench run --emulator BIN --cli BIN [--python BIN] [--quick] [--reps N] [--out DIR]
+        _ => Err("usage: brickwork-bench run --emulator BIN --cli BIN [--python BIN] [--quick] [--reps N] [--out DIR] [--only SCENARIO]
        brickwork-bench list-jobs brickwork|raw URL TOKEN
        brickwork-bench measure REPORT PROGRAM [ARGS...]"
             .into()),

@@ -179,3 +179,17 @@ fn wait_with_usage(pid: u32) -> Result<(i32, i64), String> {
     }
     Ok((status, usage.ru_maxrss))
 }
+
+/// CPU seconds process `pid` has used (user + system), from `/proc`.
+pub fn cpu_seconds(pid: u32) -> Result<f64, String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| format!("/proc/{pid}/stat: {e}"))?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).ok_or("unexpected /proc stat")?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).ok_or("unexpected /proc stat");
+    // utime and stime are fields 14 and 15 of stat; the state (field 3) is the first after the name.
+    let total = ticks(11)? + ticks(12)?;
+    // SAFETY: sysconf only reads a constant of the system.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    Ok(total / per_second.max(1) as f64)
+}

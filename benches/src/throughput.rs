@@ -6,7 +6,7 @@ use brickwork::{Config, WorkspaceClient};
 use reqwest::header::{HeaderValue, AUTHORIZATION};
 
 use crate::emulator::Emulator;
-use crate::measure::{closed_loop, LoadRun, Stats};
+use crate::measure::{closed_loop, cpu_seconds, LoadRun, Stats};
 use crate::report::{Bar, Metric, BRICKWORK, PYTHON, RAW};
 use crate::Plan;
 
@@ -55,12 +55,16 @@ pub async fn run(plan: &Plan) -> Result<Vec<Metric>, String> {
     closed_loop(plan.count(2_000, 200), CONCURRENCY, brickwork_get.clone()).await?;
 
     let (mut raw_runs, mut brickwork_runs, mut python_runs) = (Vec::new(), Vec::new(), Vec::new());
-    let mut server_cpu_us = Vec::new();
+    let (mut server_cpu_us, mut raw_cpu_us, mut brickwork_cpu_us) = (Vec::new(), Vec::new(), Vec::new());
+    let harness = std::process::id();
     for _ in 0..plan.reps {
-        let cpu_before = emulator.cpu_seconds()?;
+        let (server_before, client_before) = (emulator.cpu_seconds()?, cpu_seconds(harness)?);
         raw_runs.push(closed_loop(n, CONCURRENCY, raw_get.clone()).await?);
-        server_cpu_us.push((emulator.cpu_seconds()? - cpu_before) * 1e6 / n as f64);
+        server_cpu_us.push((emulator.cpu_seconds()? - server_before) * 1e6 / n as f64);
+        raw_cpu_us.push((cpu_seconds(harness)? - client_before) * 1e6 / n as f64);
+        let client_before = cpu_seconds(harness)?;
         brickwork_runs.push(closed_loop(n, CONCURRENCY, brickwork_get.clone()).await?);
+        brickwork_cpu_us.push((cpu_seconds(harness)? - client_before) * 1e6 / n as f64);
         if let Some(run) = python_gets(plan, &emulator, &cluster_id, n_python).await? {
             python_runs.push(run);
         }
@@ -88,7 +92,12 @@ pub async fn run(plan: &Plan) -> Result<Vec<Metric>, String> {
         .value(RAW, per_second(&raw_runs));
     let server_cost = Metric::new("emulator capacity", "emulator CPU per clusters/get".into(), "µs", false)
         .value(RAW, Stats::of(&server_cpu_us));
-    Ok(vec![throughput, latency("p50", &p50), latency("p99", &p99), capacity, server_cost])
+    // The client's own cost decides the ratio: client and emulator share the machine's two cores.
+    let client_cost = Metric::new("throughput", format!("{title}: client CPU per call"), "µs", false)
+        .value(RAW, Stats::of(&raw_cpu_us))
+        .value(BRICKWORK, Stats::of(&brickwork_cpu_us))
+        .ratio(BRICKWORK, RAW);
+    Ok(vec![throughput, latency("p50", &p50), latency("p99", &p99), client_cost, capacity, server_cost])
 }
 
 /// The Python SDK's `w.clusters.get` from a thread pool of the same width.

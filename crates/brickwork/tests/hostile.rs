@@ -153,6 +153,30 @@ async fn a_ten_gib_body_is_refused_at_the_limit_with_bounded_memory() {
 }
 
 #[tokio::test]
+async fn a_body_in_many_chunks_is_read_whole_and_a_single_chunk_is_held_to_the_limit() {
+    let pieces: [&'static [u8]; 4] = [b"{\"cluster_id\": \"c", b"hunk", b"ed\", \"cluster_name\"", b": \"split\"}"];
+    let (url, _) = streaming_server(None, move |_| {
+        // A pause between pieces, so they arrive as separate chunks.
+        let stream = futures::StreamExt::then(futures::stream::iter(pieces), |piece| async move {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            Ok::<_, std::io::Error>(bytes::Bytes::from_static(piece))
+        });
+        Body::from_stream(stream)
+    })
+    .await;
+    let w = workspace(&url, |b| b).await;
+    let details = w.clusters().get("c").await.expect("decoded from four chunks");
+    assert_eq!(details.cluster_id.as_deref(), Some("chunked"));
+    assert_eq!(details.cluster_name.as_deref(), Some("split"));
+
+    // One chunk, no length announced, over the limit on its own.
+    let (url, _) = streaming_server(None, |_| Body::from(vec![b' '; 4096])).await;
+    let w = workspace(&url, |b| b.max_response_bytes(1024)).await;
+    let err = w.clusters().get("c").await.expect_err("too large");
+    assert_eq!(err.kind(), ErrorKind::ResponseTooLarge, "{err}");
+}
+
+#[tokio::test]
 async fn a_slow_drip_body_times_out_instead_of_hanging() {
     let (url, _) = streaming_server(None, |_| {
         let drip = futures::stream::unfold(0u32, |n| async move {

@@ -229,7 +229,7 @@ fn build(client: &Client, op: &Operation, mut map: Map<String, Value>) -> Result
         request = request.idempotent(true);
     }
     if !query.is_empty() {
-        request = request.query(&Value::Object(query));
+        request = request.query_value(Value::Object(query));
     }
     match op.body {
         BodyKind::None | BodyKind::Raw(_) => {}

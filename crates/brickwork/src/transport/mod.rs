@@ -183,6 +183,15 @@ impl RequestBuilder {
         self
     }
 
+    /// Add query parameters that are JSON already (generated calls).
+    pub(crate) fn query_value(mut self, params: serde_json::Value) -> Self {
+        match query::pairs_of(params) {
+            Ok(pairs) => self.query.extend(pairs),
+            Err(e) => self.error = Some(e),
+        }
+        self
+    }
+
     /// Send `body` as JSON.
     pub fn json(mut self, body: &(impl Serialize + ?Sized)) -> Self {
         match serde_json::to_vec(body) {
@@ -239,6 +248,8 @@ impl RequestBuilder {
             replayable: !matches!(self.body, RequestBody::Streamed(_)),
         };
         let inner = Arc::clone(&self.client.inner);
+        // Parsed once for every attempt.
+        let url = self.url(&inner.base_url)?;
         let budget = inner.settings.retry_timeout;
         let started = Instant::now();
         let mut attempt: u32 = 1;
@@ -255,7 +266,7 @@ impl RequestBuilder {
             );
             // No attempt may outlive the call's retry budget.
             let remaining = budget.saturating_sub(started.elapsed());
-            let err = match self.attempt(remaining).instrument(span).await {
+            let err = match self.attempt(&url, remaining).instrument(span).await {
                 Ok(response) => return Ok(response),
                 Err(err) => err,
             };
@@ -287,16 +298,25 @@ impl RequestBuilder {
         }
     }
 
+    /// The request's URL with its query string.
+    fn url(&self, base_url: &str) -> Result<reqwest::Url> {
+        let mut url = reqwest::Url::parse(&format!("{base_url}{}", self.path))
+            .map_err(|e| Error::config(format!("invalid request URL for {}: {e}", self.path)))?;
+        if !self.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(&self.query);
+        }
+        Ok(url)
+    }
+
     /// One attempt: rate limit, sign, send, read the whole body.
-    async fn attempt(&mut self, remaining_budget: Duration) -> Result<Response> {
+    async fn attempt(&mut self, url: &reqwest::Url, remaining_budget: Duration) -> Result<Response> {
         let inner = Arc::clone(&self.client.inner);
         let ticket = inner.limiter.acquire().await;
-        let url = format!("{}{}", inner.base_url, self.path);
-        let mut request = inner
-            .http
-            .request(self.method.clone(), &url)
-            .query(&self.query)
-            .headers(self.headers.clone())
+        let mut request = inner.http.request(self.method.clone(), url.clone());
+        if !self.headers.is_empty() {
+            request = request.headers(self.headers.clone());
+        }
+        request = request
             .header(USER_AGENT, inner.user_agent.clone())
             .headers(inner.credentials.headers().await.map_err(Error::before_sending)?)
             .timeout(
@@ -320,13 +340,14 @@ impl RequestBuilder {
             tracing::debug!(headers = ?self.headers, "request headers (Authorization omitted)");
         }
         let started = Instant::now();
-        let response = request.send().await.map_err(|e| classify(e, &self.method, &self.path))?;
+        let mut response = request.send().await.map_err(|e| classify(e, &self.method, &self.path))?;
         if is_private_link_redirect(response.url()) {
             return Err(Error::new(ErrorKind::PermissionDenied, PRIVATE_LINK_MESSAGE)
                 .with_request(self.method.as_str(), &self.path));
         }
         let status = response.status().as_u16();
-        let headers = response.headers().clone();
+        // The body's length is known without them: they can be taken, not copied.
+        let headers = std::mem::take(response.headers_mut());
         inner.limiter.observe(ticket, status, headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()));
         let body = self.read_body(response, inner.settings.max_response_bytes).await?;
         let span = tracing::Span::current();
@@ -382,12 +403,26 @@ pub(crate) async fn read_limited(mut response: reqwest::Response, limit: u64) ->
     if response.content_length().is_some_and(|length| length > limit) {
         return Err(BodyError::TooLarge);
     }
-    let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = response.chunk().await.map_err(BodyError::Read)? {
-        if (body.len() + chunk.len()) as u64 > limit {
+    let too_large = |length: usize| length as u64 > limit;
+    // Most answers come in one chunk: that one is kept as it is, not copied.
+    let Some(first) = response.chunk().await.map_err(BodyError::Read)? else {
+        return Ok(Bytes::new());
+    };
+    if too_large(first.len()) {
+        return Err(BodyError::TooLarge);
+    }
+    let Some(second) = response.chunk().await.map_err(BodyError::Read)? else {
+        return Ok(first);
+    };
+    let mut body = bytes::BytesMut::with_capacity(first.len() + second.len());
+    body.extend_from_slice(&first);
+    let mut next = Some(second);
+    while let Some(chunk) = next {
+        if too_large(body.len() + chunk.len()) {
             return Err(BodyError::TooLarge);
         }
         body.extend_from_slice(&chunk);
+        next = response.chunk().await.map_err(BodyError::Read)?;
     }
     Ok(body.freeze())
 }

@@ -11,6 +11,11 @@ use crate::error::{Error, Result};
 pub fn encode_query<T: Serialize + ?Sized>(params: &T) -> Result<Vec<(String, String)>> {
     let value =
         serde_json::to_value(params).map_err(|e| Error::config(format!("cannot encode query parameters: {e}")))?;
+    pairs_of(value)
+}
+
+/// Flatten parameters that are JSON already (no second encoding).
+pub(crate) fn pairs_of(value: Value) -> Result<Vec<(String, String)>> {
     let mut pairs = Vec::new();
     match value {
         Value::Null => {}
