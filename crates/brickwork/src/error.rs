@@ -81,6 +81,8 @@ pub enum ErrorKind {
     OperationFailed,
     /// A response body was larger than the client accepts (`max_response_bytes`).
     ResponseTooLarge,
+    /// A local file of a transfer could not be read or written.
+    LocalIo,
 }
 
 impl ErrorKind {
@@ -113,6 +115,7 @@ impl ErrorKind {
                 | ErrorKind::Decode
                 | ErrorKind::OperationFailed
                 | ErrorKind::ResponseTooLarge
+                | ErrorKind::LocalIo
         )
     }
 
@@ -286,6 +289,11 @@ impl Error {
         let mut err = Self::new(ErrorKind::Transport, message).with_source(source);
         err.inner.connect_failure = connect;
         err
+    }
+
+    /// A local file operation of a transfer failed (`action` the file at `path`).
+    pub(crate) fn local_io(action: &str, path: &std::path::Path, source: std::io::Error) -> Self {
+        Self::new(ErrorKind::LocalIo, format!("cannot {action} {}: {source}", path.display())).with_source(source)
     }
 
     pub(crate) fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {

@@ -189,7 +189,7 @@ fn to_map(request: &impl Serialize) -> Result<Map<String, Value>> {
 }
 
 /// Percent-encode a path value, keeping `/` (absolute paths are embedded as-is).
-fn encode_path_value(value: &str) -> String {
+pub(crate) fn encode_path_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
         match b {

@@ -117,6 +117,7 @@ impl ApiClient {
             idempotent: None,
             timeout: None,
             error: None,
+            streaming: false,
         }
     }
 
@@ -164,6 +165,8 @@ pub struct RequestBuilder {
     idempotent: Option<bool>,
     timeout: Option<Duration>,
     error: Option<Error>,
+    /// Leave a 2xx body on the wire ([`RequestBuilder::send_streaming`]).
+    streaming: bool,
 }
 
 impl fmt::Debug for RequestBuilder {
@@ -237,6 +240,28 @@ impl RequestBuilder {
 
     /// Send with retries; a non-2xx answer becomes a typed [`Error`].
     pub async fn send(mut self) -> Result<Response> {
+        self.streaming = false;
+        match self.send_with_retries().await? {
+            Answer::Read(response) => Ok(response),
+            Answer::Open(_) => Err(Error::config("a read request was answered as a stream")),
+        }
+    }
+
+    /// Send with retries up to the response's headers and leave a 2xx body
+    /// on the wire, to be read chunk by chunk in bounded memory. The timeout
+    /// covers the wait for the headers and then each read on its own (a
+    /// transfer that keeps moving never times out; one that stalls does).
+    /// Failures while reading the body are not retried: the caller knows how
+    /// much it has and can resume (a `Range` request).
+    pub async fn send_streaming(mut self) -> Result<StreamingResponse> {
+        self.streaming = true;
+        match self.send_with_retries().await? {
+            Answer::Open(response) => Ok(response),
+            Answer::Read(_) => Err(Error::config("a streamed request was answered whole")),
+        }
+    }
+
+    async fn send_with_retries(mut self) -> Result<Answer> {
         if let Some(err) = self.error.take() {
             return Err(err);
         }
@@ -267,7 +292,7 @@ impl RequestBuilder {
             // No attempt may outlive the call's retry budget.
             let remaining = budget.saturating_sub(started.elapsed());
             let err = match self.attempt(&url, remaining).instrument(span).await {
-                Ok(response) => return Ok(response),
+                Ok(answer) => return Ok(answer),
                 Err(err) => err,
             };
             let Some(reason) = inner.retry.reason(&err, replay) else {
@@ -308,20 +333,24 @@ impl RequestBuilder {
         Ok(url)
     }
 
-    /// One attempt: rate limit, sign, send, read the whole body.
-    async fn attempt(&mut self, url: &reqwest::Url, remaining_budget: Duration) -> Result<Response> {
+    /// One attempt: rate limit, sign, send, read the whole body (or, when
+    /// streaming, leave a 2xx body unread).
+    async fn attempt(&mut self, url: &reqwest::Url, remaining_budget: Duration) -> Result<Answer> {
         let inner = Arc::clone(&self.client.inner);
         let ticket = inner.limiter.acquire().await;
         let mut request = inner.http.request(self.method.clone(), url.clone());
         if !self.headers.is_empty() {
             request = request.headers(self.headers.clone());
         }
+        let timeout =
+            self.timeout.unwrap_or(inner.settings.http_timeout).min(remaining_budget.max(Duration::from_millis(1)));
         request = request
             .header(USER_AGENT, inner.user_agent.clone())
-            .headers(inner.credentials.headers().await.map_err(Error::before_sending)?)
-            .timeout(
-                self.timeout.unwrap_or(inner.settings.http_timeout).min(remaining_budget.max(Duration::from_millis(1))),
-            );
+            .headers(inner.credentials.headers().await.map_err(Error::before_sending)?);
+        if !self.streaming {
+            // The whole exchange, body included.
+            request = request.timeout(timeout);
+        }
         if let Some(id) = &inner.workspace_id {
             request = request.header(HeaderName::from_static("x-databricks-workspace-id"), id.clone());
         }
@@ -340,7 +369,12 @@ impl RequestBuilder {
             tracing::debug!(headers = ?self.headers, "request headers (Authorization omitted)");
         }
         let started = Instant::now();
-        let mut response = request.send().await.map_err(|e| classify(e, &self.method, &self.path))?;
+        let sent = if self.streaming {
+            tokio::time::timeout(timeout, request.send()).await.map_err(|_| self.timed_out(timeout))?
+        } else {
+            request.send().await
+        };
+        let mut response = sent.map_err(|e| classify(e, &self.method, &self.path))?;
         if is_private_link_redirect(response.url()) {
             return Err(Error::new(ErrorKind::PermissionDenied, PRIVATE_LINK_MESSAGE)
                 .with_request(self.method.as_str(), &self.path));
@@ -349,7 +383,25 @@ impl RequestBuilder {
         // The body's length is known without them: they can be taken, not copied.
         let headers = std::mem::take(response.headers_mut());
         inner.limiter.observe(ticket, status, headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()));
-        let body = self.read_body(response, inner.settings.max_response_bytes).await?;
+        if self.streaming && (200..300).contains(&status) {
+            let (method, path) = (self.method.clone(), self.path.clone());
+            return Ok(Answer::Open(StreamingResponse {
+                status,
+                headers,
+                body: response,
+                idle: timeout,
+                method,
+                path,
+            }));
+        }
+        let body = if self.streaming {
+            // An error answer: read whole (it is small), each read held to the timeout.
+            tokio::time::timeout(timeout, self.read_body(response, inner.settings.max_response_bytes))
+                .await
+                .map_err(|_| self.timed_out(timeout))??
+        } else {
+            self.read_body(response, inner.settings.max_response_bytes).await?
+        };
         let span = tracing::Span::current();
         span.record("status", status);
         span.record("duration_ms", started.elapsed().as_millis() as u64);
@@ -359,7 +411,12 @@ impl RequestBuilder {
             return Err(error::from_response(self.method.as_str(), &self.path, status, retry_after, &body));
         }
         tracing::debug!(status, "ok");
-        Ok(Response { status, headers, body })
+        Ok(Answer::Read(Response { status, headers, body }))
+    }
+
+    fn timed_out(&self, after: Duration) -> Error {
+        Error::new(ErrorKind::Timeout, format!("no answer within {}s", after.as_secs_f64()))
+            .with_request(self.method.as_str(), &self.path)
     }
 
     /// The whole body, or `ResponseTooLarge` past the configured limit.
@@ -459,6 +516,62 @@ fn classify(e: reqwest::Error, method: &Method, path: &str) -> Error {
         Error::transport(format!("request failed: {e}{detail}"), false, e)
     };
     err.with_request(method.as_str(), path)
+}
+
+/// What one attempt brings back.
+enum Answer {
+    Read(Response),
+    Open(StreamingResponse),
+}
+
+/// A successful (2xx) response whose body is still on the wire: read it with
+/// [`chunk`](Self::chunk) in bounded memory.
+pub struct StreamingResponse {
+    status: u16,
+    headers: HeaderMap,
+    body: reqwest::Response,
+    /// The longest a read may wait for the next bytes.
+    idle: Duration,
+    method: Method,
+    path: String,
+}
+
+impl fmt::Debug for StreamingResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamingResponse").field("status", &self.status).field("path", &self.path).finish()
+    }
+}
+
+impl StreamingResponse {
+    /// HTTP status.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Response headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The length of the body as announced, if it was.
+    pub fn content_length(&self) -> Option<u64> {
+        self.body.content_length()
+    }
+
+    /// The next piece of the body, `None` at its end. A read that waits
+    /// longer than the timeout fails with [`ErrorKind::Timeout`]; a dropped
+    /// connection with [`ErrorKind::Transport`].
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>> {
+        match tokio::time::timeout(self.idle, self.body.chunk()).await {
+            Ok(Ok(chunk)) => Ok(chunk),
+            Ok(Err(e)) => Err(classify(e, &self.method, &self.path)),
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!("the transfer stalled: no data for {}s", self.idle.as_secs_f64()),
+            )
+            .with_request(self.method.as_str(), &self.path)),
+        }
+    }
 }
 
 /// A successful (2xx) response, fully read.

@@ -1,11 +1,120 @@
-//! DBFS streaming helpers: whole-file write and read in 1 MB blocks, and a
+//! Files API downloads streamed to disk (resumed after a dropped connection),
+//! and DBFS helpers: whole-file write and read in 1 MB blocks, and a
 //! recursive listing.
 
-use crate::error::Error;
-use crate::service::files::{DbfsApi, FileInfo};
-use crate::Result;
+use std::path::{Path, PathBuf};
+
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
+
+use crate::error::{Error, ErrorKind};
+use crate::service::files::{DbfsApi, FileInfo, FilesApi};
+use crate::service::runtime::encode_path_value;
+use crate::transport::{header, Method, StreamingResponse};
+use crate::Result;
+
+/// How many times a download picks up after a dropped connection.
+const RESUMES: u32 = 5;
+
+impl FilesApi {
+    /// Download the file at `file_path` (`/Volumes/...`) into `local`,
+    /// streamed in bounded memory, and return its length. A connection that
+    /// drops mid-body is picked up where it stopped (a `Range` request), up
+    /// to five times; the result is checked against the announced length. The
+    /// data goes to `local` with `.part` appended and is renamed into place
+    /// only when whole, so a failed download leaves nothing at `local`.
+    pub async fn download_to(&self, file_path: &str, local: impl AsRef<Path>) -> Result<u64> {
+        let local = local.as_ref();
+        let mut part = local.as_os_str().to_owned();
+        part.push(".part");
+        let part = PathBuf::from(part);
+        match self.download_into(file_path, &part).await {
+            Ok(length) => {
+                tokio::fs::rename(&part, local).await.map_err(|e| Error::local_io("rename", &part, e))?;
+                Ok(length)
+            }
+            Err(err) => {
+                let _ = tokio::fs::remove_file(&part).await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn download_into(&self, file_path: &str, part: &Path) -> Result<u64> {
+        let path = format!("/api/2.0/fs/files{}", encode_path_value(file_path));
+        let mut file = tokio::fs::File::create(part).await.map_err(|e| Error::local_io("create", part, e))?;
+        let mut written: u64 = 0;
+        let mut total: Option<u64> = None;
+        let mut resumes = 0;
+        loop {
+            let mut request = self.client().api().request(Method::GET, path.as_str());
+            if written > 0 {
+                request = request.header(header::RANGE, range_from(written)?);
+            }
+            let mut response = request.send_streaming().await?;
+            if written > 0 && response.status() != 206 {
+                // The server sent the whole file again: start over.
+                file = reopen(part).await?;
+                written = 0;
+            }
+            total = total.or_else(|| announced_total(&response));
+            match copy_body(&mut response, &mut file, part, &mut written).await {
+                Ok(()) => break,
+                Err(err) if err.kind() == ErrorKind::Transport && resumes < RESUMES => {
+                    resumes += 1;
+                    tracing::debug!(written, resumes, "download of {file_path} interrupted: resuming: {err}");
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        file.flush().await.map_err(|e| Error::local_io("write", part, e))?;
+        file.sync_all().await.map_err(|e| Error::local_io("sync", part, e))?;
+        match total {
+            Some(total) if total != written => Err(Error::decode(format!(
+                "download of {file_path} is truncated: {written} bytes of the {total} announced"
+            ))),
+            _ => Ok(written),
+        }
+    }
+}
+
+/// Append the body to `file`, counting what was written.
+async fn copy_body(
+    response: &mut StreamingResponse,
+    file: &mut tokio::fs::File,
+    part: &Path,
+    written: &mut u64,
+) -> Result<()> {
+    while let Some(chunk) = response.chunk().await? {
+        file.write_all(&chunk).await.map_err(|e| Error::local_io("write", part, e))?;
+        *written += chunk.len() as u64;
+    }
+    Ok(())
+}
+
+/// The file's whole length: `Content-Range`'s total for a partial answer,
+/// else the body's length.
+fn announced_total(response: &StreamingResponse) -> Option<u64> {
+    if response.status() == 206 {
+        let range = response.headers().get(header::CONTENT_RANGE)?.to_str().ok()?;
+        return range.rsplit('/').next()?.trim().parse().ok();
+    }
+    response.content_length()
+}
+
+fn range_from(offset: u64) -> Result<header::HeaderValue> {
+    header::HeaderValue::from_str(&format!("bytes={offset}-")).map_err(|e| Error::config(format!("bad range: {e}")))
+}
+
+async fn reopen(part: &Path) -> Result<tokio::fs::File> {
+    tokio::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(part)
+        .await
+        .map_err(|e| Error::local_io("open", part, e))
+}
 
 /// The DBFS limit for one block or read.
 const BLOCK: usize = 1024 * 1024;
