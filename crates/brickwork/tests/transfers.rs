@@ -170,3 +170,45 @@ async fn a_missing_file_is_not_found_and_leaves_nothing() {
     assert!(err.kind().is(ErrorKind::NotFound), "{err}");
     assert!(!local.exists() && !dir.path().join("absent.bin.part").exists());
 }
+
+#[tokio::test]
+async fn the_emulator_serves_byte_ranges_and_a_download_of_it_is_whole() {
+    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
+    let data = content(3 * 1024 * 1024 + 7);
+    w.files().upload(FILE, data.clone()).await.expect("upload");
+
+    let ranged = |range: &'static str| {
+        let w = w.clone();
+        async move {
+            let mut response = w
+                .client()
+                .api()
+                .request(brickwork::transport::Method::GET, format!("/api/2.0/fs/files{FILE}"))
+                .header(header::RANGE, header::HeaderValue::from_static(range))
+                .send_streaming()
+                .await?;
+            let content_range = response.headers().get(header::CONTENT_RANGE).cloned();
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await? {
+                body.extend_from_slice(&chunk);
+            }
+            Ok::<_, brickwork::Error>((response.status(), content_range, body))
+        }
+    };
+    let total = data.len();
+    let (status, content_range, body) = ranged("bytes=1000-").await.expect("from an offset");
+    assert_eq!((status, body.as_slice()), (206, &data[1000..]));
+    assert_eq!(content_range.expect("Content-Range"), format!("bytes 1000-{}/{total}", total - 1).as_str());
+    let (status, _, body) = ranged("bytes=10-19").await.expect("a closed range");
+    assert_eq!((status, body.as_slice()), (206, &data[10..20]));
+    let (status, _, body) = ranged("bytes=-5").await.expect("a suffix");
+    assert_eq!((status, body.as_slice()), (206, &data[total - 5..]));
+    let err = ranged("bytes=99999999-").await.expect_err("past the end");
+    assert_eq!(err.status(), Some(416), "{err}");
+
+    let dir = tempfile::tempdir().expect("dir");
+    let local = dir.path().join("from-emulator.bin");
+    assert_eq!(w.files().download_to(FILE, &local).await.expect("download"), total as u64);
+    assert_eq!(sha256(&std::fs::read(&local).expect("read back")), sha256(&data));
+}

@@ -23,7 +23,8 @@ const MAX_UPLOAD: usize = 256 * 1024 * 1024;
 #[derive(Debug, Clone)]
 struct Entry {
     is_dir: bool,
-    data: Vec<u8>,
+    /// Shared, never copied: a read takes a slice of it out of the lock.
+    data: Bytes,
     modified: i64,
 }
 
@@ -60,14 +61,15 @@ impl FileStore {
                 }
                 Some(_) => {}
                 None => {
-                    self.entries.insert(current.clone(), Entry { is_dir: true, data: Vec::new(), modified: now_ms() });
+                    self.entries
+                        .insert(current.clone(), Entry { is_dir: true, data: Bytes::new(), modified: now_ms() });
                 }
             }
         }
         Ok(())
     }
 
-    fn write(&mut self, path: &str, data: Vec<u8>, overwrite: bool) -> ApiResult<()> {
+    fn write(&mut self, path: &str, data: Bytes, overwrite: bool) -> ApiResult<()> {
         match self.entries.get(path) {
             Some(e) if e.is_dir => {
                 return Err(ApiError::already_exists(format!("A directory already exists at {path}.")))
@@ -165,16 +167,16 @@ async fn read(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value
             format!("Cannot read more than {MAX_BLOCK} bytes at once."),
         ));
     }
-    s.with(|w| {
+    let chunk = s.with(|w| {
         let e = w.files.entries.get(&path).ok_or_else(|| missing(&path))?;
         if e.is_dir {
             return Err(ApiError::invalid(format!("Path {path} is a directory.")));
         }
         let start = offset.min(e.data.len());
-        let end = (start + length).min(e.data.len());
-        let chunk = &e.data[start..end];
-        Ok(Json(json!({"bytes_read": chunk.len(), "data": base64::engine::general_purpose::STANDARD.encode(chunk)})))
-    })
+        let end = start.saturating_add(length).min(e.data.len());
+        Ok(e.data.slice(start..end))
+    })?;
+    Ok(Json(json!({"bytes_read": chunk.len(), "data": base64::engine::general_purpose::STANDARD.encode(&chunk)})))
 }
 
 fn decode_block(body: &Value, field: &str) -> ApiResult<Vec<u8>> {
@@ -191,7 +193,7 @@ async fn put(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
     let path = dbfs_path(required_str(&body, "path")?)?;
     let data = decode_block(&body, "contents")?;
     let overwrite = bool_field(&body, "overwrite")?.unwrap_or(false);
-    s.with(|w| w.files.write(&path, data, overwrite))?;
+    s.with(|w| w.files.write(&path, data.into(), overwrite))?;
     empty()
 }
 
@@ -234,7 +236,7 @@ async fn close(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult 
             .handles
             .remove(&handle)
             .ok_or_else(|| ApiError::not_found(format!("Handle {handle} does not exist.")))?;
-        w.files.write(&path, data, true)
+        w.files.write(&path, data.into(), true)
     })?;
     empty()
 }
@@ -287,7 +289,7 @@ fn fs_not_found() -> ApiError {
     ApiError::new(404, "NOT_FOUND", "The file being accessed is not found.")
 }
 
-fn octets(data: Vec<u8>, modified: i64) -> Response {
+fn octets(data: Bytes, modified: i64) -> Response {
     // An HTTP date (RFC 9110 IMF-fixdate), as Databricks sends it.
     let format = time::macros::format_description!(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
@@ -296,8 +298,40 @@ fn octets(data: Vec<u8>, modified: i64) -> Response {
         .ok()
         .and_then(|t| t.format(&format).ok())
         .unwrap_or_default();
-    ([(header::CONTENT_TYPE, "application/octet-stream".to_string()), (header::LAST_MODIFIED, last_modified)], data)
+    (
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::LAST_MODIFIED, last_modified),
+            (header::ACCEPT_RANGES, "bytes".to_string()),
+        ],
+        data,
+    )
         .into_response()
+}
+
+/// The byte range a `Range` header asks of a file of `len` bytes: `None`
+/// for the whole file (no header, or one this server ignores, as HTTP
+/// allows), `Err` when it lies wholly past the end.
+fn requested_range(header: Option<&str>, len: usize) -> Result<Option<(usize, usize)>, ()> {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Ok(None);
+    };
+    // Several ranges at once would need a multipart answer: sent whole instead.
+    let Some((first, last)) = spec.split_once('-').filter(|_| !spec.contains(',')) else {
+        return Ok(None);
+    };
+    let (first, last) = (first.trim(), last.trim());
+    let range = match (first.parse::<usize>(), last.parse::<usize>()) {
+        (Ok(start), Ok(end)) if start <= end => (start, end.min(len.saturating_sub(1))),
+        (Ok(start), Err(_)) if last.is_empty() => (start, len.saturating_sub(1)),
+        // `bytes=-N`: the last N bytes.
+        (Err(_), Ok(suffix)) if first.is_empty() && suffix > 0 => (len.saturating_sub(suffix), len.saturating_sub(1)),
+        _ => return Ok(None),
+    };
+    if range.0 >= len {
+        return Err(());
+    }
+    Ok(Some(range))
 }
 
 /// `/api/2.0/fs/files{path}`: PUT upload, GET download, HEAD metadata, DELETE.
@@ -314,7 +348,7 @@ async fn files(
             let data: Bytes = axum::body::to_bytes(request.into_body(), MAX_UPLOAD)
                 .await
                 .map_err(|_| ApiError::new(400, "MAX_REQUEST_SIZE_EXCEEDED", "Upload too large"))?;
-            s.with(|w| match w.files.write(&path, data.to_vec(), overwrite) {
+            s.with(|w| match w.files.write(&path, data, overwrite) {
                 Err(e) if e.error_code == "RESOURCE_ALREADY_EXISTS" => {
                     Err(ApiError::new(409, "ALREADY_EXISTS", "The file being created already exists."))
                 }
@@ -328,11 +362,30 @@ async fn files(
                 Ok::<_, ApiError>((e.data.clone(), e.modified))
             })?;
             if request.method() == Method::HEAD {
-                let mut response = octets(Vec::new(), modified);
+                let mut response = octets(Bytes::new(), modified);
                 response.headers_mut().insert(header::CONTENT_LENGTH, data.len().into());
                 return Ok(response);
             }
-            Ok(octets(data, modified))
+            let range = request.headers().get(header::RANGE).and_then(|v| v.to_str().ok());
+            match requested_range(range, data.len()) {
+                Ok(None) => Ok(octets(data, modified)),
+                Ok(Some((start, end))) => {
+                    let mut response = octets(data.slice(start..=end), modified);
+                    *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+                    let content_range = format!("bytes {start}-{end}/{}", data.len());
+                    if let Ok(value) = header::HeaderValue::from_str(&content_range) {
+                        response.headers_mut().insert(header::CONTENT_RANGE, value);
+                    }
+                    Ok(response)
+                }
+                Err(()) => {
+                    let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+                    if let Ok(value) = header::HeaderValue::from_str(&format!("bytes */{}", data.len())) {
+                        response.headers_mut().insert(header::CONTENT_RANGE, value);
+                    }
+                    Ok(response)
+                }
+            }
         }
         Method::DELETE => {
             s.with(|w| {
