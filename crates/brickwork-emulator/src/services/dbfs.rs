@@ -456,3 +456,27 @@ async fn directories(
         _ => Err(ApiError::new(405, "BAD_REQUEST", "Method not allowed")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::requested_range;
+
+    #[test]
+    fn ranges_are_read_as_http_has_them_and_hostile_ones_never_panic() {
+        let len = 100;
+        assert_eq!(requested_range(None, len), Ok(None));
+        assert_eq!(requested_range(Some("bytes=10-"), len), Ok(Some((10, 99))));
+        assert_eq!(requested_range(Some("bytes=10-19"), len), Ok(Some((10, 19))));
+        assert_eq!(requested_range(Some("bytes=90-1000"), len), Ok(Some((90, 99))));
+        assert_eq!(requested_range(Some("bytes=-5"), len), Ok(Some((95, 99))));
+        assert_eq!(requested_range(Some("bytes=-500"), len), Ok(Some((0, 99))));
+        assert_eq!(requested_range(Some("bytes=100-"), len), Err(()));
+        assert_eq!(requested_range(Some("bytes=18446744073709551615-"), len), Err(()));
+        assert_eq!(requested_range(Some("bytes=0-18446744073709551615"), len), Ok(Some((0, 99))));
+        // Ignored, so the whole file is sent: malformed, reversed, several, empty suffix, other units.
+        for ignored in ["bytes=x-", "bytes=20-10", "bytes=0-1,5-6", "bytes=-0", "items=0-1", "bytes=--"] {
+            assert_eq!(requested_range(Some(ignored), len), Ok(None), "{ignored}");
+        }
+        assert_eq!(requested_range(Some("bytes=0-"), 0), Err(()));
+    }
+}
