@@ -1,9 +1,10 @@
-//! `cargo xtask bench [--quick] [--reps N] [--python PATH]`: build the
+//! `cargo xtask bench [--quick] [--reps N] [--python PATH] [--only SCENARIO]`: build the
 //! emulator, the CLI and the harness (release; the dev profile with
 //! `--quick`), make the Python venv with the pinned official SDK, time a cold
 //! build of the library (full runs only), then run `brickwork-bench`. A full
 //! run writes `bench/report.{json,md}`; a quick one (CI) writes under
-//! `target/bench-quick` and judges nothing. `--no-build` takes the binaries
+//! `target/bench-quick` and judges nothing; `--only` runs one scenario and
+//! writes under `target/bench-only`. `--no-build` takes the binaries
 //! in `target/debug` as they are: CI has built them in its test step, and
 //! building them again without the test's features would rebuild the stack.
 
@@ -16,10 +17,11 @@ struct Options {
     no_build: bool,
     reps: Option<String>,
     python: Option<PathBuf>,
+    only: Option<String>,
 }
 
 fn options(args: &[String]) -> Result<Options, String> {
-    let mut parsed = Options { quick: false, no_build: false, reps: None, python: None };
+    let mut parsed = Options { quick: false, no_build: false, reps: None, python: None, only: None };
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
@@ -27,6 +29,7 @@ fn options(args: &[String]) -> Result<Options, String> {
             "--no-build" => parsed.no_build = true,
             "--reps" => parsed.reps = Some(rest.next().ok_or("--reps needs a value")?.clone()),
             "--python" => parsed.python = Some(rest.next().ok_or("--python needs a value")?.into()),
+            "--only" => parsed.only = Some(rest.next().ok_or("--only needs a scenario")?.clone()),
             other => return Err(format!("bench: unknown argument {other}")),
         }
     }
@@ -72,7 +75,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let options = options(args)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().ok_or("no workspace root")?.to_path_buf();
-    let build_seconds = if options.quick { None } else { Some(cold_build(&cargo, &root)?) };
+    // The cold build belongs to the cold-start scenario.
+    let times_build = !options.quick && options.only.as_deref().is_none_or(|only| only == "cold-start");
+    let build_seconds = if times_build { Some(cold_build(&cargo, &root)?) } else { None };
     let mut build = Command::new(&cargo);
     build.current_dir(&root).args([
         "build",
@@ -108,12 +113,20 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .arg("--contender")
         .arg(root.join("benches/contender.py"))
         .arg("--out")
-        .arg(root.join(if options.quick { "target/bench-quick" } else { "bench" }));
+        .arg(root.join(match (options.quick, &options.only) {
+            (true, _) => "target/bench-quick",
+            // One scenario must not replace the full report.
+            (false, Some(_)) => "target/bench-only",
+            (false, None) => "bench",
+        }));
     if options.quick {
         bench.arg("--quick");
     }
     if let Some(reps) = &options.reps {
         bench.args(["--reps", reps]);
+    }
+    if let Some(only) = &options.only {
+        bench.args(["--only", only]);
     }
     if let Some(seconds) = build_seconds {
         bench.args(["--build-seconds", &format!("{seconds:.1}")]);

@@ -152,7 +152,7 @@ const USAGE: &str = "usage: cargo xtask codegen [--check]
        cargo xtask soak [--seconds N] [--workers N] [--seed N] [--log FILE]
        cargo xtask trials [--count N] [--seed N] [--log FILE]
        cargo xtask scan-secrets FILE... [--secret VALUE]...
-       cargo xtask bench [--quick [--no-build]] [--reps N] [--python PATH]";
+       cargo xtask bench [--quick [--no-build]] [--reps N] [--python PATH] [--only SCENARIO]";
 
 /// The reliability suite lives in its own crate, so that this one (which
 /// regenerates the library) builds even when the library does not.

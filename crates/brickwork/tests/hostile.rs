@@ -169,8 +169,13 @@ async fn a_body_in_many_chunks_is_read_whole_and_a_single_chunk_is_held_to_the_l
     assert_eq!(details.cluster_id.as_deref(), Some("chunked"));
     assert_eq!(details.cluster_name.as_deref(), Some("split"));
 
-    // One chunk, no length announced, over the limit on its own.
-    let (url, _) = streaming_server(None, |_| Body::from(vec![b' '; 4096])).await;
+    // One chunk, no length announced (a stream, so sent chunked), over the limit on its own.
+    let (url, _) = streaming_server(None, |_| {
+        Body::from_stream(futures::stream::once(async {
+            Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b' '; 4096]))
+        }))
+    })
+    .await;
     let w = workspace(&url, |b| b.max_response_bytes(1024)).await;
     let err = w.clusters().get("c").await.expect_err("too large");
     assert_eq!(err.kind(), ErrorKind::ResponseTooLarge, "{err}");

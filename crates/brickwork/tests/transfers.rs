@@ -49,6 +49,8 @@ struct Plan {
     drops: usize,
     drop_after: usize,
     stall_after: Option<usize>,
+    /// Answer a `Range` request with the file from its start (a wrong 206).
+    misplaced_ranges: bool,
 }
 
 /// Serves `data` at the file's path with `Range: bytes=N-` honoured; returns
@@ -65,7 +67,8 @@ async fn file_server(data: Bytes, plan: Plan) -> (String, Arc<Mutex<Vec<String>>
                 .as_deref()
                 .and_then(|r| r.strip_prefix("bytes=")?.strip_suffix('-')?.parse::<usize>().ok())
                 .unwrap_or(0);
-            seen.lock().expect("ranges").extend(range);
+            let start = if plan.misplaced_ranges { 0 } else { start };
+            seen.lock().expect("ranges").extend(range.clone());
             let nth = {
                 let mut n = answered.lock().expect("count");
                 *n += 1;
@@ -92,7 +95,7 @@ async fn file_server(data: Bytes, plan: Plan) -> (String, Arc<Mutex<Vec<String>>
             let mut response = Response::builder()
                 .header(header::CONTENT_TYPE, "application/octet-stream")
                 .header(header::CONTENT_LENGTH, total - start);
-            if start > 0 {
+            if range.is_some() {
                 response = response
                     .status(StatusCode::PARTIAL_CONTENT)
                     .header(header::CONTENT_RANGE, format!("bytes {start}-{}/{total}", total - 1));
@@ -135,6 +138,20 @@ async fn a_download_streams_to_disk_and_resumes_twice_after_dropped_connections(
     assert!(offsets[0] > mib && offsets[0] <= 2 * mib, "{offsets:?}");
     assert!(offsets[1] > offsets[0] + mib && offsets[1] <= offsets[0] + 2 * mib, "{offsets:?}");
     assert!(!dir.path().join("big.bin.part").exists(), "the partial file was renamed into place");
+}
+
+#[tokio::test]
+async fn a_resume_answered_with_another_part_of_the_file_starts_over_instead_of_stitching() {
+    let data = content(3 * 1024 * 1024);
+    let plan = Plan { chunk: 64 * 1024, drops: 1, drop_after: 1024 * 1024, misplaced_ranges: true, ..Plan::default() };
+    let (url, ranges) = file_server(data.clone(), plan).await;
+    let w = workspace(&url, Duration::from_secs(10)).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let local = dir.path().join("big.bin");
+
+    assert_eq!(w.files().download_to(FILE, &local).await.expect("downloaded"), data.len() as u64);
+    assert_eq!(sha256(&std::fs::read(&local).expect("read back")), sha256(&data), "stitched from the wrong offset");
+    assert_eq!(ranges.lock().expect("ranges").len(), 1, "one resume asked, then the whole file");
 }
 
 #[tokio::test]

@@ -239,6 +239,11 @@ mod tests {
     open_enum!(Colour { Red = "RED", Blue = "BLUE", });
 
     #[derive(Debug, Deserialize)]
+    struct Required {
+        colour: Colour,
+    }
+
+    #[derive(Debug, Deserialize)]
     struct Probe {
         #[serde(default, deserialize_with = "lenient_i64")]
         n: Option<i64>,
@@ -280,5 +285,8 @@ mod tests {
         assert_eq!(colour_of("true"), Some(Colour::UnknownValue("true".into())));
         assert_eq!(colour_of(r#"{"a":[1]}"#), Some(Colour::UnknownValue(r#"{"a":[1]}"#.into())));
         assert_eq!(colour_of("null"), None);
+        // A required enum sent as null is kept as its text, not refused.
+        let required: Required = serde_json::from_str(r#"{"colour": null}"#).expect("decodes");
+        assert_eq!(required.colour, Colour::UnknownValue("null".into()));
     }
 }

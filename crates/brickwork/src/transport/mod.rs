@@ -395,7 +395,7 @@ impl RequestBuilder {
             }));
         }
         let body = if self.streaming {
-            // An error answer: read whole (it is small), each read held to the timeout.
+            // An error answer: read whole (it is small, and bounded), within one timeout.
             tokio::time::timeout(timeout, self.read_body(response, inner.settings.max_response_bytes))
                 .await
                 .map_err(|_| self.timed_out(timeout))??

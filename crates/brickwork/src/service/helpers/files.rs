@@ -53,10 +53,19 @@ impl FilesApi {
                 request = request.header(header::RANGE, range_from(written)?);
             }
             let mut response = request.send_streaming().await?;
-            if written > 0 && response.status() != 206 {
-                // The server sent the whole file again: start over.
+            if written > 0 && !continues_at(&response, written, total) {
+                // The whole file again, or another part of it, or a file that
+                // changed length meanwhile: start over rather than stitch.
                 file = reopen(part).await?;
                 written = 0;
+                total = None;
+                if response.status() == 206 {
+                    resumes += 1;
+                    if resumes > RESUMES {
+                        return Err(Error::decode(format!("download of {file_path}: the ranges answered do not fit")));
+                    }
+                    continue;
+                }
             }
             total = total.or_else(|| announced_total(&response));
             match copy_body(&mut response, &mut file, part, &mut written).await {
@@ -91,6 +100,19 @@ async fn copy_body(
         *written += chunk.len() as u64;
     }
     Ok(())
+}
+
+/// Whether a resumed answer is the rest of the same file: a 206 whose
+/// `Content-Range` starts at `offset` and names the total first announced.
+fn continues_at(response: &StreamingResponse, offset: u64, total: Option<u64>) -> bool {
+    let Some(range) = response.headers().get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let Some((span, whole)) = range.trim().strip_prefix("bytes ").and_then(|r| r.split_once('/')) else {
+        return false;
+    };
+    let start = span.split_once('-').and_then(|(start, _)| start.trim().parse::<u64>().ok());
+    response.status() == 206 && start == Some(offset) && total.is_none_or(|t| whole.trim().parse() == Ok(t))
 }
 
 /// The file's whole length: `Content-Range`'s total for a partial answer,
