@@ -6,7 +6,7 @@
 //!
 //! Exit codes: 0 success, 1 an API or other error, 2 a usage error (or an
 //! invalid request, found before anything is sent), 3 an authentication or
-//! configuration error, 4 not found, 5 a timeout (a wait that ran out of time,
+//! configuration error (a token the workspace refuses included), 4 not found, 5 a timeout (a wait that ran out of time,
 //! or a request that got no answer in time).
 
 mod api;
