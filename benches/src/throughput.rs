@@ -61,8 +61,9 @@ pub async fn run(plan: &Plan) -> Result<Vec<Metric>, String> {
         let (server_before, client_before) = (emulator.cpu_seconds()?, cpu_seconds(harness)?);
         raw_runs.push(closed_loop(n, CONCURRENCY, raw_get.clone()).await?);
         server_cpu_us.push((emulator.cpu_seconds()? - server_before) * 1e6 / n as f64);
-        raw_cpu_us.push((cpu_seconds(harness)? - client_before) * 1e6 / n as f64);
-        let client_before = cpu_seconds(harness)?;
+        let client_between = cpu_seconds(harness)?;
+        raw_cpu_us.push((client_between - client_before) * 1e6 / n as f64);
+        let client_before = client_between;
         brickwork_runs.push(closed_loop(n, CONCURRENCY, brickwork_get.clone()).await?);
         brickwork_cpu_us.push((cpu_seconds(harness)? - client_before) * 1e6 / n as f64);
         if let Some(run) = python_gets(plan, &emulator, &cluster_id, n_python).await? {

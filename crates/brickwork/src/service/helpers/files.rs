@@ -102,25 +102,29 @@ async fn copy_body(
     Ok(())
 }
 
-/// Whether a resumed answer is the rest of the same file: a 206 whose
-/// `Content-Range` starts at `offset` and names the total first announced.
+/// A 206 answer's `Content-Range` (`bytes START-END/TOTAL`): its start,
+/// and its total when known (`*` is not).
+fn content_range(response: &StreamingResponse) -> Option<(u64, Option<u64>)> {
+    if response.status() != 206 {
+        return None;
+    }
+    let range = response.headers().get(header::CONTENT_RANGE)?.to_str().ok()?;
+    let (span, whole) = range.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let start = span.split_once('-')?.0.trim().parse().ok()?;
+    Some((start, whole.trim().parse().ok()))
+}
+
+/// Whether a resumed answer is the rest of the same file: a 206 that starts
+/// at `offset` and names the total first announced.
 fn continues_at(response: &StreamingResponse, offset: u64, total: Option<u64>) -> bool {
-    let Some(range) = response.headers().get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    let Some((span, whole)) = range.trim().strip_prefix("bytes ").and_then(|r| r.split_once('/')) else {
-        return false;
-    };
-    let start = span.split_once('-').and_then(|(start, _)| start.trim().parse::<u64>().ok());
-    response.status() == 206 && start == Some(offset) && total.is_none_or(|t| whole.trim().parse() == Ok(t))
+    content_range(response).is_some_and(|(start, whole)| start == offset && total.is_none_or(|t| whole == Some(t)))
 }
 
 /// The file's whole length: `Content-Range`'s total for a partial answer,
 /// else the body's length.
 fn announced_total(response: &StreamingResponse) -> Option<u64> {
     if response.status() == 206 {
-        let range = response.headers().get(header::CONTENT_RANGE)?.to_str().ok()?;
-        return range.rsplit('/').next()?.trim().parse().ok();
+        return content_range(response).and_then(|(_, total)| total);
     }
     response.content_length()
 }
