@@ -1,11 +1,14 @@
 """The official databricks-sdk (a client no one here wrote) against the emulator."""
 
 import base64
+import io
+import json
 import time
+import urllib.request
 
 import pytest
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors import (BadRequest, NotFound, OperationFailed, PermissionDenied, ResourceAlreadyExists,
+from databricks.sdk.errors import (AlreadyExists, BadRequest, NotFound, OperationFailed, PermissionDenied, ResourceAlreadyExists,
                                    ResourceDoesNotExist, InvalidParameterValue)
 from databricks.sdk.service import compute, jobs, workspace
 from databricks.sdk.service.sql import StatementState
@@ -149,7 +152,7 @@ def test_files_upload_from_download_and_download_to(emulator, tmp_path):
     w = WorkspaceClient(host=emulator["url"], token=emulator["token"], auth_type="pat")
     # 3 MiB and a bit: below the SDK's multipart threshold for the upload; with
     # the thresholds lowered, download_to asks for a presigned download URL
-    # (create-download-url, not served yet: 404) and falls back to one GET.
+    # and then reads the file in ranged parts.
     w.config.files_ext_parallel_download_min_file_size = 512 * 1024
     w.config.files_ext_parallel_download_default_part_size = 1024 * 1024
     data = bytes((i * 31 ^ (i >> 8)) & 0xFF for i in range(3 * 1024 * 1024 + 7))
@@ -161,3 +164,54 @@ def test_files_upload_from_download_and_download_to(emulator, tmp_path):
     target = tmp_path / "target.bin"
     w.files.download_to(path, str(target), use_parallel=True, parallelism=4)
     assert target.read_bytes() == data
+
+
+class _OneWayStream(io.RawIOBase):
+    """A pipe-like source: readable, not seekable, so its size is unknown."""
+
+    def __init__(self, data: bytes):
+        self._data = io.BytesIO(data)
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        chunk = self._data.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def open_uploads(emulator) -> int:
+    with urllib.request.urlopen(emulator["url"] + "/__admin/counters") as answer:
+        return json.load(answer)["open_uploads"]
+
+
+def test_files_multipart_uploads_parallel_sequential_and_from_a_pipe(emulator, tmp_path):
+    from databricks.sdk.core import Config
+    config = Config(host=emulator["url"], token=emulator["token"], auth_type="pat")
+    # Thresholds lowered so a 5 MiB file goes multipart in 1 MiB parts:
+    # initiate-upload, create-upload-part-urls, PUTs to the emulator's own
+    # presigned URLs, complete-upload.
+    config.files_ext_multipart_upload_min_stream_size = 1024 * 1024
+    w = WorkspaceClient(config=config)
+    data = bytes((i * 7 ^ (i >> 9)) & 0xFF for i in range(5 * 1024 * 1024 + 3))
+    source = tmp_path / "big.bin"
+    source.write_bytes(data)
+    mib = 1024 * 1024
+
+    w.files.upload_from("/Volumes/main/default/v/parallel.bin", str(source), part_size=mib,
+                        use_parallel=True, parallelism=4)
+    w.files.upload("/Volumes/main/default/v/sequential.bin", io.BytesIO(data), part_size=mib, use_parallel=False)
+    w.files.upload("/Volumes/main/default/v/pipe.bin", _OneWayStream(data), part_size=mib, use_parallel=False)
+    for name in ("parallel", "sequential", "pipe"):
+        path = f"/Volumes/main/default/v/{name}.bin"
+        assert w.files.get_metadata(path).content_length == len(data), name
+        assert w.files.download(path).contents.read() == data, name
+    assert open_uploads(emulator) == 0
+
+    # overwrite=False on an existing file is refused (409 ALREADY_EXISTS, as
+    # a single-shot PUT is), and leaves no upload open.
+    with pytest.raises(AlreadyExists):
+        w.files.upload_from("/Volumes/main/default/v/parallel.bin", str(source), part_size=mib,
+                            overwrite=False, use_parallel=True, parallelism=2)
+    assert open_uploads(emulator) == 0

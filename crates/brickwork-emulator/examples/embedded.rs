@@ -33,6 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             probability: 1.0,
             fault: Fault::TooManyRequests { retry_after_secs: 1 },
             phase: Phase::Before,
+            times: None,
         }],
         rate_limit_per_token: None,
     });

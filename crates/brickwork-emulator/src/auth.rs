@@ -12,9 +12,13 @@ use base64::Engine;
 use crate::api::ApiError;
 use crate::state::{AppState, Caller, Counters};
 
-/// Paths anyone may call: discovery, the token endpoint, the admin API.
+/// Paths anyone may call: discovery, the token endpoint, the admin API, and
+/// the storage stand-in (its presigned URLs carry their own signature).
 fn is_public(path: &str) -> bool {
-    path.starts_with("/.well-known/") || path.starts_with("/oidc/") || path.starts_with("/__admin")
+    path.starts_with("/.well-known/")
+        || path.starts_with("/oidc/")
+        || path.starts_with("/__admin")
+        || path.starts_with("/__storage/")
 }
 
 pub async fn layer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {

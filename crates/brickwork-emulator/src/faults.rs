@@ -33,6 +33,8 @@ struct Inner {
     /// Faults by kind and request (`"drop_connection POST /api/2.2/jobs/create"`),
     /// so a client's failures can be traced to faults on the same call.
     injected_by_request: BTreeMap<String, u64>,
+    /// Times each rule (by index) has fired, for rules with a `times` limit.
+    fired: Vec<u64>,
 }
 
 /// Distinct requests counted in `injected_by_request`; later ones go under
@@ -54,6 +56,7 @@ impl FaultEngine {
                 buckets: HashMap::new(),
                 injected: BTreeMap::new(),
                 injected_by_request: BTreeMap::new(),
+                fired: Vec::new(),
             }),
         }
     }
@@ -68,6 +71,7 @@ impl FaultEngine {
         inner.rng = fastrand::Rng::with_seed(settings.seed);
         inner.settings = settings;
         inner.buckets.clear();
+        inner.fired.clear();
     }
 
     /// The rules in force.
@@ -88,9 +92,15 @@ impl FaultEngine {
     /// Draw a fault for this request and phase, if any rule fires.
     fn draw(&self, method: &str, path: &str, phase: Phase) -> Option<Fault> {
         let mut inner = self.lock();
-        let Inner { settings, rng, injected, injected_by_request, .. } = &mut *inner;
-        let rule =
-            settings.rules.iter().filter(|r| applies(r, method, path, phase)).find(|r| rng.f64() < r.probability)?;
+        let Inner { settings, rng, injected, injected_by_request, fired, .. } = &mut *inner;
+        fired.resize(settings.rules.len(), 0);
+        let (index, rule) = settings
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| applies(r, method, path, phase) && r.times.is_none_or(|t| fired[*i] < t))
+            .find(|(_, r)| rng.f64() < r.probability)?;
+        fired[index] += 1;
         let key = format!("{}:{:?}", fault_name(&rule.fault), phase).to_lowercase();
         *injected.entry(key).or_default() += 1;
         let mut by_request = format!("{} {method} {path}", fault_name(&rule.fault));
@@ -133,6 +143,7 @@ fn fault_name(fault: &Fault) -> &'static str {
         Fault::Unavailable => "unavailable",
         Fault::InternalError => "internal_error",
         Fault::DropConnection => "drop_connection",
+        Fault::TruncateBody { .. } => "truncate_body",
         Fault::Latency { .. } => "latency",
     }
 }
@@ -170,6 +181,9 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     let response = next.run(request).await;
     if let Some(fault) = state.faults.draw(&method, &path, Phase::After) {
         Counters::bump(&state.counters.faults_after);
+        if let Fault::TruncateBody { after_bytes } = fault {
+            return truncated(response, after_bytes);
+        }
         if let Some(replaced) = apply(fault).await {
             return replaced;
         }
@@ -196,7 +210,30 @@ async fn apply(fault: Fault) -> Option<Response> {
         ),
         Fault::InternalError => Some(ApiError::new(500, "INTERNAL_ERROR", "Injected internal error.").into_response()),
         Fault::DropConnection => Some(dropped()),
+        // Only meaningful on an answer that exists: see `truncated`.
+        Fault::TruncateBody { .. } => Some(dropped()),
     }
+}
+
+/// The answer's status and headers (its `Content-Length` too), then
+/// `after_bytes` of its body, then the connection fails.
+fn truncated(response: Response, after_bytes: u64) -> Response {
+    use futures::StreamExt;
+    let (parts, body) = response.into_parts();
+    let mut left = after_bytes;
+    let head = body.into_data_stream().map(move |chunk| {
+        let chunk = chunk.map_err(std::io::Error::other)?;
+        if left == 0 {
+            return Err(std::io::Error::other("injected drop mid-body"));
+        }
+        let keep = usize::try_from(left).unwrap_or(usize::MAX).min(chunk.len());
+        left -= keep as u64;
+        Ok(chunk.slice(..keep))
+    });
+    // After the kept bytes the stream fails even if the body had no more chunks.
+    let failing = futures::stream::once(async { Err(std::io::Error::other("injected drop mid-body")) });
+    let body = head.take_while(|r| futures::future::ready(r.is_ok())).chain(failing);
+    Response::from_parts(parts, Body::from_stream(body))
 }
 
 /// Headers go out, then the body fails: the client sees the connection die.

@@ -145,6 +145,10 @@ pub struct FaultRule {
     /// applied, the response is lost or replaced).
     #[serde(default)]
     pub phase: Phase,
+    /// Fire at most this many times (`None`: no limit), e.g. two dropped
+    /// downloads and then a clean one.
+    #[serde(default)]
+    pub times: Option<u64>,
 }
 
 /// An injected failure.
@@ -162,6 +166,9 @@ pub enum Fault {
     InternalError,
     /// The connection is dropped without a complete response.
     DropConnection,
+    /// The handler's answer goes out, but the connection drops after the
+    /// first `after_bytes` bytes of its body (phase `after` only).
+    TruncateBody { after_bytes: u64 },
     /// Extra latency.
     Latency { ms: u64 },
 }

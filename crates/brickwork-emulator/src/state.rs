@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::services::{catalog, clusters, commands, dbfs, jobs, libraries, secrets, warehouses, workspace};
+use crate::services::{catalog, clusters, commands, dbfs, jobs, libraries, secrets, uploads, warehouses, workspace};
 use crate::settings::Settings;
 
 /// Milliseconds since the epoch, as Databricks timestamps are.
@@ -65,6 +65,7 @@ pub struct World {
     pub workspace: workspace::Tree,
     pub secrets: secrets::Secrets,
     pub files: dbfs::FileStore,
+    pub uploads: uploads::Uploads,
     pub warehouses: warehouses::Warehouses,
     pub catalog: catalog::Catalog,
     pub libraries: libraries::Libraries,
@@ -81,6 +82,7 @@ impl World {
             workspace: workspace::Tree::default(),
             secrets: secrets::Secrets::default(),
             files: dbfs::FileStore::default(),
+            uploads: uploads::Uploads::default(),
             warehouses: warehouses::Warehouses::default(),
             catalog: catalog::Catalog::default(),
             libraries: libraries::Libraries::default(),
@@ -172,6 +174,7 @@ impl AppState {
             jobs: w.jobs.job_count(),
             active_runs: w.jobs.active_run_count(),
             warehouses_running: w.warehouses.running_count(),
+            open_uploads: w.uploads.open_count(),
         })
     }
 }
@@ -194,4 +197,6 @@ pub struct Snapshot {
     pub jobs: usize,
     pub active_runs: usize,
     pub warehouses_running: usize,
+    /// Multipart uploads initiated and neither completed nor aborted.
+    pub open_uploads: usize,
 }

@@ -257,6 +257,7 @@ mod guards {
                 probability: 1.0,
                 fault: Fault::Latency { ms: 3000 },
                 phase: Phase::Before,
+                times: None,
             }],
             rate_limit_per_token: None,
         });
@@ -279,6 +280,7 @@ mod guards {
                 probability: 1.0,
                 fault: Fault::Latency { ms: 600 },
                 phase: Phase::Before,
+                times: None,
             }],
             rate_limit_per_token: None,
         });
@@ -313,6 +315,7 @@ mod guards {
                 probability: 0.5,
                 fault: Fault::DropConnection,
                 phase: Phase::After,
+                times: None,
             }],
             rate_limit_per_token: None,
         });
@@ -347,6 +350,7 @@ mod guards {
                 probability: 1.0,
                 fault: Fault::InternalError,
                 phase: Phase::Before,
+                times: None,
             }],
             rate_limit_per_token: None,
         });
@@ -532,6 +536,7 @@ async fn bulk_delete_of_500_jobs_under_injected_faults_accounts_for_every_item()
                 probability: 0.07,
                 fault: Fault::TooManyRequests { retry_after_secs: 0 },
                 phase: Phase::Before,
+                times: None,
             },
             // Acted on, answer lost: jobs/delete is safe to replay by contract
             // (api/idempotent.tsv); the replay finds nothing, which is done.
@@ -541,6 +546,7 @@ async fn bulk_delete_of_500_jobs_under_injected_faults_accounts_for_every_item()
                 probability: 0.03,
                 fault: Fault::DropConnection,
                 phase: Phase::After,
+                times: None,
             },
         ],
         rate_limit_per_token: None,

@@ -199,6 +199,7 @@ mod helpers {
                 probability: 1.0,
                 fault: Fault::DropConnection,
                 phase: Phase::After,
+                times: None,
             }],
             rate_limit_per_token: None,
         });

@@ -35,8 +35,14 @@ const NODE_TYPE: &str = "i3.xlarge";
 
 /// About 20% of requests meet one of these (rules draw independently).
 fn fault_rules(seed: u64) -> FaultSettings {
-    let rule =
-        |phase, probability, fault| FaultRule { path_prefix: String::new(), method: None, probability, fault, phase };
+    let rule = |phase, probability, fault| FaultRule {
+        path_prefix: String::new(),
+        method: None,
+        probability,
+        fault,
+        phase,
+        times: None,
+    };
     FaultSettings {
         seed,
         rules: vec![

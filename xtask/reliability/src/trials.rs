@@ -48,6 +48,7 @@ fn faults(seed: u64) -> FaultSettings {
         probability,
         fault,
         phase,
+        times: None,
     };
     const CREATE: &str = "/api/2.1/clusters/create";
     const DELETE: &str = "/api/2.1/clusters/permanent-delete";

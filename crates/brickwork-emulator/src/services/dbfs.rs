@@ -18,7 +18,8 @@ use crate::api::{
 use crate::state::{now_ms, AppState};
 
 const MAX_BLOCK: usize = 1024 * 1024;
-const MAX_UPLOAD: usize = 256 * 1024 * 1024;
+/// The largest single-shot upload, and the largest part of a multipart one.
+pub const MAX_UPLOAD: usize = 256 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -69,18 +70,20 @@ impl FileStore {
         Ok(())
     }
 
-    fn write(&mut self, path: &str, data: Bytes, overwrite: bool) -> ApiResult<()> {
+    /// Whether a file may be written at `path`: not over a directory, and
+    /// over a file only with `overwrite`.
+    fn writable(&self, path: &str, overwrite: bool) -> ApiResult<()> {
         match self.entries.get(path) {
-            Some(e) if e.is_dir => {
-                return Err(ApiError::already_exists(format!("A directory already exists at {path}.")))
-            }
+            Some(e) if e.is_dir => Err(ApiError::already_exists(format!("A directory already exists at {path}."))),
             Some(_) if !overwrite => {
-                return Err(ApiError::already_exists(format!(
-                    "A file or directory already exists at the input path {path}."
-                )))
+                Err(ApiError::already_exists(format!("A file or directory already exists at the input path {path}.")))
             }
-            _ => {}
+            _ => Ok(()),
         }
+    }
+
+    fn write(&mut self, path: &str, data: Bytes, overwrite: bool) -> ApiResult<()> {
+        self.writable(path, overwrite)?;
         if let Some(parent) = path.rsplit_once('/').map(|(p, _)| p).filter(|p| !p.is_empty()) {
             self.mkdirs(parent)?;
         }
@@ -111,6 +114,33 @@ impl FileStore {
         }
         self.entries.retain(|p, _| p != path && !p.starts_with(&prefix));
         Ok(())
+    }
+}
+
+/// The Files API's view of the store: its own error codes over DBFS's.
+impl FileStore {
+    /// [`Self::writable`] with the Files API's 409 for an existing file.
+    pub(super) fn check_writable(&self, path: &str, overwrite: bool) -> ApiResult<()> {
+        self.writable(path, overwrite).map_err(files_conflict)
+    }
+
+    /// Write a whole file (single-shot or a completed multipart upload).
+    pub(super) fn store(&mut self, path: &str, data: Bytes, overwrite: bool) -> ApiResult<()> {
+        self.write(path, data, overwrite).map_err(files_conflict)
+    }
+
+    /// The file at `path`: its data (shared, not copied) and modification time.
+    pub(super) fn file(&self, path: &str) -> ApiResult<(Bytes, i64)> {
+        let e = self.entries.get(path).filter(|e| !e.is_dir).ok_or_else(fs_not_found)?;
+        Ok((e.data.clone(), e.modified))
+    }
+}
+
+fn files_conflict(e: ApiError) -> ApiError {
+    if e.error_code == "RESOURCE_ALREADY_EXISTS" {
+        ApiError::new(409, "ALREADY_EXISTS", "The file being created already exists.")
+    } else {
+        e
     }
 }
 
@@ -334,7 +364,44 @@ fn requested_range(header: Option<&str>, len: usize) -> Result<Option<(usize, us
     Ok(Some(range))
 }
 
-/// `/api/2.0/fs/files{path}`: PUT upload, GET download, HEAD metadata, DELETE.
+/// A file's bytes for GET (the whole file or the `Range` asked for) or its
+/// metadata for HEAD: shared by the Files API and presigned downloads.
+pub(super) fn serve_file(
+    s: &AppState,
+    path: &str,
+    method: &Method,
+    headers: &header::HeaderMap,
+) -> Result<Response, ApiError> {
+    let (data, modified) = s.with(|w| w.files.file(path))?;
+    if method == Method::HEAD {
+        let mut response = octets(Bytes::new(), modified);
+        response.headers_mut().insert(header::CONTENT_LENGTH, data.len().into());
+        return Ok(response);
+    }
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    match requested_range(range, data.len()) {
+        Ok(None) => Ok(octets(data, modified)),
+        Ok(Some((start, end))) => {
+            let mut response = octets(data.slice(start..=end), modified);
+            *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+            let content_range = format!("bytes {start}-{end}/{}", data.len());
+            if let Ok(value) = header::HeaderValue::from_str(&content_range) {
+                response.headers_mut().insert(header::CONTENT_RANGE, value);
+            }
+            Ok(response)
+        }
+        Err(()) => {
+            let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            if let Ok(value) = header::HeaderValue::from_str(&format!("bytes */{}", data.len())) {
+                response.headers_mut().insert(header::CONTENT_RANGE, value);
+            }
+            Ok(response)
+        }
+    }
+}
+
+/// `/api/2.0/fs/files{path}`: PUT upload, GET download, HEAD metadata,
+/// DELETE, and POST for the multipart upload actions.
 async fn files(
     State(s): State<AppState>,
     Path(raw): Path<String>,
@@ -348,45 +415,11 @@ async fn files(
             let data: Bytes = axum::body::to_bytes(request.into_body(), MAX_UPLOAD)
                 .await
                 .map_err(|_| ApiError::new(400, "MAX_REQUEST_SIZE_EXCEEDED", "Upload too large"))?;
-            s.with(|w| match w.files.write(&path, data, overwrite) {
-                Err(e) if e.error_code == "RESOURCE_ALREADY_EXISTS" => {
-                    Err(ApiError::new(409, "ALREADY_EXISTS", "The file being created already exists."))
-                }
-                other => other,
-            })?;
+            s.with(|w| w.files.store(&path, data, overwrite))?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
-        Method::GET | Method::HEAD => {
-            let (data, modified) = s.with(|w| {
-                let e = w.files.entries.get(&path).filter(|e| !e.is_dir).ok_or_else(fs_not_found)?;
-                Ok::<_, ApiError>((e.data.clone(), e.modified))
-            })?;
-            if request.method() == Method::HEAD {
-                let mut response = octets(Bytes::new(), modified);
-                response.headers_mut().insert(header::CONTENT_LENGTH, data.len().into());
-                return Ok(response);
-            }
-            let range = request.headers().get(header::RANGE).and_then(|v| v.to_str().ok());
-            match requested_range(range, data.len()) {
-                Ok(None) => Ok(octets(data, modified)),
-                Ok(Some((start, end))) => {
-                    let mut response = octets(data.slice(start..=end), modified);
-                    *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-                    let content_range = format!("bytes {start}-{end}/{}", data.len());
-                    if let Ok(value) = header::HeaderValue::from_str(&content_range) {
-                        response.headers_mut().insert(header::CONTENT_RANGE, value);
-                    }
-                    Ok(response)
-                }
-                Err(()) => {
-                    let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-                    if let Ok(value) = header::HeaderValue::from_str(&format!("bytes */{}", data.len())) {
-                        response.headers_mut().insert(header::CONTENT_RANGE, value);
-                    }
-                    Ok(response)
-                }
-            }
-        }
+        Method::GET | Method::HEAD => serve_file(&s, &path, request.method(), request.headers()),
+        Method::POST => super::uploads::file_action(&s, &path, &params, request).await,
         Method::DELETE => {
             s.with(|w| {
                 w.files.entries.get(&path).filter(|e| !e.is_dir).ok_or_else(fs_not_found)?;

@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod libraries;
 pub mod oauth;
 pub mod secrets;
+pub mod uploads;
 pub mod warehouses;
 pub mod workspace;
 
@@ -27,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .merge(workspace::routes())
         .merge(secrets::routes())
         .merge(dbfs::routes())
+        .merge(uploads::routes())
         .merge(warehouses::routes())
         .merge(catalog::routes())
         .merge(libraries::routes())
