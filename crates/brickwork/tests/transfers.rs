@@ -1,11 +1,14 @@
-//! Streamed transfers against local servers: a download goes to disk in
-//! bounded memory, picks up after dropped connections with `Range`, fails
-//! typed when the transfer stalls and succeeds when it is slow but steady.
+//! Streamed transfers against local servers and the emulator: a download
+//! goes to disk in bounded memory, picks up after dropped connections with
+//! `Range`, fails typed when the transfer stalls and succeeds when it is slow
+//! but steady; uploads go in one PUT or in parallel parts, retried part by
+//! part, and leave nothing behind when they fail or are cancelled.
 
 #![cfg(feature = "files")]
 
 mod common;
 
+use std::future::IntoFuture;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,6 +17,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use brickwork::service::WorkspaceClient;
 use brickwork::{Client, Config, ErrorKind};
+use brickwork_emulator::{Fault, FaultRule, FaultSettings, Phase};
 use bytes::Bytes;
 use tokio::net::TcpListener;
 
@@ -228,4 +232,179 @@ async fn the_emulator_serves_byte_ranges_and_a_download_of_it_is_whole() {
     let local = dir.path().join("from-emulator.bin");
     assert_eq!(w.files().download_to(FILE, &local).await.expect("download"), total as u64);
     assert_eq!(sha256(&std::fs::read(&local).expect("read back")), sha256(&data));
+}
+
+fn rule(
+    path_prefix: &str,
+    method: &str,
+    probability: f64,
+    fault: Fault,
+    phase: Phase,
+    times: Option<u64>,
+) -> FaultRule {
+    FaultRule { path_prefix: path_prefix.into(), method: Some(method.into()), probability, fault, phase, times }
+}
+
+fn faults(rules: Vec<FaultRule>) -> FaultSettings {
+    FaultSettings { seed: 7, rules, rate_limit_per_token: None }
+}
+
+/// Writes `data` to a temporary file.
+fn local_file(dir: &tempfile::TempDir, name: &str, data: &[u8]) -> std::path::PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, data).expect("write local file");
+    path
+}
+
+async fn read_back(w: &WorkspaceClient, path: &str) -> Vec<u8> {
+    w.files().download(path).await.expect("download").bytes().to_vec()
+}
+
+#[tokio::test]
+async fn uploads_go_in_one_put_or_in_parallel_parts_and_arrive_whole() {
+    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let data = content(5 * 64 * 1024 + 123);
+    let source = local_file(&dir, "source.bin", &data);
+
+    // Smaller than a part: one PUT.
+    let small = w.files().upload_from("/Volumes/main/default/v/small.bin", &source).await.expect("small");
+    assert_eq!(small, data.len() as u64);
+    // 64 KiB parts, three at a time: six parts, the last one short.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let progress = Arc::clone(&seen);
+    let sent = w
+        .files()
+        .upload_from("/Volumes/main/default/v/parts.bin", &source)
+        .part_size(64 * 1024)
+        .parallelism(3)
+        .on_progress(move |p| progress.lock().expect("progress").push(p))
+        .await
+        .expect("multipart");
+    assert_eq!(sent, data.len() as u64);
+    // From a stream of unknown length, exactly two parts' worth.
+    let exact = data.slice(..128 * 1024);
+    w.files()
+        .upload_stream("/Volumes/main/default/v/stream.bin", std::io::Cursor::new(exact.to_vec()))
+        .part_size(64 * 1024)
+        .await
+        .expect("stream");
+
+    for (path, expected) in [("small", &data), ("parts", &data), ("stream", &exact)] {
+        let got = read_back(&w, &format!("/Volumes/main/default/v/{path}.bin")).await;
+        assert_eq!(sha256(&got), sha256(expected), "{path}");
+    }
+    let seen = seen.lock().expect("progress").clone();
+    assert_eq!(seen.len(), 6, "one report per part: {seen:?}");
+    assert_eq!(seen.last().map(|p| (p.done, p.total)), Some((data.len() as u64, Some(data.len() as u64))));
+    assert!(seen.windows(2).all(|w| w[0].done < w[1].done));
+    assert_eq!(emulator.counters().open_uploads, 0);
+
+    // overwrite(false) over an existing file: refused before any part is sent.
+    let err = w
+        .files()
+        .upload_from("/Volumes/main/default/v/parts.bin", &source)
+        .part_size(64 * 1024)
+        .overwrite(false)
+        .await
+        .expect_err("exists");
+    assert!(err.kind().is(ErrorKind::AlreadyExists), "{err}");
+    assert_eq!(emulator.counters().open_uploads, 0);
+}
+
+#[tokio::test]
+async fn parts_are_retried_on_their_own_through_throttling_and_outages() {
+    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
+    emulator.set_faults(faults(vec![
+        rule("/__storage/uploads/", "PUT", 0.3, Fault::Unavailable, Phase::Before, None),
+        rule("/__storage/uploads/", "PUT", 0.2, Fault::TooManyRequests { retry_after_secs: 0 }, Phase::Before, None),
+        // The part is stored but its answer lost: the replay stores it again.
+        rule("/__storage/uploads/", "PUT", 0.2, Fault::DropConnection, Phase::After, None),
+    ]));
+    let dir = tempfile::tempdir().expect("dir");
+    let data = content(16 * 32 * 1024 + 5);
+    let source = local_file(&dir, "source.bin", &data);
+    w.files().upload_from(FILE, &source).part_size(32 * 1024).parallelism(4).await.expect("upload through faults");
+    let injected = emulator.counters().faults_injected_before + emulator.counters().faults_injected_after;
+    assert!(injected >= 3, "the faults fired: {injected}");
+    emulator.set_faults(FaultSettings::default());
+    assert_eq!(sha256(&read_back(&w, FILE).await), sha256(&data));
+    assert_eq!(emulator.counters().open_uploads, 0);
+}
+
+#[tokio::test]
+async fn a_failed_upload_is_aborted_and_leaves_no_file() {
+    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
+    // The third part (and every later one) is refused for good.
+    emulator.set_faults(faults(vec![rule(
+        "/__storage/uploads/",
+        "PUT",
+        1.0,
+        Fault::InternalError,
+        Phase::Before,
+        None,
+    )]));
+    let dir = tempfile::tempdir().expect("dir");
+    let source = local_file(&dir, "source.bin", &content(4 * 32 * 1024));
+    let err = w.files().upload_from(FILE, &source).part_size(32 * 1024).await.expect_err("parts refused");
+    assert_eq!(err.status(), Some(500), "{err}");
+    assert!(err.message().contains("part "), "names the part: {err}");
+    assert_eq!(emulator.counters().open_uploads, 0, "aborted");
+    let missing = w.files().get_metadata(FILE).await.expect_err("no file");
+    assert!(missing.kind().is(ErrorKind::NotFound), "{missing}");
+}
+
+#[tokio::test]
+async fn a_cancelled_upload_is_aborted_and_leaves_no_file() {
+    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
+    // Parts crawl, so the upload is still sending them when it is dropped.
+    emulator.set_faults(faults(vec![rule(
+        "/__storage/uploads/",
+        "PUT",
+        1.0,
+        Fault::Latency { ms: 5_000 },
+        Phase::Before,
+        None,
+    )]));
+    let dir = tempfile::tempdir().expect("dir");
+    let source = local_file(&dir, "source.bin", &content(4 * 32 * 1024));
+    let upload = w.files().upload_from(FILE, &source).part_size(32 * 1024).into_future();
+    let cancelled = tokio::time::timeout(Duration::from_millis(300), upload).await;
+    assert!(cancelled.is_err(), "the upload was still running");
+    // The abort runs in the background after the drop: wait for it.
+    for _ in 0..100 {
+        if emulator.counters().open_uploads == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(emulator.counters().open_uploads, 0, "aborted after the cancel");
+    emulator.set_faults(FaultSettings::default());
+    let missing = w.files().get_metadata(FILE).await.expect_err("no file");
+    assert!(missing.kind().is(ErrorKind::NotFound), "{missing}");
+}
+
+#[tokio::test]
+async fn a_download_from_the_emulator_resumes_after_two_drops_mid_body() {
+    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
+    let data = content(2 * 1024 * 1024 + 11);
+    w.files().upload(FILE, data.clone()).await.expect("upload");
+    emulator.set_faults(faults(vec![rule(
+        "/api/2.0/fs/files/",
+        "GET",
+        1.0,
+        Fault::TruncateBody { after_bytes: 300_000 },
+        Phase::After,
+        Some(2),
+    )]));
+    let dir = tempfile::tempdir().expect("dir");
+    let local = dir.path().join("resumed.bin");
+    assert_eq!(w.files().download_to(FILE, &local).await.expect("download"), data.len() as u64);
+    assert_eq!(sha256(&std::fs::read(&local).expect("read back")), sha256(&data));
+    assert_eq!(emulator.counters().faults_by_kind.get("truncate_body:after"), Some(&2));
 }

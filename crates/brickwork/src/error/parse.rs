@@ -29,6 +29,7 @@ pub fn from_response(method: &str, path: &str, status: u16, retry_after_header: 
     let raw = parse_empty(body, reason)
         .or_else(|| parse_json(body))
         .or_else(|| parse_code_colon_message(body))
+        .or_else(|| parse_storage_xml(body))
         .or_else(|| parse_html(body, reason))
         .unwrap_or_else(|| unparseable(body));
 
@@ -204,6 +205,27 @@ fn parse_code_colon_message(body: &[u8]) -> Option<Raw> {
         error_code: Some(code.to_string()),
         details: Vec::new(),
     })
+}
+
+/// Cloud storage (a presigned URL's S3 or Azure Blob) answers with XML:
+/// `<Error><Code>AccessDenied</Code><Message>Request has expired</Message>`.
+/// Its code is kept as the error code; the kind then follows the status.
+fn parse_storage_xml(body: &[u8]) -> Option<Raw> {
+    let text = std::str::from_utf8(body).ok()?;
+    if !text.contains("<Error>") {
+        return None;
+    }
+    let code = xml_text(text, "Code")?;
+    let message = xml_text(text, "Message").or_else(|| xml_text(text, "AuthenticationErrorDetail")).unwrap_or(code);
+    Some(Raw { message: message.trim().to_string(), error_code: Some(code.trim().to_string()), details: Vec::new() })
+}
+
+/// Text between `<tag>` and `</tag>` anywhere in `text`.
+fn xml_text<'a>(text: &'a str, tag: &str) -> Option<&'a str> {
+    let open = format!("<{tag}>");
+    let start = text.find(&open)? + open.len();
+    let end = text[start..].find(&format!("</{tag}>"))? + start;
+    Some(&text[start..end])
 }
 
 /// Proxies and gateways answer with HTML: take `<pre>` or `<title>`.
@@ -419,6 +441,20 @@ mod tests {
         assert_eq!(e.message(), "Bad Gateway");
         assert_eq!(e.error_code(), Some("BAD_GATEWAY"));
         assert_eq!(e.kind(), ErrorKind::Api);
+    }
+
+    #[test]
+    fn cloud_storage_xml() {
+        let s3 = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>Request has expired</Message><RequestId>X</RequestId></Error>";
+        let e = err("PUT", "/bucket/key", 403, s3);
+        assert_eq!((e.error_code(), e.message()), (Some("AccessDenied"), "Request has expired"));
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        let azure = "<?xml version=\"1.0\"?><Error><Code>AuthenticationFailed</Code><AuthenticationErrorDetail>Signature not valid in the specified time frame</AuthenticationErrorDetail></Error>";
+        let e = err("PUT", "/container/blob", 403, azure);
+        assert_eq!(e.error_code(), Some("AuthenticationFailed"));
+        assert_eq!(e.message(), "Signature not valid in the specified time frame");
+        let e = err("GET", "/bucket/key", 404, "<Error><Code>NoSuchKey</Code></Error>");
+        assert_eq!((e.kind(), e.message()), (ErrorKind::NotFound, "NoSuchKey"));
     }
 
     #[test]

@@ -111,6 +111,7 @@ impl ApiClient {
             client: self.clone(),
             method,
             path: path.into(),
+            presigned: None,
             query: Vec::new(),
             body: RequestBody::Empty,
             headers: HeaderMap::new(),
@@ -119,6 +120,23 @@ impl ApiClient {
             error: None,
             streaming: false,
         }
+    }
+
+    /// Start a request to a presigned `url` (cloud storage, from the Files
+    /// API's `create-upload-part-urls` or `create-download-url`). The URL is
+    /// its own credential: the workspace's are not sent, and the workspace's
+    /// rate limit does not apply. Retries, timeouts and error parsing do. Its
+    /// query string (the signature) never appears in logs or errors.
+    pub fn presigned(&self, method: Method, url: &str) -> RequestBuilder {
+        let mut request = self.request(method, String::new());
+        match reqwest::Url::parse(url) {
+            Ok(parsed) => {
+                request.path = parsed.path().to_string();
+                request.presigned = Some(parsed);
+            }
+            Err(e) => request.error = Some(Error::config(format!("invalid presigned URL: {e}"))),
+        }
+        request
     }
 
     /// `GET path?query`, decoding the JSON answer.
@@ -158,7 +176,10 @@ enum RequestBody {
 pub struct RequestBuilder {
     client: ApiClient,
     method: Method,
+    /// The path, also what logs and errors name (a presigned URL's without its query).
     path: String,
+    /// A presigned URL to send to instead of the workspace.
+    presigned: Option<reqwest::Url>,
     query: Vec<(String, String)>,
     body: RequestBody,
     headers: HeaderMap,
@@ -325,8 +346,11 @@ impl RequestBuilder {
 
     /// The request's URL with its query string.
     fn url(&self, base_url: &str) -> Result<reqwest::Url> {
-        let mut url = reqwest::Url::parse(&format!("{base_url}{}", self.path))
-            .map_err(|e| Error::config(format!("invalid request URL for {}: {e}", self.path)))?;
+        let mut url = match &self.presigned {
+            Some(url) => url.clone(),
+            None => reqwest::Url::parse(&format!("{base_url}{}", self.path))
+                .map_err(|e| Error::config(format!("invalid request URL for {}: {e}", self.path)))?,
+        };
         if !self.query.is_empty() {
             url.query_pairs_mut().extend_pairs(&self.query);
         }
@@ -337,28 +361,33 @@ impl RequestBuilder {
     /// streaming, leave a 2xx body unread).
     async fn attempt(&mut self, url: &reqwest::Url, remaining_budget: Duration) -> Result<Answer> {
         let inner = Arc::clone(&self.client.inner);
-        let ticket = inner.limiter.acquire().await;
+        let to_workspace = self.presigned.is_none();
+        let ticket = if to_workspace { Some(inner.limiter.acquire().await) } else { None };
         let mut request = inner.http.request(self.method.clone(), url.clone());
         if !self.headers.is_empty() {
             request = request.headers(self.headers.clone());
         }
         let timeout =
             self.timeout.unwrap_or(inner.settings.http_timeout).min(remaining_budget.max(Duration::from_millis(1)));
-        request = request
-            .header(USER_AGENT, inner.user_agent.clone())
-            .headers(inner.credentials.headers().await.map_err(Error::before_sending)?);
+        request = request.header(USER_AGENT, inner.user_agent.clone());
+        if to_workspace {
+            request = request.headers(inner.credentials.headers().await.map_err(Error::before_sending)?);
+            if let Some(id) = &inner.workspace_id {
+                request = request.header(HeaderName::from_static("x-databricks-workspace-id"), id.clone());
+            }
+        }
         if !self.streaming {
             // The whole exchange, body included.
             request = request.timeout(timeout);
-        }
-        if let Some(id) = &inner.workspace_id {
-            request = request.header(HeaderName::from_static("x-databricks-workspace-id"), id.clone());
         }
         match &mut self.body {
             RequestBody::Empty => {}
             RequestBody::Replayable { data, content_type } => {
                 log_body("request", data, inner.settings.debug_truncate_bytes);
-                request = request.header(CONTENT_TYPE, *content_type).body(data.clone());
+                if !self.headers.contains_key(CONTENT_TYPE) {
+                    request = request.header(CONTENT_TYPE, *content_type);
+                }
+                request = request.body(data.clone());
             }
             RequestBody::Streamed(stream) => {
                 let stream = stream.take().ok_or_else(|| Error::config("a streamed body can be sent only once"))?;
@@ -382,7 +411,9 @@ impl RequestBuilder {
         let status = response.status().as_u16();
         // The body's length is known without them: they can be taken, not copied.
         let headers = std::mem::take(response.headers_mut());
-        inner.limiter.observe(ticket, status, headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()));
+        if let Some(ticket) = ticket {
+            inner.limiter.observe(ticket, status, headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()));
+        }
         if self.streaming && (200..300).contains(&status) {
             let (method, path) = (self.method.clone(), self.path.clone());
             return Ok(Answer::Open(StreamingResponse {

@@ -13,10 +13,14 @@ mod iam;
 mod jobs;
 #[cfg(feature = "sql")]
 mod sql;
+#[cfg(feature = "files")]
+mod uploads;
 #[cfg(feature = "workspace")]
 mod workspace;
 
 #[cfg(feature = "compute")]
 pub use compute::{NodeTypeFilter, SparkVersionFilter};
+#[cfg(feature = "files")]
+pub use uploads::{Progress, Upload, DEFAULT_PARALLELISM, DEFAULT_PART_SIZE};
 #[cfg(feature = "workspace")]
 pub use workspace::UploadOptions;

@@ -1,0 +1,486 @@
+//! Files API uploads of any size in bounded memory: one PUT when the data
+//! fits in one part, else the multipart protocol (initiate, a presigned URL
+//! per part, parts sent in parallel and retried on their own, complete),
+//! aborted on failure and on cancellation.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::TryStreamExt;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::error::{Error, ErrorKind};
+use crate::service::files::FilesApi;
+use crate::service::runtime::encode_path_value;
+use crate::transport::{header, Method};
+use crate::Result;
+
+/// Part size when none is set: memory use is about parallelism x part size.
+pub const DEFAULT_PART_SIZE: u64 = 8 * 1024 * 1024;
+/// Parts in flight at once when none is set.
+pub const DEFAULT_PARALLELISM: usize = 4;
+/// The most parts one upload may have (S3's limit); the part size grows to fit.
+const MAX_PARTS: u64 = 10_000;
+/// The largest part any of the clouds takes (Azure's block limit).
+const MAX_PART_SIZE: u64 = 4 * 1024 * 1024 * 1024;
+/// How many times a part asks for a fresh URL after its URL expired.
+const URL_REFRESHES: u32 = 3;
+/// A part's PUT may take its timeout plus the time to send at this rate, so
+/// a slow but moving link is not cut off mid-part.
+const SLOWEST_RATE: u64 = 256 * 1024;
+
+/// How far a transfer has got, as passed to a progress callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes sent or received so far.
+    pub done: u64,
+    /// The whole size, when known (not for an upload from a stream).
+    pub total: Option<u64>,
+}
+
+type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
+
+/// Counts bytes done and tells the callback, from any part's task.
+struct Tracker {
+    done: AtomicU64,
+    total: Option<u64>,
+    callback: Option<ProgressFn>,
+}
+
+impl Tracker {
+    fn add(&self, bytes: u64) {
+        let done = self.done.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if let Some(callback) = &self.callback {
+            callback(Progress { done, total: self.total });
+        }
+    }
+}
+
+type Reader = Box<dyn AsyncRead + Send + Unpin>;
+
+enum Source {
+    File(PathBuf),
+    Stream(Reader),
+}
+
+impl FilesApi {
+    /// Upload the local file at `local` to `file_path` (`/Volumes/...`):
+    /// one PUT if it fits in one part, else a parallel multipart upload.
+    /// Memory stays near parallelism x part size whatever the file's size.
+    /// Answers the number of bytes uploaded.
+    pub fn upload_from(&self, file_path: impl Into<String>, local: impl AsRef<Path>) -> Upload {
+        Upload::new(self.clone(), file_path.into(), Source::File(local.as_ref().to_path_buf()))
+    }
+
+    /// Upload everything `reader` yields to `file_path`, as
+    /// [`upload_from`](Self::upload_from) does; the size need not be known.
+    pub fn upload_stream(
+        &self,
+        file_path: impl Into<String>,
+        reader: impl AsyncRead + Send + Unpin + 'static,
+    ) -> Upload {
+        Upload::new(self.clone(), file_path.into(), Source::Stream(Box::new(reader)))
+    }
+}
+
+/// An upload being set up; it starts when awaited. An upload dropped before
+/// it finishes (a cancelled task) aborts its multipart session, so no part
+/// of the file appears at the target.
+#[must_use = "an upload does nothing until awaited"]
+pub struct Upload {
+    files: FilesApi,
+    path: String,
+    source: Source,
+    overwrite: Option<bool>,
+    part_size: Option<u64>,
+    parallelism: usize,
+    progress: Option<ProgressFn>,
+}
+
+impl fmt::Debug for Upload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let source = match &self.source {
+            Source::File(path) => path.display().to_string(),
+            Source::Stream(_) => "(stream)".to_string(),
+        };
+        f.debug_struct("Upload")
+            .field("path", &self.path)
+            .field("source", &source)
+            .field("overwrite", &self.overwrite)
+            .field("part_size", &self.part_size)
+            .field("parallelism", &self.parallelism)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Upload {
+    fn new(files: FilesApi, path: String, source: Source) -> Self {
+        Upload {
+            files,
+            path,
+            source,
+            overwrite: None,
+            part_size: None,
+            parallelism: DEFAULT_PARALLELISM,
+            progress: None,
+        }
+    }
+
+    /// Replace an existing file (`true`) or fail with `AlreadyExists` (`false`);
+    /// unset, the server's default (replace).
+    pub fn overwrite(mut self, overwrite: bool) -> Self {
+        self.overwrite = Some(overwrite);
+        self
+    }
+
+    /// Bytes per part (default 8 MiB, grown when a file would need more
+    /// than 10,000 parts). Data that fits in one part goes in one PUT.
+    pub fn part_size(mut self, bytes: u64) -> Self {
+        self.part_size = Some(bytes);
+        self
+    }
+
+    /// Parts in flight at once (default 4; at least 1).
+    pub fn parallelism(mut self, parts: usize) -> Self {
+        self.parallelism = parts.max(1);
+        self
+    }
+
+    /// Call `callback` as bytes are confirmed sent (after each part).
+    pub fn on_progress(mut self, callback: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(callback));
+        self
+    }
+
+    async fn run(self) -> Result<u64> {
+        let (label, mut reader, total) = match self.source {
+            Source::File(path) => {
+                let file = tokio::fs::File::open(&path).await.map_err(|e| Error::local_io("open", &path, e))?;
+                let length = file.metadata().await.map_err(|e| Error::local_io("read", &path, e))?.len();
+                (path, Box::new(file) as Reader, Some(length))
+            }
+            Source::Stream(reader) => (PathBuf::from("(stream)"), reader, None),
+        };
+        let part_size = choose_part_size(self.part_size, total)?;
+        let tracker = Arc::new(Tracker { done: AtomicU64::new(0), total, callback: self.progress });
+        let first = read_part(&mut reader, part_size, &label).await?;
+        if (first.len() as u64) < part_size {
+            // All of it fits in one part: one PUT, retried as a whole.
+            let length = first.len() as u64;
+            let mut call = self.files.upload(self.path.clone(), first);
+            if let Some(overwrite) = self.overwrite {
+                call = call.overwrite(overwrite);
+            }
+            call.await?;
+            tracker.add(length);
+            return Ok(length);
+        }
+        let session = Session::initiate(&self.files, &self.path, self.overwrite).await?;
+        let mut guard = AbortOnDrop(Some(session.clone()));
+        let parts = PartSource { reader, label, part_size, first: Some(first) };
+        let sent = session.send_parts(parts, self.parallelism, &tracker).await;
+        let outcome = match sent {
+            Ok(etags) => check_length(&self.path, &tracker, total).map(|()| etags),
+            Err(err) => Err(err),
+        };
+        let outcome = match outcome {
+            Ok(etags) => session.complete(&etags).await,
+            Err(err) => Err(err),
+        };
+        guard.0 = None;
+        match outcome {
+            Ok(()) => Ok(tracker.done.load(Ordering::Relaxed)),
+            Err(err) => {
+                session.abort().await;
+                Err(err)
+            }
+        }
+    }
+}
+
+impl IntoFuture for Upload {
+    type Output = Result<u64>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<u64>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+/// The part size asked for, or the default grown so the file fits in
+/// 10,000 parts (rounded up to a whole MiB).
+fn choose_part_size(asked: Option<u64>, total: Option<u64>) -> Result<u64> {
+    if let Some(size) = asked {
+        if !(1..=MAX_PART_SIZE).contains(&size) {
+            return Err(Error::config(format!("part_size must be between 1 byte and 4 GiB, not {size}")));
+        }
+        return Ok(size);
+    }
+    const MIB: u64 = 1024 * 1024;
+    let needed = total.map_or(0, |t| t.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB);
+    Ok(DEFAULT_PART_SIZE.max(needed).min(MAX_PART_SIZE))
+}
+
+/// A file that grew or shrank while it was read would be stored torn.
+fn check_length(path: &str, tracker: &Tracker, total: Option<u64>) -> Result<()> {
+    let sent = tracker.done.load(Ordering::Relaxed);
+    match total {
+        Some(total) if total != sent => Err(Error::new(
+            ErrorKind::LocalIo,
+            format!("upload to {path}: the local file changed size while it was read ({total} bytes, then {sent})"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Up to `size` bytes, fewer only at the end of the data.
+async fn read_part(reader: &mut Reader, size: u64, label: &Path) -> Result<Bytes> {
+    let capacity = usize::try_from(size).map_err(|_| Error::config("part_size does not fit in memory"))?;
+    let mut buffer = BytesMut::with_capacity(capacity);
+    while buffer.len() < capacity {
+        let read = reader.read_buf(&mut buffer).await.map_err(|e| Error::local_io("read", label, e))?;
+        if read == 0 {
+            break;
+        }
+    }
+    Ok(buffer.freeze())
+}
+
+/// The data cut into numbered parts, read one at a time as parts are sent.
+struct PartSource {
+    reader: Reader,
+    label: PathBuf,
+    part_size: u64,
+    first: Option<Bytes>,
+}
+
+impl PartSource {
+    /// Parts in order: the one already read, then the rest as they are asked for.
+    fn into_stream(self) -> impl futures::Stream<Item = Result<(u64, Bytes)>> + Send {
+        futures::stream::try_unfold((self, 1u64), |(mut source, number)| async move {
+            let data = match source.first.take() {
+                Some(first) => first,
+                None => read_part(&mut source.reader, source.part_size, &source.label).await?,
+            };
+            if data.is_empty() {
+                return Ok(None);
+            }
+            if number > MAX_PARTS {
+                return Err(Error::config(format!(
+                    "the data needs more than {MAX_PARTS} parts of {} bytes: set a larger part_size",
+                    source.part_size
+                )));
+            }
+            Ok(Some(((number, data), (source, number + 1))))
+        })
+    }
+}
+
+/// One multipart upload session.
+#[derive(Clone)]
+struct Session {
+    files: FilesApi,
+    path: String,
+    /// `/api/2.0/fs/files{path}`, encoded.
+    endpoint: String,
+    token: String,
+}
+
+#[derive(Deserialize)]
+struct Initiated {
+    multipart_upload: Option<SessionToken>,
+    resumable_upload: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct SessionToken {
+    session_token: String,
+}
+
+#[derive(Deserialize)]
+struct PartUrls {
+    #[serde(default)]
+    upload_part_urls: Vec<PresignedUrl>,
+}
+
+#[derive(Deserialize)]
+struct PresignedUrl {
+    url: String,
+    part_number: Option<u64>,
+    #[serde(default)]
+    headers: Vec<NameValue>,
+}
+
+#[derive(Deserialize)]
+struct NameValue {
+    name: String,
+    value: String,
+}
+
+impl Session {
+    async fn initiate(files: &FilesApi, path: &str, overwrite: Option<bool>) -> Result<Session> {
+        let endpoint = format!("/api/2.0/fs/files{}", encode_path_value(path));
+        let mut request =
+            files.client().api().request(Method::POST, endpoint.as_str()).query(&json!({"action": "initiate-upload"}));
+        if let Some(overwrite) = overwrite {
+            request = request.query(&json!({ "overwrite": overwrite }));
+        }
+        let initiated: Initiated = request.send().await?.json()?;
+        let token = match initiated {
+            Initiated { multipart_upload: Some(session), .. } => session.session_token,
+            Initiated { resumable_upload: Some(_), .. } => {
+                return Err(Error::new(
+                    ErrorKind::NotImplemented,
+                    format!("upload to {path}: the workspace offers only resumable uploads (GCP), which brickwork does not speak yet; data that fits in one part (part_size) is sent in one PUT"),
+                ))
+            }
+            _ => return Err(Error::decode(format!("initiate-upload of {path} answered no upload session"))),
+        };
+        Ok(Session { files: files.clone(), path: path.to_string(), endpoint, token })
+    }
+
+    /// Send every part, `parallelism` at a time; answer their ETags in order.
+    async fn send_parts(
+        &self,
+        parts: PartSource,
+        parallelism: usize,
+        tracker: &Arc<Tracker>,
+    ) -> Result<Vec<(u64, String)>> {
+        let mut etags: Vec<(u64, String)> = parts
+            .into_stream()
+            .map_ok(|(number, data)| {
+                let (session, tracker) = (self.clone(), Arc::clone(tracker));
+                async move {
+                    let length = data.len() as u64;
+                    let etag = session.send_part(number, data).await?;
+                    tracker.add(length);
+                    Ok((number, etag))
+                }
+            })
+            .try_buffer_unordered(parallelism)
+            .try_collect()
+            .await?;
+        etags.sort_unstable_by_key(|(number, _)| *number);
+        Ok(etags)
+    }
+
+    /// One part to its presigned URL, with a fresh URL if the first expired.
+    async fn send_part(&self, number: u64, data: Bytes) -> Result<String> {
+        let api = self.files.client().api();
+        let timeout = self.files.client().config().settings().http_timeout
+            + Duration::from_secs(data.len() as u64 / SLOWEST_RATE);
+        let mut refreshes = 0;
+        loop {
+            let url = self.part_url(number).await?;
+            let mut request = api.presigned(Method::PUT, &url.url).bytes(data.clone()).timeout(timeout);
+            for extra in &url.headers {
+                let name = header::HeaderName::from_bytes(extra.name.as_bytes());
+                let value = header::HeaderValue::from_str(&extra.value);
+                let (Ok(name), Ok(value)) = (name, value) else {
+                    return Err(Error::decode(format!("a part URL of {} names an invalid header", self.path)));
+                };
+                request = request.header(name, value);
+            }
+            match request.send().await {
+                Ok(response) => {
+                    let etag = response.headers().get(header::ETAG).and_then(|v| v.to_str().ok());
+                    return etag.map(str::to_string).ok_or_else(|| {
+                        Error::decode(format!("part {number} of {} was stored without an ETag", self.path))
+                    });
+                }
+                Err(err) if is_expired_url(&err) && refreshes < URL_REFRESHES => refreshes += 1,
+                Err(err) => return Err(err.context(format_args!("part {number} of {}", self.path))),
+            }
+        }
+    }
+
+    async fn part_url(&self, number: u64) -> Result<PresignedUrl> {
+        let body = json!({
+            "path": self.path,
+            "session_token": self.token,
+            "start_part_number": number,
+            "count": 1,
+            "expire_time": expire_time(),
+        });
+        // Asking again for a URL changes nothing on the server: safe to replay.
+        let api = self.files.client().api();
+        let urls: PartUrls = api
+            .request(Method::POST, "/api/2.0/fs/create-upload-part-urls")
+            .json(&body)
+            .idempotent(true)
+            .send()
+            .await?
+            .json()?;
+        urls.upload_part_urls
+            .into_iter()
+            .find(|u| u.part_number.is_none_or(|n| n == number))
+            .ok_or_else(|| Error::decode(format!("create-upload-part-urls answered no URL for part {number}")))
+    }
+
+    async fn complete(&self, etags: &[(u64, String)]) -> Result<()> {
+        let parts: Vec<_> = etags.iter().map(|(n, etag)| json!({"part_number": n, "etag": etag})).collect();
+        self.action("complete-upload").json(&json!({ "parts": parts })).send().await?;
+        Ok(())
+    }
+
+    /// Best effort: a failed abort leaves parts the server drops in time.
+    async fn abort(&self) {
+        if let Err(err) = self.action("abort-upload").send().await {
+            tracing::debug!("abort of the upload to {} failed: {err}", self.path);
+        }
+    }
+
+    fn action(&self, action: &str) -> crate::transport::RequestBuilder {
+        let query = json!({"action": action, "upload_type": "multipart", "session_token": self.token});
+        self.files.client().api().request(Method::POST, self.endpoint.as_str()).query(&query)
+    }
+}
+
+/// S3's and Azure's answers to a presigned URL used after it expired.
+fn is_expired_url(err: &Error) -> bool {
+    matches!((err.error_code(), err.message()), (Some("AccessDenied"), "Request has expired"))
+        || (err.error_code() == Some("AuthenticationFailed") && err.message().contains("specified time frame"))
+}
+
+/// An hour from now, in RFC 3339: the life asked for each part URL.
+fn expire_time() -> String {
+    let at = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// Aborts the session when an upload is dropped before it finished.
+struct AbortOnDrop(Option<Session>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let (Some(session), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(async move { session.abort().await });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_size_is_the_default_until_a_file_needs_more_than_ten_thousand_parts() {
+        const MIB: u64 = 1024 * 1024;
+        assert_eq!(choose_part_size(None, None).ok(), Some(DEFAULT_PART_SIZE));
+        assert_eq!(choose_part_size(None, Some(80_000 * MIB)).ok(), Some(DEFAULT_PART_SIZE));
+        // 100 GiB in 10,000 parts: 10.24 MiB each, rounded up to 11 MiB.
+        assert_eq!(choose_part_size(None, Some(100 * 1024 * MIB)).ok(), Some(11 * MIB));
+        assert_eq!(choose_part_size(None, Some(u64::MAX)).ok(), Some(MAX_PART_SIZE));
+        assert_eq!(choose_part_size(Some(1), None).ok(), Some(1));
+        assert!(choose_part_size(Some(0), None).is_err());
+        assert!(choose_part_size(Some(MAX_PART_SIZE + 1), None).is_err());
+    }
+}
