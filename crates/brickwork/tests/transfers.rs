@@ -408,3 +408,38 @@ async fn a_download_from_the_emulator_resumes_after_two_drops_mid_body() {
     assert_eq!(sha256(&std::fs::read(&local).expect("read back")), sha256(&data));
     assert_eq!(emulator.counters().faults_by_kind.get("truncate_body:after"), Some(&2));
 }
+
+#[tokio::test]
+async fn a_parallel_download_fetches_ranges_at_once_and_resumes_each_on_its_own() {
+    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
+    let data = content(10 * 256 * 1024 + 77);
+    w.files().upload(FILE, data.clone()).await.expect("upload");
+    // Three ranges lose their connection partway; each picks up on its own.
+    emulator.set_faults(faults(vec![rule(
+        "/api/2.0/fs/files/",
+        "GET",
+        0.5,
+        Fault::TruncateBody { after_bytes: 100_000 },
+        Phase::After,
+        Some(3),
+    )]));
+    let dir = tempfile::tempdir().expect("dir");
+    let local = dir.path().join("parallel.bin");
+    let last = Arc::new(Mutex::new(None));
+    let progress = Arc::clone(&last);
+    let length = w
+        .files()
+        .download_to(FILE, &local)
+        .parallelism(4)
+        .range_size(256 * 1024)
+        .on_progress(move |p| *progress.lock().expect("progress") = Some(p))
+        .await
+        .expect("parallel download");
+    assert_eq!(length, data.len() as u64);
+    assert_eq!(sha256(&std::fs::read(&local).expect("read back")), sha256(&data));
+    assert_eq!(emulator.counters().faults_by_kind.get("truncate_body:after"), Some(&3));
+    let last = last.lock().expect("progress").expect("reported");
+    assert_eq!((last.done, last.total), (data.len() as u64, Some(data.len() as u64)));
+    assert!(!dir.path().join("parallel.bin.part").exists());
+}

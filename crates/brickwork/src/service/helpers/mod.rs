@@ -1,16 +1,21 @@
 //! Hand-written helpers beside the generated services, as the official SDKs
 //! have them (Python `mixins/`, Go `*_ext_api.go`): merged paging of job
 //! reads, cluster selection and start-if-needed, workspace upload/download,
+//! Files API transfers (multipart uploads; resumed, parallel downloads),
 //! DBFS streaming, statement execute-and-wait, library installs.
 
 #[cfg(feature = "compute")]
 mod compute;
 #[cfg(feature = "files")]
-mod files;
+mod dbfs;
+#[cfg(feature = "files")]
+mod downloads;
 #[cfg(feature = "iam")]
 mod iam;
 #[cfg(feature = "jobs")]
 mod jobs;
+#[cfg(feature = "files")]
+mod progress;
 #[cfg(feature = "sql")]
 mod sql;
 #[cfg(feature = "files")]
@@ -21,6 +26,10 @@ mod workspace;
 #[cfg(feature = "compute")]
 pub use compute::{NodeTypeFilter, SparkVersionFilter};
 #[cfg(feature = "files")]
-pub use uploads::{Progress, Upload, DEFAULT_PARALLELISM, DEFAULT_PART_SIZE};
+pub use downloads::{Download, DEFAULT_RANGE_SIZE};
+#[cfg(feature = "files")]
+pub use progress::Progress;
+#[cfg(feature = "files")]
+pub use uploads::{Upload, DEFAULT_PARALLELISM, DEFAULT_PART_SIZE};
 #[cfg(feature = "workspace")]
 pub use workspace::UploadOptions;

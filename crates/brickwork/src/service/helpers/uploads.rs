@@ -7,7 +7,6 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use super::progress::{Progress, ProgressFn, Tracker};
 use crate::error::{Error, ErrorKind};
 use crate::service::files::FilesApi;
 use crate::service::runtime::encode_path_value;
@@ -36,33 +36,6 @@ const URL_REFRESHES: u32 = 3;
 /// A part's PUT may take its timeout plus the time to send at this rate, so
 /// a slow but moving link is not cut off mid-part.
 const SLOWEST_RATE: u64 = 256 * 1024;
-
-/// How far a transfer has got, as passed to a progress callback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Progress {
-    /// Bytes sent or received so far.
-    pub done: u64,
-    /// The whole size, when known (not for an upload from a stream).
-    pub total: Option<u64>,
-}
-
-type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
-
-/// Counts bytes done and tells the callback, from any part's task.
-struct Tracker {
-    done: AtomicU64,
-    total: Option<u64>,
-    callback: Option<ProgressFn>,
-}
-
-impl Tracker {
-    fn add(&self, bytes: u64) {
-        let done = self.done.fetch_add(bytes, Ordering::Relaxed) + bytes;
-        if let Some(callback) = &self.callback {
-            callback(Progress { done, total: self.total });
-        }
-    }
-}
 
 type Reader = Box<dyn AsyncRead + Send + Unpin>;
 
@@ -170,7 +143,7 @@ impl Upload {
             Source::Stream(reader) => (PathBuf::from("(stream)"), reader, None),
         };
         let part_size = choose_part_size(self.part_size, total)?;
-        let tracker = Arc::new(Tracker { done: AtomicU64::new(0), total, callback: self.progress });
+        let tracker = Arc::new(Tracker::new(total, self.progress));
         let first = read_part(&mut reader, part_size, &label).await?;
         if (first.len() as u64) < part_size {
             // All of it fits in one part: one PUT, retried as a whole.
@@ -197,7 +170,7 @@ impl Upload {
         };
         guard.0 = None;
         match outcome {
-            Ok(()) => Ok(tracker.done.load(Ordering::Relaxed)),
+            Ok(()) => Ok(tracker.done()),
             Err(err) => {
                 session.abort().await;
                 Err(err)
@@ -231,7 +204,7 @@ fn choose_part_size(asked: Option<u64>, total: Option<u64>) -> Result<u64> {
 
 /// A file that grew or shrank while it was read would be stored torn.
 fn check_length(path: &str, tracker: &Tracker, total: Option<u64>) -> Result<()> {
-    let sent = tracker.done.load(Ordering::Relaxed);
+    let sent = tracker.done();
     match total {
         Some(total) if total != sent => Err(Error::new(
             ErrorKind::LocalIo,

@@ -1,0 +1,331 @@
+//! Files API downloads streamed to disk in bounded memory: picked up with
+//! `Range` where a dropped connection left off, optionally in parallel
+//! ranges, checked by length, and renamed into place only when whole.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::io::SeekFrom;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+
+use super::progress::{Progress, ProgressFn, Tracker};
+use crate::error::{Error, ErrorKind};
+use crate::service::files::FilesApi;
+use crate::service::runtime::encode_path_value;
+use crate::transport::{header, Method, StreamingResponse};
+use crate::Result;
+
+/// How many times one download (or one range of it) picks up after a
+/// dropped connection.
+const RESUMES: u32 = 5;
+/// Bytes per range of a parallel download when none is set.
+pub const DEFAULT_RANGE_SIZE: u64 = 8 * 1024 * 1024;
+
+impl FilesApi {
+    /// Download the file at `file_path` (`/Volumes/...`) into `local` and
+    /// answer its length. The data streams to `local` with `.part`
+    /// appended, in bounded memory, and is renamed into place only when
+    /// whole, so a failed download leaves nothing at `local`. A connection
+    /// that drops mid-body is picked up where it stopped (up to five times).
+    /// With [`parallelism`](Download::parallelism) above 1, a file larger
+    /// than one range is fetched in ranges at once.
+    pub fn download_to(&self, file_path: impl Into<String>, local: impl AsRef<Path>) -> Download {
+        Download {
+            files: self.clone(),
+            path: file_path.into(),
+            local: local.as_ref().to_path_buf(),
+            parallelism: 1,
+            range_size: DEFAULT_RANGE_SIZE,
+            progress: None,
+        }
+    }
+}
+
+/// A download being set up; it starts when awaited.
+#[must_use = "a download does nothing until awaited"]
+pub struct Download {
+    files: FilesApi,
+    path: String,
+    local: PathBuf,
+    parallelism: usize,
+    range_size: u64,
+    progress: Option<ProgressFn>,
+}
+
+impl fmt::Debug for Download {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Download")
+            .field("path", &self.path)
+            .field("local", &self.local)
+            .field("parallelism", &self.parallelism)
+            .field("range_size", &self.range_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Download {
+    /// Ranges fetched at once (default 1: one stream). Memory stays small
+    /// either way: each range streams to its place in the file.
+    pub fn parallelism(mut self, ranges: usize) -> Self {
+        self.parallelism = ranges.max(1);
+        self
+    }
+
+    /// Bytes per range of a parallel download (default 8 MiB, at least 1).
+    pub fn range_size(mut self, bytes: u64) -> Self {
+        self.range_size = bytes.max(1);
+        self
+    }
+
+    /// Call `callback` as bytes arrive.
+    pub fn on_progress(mut self, callback: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(callback));
+        self
+    }
+
+    async fn run(self) -> Result<u64> {
+        let mut part = self.local.as_os_str().to_owned();
+        part.push(".part");
+        let part = PathBuf::from(part);
+        match self.fetch(&part).await {
+            Ok(length) => {
+                tokio::fs::rename(&part, &self.local).await.map_err(|e| Error::local_io("rename", &part, e))?;
+                Ok(length)
+            }
+            Err(err) => {
+                let _ = tokio::fs::remove_file(&part).await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn fetch(&self, part: &Path) -> Result<u64> {
+        let endpoint = format!("/api/2.0/fs/files{}", encode_path_value(&self.path));
+        if self.parallelism > 1 {
+            let metadata = self.files.get_metadata(self.path.clone()).await?;
+            let length = metadata.content_length.and_then(|l| u64::try_from(l).ok());
+            if let Some(length) = length.filter(|l| *l > self.range_size) {
+                let file = Ranges { download: self, endpoint, part, length, last_modified: metadata.last_modified };
+                return file.fetch().await;
+            }
+        }
+        self.fetch_whole(&endpoint, part).await
+    }
+
+    /// One stream from the start, resumed from the last byte written.
+    async fn fetch_whole(&self, endpoint: &str, part: &Path) -> Result<u64> {
+        let mut file = tokio::fs::File::create(part).await.map_err(|e| Error::local_io("create", part, e))?;
+        let mut written: u64 = 0;
+        let mut total: Option<u64> = None;
+        let mut tracker = Tracker::new(None, self.progress.clone());
+        let mut resumes = 0;
+        loop {
+            let mut request = self.files.client().api().request(Method::GET, endpoint);
+            if written > 0 {
+                request = request.header(header::RANGE, range_header(written, None)?);
+            }
+            let mut response = request.send_streaming().await?;
+            if written > 0 && !continues_at(&response, written, total) {
+                // The whole file again, or another part of it, or a file that
+                // changed length meanwhile: start over rather than stitch.
+                file = reopen(part).await?;
+                written = 0;
+                total = None;
+                if response.status() == 206 {
+                    resumes += 1;
+                    if resumes > RESUMES {
+                        return Err(Error::decode(format!(
+                            "download of {}: the ranges answered do not fit",
+                            self.path
+                        )));
+                    }
+                    continue;
+                }
+            }
+            if total.is_none() {
+                total = announced_total(&response);
+                tracker = Tracker::new(total, self.progress.clone());
+                if written > 0 {
+                    tracker.add(written);
+                }
+            }
+            match copy_body(&mut response, &mut file, part, &mut written, None, &tracker).await {
+                Ok(()) => break,
+                Err(err) if err.kind() == ErrorKind::Transport && resumes < RESUMES => {
+                    resumes += 1;
+                    tracing::debug!(written, resumes, "download of {} interrupted: resuming: {err}", self.path);
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        finish(file, part).await?;
+        match total {
+            Some(total) if total != written => Err(Error::decode(format!(
+                "download of {} is truncated: {written} bytes of the {total} announced",
+                self.path
+            ))),
+            _ => Ok(written),
+        }
+    }
+}
+
+impl IntoFuture for Download {
+    type Output = Result<u64>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<u64>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+/// A parallel download: the file cut into ranges, each streamed to its place.
+struct Ranges<'a> {
+    download: &'a Download,
+    endpoint: String,
+    part: &'a Path,
+    length: u64,
+    /// Sent as `If-Unmodified-Since`, so a file replaced mid-download fails
+    /// (412) instead of mixing two versions.
+    last_modified: Option<String>,
+}
+
+impl Ranges<'_> {
+    async fn fetch(&self) -> Result<u64> {
+        let file = tokio::fs::File::create(self.part).await.map_err(|e| Error::local_io("create", self.part, e))?;
+        file.set_len(self.length).await.map_err(|e| Error::local_io("size", self.part, e))?;
+        let tracker = Tracker::new(Some(self.length), self.download.progress.clone());
+        let size = self.download.range_size;
+        futures::stream::iter(0..self.length.div_ceil(size))
+            .map(|index| {
+                let start = index * size;
+                self.fetch_range(start, (start + size).min(self.length) - 1, &tracker)
+            })
+            .buffer_unordered(self.download.parallelism)
+            .try_collect::<Vec<()>>()
+            .await?;
+        finish(file, self.part).await?;
+        Ok(self.length)
+    }
+
+    /// Bytes `start..=end`, resumed within the range after a drop.
+    async fn fetch_range(&self, start: u64, end: u64, tracker: &Tracker) -> Result<()> {
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .open(self.part)
+            .await
+            .map_err(|e| Error::local_io("open", self.part, e))?;
+        file.seek(SeekFrom::Start(start)).await.map_err(|e| Error::local_io("seek", self.part, e))?;
+        let mut at = start;
+        let mut resumes = 0;
+        loop {
+            let mut request = self
+                .download
+                .files
+                .client()
+                .api()
+                .request(Method::GET, self.endpoint.as_str())
+                .header(header::RANGE, range_header(at, Some(end))?);
+            if let Some(value) = self.last_modified.as_deref().and_then(|v| header::HeaderValue::from_str(v).ok()) {
+                request = request.header(header::IF_UNMODIFIED_SINCE, value);
+            }
+            let mut response = request.send_streaming().await?;
+            if !continues_at(&response, at, Some(self.length)) {
+                return Err(Error::decode(format!(
+                    "download of {}: bytes {at}-{end} were asked for and not answered",
+                    self.download.path
+                )));
+            }
+            let limit = Some(end + 1 - at);
+            let before = at;
+            match copy_body(&mut response, &mut file, self.part, &mut at, limit, tracker).await {
+                Ok(()) if at == end + 1 => break,
+                Ok(()) => {}
+                Err(err) if err.kind() != ErrorKind::Transport => return Err(err),
+                Err(_) => {}
+            }
+            // Short or dropped: pick up at the next byte.
+            resumes += 1;
+            if resumes > RESUMES {
+                return Err(Error::decode(format!(
+                    "download of {}: bytes {at}-{end} still missing after {RESUMES} resumes",
+                    self.download.path
+                )));
+            }
+            tracing::debug!(before, at, resumes, "range of {} interrupted: resuming", self.download.path);
+        }
+        file.flush().await.map_err(|e| Error::local_io("write", self.part, e))
+    }
+}
+
+/// Append the body to `file`, counting what was written; with `limit`, a
+/// body longer than asked for is refused rather than written past its range.
+async fn copy_body(
+    response: &mut StreamingResponse,
+    file: &mut tokio::fs::File,
+    part: &Path,
+    written: &mut u64,
+    limit: Option<u64>,
+    tracker: &Tracker,
+) -> Result<()> {
+    let mut copied: u64 = 0;
+    while let Some(chunk) = response.chunk().await? {
+        copied += chunk.len() as u64;
+        if limit.is_some_and(|limit| copied > limit) {
+            return Err(Error::decode("a range was answered with more bytes than asked for"));
+        }
+        file.write_all(&chunk).await.map_err(|e| Error::local_io("write", part, e))?;
+        *written += chunk.len() as u64;
+        tracker.add(chunk.len() as u64);
+    }
+    Ok(())
+}
+
+async fn finish(mut file: tokio::fs::File, part: &Path) -> Result<()> {
+    file.flush().await.map_err(|e| Error::local_io("write", part, e))?;
+    file.sync_all().await.map_err(|e| Error::local_io("sync", part, e))
+}
+
+/// A 206 answer's `Content-Range` (`bytes START-END/TOTAL`): its start,
+/// and its total when known (`*` is not).
+fn content_range(response: &StreamingResponse) -> Option<(u64, Option<u64>)> {
+    if response.status() != 206 {
+        return None;
+    }
+    let range = response.headers().get(header::CONTENT_RANGE)?.to_str().ok()?;
+    let (span, whole) = range.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let start = span.split_once('-')?.0.trim().parse().ok()?;
+    Some((start, whole.trim().parse().ok()))
+}
+
+/// Whether a ranged answer is the part of the same file asked for: a 206
+/// that starts at `offset` and names the total first announced.
+fn continues_at(response: &StreamingResponse, offset: u64, total: Option<u64>) -> bool {
+    content_range(response).is_some_and(|(start, whole)| start == offset && total.is_none_or(|t| whole == Some(t)))
+}
+
+/// The file's whole length: `Content-Range`'s total for a partial answer,
+/// else the body's length.
+fn announced_total(response: &StreamingResponse) -> Option<u64> {
+    if response.status() == 206 {
+        return content_range(response).and_then(|(_, total)| total);
+    }
+    response.content_length()
+}
+
+fn range_header(from: u64, to: Option<u64>) -> Result<header::HeaderValue> {
+    let to = to.map(|t| t.to_string()).unwrap_or_default();
+    header::HeaderValue::from_str(&format!("bytes={from}-{to}")).map_err(|e| Error::config(format!("bad range: {e}")))
+}
+
+async fn reopen(part: &Path) -> Result<tokio::fs::File> {
+    tokio::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(part)
+        .await
+        .map_err(|e| Error::local_io("open", part, e))
+}
