@@ -10,6 +10,9 @@ prints one JSON object on stdout:
   delete-jobs --prefix P --concurrency C
       list, then w.jobs.delete of each job whose name starts with P from a
       thread pool: deleted, seconds
+  transfer --local L --remote R --out O
+      w.files.upload_from(R, L), then w.files.download_to(R, O), each with
+      the SDK's defaults: upload_seconds, download_seconds
 """
 
 import argparse
@@ -54,6 +57,15 @@ def delete_jobs(w, args):
     return {"deleted": len(ids), "seconds": time.perf_counter() - started}
 
 
+def transfer(w, args):
+    started = time.perf_counter()
+    w.files.upload_from(args.remote, args.local, overwrite=True)
+    uploaded = time.perf_counter() - started
+    started = time.perf_counter()
+    w.files.download_to(args.remote, args.out)
+    return {"upload_seconds": uploaded, "download_seconds": time.perf_counter() - started}
+
+
 def main():
     parser = argparse.ArgumentParser()
     commands = parser.add_subparsers(dest="command", required=True)
@@ -65,9 +77,13 @@ def main():
     d = commands.add_parser("delete-jobs")
     d.add_argument("--prefix", required=True)
     d.add_argument("--concurrency", type=int, default=32)
+    t = commands.add_parser("transfer")
+    t.add_argument("--local", required=True)
+    t.add_argument("--remote", required=True)
+    t.add_argument("--out", required=True)
     args = parser.parse_args()
     w = WorkspaceClient()
-    run = {"get": get, "list-jobs": list_jobs, "delete-jobs": delete_jobs}[args.command]
+    run = {"get": get, "list-jobs": list_jobs, "delete-jobs": delete_jobs, "transfer": transfer}[args.command]
     print(json.dumps(run(w, args)))
 
 

@@ -11,7 +11,8 @@
 //! [--quick] [--reps N] [--build-seconds S] [--only SCENARIO]` runs them all
 //! (or one);
 //! `brickwork-bench list-jobs brickwork|raw URL TOKEN` is the child process
-//! whose peak memory the pagination scenario measures, and `brickwork-bench
+//! whose peak memory the pagination scenario measures, `brickwork-bench
+//! transfer URL TOKEN LOCAL REMOTE OUT` the one of the transfer scenario, and `brickwork-bench
 //! measure REPORT PROGRAM ARGS...` the small launcher every measured process
 //! is started by.
 
@@ -22,6 +23,7 @@ mod listing;
 mod measure;
 mod report;
 mod throughput;
+mod transfers;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -95,10 +97,11 @@ fn parse(args: &[String]) -> Result<Plan, String> {
 }
 
 /// The scenarios by the name `--only` takes, with what each prints as it starts.
-const SCENARIOS: [(&str, &str); 4] = [
+const SCENARIOS: [(&str, &str); 5] = [
     ("throughput", "throughput and emulator capacity"),
     ("listing", "streaming pagination"),
     ("bulk", "rate-limited bulk delete"),
+    ("transfers", "large file transfers"),
     ("cold-start", "cold start and build"),
 ];
 
@@ -119,6 +122,7 @@ async fn run(plan: Plan) -> Result<(), String> {
             "throughput" => throughput::run(&plan).await,
             "listing" => listing::run(&plan).await,
             "bulk" => bulk::run(&plan).await,
+            "transfers" => transfers::run(&plan).await,
             _ => cold_start::run(&plan).await,
         };
         collect(&mut metrics, found)?;
@@ -142,8 +146,10 @@ fn main() -> ExitCode {
         Some((command, rest)) if command == "measure" => measure::launch(rest),
         Some((command, rest)) if command == "run" => parse(rest).and_then(|plan| runtime()?.block_on(run(plan))),
         Some((command, rest)) if command == "list-jobs" => runtime().and_then(|r| r.block_on(listing::child(rest))),
+        Some((command, rest)) if command == "transfer" => runtime().and_then(|r| r.block_on(transfers::child(rest))),
         _ => Err("usage: brickwork-bench run --emulator BIN --cli BIN [--python BIN] [--quick] [--reps N] [--out DIR] [--only SCENARIO]
        brickwork-bench list-jobs brickwork|raw URL TOKEN
+       brickwork-bench transfer URL TOKEN LOCAL REMOTE OUT
        brickwork-bench measure REPORT PROGRAM [ARGS...]"
             .into()),
     };
