@@ -1,6 +1,6 @@
-//! The harness's listing child, run as the built binary against an
-//! emulator: both listers page through every job, and a bad command line is
-//! refused with the usage.
+//! The harness's children, run as the built binary against an emulator:
+//! both listers page through every job, the transfer child's download is
+//! its upload, and a bad command line is refused with the usage.
 
 use std::process::Command;
 
@@ -38,4 +38,24 @@ fn a_bad_command_line_is_refused_with_the_usage() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--emulator and --cli are required"));
     let out = bench(&["list-jobs", "nobody", "http://127.0.0.1:9", "t"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown lister nobody"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_transfer_child_uploads_in_parts_and_downloads_the_same_bytes() {
+    let emulator = Emulator::start().await.expect("emulator");
+    let dir = std::env::temp_dir().join(format!("brickwork-bench-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    // 20 MiB and a bit: three parts of the default 8 MiB.
+    let data: Vec<u8> = (0..20 * 1024 * 1024 + 5).map(|i: usize| (i.wrapping_mul(131) >> 3) as u8).collect();
+    let (source, out) = (dir.join("source.bin"), dir.join("out.bin"));
+    std::fs::write(&source, &data).expect("source");
+    let args = ["transfer", emulator.url(), emulator.token()];
+    let paths = [source.to_str().expect("utf-8"), "/Volumes/main/default/bench/t.bin", out.to_str().expect("utf-8")];
+    let run = tokio::task::block_in_place(|| bench(&[&args[..], &paths[..]].concat()));
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let answer: Value = serde_json::from_slice(&run.stdout).expect("a JSON line");
+    assert!(answer["upload_seconds"].as_f64().is_some_and(|s| s > 0.0), "{answer}");
+    let same = std::fs::read(&out).expect("downloaded") == data;
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(same, "the downloaded file is the uploaded one");
 }
