@@ -1,9 +1,13 @@
 //! DBFS helpers: whole-file write and read in 1 MB blocks, and a recursive
 //! listing. (Files API transfers are in `uploads` and `downloads`.)
 
-use base64::Engine;
-use bytes::{Bytes, BytesMut};
+use std::path::Path;
 
+use base64::Engine;
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use super::uploads::read_full;
 use crate::error::Error;
 use crate::service::files::{DbfsApi, FileInfo};
 use crate::Result;
@@ -15,28 +19,52 @@ impl DbfsApi {
     /// Write `data` to `path` through a streaming handle (create, add-block, close).
     pub async fn write_file(&self, path: &str, data: impl Into<Bytes>, overwrite: bool) -> Result<()> {
         let data = data.into();
+        self.write_from(path, &data[..], overwrite).await.map(drop)
+    }
+
+    /// Write everything `reader` yields to `path`, one 1 MB block at a time
+    /// (create, add-block, close), in bounded memory; answers the length.
+    pub async fn write_from(&self, path: &str, mut reader: impl AsyncRead + Unpin, overwrite: bool) -> Result<u64> {
         let created = self.create(path).overwrite(overwrite).await?;
         let handle = created.handle.ok_or_else(|| Error::decode("dbfs/create returned no handle"))?;
-        for chunk in data.chunks(BLOCK) {
-            let block = base64::engine::general_purpose::STANDARD.encode(chunk);
-            self.add_block(handle, block).await?;
+        let mut written = 0;
+        loop {
+            let block = read_full(&mut reader, BLOCK)
+                .await
+                .map_err(|e| Error::local_io("read", Path::new("(the data for DBFS)"), e))?;
+            if block.is_empty() {
+                break;
+            }
+            written += block.len() as u64;
+            self.add_block(handle, base64::engine::general_purpose::STANDARD.encode(&block)).await?;
         }
-        self.close(handle).await
+        self.close(handle).await?;
+        Ok(written)
     }
 
     /// Read the whole file at `path`, 1 MB at a time.
     pub async fn read_file(&self, path: &str) -> Result<Bytes> {
-        let mut out = BytesMut::new();
+        let mut out = Vec::new();
+        self.read_into(path, &mut out).await?;
+        Ok(out.into())
+    }
+
+    /// Stream the file at `path` into `writer`, 1 MB at a time, in bounded
+    /// memory; answers its length.
+    pub async fn read_into(&self, path: &str, writer: &mut (impl AsyncWrite + Unpin)) -> Result<u64> {
+        let mut offset: u64 = 0;
         loop {
-            let offset = i64::try_from(out.len()).map_err(|_| Error::decode(format!("{path} is too large")))?;
-            let chunk = self.read(path).offset(offset).length(BLOCK as i64).await?;
+            let at = i64::try_from(offset).map_err(|_| Error::decode(format!("{path} is too large")))?;
+            let chunk = self.read(path).offset(at).length(BLOCK as i64).await?;
             let data = base64::engine::general_purpose::STANDARD
                 .decode(chunk.data.unwrap_or_default())
                 .map_err(|e| Error::decode(format!("dbfs/read of {path} is not valid base64: {e}")))?;
             if data.is_empty() {
-                return Ok(out.freeze());
+                writer.flush().await.map_err(|e| Error::local_io("write", Path::new("(the output)"), e))?;
+                return Ok(offset);
             }
-            out.extend_from_slice(&data);
+            writer.write_all(&data).await.map_err(|e| Error::local_io("write", Path::new("(the output)"), e))?;
+            offset += data.len() as u64;
         }
     }
 

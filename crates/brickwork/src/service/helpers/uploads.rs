@@ -217,10 +217,14 @@ fn check_length(path: &str, tracker: &Tracker, total: Option<u64>) -> Result<()>
 /// Up to `size` bytes, fewer only at the end of the data.
 async fn read_part(reader: &mut Reader, size: u64, label: &Path) -> Result<Bytes> {
     let capacity = usize::try_from(size).map_err(|_| Error::config("part_size does not fit in memory"))?;
-    let mut buffer = BytesMut::with_capacity(capacity);
-    while buffer.len() < capacity {
-        let read = reader.read_buf(&mut buffer).await.map_err(|e| Error::local_io("read", label, e))?;
-        if read == 0 {
+    read_full(reader, capacity).await.map_err(|e| Error::local_io("read", label, e))
+}
+
+/// Up to `size` bytes from `reader`, fewer only at its end.
+pub(super) async fn read_full(reader: &mut (impl AsyncRead + Unpin), size: usize) -> std::io::Result<Bytes> {
+    let mut buffer = BytesMut::with_capacity(size);
+    while buffer.len() < size {
+        if reader.read_buf(&mut buffer).await? == 0 {
             break;
         }
     }
