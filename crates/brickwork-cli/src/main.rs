@@ -1,7 +1,7 @@
 //! `brickwork`: the command-line tool, shaped like the official `databricks`
 //! CLI. Every operation of the API model is a command (`brickwork clusters
 //! get CLUSTER_ID`, `brickwork account users list`), generated from
-//! `api/model.json` into `generated.rs`; `auth`, `api`, `emulator`,
+//! `api/model.json` into `generated.rs`; `auth`, `api`, `fs`, `emulator`,
 //! `completion` and `demo` are written by hand.
 //!
 //! Exit codes: 0 success, 1 an API or other error, 2 a usage error (or an
@@ -12,6 +12,7 @@
 mod api;
 mod auth;
 mod demo;
+mod fs;
 mod generated;
 mod operations;
 mod output;
@@ -69,6 +70,9 @@ enum Builtin {
     Auth(auth::AuthCommand),
     /// Call any API path: the raw escape hatch.
     Api(api::ApiArgs),
+    /// Files in volumes (dbfs:/Volumes/...), in DBFS (dbfs:/...) and on this machine.
+    #[command(subcommand)]
+    Fs(fs::FsCommand),
     /// Run a local workspace (the emulator) in the foreground.
     Emulator(Box<brickwork_emulator::serve::ServeArgs>),
     /// Print a shell completion script.
@@ -306,6 +310,7 @@ async fn run(matches: clap::ArgMatches, groups: Vec<&'static Group>, session: Rc
     match builtin {
         Builtin::Auth(command) => auth::run(&session, &command).await,
         Builtin::Api(args) => api::run(&session, &args).await,
+        Builtin::Fs(command) => fs::run(&session, &command).await,
         Builtin::Emulator(args) => match brickwork_emulator::serve::serve(&args, "brickwork emulator").await {
             code if code == ExitCode::SUCCESS => Ok(()),
             _ => Err(CliError::other("the emulator stopped with an error")),

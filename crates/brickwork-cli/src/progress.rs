@@ -43,6 +43,46 @@ impl Progress {
     }
 }
 
+/// A transfer's bar: bytes done of the total, the rate and the time left;
+/// nothing when stderr is not a terminal.
+pub struct TransferBar {
+    bar: Option<ProgressBar>,
+}
+
+impl TransferBar {
+    /// Start showing a transfer of `what` when `enabled`.
+    pub fn start(enabled: bool, what: &str) -> TransferBar {
+        if !enabled {
+            return TransferBar { bar: None };
+        }
+        let bar = ProgressBar::new(0);
+        let template = "{prefix} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} {eta}";
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_prefix(what.to_string());
+        TransferBar { bar: Some(bar) }
+    }
+
+    /// The callback the library's transfer reports to.
+    pub fn callback(&self) -> impl Fn(brickwork::service::helpers::Progress) + Send + Sync + 'static {
+        let bar = self.bar.clone();
+        move |progress| {
+            if let Some(bar) = &bar {
+                bar.set_length(progress.total.unwrap_or(progress.done));
+                bar.set_position(progress.done);
+            }
+        }
+    }
+
+    /// Clear the line.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 /// `RUNNING: Starting Spark (bronze TERMINATED/SUCCESS, silver RUNNING)`.
 fn describe(state: Option<&str>, message: Option<&str>, polled: &Value) -> String {
     let mut text = state.unwrap_or("waiting").to_string();

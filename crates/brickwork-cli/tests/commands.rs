@@ -391,6 +391,7 @@ async fn a_demo_that_fails_reports_its_own_error_even_when_its_cleanup_fails_too
         probability: 1.0,
         fault: Fault::InternalError,
         phase: Phase::Before,
+        times: None,
     };
     emulator.set_faults(FaultSettings {
         rules: vec![fail("GET", "/api/2.1/clusters/spark-versions"), fail("POST", "/api/2.0/workspace/delete")],
@@ -539,4 +540,67 @@ async fn a_listing_that_fails_midway_still_prints_a_whole_json_array_and_exits_n
     let printed: Value = serde_json::from_str(&listed.stdout()).unwrap_or_else(|e| panic!("{e}: {}", listed.stdout()));
     assert_eq!(printed.as_array().map(Vec::len), Some(1), "the first page: {printed}");
     assert_eq!(listed.error()["error_code"], "INVALID_PARAMETER_VALUE");
+}
+
+#[tokio::test]
+async fn fs_copies_lists_prints_and_removes_files_in_volumes_and_dbfs() {
+    let emulator = emulator().await;
+    let home = tempfile::tempdir().expect("home");
+    let env = vars(&emulator, home.path());
+    let local = tempfile::tempdir().expect("local");
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(7) >> 2) as u8).collect();
+    std::fs::write(local.path().join("a.bin"), &data).expect("a.bin");
+    std::fs::create_dir_all(local.path().join("tree/sub")).expect("tree");
+    std::fs::write(local.path().join("tree/one.txt"), "one").expect("one");
+    std::fs::write(local.path().join("tree/sub/two.txt"), "two").expect("two");
+    let path = |p: &str| local.path().join(p).display().to_string();
+    let ok = |run: &Run| assert_eq!(run.code(), Some(0), "stdout: {} stderr: {}", run.stdout(), run.stderr());
+    let volume = "dbfs:/Volumes/main/default/v";
+
+    ok(&brickwork(&["fs", "mkdir", &format!("{volume}/in")], &env).await);
+    // Into an existing directory: the file keeps its name.
+    ok(&brickwork(&["fs", "cp", &path("a.bin"), &format!("{volume}/in")], &env).await);
+    let listed = brickwork(&["fs", "ls", &format!("{volume}/in")], &env).await;
+    assert_eq!(listed.stdout().trim(), "a.bin");
+    let cat = brickwork(&["fs", "cat", &format!("{volume}/in/a.bin")], &env).await;
+    assert_eq!(cat.out.stdout, data, "cat prints the bytes as stored");
+    ok(&brickwork(&["fs", "cp", &format!("{volume}/in/a.bin"), &path("back.bin")], &env).await);
+    assert_eq!(std::fs::read(path("back.bin")).expect("back"), data);
+
+    // Without --overwrite an existing target is refused both ways.
+    let again = brickwork(&["fs", "cp", &path("a.bin"), &format!("{volume}/in/a.bin")], &env).await;
+    assert_eq!(again.code(), Some(1), "{}", again.stderr());
+    let again = brickwork(&["fs", "cp", &format!("{volume}/in/a.bin"), &path("back.bin")], &env).await;
+    assert!(again.stderr().contains("--overwrite"), "{}", again.stderr());
+    ok(&brickwork(&["fs", "cp", "--overwrite", &path("a.bin"), &format!("{volume}/in/a.bin")], &env).await);
+
+    // A directory needs -r, then arrives whole.
+    let refused = brickwork(&["fs", "cp", &path("tree"), &format!("{volume}/tree")], &env).await;
+    assert_eq!(refused.code(), Some(2), "{}", refused.stderr());
+    let copied =
+        brickwork(&["fs", "cp", "-r", &path("tree"), &format!("{volume}/tree"), "-o", "json"], &env).await.json();
+    assert_eq!(copied["files"], 2, "{copied}");
+    let long = brickwork(&["fs", "ls", "-l", &format!("{volume}/tree"), "-o", "json"], &env).await.json();
+    let mut names: Vec<String> =
+        long.as_array().expect("a list").iter().map(|e| format!("{} {}", e["type"], e["name"])).collect();
+    names.sort();
+    assert_eq!(names, ["\"DIRECTORY\" \"sub\"", "\"FILE\" \"one.txt\""]);
+    ok(&brickwork(&["fs", "cp", "-r", &format!("{volume}/tree"), &path("tree-back")], &env).await);
+    assert_eq!(std::fs::read_to_string(path("tree-back/sub/two.txt")).expect("two"), "two");
+    ok(&brickwork(&["fs", "rm", "-r", &format!("{volume}/tree")], &env).await);
+    let gone = brickwork(&["fs", "ls", &format!("{volume}/tree")], &env).await;
+    assert_eq!(gone.code(), Some(4), "{}", gone.stderr());
+
+    // DBFS, through its own API.
+    ok(&brickwork(&["fs", "cp", &path("a.bin"), "dbfs:/tmp/a.bin"], &env).await);
+    let cat = brickwork(&["fs", "cat", "dbfs:/tmp/a.bin"], &env).await;
+    assert_eq!(cat.out.stdout, data);
+    ok(&brickwork(&["fs", "cp", "dbfs:/tmp/a.bin", &path("from-dbfs.bin")], &env).await);
+    assert_eq!(std::fs::read(path("from-dbfs.bin")).expect("from dbfs"), data);
+    ok(&brickwork(&["fs", "rm", "dbfs:/tmp/a.bin"], &env).await);
+    let listed = brickwork(&["fs", "ls", "dbfs:/tmp"], &env).await;
+    assert!(!listed.stdout().contains("a.bin"), "{}", listed.stdout());
+
+    let local_only = brickwork(&["fs", "ls", &path("tree")], &env).await;
+    assert_eq!(local_only.code(), Some(2), "{}", local_only.stderr());
 }

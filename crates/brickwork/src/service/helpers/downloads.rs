@@ -45,6 +45,17 @@ impl FilesApi {
     }
 }
 
+impl FilesApi {
+    /// The file at `file_path` as it arrives, chunk by chunk
+    /// ([`StreamingResponse::chunk`]), for a caller that passes it on
+    /// (`brickwork fs cat`) rather than storing it. Not resumed: a dropped
+    /// connection is an error; [`download_to`](Self::download_to) resumes.
+    pub async fn download_stream(&self, file_path: &str) -> Result<StreamingResponse> {
+        let endpoint = format!("/api/2.0/fs/files{}", encode_path_value(file_path));
+        self.client().api().request(Method::GET, endpoint).send_streaming().await
+    }
+}
+
 /// A download being set up; it starts when awaited.
 #[must_use = "a download does nothing until awaited"]
 pub struct Download {
