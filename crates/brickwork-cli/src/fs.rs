@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 
-use brickwork::service::files::{DbfsApi, FilesApi};
+use brickwork::service::files::FilesApi;
 use brickwork::WorkspaceClient;
 use clap::Subcommand;
 use serde_json::json;
@@ -335,7 +335,7 @@ impl Copy<'_> {
             }
             (Location::Dbfs(path), Location::Local(local)) => {
                 self.refuse_existing(local)?;
-                dbfs_download(&self.w.dbfs(), path, local).await?
+                self.w.dbfs().download_to(path, local).await?
             }
             _ => return Err(CliError::usage("fs cp copies between this machine and the workspace")),
         };
@@ -350,27 +350,6 @@ impl Copy<'_> {
             return Err(CliError::other(format!("{} exists: use --overwrite to replace it", local.display())));
         }
         Ok(())
-    }
-}
-
-/// A DBFS file to `local`, through a `.part` file renamed when whole.
-async fn dbfs_download(dbfs: &DbfsApi, path: &str, local: &Path) -> Result<u64, CliError> {
-    let mut part = local.as_os_str().to_owned();
-    part.push(".part");
-    let part = PathBuf::from(part);
-    let io = |what: &str, e: std::io::Error| CliError::other(format!("cannot {what} {}: {e}", part.display()));
-    let mut file = tokio::fs::File::create(&part).await.map_err(|e| io("create", e))?;
-    match dbfs.read_into(path, &mut file).await {
-        Ok(bytes) => {
-            drop(file);
-            tokio::fs::rename(&part, local).await.map_err(|e| io("rename", e))?;
-            Ok(bytes)
-        }
-        Err(e) => {
-            drop(file);
-            let _ = tokio::fs::remove_file(&part).await;
-            Err(e.into())
-        }
     }
 }
 

@@ -318,10 +318,10 @@ async fn parts_are_retried_on_their_own_through_throttling_and_outages() {
     let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
     let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
     emulator.set_faults(faults(vec![
-        rule("/__storage/uploads/", "PUT", 0.3, Fault::Unavailable, Phase::Before, None),
-        rule("/__storage/uploads/", "PUT", 0.2, Fault::TooManyRequests { retry_after_secs: 0 }, Phase::Before, None),
+        rule("/__storage/parts/", "PUT", 0.3, Fault::Unavailable, Phase::Before, None),
+        rule("/__storage/parts/", "PUT", 0.2, Fault::TooManyRequests { retry_after_secs: 0 }, Phase::Before, None),
         // The part is stored but its answer lost: the replay stores it again.
-        rule("/__storage/uploads/", "PUT", 0.2, Fault::DropConnection, Phase::After, None),
+        rule("/__storage/parts/", "PUT", 0.2, Fault::DropConnection, Phase::After, None),
     ]));
     let dir = tempfile::tempdir().expect("dir");
     let data = content(16 * 32 * 1024 + 5);
@@ -339,14 +339,7 @@ async fn a_failed_upload_is_aborted_and_leaves_no_file() {
     let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
     let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
     // The third part (and every later one) is refused for good.
-    emulator.set_faults(faults(vec![rule(
-        "/__storage/uploads/",
-        "PUT",
-        1.0,
-        Fault::InternalError,
-        Phase::Before,
-        None,
-    )]));
+    emulator.set_faults(faults(vec![rule("/__storage/parts/", "PUT", 1.0, Fault::InternalError, Phase::Before, None)]));
     let dir = tempfile::tempdir().expect("dir");
     let source = local_file(&dir, "source.bin", &content(4 * 32 * 1024));
     let err = w.files().upload_from(FILE, &source).part_size(32 * 1024).await.expect_err("parts refused");
@@ -363,7 +356,7 @@ async fn a_cancelled_upload_is_aborted_and_leaves_no_file() {
     let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
     // Parts crawl, so the upload is still sending them when it is dropped.
     emulator.set_faults(faults(vec![rule(
-        "/__storage/uploads/",
+        "/__storage/parts/",
         "PUT",
         1.0,
         Fault::Latency { ms: 5_000 },
@@ -442,4 +435,69 @@ async fn a_parallel_download_fetches_ranges_at_once_and_resumes_each_on_its_own(
     let last = last.lock().expect("progress").expect("reported");
     assert_eq!((last.done, last.total), (data.len() as u64, Some(data.len() as u64)));
     assert!(!dir.path().join("parallel.bin.part").exists());
+}
+
+#[tokio::test]
+async fn a_parallel_download_of_a_file_replaced_meanwhile_fails_instead_of_mixing_versions() {
+    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
+    w.files().upload(FILE, content(1024 * 1024)).await.expect("first version");
+    // The ranges wait in the emulator while the file is replaced a second or more later.
+    emulator.set_faults(faults(vec![rule(
+        "/api/2.0/fs/files/",
+        "GET",
+        1.0,
+        Fault::Latency { ms: 4_000 },
+        Phase::Before,
+        None,
+    )]));
+    let dir = tempfile::tempdir().expect("dir");
+    let local = dir.path().join("mixed.bin");
+    let download =
+        tokio::spawn(w.files().download_to(FILE, local.clone()).parallelism(2).range_size(256 * 1024).into_future());
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    w.files().upload(FILE, content(1024 * 1024 + 1)).await.expect("second version");
+    let err = download.await.expect("joined").expect_err("the file changed");
+    assert_eq!(err.status(), Some(412), "{err}");
+    assert!(!local.exists() && !dir.path().join("mixed.bin.part").exists());
+}
+
+#[tokio::test]
+async fn presigned_urls_and_session_tokens_stay_out_of_logs_and_errors() {
+    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let captured = common::Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let cfg = Config::builder()
+        .host(emulator.url())
+        .token(emulator.token())
+        .set("debug_truncate_bytes", "100000")
+        .set("debug_headers", "true")
+        .without_environment()
+        .build()
+        .expect("cfg");
+    let client = Client::builder().config(cfg).retry_policy(common::fast_retries()).build().await.expect("client");
+    let w = WorkspaceClient::from_client(client);
+    // One part is throttled and retried, the last ones refused for good: both paths log.
+    emulator.set_faults(faults(vec![
+        rule("/__storage/parts/", "PUT", 1.0, Fault::TooManyRequests { retry_after_secs: 0 }, Phase::Before, Some(1)),
+        rule("/__storage/parts/3", "PUT", 1.0, Fault::InternalError, Phase::Before, None),
+    ]));
+    let dir = tempfile::tempdir().expect("dir");
+    let source = local_file(&dir, "source.bin", &content(3 * 32 * 1024));
+    let err = w.files().upload_from(FILE, &source).part_size(32 * 1024).await.expect_err("part 3 refused");
+    let logs = captured.text();
+    assert!(logs.contains("/__storage/parts/"), "the part requests are logged: {logs}");
+    let everything = format!("{logs}\n{err}\n{err:?}");
+    for leak in ["signature=", "upload=", "session_token="] {
+        assert!(!everything.contains(leak), "{leak} leaked: {everything}");
+    }
+    // The session token is logged only redacted.
+    let named = everything.matches("\"session_token\":\"").count();
+    assert!(named > 0, "the part URL requests are logged with their bodies");
+    assert_eq!(named, everything.matches("\"session_token\":\"**REDACTED**\"").count(), "{everything}");
 }

@@ -2,13 +2,11 @@
 
 mod common;
 
-use std::io::Write;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use brickwork::{Client, Config, ErrorKind};
-use common::{fast_retries, handler, Reply, TestServer};
+use common::{fast_retries, handler, Captured, Reply, TestServer};
 use serde_json::{json, Value};
 
 async fn client_for(url: &str, tweak: impl FnOnce(brickwork::ConfigBuilder) -> brickwork::ConfigBuilder) -> Client {
@@ -253,27 +251,6 @@ async fn query_parameters_use_the_official_encoding() {
     assert_eq!(pairs, expected);
 }
 
-/// Collects everything `tracing` writes while a test runs.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 async fn secrets_never_reach_logs_debug_or_errors() {
     let server =
@@ -322,7 +299,7 @@ async fn secrets_never_reach_logs_debug_or_errors() {
     let _: Value = client.api().post("/api/2.0/token/create", &json!({"comment": "ci"})).await.expect("create");
     let err = client.api().get::<Vec<String>>("/api/2.0/token/create-missing", &()).await.expect_err("404");
 
-    let logs = String::from_utf8_lossy(&captured.0.lock().expect("logs")).into_owned();
+    let logs = captured.text();
     assert!(logs.contains("/api/2.0/secrets/put"), "spans name the path: {logs}");
     assert!(logs.contains("retrying"), "the retry is logged");
     assert!(logs.contains("**REDACTED**"));

@@ -319,14 +319,25 @@ fn fs_not_found() -> ApiError {
     ApiError::new(404, "NOT_FOUND", "The file being accessed is not found.")
 }
 
+/// An HTTP date (RFC 9110 IMF-fixdate), as Databricks sends it.
+const HTTP_DATE: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+);
+
+/// Whether `If-Unmodified-Since` (when sent and readable) rules the file
+/// out: it changed after that second. An unreadable date is ignored, as
+/// HTTP has it.
+fn modified_since(headers: &header::HeaderMap, modified_ms: i64) -> bool {
+    let since = headers.get(header::IF_UNMODIFIED_SINCE).and_then(|v| v.to_str().ok());
+    since
+        .and_then(|s| time::PrimitiveDateTime::parse(s.trim(), HTTP_DATE).ok())
+        .is_some_and(|at| modified_ms / 1000 > at.assume_utc().unix_timestamp())
+}
+
 fn octets(data: Bytes, modified: i64) -> Response {
-    // An HTTP date (RFC 9110 IMF-fixdate), as Databricks sends it.
-    let format = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
     let last_modified = time::OffsetDateTime::from_unix_timestamp(modified / 1000)
         .ok()
-        .and_then(|t| t.format(&format).ok())
+        .and_then(|t| t.format(HTTP_DATE).ok())
         .unwrap_or_default();
     (
         [
@@ -373,6 +384,13 @@ pub(super) fn serve_file(
     headers: &header::HeaderMap,
 ) -> Result<Response, ApiError> {
     let (data, modified) = s.with(|w| w.files.file(path))?;
+    if modified_since(headers, modified) {
+        return Err(ApiError::new(
+            412,
+            "PRECONDITION_FAILED",
+            "The file has been modified since the time given in If-Unmodified-Since.",
+        ));
+    }
     if method == Method::HEAD {
         let mut response = octets(Bytes::new(), modified);
         response.headers_mut().insert(header::CONTENT_LENGTH, data.len().into());
@@ -492,7 +510,23 @@ async fn directories(
 
 #[cfg(test)]
 mod tests {
-    use super::requested_range;
+    use super::{modified_since, requested_range};
+    use axum::http::{header, HeaderMap, HeaderValue};
+
+    #[test]
+    fn if_unmodified_since_rules_out_a_file_changed_after_it() {
+        let with = |date: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::IF_UNMODIFIED_SINCE, HeaderValue::from_static(date));
+            headers
+        };
+        // 2026-12-03 12:00:00 UTC, and half a second later.
+        let at = 1_796_299_200_000;
+        assert!(!modified_since(&with("Thu, 03 Dec 2026 12:00:00 GMT"), at + 500), "same second");
+        assert!(modified_since(&with("Thu, 03 Dec 2026 11:59:59 GMT"), at));
+        assert!(!modified_since(&with("not a date"), at));
+        assert!(!modified_since(&HeaderMap::new(), at));
+    }
 
     #[test]
     fn ranges_are_read_as_http_has_them_and_hostile_ones_never_panic() {

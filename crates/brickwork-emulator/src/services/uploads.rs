@@ -75,16 +75,21 @@ impl Uploads {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag.as_ref())
     }
 
-    /// An absolute URL for `method` on `resource`, valid until `expires`.
-    fn presign(&self, base: &str, method: &str, resource: &str, expires: i64) -> String {
-        format!("{base}{resource}?expires={expires}&signature={}", self.signature(method, resource, expires))
+    /// An absolute URL for `method` on `path` (of the upload `upload`, if
+    /// any), valid until `expires`. The upload travels in the query, as S3's
+    /// `uploadId` does, so a path in a log names no upload.
+    fn presign(&self, base: &str, method: &str, path: &str, upload: &str, expires: i64) -> String {
+        let signature = self.signature(method, &format!("{path}\n{upload}"), expires);
+        let upload = if upload.is_empty() { String::new() } else { format!("upload={upload}&") };
+        format!("{base}{path}?{upload}expires={expires}&signature={signature}")
     }
 
     /// Check a presigned request as storage does: the signature first, then the expiry.
-    fn verify(&self, method: &str, resource: &str, params: &Params) -> Result<(), StorageError> {
+    fn verify(&self, method: &str, path: &str, params: &Params) -> Result<(), StorageError> {
+        let resource = format!("{path}\n{}", params.get("upload").unwrap_or_default());
         let expires = params.get("expires").and_then(|e| e.parse::<i64>().ok());
         let signature = params.get("signature").unwrap_or_default();
-        let Some(expires) = expires.filter(|e| self.signature(method, resource, *e) == signature) else {
+        let Some(expires) = expires.filter(|e| self.signature(method, &resource, *e) == signature) else {
             return Err(storage_error(
                 403,
                 "SignatureDoesNotMatch",
@@ -151,8 +156,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/2.0/fs/create-upload-part-urls", post(create_upload_part_urls))
         .route("/api/2.0/fs/create-abort-upload-url", post(create_abort_upload_url))
         .route("/api/2.0/fs/create-download-url", post(create_download_url))
-        .route("/__storage/uploads/{token}/{part}", put(upload_part))
-        .route("/__storage/uploads/{token}", axum::routing::delete(abort_presigned))
+        .route("/__storage/parts/{part}", put(upload_part))
+        .route("/__storage/uploads", axum::routing::delete(abort_presigned))
         .route("/__storage/files/{encoded}", get(download_presigned))
 }
 
@@ -256,17 +261,12 @@ async fn complete(s: &AppState, path: &str, token: &str, listed: &[ListedPart]) 
     s.with(|w| w.files.store(path, data, overwrite))
 }
 
-/// `PUT /__storage/uploads/{token}/{part}`: one part, answered with its ETag.
-async fn upload_part(
-    State(s): State<AppState>,
-    Path((token, part)): Path<(String, i64)>,
-    params: Params,
-    request: Request,
-) -> Response {
-    let resource = format!("/__storage/uploads/{token}/{part}");
-    if let Err(denied) = s.with(|w| w.uploads.verify("PUT", &resource, &params)) {
+/// `PUT /__storage/parts/{part}?upload=...`: one part, answered with its ETag.
+async fn upload_part(State(s): State<AppState>, Path(part): Path<i64>, params: Params, request: Request) -> Response {
+    if let Err(denied) = s.with(|w| w.uploads.verify("PUT", &format!("/__storage/parts/{part}"), &params)) {
         return denied.into_response();
     }
+    let token = params.get("upload").unwrap_or_default().to_string();
     let data = match axum::body::to_bytes(request.into_body(), MAX_UPLOAD).await {
         Ok(data) => data,
         Err(_) => {
@@ -287,13 +287,13 @@ async fn upload_part(
     }
 }
 
-/// `DELETE /__storage/uploads/{token}`: abort, dropping every part.
-async fn abort_presigned(State(s): State<AppState>, Path(token): Path<String>, params: Params) -> Response {
-    let resource = format!("/__storage/uploads/{token}");
-    if let Err(denied) = s.with(|w| w.uploads.verify("DELETE", &resource, &params)) {
+/// `DELETE /__storage/uploads?upload=...`: abort, dropping every part.
+async fn abort_presigned(State(s): State<AppState>, params: Params) -> Response {
+    if let Err(denied) = s.with(|w| w.uploads.verify("DELETE", "/__storage/uploads", &params)) {
         return denied.into_response();
     }
-    match s.with(|w| w.uploads.sessions.remove(&token)) {
+    let token = params.get("upload").unwrap_or_default();
+    match s.with(|w| w.uploads.sessions.remove(token)) {
         Some(_) => StatusCode::OK.into_response(),
         None => storage_error(404, "NoSuchUpload", "The specified upload does not exist.").into_response(),
     }
@@ -349,7 +349,7 @@ async fn create_upload_part_urls(
         w.uploads.session(token, &path)?.touched = Instant::now();
         let urls: Vec<Value> = (start..start + count)
             .map(|part| {
-                let url = w.uploads.presign(&base, "PUT", &format!("/__storage/uploads/{token}/{part}"), expires);
+                let url = w.uploads.presign(&base, "PUT", &format!("/__storage/parts/{part}"), token, expires);
                 let mut node = url_node(url);
                 node["part_number"] = json!(part);
                 node
@@ -371,7 +371,7 @@ async fn create_abort_upload_url(
     let base = base_url(&headers);
     s.with(|w| {
         w.uploads.session(token, &path)?;
-        let url = w.uploads.presign(&base, "DELETE", &format!("/__storage/uploads/{token}"), expires);
+        let url = w.uploads.presign(&base, "DELETE", "/__storage/uploads", token, expires);
         Ok(Json(json!({"abort_upload_url": url_node(url)})))
     })
 }
@@ -384,7 +384,7 @@ async fn create_download_url(State(s): State<AppState>, headers: HeaderMap, para
     s.with(|w| {
         w.files.file(&path)?;
         let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(path.as_bytes());
-        let url = w.uploads.presign(&base, "GET", &format!("/__storage/files/{encoded}"), expires);
+        let url = w.uploads.presign(&base, "GET", &format!("/__storage/files/{encoded}"), "", expires);
         Ok(Json(json!({"url": url, "headers": []})))
     })
 }
@@ -393,39 +393,28 @@ async fn create_download_url(State(s): State<AppState>, headers: HeaderMap, para
 mod tests {
     use super::*;
 
-    fn params(pairs: &[(&str, String)]) -> Params {
-        Params(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
-    }
-
     #[test]
     fn a_presigned_url_is_refused_when_altered_or_expired() {
         let uploads = Uploads::default();
-        let resource = "/__storage/uploads/t/1";
+        // The query of a URL `presign` built, as the handler sees it.
+        let query = |url: &str| {
+            let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
+            Params(form_urlencoded::parse(query.as_bytes()).into_owned().collect())
+        };
         let later = unix_now() + 60;
-        let good = uploads.signature("PUT", resource, later);
-        assert!(uploads
-            .verify("PUT", resource, &params(&[("expires", later.to_string()), ("signature", good.clone())]))
-            .is_ok());
-        // Another part, another method, a longer life: each breaks the signature.
-        assert!(uploads
-            .verify(
-                "PUT",
-                "/__storage/uploads/t/2",
-                &params(&[("expires", later.to_string()), ("signature", good.clone())])
-            )
-            .is_err());
-        assert!(uploads
-            .verify("DELETE", resource, &params(&[("expires", later.to_string()), ("signature", good.clone())]))
-            .is_err());
-        assert!(uploads
-            .verify("PUT", resource, &params(&[("expires", (later + 1).to_string()), ("signature", good)]))
-            .is_err());
-        let past = unix_now() - 1;
-        let expired = uploads.signature("PUT", resource, past);
-        let refused =
-            uploads.verify("PUT", resource, &params(&[("expires", past.to_string()), ("signature", expired)]));
+        let url = uploads.presign("http://h", "PUT", "/__storage/parts/1", "t0ken", later);
+        assert!(url.starts_with("http://h/__storage/parts/1?upload=t0ken&"), "{url}");
+        assert!(uploads.verify("PUT", "/__storage/parts/1", &query(&url)).is_ok());
+        // Another part, another method, another upload, a longer life: each breaks the signature.
+        assert!(uploads.verify("PUT", "/__storage/parts/2", &query(&url)).is_err());
+        assert!(uploads.verify("DELETE", "/__storage/parts/1", &query(&url)).is_err());
+        assert!(uploads.verify("PUT", "/__storage/parts/1", &query(&url.replace("t0ken", "other"))).is_err());
+        let longer = url.replace(&format!("expires={later}"), &format!("expires={}", later + 1));
+        assert!(uploads.verify("PUT", "/__storage/parts/1", &query(&longer)).is_err());
+        let expired = uploads.presign("http://h", "PUT", "/__storage/parts/1", "t0ken", unix_now() - 1);
+        let refused = uploads.verify("PUT", "/__storage/parts/1", &query(&expired));
         assert_eq!(refused.map_err(|e| (e.status, e.code)), Err((403, "AccessDenied")));
-        assert!(uploads.verify("PUT", resource, &params(&[])).is_err());
+        assert!(uploads.verify("PUT", "/__storage/parts/1", &Params(Vec::new())).is_err());
     }
 
     #[test]

@@ -215,9 +215,14 @@ fn parse_storage_xml(body: &[u8]) -> Option<Raw> {
     if !text.contains("<Error>") {
         return None;
     }
-    let code = xml_text(text, "Code")?;
-    let message = xml_text(text, "Message").or_else(|| xml_text(text, "AuthenticationErrorDetail")).unwrap_or(code);
-    Some(Raw { message: message.trim().to_string(), error_code: Some(code.trim().to_string()), details: Vec::new() })
+    let code = xml_text(text, "Code")?.trim();
+    // Azure says why in a detail beside its generic message: keep both.
+    let message = match (xml_text(text, "Message"), xml_text(text, "AuthenticationErrorDetail")) {
+        (Some(message), Some(detail)) => format!("{} ({})", message.trim(), detail.trim()),
+        (Some(text), None) | (None, Some(text)) => text.trim().to_string(),
+        (None, None) => code.to_string(),
+    };
+    Some(Raw { message, error_code: Some(code.to_string()), details: Vec::new() })
 }
 
 /// Text between `<tag>` and `</tag>` anywhere in `text`.
@@ -449,10 +454,11 @@ mod tests {
         let e = err("PUT", "/bucket/key", 403, s3);
         assert_eq!((e.error_code(), e.message()), (Some("AccessDenied"), "Request has expired"));
         assert_eq!(e.kind(), ErrorKind::PermissionDenied);
-        let azure = "<?xml version=\"1.0\"?><Error><Code>AuthenticationFailed</Code><AuthenticationErrorDetail>Signature not valid in the specified time frame</AuthenticationErrorDetail></Error>";
+        let azure = "<?xml version=\"1.0\"?><Error><Code>AuthenticationFailed</Code><Message>Server failed to authenticate the request.\nRequestId:1</Message><AuthenticationErrorDetail>Signed expiry time [Thu, 03 Dec 2026 12:00:00 GMT] must be after signed start time. Signature not valid in the specified time frame</AuthenticationErrorDetail></Error>";
         let e = err("PUT", "/container/blob", 403, azure);
         assert_eq!(e.error_code(), Some("AuthenticationFailed"));
-        assert_eq!(e.message(), "Signature not valid in the specified time frame");
+        assert!(e.message().starts_with("Server failed to authenticate the request."), "{}", e.message());
+        assert!(e.message().ends_with("Signature not valid in the specified time frame)"), "{}", e.message());
         let e = err("GET", "/bucket/key", 404, "<Error><Code>NoSuchKey</Code></Error>");
         assert_eq!((e.kind(), e.message()), (ErrorKind::NotFound, "NoSuchKey"));
     }

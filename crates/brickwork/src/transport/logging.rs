@@ -19,9 +19,10 @@ const SECRET_KEY_PARTS: &[&str] = &[
     "plaintext",
 ];
 
-/// Keys that carry payloads (secret values, file and notebook contents),
+/// Keys that carry payloads (secret values, file and notebook contents) or
+/// capabilities (a presigned storage URL: its signature is its credential),
 /// matched case-insensitively as whole keys.
-const SECRET_KEYS: &[&str] = &["value", "content", "contents"];
+const SECRET_KEYS: &[&str] = &["value", "content", "contents", "url"];
 
 fn is_secret_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
@@ -75,9 +76,10 @@ mod tests {
     #[test]
     fn payloads_and_plaintext_keys_are_redacted() {
         let body = br#"{"scope":"s","key":"k","value":"v4lue","content":"Y29udGVudA==","contents":"c0ntents",
-            "openai_config":{"openai_api_key_plaintext":"sk-live"},"page_token":"p2"}"#;
-        let shown = redacted_body(body, 100);
-        for secret in ["v4lue", "Y29udGVudA==", "c0ntents", "sk-live"] {
+            "openai_config":{"openai_api_key_plaintext":"sk-live"},"page_token":"p2",
+            "upload_part_urls":[{"url":"https://s3/b/k?X-Amz-Signature=s1gned","part_number":1}]}"#;
+        let shown = redacted_body(body, 1000);
+        for secret in ["v4lue", "Y29udGVudA==", "c0ntents", "sk-live", "s1gned"] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
         assert!(shown.contains("p2") && shown.contains(r#""scope":"s""#), "{shown}");

@@ -7,6 +7,7 @@ use base64::Engine;
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
+use super::downloads::into_place;
 use super::uploads::read_full;
 use crate::error::Error;
 use crate::service::files::{DbfsApi, FileInfo};
@@ -47,6 +48,20 @@ impl DbfsApi {
         let mut out = Vec::new();
         self.read_into(path, &mut out).await?;
         Ok(out.into())
+    }
+
+    /// Download the file at `path` into the local file `local`, 1 MB at a
+    /// time, and answer its length; as with the Files API's `download_to`,
+    /// the data goes to `local` with `.part` appended and is renamed into
+    /// place only when whole.
+    pub async fn download_to(&self, path: &str, local: impl AsRef<Path>) -> Result<u64> {
+        into_place(local.as_ref(), |part| async move {
+            let mut file = tokio::fs::File::create(&part).await.map_err(|e| Error::local_io("create", &part, e))?;
+            let length = self.read_into(path, &mut file).await?;
+            file.sync_all().await.map_err(|e| Error::local_io("sync", &part, e))?;
+            Ok(length)
+        })
+        .await
     }
 
     /// Stream the file at `path` into `writer`, 1 MB at a time, in bounded

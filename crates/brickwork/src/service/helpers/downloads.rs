@@ -51,9 +51,35 @@ impl FilesApi {
     /// (`brickwork fs cat`) rather than storing it. Not resumed: a dropped
     /// connection is an error; [`download_to`](Self::download_to) resumes.
     pub async fn download_stream(&self, file_path: &str) -> Result<StreamingResponse> {
-        let endpoint = format!("/api/2.0/fs/files{}", encode_path_value(file_path));
-        self.client().api().request(Method::GET, endpoint).send_streaming().await
+        self.client().api().request(Method::GET, files_endpoint(file_path)).send_streaming().await
     }
+}
+
+/// Fetch into `local` with `.part` appended, then rename it into place:
+/// a failed fetch leaves nothing at `local` (and no `.part` behind).
+pub(super) async fn into_place<F, Fut>(local: &Path, fetch: F) -> Result<u64>
+where
+    F: FnOnce(PathBuf) -> Fut,
+    Fut: Future<Output = Result<u64>>,
+{
+    let mut part = local.as_os_str().to_owned();
+    part.push(".part");
+    let part = PathBuf::from(part);
+    match fetch(part.clone()).await {
+        Ok(length) => {
+            tokio::fs::rename(&part, local).await.map_err(|e| Error::local_io("rename", &part, e))?;
+            Ok(length)
+        }
+        Err(err) => {
+            let _ = tokio::fs::remove_file(&part).await;
+            Err(err)
+        }
+    }
+}
+
+/// `/api/2.0/fs/files{path}`, the path encoded.
+pub(super) fn files_endpoint(path: &str) -> String {
+    format!("/api/2.0/fs/files{}", encode_path_value(path))
 }
 
 /// A download being set up; it starts when awaited.
@@ -99,23 +125,12 @@ impl Download {
     }
 
     async fn run(self) -> Result<u64> {
-        let mut part = self.local.as_os_str().to_owned();
-        part.push(".part");
-        let part = PathBuf::from(part);
-        match self.fetch(&part).await {
-            Ok(length) => {
-                tokio::fs::rename(&part, &self.local).await.map_err(|e| Error::local_io("rename", &part, e))?;
-                Ok(length)
-            }
-            Err(err) => {
-                let _ = tokio::fs::remove_file(&part).await;
-                Err(err)
-            }
-        }
+        let this = &self;
+        into_place(&self.local, |part| async move { this.fetch(&part).await }).await
     }
 
     async fn fetch(&self, part: &Path) -> Result<u64> {
-        let endpoint = format!("/api/2.0/fs/files{}", encode_path_value(&self.path));
+        let endpoint = files_endpoint(&self.path);
         if self.parallelism > 1 {
             let metadata = self.files.get_metadata(self.path.clone()).await?;
             let length = metadata.content_length.and_then(|l| u64::try_from(l).ok());

@@ -16,10 +16,10 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use super::downloads::files_endpoint;
 use super::progress::{Progress, ProgressFn, Tracker};
 use crate::error::{Error, ErrorKind};
 use crate::service::files::FilesApi;
-use crate::service::runtime::encode_path_value;
 use crate::transport::{header, Method};
 use crate::Result;
 
@@ -33,8 +33,9 @@ const MAX_PARTS: u64 = 10_000;
 const MAX_PART_SIZE: u64 = 4 * 1024 * 1024 * 1024;
 /// How many times a part asks for a fresh URL after its URL expired.
 const URL_REFRESHES: u32 = 3;
-/// A part's PUT may take its timeout plus the time to send at this rate, so
-/// a slow but moving link is not cut off mid-part.
+/// A PUT may take its timeout plus the time to send its bytes at this rate,
+/// so a slow but moving link is not cut off mid-part. (A true idle timeout
+/// on request bodies needs a streamed body the transport can replay.)
 const SLOWEST_RATE: u64 = 256 * 1024;
 
 type Reader = Box<dyn AsyncRead + Send + Unpin>;
@@ -148,11 +149,11 @@ impl Upload {
         if (first.len() as u64) < part_size {
             // All of it fits in one part: one PUT, retried as a whole.
             let length = first.len() as u64;
-            let mut call = self.files.upload(self.path.clone(), first);
+            let mut request = self.files.client().api().request(Method::PUT, files_endpoint(&self.path));
             if let Some(overwrite) = self.overwrite {
-                call = call.overwrite(overwrite);
+                request = request.query(&json!({ "overwrite": overwrite }));
             }
-            call.await?;
+            request.bytes(first).timeout(transfer_timeout(&self.files, length)).send().await?;
             tracker.add(length);
             return Ok(length);
         }
@@ -168,14 +169,14 @@ impl Upload {
             Ok(etags) => session.complete(&etags).await,
             Err(err) => Err(err),
         };
-        guard.0 = None;
-        match outcome {
-            Ok(()) => Ok(tracker.done()),
-            Err(err) => {
-                session.abort().await;
-                Err(err)
-            }
+        if let Err(err) = outcome {
+            // Still armed while the abort runs: cancelled during it, the guard aborts again.
+            session.abort().await;
+            guard.0 = None;
+            return Err(err);
         }
+        guard.0 = None;
+        Ok(tracker.done())
     }
 }
 
@@ -304,7 +305,7 @@ struct NameValue {
 
 impl Session {
     async fn initiate(files: &FilesApi, path: &str, overwrite: Option<bool>) -> Result<Session> {
-        let endpoint = format!("/api/2.0/fs/files{}", encode_path_value(path));
+        let endpoint = files_endpoint(path);
         let mut request =
             files.client().api().request(Method::POST, endpoint.as_str()).query(&json!({"action": "initiate-upload"}));
         if let Some(overwrite) = overwrite {
@@ -337,7 +338,7 @@ impl Session {
                 let (session, tracker) = (self.clone(), Arc::clone(tracker));
                 async move {
                     let length = data.len() as u64;
-                    let etag = session.send_part(number, data).await?;
+                    let etag = session.send_part(number, data, parallelism).await?;
                     tracker.add(length);
                     Ok((number, etag))
                 }
@@ -350,10 +351,11 @@ impl Session {
     }
 
     /// One part to its presigned URL, with a fresh URL if the first expired.
-    async fn send_part(&self, number: u64, data: Bytes) -> Result<String> {
+    /// The parts in flight share the link: each is given the time to send
+    /// all of them.
+    async fn send_part(&self, number: u64, data: Bytes, in_flight: usize) -> Result<String> {
         let api = self.files.client().api();
-        let timeout = self.files.client().config().settings().http_timeout
-            + Duration::from_secs(data.len() as u64 / SLOWEST_RATE);
+        let timeout = transfer_timeout(&self.files, (data.len() as u64).saturating_mul(in_flight as u64));
         let mut refreshes = 0;
         loop {
             let url = self.part_url(number).await?;
@@ -421,10 +423,23 @@ impl Session {
     }
 }
 
-/// S3's and Azure's answers to a presigned URL used after it expired.
+/// The clouds' answers to a presigned URL used after it expired: S3's
+/// (`AccessDenied`, or `ExpiredToken` under temporary credentials, as GCS
+/// words it too) and Azure's (`AuthenticationFailed` for the time frame).
 fn is_expired_url(err: &Error) -> bool {
-    matches!((err.error_code(), err.message()), (Some("AccessDenied"), "Request has expired"))
-        || (err.error_code() == Some("AuthenticationFailed") && err.message().contains("specified time frame"))
+    match err.error_code() {
+        Some("AccessDenied") => err.message() == "Request has expired",
+        Some("ExpiredToken") => true,
+        Some("AuthenticationFailed") => err.message().contains("not valid in the specified time frame"),
+        _ => false,
+    }
+}
+
+/// The time a request sending `bytes` may take: the configured timeout,
+/// plus the time to send them at the slowest rate still called moving.
+fn transfer_timeout(files: &FilesApi, bytes: u64) -> Duration {
+    let http_timeout = files.client().config().settings().http_timeout;
+    http_timeout.saturating_add(Duration::from_secs(bytes / SLOWEST_RATE))
 }
 
 /// An hour from now, in RFC 3339: the life asked for each part URL.
@@ -447,6 +462,20 @@ impl Drop for AbortOnDrop {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expired_urls_are_recognised_as_each_cloud_words_them() {
+        let storage = |body: &str| crate::error::from_response("PUT", "/b/k", 403, None, body.as_bytes());
+        let s3 = "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>";
+        let token = "<Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message></Error>";
+        let azure = "<Error><Code>AuthenticationFailed</Code><Message>Server failed to authenticate the request.</Message><AuthenticationErrorDetail>Signature not valid in the specified time frame: Start [x] - Expiry [y]</AuthenticationErrorDetail></Error>";
+        for body in [s3, token, azure] {
+            assert!(is_expired_url(&storage(body)), "{body}");
+        }
+        let denied = "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
+        assert!(!is_expired_url(&storage(denied)));
+        assert!(!is_expired_url(&storage(r#"{"error_code":"PERMISSION_DENIED","message":"no"}"#)));
+    }
 
     #[test]
     fn part_size_is_the_default_until_a_file_needs_more_than_ten_thousand_parts() {
