@@ -300,7 +300,7 @@ impl Copy<'_> {
                 remote => list(self.w, remote)
                     .await?
                     .into_iter()
-                    .map(|e| (e.name().to_string(), e.is_dir, child(remote, "").with_path(&e.path)))
+                    .map(|e| (e.name().to_string(), e.is_dir, remote.clone().with_path(&e.path)))
                     .collect(),
             };
             for (name, is_dir, location) in entries {

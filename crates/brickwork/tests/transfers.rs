@@ -465,13 +465,7 @@ async fn a_parallel_download_of_a_file_replaced_meanwhile_fails_instead_of_mixin
 #[tokio::test]
 async fn presigned_urls_and_session_tokens_stay_out_of_logs_and_errors() {
     let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
-    let captured = common::Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = common::Captured::trace();
     let cfg = Config::builder()
         .host(emulator.url())
         .token(emulator.token())

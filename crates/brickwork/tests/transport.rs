@@ -275,13 +275,7 @@ async fn secrets_never_reach_logs_debug_or_errors() {
             ),
         ])
         .await;
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::trace();
 
     let cfg = Config::builder()
         .host(&server.url)

@@ -327,14 +327,20 @@ fn url_node(url: String) -> Value {
     json!({"url": url, "headers": [{"name": "Content-Type", "value": "application/octet-stream"}]})
 }
 
+/// What both URL calls name: the file, its upload session, and the URLs' expiry.
+fn session_request(body: &Value) -> ApiResult<(String, &str, i64)> {
+    let path = absolute_path(required_str(body, "path")?)?;
+    let token = required_str(body, "session_token")?;
+    Ok((path, token, expiry(str_field(body, "expire_time")?)?))
+}
+
 /// `POST /api/2.0/fs/create-upload-part-urls`.
 async fn create_upload_part_urls(
     State(s): State<AppState>,
     headers: HeaderMap,
     Body(body): Body<Value>,
 ) -> ApiResult<Json<Value>> {
-    let path = absolute_path(required_str(&body, "path")?)?;
-    let token = required_str(&body, "session_token")?;
+    let (path, token, expires) = session_request(&body)?;
     let start = crate::api::required_int(&body, "start_part_number")?;
     let count = crate::api::int_field(&body, "count")?.unwrap_or(1);
     if !(1..=MAX_URLS_PER_CALL).contains(&count) {
@@ -343,7 +349,6 @@ async fn create_upload_part_urls(
     if start < 1 || start > MAX_PART_NUMBER - count + 1 {
         return Err(ApiError::invalid(format!("Part numbers must be between 1 and {MAX_PART_NUMBER}.")));
     }
-    let expires = expiry(str_field(&body, "expire_time")?)?;
     let base = base_url(&headers);
     s.with(|w| {
         w.uploads.session(token, &path)?.touched = Instant::now();
@@ -365,9 +370,7 @@ async fn create_abort_upload_url(
     headers: HeaderMap,
     Body(body): Body<Value>,
 ) -> ApiResult<Json<Value>> {
-    let path = absolute_path(required_str(&body, "path")?)?;
-    let token = required_str(&body, "session_token")?;
-    let expires = expiry(str_field(&body, "expire_time")?)?;
+    let (path, token, expires) = session_request(&body)?;
     let base = base_url(&headers);
     s.with(|w| {
         w.uploads.session(token, &path)?;
