@@ -495,3 +495,105 @@ async fn presigned_urls_and_session_tokens_stay_out_of_logs_and_errors() {
     assert!(named > 0, "the part URL requests are logged with their bodies");
     assert_eq!(named, everything.matches("\"session_token\":\"**REDACTED**\"").count(), "{everything}");
 }
+
+/// How a server takes an upload's body: `chunk` bytes every `pause`, and
+/// nothing more after `stall_after` bytes.
+#[derive(Clone, Copy)]
+struct Intake {
+    chunk: usize,
+    pause: Duration,
+    stall_after: Option<usize>,
+}
+
+/// A server that reads request bodies as `intake` says through a small
+/// receive buffer (so the client sees the pace), answering 200 once a body
+/// is in; returns its URL and the bodies it received whole.
+async fn slow_intake_server(intake: Intake) -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("receive buffer");
+    socket.bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let listener = socket.listen(16).expect("listen");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let bodies = Arc::clone(&received);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let bodies = Arc::clone(&bodies);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|line| line.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                let mut body = Vec::with_capacity(length);
+                let mut piece = vec![0u8; intake.chunk];
+                while body.len() < length {
+                    if intake.stall_after.is_some_and(|stall| body.len() >= stall) {
+                        futures::future::pending::<()>().await;
+                    }
+                    tokio::time::sleep(intake.pause).await;
+                    let want = intake.chunk.min(length - body.len());
+                    if stream.read_exact(&mut piece[..want]).await.is_err() {
+                        return;
+                    }
+                    body.extend_from_slice(&piece[..want]);
+                }
+                bodies.lock().expect("bodies").push(body);
+                let answer = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    (url, received)
+}
+
+#[tokio::test]
+async fn a_stalled_upload_fails_typed_while_a_slow_steady_one_succeeds() {
+    let dir = tempfile::tempdir().expect("dir");
+    // Loopback buffers hold a few MiB the client cannot see drain: the pace
+    // below empties them well inside the timeout.
+    let idle = Duration::from_millis(1500);
+
+    // 64 KiB every 10 ms: 24 MiB, in one PUT, take about 4 s, far past the
+    // timeout, yet the body never stands still.
+    let data = content(24 * 1024 * 1024);
+    let steady = Intake { chunk: 64 * 1024, pause: Duration::from_millis(10), stall_after: None };
+    let (url, received) = slow_intake_server(steady).await;
+    let w = workspace(&url, idle).await;
+    let local = local_file(&dir, "steady.bin", &data);
+    let sent = w.files().upload_from(FILE, local).part_size(32 * 1024 * 1024).await.expect("slow but steady");
+    assert_eq!(sent, data.len() as u64);
+    // The plain operation sends its body the same way.
+    w.files().upload(FILE, data.clone()).await.expect("slow but steady, one call");
+    let bodies = received.lock().expect("bodies").clone();
+    assert!(bodies.len() == 2 && bodies.iter().all(|body| *body == data), "each received once, whole");
+
+    // A peer that stops reading: a typed timeout, retried within the budget.
+    let stalled = Intake { chunk: 16 * 1024, pause: Duration::ZERO, stall_after: Some(64 * 1024) };
+    let (url, received) = slow_intake_server(stalled).await;
+    let cfg = Config::builder()
+        .host(&url)
+        .token("dapi-transfers")
+        .without_environment()
+        .http_timeout(Duration::from_millis(300))
+        .retry_timeout(Duration::from_secs(2))
+        .build()
+        .expect("cfg");
+    let client = Client::builder().config(cfg).retry_policy(common::fast_retries()).build().await.expect("client");
+    let w = WorkspaceClient::from_client(client);
+    let local = local_file(&dir, "stalled.bin", &data);
+    let err = w.files().upload_from(FILE, local).part_size(32 * 1024 * 1024).await.expect_err("stalled");
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.to_string().contains("stood still"), "{err}");
+    assert!(received.lock().expect("bodies").is_empty());
+}

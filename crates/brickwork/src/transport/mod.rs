@@ -4,6 +4,7 @@
 //! [`ApiClient`] is also the raw escape hatch for endpoints without a typed
 //! wrapper: `client.api().get::<serde_json::Value>("/api/2.0/...", &query)`.
 
+mod idle;
 mod logging;
 mod query;
 mod rate_limit;
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tracing::Instrument;
@@ -75,6 +76,7 @@ impl ApiClient {
         let http = reqwest::Client::builder()
             .danger_accept_invalid_certs(parts.settings.skip_verify)
             .pool_max_idle_per_host(32)
+            .connect_timeout(parts.settings.http_timeout)
             .build()
             .map_err(|e| Error::config(format!("cannot build HTTP client: {e}")).with_source(e))?;
         let user_agent = HeaderValue::from_str(&parts.user_agent)
@@ -168,7 +170,13 @@ impl ApiClient {
 
 enum RequestBody {
     Empty,
-    Replayable { data: Bytes, content_type: &'static str },
+    Replayable {
+        data: Bytes,
+        content_type: &'static str,
+    },
+    /// Raw data: replayable, and sent under an idle timeout rather than a
+    /// whole-exchange one.
+    Upload(Bytes),
     Streamed(Option<Body>),
 }
 
@@ -225,9 +233,13 @@ impl RequestBuilder {
         self
     }
 
-    /// Send raw bytes (`application/octet-stream`); may be retried.
+    /// Send raw bytes (`application/octet-stream` unless a `Content-Type`
+    /// header says otherwise); may be retried. The timeout is an idle one:
+    /// the attempt fails when the body stops moving for that long (or the
+    /// answer does not come within it), not when a large body simply takes
+    /// longer than it to send.
     pub fn bytes(mut self, data: impl Into<Bytes>) -> Self {
-        self.body = RequestBody::Replayable { data: data.into(), content_type: "application/octet-stream" };
+        self.body = RequestBody::Upload(data.into());
         self
     }
 
@@ -253,7 +265,9 @@ impl RequestBuilder {
         self
     }
 
-    /// Timeout of each attempt (default: the config's `http_timeout_seconds`).
+    /// Timeout of each attempt (default: the config's `http_timeout_seconds`);
+    /// for raw bodies ([`bytes`](Self::bytes)) and streamed answers, the
+    /// longest the transfer may stand still.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -376,12 +390,18 @@ impl RequestBuilder {
                 request = request.header(HeaderName::from_static("x-databricks-workspace-id"), id.clone());
             }
         }
-        if !self.streaming {
-            // The whole exchange, body included.
-            request = request.timeout(timeout);
-        }
+        let mut watched = None;
         match &mut self.body {
             RequestBody::Empty => {}
+            RequestBody::Upload(data) => {
+                log_body("request", data, inner.settings.debug_truncate_bytes);
+                if !self.headers.contains_key(CONTENT_TYPE) {
+                    request = request.header(CONTENT_TYPE, "application/octet-stream");
+                }
+                let (body, progress) = idle::watched(data.clone());
+                request = request.header(CONTENT_LENGTH, data.len()).body(body);
+                watched = Some(progress);
+            }
             RequestBody::Replayable { data, content_type } => {
                 log_body("request", data, inner.settings.debug_truncate_bytes);
                 if !self.headers.contains_key(CONTENT_TYPE) {
@@ -397,8 +417,18 @@ impl RequestBuilder {
         if inner.settings.debug_headers {
             tracing::debug!(headers = ?self.headers, "request headers (Authorization omitted)");
         }
+        // Small exchanges are timed as a whole; transfers by how long they stand still.
+        let timed_whole = !self.streaming && watched.is_none();
+        if timed_whole {
+            request = request.timeout(timeout);
+        }
         let started = Instant::now();
-        let sent = if self.streaming {
+        let sent = if let Some(progress) = &watched {
+            tokio::select! {
+                sent = request.send() => sent,
+                () = progress.stalled_for(timeout) => return Err(self.stalled(timeout)),
+            }
+        } else if self.streaming {
             tokio::time::timeout(timeout, request.send()).await.map_err(|_| self.timed_out(timeout))?
         } else {
             request.send().await
@@ -425,8 +455,8 @@ impl RequestBuilder {
                 path,
             }));
         }
-        let body = if self.streaming {
-            // An error answer: read whole (it is small, and bounded), within one timeout.
+        let body = if !timed_whole {
+            // The answer to an upload, or a streamed call's error: small and bounded, read within one timeout.
             tokio::time::timeout(timeout, self.read_body(response, inner.settings.max_response_bytes))
                 .await
                 .map_err(|_| self.timed_out(timeout))??
@@ -448,6 +478,14 @@ impl RequestBuilder {
     fn timed_out(&self, after: Duration) -> Error {
         Error::new(ErrorKind::Timeout, format!("no answer within {}s", after.as_secs_f64()))
             .with_request(self.method.as_str(), &self.path)
+    }
+
+    fn stalled(&self, idle: Duration) -> Error {
+        Error::new(
+            ErrorKind::Timeout,
+            format!("the upload stood still (nothing sent, or no answer) for {}s", idle.as_secs_f64()),
+        )
+        .with_request(self.method.as_str(), &self.path)
     }
 
     /// The whole body, or `ResponseTooLarge` past the configured limit.

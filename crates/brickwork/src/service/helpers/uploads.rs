@@ -8,7 +8,6 @@ use std::future::{Future, IntoFuture};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::TryStreamExt;
@@ -33,10 +32,6 @@ const MAX_PARTS: u64 = 10_000;
 const MAX_PART_SIZE: u64 = 4 * 1024 * 1024 * 1024;
 /// How many times a part asks for a fresh URL after its URL expired.
 const URL_REFRESHES: u32 = 3;
-/// A PUT may take its timeout plus the time to send its bytes at this rate,
-/// so a slow but moving link is not cut off mid-part. (A true idle timeout
-/// on request bodies needs a streamed body the transport can replay.)
-const SLOWEST_RATE: u64 = 256 * 1024;
 
 type Reader = Box<dyn AsyncRead + Send + Unpin>;
 
@@ -153,7 +148,7 @@ impl Upload {
             if let Some(overwrite) = self.overwrite {
                 request = request.query(&json!({ "overwrite": overwrite }));
             }
-            request.bytes(first).timeout(transfer_timeout(&self.files, length)).send().await?;
+            request.bytes(first).send().await?;
             tracker.add(length);
             return Ok(length);
         }
@@ -338,7 +333,7 @@ impl Session {
                 let (session, tracker) = (self.clone(), Arc::clone(tracker));
                 async move {
                     let length = data.len() as u64;
-                    let etag = session.send_part(number, data, parallelism).await?;
+                    let etag = session.send_part(number, data).await?;
                     tracker.add(length);
                     Ok((number, etag))
                 }
@@ -351,15 +346,14 @@ impl Session {
     }
 
     /// One part to its presigned URL, with a fresh URL if the first expired.
-    /// The parts in flight share the link: each is given the time to send
-    /// all of them.
-    async fn send_part(&self, number: u64, data: Bytes, in_flight: usize) -> Result<String> {
+    /// A part times out only when it stops moving (the transport's idle
+    /// timeout), so parts sharing a slow link are not cut off.
+    async fn send_part(&self, number: u64, data: Bytes) -> Result<String> {
         let api = self.files.client().api();
-        let timeout = transfer_timeout(&self.files, (data.len() as u64).saturating_mul(in_flight as u64));
         let mut refreshes = 0;
         loop {
             let url = self.part_url(number).await?;
-            let mut request = api.presigned(Method::PUT, &url.url).bytes(data.clone()).timeout(timeout);
+            let mut request = api.presigned(Method::PUT, &url.url).bytes(data.clone());
             for extra in &url.headers {
                 let name = header::HeaderName::from_bytes(extra.name.as_bytes());
                 let value = header::HeaderValue::from_str(&extra.value);
@@ -433,13 +427,6 @@ fn is_expired_url(err: &Error) -> bool {
         Some("AuthenticationFailed") => err.message().contains("not valid in the specified time frame"),
         _ => false,
     }
-}
-
-/// The time a request sending `bytes` may take: the configured timeout,
-/// plus the time to send them at the slowest rate still called moving.
-fn transfer_timeout(files: &FilesApi, bytes: u64) -> Duration {
-    let http_timeout = files.client().config().settings().http_timeout;
-    http_timeout.saturating_add(Duration::from_secs(bytes / SLOWEST_RATE))
 }
 
 /// An hour from now, in RFC 3339: the life asked for each part URL.
