@@ -5,15 +5,15 @@
 
 use std::future::Future;
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::pin::Pin;
 
 use brickwork::service::files::FilesApi;
+use brickwork::service::helpers::Location;
 use brickwork::WorkspaceClient;
 use clap::Subcommand;
 use serde_json::json;
 
-use crate::output::{broken_pipe, Printer};
+use crate::output::broken_pipe;
 use crate::progress::TransferBar;
 use crate::{CliError, Output, Session};
 
@@ -52,27 +52,6 @@ pub enum FsCommand {
     },
 }
 
-/// Where a path points.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Location {
-    Local(PathBuf),
-    /// A Unity Catalog volume path, `/Volumes/...`.
-    Volume(String),
-    /// A DBFS path, `/...`.
-    Dbfs(String),
-}
-
-fn locate(raw: &str) -> Location {
-    match raw.strip_prefix("dbfs:") {
-        Some(rest) if rest.starts_with("/Volumes/") => Location::Volume(rest.trim_end_matches('/').to_string()),
-        Some(rest) => {
-            let path = rest.trim_end_matches('/');
-            Location::Dbfs(if path.is_empty() { "/".to_string() } else { path.to_string() })
-        }
-        None => Location::Local(PathBuf::from(raw)),
-    }
-}
-
 /// One entry of a listing, whichever API it came from.
 struct Entry {
     path: String,
@@ -103,15 +82,14 @@ pub async fn run(session: &Session, command: &FsCommand) -> Result<(), CliError>
             Location::Local(_) => unreachable_local(),
         },
         FsCommand::Cp { source, target, recursive, overwrite } => {
-            let copy = Copy { w: &w, overwrite: *overwrite, progress: session.show_progress(), files: 0, bytes: 0 };
-            copy.run(&locate(source), &locate(target), *recursive, session.printer(), session.output()).await
+            copy(session, &w, source, target, *recursive, *overwrite).await
         }
     }
 }
 
 /// A workspace path, or a usage error naming the command.
 fn remote(raw: &str, command: &str) -> Result<Location, CliError> {
-    match locate(raw) {
+    match Location::parse(raw) {
         Location::Local(_) => {
             Err(CliError::usage(format!("fs {command} takes a dbfs:/ path (dbfs:/Volumes/... for a volume): {raw}")))
         }
@@ -215,190 +193,36 @@ fn remove_volume_path<'a>(
     })
 }
 
-/// A copy in progress: what it may replace, and what it has done.
-struct Copy<'a> {
-    w: &'a WorkspaceClient,
+/// `fs cp`: the library's copy, with a bar on a terminal and, in JSON
+/// mode, what it moved.
+async fn copy(
+    session: &Session,
+    w: &WorkspaceClient,
+    source: &str,
+    target: &str,
+    recursive: bool,
     overwrite: bool,
-    progress: bool,
-    files: u64,
-    bytes: u64,
-}
-
-impl Copy<'_> {
-    async fn run(
-        mut self,
-        source: &Location,
-        target: &Location,
-        recursive: bool,
-        printer: Printer,
-        output: Output,
-    ) -> Result<(), CliError> {
-        match (source, target) {
-            (Location::Local(_), Location::Local(_)) => {
-                return Err(CliError::usage(
-                    "fs cp copies between this machine and the workspace: one side must be dbfs:/",
-                ))
-            }
-            (Location::Local(_), _) | (_, Location::Local(_)) => {}
-            _ => return Err(CliError::usage("fs cp between two workspace paths is not supported yet")),
+) -> Result<(), CliError> {
+    let (source, target) = (Location::parse(source), Location::parse(target));
+    if matches!((&source, &target), (Location::Local(_), Location::Local(_))) {
+        return Err(CliError::usage("fs cp copies to or from the workspace: one side must be dbfs:/"));
+    }
+    let bar = TransferBar::start(session.show_progress());
+    let copy = w.copy(source, target).recursive(recursive).overwrite(overwrite).on_progress(bar.callback());
+    let copied = copy.await;
+    bar.finish();
+    let copied = copied.map_err(|e| match e.kind() {
+        // Refused before any request: a directory without -r.
+        brickwork::ErrorKind::InvalidParameterValue if e.status().is_none() => {
+            CliError::usage(format!("{}: use -r", e.message()))
         }
-        if self.is_dir(source).await? {
-            if !recursive {
-                return Err(CliError::usage(format!("{} is a directory: use -r", show(source))));
-            }
-            self.tree(source, target).await?;
-        } else {
-            let target = if self.is_dir(target).await? { child(target, file_name(source)) } else { target.clone() };
-            self.file(source, &target).await?;
+        brickwork::ErrorKind::AlreadyExists | brickwork::ErrorKind::ResourceAlreadyExists => {
+            CliError::from(e).with_hint("use --overwrite to replace it")
         }
-        if output == Output::Json {
-            printer.json(&json!({"files": self.files, "bytes": self.bytes}))?;
-        }
-        Ok(())
+        _ => CliError::from(e),
+    })?;
+    if session.output() == Output::Json {
+        session.printer().json(&json!({"files": copied.files, "bytes": copied.bytes}))?;
     }
-
-    async fn is_dir(&self, location: &Location) -> Result<bool, CliError> {
-        Ok(match location {
-            Location::Local(path) => path.is_dir(),
-            Location::Volume(path) => self.w.files().get_directory_metadata(path.clone()).await.is_ok(),
-            Location::Dbfs(path) => match self.w.dbfs().get_status(path.clone()).await {
-                Ok(status) => status.is_dir.unwrap_or(false),
-                Err(e) if e.kind().is(brickwork::ErrorKind::NotFound) => false,
-                Err(e) => return Err(e.into()),
-            },
-        })
-    }
-
-    /// Every file under `source` to the same place under `target`.
-    async fn tree(&mut self, source: &Location, target: &Location) -> Result<(), CliError> {
-        for (relative, from) in self.files_under(source).await? {
-            let to = relative.split('/').fold(target.clone(), |at, name| child(&at, name));
-            if let Location::Local(path) = &to {
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| CliError::other(format!("cannot create {}: {e}", parent.display())))?;
-                }
-            }
-            self.file(&from, &to).await?;
-        }
-        Ok(())
-    }
-
-    /// The files under a directory: their paths relative to it, and where they are.
-    async fn files_under(&self, dir: &Location) -> Result<Vec<(String, Location)>, CliError> {
-        let mut found = Vec::new();
-        let mut pending = vec![(String::new(), dir.clone())];
-        while let Some((prefix, at)) = pending.pop() {
-            let entries: Vec<(String, bool, Location)> = match &at {
-                Location::Local(path) => std::fs::read_dir(path)
-                    .map_err(|e| CliError::other(format!("cannot list {}: {e}", path.display())))?
-                    .filter_map(|e| e.ok())
-                    .map(|e| {
-                        (e.file_name().to_string_lossy().into_owned(), e.path().is_dir(), Location::Local(e.path()))
-                    })
-                    .collect(),
-                remote => list(self.w, remote)
-                    .await?
-                    .into_iter()
-                    .map(|e| (e.name().to_string(), e.is_dir, remote.clone().with_path(&e.path)))
-                    .collect(),
-            };
-            for (name, is_dir, location) in entries {
-                let relative = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
-                if is_dir {
-                    pending.push((relative, location));
-                } else {
-                    found.push((relative, location));
-                }
-            }
-        }
-        Ok(found)
-    }
-
-    /// One file, either way.
-    async fn file(&mut self, source: &Location, target: &Location) -> Result<(), CliError> {
-        let bar = TransferBar::start(self.progress, &show(source));
-        let bytes = match (source, target) {
-            (Location::Local(local), Location::Volume(path)) => {
-                let upload = self.w.files().upload_from(path.clone(), local).overwrite(self.overwrite);
-                upload.on_progress(bar.callback()).await?
-            }
-            (Location::Local(local), Location::Dbfs(path)) => {
-                let file = tokio::fs::File::open(local)
-                    .await
-                    .map_err(|e| CliError::other(format!("cannot open {}: {e}", local.display())))?;
-                self.w.dbfs().write_from(path, file, self.overwrite).await?
-            }
-            (Location::Volume(path), Location::Local(local)) => {
-                self.refuse_existing(local)?;
-                self.w.files().download_to(path.clone(), local).on_progress(bar.callback()).await?
-            }
-            (Location::Dbfs(path), Location::Local(local)) => {
-                self.refuse_existing(local)?;
-                self.w.dbfs().download_to(path, local).await?
-            }
-            _ => return Err(CliError::usage("fs cp copies between this machine and the workspace")),
-        };
-        bar.finish();
-        self.files += 1;
-        self.bytes += bytes;
-        Ok(())
-    }
-
-    fn refuse_existing(&self, local: &Path) -> Result<(), CliError> {
-        if local.exists() && !self.overwrite {
-            return Err(CliError::other(format!("{} exists: use --overwrite to replace it", local.display())));
-        }
-        Ok(())
-    }
-}
-
-impl Location {
-    /// The same kind of location at another path (a remote listing's entries).
-    fn with_path(self, path: &str) -> Location {
-        match self {
-            Location::Local(_) => Location::Local(PathBuf::from(path)),
-            Location::Volume(_) => Location::Volume(path.trim_end_matches('/').to_string()),
-            Location::Dbfs(_) => Location::Dbfs(path.trim_end_matches('/').to_string()),
-        }
-    }
-}
-
-/// `name` inside the directory `dir`.
-fn child(dir: &Location, name: &str) -> Location {
-    let join = |base: &str| if base.ends_with('/') { format!("{base}{name}") } else { format!("{base}/{name}") };
-    match dir {
-        Location::Local(path) => Location::Local(path.join(name)),
-        Location::Volume(path) => Location::Volume(join(path)),
-        Location::Dbfs(path) => Location::Dbfs(join(path)),
-    }
-}
-
-fn file_name(location: &Location) -> &str {
-    match location {
-        Location::Local(path) => path.file_name().and_then(|n| n.to_str()).unwrap_or_default(),
-        Location::Volume(path) | Location::Dbfs(path) => path.rsplit('/').next().unwrap_or_default(),
-    }
-}
-
-fn show(location: &Location) -> String {
-    match location {
-        Location::Local(path) => path.display().to_string(),
-        Location::Volume(path) | Location::Dbfs(path) => format!("dbfs:{path}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_are_volumes_dbfs_or_local_as_the_official_cli_reads_them() {
-        assert_eq!(locate("dbfs:/Volumes/main/s/v/a.csv"), Location::Volume("/Volumes/main/s/v/a.csv".into()));
-        assert_eq!(locate("dbfs:/Volumes/main/s/v/"), Location::Volume("/Volumes/main/s/v".into()));
-        assert_eq!(locate("dbfs:/tmp/x"), Location::Dbfs("/tmp/x".into()));
-        assert_eq!(locate("dbfs:/"), Location::Dbfs("/".into()));
-        assert_eq!(locate("./data/a.csv"), Location::Local(PathBuf::from("./data/a.csv")));
-        assert_eq!(child(&Location::Dbfs("/".into()), "a"), Location::Dbfs("/a".into()));
-    }
+    Ok(())
 }

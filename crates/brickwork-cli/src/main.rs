@@ -107,6 +107,12 @@ pub struct CliError {
 }
 
 impl CliError {
+    /// The same failure with what to do about it added to its message.
+    pub fn with_hint(mut self, hint: &str) -> Self {
+        self.message = format!("{}: {hint}", self.message);
+        self
+    }
+
     /// A command line that cannot be run as given.
     pub fn usage(message: impl Into<String>) -> Self {
         CliError { exit: Exit::Usage, message: message.into(), error: None, reader_gone: false }

@@ -43,15 +43,15 @@ impl Progress {
     }
 }
 
-/// A transfer's bar: bytes done of the total, the rate and the time left;
-/// nothing when stderr is not a terminal.
+/// A copy's bar: the file being copied, bytes done of its size, the rate
+/// and the time left; nothing when stderr is not a terminal.
 pub struct TransferBar {
     bar: Option<ProgressBar>,
 }
 
 impl TransferBar {
-    /// Start showing a transfer of `what` when `enabled`.
-    pub fn start(enabled: bool, what: &str) -> TransferBar {
+    /// Start showing a copy when `enabled`.
+    pub fn start(enabled: bool) -> TransferBar {
         if !enabled {
             return TransferBar { bar: None };
         }
@@ -60,18 +60,28 @@ impl TransferBar {
         if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style.progress_chars("=> "));
         }
-        bar.set_prefix(what.to_string());
         TransferBar { bar: Some(bar) }
     }
 
-    /// The callback the library's transfer reports to.
-    pub fn callback(&self) -> impl Fn(brickwork::service::helpers::Progress) + Send + Sync + 'static {
+    /// The callback the library's copy reports to: a new file restarts the bar.
+    pub fn callback(
+        &self,
+    ) -> impl Fn(&brickwork::service::helpers::Location, brickwork::service::helpers::Progress) + Send + Sync + 'static
+    {
         let bar = self.bar.clone();
-        move |progress| {
-            if let Some(bar) = &bar {
-                bar.set_length(progress.total.unwrap_or(progress.done));
-                bar.set_position(progress.done);
+        let current = std::sync::Mutex::new(String::new());
+        move |file, progress| {
+            let Some(bar) = &bar else { return };
+            let name = file.to_string();
+            if let Ok(mut current) = current.lock() {
+                if *current != name {
+                    bar.reset();
+                    bar.set_prefix(name.clone());
+                    *current = name;
+                }
             }
+            bar.set_length(progress.total.unwrap_or(progress.done));
+            bar.set_position(progress.done);
         }
     }
 

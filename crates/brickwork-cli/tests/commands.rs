@@ -597,6 +597,16 @@ async fn fs_copies_lists_prints_and_removes_files_in_volumes_and_dbfs() {
     assert_eq!(cat.out.stdout, data);
     ok(&brickwork(&["fs", "cp", "dbfs:/tmp/a.bin", &path("from-dbfs.bin")], &env).await);
     assert_eq!(std::fs::read(path("from-dbfs.bin")).expect("from dbfs"), data);
+    // Between two workspace paths, piped through: volume to DBFS and back.
+    ok(&brickwork(&["fs", "cp", &format!("{volume}/in/a.bin"), "dbfs:/tmp/piped.bin"], &env).await);
+    ok(&brickwork(&["fs", "cp", "dbfs:/tmp/piped.bin", &format!("{volume}/in/piped.bin")], &env).await);
+    let cat = brickwork(&["fs", "cat", &format!("{volume}/in/piped.bin")], &env).await;
+    assert_eq!(cat.out.stdout, data, "through DBFS and back, byte for byte");
+    ok(&brickwork(&["fs", "cp", "-r", &path("tree"), "dbfs:/tmp/tree"], &env).await);
+    ok(&brickwork(&["fs", "cp", "-r", "dbfs:/tmp/tree", &path("tree-dbfs")], &env).await);
+    assert_eq!(std::fs::read_to_string(path("tree-dbfs/sub/two.txt")).expect("two"), "two");
+    ok(&brickwork(&["fs", "rm", "-r", "dbfs:/tmp/tree"], &env).await);
+    ok(&brickwork(&["fs", "rm", "dbfs:/tmp/piped.bin"], &env).await);
     ok(&brickwork(&["fs", "rm", "dbfs:/tmp/a.bin"], &env).await);
     let listed = brickwork(&["fs", "ls", "dbfs:/tmp"], &env).await;
     assert!(!listed.stdout().contains("a.bin"), "{}", listed.stdout());

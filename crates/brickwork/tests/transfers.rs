@@ -597,3 +597,90 @@ async fn a_stalled_upload_fails_typed_while_a_slow_steady_one_succeeds() {
     assert!(err.to_string().contains("stood still"), "{err}");
     assert!(received.lock().expect("bodies").is_empty());
 }
+
+#[tokio::test]
+async fn dbfs_writes_report_progress_and_a_failed_one_leaves_no_file() {
+    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let data = content(2 * 1024 * 1024 + 5);
+    let source = local_file(&dir, "big.bin", &data);
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let progress = Arc::clone(&seen);
+    let report = move |p: brickwork::service::helpers::Progress| progress.lock().expect("progress").push(p);
+    let sent = w.dbfs().upload_from("/tmp/big.bin", &source).on_progress(report).await.expect("upload");
+    assert_eq!(sent, data.len() as u64);
+    let total = Some(data.len() as u64);
+    let reports: Vec<_> = seen.lock().expect("progress").iter().map(|p| (p.done, p.total)).collect();
+    assert_eq!(reports, [(1 << 20, total), (2 << 20, total), (data.len() as u64, total)], "one per 1 MB block");
+
+    seen.lock().expect("progress").clear();
+    let progress = Arc::clone(&seen);
+    let local = dir.path().join("back.bin");
+    let report = move |p: brickwork::service::helpers::Progress| progress.lock().expect("progress").push(p);
+    w.dbfs().download_to("/tmp/big.bin", &local).on_progress(report).await.expect("download");
+    assert_eq!(sha256(&std::fs::read(&local).expect("back")), sha256(&data));
+    let last = seen.lock().expect("progress").last().copied().map(|p| (p.done, p.total));
+    assert_eq!(last, Some((data.len() as u64, total)), "the size known from the start");
+
+    // A block refused for good: the handle is closed and the torn file removed.
+    emulator.set_faults(faults(vec![rule(
+        "/api/2.0/dbfs/add-block",
+        "POST",
+        1.0,
+        Fault::InternalError,
+        Phase::Before,
+        None,
+    )]));
+    let err = w.dbfs().upload_from("/tmp/torn.bin", &source).await.expect_err("blocks refused");
+    assert_eq!(err.status(), Some(500), "{err}");
+    emulator.set_faults(faults(vec![]));
+    let missing = w.dbfs().get_status("/tmp/torn.bin").await.expect_err("no file");
+    assert!(missing.kind().is(ErrorKind::NotFound), "{missing}");
+}
+
+#[tokio::test]
+async fn trees_copy_between_this_machine_volumes_and_dbfs_and_arrive_whole() {
+    use brickwork::service::helpers::Location;
+    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let big = content(3 * 1024 * 1024 + 17);
+    std::fs::create_dir_all(dir.path().join("tree/sub")).expect("tree");
+    std::fs::write(dir.path().join("tree/big.bin"), &big).expect("big");
+    std::fs::write(dir.path().join("tree/sub/small.txt"), "small").expect("small");
+    let local = |p: &str| Location::Local(dir.path().join(p));
+    let volume = Location::parse("dbfs:/Volumes/main/default/v/tree");
+    let dbfs = Location::parse("dbfs:/tmp/tree");
+
+    let refused = w.copy(local("tree"), volume.clone()).await.expect_err("a directory");
+    assert_eq!(refused.kind(), ErrorKind::InvalidParameterValue, "{refused}");
+    let files = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&files);
+    let copied = w
+        .copy(local("tree"), volume.clone())
+        .recursive(true)
+        .on_progress(move |file, _| seen.lock().expect("files").push(file.to_string()))
+        .await
+        .expect("up");
+    assert_eq!((copied.files, copied.bytes), (2, big.len() as u64 + 5));
+    let mut reported = files.lock().expect("files").clone();
+    reported.dedup();
+    assert_eq!(reported.len(), 2, "each file reports under its own name: {reported:?}");
+    // Volume to DBFS and back to this machine, piped through the client.
+    let piped = w.copy(volume.clone(), dbfs.clone()).recursive(true).await.expect("across");
+    assert_eq!(piped, copied);
+    w.copy(dbfs.clone(), local("back")).recursive(true).await.expect("down");
+    assert_eq!(sha256(&std::fs::read(dir.path().join("back/big.bin")).expect("big")), sha256(&big));
+    assert_eq!(std::fs::read_to_string(dir.path().join("back/sub/small.txt")).expect("small"), "small");
+
+    // One file into an existing directory keeps its name; an existing local file needs overwrite.
+    w.copy(dbfs.join("sub").join("small.txt"), volume.clone()).await.expect("into a directory");
+    let got = read_back(&w, "/Volumes/main/default/v/tree/small.txt").await;
+    assert_eq!(got, b"small");
+    let exists = w.copy(volume.join("small.txt"), local("back/sub/small.txt")).await.expect_err("exists");
+    assert_eq!(exists.kind(), ErrorKind::AlreadyExists, "{exists}");
+    w.copy(volume.join("small.txt"), local("back/sub/small.txt")).overwrite(true).await.expect("overwrite");
+    assert_eq!(emulator.counters().open_uploads, 0);
+}

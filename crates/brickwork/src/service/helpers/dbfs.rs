@@ -1,46 +1,51 @@
-//! DBFS helpers: whole-file write and read in 1 MB blocks, and a recursive
-//! listing. (Files API transfers are in `uploads` and `downloads`.)
+//! DBFS transfers of any size in bounded memory, 1 MB at a time: data that
+//! fits in one block goes in one `put`, larger data through a streaming
+//! handle (create, add-block, close); reads go block by block. A failed
+//! write leaves no file behind. Also a recursive listing. (Files API
+//! transfers are in `uploads` and `downloads`.)
 
-use std::path::Path;
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
 
 use base64::Engine;
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::downloads::into_place;
-use super::uploads::read_full;
+use super::progress::{Progress, ProgressFn, Tracker};
+use super::uploads::{check_length, read_full, Reader, Source};
 use crate::error::Error;
 use crate::service::files::{DbfsApi, FileInfo};
 use crate::Result;
 
-/// The DBFS limit for one block or read.
+/// The DBFS limit for one block, one read, and one `put` of inline data.
 const BLOCK: usize = 1024 * 1024;
 
+fn encode(data: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
 impl DbfsApi {
-    /// Write `data` to `path` through a streaming handle (create, add-block, close).
+    /// Write `data` to `path` (see [`write_from`](Self::write_from)).
     pub async fn write_file(&self, path: &str, data: impl Into<Bytes>, overwrite: bool) -> Result<()> {
         let data = data.into();
-        self.write_from(path, &data[..], overwrite).await.map(drop)
+        let reader = std::io::Cursor::new(data);
+        self.write_from(path, reader).overwrite(overwrite).await.map(drop)
     }
 
-    /// Write everything `reader` yields to `path`, one 1 MB block at a time
-    /// (create, add-block, close), in bounded memory; answers the length.
-    pub async fn write_from(&self, path: &str, mut reader: impl AsyncRead + Unpin, overwrite: bool) -> Result<u64> {
-        let created = self.create(path).overwrite(overwrite).await?;
-        let handle = created.handle.ok_or_else(|| Error::decode("dbfs/create returned no handle"))?;
-        let mut written = 0;
-        loop {
-            let block = read_full(&mut reader, BLOCK)
-                .await
-                .map_err(|e| Error::local_io("read", Path::new("(the data for DBFS)"), e))?;
-            if block.is_empty() {
-                break;
-            }
-            written += block.len() as u64;
-            self.add_block(handle, base64::engine::general_purpose::STANDARD.encode(&block)).await?;
-        }
-        self.close(handle).await?;
-        Ok(written)
+    /// Upload the local file at `local` to `path`, 1 MB at a time, in
+    /// bounded memory; answers the length.
+    pub fn upload_from(&self, path: impl Into<String>, local: impl AsRef<Path>) -> DbfsUpload {
+        DbfsUpload::new(self.clone(), path.into(), Source::File(local.as_ref().to_path_buf()))
+    }
+
+    /// Write everything `reader` yields to `path`, 1 MB at a time, in
+    /// bounded memory; answers the length.
+    pub fn write_from(&self, path: impl Into<String>, reader: impl AsyncRead + Send + Unpin + 'static) -> DbfsUpload {
+        DbfsUpload::new(self.clone(), path.into(), Source::Stream(Box::new(reader)))
     }
 
     /// Read the whole file at `path`, 1 MB at a time.
@@ -54,19 +59,18 @@ impl DbfsApi {
     /// time, and answer its length; as with the Files API's `download_to`,
     /// the data goes to `local` with `.part` appended and is renamed into
     /// place only when whole.
-    pub async fn download_to(&self, path: &str, local: impl AsRef<Path>) -> Result<u64> {
-        into_place(local.as_ref(), |part| async move {
-            let mut file = tokio::fs::File::create(&part).await.map_err(|e| Error::local_io("create", &part, e))?;
-            let length = self.read_into(path, &mut file).await?;
-            file.sync_all().await.map_err(|e| Error::local_io("sync", &part, e))?;
-            Ok(length)
-        })
-        .await
+    pub fn download_to(&self, path: impl Into<String>, local: impl AsRef<Path>) -> DbfsDownload {
+        DbfsDownload { dbfs: self.clone(), path: path.into(), local: local.as_ref().to_path_buf(), progress: None }
     }
 
     /// Stream the file at `path` into `writer`, 1 MB at a time, in bounded
     /// memory; answers its length.
     pub async fn read_into(&self, path: &str, writer: &mut (impl AsyncWrite + Unpin)) -> Result<u64> {
+        self.read_blocks(path, writer, &Tracker::new(None, None)).await
+    }
+
+    async fn read_blocks(&self, path: &str, writer: &mut (impl AsyncWrite + Unpin), tracker: &Tracker) -> Result<u64> {
+        let output = |e| Error::local_io("write", Path::new("(the output)"), e);
         let mut offset: u64 = 0;
         loop {
             let at = i64::try_from(offset).map_err(|_| Error::decode(format!("{path} is too large")))?;
@@ -75,11 +79,12 @@ impl DbfsApi {
                 .decode(chunk.data.unwrap_or_default())
                 .map_err(|e| Error::decode(format!("dbfs/read of {path} is not valid base64: {e}")))?;
             if data.is_empty() {
-                writer.flush().await.map_err(|e| Error::local_io("write", Path::new("(the output)"), e))?;
+                writer.flush().await.map_err(output)?;
                 return Ok(offset);
             }
-            writer.write_all(&data).await.map_err(|e| Error::local_io("write", Path::new("(the output)"), e))?;
+            writer.write_all(&data).await.map_err(output)?;
             offset += data.len() as u64;
+            tracker.add(data.len() as u64);
         }
     }
 
@@ -97,5 +102,136 @@ impl DbfsApi {
             }
         }
         Ok(files)
+    }
+}
+
+/// A DBFS write being set up; it starts when awaited.
+#[must_use = "a write does nothing until awaited"]
+pub struct DbfsUpload {
+    dbfs: DbfsApi,
+    path: String,
+    source: Source,
+    overwrite: bool,
+    progress: Option<ProgressFn>,
+}
+
+impl fmt::Debug for DbfsUpload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DbfsUpload")
+            .field("path", &self.path)
+            .field("source", &self.source.label())
+            .field("overwrite", &self.overwrite)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DbfsUpload {
+    fn new(dbfs: DbfsApi, path: String, source: Source) -> Self {
+        DbfsUpload { dbfs, path, source, overwrite: false, progress: None }
+    }
+
+    /// Replace an existing file (default: fail with `ResourceAlreadyExists`).
+    pub fn overwrite(mut self, overwrite: bool) -> Self {
+        self.overwrite = overwrite;
+        self
+    }
+
+    /// Call `callback` as blocks are confirmed written.
+    pub fn on_progress(mut self, callback: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(callback));
+        self
+    }
+
+    async fn run(self) -> Result<u64> {
+        let (label, mut reader, total) = self.source.open().await?;
+        let tracker = Tracker::new(total, self.progress);
+        let first = read_block(&mut reader, &label).await?;
+        if first.len() < BLOCK {
+            // All of it fits in one block: one call.
+            let length = first.len() as u64;
+            self.dbfs.put(self.path.clone()).contents(encode(&first)).overwrite(self.overwrite).await?;
+            tracker.add(length);
+            return Ok(length);
+        }
+        let created = self.dbfs.create(self.path.clone()).overwrite(self.overwrite).await?;
+        let handle = created.handle.ok_or_else(|| Error::decode("dbfs/create returned no handle"))?;
+        let written = async {
+            let mut block = first;
+            while !block.is_empty() {
+                self.dbfs.add_block(handle, encode(&block)).await?;
+                tracker.add(block.len() as u64);
+                block = read_block(&mut reader, &label).await?;
+            }
+            check_length(&self.path, &tracker, total)?;
+            self.dbfs.close(handle).await.map(drop)
+        };
+        if let Err(err) = written.await {
+            // Best effort, so no torn file is left: the handle closed, the file removed.
+            let _ = self.dbfs.close(handle).await;
+            let _ = self.dbfs.delete(self.path.clone()).await;
+            return Err(err);
+        }
+        Ok(tracker.done())
+    }
+}
+
+async fn read_block(reader: &mut Reader, label: &Path) -> Result<Bytes> {
+    read_full(reader, BLOCK).await.map_err(|e| Error::local_io("read", label, e))
+}
+
+impl IntoFuture for DbfsUpload {
+    type Output = Result<u64>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<u64>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+/// A DBFS download being set up; it starts when awaited.
+#[must_use = "a download does nothing until awaited"]
+pub struct DbfsDownload {
+    dbfs: DbfsApi,
+    path: String,
+    local: PathBuf,
+    progress: Option<ProgressFn>,
+}
+
+impl fmt::Debug for DbfsDownload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DbfsDownload").field("path", &self.path).field("local", &self.local).finish_non_exhaustive()
+    }
+}
+
+impl DbfsDownload {
+    /// Call `callback` as blocks arrive (with the file's size as the total).
+    pub fn on_progress(mut self, callback: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(callback));
+        self
+    }
+
+    async fn run(self) -> Result<u64> {
+        let total = match &self.progress {
+            Some(_) => self.dbfs.get_status(self.path.clone()).await?.file_size.and_then(|s| u64::try_from(s).ok()),
+            None => None,
+        };
+        let tracker = Tracker::new(total, self.progress.clone());
+        let (dbfs, path) = (&self.dbfs, self.path.as_str());
+        into_place(&self.local, |part| async move {
+            let mut file = tokio::fs::File::create(&part).await.map_err(|e| Error::local_io("create", &part, e))?;
+            let length = dbfs.read_blocks(path, &mut file, &tracker).await?;
+            file.sync_all().await.map_err(|e| Error::local_io("sync", &part, e))?;
+            Ok(length)
+        })
+        .await
+    }
+}
+
+impl IntoFuture for DbfsDownload {
+    type Output = Result<u64>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<u64>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
     }
 }

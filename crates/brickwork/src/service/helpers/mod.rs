@@ -7,6 +7,8 @@
 #[cfg(feature = "compute")]
 mod compute;
 #[cfg(feature = "files")]
+mod copy;
+#[cfg(feature = "files")]
 mod dbfs;
 #[cfg(feature = "files")]
 mod downloads;
@@ -25,6 +27,10 @@ mod workspace;
 
 #[cfg(feature = "compute")]
 pub use compute::{NodeTypeFilter, SparkVersionFilter};
+#[cfg(feature = "files")]
+pub use copy::{Copied, Copy, Location};
+#[cfg(feature = "files")]
+pub use dbfs::{DbfsDownload, DbfsUpload};
 #[cfg(feature = "files")]
 pub use downloads::{Download, DEFAULT_RANGE_SIZE};
 #[cfg(feature = "files")]

@@ -33,11 +33,34 @@ const MAX_PART_SIZE: u64 = 4 * 1024 * 1024 * 1024;
 /// How many times a part asks for a fresh URL after its URL expired.
 const URL_REFRESHES: u32 = 3;
 
-type Reader = Box<dyn AsyncRead + Send + Unpin>;
+pub(super) type Reader = Box<dyn AsyncRead + Send + Unpin>;
 
-enum Source {
+/// Where an upload's data comes from.
+pub(super) enum Source {
     File(PathBuf),
     Stream(Reader),
+}
+
+impl Source {
+    /// What logs and errors call it.
+    pub(super) fn label(&self) -> String {
+        match self {
+            Source::File(path) => path.display().to_string(),
+            Source::Stream(_) => "(stream)".to_string(),
+        }
+    }
+
+    /// The data as a reader, with a label for errors and its length when known.
+    pub(super) async fn open(self) -> Result<(PathBuf, Reader, Option<u64>)> {
+        match self {
+            Source::File(path) => {
+                let file = tokio::fs::File::open(&path).await.map_err(|e| Error::local_io("open", &path, e))?;
+                let length = file.metadata().await.map_err(|e| Error::local_io("read", &path, e))?.len();
+                Ok((path, Box::new(file), Some(length)))
+            }
+            Source::Stream(reader) => Ok((PathBuf::from("(stream)"), reader, None)),
+        }
+    }
 }
 
 impl FilesApi {
@@ -76,13 +99,9 @@ pub struct Upload {
 
 impl fmt::Debug for Upload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let source = match &self.source {
-            Source::File(path) => path.display().to_string(),
-            Source::Stream(_) => "(stream)".to_string(),
-        };
         f.debug_struct("Upload")
             .field("path", &self.path)
-            .field("source", &source)
+            .field("source", &self.source.label())
             .field("overwrite", &self.overwrite)
             .field("part_size", &self.part_size)
             .field("parallelism", &self.parallelism)
@@ -130,14 +149,7 @@ impl Upload {
     }
 
     async fn run(self) -> Result<u64> {
-        let (label, mut reader, total) = match self.source {
-            Source::File(path) => {
-                let file = tokio::fs::File::open(&path).await.map_err(|e| Error::local_io("open", &path, e))?;
-                let length = file.metadata().await.map_err(|e| Error::local_io("read", &path, e))?.len();
-                (path, Box::new(file) as Reader, Some(length))
-            }
-            Source::Stream(reader) => (PathBuf::from("(stream)"), reader, None),
-        };
+        let (label, mut reader, total) = self.source.open().await?;
         let part_size = choose_part_size(self.part_size, total)?;
         let tracker = Arc::new(Tracker::new(total, self.progress));
         let first = read_part(&mut reader, part_size, &label).await?;
@@ -199,7 +211,7 @@ fn choose_part_size(asked: Option<u64>, total: Option<u64>) -> Result<u64> {
 }
 
 /// A file that grew or shrank while it was read would be stored torn.
-fn check_length(path: &str, tracker: &Tracker, total: Option<u64>) -> Result<()> {
+pub(super) fn check_length(path: &str, tracker: &Tracker, total: Option<u64>) -> Result<()> {
     let sent = tracker.done();
     match total {
         Some(total) if total != sent => Err(Error::new(
