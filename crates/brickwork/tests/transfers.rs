@@ -338,8 +338,15 @@ async fn parts_are_retried_on_their_own_through_throttling_and_outages() {
 async fn a_failed_upload_is_aborted_and_leaves_no_file() {
     let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
     let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
-    // The third part (and every later one) is refused for good.
-    emulator.set_faults(faults(vec![rule("/__storage/parts/", "PUT", 1.0, Fault::InternalError, Phase::Before, None)]));
+    // The third part is refused for good, after the first was stored.
+    emulator.set_faults(faults(vec![rule(
+        "/__storage/parts/3",
+        "PUT",
+        1.0,
+        Fault::InternalError,
+        Phase::Before,
+        None,
+    )]));
     let dir = tempfile::tempdir().expect("dir");
     let source = local_file(&dir, "source.bin", &content(4 * 32 * 1024));
     let err = w.files().upload_from(FILE, &source).part_size(32 * 1024).await.expect_err("parts refused");
@@ -348,6 +355,75 @@ async fn a_failed_upload_is_aborted_and_leaves_no_file() {
     assert_eq!(emulator.counters().open_uploads, 0, "aborted");
     let missing = w.files().get_metadata(FILE).await.expect_err("no file");
     assert!(missing.kind().is(ErrorKind::NotFound), "{missing}");
+}
+
+#[tokio::test]
+async fn where_storage_urls_fail_before_a_part_is_stored_the_upload_goes_in_one_streamed_put() {
+    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
+    // Storage is out of reach (a firewall, say): every part is refused.
+    emulator.set_faults(faults(vec![rule("/__storage/parts/", "PUT", 1.0, Fault::InternalError, Phase::Before, None)]));
+    let dir = tempfile::tempdir().expect("dir");
+    let data = content(4 * 32 * 1024 + 77);
+    let source = local_file(&dir, "source.bin", &data);
+    let sent = w.files().upload_from(FILE, &source).part_size(32 * 1024).await.expect("one PUT instead");
+    assert_eq!(sent, data.len() as u64);
+    // A one-pass stream too: the part already read goes first, then the rest.
+    let streamed = "/Volumes/main/default/v/streamed.bin";
+    let sent = w
+        .files()
+        .upload_stream(streamed, std::io::Cursor::new(data.to_vec()))
+        .part_size(32 * 1024)
+        .await
+        .expect("streamed PUT instead");
+    assert_eq!(sent, data.len() as u64);
+    assert!(emulator.counters().faults_injected_before >= 2, "the parts were tried first");
+    assert_eq!(emulator.counters().open_uploads, 0, "the declined sessions were aborted");
+    emulator.set_faults(FaultSettings::default());
+    for path in [FILE, streamed] {
+        assert_eq!(sha256(&read_back(&w, path).await), sha256(&data), "{path}");
+    }
+    // A target that may not be replaced is refused, not sent another way.
+    let err = w.files().upload_from(FILE, &source).part_size(32 * 1024).overwrite(false).await.expect_err("exists");
+    assert!(err.kind().is(ErrorKind::AlreadyExists), "{err}");
+}
+
+/// A workspace whose `initiate-upload` offers only a resumable upload (as
+/// GCP workspaces do): records each `PUT` as its `Content-Length` and body.
+async fn resumable_only_workspace() -> (String, Arc<Mutex<Vec<(Option<String>, Bytes)>>>) {
+    use axum::routing::post;
+    let puts = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&puts);
+    let app = axum::Router::new().route(
+        "/api/2.0/fs/files/{*path}",
+        post(|| async { axum::Json(serde_json::json!({"resumable_upload": {"session_token": "gcs-session"}})) }).put(
+            move |headers: HeaderMap, body: Bytes| async move {
+                let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).map(str::to_string);
+                seen.lock().expect("puts").push((length, body));
+                StatusCode::NO_CONTENT
+            },
+        ),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, puts)
+}
+
+#[tokio::test]
+async fn a_workspace_offering_only_resumable_uploads_takes_the_file_in_one_put_with_its_length() {
+    let (url, puts) = resumable_only_workspace().await;
+    let w = workspace(&url, Duration::from_secs(10)).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let data = content(3 * 64 * 1024 + 5);
+    let source = local_file(&dir, "source.bin", &data);
+    let sent = w.files().upload_from(FILE, &source).part_size(64 * 1024).await.expect("upload");
+    assert_eq!(sent, data.len() as u64);
+    let puts = puts.lock().expect("puts").clone();
+    assert_eq!(puts.len(), 1, "one PUT");
+    let (length, body) = &puts[0];
+    assert_eq!(length.as_deref(), Some(data.len().to_string().as_str()), "sent with its length, not chunked");
+    assert_eq!(sha256(body), sha256(&data));
 }
 
 #[tokio::test]

@@ -4,12 +4,19 @@
 //! (the peer stopped reading) does, however large the body.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use std::path::PathBuf;
+
 use bytes::Bytes;
+use futures::stream::BoxStream;
 use futures::StreamExt;
 use reqwest::Body;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio_util::io::ReaderStream;
+
+use crate::error::{Error, Result};
 
 /// The piece of a body handed over at a time: small enough that a slow
 /// link shows progress often, large enough to cost nothing.
@@ -47,16 +54,62 @@ impl BodyProgress {
     }
 }
 
-/// `data` as a streamed body that reports its progress. The caller sets
-/// `Content-Length`: object stores refuse chunked uploads.
-pub(super) fn watched(data: Bytes) -> (Body, BodyProgress) {
+/// One piece of a raw request body.
+pub(crate) enum Piece {
+    /// Bytes in memory.
+    Data(Bytes),
+    /// A local file, opened anew for each attempt, so the request can be
+    /// retried without holding the file in memory.
+    File(PathBuf),
+    /// A one-pass reader: a request with one is sent once, never replayed.
+    /// (In a mutex only so a request being sent can be shared across threads.)
+    Reader(Mutex<Option<Box<dyn AsyncRead + Send + Unpin>>>),
+}
+
+impl Piece {
+    /// A one-pass reader as a piece.
+    pub(crate) fn reader(reader: impl AsyncRead + Send + Unpin + 'static) -> Self {
+        Piece::Reader(Mutex::new(Some(Box::new(reader))))
+    }
+
+    pub(super) fn is_replayable(&self) -> bool {
+        !matches!(self, Piece::Reader(_))
+    }
+}
+
+type Chunks = BoxStream<'static, std::io::Result<Bytes>>;
+
+/// The pieces as one streamed body that reports its progress, with its
+/// length when every piece's is known (files are measured as they are
+/// opened; the caller sets `Content-Length`, as object stores refuse
+/// chunked uploads).
+pub(super) async fn watched(pieces: &mut [Piece]) -> Result<(Body, Option<u64>, BodyProgress)> {
+    let mut length = Some(0u64);
+    let mut streams: Vec<Chunks> = Vec::with_capacity(pieces.len());
+    for piece in pieces.iter_mut() {
+        let (stream, size): (Chunks, Option<u64>) = match piece {
+            Piece::Data(data) => {
+                let (data, size) = (data.clone(), data.len());
+                let chunks = (0..size).step_by(CHUNK).map(move |at| Ok(data.slice(at..size.min(at + CHUNK))));
+                (futures::stream::iter(chunks).boxed(), Some(size as u64))
+            }
+            Piece::File(path) => {
+                let file = tokio::fs::File::open(&*path).await.map_err(|e| Error::local_io("open", path, e))?;
+                let size = file.metadata().await.map_err(|e| Error::local_io("read", path, e))?.len();
+                // Read no further than measured: a file growing meanwhile cannot overrun `Content-Length`.
+                (ReaderStream::with_capacity(file.take(size), CHUNK).boxed(), Some(size))
+            }
+            Piece::Reader(reader) => {
+                let taken = reader.get_mut().map(Option::take).unwrap_or_default();
+                let reader = taken.ok_or_else(|| Error::config("a one-pass body can be sent only once"))?;
+                (ReaderStream::with_capacity(reader, CHUNK).boxed(), None)
+            }
+        };
+        length = length.zip(size).map(|(a, b)| a + b);
+        streams.push(stream);
+    }
     let progress = BodyProgress::new();
     let stamp = progress.clone();
-    let length = data.len();
-    let chunks = (0..length).step_by(CHUNK).map(move |at| data.slice(at..length.min(at + CHUNK)));
-    let stream = futures::stream::iter(chunks).map(move |chunk| {
-        stamp.stamp();
-        Ok::<_, std::io::Error>(chunk)
-    });
-    (Body::wrap_stream(stream), progress)
+    let stream = futures::stream::iter(streams).flatten().inspect(move |_| stamp.stamp());
+    Ok((Body::wrap_stream(stream), length, progress))
 }

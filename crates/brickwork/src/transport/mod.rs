@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tracing::Instrument;
 
+pub(crate) use idle::Piece;
 pub use query::encode_query;
 pub use rate_limit::RateLimiter;
 /// Raw HTTP header types, for [`RequestBuilder::header`].
@@ -174,9 +175,9 @@ enum RequestBody {
         data: Bytes,
         content_type: &'static str,
     },
-    /// Raw data: replayable, and sent under an idle timeout rather than a
-    /// whole-exchange one.
-    Upload(Bytes),
+    /// Raw data: replayable unless a piece is a one-pass reader, and sent
+    /// under an idle timeout rather than a whole-exchange one.
+    Raw(Vec<Piece>),
     Streamed(Option<Body>),
 }
 
@@ -239,7 +240,21 @@ impl RequestBuilder {
     /// answer does not come within it), not when a large body simply takes
     /// longer than it to send.
     pub fn bytes(mut self, data: impl Into<Bytes>) -> Self {
-        self.body = RequestBody::Upload(data.into());
+        self.body = RequestBody::Raw(vec![Piece::Data(data.into())]);
+        self
+    }
+
+    /// Send the local file at `path` as raw data, as [`bytes`](Self::bytes)
+    /// does, read from disk as it goes out (memory stays small whatever the
+    /// file's size) and opened anew for each attempt, so it may be retried.
+    pub fn file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.body = RequestBody::Raw(vec![Piece::File(path.into())]);
+        self
+    }
+
+    /// Send the pieces one after the other as one raw body.
+    pub(crate) fn pieces(mut self, pieces: Vec<Piece>) -> Self {
+        self.body = RequestBody::Raw(pieces);
         self
     }
 
@@ -305,7 +320,11 @@ impl RequestBuilder {
         }
         let replay = Replay {
             idempotent: self.idempotent.unwrap_or_else(|| is_idempotent_method(&self.method)),
-            replayable: !matches!(self.body, RequestBody::Streamed(_)),
+            replayable: match &self.body {
+                RequestBody::Streamed(_) => false,
+                RequestBody::Raw(pieces) => pieces.iter().all(Piece::is_replayable),
+                RequestBody::Empty | RequestBody::Replayable { .. } => true,
+            },
         };
         let inner = Arc::clone(&self.client.inner);
         // Parsed once for every attempt.
@@ -393,13 +412,18 @@ impl RequestBuilder {
         let mut watched = None;
         match &mut self.body {
             RequestBody::Empty => {}
-            RequestBody::Upload(data) => {
-                log_body("request", data, inner.settings.debug_truncate_bytes);
+            RequestBody::Raw(pieces) => {
+                if let Some(Piece::Data(data)) = pieces.first() {
+                    log_body("request", data, inner.settings.debug_truncate_bytes);
+                }
                 if !self.headers.contains_key(CONTENT_TYPE) {
                     request = request.header(CONTENT_TYPE, "application/octet-stream");
                 }
-                let (body, progress) = idle::watched(data.clone());
-                request = request.header(CONTENT_LENGTH, data.len()).body(body);
+                let (body, length, progress) = idle::watched(pieces).await?;
+                if let Some(length) = length {
+                    request = request.header(CONTENT_LENGTH, length);
+                }
+                request = request.body(body);
                 watched = Some(progress);
             }
             RequestBody::Replayable { data, content_type } => {

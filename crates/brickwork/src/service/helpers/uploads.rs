@@ -1,12 +1,15 @@
 //! Files API uploads of any size in bounded memory: one PUT when the data
 //! fits in one part, else the multipart protocol (initiate, a presigned URL
 //! per part, parts sent in parallel and retried on their own, complete),
-//! aborted on failure and on cancellation.
+//! aborted on failure and on cancellation. Where the workspace offers no
+//! multipart upload, or its storage URLs fail before the first part is
+//! stored, the data goes in one streamed PUT instead (up to 5 GiB).
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -19,7 +22,7 @@ use super::downloads::files_endpoint;
 use super::progress::{Progress, ProgressFn, Tracker};
 use crate::error::{Error, ErrorKind};
 use crate::service::files::FilesApi;
-use crate::transport::{header, Method};
+use crate::transport::{header, Method, Piece};
 use crate::Result;
 
 /// Part size when none is set: memory use is about parallelism x part size.
@@ -65,8 +68,9 @@ impl Source {
 
 impl FilesApi {
     /// Upload the local file at `local` to `file_path` (`/Volumes/...`):
-    /// one PUT if it fits in one part, else a parallel multipart upload.
-    /// Memory stays near parallelism x part size whatever the file's size.
+    /// one PUT if it fits in one part, else a parallel multipart upload
+    /// (or, where the workspace declines that, one streamed PUT). Memory
+    /// stays near parallelism x part size whatever the file's size.
     /// Answers the number of bytes uploaded.
     pub fn upload_from(&self, file_path: impl Into<String>, local: impl AsRef<Path>) -> Upload {
         Upload::new(self.clone(), file_path.into(), Source::File(local.as_ref().to_path_buf()))
@@ -149,27 +153,118 @@ impl Upload {
     }
 
     async fn run(self) -> Result<u64> {
-        let (label, mut reader, total) = self.source.open().await?;
-        let part_size = choose_part_size(self.part_size, total)?;
-        let tracker = Arc::new(Tracker::new(total, self.progress));
+        let Upload { files, path, source, overwrite, part_size, parallelism, progress } = self;
+        let local = match &source {
+            Source::File(local) => Some(local.clone()),
+            Source::Stream(_) => None,
+        };
+        let (label, mut reader, total) = source.open().await?;
+        let part_size = choose_part_size(part_size, total)?;
+        let tracker = Arc::new(Tracker::new(total, progress));
         let first = read_part(&mut reader, part_size, &label).await?;
+        let target = Target { files, path, overwrite };
         if (first.len() as u64) < part_size {
             // All of it fits in one part: one PUT, retried as a whole.
             let length = first.len() as u64;
-            let mut request = self.files.client().api().request(Method::PUT, files_endpoint(&self.path));
-            if let Some(overwrite) = self.overwrite {
-                request = request.query(&json!({ "overwrite": overwrite }));
-            }
-            request.bytes(first).send().await?;
+            target.put(vec![Piece::Data(first)]).await?;
             tracker.add(length);
             return Ok(length);
         }
-        let session = Session::initiate(&self.files, &self.path, self.overwrite).await?;
+        let parts = PartSource { reader, label, part_size, first: Some(first), next: 1 };
+        let (parts, declined) = match target.multipart(parts, parallelism, &tracker, total).await? {
+            Multipart::Done => return Ok(tracker.done()),
+            Multipart::Declined(parts, err) => (parts, err),
+        };
+        // Nothing is stored yet, so the data can still go whole, as the
+        // official SDKs fall back where storage URLs are refused or absent.
+        if total.is_some_and(|t| t > MAX_SINGLE_PUT) {
+            return Err(declined.context(format_args!("upload to {} (too large for one request)", target.path)));
+        }
+        tracing::debug!("upload to {}: multipart declined ({declined}); sending it in one request", target.path);
+        let length = match local {
+            Some(local) => {
+                target.put(vec![Piece::File(local)]).await?;
+                total.unwrap_or_default()
+            }
+            None => {
+                let first = parts.first.unwrap_or_default();
+                let (rest, counted) = Counting::new(parts.reader);
+                target.put(vec![Piece::Data(first.clone()), Piece::reader(rest)]).await?;
+                first.len() as u64 + counted.load(Ordering::Relaxed)
+            }
+        };
+        tracker.add(length);
+        Ok(length)
+    }
+}
+
+/// The largest file one `PUT` of the Files API takes.
+const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Where an upload goes.
+struct Target {
+    files: FilesApi,
+    path: String,
+    overwrite: Option<bool>,
+}
+
+/// How a multipart upload ended, when it did not fail after storing a part.
+enum Multipart {
+    Done,
+    /// Refused before any part was stored: the data, still whole, and why.
+    Declined(PartSource, Error),
+}
+
+impl Target {
+    /// The data in one `PUT` through the workspace.
+    async fn put(&self, pieces: Vec<Piece>) -> Result<()> {
+        let mut request = self.files.client().api().request(Method::PUT, files_endpoint(&self.path));
+        if let Some(overwrite) = self.overwrite {
+            request = request.query(&json!({ "overwrite": overwrite }));
+        }
+        request.pieces(pieces).send().await?;
+        Ok(())
+    }
+
+    /// The multipart protocol. The first part goes alone: until it is
+    /// stored, a refusal (no session offered, storage URLs failing) hands
+    /// the data back untouched; after it, a failure aborts the upload.
+    async fn multipart(
+        &self,
+        mut parts: PartSource,
+        parallelism: usize,
+        tracker: &Arc<Tracker>,
+        total: Option<u64>,
+    ) -> Result<Multipart> {
+        let session = match Session::initiate(&self.files, &self.path, self.overwrite).await {
+            Ok(Some(session)) => session,
+            Ok(None) => {
+                let why = Error::new(ErrorKind::NotImplemented, "the workspace offers no multipart upload");
+                return Ok(Multipart::Declined(parts, why));
+            }
+            Err(err) if may_go_whole(&err) => return Ok(Multipart::Declined(parts, err)),
+            Err(err) => return Err(err),
+        };
         let mut guard = AbortOnDrop(Some(session.clone()));
-        let parts = PartSource { reader, label, part_size, first: Some(first) };
-        let sent = session.send_parts(parts, self.parallelism, &tracker).await;
+        let first = parts.first.clone().unwrap_or_default();
+        let length = first.len() as u64;
+        let first_etag = match session.send_part(1, first).await {
+            Ok(etag) => etag,
+            Err(err) => {
+                session.abort().await;
+                guard.0 = None;
+                return if may_go_whole(&err) { Ok(Multipart::Declined(parts, err)) } else { Err(err) };
+            }
+        };
+        tracker.add(length);
+        parts.first = None;
+        parts.next = 2;
+        let sent = session.send_parts(parts, parallelism, tracker).await;
         let outcome = match sent {
-            Ok(etags) => check_length(&self.path, &tracker, total).map(|()| etags),
+            Ok(mut etags) => check_length(&self.path, tracker, total).map(|()| {
+                etags.insert(0, (1, first_etag));
+                etags
+            }),
             Err(err) => Err(err),
         };
         let outcome = match outcome {
@@ -183,7 +278,41 @@ impl Upload {
             return Err(err);
         }
         guard.0 = None;
-        Ok(tracker.done())
+        Ok(Multipart::Done)
+    }
+}
+
+/// Whether a refusal of the multipart protocol leaves the plain `PUT` worth
+/// trying: not when the target exists and may not be replaced, nor when the
+/// fault is on this side.
+fn may_go_whole(err: &Error) -> bool {
+    !(err.is(ErrorKind::AlreadyExists) || matches!(err.kind(), ErrorKind::LocalIo | ErrorKind::Config))
+}
+
+/// A reader that counts what it yields.
+struct Counting {
+    inner: Reader,
+    count: Arc<AtomicU64>,
+}
+
+impl Counting {
+    fn new(inner: Reader) -> (Self, Arc<AtomicU64>) {
+        let count = Arc::new(AtomicU64::new(0));
+        (Counting { inner, count: Arc::clone(&count) }, count)
+    }
+}
+
+impl AsyncRead for Counting {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = buf.filled().len() - before;
+        self.count.fetch_add(read as u64, Ordering::Relaxed);
+        polled
     }
 }
 
@@ -245,12 +374,15 @@ struct PartSource {
     label: PathBuf,
     part_size: u64,
     first: Option<Bytes>,
+    /// The number the next part read gets.
+    next: u64,
 }
 
 impl PartSource {
     /// Parts in order: the one already read, then the rest as they are asked for.
     fn into_stream(self) -> impl futures::Stream<Item = Result<(u64, Bytes)>> + Send {
-        futures::stream::try_unfold((self, 1u64), |(mut source, number)| async move {
+        let next = self.next;
+        futures::stream::try_unfold((self, next), |(mut source, number)| async move {
             let data = match source.first.take() {
                 Some(first) => first,
                 None => read_part(&mut source.reader, source.part_size, &source.label).await?,
@@ -282,7 +414,6 @@ struct Session {
 #[derive(Deserialize)]
 struct Initiated {
     multipart_upload: Option<SessionToken>,
-    resumable_upload: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -311,7 +442,9 @@ struct NameValue {
 }
 
 impl Session {
-    async fn initiate(files: &FilesApi, path: &str, overwrite: Option<bool>) -> Result<Session> {
+    /// A new session, or none when the workspace offers no multipart upload
+    /// (a GCP workspace answers with a resumable upload instead).
+    async fn initiate(files: &FilesApi, path: &str, overwrite: Option<bool>) -> Result<Option<Session>> {
         let endpoint = files_endpoint(path);
         let mut request =
             files.client().api().request(Method::POST, endpoint.as_str()).query(&json!({"action": "initiate-upload"}));
@@ -319,17 +452,10 @@ impl Session {
             request = request.query(&json!({ "overwrite": overwrite }));
         }
         let initiated: Initiated = request.send().await?.json()?;
-        let token = match initiated {
-            Initiated { multipart_upload: Some(session), .. } => session.session_token,
-            Initiated { resumable_upload: Some(_), .. } => {
-                return Err(Error::new(
-                    ErrorKind::NotImplemented,
-                    format!("upload to {path}: the workspace offers only resumable uploads (GCP), which brickwork does not speak yet; data that fits in one part (part_size) is sent in one PUT"),
-                ))
-            }
-            _ => return Err(Error::decode(format!("initiate-upload of {path} answered no upload session"))),
+        let Some(session) = initiated.multipart_upload else {
+            return Ok(None);
         };
-        Ok(Session { files: files.clone(), path: path.to_string(), endpoint, token })
+        Ok(Some(Session { files: files.clone(), path: path.to_string(), endpoint, token: session.session_token }))
     }
 
     /// Send every part, `parallelism` at a time; answer their ETags in order.
