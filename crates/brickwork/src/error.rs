@@ -292,7 +292,6 @@ impl Error {
     }
 
     /// A local file operation of a transfer failed (`action` the file at `path`).
-    #[cfg(feature = "files")]
     pub(crate) fn local_io(action: &str, path: &std::path::Path, source: std::io::Error) -> Self {
         Self::new(ErrorKind::LocalIo, format!("cannot {action} {}: {source}", path.display())).with_source(source)
     }

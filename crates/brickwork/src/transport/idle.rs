@@ -63,11 +63,14 @@ pub(crate) enum Piece {
     File(PathBuf),
     /// A one-pass reader: a request with one is sent once, never replayed.
     /// (In a mutex only so a request being sent can be shared across threads.)
+    // Only the transfer helpers (optional packages) build multi-piece bodies.
+    #[cfg_attr(not(feature = "files"), allow(dead_code))]
     Reader(Mutex<Option<Box<dyn AsyncRead + Send + Unpin>>>),
 }
 
 impl Piece {
     /// A one-pass reader as a piece.
+    #[cfg_attr(not(feature = "files"), allow(dead_code))]
     pub(crate) fn reader(reader: impl AsyncRead + Send + Unpin + 'static) -> Self {
         Piece::Reader(Mutex::new(Some(Box::new(reader))))
     }
