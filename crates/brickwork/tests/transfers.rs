@@ -55,6 +55,9 @@ struct Plan {
     stall_after: Option<usize>,
     /// Answer a `Range` request with the file from its start (a wrong 206).
     misplaced_ranges: bool,
+    /// Answer a `Range` request with the whole file (a 200, as a server
+    /// that does not do ranges).
+    ignore_ranges: bool,
 }
 
 /// Serves `data` at the file's path with `Range: bytes=N-` honoured; returns
@@ -71,7 +74,7 @@ async fn file_server(data: Bytes, plan: Plan) -> (String, Arc<Mutex<Vec<String>>
                 .as_deref()
                 .and_then(|r| r.strip_prefix("bytes=")?.strip_suffix('-')?.parse::<usize>().ok())
                 .unwrap_or(0);
-            let start = if plan.misplaced_ranges { 0 } else { start };
+            let start = if plan.misplaced_ranges || plan.ignore_ranges { 0 } else { start };
             seen.lock().expect("ranges").extend(range.clone());
             let nth = {
                 let mut n = answered.lock().expect("count");
@@ -99,7 +102,7 @@ async fn file_server(data: Bytes, plan: Plan) -> (String, Arc<Mutex<Vec<String>>
             let mut response = Response::builder()
                 .header(header::CONTENT_TYPE, "application/octet-stream")
                 .header(header::CONTENT_LENGTH, total - start);
-            if range.is_some() {
+            if range.is_some() && !plan.ignore_ranges {
                 response = response
                     .status(StatusCode::PARTIAL_CONTENT)
                     .header(header::CONTENT_RANGE, format!("bytes {start}-{}/{total}", total - 1));
@@ -145,17 +148,80 @@ async fn a_download_streams_to_disk_and_resumes_twice_after_dropped_connections(
 }
 
 #[tokio::test]
-async fn a_resume_answered_with_another_part_of_the_file_starts_over_instead_of_stitching() {
+async fn a_resume_answered_from_the_start_skips_what_came_already_instead_of_stitching() {
     let data = content(3 * 1024 * 1024);
-    let plan = Plan { chunk: 64 * 1024, drops: 1, drop_after: 1024 * 1024, misplaced_ranges: true, ..Plan::default() };
+    let misplaced =
+        Plan { chunk: 64 * 1024, drops: 1, drop_after: 1024 * 1024, misplaced_ranges: true, ..Plan::default() };
+    let ignored = Plan { misplaced_ranges: false, ignore_ranges: true, ..misplaced.clone() };
+    for plan in [misplaced, ignored] {
+        let (url, ranges) = file_server(data.clone(), plan).await;
+        let w = workspace(&url, Duration::from_secs(10)).await;
+        let dir = tempfile::tempdir().expect("dir");
+        let local = dir.path().join("big.bin");
+
+        assert_eq!(w.files().download_to(FILE, &local).await.expect("downloaded"), data.len() as u64);
+        assert_eq!(sha256(&std::fs::read(&local).expect("read back")), sha256(&data), "stitched at the wrong offset");
+        assert_eq!(ranges.lock().expect("ranges").len(), 1, "one resume asked");
+    }
+}
+
+#[tokio::test]
+async fn a_download_stream_read_as_async_read_resumes_after_two_drops() {
+    use tokio::io::AsyncReadExt;
+    let data = content(5 * 1024 * 1024 + 5);
+    let plan = Plan { chunk: 64 * 1024, drops: 2, drop_after: 1024 * 1024, ..Plan::default() };
     let (url, ranges) = file_server(data.clone(), plan).await;
     let w = workspace(&url, Duration::from_secs(10)).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let local = dir.path().join("big.bin");
 
-    assert_eq!(w.files().download_to(FILE, &local).await.expect("downloaded"), data.len() as u64);
-    assert_eq!(sha256(&std::fs::read(&local).expect("read back")), sha256(&data), "stitched from the wrong offset");
-    assert_eq!(ranges.lock().expect("ranges").len(), 1, "one resume asked, then the whole file");
+    let download = w.files().download_stream(FILE).await.expect("opened");
+    assert_eq!(download.length(), Some(data.len() as u64));
+    let mut read = Vec::new();
+    download.into_reader().read_to_end(&mut read).await.expect("read whole");
+
+    assert_eq!(read.len(), data.len());
+    assert_eq!(sha256(&read), sha256(&data), "the content differs");
+    assert_eq!(ranges.lock().expect("ranges").len(), 2, "resumed twice, never from zero");
+}
+
+#[tokio::test]
+async fn a_download_stream_of_a_file_replaced_before_a_resume_fails_instead_of_mixing_versions() {
+    use futures::StreamExt;
+    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
+    // Larger than the sockets' buffers, so the drop comes after the headers were read.
+    let first = content(8 * 1024 * 1024);
+    w.files().upload(FILE, first.clone()).await.expect("first version");
+    emulator.set_faults(faults(vec![rule(
+        "/api/2.0/fs/files/",
+        "GET",
+        1.0,
+        Fault::TruncateBody { after_bytes: 4 * 1024 * 1024 },
+        Phase::After,
+        Some(1),
+    )]));
+    let mut download = w.files().download_stream(FILE).await.expect("opened");
+    let head = download.next().await.expect("a chunk").expect("data");
+    assert_eq!(head, first.slice(..head.len()));
+    // Same length, other bytes, a later Last-Modified (one-second resolution).
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let mut second = first.to_vec();
+    second.reverse();
+    w.files().upload(FILE, Bytes::from(second)).overwrite(true).await.expect("second version");
+
+    let mut outcome = Ok(());
+    let mut got = head.len();
+    while let Some(next) = download.next().await {
+        match next {
+            Ok(c) => got += c.len(),
+            Err(err) => {
+                outcome = Err(err);
+                break;
+            }
+        }
+    }
+    assert!(got < first.len(), "the download stopped at the change");
+    let err = outcome.expect_err("the file changed before the resume");
+    assert_eq!(err.status(), Some(412), "{err}");
 }
 
 #[tokio::test]

@@ -8,9 +8,11 @@ use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use futures::{StreamExt, TryStreamExt};
-use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use bytes::Bytes;
+use futures::{Stream, StreamExt, TryStreamExt};
+use tokio::io::{AsyncRead, AsyncSeekExt, AsyncWriteExt};
 
 use super::progress::{Progress, ProgressFn, Tracker};
 use crate::error::{Error, ErrorKind};
@@ -46,12 +48,177 @@ impl FilesApi {
 }
 
 impl FilesApi {
-    /// The file at `file_path` as it arrives, chunk by chunk
-    /// ([`StreamingResponse::chunk`]), for a caller that passes it on
-    /// (`brickwork fs cat`) rather than storing it. Not resumed: a dropped
-    /// connection is an error; [`download_to`](Self::download_to) resumes.
-    pub async fn download_stream(&self, file_path: &str) -> Result<StreamingResponse> {
-        self.client().api().request(Method::GET, files_endpoint(file_path)).send_streaming().await
+    /// The file at `file_path` as it arrives, chunk by chunk, in bounded
+    /// memory: a [`Stream`] of [`Bytes`] (or an [`AsyncRead`] through
+    /// [`DownloadStream::into_reader`]) for a caller that passes the data on
+    /// rather than storing it. A connection that drops mid-body is picked up
+    /// at the next byte with `Range` (up to five times), guarded by
+    /// `If-Unmodified-Since` so a file replaced meanwhile fails instead of
+    /// mixing versions; the stream ends only when every announced byte came.
+    pub async fn download_stream(&self, file_path: &str) -> Result<DownloadStream> {
+        let mut resumer = Resumer {
+            files: self.clone(),
+            path: file_path.to_string(),
+            endpoint: files_endpoint(file_path),
+            response: None,
+            at: 0,
+            skip: 0,
+            total: None,
+            last_modified: None,
+            resumes: 0,
+            done: false,
+        };
+        let response =
+            resumer.files.client().api().request(Method::GET, resumer.endpoint.as_str()).send_streaming().await?;
+        resumer.total = announced_total(&response);
+        resumer.last_modified = response.headers().get(header::LAST_MODIFIED).cloned();
+        resumer.response = Some(response);
+        let length = resumer.total;
+        let chunks = futures::stream::try_unfold(resumer, |mut resumer| async move {
+            Ok(resumer.next().await?.map(|chunk| (chunk, resumer)))
+        });
+        Ok(DownloadStream { length, chunks: Box::pin(chunks) })
+    }
+}
+
+/// A Files API download on its way in ([`FilesApi::download_stream`]):
+/// resumed after dropped connections and checked by length.
+pub struct DownloadStream {
+    length: Option<u64>,
+    chunks: Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>,
+}
+
+impl fmt::Debug for DownloadStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DownloadStream").field("length", &self.length).finish_non_exhaustive()
+    }
+}
+
+impl DownloadStream {
+    /// The file's length as the workspace announced it, when it did.
+    pub fn length(&self) -> Option<u64> {
+        self.length
+    }
+
+    /// The next piece of the file, `None` once all of it came.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>> {
+        self.chunks.next().await.transpose()
+    }
+
+    /// The download as an [`AsyncRead`]; a failure reads as an I/O error
+    /// whose inner error is the typed [`Error`].
+    pub fn into_reader(self) -> impl AsyncRead + Send + Unpin {
+        tokio_util::io::StreamReader::new(self.chunks.map_err(std::io::Error::other))
+    }
+}
+
+impl Stream for DownloadStream {
+    type Item = Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.chunks.as_mut().poll_next(cx)
+    }
+}
+
+/// The state behind a [`DownloadStream`]: where the data stands and the
+/// answer it is read from, replaced by a ranged one after a drop.
+struct Resumer {
+    files: FilesApi,
+    path: String,
+    endpoint: String,
+    response: Option<StreamingResponse>,
+    /// Bytes handed out so far.
+    at: u64,
+    /// Bytes of the current answer that were handed out already (a resume
+    /// answered from an earlier offset, or whole).
+    skip: u64,
+    total: Option<u64>,
+    last_modified: Option<header::HeaderValue>,
+    resumes: u32,
+    done: bool,
+}
+
+impl Resumer {
+    async fn next(&mut self) -> Result<Option<Bytes>> {
+        while !self.done {
+            let Some(response) = self.response.as_mut() else {
+                self.reopen().await?;
+                continue;
+            };
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if let Some(chunk) = self.fresh(chunk)? {
+                        return Ok(Some(chunk));
+                    }
+                }
+                Ok(None) if self.total.is_none_or(|total| self.at >= total) => self.done = true,
+                // A body that ended short of its announced length is a drop too.
+                Ok(None) => self.interrupted("the body ended early")?,
+                Err(err) if err.kind() == ErrorKind::Transport => self.interrupted(&err.to_string())?,
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(None)
+    }
+
+    /// The part of `chunk` not handed out before, checked against the total.
+    fn fresh(&mut self, mut chunk: Bytes) -> Result<Option<Bytes>> {
+        let seen = self.skip.min(chunk.len() as u64);
+        self.skip -= seen;
+        let _ = chunk.split_to(seen as usize);
+        if chunk.is_empty() {
+            return Ok(None);
+        }
+        self.at += chunk.len() as u64;
+        if self.total.is_some_and(|total| self.at > total) {
+            return Err(Error::decode(format!("download of {} is longer than announced", self.path)));
+        }
+        Ok(Some(chunk))
+    }
+
+    fn interrupted(&mut self, why: &str) -> Result<()> {
+        self.response = None;
+        self.resumes += 1;
+        if self.resumes > RESUMES {
+            return Err(Error::new(
+                ErrorKind::Transport,
+                format!("download of {} interrupted {RESUMES} times: {why}", self.path),
+            ));
+        }
+        tracing::debug!(at = self.at, resumes = self.resumes, "download of {} interrupted: resuming: {why}", self.path);
+        Ok(())
+    }
+
+    /// Ask for the rest, from the next byte, of the same version of the file.
+    async fn reopen(&mut self) -> Result<()> {
+        let mut request = self
+            .files
+            .client()
+            .api()
+            .request(Method::GET, self.endpoint.as_str())
+            .header(header::RANGE, range_header(self.at, None)?);
+        if let Some(value) = &self.last_modified {
+            request = request.header(header::IF_UNMODIFIED_SINCE, value.clone());
+        }
+        let response = request.send_streaming().await?;
+        // Where this answer starts: a 206 says so, a 200 is the whole file.
+        let start = match content_range(&response) {
+            Some((start, total)) if total == self.total || self.total.is_none() => Some(start),
+            Some(_) => None,
+            None if response.status() != 206 && announced_total(&response) == self.total => Some(0),
+            None => None,
+        };
+        match start {
+            Some(start) if start <= self.at => {
+                self.skip = self.at - start;
+                self.response = Some(response);
+                Ok(())
+            }
+            _ => Err(Error::decode(format!(
+                "download of {}: the resumed answer does not continue the file at byte {} (it changed, or the range was ignored)",
+                self.path, self.at
+            ))),
+        }
     }
 }
 
@@ -130,72 +297,36 @@ impl Download {
     }
 
     async fn fetch(&self, part: &Path) -> Result<u64> {
-        let endpoint = files_endpoint(&self.path);
         if self.parallelism > 1 {
             let metadata = self.files.get_metadata(self.path.clone()).await?;
             let length = metadata.content_length.and_then(|l| u64::try_from(l).ok());
             if let Some(length) = length.filter(|l| *l > self.range_size) {
-                let file = Ranges { download: self, endpoint, part, length, last_modified: metadata.last_modified };
+                let file = Ranges {
+                    download: self,
+                    endpoint: files_endpoint(&self.path),
+                    part,
+                    length,
+                    last_modified: metadata.last_modified,
+                };
                 return file.fetch().await;
             }
         }
-        self.fetch_whole(&endpoint, part).await
+        self.fetch_whole(part).await
     }
 
     /// One stream from the start, resumed from the last byte written.
-    async fn fetch_whole(&self, endpoint: &str, part: &Path) -> Result<u64> {
+    async fn fetch_whole(&self, part: &Path) -> Result<u64> {
+        let mut download = self.files.download_stream(&self.path).await?;
         let mut file = tokio::fs::File::create(part).await.map_err(|e| Error::local_io("create", part, e))?;
+        let tracker = Tracker::new(download.length(), self.progress.clone());
         let mut written: u64 = 0;
-        let mut total: Option<u64> = None;
-        let mut tracker = Tracker::new(None, self.progress.clone());
-        let mut resumes = 0;
-        loop {
-            let mut request = self.files.client().api().request(Method::GET, endpoint);
-            if written > 0 {
-                request = request.header(header::RANGE, range_header(written, None)?);
-            }
-            let mut response = request.send_streaming().await?;
-            if written > 0 && !continues_at(&response, written, total) {
-                // The whole file again, or another part of it, or a file that
-                // changed length meanwhile: start over rather than stitch.
-                file = reopen(part).await?;
-                written = 0;
-                total = None;
-                if response.status() == 206 {
-                    resumes += 1;
-                    if resumes > RESUMES {
-                        return Err(Error::decode(format!(
-                            "download of {}: the ranges answered do not fit",
-                            self.path
-                        )));
-                    }
-                    continue;
-                }
-            }
-            if total.is_none() {
-                total = announced_total(&response);
-                tracker = Tracker::new(total, self.progress.clone());
-                if written > 0 {
-                    tracker.add(written);
-                }
-            }
-            match copy_body(&mut response, &mut file, part, &mut written, None, &tracker).await {
-                Ok(()) => break,
-                Err(err) if err.kind() == ErrorKind::Transport && resumes < RESUMES => {
-                    resumes += 1;
-                    tracing::debug!(written, resumes, "download of {} interrupted: resuming: {err}", self.path);
-                }
-                Err(err) => return Err(err),
-            }
+        while let Some(chunk) = download.chunk().await? {
+            file.write_all(&chunk).await.map_err(|e| Error::local_io("write", part, e))?;
+            written += chunk.len() as u64;
+            tracker.add(chunk.len() as u64);
         }
         finish(file, part).await?;
-        match total {
-            Some(total) if total != written => Err(Error::decode(format!(
-                "download of {} is truncated: {written} bytes of the {total} announced",
-                self.path
-            ))),
-            _ => Ok(written),
-        }
+        Ok(written)
     }
 }
 
@@ -345,13 +476,4 @@ fn announced_total(response: &StreamingResponse) -> Option<u64> {
 fn range_header(from: u64, to: Option<u64>) -> Result<header::HeaderValue> {
     let to = to.map(|t| t.to_string()).unwrap_or_default();
     header::HeaderValue::from_str(&format!("bytes={from}-{to}")).map_err(|e| Error::config(format!("bad range: {e}")))
-}
-
-async fn reopen(part: &Path) -> Result<tokio::fs::File> {
-    tokio::fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(part)
-        .await
-        .map_err(|e| Error::local_io("open", part, e))
 }

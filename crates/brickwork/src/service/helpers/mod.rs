@@ -32,7 +32,7 @@ pub use copy::{Copied, Copy, Location};
 #[cfg(feature = "files")]
 pub use dbfs::{DbfsDownload, DbfsUpload};
 #[cfg(feature = "files")]
-pub use downloads::{Download, DEFAULT_RANGE_SIZE};
+pub use downloads::{Download, DownloadStream, DEFAULT_RANGE_SIZE};
 #[cfg(feature = "files")]
 pub use progress::Progress;
 #[cfg(feature = "files")]
