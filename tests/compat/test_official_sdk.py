@@ -113,6 +113,25 @@ def test_workspace_import_export_and_missing_paths(w):
                             format=workspace.ImportFormat.SOURCE, language=workspace.Language.PYTHON)
 
 
+def test_workspace_upload_and_download_of_notebooks_and_large_files(w):
+    # workspace.upload sends multipart/form-data; download asks for direct_download.
+    folder = "/Users/admin@example.com/compat-upload"
+    w.workspace.mkdirs(folder)
+    w.workspace.upload(f"{folder}/etl.py", io.BytesIO(NOTEBOOK_OK.encode()), format=workspace.ImportFormat.AUTO)
+    status = w.workspace.get_status(f"{folder}/etl")
+    assert status.object_type == workspace.ObjectType.NOTEBOOK and status.language == workspace.Language.PYTHON
+    assert w.workspace.download(f"{folder}/etl").read().decode() == NOTEBOOK_OK
+    # A workspace file past the 10 MB of a JSON import.
+    data = bytes(range(256)) * (12 * 4096)
+    w.workspace.upload(f"{folder}/data.bin", data, format=workspace.ImportFormat.RAW)
+    assert w.workspace.get_status(f"{folder}/data.bin").object_type == workspace.ObjectType.FILE
+    assert w.workspace.download(f"{folder}/data.bin", format=workspace.ExportFormat.AUTO).read() == data
+    with pytest.raises(ResourceAlreadyExists):
+        w.workspace.upload(f"{folder}/data.bin", b"other", format=workspace.ImportFormat.RAW)
+    w.workspace.upload(f"{folder}/data.bin", b"other", format=workspace.ImportFormat.RAW, overwrite=True)
+    assert w.workspace.download(f"{folder}/data.bin", format=workspace.ExportFormat.AUTO).read() == b"other"
+
+
 def test_secrets(w):
     w.secrets.create_scope(scope="compat")
     with pytest.raises(ResourceAlreadyExists):

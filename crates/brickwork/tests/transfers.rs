@@ -826,3 +826,46 @@ async fn trees_copy_between_this_machine_volumes_and_dbfs_and_arrive_whole() {
     w.copy(volume.join("small.txt"), local("back/sub/small.txt")).overwrite(true).await.expect("overwrite");
     assert_eq!(emulator.counters().open_uploads, 0);
 }
+
+#[cfg(feature = "workspace")]
+#[tokio::test]
+async fn workspace_objects_past_the_json_limit_go_in_and_out_streamed() {
+    use brickwork::service::helpers::UploadOptions;
+    use brickwork::service::workspace::{ExportFormat, ImportFormat, Language};
+    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
+    let folder = "/Users/admin@example.com/large";
+    w.workspace().mkdirs(folder).await.expect("mkdirs");
+    let dir = tempfile::tempdir().expect("dir");
+    // Past the 10 MB a base64 JSON import may carry.
+    let data = content(12 * 1024 * 1024 + 3);
+    let source = local_file(&dir, "data.bin", &data);
+    let raw = UploadOptions::default().format(ImportFormat::Raw);
+    let path = format!("{folder}/data.bin");
+
+    let sent = w.workspace().upload_from(&path, &source, raw.clone()).await.expect("streamed import");
+    assert_eq!(sent, data.len() as u64);
+    let local = dir.path().join("back.bin");
+    let length = w.workspace().download_to(&path, &local, ExportFormat::Auto).await.expect("streamed export");
+    assert_eq!(length, data.len() as u64);
+    assert_eq!(sha256(&std::fs::read(&local).expect("read back")), sha256(&data));
+    assert!(!dir.path().join("back.bin.part").exists());
+
+    let err = w.workspace().upload_from(&path, &source, raw.clone()).await.expect_err("exists");
+    assert!(err.kind().is(ErrorKind::ResourceAlreadyExists), "{err}");
+    w.workspace().upload(&path, "short", raw.overwrite(true)).await.expect("overwritten");
+    assert_eq!(w.workspace().download(&path, ExportFormat::Auto).await.expect("export"), Bytes::from("short"));
+
+    let notebook = "# Databricks notebook source\nprint('hi')\n";
+    let nb_path = format!("{folder}/nb");
+    w.workspace().upload(&nb_path, notebook, UploadOptions::notebook(Language::Python)).await.expect("notebook");
+    assert_eq!(w.workspace().download(&nb_path, ExportFormat::Source).await.expect("source"), Bytes::from(notebook));
+    let huge = format!("{notebook}{}", "#".repeat(11 * 1024 * 1024));
+    let err = w.workspace().upload(&nb_path, huge, UploadOptions::notebook(Language::Python).overwrite(true)).await;
+    assert_eq!(err.expect_err("too large").status(), Some(400));
+
+    let missing = dir.path().join("missing.bin");
+    let err = w.workspace().download_to(&format!("{folder}/nope"), &missing, ExportFormat::Auto).await;
+    assert!(err.expect_err("missing").kind().is(ErrorKind::NotFound));
+    assert!(!missing.exists() && !dir.path().join("missing.bin.part").exists());
+}

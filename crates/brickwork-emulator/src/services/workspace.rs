@@ -2,25 +2,30 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
+use bytes::Bytes;
 use serde_json::{json, Value};
 
 use crate::api::{absolute_path, bool_field, empty, required_str, str_field, ApiError, ApiResult, Body, Params};
 use crate::state::{now_ms, AppState};
 
-/// Largest importable object, as the real service enforces.
+/// Largest importable notebook (and base64 import), as the real service enforces.
 const MAX_OBJECT_BYTES: usize = 10 * 1024 * 1024;
+/// Largest workspace file a multipart import may carry, as the real service has it.
+const MAX_FILE_BYTES: usize = 500 * 1024 * 1024;
+/// Room for a multipart import's other fields and boundaries.
+const FORM_OVERHEAD_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct Object {
     pub kind: &'static str,
     pub language: Option<String>,
-    pub content: Vec<u8>,
+    pub content: Bytes,
     pub object_id: i64,
     pub created_at: i64,
     pub modified_at: i64,
@@ -52,7 +57,7 @@ fn parent(path: &str) -> Option<&str> {
 }
 
 impl Tree {
-    fn object(&mut self, kind: &'static str, language: Option<String>, content: Vec<u8>) -> Object {
+    fn object(&mut self, kind: &'static str, language: Option<String>, content: Bytes) -> Object {
         self.next_id += 1;
         let now = now_ms();
         Object { kind, language, content, object_id: 100_000 + self.next_id, created_at: now, modified_at: now }
@@ -71,7 +76,7 @@ impl Tree {
                 }
                 Some(_) => {}
                 None => {
-                    let dir = self.object("DIRECTORY", None, Vec::new());
+                    let dir = self.object("DIRECTORY", None, Bytes::new());
                     self.objects.insert(current.clone(), dir);
                 }
             }
@@ -98,7 +103,7 @@ impl Tree {
         path: &str,
         kind: &'static str,
         language: Option<String>,
-        content: Vec<u8>,
+        content: Bytes,
         overwrite: bool,
     ) -> ApiResult<()> {
         if let Some(dir) = parent(path) {
@@ -162,7 +167,10 @@ impl Tree {
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/2.0/workspace/import", post(import))
+        .route(
+            "/api/2.0/workspace/import",
+            post(import).layer(DefaultBodyLimit::max(MAX_FILE_BYTES + FORM_OVERHEAD_BYTES)),
+        )
         .route("/api/2.0/workspace/export", get(export))
         .route("/api/2.0/workspace/list", get(list))
         .route("/api/2.0/workspace/get-status", get(get_status))
@@ -176,17 +184,32 @@ const NOTEBOOK_HEADERS: &[(&str, &str, &str)] = &[
     ("// Databricks notebook source", "SCALA", ".scala"),
 ];
 
-async fn import(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
-    let path = canonical(required_str(&body, "path")?)?;
-    let content = match str_field(&body, "content")? {
-        Some(b64) => base64::engine::general_purpose::STANDARD
-            .decode(b64.trim())
-            .map_err(|_| ApiError::invalid("content is not valid base64"))?,
-        None => Vec::new(),
+/// `workspace/import` as JSON (`content` in base64, up to 10 MB) or as
+/// `multipart/form-data` (what the official SDKs' `workspace.upload`
+/// sends: the fields as text, `content` as a file part, files up to 500 MB).
+async fn import(State(s): State<AppState>, request: Request) -> ApiResult {
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+    let (body, content) = if multipart {
+        let form = Multipart::from_request(request, &s).await.map_err(|e| ApiError::malformed(e.body_text()))?;
+        import_form(form).await?
+    } else {
+        let Body(body) = Body::<Value>::from_request(request, &s).await?;
+        let content = match str_field(&body, "content")? {
+            Some(b64) => base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|_| ApiError::invalid("content is not valid base64"))?,
+            None => Vec::new(),
+        };
+        if content.len() > MAX_OBJECT_BYTES {
+            return Err(too_large());
+        }
+        (body, Bytes::from(content))
     };
-    if content.len() > MAX_OBJECT_BYTES {
-        return Err(ApiError::new(400, "MAX_NOTEBOOK_SIZE_EXCEEDED", "File size imported is too large"));
-    }
+    let path = canonical(required_str(&body, "path")?)?;
     let format = str_field(&body, "format")?.unwrap_or("SOURCE").to_ascii_uppercase();
     let language = str_field(&body, "language")?.map(str::to_ascii_uppercase);
     let overwrite = bool_field(&body, "overwrite")?.unwrap_or(false);
@@ -200,7 +223,7 @@ async fn import(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult
             }
         },
         "AUTO" => {
-            let text = String::from_utf8_lossy(&content);
+            let text = String::from_utf8_lossy(&content[..content.len().min(64)]);
             match NOTEBOOK_HEADERS.iter().find(|(h, ..)| text.starts_with(h)) {
                 Some((_, lang, ext)) => {
                     let stripped = path.strip_suffix(ext).map(str::to_string).unwrap_or(path);
@@ -215,8 +238,45 @@ async fn import(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult
         }
         other => return Err(ApiError::invalid(format!("Invalid format: {other}"))),
     };
+    if kind == "NOTEBOOK" && content.len() > MAX_OBJECT_BYTES {
+        return Err(too_large());
+    }
     s.with(|w| w.workspace.put(&path, kind, language, content, overwrite))?;
     empty()
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(400, "MAX_NOTEBOOK_SIZE_EXCEEDED", "File size imported is too large")
+}
+
+/// A multipart import's text fields as a JSON object (`overwrite` as a
+/// boolean) and its `content` part.
+async fn import_form(mut form: Multipart) -> ApiResult<(Value, Bytes)> {
+    let unreadable = |e: axum::extract::multipart::MultipartError| match e.status().as_u16() {
+        413 => too_large(),
+        _ => ApiError::malformed(e.body_text()),
+    };
+    let mut fields = serde_json::Map::new();
+    let mut content = Bytes::new();
+    while let Some(field) = form.next_field().await.map_err(unreadable)? {
+        let name = field.name().unwrap_or_default().to_string();
+        match name.as_str() {
+            "content" => content = field.bytes().await.map_err(unreadable)?,
+            "path" | "format" | "language" => {
+                fields.insert(name, Value::String(field.text().await.map_err(unreadable)?));
+            }
+            "overwrite" => {
+                let text = field.text().await.map_err(unreadable)?;
+                fields.insert(name, Value::Bool(text.trim().eq_ignore_ascii_case("true")));
+            }
+            // Unknown fields are dropped, as the real service drops them.
+            _ => {}
+        }
+    }
+    if content.len() > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    Ok((Value::Object(fields), content))
 }
 
 async fn export(State(s): State<AppState>, params: Params) -> Result<Response, ApiError> {

@@ -253,7 +253,7 @@ impl RequestBuilder {
     }
 
     /// Send the pieces one after the other as one raw body.
-    #[cfg_attr(not(feature = "files"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "files", feature = "workspace")), allow(dead_code))]
     pub(crate) fn pieces(mut self, pieces: Vec<Piece>) -> Self {
         self.body = RequestBody::Raw(pieces);
         self

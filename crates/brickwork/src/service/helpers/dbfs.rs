@@ -14,7 +14,7 @@ use base64::Engine;
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use super::downloads::into_place;
+use super::local::into_place;
 use super::progress::{Progress, ProgressFn, Tracker};
 use super::uploads::{check_length, read_full, Reader, Source};
 use crate::error::Error;

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
 use tokio::io::{AsyncRead, AsyncSeekExt, AsyncWriteExt};
 
+use super::local::into_place;
 use super::progress::{Progress, ProgressFn, Tracker};
 use crate::error::{Error, ErrorKind};
 use crate::service::files::FilesApi;
@@ -218,28 +219,6 @@ impl Resumer {
                 "download of {}: the resumed answer does not continue the file at byte {} (it changed, or the range was ignored)",
                 self.path, self.at
             ))),
-        }
-    }
-}
-
-/// Fetch into `local` with `.part` appended, then rename it into place:
-/// a failed fetch leaves nothing at `local` (and no `.part` behind).
-pub(super) async fn into_place<F, Fut>(local: &Path, fetch: F) -> Result<u64>
-where
-    F: FnOnce(PathBuf) -> Fut,
-    Fut: Future<Output = Result<u64>>,
-{
-    let mut part = local.as_os_str().to_owned();
-    part.push(".part");
-    let part = PathBuf::from(part);
-    match fetch(part.clone()).await {
-        Ok(length) => {
-            tokio::fs::rename(&part, local).await.map_err(|e| Error::local_io("rename", &part, e))?;
-            Ok(length)
-        }
-        Err(err) => {
-            let _ = tokio::fs::remove_file(&part).await;
-            Err(err)
         }
     }
 }

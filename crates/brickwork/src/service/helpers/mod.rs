@@ -16,6 +16,8 @@ mod downloads;
 mod iam;
 #[cfg(feature = "jobs")]
 mod jobs;
+#[cfg(any(feature = "files", feature = "workspace"))]
+mod local;
 #[cfg(feature = "files")]
 mod progress;
 #[cfg(feature = "sql")]

@@ -1,10 +1,16 @@
-//! Workspace upload and download, as the official `workspace.upload/download`.
+//! Workspace upload and download, as the official `workspace.upload/download`:
+//! multipart imports (from memory or streamed from a file) and direct-download
+//! exports (to memory or streamed to disk).
 
-use base64::Engine;
+use std::path::Path;
+
 use bytes::Bytes;
+use tokio::io::AsyncWriteExt;
 
+use super::local::into_place;
 use crate::error::Error;
 use crate::service::workspace::{ExportFormat, ImportFormat, Language, WorkspaceApi};
+use crate::transport::{header, Method, Piece, StreamingResponse};
 use crate::Result;
 
 /// How [`WorkspaceApi::upload`] imports content.
@@ -44,23 +50,118 @@ impl UploadOptions {
 }
 
 impl WorkspaceApi {
-    /// Import `content` at `path`.
+    /// Import `content` at `path`, sent as the official SDKs send it: a
+    /// `multipart/form-data` import with the data as a file part, so no
+    /// base64 and room for workspace files past the 10 MB JSON limit.
     pub async fn upload(&self, path: &str, content: impl Into<Bytes>, options: UploadOptions) -> Result<()> {
-        let content = base64::engine::general_purpose::STANDARD.encode(content.into());
-        let call = self.import(path).content(content).format(options.format).overwrite(options.overwrite);
-        match options.language {
-            Some(language) => call.language(language).await,
-            None => call.await,
-        }
+        self.import_form(path, Piece::Data(content.into()), &options).await
     }
 
-    /// Export the object at `path` in `format` (`SOURCE` for notebooks) and decode it.
+    /// Import the local file at `local` at `path`, as [`upload`](Self::upload)
+    /// does, streamed from disk in bounded memory (and re-read if the
+    /// request is retried); answers the bytes sent.
+    pub async fn upload_from(&self, path: &str, local: impl AsRef<Path>, options: UploadOptions) -> Result<u64> {
+        let local = local.as_ref();
+        let length = tokio::fs::metadata(local).await.map_err(|e| Error::local_io("read", local, e))?.len();
+        self.import_form(path, Piece::File(local.to_path_buf()), &options).await?;
+        Ok(length)
+    }
+
+    async fn import_form(&self, path: &str, content: Piece, options: &UploadOptions) -> Result<()> {
+        let mut fields = vec![("path", path), ("format", options.format.as_str())];
+        if let Some(language) = &options.language {
+            fields.push(("language", language.as_str()));
+        }
+        if options.overwrite {
+            fields.push(("overwrite", "true"));
+        }
+        let form = Form::new(&fields);
+        self.client()
+            .api()
+            .request(Method::POST, IMPORT)
+            .header(header::CONTENT_TYPE, form.content_type()?)
+            .pieces(vec![Piece::Data(form.head), content, Piece::Data(form.tail)])
+            .send()
+            .await
+            .map(drop)
+    }
+
+    /// Export the object at `path` in `format` (`SOURCE` for notebooks) as
+    /// its raw bytes (`direct_download`, as the official SDKs' `download`).
     pub async fn download(&self, path: &str, format: ExportFormat) -> Result<Bytes> {
-        let exported = self.export(path).format(format).await?;
-        let content = exported.content.unwrap_or_default();
-        base64::engine::general_purpose::STANDARD
-            .decode(content.trim())
-            .map(Bytes::from)
-            .map_err(|e| Error::decode(format!("export of {path} is not valid base64: {e}")))
+        let mut out = Vec::new();
+        let mut export = self.export_stream(path, format).await?;
+        while let Some(chunk) = export.chunk().await? {
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out.into())
+    }
+
+    /// Export the object at `path` in `format` into the local file `local`
+    /// and answer its length: streamed to disk in bounded memory, to `local`
+    /// with `.part` appended, renamed into place only when whole and of the
+    /// announced length.
+    pub async fn download_to(&self, path: &str, local: impl AsRef<Path>, format: ExportFormat) -> Result<u64> {
+        let local = local.as_ref();
+        into_place(local, |part| async move {
+            let mut export = self.export_stream(path, format).await?;
+            let announced = export.content_length();
+            let mut file = tokio::fs::File::create(&part).await.map_err(|e| Error::local_io("create", &part, e))?;
+            let mut written: u64 = 0;
+            while let Some(chunk) = export.chunk().await? {
+                file.write_all(&chunk).await.map_err(|e| Error::local_io("write", &part, e))?;
+                written += chunk.len() as u64;
+            }
+            file.flush().await.map_err(|e| Error::local_io("write", &part, e))?;
+            file.sync_all().await.map_err(|e| Error::local_io("sync", &part, e))?;
+            match announced {
+                Some(announced) if announced != written => Err(Error::decode(format!(
+                    "export of {path} is truncated: {written} bytes of the {announced} announced"
+                ))),
+                _ => Ok(written),
+            }
+        })
+        .await
+    }
+
+    async fn export_stream(&self, path: &str, format: ExportFormat) -> Result<StreamingResponse> {
+        let query = serde_json::json!({"path": path, "format": format.as_str(), "direct_download": true});
+        self.client().api().request(Method::GET, EXPORT).query(&query).send_streaming().await
+    }
+}
+
+const IMPORT: &str = "/api/2.0/workspace/import";
+const EXPORT: &str = "/api/2.0/workspace/export";
+
+/// A `multipart/form-data` body around one file part: the text fields and
+/// the file part's header before the data, the closing boundary after it.
+struct Form {
+    boundary: String,
+    head: Bytes,
+    tail: Bytes,
+}
+
+impl Form {
+    fn new(fields: &[(&str, &str)]) -> Self {
+        // Random and long: the data is streamed, so it cannot be searched for
+        // the boundary first; a collision is as likely as guessing 128 bits.
+        let boundary = format!("brickwork-{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        let mut head = String::new();
+        for (name, value) in fields {
+            head.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            ));
+        }
+        head.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"content\"; filename=\"content\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n"
+        ));
+        let tail = format!("\r\n--{boundary}--\r\n");
+        Form { boundary, head: head.into(), tail: tail.into() }
+    }
+
+    fn content_type(&self) -> Result<header::HeaderValue> {
+        header::HeaderValue::from_str(&format!("multipart/form-data; boundary={}", self.boundary))
+            .map_err(|e| Error::config(format!("bad multipart boundary: {e}")))
     }
 }
