@@ -432,8 +432,20 @@ async fn where_storage_urls_fail_before_a_part_is_stored_the_upload_goes_in_one_
     let dir = tempfile::tempdir().expect("dir");
     let data = content(4 * 32 * 1024 + 77);
     let source = local_file(&dir, "source.bin", &data);
-    let sent = w.files().upload_from(FILE, &source).part_size(32 * 1024).await.expect("one PUT instead");
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&reports);
+    let sent = w
+        .files()
+        .upload_from(FILE, &source)
+        .part_size(32 * 1024)
+        .on_progress(move |p| seen.lock().expect("reports").push(p.done))
+        .await
+        .expect("one PUT instead");
     assert_eq!(sent, data.len() as u64);
+    // Progress came as the body went out (64 KiB at a time), not only at the end.
+    let reports = reports.lock().expect("reports").clone();
+    assert!(reports.len() >= 3 && reports.windows(2).all(|w| w[0] < w[1]), "{reports:?}");
+    assert_eq!(reports.last(), Some(&(data.len() as u64)));
     // A one-pass stream too: the part already read goes first, then the rest.
     let streamed = "/Volumes/main/default/v/streamed.bin";
     let sent = w

@@ -86,7 +86,10 @@ type Chunks = BoxStream<'static, std::io::Result<Bytes>>;
 /// length when every piece's is known (files are measured as they are
 /// opened; the caller sets `Content-Length`, as object stores refuse
 /// chunked uploads).
-pub(super) async fn watched(pieces: &mut [Piece]) -> Result<(Body, Option<u64>, BodyProgress)> {
+pub(super) async fn watched(
+    pieces: &mut [Piece],
+    on_sent: Option<super::SentFn>,
+) -> Result<(Body, Option<u64>, BodyProgress)> {
     let mut length = Some(0u64);
     let mut streams: Vec<Chunks> = Vec::with_capacity(pieces.len());
     for piece in pieces.iter_mut() {
@@ -113,6 +116,13 @@ pub(super) async fn watched(pieces: &mut [Piece]) -> Result<(Body, Option<u64>, 
     }
     let progress = BodyProgress::new();
     let stamp = progress.clone();
-    let stream = futures::stream::iter(streams).flatten().inspect(move |_| stamp.stamp());
+    let mut sent = 0u64;
+    let stream = futures::stream::iter(streams).flatten().inspect(move |chunk| {
+        stamp.stamp();
+        if let (Ok(chunk), Some(on_sent)) = (chunk, &on_sent) {
+            sent += chunk.len() as u64;
+            on_sent(sent);
+        }
+    });
     Ok((Body::wrap_stream(stream), length, progress))
 }

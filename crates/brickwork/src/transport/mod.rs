@@ -122,6 +122,7 @@ impl ApiClient {
             timeout: None,
             error: None,
             streaming: false,
+            on_sent: None,
         }
     }
 
@@ -197,7 +198,13 @@ pub struct RequestBuilder {
     error: Option<Error>,
     /// Leave a 2xx body on the wire ([`RequestBuilder::send_streaming`]).
     streaming: bool,
+    /// Told how much of a raw body each attempt has handed over.
+    on_sent: Option<SentFn>,
 }
+
+/// Called with the bytes of a raw body an attempt has handed to the
+/// connection so far (from 0 again on a retry).
+pub(crate) type SentFn = Arc<dyn Fn(u64) + Send + Sync>;
 
 impl fmt::Debug for RequestBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -256,6 +263,13 @@ impl RequestBuilder {
     #[cfg_attr(not(any(feature = "files", feature = "workspace")), allow(dead_code))]
     pub(crate) fn pieces(mut self, pieces: Vec<Piece>) -> Self {
         self.body = RequestBody::Raw(pieces);
+        self
+    }
+
+    /// Report a raw body's progress as it goes out.
+    #[cfg_attr(not(feature = "files"), allow(dead_code))]
+    pub(crate) fn on_sent(mut self, callback: SentFn) -> Self {
+        self.on_sent = Some(callback);
         self
     }
 
@@ -420,7 +434,7 @@ impl RequestBuilder {
                 if !self.headers.contains_key(CONTENT_TYPE) {
                     request = request.header(CONTENT_TYPE, "application/octet-stream");
                 }
-                let (body, length, progress) = idle::watched(pieces).await?;
+                let (body, length, progress) = idle::watched(pieces, self.on_sent.clone()).await?;
                 if let Some(length) = length {
                     request = request.header(CONTENT_LENGTH, length);
                 }

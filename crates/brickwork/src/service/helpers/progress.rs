@@ -31,6 +31,15 @@ impl Tracker {
         self.done.load(Ordering::Relaxed)
     }
 
+    /// At least `done` bytes are done (a figure that may repeat, or start
+    /// over when a request is retried: only a new high is reported).
+    pub(super) fn reach(&self, done: u64) {
+        let before = self.done.fetch_max(done, Ordering::Relaxed);
+        if let (true, Some(callback)) = (done > before, &self.callback) {
+            callback(Progress { done, total: self.total });
+        }
+    }
+
     pub(super) fn add(&self, bytes: u64) {
         let done = self.done.fetch_add(bytes, Ordering::Relaxed) + bytes;
         if let Some(callback) = &self.callback {

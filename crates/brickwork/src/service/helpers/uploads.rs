@@ -166,8 +166,8 @@ impl Upload {
         if (first.len() as u64) < part_size {
             // All of it fits in one part: one PUT, retried as a whole.
             let length = first.len() as u64;
-            target.put(vec![Piece::Data(first)]).await?;
-            tracker.add(length);
+            target.put(vec![Piece::Data(first)], &tracker).await?;
+            tracker.reach(length);
             return Ok(length);
         }
         let parts = PartSource { reader, label, part_size, first: Some(first), next: 1 };
@@ -183,17 +183,17 @@ impl Upload {
         tracing::debug!("upload to {}: multipart declined ({declined}); sending it in one request", target.path);
         let length = match local {
             Some(local) => {
-                target.put(vec![Piece::File(local)]).await?;
+                target.put(vec![Piece::File(local)], &tracker).await?;
                 total.unwrap_or_default()
             }
             None => {
                 let first = parts.first.unwrap_or_default();
                 let (rest, counted) = Counting::new(parts.reader);
-                target.put(vec![Piece::Data(first.clone()), Piece::reader(rest)]).await?;
+                target.put(vec![Piece::Data(first.clone()), Piece::reader(rest)], &tracker).await?;
                 first.len() as u64 + counted.load(Ordering::Relaxed)
             }
         };
-        tracker.add(length);
+        tracker.reach(length);
         Ok(length)
     }
 }
@@ -216,9 +216,16 @@ enum Multipart {
 }
 
 impl Target {
-    /// The data in one `PUT` through the workspace.
-    async fn put(&self, pieces: Vec<Piece>) -> Result<()> {
-        let mut request = self.files.client().api().request(Method::PUT, files_endpoint(&self.path));
+    /// The data in one `PUT` through the workspace, its progress reported
+    /// as it goes out.
+    async fn put(&self, pieces: Vec<Piece>, tracker: &Arc<Tracker>) -> Result<()> {
+        let tracker = Arc::clone(tracker);
+        let mut request = self
+            .files
+            .client()
+            .api()
+            .request(Method::PUT, files_endpoint(&self.path))
+            .on_sent(Arc::new(move |sent| tracker.reach(sent)));
         if let Some(overwrite) = self.overwrite {
             request = request.query(&json!({ "overwrite": overwrite }));
         }
