@@ -175,6 +175,7 @@ impl AppState {
             active_runs: w.jobs.active_run_count(),
             warehouses_running: w.warehouses.running_count(),
             open_uploads: w.uploads.open_count(),
+            open_dbfs_handles: w.files.open_handles(),
         })
     }
 }
@@ -199,4 +200,6 @@ pub struct Snapshot {
     pub warehouses_running: usize,
     /// Multipart uploads initiated and neither completed nor aborted.
     pub open_uploads: usize,
+    /// DBFS write handles created and not closed.
+    pub open_dbfs_handles: usize,
 }

@@ -792,6 +792,29 @@ async fn dbfs_writes_report_progress_and_a_failed_one_leaves_no_file() {
     emulator.set_faults(faults(vec![]));
     let missing = w.dbfs().get_status("/tmp/torn.bin").await.expect_err("no file");
     assert!(missing.kind().is(ErrorKind::NotFound), "{missing}");
+
+    // A write dropped (cancelled) while its blocks crawl: the file goes too.
+    emulator.set_faults(faults(vec![rule(
+        "/api/2.0/dbfs/add-block",
+        "POST",
+        1.0,
+        Fault::Latency { ms: 5_000 },
+        Phase::Before,
+        None,
+    )]));
+    let write = w.dbfs().upload_from("/tmp/cancelled.bin", &source).into_future();
+    assert!(tokio::time::timeout(Duration::from_millis(500), write).await.is_err(), "still writing");
+    emulator.set_faults(faults(vec![]));
+    // The clean-up runs in the background after the drop: wait for it.
+    for _ in 0..100 {
+        if emulator.counters().open_dbfs_handles == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(emulator.counters().open_dbfs_handles, 0, "the handle was closed after the cancel");
+    let missing = w.dbfs().get_status("/tmp/cancelled.bin").await.expect_err("no file");
+    assert!(missing.kind().is(ErrorKind::NotFound), "{missing}");
 }
 
 #[tokio::test]

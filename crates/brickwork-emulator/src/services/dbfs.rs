@@ -129,6 +129,11 @@ impl FileStore {
         self.write(path, data, overwrite).map_err(files_conflict)
     }
 
+    /// DBFS write handles created and not closed.
+    pub fn open_handles(&self) -> usize {
+        self.handles.len()
+    }
+
     /// The file at `path`: its data (shared, not copied) and modification time.
     pub(super) fn file(&self, path: &str) -> ApiResult<(Bytes, i64)> {
         let e = self.entries.get(path).filter(|e| !e.is_dir).ok_or_else(fs_not_found)?;

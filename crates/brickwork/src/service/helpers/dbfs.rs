@@ -155,6 +155,8 @@ impl DbfsUpload {
         }
         let created = self.dbfs.create(self.path.clone()).overwrite(self.overwrite).await?;
         let handle = created.handle.ok_or_else(|| Error::decode("dbfs/create returned no handle"))?;
+        let torn = TornFile { dbfs: self.dbfs.clone(), handle, path: self.path.clone() };
+        let mut guard = DiscardOnDrop(Some(torn.clone()));
         let written = async {
             let mut block = first;
             while !block.is_empty() {
@@ -165,13 +167,40 @@ impl DbfsUpload {
             check_length(&self.path, &tracker, total)?;
             self.dbfs.close(handle).await.map(drop)
         };
-        if let Err(err) = written.await {
-            // Best effort, so no torn file is left: the handle closed, the file removed.
-            let _ = self.dbfs.close(handle).await;
-            let _ = self.dbfs.delete(self.path.clone()).await;
-            return Err(err);
+        let outcome = written.await;
+        if outcome.is_err() {
+            // Still armed while this runs: cancelled during it, the guard discards again.
+            torn.discard().await;
         }
-        Ok(tracker.done())
+        guard.0 = None;
+        outcome.map(|()| tracker.done())
+    }
+}
+
+/// A file being written through a handle, until it is closed.
+#[derive(Clone)]
+struct TornFile {
+    dbfs: DbfsApi,
+    handle: i64,
+    path: String,
+}
+
+impl TornFile {
+    /// Best effort, so no torn file is left: the handle closed, the file removed.
+    async fn discard(self) {
+        let _ = self.dbfs.close(self.handle).await;
+        let _ = self.dbfs.delete(self.path).await;
+    }
+}
+
+/// Discards the file when a write is dropped (cancelled) before it finished.
+struct DiscardOnDrop(Option<TornFile>);
+
+impl Drop for DiscardOnDrop {
+    fn drop(&mut self) {
+        if let (Some(torn), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(torn.discard());
+        }
     }
 }
 
