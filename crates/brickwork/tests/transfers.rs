@@ -367,6 +367,19 @@ async fn uploads_go_in_one_put_or_in_parallel_parts_and_arrive_whole() {
     assert!(seen.windows(2).all(|w| w[0].done < w[1].done));
     assert_eq!(emulator.counters().open_uploads, 0);
 
+    // No data at all: a file of no bytes, and the end is still reported.
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let progress = Arc::clone(&reports);
+    let empty = w
+        .files()
+        .upload_stream("/Volumes/main/default/v/empty.bin", std::io::Cursor::new(Vec::new()))
+        .on_progress(move |p| progress.lock().expect("progress").push((p.done, p.total)))
+        .await
+        .expect("empty");
+    assert_eq!(empty, 0);
+    assert_eq!(*reports.lock().expect("progress"), [(0, None)]);
+    assert!(read_back(&w, "/Volumes/main/default/v/empty.bin").await.is_empty());
+
     // overwrite(false) over an existing file: refused before any part is sent.
     let err = w
         .files()
@@ -802,8 +815,16 @@ async fn dbfs_writes_report_progress_and_a_failed_one_leaves_no_file() {
         Phase::Before,
         None,
     )]));
-    let write = w.dbfs().upload_from("/tmp/cancelled.bin", &source).into_future();
-    assert!(tokio::time::timeout(Duration::from_millis(500), write).await.is_err(), "still writing");
+    let write = tokio::spawn(w.dbfs().upload_from("/tmp/cancelled.bin", &source).into_future());
+    // Cancel only once the handle is open, however slowly the machine got there.
+    for _ in 0..250 {
+        if emulator.counters().open_dbfs_handles == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(emulator.counters().open_dbfs_handles, 1, "the write opened its handle");
+    write.abort();
     emulator.set_faults(faults(vec![]));
     // The clean-up runs in the background after the drop: wait for it.
     for _ in 0..100 {
@@ -878,11 +899,34 @@ async fn workspace_objects_past_the_json_limit_go_in_and_out_streamed() {
     let raw = UploadOptions::default().format(ImportFormat::Raw);
     let path = format!("{folder}/data.bin");
 
-    let sent = w.workspace().upload_from(&path, &source, raw.clone()).await.expect("streamed import");
+    let ups = Arc::new(Mutex::new(Vec::new()));
+    let progress = Arc::clone(&ups);
+    let sent = w
+        .workspace()
+        .upload_from(&path, &source, raw.clone())
+        .on_progress(move |p| progress.lock().expect("progress").push((p.done, p.total)))
+        .await
+        .expect("streamed import");
     assert_eq!(sent, data.len() as u64);
     let local = dir.path().join("back.bin");
-    let length = w.workspace().download_to(&path, &local, ExportFormat::Auto).await.expect("streamed export");
+    let downs = Arc::new(Mutex::new(Vec::new()));
+    let progress = Arc::clone(&downs);
+    let length = w
+        .workspace()
+        .download_to(&path, &local, ExportFormat::Auto)
+        .on_progress(move |p| progress.lock().expect("progress").push((p.done, p.total)))
+        .await
+        .expect("streamed export");
     assert_eq!(length, data.len() as u64);
+    // Progress counts the file's bytes only (not the form around them), rising to the whole.
+    let total = Some(data.len() as u64);
+    for (what, reports) in [("upload", ups), ("download", downs)] {
+        let reports = reports.lock().expect("progress").clone();
+        assert!(reports.len() >= 3, "{what} reported as it went: {reports:?}");
+        assert!(reports.windows(2).all(|w| w[0].0 < w[1].0), "{what} rose: {reports:?}");
+        assert!(reports.iter().all(|r| r.1 == total), "{what}: {reports:?}");
+        assert_eq!(reports.last(), Some(&(data.len() as u64, total)), "{what}");
+    }
     assert_eq!(sha256(&std::fs::read(&local).expect("read back")), sha256(&data));
     assert!(!dir.path().join("back.bin.part").exists());
 

@@ -249,6 +249,7 @@ impl DbfsDownload {
         into_place(&self.local, |part| async move {
             let mut file = tokio::fs::File::create(&part).await.map_err(|e| Error::local_io("create", &part, e))?;
             let length = dbfs.read_blocks(path, &mut file, &tracker).await?;
+            tracker.finish(length);
             file.sync_all().await.map_err(|e| Error::local_io("sync", &part, e))?;
             Ok(length)
         })

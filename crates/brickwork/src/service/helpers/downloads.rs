@@ -53,9 +53,11 @@ impl FilesApi {
     /// memory: a [`Stream`] of [`Bytes`] (or an [`AsyncRead`] through
     /// [`DownloadStream::into_reader`]) for a caller that passes the data on
     /// rather than storing it. A connection that drops mid-body is picked up
-    /// at the next byte with `Range` (up to five times), guarded by
-    /// `If-Unmodified-Since` so a file replaced meanwhile fails instead of
-    /// mixing versions; the stream ends only when every announced byte came.
+    /// at the next byte with `Range` (up to five times); when the workspace
+    /// sent `Last-Modified`, the resume carries it as `If-Unmodified-Since`,
+    /// so a file replaced meanwhile fails instead of mixing versions. The
+    /// stream ends only when every announced byte came; after it yields an
+    /// error it yields nothing more.
     pub async fn download_stream(&self, file_path: &str) -> Result<DownloadStream> {
         let mut resumer = Resumer {
             files: self.clone(),
@@ -183,7 +185,7 @@ impl Resumer {
         if self.resumes > RESUMES {
             return Err(Error::new(
                 ErrorKind::Transport,
-                format!("download of {} interrupted {RESUMES} times: {why}", self.path),
+                format!("download of {} interrupted {} times: {why}", self.path, self.resumes),
             ));
         }
         tracing::debug!(at = self.at, resumes = self.resumes, "download of {} interrupted: resuming: {why}", self.path);
@@ -304,6 +306,7 @@ impl Download {
             written += chunk.len() as u64;
             tracker.add(chunk.len() as u64);
         }
+        tracker.finish(written);
         finish(file, part).await?;
         Ok(written)
     }

@@ -18,7 +18,7 @@ mod iam;
 mod jobs;
 #[cfg(any(feature = "files", feature = "workspace"))]
 mod local;
-#[cfg(feature = "files")]
+#[cfg(any(feature = "files", feature = "workspace"))]
 mod progress;
 #[cfg(feature = "sql")]
 mod sql;
@@ -35,9 +35,9 @@ pub use copy::{Copied, Copy, Location};
 pub use dbfs::{DbfsDownload, DbfsUpload};
 #[cfg(feature = "files")]
 pub use downloads::{Download, DownloadStream, DEFAULT_RANGE_SIZE};
-#[cfg(feature = "files")]
+#[cfg(any(feature = "files", feature = "workspace"))]
 pub use progress::Progress;
 #[cfg(feature = "files")]
 pub use uploads::{Upload, DEFAULT_PARALLELISM, DEFAULT_PART_SIZE};
 #[cfg(feature = "workspace")]
-pub use workspace::UploadOptions;
+pub use workspace::{ObjectDownload, ObjectUpload, UploadOptions};

@@ -27,6 +27,7 @@ impl Tracker {
     }
 
     /// Bytes done so far.
+    #[cfg_attr(not(feature = "files"), allow(dead_code))]
     pub(super) fn done(&self) -> u64 {
         self.done.load(Ordering::Relaxed)
     }
@@ -36,6 +37,15 @@ impl Tracker {
     pub(super) fn reach(&self, done: u64) {
         let before = self.done.fetch_max(done, Ordering::Relaxed);
         if let (true, Some(callback)) = (done > before, &self.callback) {
+            callback(Progress { done, total: self.total });
+        }
+    }
+
+    /// The transfer is over at `done` bytes: reported even when nothing
+    /// moved (no data), so a caller always hears the end.
+    pub(super) fn finish(&self, done: u64) {
+        let before = self.done.fetch_max(done, Ordering::Relaxed);
+        if let (true, Some(callback)) = (done > before || done == 0, &self.callback) {
             callback(Progress { done, total: self.total });
         }
     }

@@ -1,9 +1,10 @@
 //! Files API uploads of any size in bounded memory: one PUT when the data
-//! fits in one part, else the multipart protocol (initiate, a presigned URL
+//! is smaller than one part, else the multipart protocol (initiate, a presigned URL
 //! per part, parts sent in parallel and retried on their own, complete),
 //! aborted on failure and on cancellation. Where the workspace offers no
 //! multipart upload, or its storage URLs fail before the first part is
-//! stored, the data goes in one streamed PUT instead (up to 5 GiB).
+//! stored, the data goes in one streamed PUT instead (5 GiB at most; a
+//! file of a known larger size is refused before anything is sent).
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
@@ -68,7 +69,7 @@ impl Source {
 
 impl FilesApi {
     /// Upload the local file at `local` to `file_path` (`/Volumes/...`):
-    /// one PUT if it fits in one part, else a parallel multipart upload
+    /// one PUT if it is smaller than one part, else a parallel multipart upload
     /// (or, where the workspace declines that, one streamed PUT). Memory
     /// stays near parallelism x part size whatever the file's size.
     /// Answers the number of bytes uploaded.
@@ -134,7 +135,7 @@ impl Upload {
     }
 
     /// Bytes per part (default 8 MiB, grown when a file would need more
-    /// than 10,000 parts). Data that fits in one part goes in one PUT.
+    /// than 10,000 parts). Data smaller than one part goes in one PUT.
     pub fn part_size(mut self, bytes: u64) -> Self {
         self.part_size = Some(bytes);
         self
@@ -146,7 +147,9 @@ impl Upload {
         self
     }
 
-    /// Call `callback` as bytes are confirmed sent (after each part).
+    /// Call `callback` as the upload moves: after each part is stored in a
+    /// multipart upload, as the body goes out in a single PUT (a retried
+    /// PUT reports only new highs), and once at the end (also for no data).
     pub fn on_progress(mut self, callback: impl Fn(Progress) + Send + Sync + 'static) -> Self {
         self.progress = Some(Arc::new(callback));
         self
@@ -167,7 +170,7 @@ impl Upload {
             // All of it fits in one part: one PUT, retried as a whole.
             let length = first.len() as u64;
             target.put(vec![Piece::Data(first)], &tracker).await?;
-            tracker.reach(length);
+            tracker.finish(length);
             return Ok(length);
         }
         let parts = PartSource { reader, label, part_size, first: Some(first), next: 1 };
@@ -181,19 +184,23 @@ impl Upload {
             return Err(declined.context(format_args!("upload to {} (too large for one request)", target.path)));
         }
         tracing::debug!("upload to {}: multipart declined ({declined}); sending it in one request", target.path);
+        // A stream goes once: its bytes cannot be had again for a retry.
         let length = match local {
             Some(local) => {
+                // The file is read again from disk; the part in memory is not needed.
+                drop(parts);
                 target.put(vec![Piece::File(local)], &tracker).await?;
-                total.unwrap_or_default()
+                // What the file held when it was sent, should it have changed since it was measured.
+                tracker.done()
             }
             None => {
                 let first = parts.first.unwrap_or_default();
-                let (rest, counted) = Counting::new(parts.reader);
+                let (rest, counted) = Counting::new(parts.reader, MAX_SINGLE_PUT - first.len() as u64);
                 target.put(vec![Piece::Data(first.clone()), Piece::reader(rest)], &tracker).await?;
                 first.len() as u64 + counted.load(Ordering::Relaxed)
             }
         };
-        tracker.reach(length);
+        tracker.finish(length);
         Ok(length)
     }
 }
@@ -290,22 +297,29 @@ impl Target {
 }
 
 /// Whether a refusal of the multipart protocol leaves the plain `PUT` worth
-/// trying: not when the target exists and may not be replaced, nor when the
-/// fault is on this side.
+/// trying. As the official SDKs walk on to the Files API after most
+/// refusals (a storage URL a firewall blocks answers 403), so does this;
+/// not when the target exists and may not be replaced, when the workspace
+/// turned the credentials away (the `PUT` would carry the same), nor when
+/// the fault is on this side.
 fn may_go_whole(err: &Error) -> bool {
-    !(err.is(ErrorKind::AlreadyExists) || matches!(err.kind(), ErrorKind::LocalIo | ErrorKind::Config))
+    let final_answer = err.is(ErrorKind::AlreadyExists) || err.is(ErrorKind::Unauthenticated);
+    !(final_answer || matches!(err.kind(), ErrorKind::LocalIo | ErrorKind::Config))
 }
 
-/// A reader that counts what it yields.
+/// A reader that counts what it yields and fails once it has yielded more
+/// than `limit` bytes, so a stream too large for one request is cut off
+/// with a clear error instead of being refused after gigabytes went out.
 struct Counting {
     inner: Reader,
     count: Arc<AtomicU64>,
+    limit: u64,
 }
 
 impl Counting {
-    fn new(inner: Reader) -> (Self, Arc<AtomicU64>) {
+    fn new(inner: Reader, limit: u64) -> (Self, Arc<AtomicU64>) {
         let count = Arc::new(AtomicU64::new(0));
-        (Counting { inner, count: Arc::clone(&count) }, count)
+        (Counting { inner, count: Arc::clone(&count), limit }, count)
     }
 }
 
@@ -318,7 +332,13 @@ impl AsyncRead for Counting {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         let read = buf.filled().len() - before;
-        self.count.fetch_add(read as u64, Ordering::Relaxed);
+        let count = self.count.fetch_add(read as u64, Ordering::Relaxed) + read as u64;
+        if count > self.limit {
+            // An error hands out no bytes (the reader contract).
+            buf.set_filled(before);
+            let message = format!("the data is larger than the {MAX_SINGLE_PUT} bytes one request takes");
+            return std::task::Poll::Ready(Err(std::io::Error::other(message)));
+        }
         polled
     }
 }
@@ -607,6 +627,20 @@ mod tests {
         let denied = "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
         assert!(!is_expired_url(&storage(denied)));
         assert!(!is_expired_url(&storage(r#"{"error_code":"PERMISSION_DENIED","message":"no"}"#)));
+    }
+
+    #[tokio::test]
+    async fn a_stream_past_the_single_request_limit_is_cut_off_with_an_error() {
+        let data: Reader = Box::new(std::io::Cursor::new(vec![7u8; 10]));
+        let (mut within, counted) = Counting::new(data, 10);
+        let mut all = Vec::new();
+        assert_eq!(within.read_to_end(&mut all).await.ok(), Some(10));
+        assert_eq!(counted.load(Ordering::Relaxed), 10);
+
+        let data: Reader = Box::new(std::io::Cursor::new(vec![7u8; 10]));
+        let (mut over, _) = Counting::new(data, 9);
+        let err = over.read_to_end(&mut Vec::new()).await.expect_err("over the limit");
+        assert!(err.to_string().contains("larger than"), "{err}");
     }
 
     #[test]

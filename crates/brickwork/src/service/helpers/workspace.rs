@@ -2,12 +2,17 @@
 //! multipart imports (from memory or streamed from a file) and direct-download
 //! exports (to memory or streamed to disk).
 
-use std::path::Path;
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 
 use super::local::into_place;
+use super::progress::{Progress, ProgressFn, Tracker};
 use crate::error::Error;
 use crate::service::workspace::{ExportFormat, ImportFormat, Language, WorkspaceApi};
 use crate::transport::{header, Method, Piece, StreamingResponse};
@@ -59,15 +64,30 @@ impl WorkspaceApi {
 
     /// Import the local file at `local` at `path`, as [`upload`](Self::upload)
     /// does, streamed from disk in bounded memory (and re-read if the
-    /// request is retried); answers the bytes sent.
-    pub async fn upload_from(&self, path: &str, local: impl AsRef<Path>, options: UploadOptions) -> Result<u64> {
-        let local = local.as_ref();
-        let length = tokio::fs::metadata(local).await.map_err(|e| Error::local_io("read", local, e))?.len();
-        self.import_form(path, Piece::File(local.to_path_buf()), &options).await?;
-        Ok(length)
+    /// request is retried); answers the bytes sent. Starts when awaited.
+    pub fn upload_from(&self, path: &str, local: impl AsRef<Path>, options: UploadOptions) -> ObjectUpload {
+        ObjectUpload {
+            workspace: self.clone(),
+            path: path.to_string(),
+            local: local.as_ref().to_path_buf(),
+            options,
+            progress: None,
+        }
     }
 
     async fn import_form(&self, path: &str, content: Piece, options: &UploadOptions) -> Result<()> {
+        self.import_request(path, content, options, None).await
+    }
+
+    /// The import; with a tracker, the content's bytes (up to its `length`)
+    /// reported as they go out, the form's own fields not counted.
+    async fn import_request(
+        &self,
+        path: &str,
+        content: Piece,
+        options: &UploadOptions,
+        tracker: Option<(Arc<Tracker>, u64)>,
+    ) -> Result<()> {
         let mut fields = vec![("path", path), ("format", options.format.as_str())];
         if let Some(language) = &options.language {
             fields.push(("language", language.as_str()));
@@ -76,14 +96,13 @@ impl WorkspaceApi {
             fields.push(("overwrite", "true"));
         }
         let form = Form::new(&fields);
-        self.client()
-            .api()
-            .request(Method::POST, IMPORT)
-            .header(header::CONTENT_TYPE, form.content_type()?)
-            .pieces(vec![Piece::Data(form.head), content, Piece::Data(form.tail)])
-            .send()
-            .await
-            .map(drop)
+        let mut request =
+            self.client().api().request(Method::POST, IMPORT).header(header::CONTENT_TYPE, form.content_type()?);
+        if let Some((tracker, length)) = tracker {
+            let before = form.head.len() as u64;
+            request = request.on_sent(Arc::new(move |sent| tracker.reach(sent.saturating_sub(before).min(length))));
+        }
+        request.pieces(vec![Piece::Data(form.head), content, Piece::Data(form.tail)]).send().await.map(drop)
     }
 
     /// Export the object at `path` in `format` (`SOURCE` for notebooks) as
@@ -91,42 +110,150 @@ impl WorkspaceApi {
     pub async fn download(&self, path: &str, format: ExportFormat) -> Result<Bytes> {
         let mut out = Vec::new();
         let mut export = self.export_stream(path, format).await?;
+        let announced = export.content_length();
         while let Some(chunk) = export.chunk().await? {
             out.extend_from_slice(&chunk);
         }
+        check_whole(path, out.len() as u64, announced)?;
         Ok(out.into())
     }
 
     /// Export the object at `path` in `format` into the local file `local`
     /// and answer its length: streamed to disk in bounded memory, to `local`
     /// with `.part` appended, renamed into place only when whole and of the
-    /// announced length.
-    pub async fn download_to(&self, path: &str, local: impl AsRef<Path>, format: ExportFormat) -> Result<u64> {
-        let local = local.as_ref();
-        into_place(local, |part| async move {
-            let mut export = self.export_stream(path, format).await?;
-            let announced = export.content_length();
-            let mut file = tokio::fs::File::create(&part).await.map_err(|e| Error::local_io("create", &part, e))?;
-            let mut written: u64 = 0;
-            while let Some(chunk) = export.chunk().await? {
-                file.write_all(&chunk).await.map_err(|e| Error::local_io("write", &part, e))?;
-                written += chunk.len() as u64;
-            }
-            file.flush().await.map_err(|e| Error::local_io("write", &part, e))?;
-            file.sync_all().await.map_err(|e| Error::local_io("sync", &part, e))?;
-            match announced {
-                Some(announced) if announced != written => Err(Error::decode(format!(
-                    "export of {path} is truncated: {written} bytes of the {announced} announced"
-                ))),
-                _ => Ok(written),
-            }
-        })
-        .await
+    /// announced length. Starts when awaited.
+    pub fn download_to(&self, path: &str, local: impl AsRef<Path>, format: ExportFormat) -> ObjectDownload {
+        ObjectDownload {
+            workspace: self.clone(),
+            path: path.to_string(),
+            local: local.as_ref().to_path_buf(),
+            format,
+            progress: None,
+        }
     }
 
     async fn export_stream(&self, path: &str, format: ExportFormat) -> Result<StreamingResponse> {
         let query = serde_json::json!({"path": path, "format": format.as_str(), "direct_download": true});
         self.client().api().request(Method::GET, EXPORT).query(&query).send_streaming().await
+    }
+}
+
+/// An export that ended short of its announced length is refused.
+fn check_whole(path: &str, received: u64, announced: Option<u64>) -> Result<()> {
+    match announced {
+        Some(announced) if announced != received => {
+            Err(Error::decode(format!("export of {path} is truncated: {received} bytes of the {announced} announced")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A workspace import from a local file ([`WorkspaceApi::upload_from`]);
+/// it starts when awaited and answers the bytes sent.
+#[must_use = "an upload does nothing until awaited"]
+pub struct ObjectUpload {
+    workspace: WorkspaceApi,
+    path: String,
+    local: PathBuf,
+    options: UploadOptions,
+    progress: Option<ProgressFn>,
+}
+
+impl fmt::Debug for ObjectUpload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectUpload")
+            .field("path", &self.path)
+            .field("local", &self.local)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ObjectUpload {
+    /// Call `callback` as the file's bytes go out (a retried request
+    /// reports only new highs), and once at the end.
+    pub fn on_progress(mut self, callback: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(callback));
+        self
+    }
+
+    async fn run(self) -> Result<u64> {
+        let ObjectUpload { workspace, path, local, options, progress } = self;
+        let length = tokio::fs::metadata(&local).await.map_err(|e| Error::local_io("read", &local, e))?.len();
+        let tracker = Arc::new(Tracker::new(Some(length), progress));
+        workspace.import_request(&path, Piece::File(local), &options, Some((Arc::clone(&tracker), length))).await?;
+        tracker.finish(length);
+        Ok(length)
+    }
+}
+
+impl IntoFuture for ObjectUpload {
+    type Output = Result<u64>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<u64>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+/// A workspace export to a local file ([`WorkspaceApi::download_to`]); it
+/// starts when awaited and answers the bytes written.
+#[must_use = "a download does nothing until awaited"]
+pub struct ObjectDownload {
+    workspace: WorkspaceApi,
+    path: String,
+    local: PathBuf,
+    format: ExportFormat,
+    progress: Option<ProgressFn>,
+}
+
+impl fmt::Debug for ObjectDownload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectDownload")
+            .field("path", &self.path)
+            .field("local", &self.local)
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ObjectDownload {
+    /// Call `callback` as bytes arrive, and once at the end.
+    pub fn on_progress(mut self, callback: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(callback));
+        self
+    }
+
+    async fn run(self) -> Result<u64> {
+        let ObjectDownload { workspace, path, local, format, progress } = self;
+        let path = path.as_str();
+        into_place(&local, |part| async move {
+            let mut export = workspace.export_stream(path, format).await?;
+            let announced = export.content_length();
+            let tracker = Tracker::new(announced, progress);
+            let mut file = tokio::fs::File::create(&part).await.map_err(|e| Error::local_io("create", &part, e))?;
+            let mut written: u64 = 0;
+            while let Some(chunk) = export.chunk().await? {
+                file.write_all(&chunk).await.map_err(|e| Error::local_io("write", &part, e))?;
+                written += chunk.len() as u64;
+                tracker.add(chunk.len() as u64);
+            }
+            file.flush().await.map_err(|e| Error::local_io("write", &part, e))?;
+            file.sync_all().await.map_err(|e| Error::local_io("sync", &part, e))?;
+            check_whole(path, written, announced)?;
+            tracker.finish(written);
+            Ok(written)
+        })
+        .await
+    }
+}
+
+impl IntoFuture for ObjectDownload {
+    type Output = Result<u64>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<u64>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
     }
 }
 
