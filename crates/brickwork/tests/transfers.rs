@@ -482,12 +482,22 @@ async fn where_storage_urls_fail_before_a_part_is_stored_the_upload_goes_in_one_
 /// A workspace whose `initiate-upload` offers only a resumable upload (as
 /// GCP workspaces do): records each `PUT` as its `Content-Length` and body.
 async fn resumable_only_workspace() -> (String, Arc<Mutex<Vec<(Option<String>, Bytes)>>>) {
+    let resumable = serde_json::json!({"resumable_upload": {"session_token": "gcs-session"}});
+    workspace_answering_initiate(StatusCode::OK, resumable).await
+}
+
+/// A workspace that answers `initiate-upload` with `status` and `answer`
+/// and records the plain PUTs it takes.
+async fn workspace_answering_initiate(
+    status: StatusCode,
+    answer: serde_json::Value,
+) -> (String, Arc<Mutex<Vec<(Option<String>, Bytes)>>>) {
     use axum::routing::post;
     let puts = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&puts);
     let app = axum::Router::new().route(
         "/api/2.0/fs/files/{*path}",
-        post(|| async { axum::Json(serde_json::json!({"resumable_upload": {"session_token": "gcs-session"}})) }).put(
+        post(move || async move { (status, axum::Json(answer)) }).put(
             move |headers: HeaderMap, body: Bytes| async move {
                 let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).map(str::to_string);
                 seen.lock().expect("puts").push((length, body));
@@ -515,6 +525,18 @@ async fn a_workspace_offering_only_resumable_uploads_takes_the_file_in_one_put_w
     let (length, body) = &puts[0];
     assert_eq!(length.as_deref(), Some(data.len().to_string().as_str()), "sent with its length, not chunked");
     assert_eq!(sha256(body), sha256(&data));
+}
+
+#[tokio::test]
+async fn credentials_turned_away_at_initiate_are_final_and_no_put_follows() {
+    let refused = serde_json::json!({"error_code": "UNAUTHENTICATED", "message": "Invalid access token."});
+    let (url, puts) = workspace_answering_initiate(StatusCode::UNAUTHORIZED, refused).await;
+    let w = workspace(&url, Duration::from_secs(10)).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let source = local_file(&dir, "source.bin", &content(3 * 64 * 1024));
+    let err = w.files().upload_from(FILE, &source).part_size(64 * 1024).await.expect_err("refused");
+    assert!(err.kind().is(ErrorKind::Unauthenticated), "{err}");
+    assert!(puts.lock().expect("puts").is_empty(), "no PUT with the same credentials");
 }
 
 #[tokio::test]
