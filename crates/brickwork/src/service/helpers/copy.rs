@@ -5,9 +5,7 @@
 //! pipes the download straight into the upload.
 
 use std::fmt;
-use std::future::{Future, IntoFuture};
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -342,14 +340,7 @@ fn with_progress<T>(transfer: T, progress: Option<ProgressFn>, set: impl FnOnce(
     }
 }
 
-impl IntoFuture for Copy {
-    type Output = Result<Copied>;
-    type IntoFuture = Pin<Box<dyn Future<Output = Result<Copied>> + Send>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
-    }
-}
+run_on_await!(Copy => Copied);
 
 #[cfg(test)]
 mod tests {

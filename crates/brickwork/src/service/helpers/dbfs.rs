@@ -5,9 +5,7 @@
 //! transfers are in `uploads` and `downloads`.)
 
 use std::fmt;
-use std::future::{Future, IntoFuture};
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -208,14 +206,7 @@ async fn read_block(reader: &mut Reader, label: &Path) -> Result<Bytes> {
     read_full(reader, BLOCK).await.map_err(|e| Error::local_io("read", label, e))
 }
 
-impl IntoFuture for DbfsUpload {
-    type Output = Result<u64>;
-    type IntoFuture = Pin<Box<dyn Future<Output = Result<u64>> + Send>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
-    }
-}
+run_on_await!(DbfsUpload => u64);
 
 /// A DBFS download being set up; it starts when awaited.
 #[must_use = "a download does nothing until awaited"]
@@ -257,11 +248,4 @@ impl DbfsDownload {
     }
 }
 
-impl IntoFuture for DbfsDownload {
-    type Output = Result<u64>;
-    type IntoFuture = Pin<Box<dyn Future<Output = Result<u64>> + Send>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
-    }
-}
+run_on_await!(DbfsDownload => u64);

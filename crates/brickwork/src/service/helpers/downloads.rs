@@ -3,7 +3,6 @@
 //! ranges, checked by length, and renamed into place only when whole.
 
 use std::fmt;
-use std::future::{Future, IntoFuture};
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -312,14 +311,7 @@ impl Download {
     }
 }
 
-impl IntoFuture for Download {
-    type Output = Result<u64>;
-    type IntoFuture = Pin<Box<dyn Future<Output = Result<u64>> + Send>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
-    }
-}
+run_on_await!(Download => u64);
 
 /// A parallel download: the file cut into ranges, each streamed to its place.
 struct Ranges<'a> {

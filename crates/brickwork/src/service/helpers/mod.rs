@@ -4,6 +4,21 @@
 //! Files API transfers (multipart uploads; resumed, parallel downloads),
 //! DBFS streaming, statement execute-and-wait, library installs.
 
+/// `.await` on a transfer builder runs its `async fn run(self)`.
+#[cfg(any(feature = "files", feature = "workspace"))]
+macro_rules! run_on_await {
+    ($builder:ty => $output:ty) => {
+        impl ::std::future::IntoFuture for $builder {
+            type Output = $crate::Result<$output>;
+            type IntoFuture = $crate::service::runtime::BoxFuture<$crate::Result<$output>>;
+
+            fn into_future(self) -> Self::IntoFuture {
+                Box::pin(self.run())
+            }
+        }
+    };
+}
+
 #[cfg(feature = "compute")]
 mod compute;
 #[cfg(feature = "files")]

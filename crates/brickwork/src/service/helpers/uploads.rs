@@ -7,7 +7,6 @@
 //! file of a known larger size is refused before anything is sent).
 
 use std::fmt;
-use std::future::{Future, IntoFuture};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -343,14 +342,7 @@ impl AsyncRead for Counting {
     }
 }
 
-impl IntoFuture for Upload {
-    type Output = Result<u64>;
-    type IntoFuture = Pin<Box<dyn Future<Output = Result<u64>> + Send>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
-    }
-}
+run_on_await!(Upload => u64);
 
 /// The part size asked for, or the default grown so the file fits in
 /// 10,000 parts (rounded up to a whole MiB).

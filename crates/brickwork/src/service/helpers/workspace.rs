@@ -3,9 +3,7 @@
 //! exports (to memory or streamed to disk).
 
 use std::fmt;
-use std::future::{Future, IntoFuture};
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -59,7 +57,10 @@ impl WorkspaceApi {
     /// `multipart/form-data` import with the data as a file part, so no
     /// base64 and room for workspace files past the 10 MB JSON limit.
     pub async fn upload(&self, path: &str, content: impl Into<Bytes>, options: UploadOptions) -> Result<()> {
-        self.import_form(path, Piece::Data(content.into()), &options).await
+        let content: Bytes = content.into();
+        let length = content.len() as u64;
+        let untracked = Arc::new(Tracker::new(Some(length), None));
+        self.import_form(path, Piece::Data(content), length, &options, untracked).await
     }
 
     /// Import the local file at `local` at `path`, as [`upload`](Self::upload)
@@ -75,18 +76,15 @@ impl WorkspaceApi {
         }
     }
 
-    async fn import_form(&self, path: &str, content: Piece, options: &UploadOptions) -> Result<()> {
-        self.import_request(path, content, options, None).await
-    }
-
-    /// The import; with a tracker, the content's bytes (up to its `length`)
-    /// reported as they go out, the form's own fields not counted.
-    async fn import_request(
+    /// The import, the content's `length` bytes reported to `tracker` as
+    /// they go out (the form's own fields not counted).
+    async fn import_form(
         &self,
         path: &str,
         content: Piece,
+        length: u64,
         options: &UploadOptions,
-        tracker: Option<(Arc<Tracker>, u64)>,
+        tracker: Arc<Tracker>,
     ) -> Result<()> {
         let mut fields = vec![("path", path), ("format", options.format.as_str())];
         if let Some(language) = &options.language {
@@ -96,13 +94,16 @@ impl WorkspaceApi {
             fields.push(("overwrite", "true"));
         }
         let form = Form::new(&fields);
-        let mut request =
-            self.client().api().request(Method::POST, IMPORT).header(header::CONTENT_TYPE, form.content_type()?);
-        if let Some((tracker, length)) = tracker {
-            let before = form.head.len() as u64;
-            request = request.on_sent(Arc::new(move |sent| tracker.reach(sent.saturating_sub(before).min(length))));
-        }
-        request.pieces(vec![Piece::Data(form.head), content, Piece::Data(form.tail)]).send().await.map(drop)
+        let before = form.head.len() as u64;
+        self.client()
+            .api()
+            .request(Method::POST, IMPORT)
+            .header(header::CONTENT_TYPE, form.content_type()?)
+            .on_sent(Arc::new(move |sent| tracker.reach(sent.saturating_sub(before).min(length))))
+            .pieces(vec![Piece::Data(form.head), content, Piece::Data(form.tail)])
+            .send()
+            .await
+            .map(drop)
     }
 
     /// Export the object at `path` in `format` (`SOURCE` for notebooks) as
@@ -181,20 +182,13 @@ impl ObjectUpload {
         let ObjectUpload { workspace, path, local, options, progress } = self;
         let length = tokio::fs::metadata(&local).await.map_err(|e| Error::local_io("read", &local, e))?.len();
         let tracker = Arc::new(Tracker::new(Some(length), progress));
-        workspace.import_request(&path, Piece::File(local), &options, Some((Arc::clone(&tracker), length))).await?;
+        workspace.import_form(&path, Piece::File(local), length, &options, Arc::clone(&tracker)).await?;
         tracker.finish(length);
         Ok(length)
     }
 }
 
-impl IntoFuture for ObjectUpload {
-    type Output = Result<u64>;
-    type IntoFuture = Pin<Box<dyn Future<Output = Result<u64>> + Send>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
-    }
-}
+run_on_await!(ObjectUpload => u64);
 
 /// A workspace export to a local file ([`WorkspaceApi::download_to`]); it
 /// starts when awaited and answers the bytes written.
@@ -248,14 +242,7 @@ impl ObjectDownload {
     }
 }
 
-impl IntoFuture for ObjectDownload {
-    type Output = Result<u64>;
-    type IntoFuture = Pin<Box<dyn Future<Output = Result<u64>> + Send>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
-    }
-}
+run_on_await!(ObjectDownload => u64);
 
 const IMPORT: &str = "/api/2.0/workspace/import";
 const EXPORT: &str = "/api/2.0/workspace/export";
