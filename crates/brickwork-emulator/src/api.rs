@@ -4,6 +4,8 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
@@ -211,15 +213,30 @@ pub fn base_url(headers: &axum::http::HeaderMap) -> String {
     format!("http://{host}")
 }
 
-/// Page of `items` after `token` (an offset encoded as text), and the next token.
-pub fn page<T: Clone>(items: &[T], token: Option<&str>, size: usize) -> ApiResult<(Vec<T>, Option<String>)> {
-    let start = match token {
-        None => 0,
-        Some(t) => t.parse::<usize>().map_err(|_| ApiError::invalid(format!("Invalid page token: {t}")))?,
-    };
-    let end = (start + size.max(1)).min(items.len());
-    let slice = items.get(start.min(items.len())..end).unwrap_or_default().to_vec();
-    Ok((slice, (end < items.len()).then(|| end.to_string())))
+/// A page token: opaque text naming where the next page starts, so that a
+/// client never does arithmetic on it and a forged one cannot overflow ours.
+pub fn page_token(start: usize) -> String {
+    URL_SAFE_NO_PAD.encode(format!("page:{start}"))
+}
+
+/// Where the page a token names starts: 0 without a token, a 400 for any
+/// token this emulator did not issue.
+pub fn page_start(token: Option<&str>) -> ApiResult<usize> {
+    let Some(token) = token else { return Ok(0) };
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.strip_prefix("page:")?.parse().ok())
+        .ok_or_else(|| ApiError::invalid(format!("Invalid page token: {token}")))
+}
+
+/// The page of `items` from `start`, and the token of the next one.
+pub fn page<T: Clone>(items: &[T], start: usize, size: usize) -> (Vec<T>, Option<String>) {
+    let start = start.min(items.len());
+    let end = start.saturating_add(size.max(1)).min(items.len());
+    let slice = items.get(start..end).unwrap_or_default().to_vec();
+    (slice, (end < items.len()).then(|| page_token(end)))
 }
 
 /// An absolute path without `.`, `..` or empty segments (no traversal), trailing `/` dropped.

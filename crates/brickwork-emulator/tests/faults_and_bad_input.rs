@@ -252,3 +252,52 @@ async fn hostile_input_gets_real_error_shapes() {
     // Still serving after all that.
     assert_eq!(get(&c, "/api/2.0/preview/scim/v2/Me", json!({})).await["userName"], "admin@example.com");
 }
+
+/// Page tokens the emulator never issued, among them numbers at the edge
+/// of `usize`, are a 400 on every paged list, never an overflow (a panic
+/// in a debug build) or a 500; offsets at the edge are an empty page.
+#[tokio::test]
+async fn hostile_page_tokens_are_refused_on_every_list() {
+    let (emulator, c) = start().await;
+    let raw = raw_client(emulator.url(), emulator.token()).await;
+    let job = c.api().post::<Value>("/api/2.2/jobs/create", &json!({"name": "paged"})).await.expect("job");
+    let job_id = job["job_id"].as_i64().expect("job id");
+    let run = c
+        .api()
+        .post::<Value>(
+            "/api/2.2/jobs/runs/submit",
+            &json!({"run_name": "r", "tasks": [
+        {"task_key": "t", "notebook_task": {"notebook_path": "/x"}, "environment_key": "e"}],
+        "environments": [{"environment_key": "e", "spec": {"client": "1"}}]}),
+        )
+        .await;
+    let run_id = run.ok().and_then(|r| r["run_id"].as_i64());
+    let mut lists: Vec<(&str, Value)> = vec![
+        ("/api/2.1/clusters/list", json!({})),
+        ("/api/2.2/jobs/get", json!({"job_id": job_id})),
+        ("/api/2.2/jobs/runs/list", json!({})),
+        ("/api/2.0/sql/warehouses", json!({})),
+        ("/api/2.1/unity-catalog/catalogs", json!({})),
+    ];
+    if let Some(run_id) = run_id {
+        lists.push(("/api/2.2/jobs/runs/get", json!({"run_id": run_id})));
+    }
+    for (path, query) in &lists {
+        for hostile in ["18446744073709551615", "-1", "not-a-token", "cGFnZTo="] {
+            let mut query = query.clone();
+            query["page_token"] = json!(hostile);
+            let err = raw.api().get::<Value>(path, &query).await.expect_err(path);
+            assert_eq!(err.status(), Some(400), "{path} with {hostile}: {err}");
+            assert_eq!(err.kind(), ErrorKind::InvalidParameterValue, "{path} with {hostile}");
+        }
+    }
+    let events = raw
+        .api()
+        .post::<Value>("/api/2.1/clusters/events", &json!({"cluster_id": "nope", "page_token": "18446744073709551615"}))
+        .await
+        .expect_err("events");
+    assert_eq!(events.status(), Some(400), "{events}");
+    let far = get(&raw, "/api/2.2/jobs/runs/list", json!({"offset": i64::MAX})).await;
+    assert!(far.get("runs").is_none(), "{far}");
+    assert!(emulator.counters().requests > 0, "the emulator is still serving");
+}

@@ -7,7 +7,7 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::{json, Map, Value};
 
-use crate::api::{empty, page, page_body, required_str, str_field, ApiError, ApiResult, Body, Params};
+use crate::api::{empty, page, page_body, page_start, required_str, str_field, ApiError, ApiResult, Body, Params};
 use crate::state::{now_ms, AppState, Caller};
 
 #[derive(Debug, Default)]
@@ -37,7 +37,7 @@ pub fn routes() -> Router<AppState> {
 
 fn listing(items: Vec<Value>, key: &str, params: &Params) -> ApiResult {
     let size = params.int("max_results")?.filter(|n| *n > 0).unwrap_or(1000).min(1000) as usize;
-    let (items, next) = page(&items, params.get("page_token"), size)?;
+    let (items, next) = page(&items, page_start(params.get("page_token"))?, size);
     Ok(Json(page_body(json!({}), key, items, next)))
 }
 

@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{json, Map, Value};
 
-use crate::api::{empty, page, page_body, required_str, str_field, ApiError, ApiResult, Body, Params};
+use crate::api::{empty, page, page_body, page_start, required_str, str_field, ApiError, ApiResult, Body, Params};
 use crate::ids;
 use crate::settings::Settings;
 use crate::state::{now_ms, AppState, Caller};
@@ -437,7 +437,7 @@ async fn list(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value
             items.reverse();
         }
         let rendered: Vec<Value> = items.iter().map(|c| c.render(false)).collect();
-        let (clusters, next) = page(&rendered, params.get("page_token"), page_size)?;
+        let (clusters, next) = page(&rendered, page_start(params.get("page_token"))?, page_size);
         Ok(Json(page_body(json!({}), "clusters", clusters, next)))
     })
 }
@@ -614,8 +614,10 @@ async fn events(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult
         .unwrap_or_default();
     let limit = body.get("page_size").or_else(|| body.get("limit")).and_then(Value::as_i64).unwrap_or(50).clamp(1, 500)
         as usize;
-    let offset = body.get("offset").and_then(Value::as_i64).unwrap_or(0).max(0) as usize;
-    let token = str_field(&body, "page_token")?.map(str::to_string);
+    let start = match str_field(&body, "page_token")? {
+        Some(token) => page_start(Some(token))?,
+        None => usize::try_from(body.get("offset").and_then(Value::as_i64).unwrap_or(0).max(0)).unwrap_or(usize::MAX),
+    };
     s.with(|w| {
         let c = w.clusters.get(&id)?;
         let mut events: Vec<Value> = c
@@ -629,8 +631,7 @@ async fn events(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult
         if !ascending {
             events.reverse();
         }
-        let token = token.or_else(|| (offset > 0).then(|| offset.to_string()));
-        let (items, next) = page(&events, token.as_deref(), limit)?;
+        let (items, next) = page(&events, start, limit);
         let mut out = page_body(json!({"total_count": events.len()}), "events", items, next.clone());
         if let Some(next) = next {
             // The whole request for the next page, as the official iterator posts it.

@@ -12,8 +12,8 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use crate::api::{
-    absolute_path, bool_field, empty, page, page_body, required_int, required_str, str_field, ApiError, ApiResult,
-    Body, Params,
+    absolute_path, bool_field, empty, page, page_body, page_start, required_int, required_str, str_field, ApiError,
+    ApiResult, Body, Params,
 };
 use crate::state::{now_ms, AppState};
 
@@ -492,7 +492,7 @@ async fn directories(
                         item
                     })
                     .collect();
-                let (contents, next) = page(&items, params.get("page_token"), size)?;
+                let (contents, next) = page(&items, page_start(params.get("page_token"))?, size);
                 Ok(Json(page_body(json!({}), "contents", contents, next)).into_response())
             })
         }

@@ -9,7 +9,9 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{json, Map, Value};
 
-use crate::api::{empty, int_field, page, page_body, required_str, str_field, ApiError, ApiResult, Body, Params};
+use crate::api::{
+    empty, int_field, page, page_body, page_start, required_str, str_field, ApiError, ApiResult, Body, Params,
+};
 use crate::ids;
 use crate::settings::Settings;
 use crate::state::{AppState, Caller};
@@ -207,7 +209,7 @@ async fn list(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value
     let size = params.int("page_size")?.unwrap_or(100).clamp(1, 1000) as usize;
     s.with(|w| {
         let all: Vec<Value> = w.warehouses.by_id.values().map(Warehouse::render).collect();
-        let (items, next) = page(&all, params.get("page_token"), size)?;
+        let (items, next) = page(&all, page_start(params.get("page_token"))?, size);
         Ok(Json(page_body(json!({}), "warehouses", items, next)))
     })
 }

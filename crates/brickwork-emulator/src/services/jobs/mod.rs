@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 pub use runs::tick;
 use runs::Run;
 
-use crate::api::{int_field, page_body, required_int, ApiError, ApiResult, Body, Params};
+use crate::api::{int_field, page_body, page_start, page_token, required_int, ApiError, ApiResult, Body, Params};
 use crate::state::{now_ms, AppState, Caller, World};
 
 /// Arrays of `jobs/get` and `runs/get` are cut at this many items in 2.2.
@@ -170,7 +170,7 @@ fn render_job(job: &Job, version: &str, offset: usize, expand: bool) -> Value {
         }
         if version == "2.2" {
             let slice: Vec<Value> = items.iter().skip(offset).take(ARRAY_PAGE).cloned().collect();
-            more |= items.len() > offset + ARRAY_PAGE;
+            more |= items.len() > offset.saturating_add(ARRAY_PAGE);
             settings.insert(key.to_string(), json!(slice));
         }
     }
@@ -180,17 +180,14 @@ fn render_job(job: &Job, version: &str, offset: usize, expand: bool) -> Value {
     });
     if more {
         out["has_more"] = json!(true);
-        out["next_page_token"] = json!((offset + ARRAY_PAGE).to_string());
+        out["next_page_token"] = json!(page_token(offset.saturating_add(ARRAY_PAGE)));
     }
     out
 }
 
 async fn get_job(State(s): State<AppState>, uri: Uri, params: Params) -> ApiResult<Json<Value>> {
     let id = params.int("job_id")?.ok_or_else(|| ApiError::missing("job_id"))?;
-    let offset = match params.get("page_token") {
-        Some(t) => t.parse::<usize>().map_err(|_| ApiError::invalid(format!("Invalid page token: {t}")))?,
-        None => 0,
-    };
+    let offset = page_start(params.get("page_token"))?;
     s.with(|w| Ok(Json(render_job(w.jobs.job(id)?, version(&uri), offset, true))))
 }
 

@@ -17,7 +17,8 @@ use serde_json::{json, Map, Value};
 
 use super::{job_does_not_exist, version, ARRAY_PAGE};
 use crate::api::{
-    base_url, bool_field, int_field, page, page_body, required_int, str_field, ApiError, ApiResult, Body, Params,
+    base_url, bool_field, int_field, page, page_body, page_start, page_token, required_int, str_field, ApiError,
+    ApiResult, Body, Params,
 };
 use crate::notebook::{self, Outcome};
 use crate::services::clusters::ClusterState;
@@ -260,7 +261,7 @@ impl Run {
             if version != "2.2" {
                 return items;
             }
-            more |= items.len() > offset + ARRAY_PAGE;
+            more |= items.len() > offset.saturating_add(ARRAY_PAGE);
             items.into_iter().skip(offset).take(ARRAY_PAGE).collect()
         };
         if with_tasks {
@@ -272,7 +273,7 @@ impl Run {
         }
         if more {
             out["has_more"] = json!(true);
-            out["next_page_token"] = json!((offset + ARRAY_PAGE).to_string());
+            out["next_page_token"] = json!(page_token(offset.saturating_add(ARRAY_PAGE)));
         }
         out
     }
@@ -834,16 +835,9 @@ fn run_does_not_exist(id: i64) -> ApiError {
     ApiError::invalid(format!("Run {id} does not exist."))
 }
 
-fn offset_of(params: &Params) -> ApiResult<usize> {
-    match params.get("page_token") {
-        Some(t) => t.parse().map_err(|_| ApiError::invalid(format!("Invalid page token: {t}"))),
-        None => Ok(0),
-    }
-}
-
 async fn get_run(State(s): State<AppState>, uri: Uri, headers: HeaderMap, params: Params) -> ApiResult<Json<Value>> {
     let id = params.int("run_id")?.ok_or_else(|| ApiError::missing("run_id"))?;
-    let offset = offset_of(&params)?;
+    let offset = page_start(params.get("page_token"))?;
     let base = base_url(&headers);
     s.with(|w| {
         if let Some(run) = w.jobs.runs.get(&id) {
@@ -876,10 +870,10 @@ async fn list_runs(State(s): State<AppState>, uri: Uri, headers: HeaderMap, para
     let expand = params.bool("expand_tasks")?.unwrap_or(false);
     let from = params.int("start_time_from")?;
     let to = params.int("start_time_to")?;
-    let token = match (params.get("page_token"), params.int("offset")?) {
-        (Some(t), _) => Some(t.to_string()),
-        (None, Some(o)) if o > 0 => Some(o.to_string()),
-        _ => None,
+    let start = match (params.get("page_token"), params.int("offset")?) {
+        (Some(token), _) => page_start(Some(token))?,
+        (None, Some(offset)) => usize::try_from(offset.max(0)).unwrap_or(usize::MAX),
+        (None, None) => 0,
     };
     let base = base_url(&headers);
     s.with(|w| {
@@ -894,7 +888,7 @@ async fn list_runs(State(s): State<AppState>, uri: Uri, headers: HeaderMap, para
             .filter(|r| from.is_none_or(|f| r.start_time >= f) && to.is_none_or(|t| r.start_time < t))
             .collect();
         runs.sort_by_key(|r| std::cmp::Reverse(r.run_id));
-        let (items, next) = page(&runs, token.as_deref(), limit)?;
+        let (items, next) = page(&runs, start, limit);
         let rendered: Vec<Value> = items.iter().map(|r| r.render(&base, version(&uri), 0, expand)).collect();
         Ok(Json(page_body(json!({"has_more": next.is_some()}), "runs", rendered, next)))
     })
