@@ -16,6 +16,7 @@ pub struct Emulator {
     child: Child,
     pub url: String,
     pub token: String,
+    admin_token: String,
     http: reqwest::Client,
 }
 
@@ -36,12 +37,19 @@ impl Emulator {
         let ready: Value =
             serde_json::from_str(&first).map_err(|e| format!("the emulator's first line {first:?}: {e}"))?;
         let field = |key: &str| ready[key].as_str().map(str::to_string).ok_or(format!("no {key} in {first:?}"));
-        Ok(Emulator { url: field("url")?, token: field("token")?, child, http: reqwest::Client::new() })
+        Ok(Emulator {
+            url: field("url")?,
+            token: field("token")?,
+            admin_token: field("admin_token")?,
+            child,
+            http: reqwest::Client::new(),
+        })
     }
 
-    /// A call as the admin user, answered with JSON.
+    /// A call as the admin user (or to the admin API), answered with JSON.
     pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
-        let mut request = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(&self.token);
+        let token = if path.starts_with("/__admin/") { &self.admin_token } else { &self.token };
+        let mut request = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(token);
         if let Some(body) = body {
             request = request.json(&body);
         }

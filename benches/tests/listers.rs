@@ -16,7 +16,7 @@ async fn both_listers_page_through_every_job_of_a_seeded_workspace() {
     let emulator = Emulator::start().await.expect("emulator");
     let seeded = reqwest::Client::new()
         .post(format!("{}/__admin/seed", emulator.url()))
-        .bearer_auth(emulator.token())
+        .bearer_auth(emulator.admin_token())
         .json(&json!({"jobs": 250, "name_prefix": "listed-"}))
         .send()
         .await

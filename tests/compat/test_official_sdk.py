@@ -4,6 +4,7 @@ import base64
 import io
 import json
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -96,6 +97,23 @@ def test_job_validation_errors_are_typed(w):
             jobs.Task(task_key="a", notebook_task=jobs.NotebookTask(notebook_path="/x"), existing_cluster_id="c",
                       depends_on=[jobs.TaskDependency(task_key="missing")])])
     assert "does not exist" in str(err.value)
+
+
+def test_a_job_over_the_task_cap_is_a_typed_error(w):
+    tasks = [jobs.Task(task_key=f"t{i}", notebook_task=jobs.NotebookTask(notebook_path="/x"), existing_cluster_id="c")
+             for i in range(2000)]
+    with pytest.raises(InvalidParameterValue, match="at most 1000 tasks"):
+        w.jobs.create(name="huge", tasks=tasks)
+
+
+def test_the_admin_api_needs_the_admin_token(emulator, w):
+    for token in (None, emulator["token"]):
+        headers = {"Authorization": "Bearer " + token} if token else {}
+        request = urllib.request.Request(emulator["url"] + "/__admin/counters", headers=headers)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request)
+        assert refused.value.code == 401
+    assert w.current_user.me().user_name  # the workspace still serves
 
 
 def test_workspace_import_export_and_missing_paths(w):
@@ -201,7 +219,9 @@ class _OneWayStream(io.RawIOBase):
 
 
 def open_uploads(emulator) -> int:
-    with urllib.request.urlopen(emulator["url"] + "/__admin/counters") as answer:
+    request = urllib.request.Request(
+        emulator["url"] + "/__admin/counters", headers={"Authorization": "Bearer " + emulator["admin_token"]})
+    with urllib.request.urlopen(request) as answer:
         return json.load(answer)["open_uploads"]
 
 

@@ -12,8 +12,9 @@ use base64::Engine;
 use crate::api::ApiError;
 use crate::state::{AppState, Caller, Counters};
 
-/// Paths anyone may call: discovery, the token endpoint, the admin API, and
-/// the storage stand-in (its presigned URLs carry their own signature).
+/// Paths that skip workspace authentication: discovery, the token endpoint,
+/// the admin API (guarded by its own token) and the storage stand-in (its
+/// presigned URLs carry their own signature).
 fn is_public(path: &str) -> bool {
     path.starts_with("/.well-known/")
         || path.starts_with("/oidc/")

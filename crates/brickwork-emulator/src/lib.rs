@@ -152,12 +152,16 @@ impl EmulatorBuilder {
         if self.settings.token.is_empty() {
             self.settings.token = ids::pat();
         }
+        if self.settings.admin_token.is_empty() {
+            self.settings.admin_token = ids::pat();
+        }
         let listener = TcpListener::bind(self.addr).await?;
         let url = format!("http://{}", listener.local_addr()?);
         let state = AppState::new(self.settings);
         let app = router(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             let serve = axum::serve(listener, app).with_graceful_shutdown(async {
                 let _ = stopped.await;
             });
@@ -178,7 +182,7 @@ impl EmulatorBuilder {
 
 fn router(state: AppState) -> Router {
     services::routes()
-        .merge(services::admin::routes())
+        .merge(services::admin::routes().route_layer(from_fn_with_state(state.clone(), services::admin::guard)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(state.clone(), auth::layer))
@@ -230,6 +234,11 @@ impl EmulatorHandle {
     /// The admin user's personal access token.
     pub fn token(&self) -> &str {
         &self.state.settings.token
+    }
+
+    /// The bearer token of the admin API (`/__admin/*`).
+    pub fn admin_token(&self) -> &str {
+        &self.state.settings.admin_token
     }
 
     /// The settings in force.

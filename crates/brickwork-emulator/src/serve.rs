@@ -18,6 +18,13 @@ pub struct ServeArgs {
     /// Admin personal access token (generated when absent).
     #[arg(long)]
     token: Option<String>,
+    /// Bearer token of the emulator's admin API, `/__admin/*` (generated
+    /// when absent).
+    #[arg(long)]
+    admin_token: Option<String>,
+    /// Serve the admin API to non-loopback peers too.
+    #[arg(long)]
+    admin_remote: bool,
     /// JSON file with settings (see `Settings`); flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -69,6 +76,10 @@ pub fn settings(args: &ServeArgs) -> Result<Settings, String> {
     if let Some(t) = &args.token {
         s.token = t.clone();
     }
+    if let Some(t) = &args.admin_token {
+        s.admin_token = t.clone();
+    }
+    s.admin_remote |= args.admin_remote;
     s.transition_delay_ms = args.transition_delay_ms.unwrap_or(s.transition_delay_ms);
     s.task_duration_ms = args.task_duration_ms.unwrap_or(s.task_duration_ms);
     s.minute_ms = args.minute_ms.unwrap_or(s.minute_ms);
@@ -109,7 +120,7 @@ pub fn settings(args: &ServeArgs) -> Result<Settings, String> {
 }
 
 /// Serve until Ctrl-C: the first line on stdout is one JSON object with
-/// `url` and `token` (and the first service principal's `client_id` and
+/// `url`, `token` and `admin_token` (and the first service principal's `client_id` and
 /// `client_secret`); `name` prefixes errors on stderr.
 pub async fn serve(args: &ServeArgs, name: &str) -> ExitCode {
     let settings = match settings(args) {
@@ -127,7 +138,12 @@ pub async fn serve(args: &ServeArgs, name: &str) -> ExitCode {
         }
     };
     // `url` first, as documented; values are JSON-escaped.
-    let mut ready = format!("{{\"url\":{},\"token\":{}", json!(handle.url()), json!(handle.token()));
+    let mut ready = format!(
+        "{{\"url\":{},\"token\":{},\"admin_token\":{}",
+        json!(handle.url()),
+        json!(handle.token()),
+        json!(handle.admin_token())
+    );
     if let Some(sp) = handle.settings().service_principals.first() {
         ready.push_str(&format!(
             ",\"client_id\":{},\"client_secret\":{}",

@@ -10,6 +10,13 @@ use serde::{Deserialize, Serialize};
 pub struct Settings {
     /// Personal access token of the admin user (generated when empty).
     pub token: String,
+    /// Bearer token of the emulator's own admin API, `/__admin/*` (generated
+    /// when empty). Not a workspace credential: no user holds it.
+    pub admin_token: String,
+    /// Serve `/__admin/*` to peers beyond loopback too (default: loopback
+    /// only, with a loopback `Host`, so a web page cannot reach it through
+    /// DNS rebinding).
+    pub admin_remote: bool,
     /// The admin user's name.
     pub user_name: String,
     /// Extra non-admin users: `(user_name, token)`.
@@ -39,6 +46,8 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             token: String::new(),
+            admin_token: String::new(),
+            admin_remote: false,
             user_name: "admin@example.com".to_string(),
             users: Vec::new(),
             service_principals: Vec::new(),

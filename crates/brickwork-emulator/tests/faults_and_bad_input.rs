@@ -155,22 +155,79 @@ async fn admin_api_sets_faults_and_reports_counters() {
     let (emulator, _) = start().await;
     let http = reqwest::Client::new();
     let rules = json!({"seed": 9, "rules": [{"path_prefix": "/api/2.1/clusters/list", "probability": 1.0, "fault": {"kind": "internal_error"}}]});
-    let set = http.put(format!("{}/__admin/faults", emulator.url())).json(&rules).send().await.expect("put");
+    let admin = emulator.admin_token();
+    let set = http
+        .put(format!("{}/__admin/faults", emulator.url()))
+        .bearer_auth(admin)
+        .json(&rules)
+        .send()
+        .await
+        .expect("put");
     assert_eq!(set.status().as_u16(), 200);
     let c = raw_client(emulator.url(), emulator.token()).await;
     let err = c.api().get::<Value>("/api/2.1/clusters/list", &()).await.expect_err("500");
     assert_eq!(err.kind(), ErrorKind::InternalError);
-    let counters: Value =
-        http.get(format!("{}/__admin/counters", emulator.url())).send().await.expect("get").json().await.expect("json");
+    let counters = http.get(format!("{}/__admin/counters", emulator.url())).bearer_auth(admin).send().await;
+    let counters: Value = counters.expect("get").json().await.expect("json");
     assert_eq!(counters["faults_injected_before"], 1);
     assert_eq!(counters["live_clusters"], 0);
+}
+
+/// The admin API is the emulator's own: it takes only its admin token (not
+/// even the workspace admin's PAT), only under a loopback `Host` (no DNS
+/// rebinding) and only JSON bodies (no cross-site form posts).
+#[tokio::test]
+async fn admin_api_refuses_callers_without_the_admin_token() {
+    let (emulator, _) = start().await;
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", emulator.url());
+    let status = |r: reqwest::Response| r.status().as_u16();
+    for path in ["/__admin/counters", "/__admin/faults"] {
+        assert_eq!(status(http.get(url(path)).send().await.expect("get")), 401, "{path} anonymous");
+        let as_user = http.get(url(path)).bearer_auth(emulator.token()).send().await.expect("get");
+        assert_eq!(status(as_user), 401, "{path} with the workspace admin's PAT");
+        let wrong = http.get(url(path)).bearer_auth(format!("{}x", emulator.admin_token())).send().await;
+        assert_eq!(status(wrong.expect("get")), 401, "{path} with a wrong token");
+    }
+    let user = http.post(url("/__admin/users")).json(&json!({"user_name": "mallory@example.com", "admin": true}));
+    let refused = user.send().await.expect("post");
+    assert_eq!(status(refused), 401);
+    let body: Value = http
+        .get(url("/__admin/counters"))
+        .bearer_auth(emulator.admin_token())
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert!(body["requests"].is_u64(), "{body}");
+    let rebound =
+        http.get(url("/__admin/counters")).bearer_auth(emulator.admin_token()).header("host", "evil.example:80");
+    assert_eq!(status(rebound.send().await.expect("get")), 403, "a rebound DNS name");
+    let form = http
+        .post(url("/__admin/users"))
+        .bearer_auth(emulator.admin_token())
+        .header("content-type", "text/plain")
+        .body(r#"{"user_name": "mallory@example.com", "admin": true}"#);
+    assert_eq!(status(form.send().await.expect("post")), 415, "a simple cross-site body");
+    let added = http
+        .post(url("/__admin/users"))
+        .bearer_auth(emulator.admin_token())
+        .json(&json!({"user_name": "ops@example.com"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(status(added), 200);
 }
 
 #[tokio::test]
 async fn admin_api_seeds_jobs_in_bulk_within_a_cap() {
     let (emulator, c) = start().await;
     let http = reqwest::Client::new();
-    let seed = |body: Value| http.post(format!("{}/__admin/seed", emulator.url())).json(&body).send();
+    let seed = |body: Value| {
+        http.post(format!("{}/__admin/seed", emulator.url())).bearer_auth(emulator.admin_token()).json(&body).send()
+    };
     let seeded: Value =
         seed(json!({"jobs": 250, "name_prefix": "bulk-"})).await.expect("seed").json().await.expect("json");
     let (first, last) =
@@ -300,4 +357,47 @@ async fn hostile_page_tokens_are_refused_on_every_list() {
     let far = get(&raw, "/api/2.2/jobs/runs/list", json!({"offset": i64::MAX})).await;
     assert!(far.get("runs").is_none(), "{far}");
     assert!(emulator.counters().requests > 0, "the emulator is still serving");
+}
+
+/// Jobs past the 1,000-task cap are refused with a typed 400, however they
+/// arrive; a 20,000-task chain once overflowed the stack and killed the
+/// emulator.
+#[tokio::test]
+async fn jobs_over_the_task_cap_are_refused_and_the_emulator_survives() {
+    let (_emulator, c) = start().await;
+    let chain = |n: usize| -> Vec<Value> {
+        (0..n)
+            .map(|i| {
+                let deps: Vec<Value> = if i == 0 { vec![] } else { vec![json!({"task_key": format!("t{}", i - 1)})] };
+                json!({"task_key": format!("t{i}"), "depends_on": deps, "existing_cluster_id": "c",
+                       "notebook_task": {"notebook_path": "/n"}})
+            })
+            .collect()
+    };
+    for n in [2_000, 20_000] {
+        let err = c
+            .api()
+            .post::<Value>("/api/2.2/jobs/create", &json!({"name": "huge", "tasks": chain(n)}))
+            .await
+            .expect_err("over the cap");
+        assert_eq!((err.status(), err.kind()), (Some(400), ErrorKind::InvalidParameterValue), "{err}");
+        assert!(err.to_string().contains("at most 1000 tasks"), "{err}");
+    }
+    let err = c
+        .api()
+        .post::<Value>("/api/2.2/jobs/runs/submit", &json!({"run_name": "huge", "tasks": chain(20_000)}))
+        .await
+        .expect_err("over the cap");
+    assert_eq!(err.kind(), ErrorKind::InvalidParameterValue, "{err}");
+    // Growing a job past the cap through updates is refused too.
+    let job = c.api().post::<Value>("/api/2.2/jobs/create", &json!({"name": "grows", "tasks": chain(1_000)})).await;
+    let job_id = job.expect("a job at the cap is valid")["job_id"].as_i64().expect("job id");
+    let extra = json!({"task_key": "extra", "existing_cluster_id": "c", "notebook_task": {"notebook_path": "/n"}});
+    let err = c
+        .api()
+        .post::<Value>("/api/2.2/jobs/update", &json!({"job_id": job_id, "new_settings": {"tasks": [extra]}}))
+        .await
+        .expect_err("1,001 tasks after the merge");
+    assert_eq!(err.kind(), ErrorKind::InvalidParameterValue, "{err}");
+    assert_eq!(get(&c, "/api/2.0/preview/scim/v2/Me", json!({})).await["userName"], "admin@example.com");
 }

@@ -32,6 +32,10 @@ const TASK_TYPES: &[&str] = &[
     "alert_task",
 ];
 
+/// The most tasks a job (or a submitted run) may have, as Databricks
+/// documents for large jobs.
+pub const MAX_TASKS: usize = 1000;
+
 fn tasks(settings: &Map<String, Value>) -> Vec<&Map<String, Value>> {
     settings
         .get("tasks")
@@ -83,6 +87,12 @@ fn task_list(
     cluster_keys: Option<&BTreeSet<&str>>,
     clusters: &Clusters,
 ) -> ApiResult<()> {
+    if tasks.len() > MAX_TASKS {
+        return Err(ApiError::invalid(format!(
+            "A job can have at most {MAX_TASKS} tasks; this one has {}.",
+            tasks.len()
+        )));
+    }
     let mut keys = BTreeSet::new();
     for task in tasks {
         let key = task.get("task_key").and_then(Value::as_str).filter(|k| !k.is_empty());
@@ -208,6 +218,10 @@ fn compute(
 }
 
 /// A dependency cycle, named from the first task on it back to itself.
+///
+/// Depth-first with an explicit stack: a chain of any length (the task cap
+/// is checked first, but `runs/submit` and merged updates land here too)
+/// cannot overflow the thread's stack.
 fn find_cycle(tasks: &[&Map<String, Value>]) -> Option<Vec<String>> {
     let deps: BTreeMap<&str, Vec<&str>> = tasks
         .iter()
@@ -221,37 +235,43 @@ fn find_cycle(tasks: &[&Map<String, Value>]) -> Option<Vec<String>> {
             (key, on)
         })
         .collect();
-    // 0 = unvisited, 1 = on the current path, 2 = done.
-    let mut mark: BTreeMap<&str, u8> = BTreeMap::new();
-    let mut path: Vec<&str> = Vec::new();
-    fn visit<'a>(
-        n: &'a str,
-        deps: &BTreeMap<&'a str, Vec<&'a str>>,
-        mark: &mut BTreeMap<&'a str, u8>,
-        path: &mut Vec<&'a str>,
-    ) -> Option<Vec<String>> {
-        match mark.get(n).copied().unwrap_or(0) {
-            1 => {
-                let start = path.iter().position(|p| *p == n).unwrap_or(0);
-                let mut cycle: Vec<String> = path[start..].iter().map(|s| s.to_string()).collect();
-                cycle.push(n.to_string());
-                return Some(cycle);
-            }
-            2 => return None,
-            _ => {}
-        }
-        mark.insert(n, 1);
-        path.push(n);
-        for d in deps.get(n).into_iter().flatten() {
-            if let Some(c) = visit(d, deps, mark, path) {
-                return Some(c);
-            }
-        }
-        path.pop();
-        mark.insert(n, 2);
-        None
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        OnPath,
+        Done,
     }
-    deps.keys().find_map(|k| visit(k, &deps, &mut mark, &mut path))
+    let mut mark: BTreeMap<&str, Mark> = BTreeMap::new();
+    for &root in deps.keys() {
+        if mark.contains_key(root) {
+            continue;
+        }
+        // The current path, each task with the index of its next dependency.
+        let mut path: Vec<(&str, usize)> = vec![(root, 0)];
+        mark.insert(root, Mark::OnPath);
+        while let Some(top) = path.last_mut() {
+            let (task, next) = *top;
+            top.1 += 1;
+            let Some(&dep) = deps.get(task).and_then(|d| d.get(next)) else {
+                mark.insert(task, Mark::Done);
+                path.pop();
+                continue;
+            };
+            match mark.get(dep) {
+                Some(Mark::Done) => {}
+                Some(Mark::OnPath) => {
+                    let start = path.iter().position(|(t, _)| *t == dep).unwrap_or(0);
+                    let mut cycle: Vec<String> = path[start..].iter().map(|(t, _)| t.to_string()).collect();
+                    cycle.push(dep.to_string());
+                    return Some(cycle);
+                }
+                None => {
+                    mark.insert(dep, Mark::OnPath);
+                    path.push((dep, 0));
+                }
+            }
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -283,6 +303,35 @@ mod tests {
             Err("Invalid dependency graph, cycle detected: a -> c -> b -> a.".into())
         );
         assert!(check(json!({"tasks": [nb("a", &[]), nb("a", &[])]})).is_err_and(|m| m.contains("'a' is duplicated")));
+    }
+
+    fn chain(n: usize) -> Vec<Value> {
+        (0..n).map(|i| if i == 0 { nb("t0", &[]) } else { nb(&format!("t{i}"), &[&format!("t{}", i - 1)]) }).collect()
+    }
+
+    #[test]
+    fn a_job_over_the_task_cap_is_refused_and_one_at_it_is_valid() {
+        assert!(check(json!({"tasks": chain(MAX_TASKS)})).is_ok());
+        assert_eq!(
+            check(json!({"tasks": chain(MAX_TASKS + 1)})),
+            Err(format!("A job can have at most {MAX_TASKS} tasks; this one has {}.", MAX_TASKS + 1))
+        );
+    }
+
+    /// A recursive search overflowed the stack (and killed the emulator) on
+    /// chains of about 20k tasks; this one is ten times longer.
+    #[test]
+    fn cycle_search_survives_a_very_long_chain() {
+        let mut tasks = chain(200_000);
+        let refs: Vec<&Map<String, Value>> = tasks.iter().filter_map(Value::as_object).collect();
+        assert_eq!(find_cycle(&refs), None);
+        tasks[0] = nb("t0", &["t199999"]);
+        let refs: Vec<&Map<String, Value>> = tasks.iter().filter_map(Value::as_object).collect();
+        let cycle = find_cycle(&refs).expect("a cycle");
+        assert_eq!(
+            (cycle.len(), cycle.first(), cycle.last()),
+            (200_001, Some(&"t0".to_string()), Some(&"t0".to_string()))
+        );
     }
 
     #[test]
