@@ -542,3 +542,39 @@ async fn several_workspaces_are_isolated() {
     assert_eq!(b.counters().clusters_total, 0);
     assert!(get(&cb, "/api/2.1/clusters/list", json!({})).await.get("clusters").is_none());
 }
+
+#[tokio::test]
+async fn a_task_run_id_shows_the_task_and_the_job_run_id_has_no_output_even_for_one_task() {
+    let (_emulator, c) = start().await;
+    upload(&c, "/Shared/boom", "raise RuntimeError('disk full')").await;
+    let run = post(&c, "/api/2.2/jobs/runs/submit", json!({"run_name": "x", "tasks": [
+        {"task_key": "a", "new_cluster": cluster_spec(), "notebook_task": {"notebook_path": "/Shared/boom"}},
+        {"task_key": "b", "depends_on": [{"task_key": "a"}], "new_cluster": cluster_spec(), "notebook_task": {"notebook_path": "/Shared/boom"}},
+    ]})).await;
+    let run = finished_run(&c, &run["run_id"]).await;
+    assert_eq!(run["state"]["result_state"], "FAILED");
+    let b = run["tasks"].as_array().and_then(|t| t.iter().find(|t| t["task_key"] == "b")).expect("b").clone();
+    let task = get(&c, "/api/2.2/jobs/runs/get", json!({"run_id": b["run_id"]})).await;
+    assert_eq!(task["run_id"], b["run_id"]);
+    assert_eq!(task["state"]["result_state"], "UPSTREAM_FAILED", "the task's state, not the run's: {task}");
+    assert_eq!(task["tasks"].as_array().map(Vec::len), Some(1));
+    let output = get(&c, "/api/2.2/jobs/runs/get-output", json!({"run_id": b["run_id"]})).await;
+    assert_eq!(output["metadata"]["state"]["result_state"], "UPSTREAM_FAILED");
+
+    let single = post(
+        &c,
+        "/api/2.1/jobs/runs/submit",
+        json!({"run_name": "one", "tasks": [
+            {"task_key": "only", "new_cluster": cluster_spec(), "notebook_task": {"notebook_path": "/Shared/boom"}},
+        ]}),
+    )
+    .await;
+    finished_run(&c, &single["run_id"]).await;
+    let err = c
+        .api()
+        .get::<Value>("/api/2.1/jobs/runs/get-output", &json!({"run_id": single["run_id"]}))
+        .await
+        .expect_err("a job run id is refused even with one task");
+    assert_eq!(err.kind(), ErrorKind::InvalidParameterValue);
+    assert!(err.message().starts_with("Retrieving the output of runs with multiple tasks is not supported"));
+}

@@ -277,6 +277,20 @@ impl Run {
         }
         out
     }
+
+    /// A task run as `runs/get` and `runs/get-output` show it: the parent's
+    /// metadata with the task's own id, state, status and times, and the
+    /// task alone in `tasks`.
+    fn task_view(&self, task: &TaskRun, base: &str, version: &str) -> Value {
+        let mut out = self.render(base, version, 0, false);
+        let rendered = task.render(base, self.job_id, self.run_id);
+        for field in ["run_id", "state", "status", "start_time", "end_time", "execution_duration", "run_page_url"] {
+            out[field] = rendered[field].clone();
+        }
+        out["run_duration"] = rendered["execution_duration"].clone();
+        out["tasks"] = json!([rendered]);
+        out
+    }
 }
 
 /// Advance every active run.
@@ -847,10 +861,7 @@ async fn get_run(State(s): State<AppState>, uri: Uri, headers: HeaderMap, params
         let parent =
             w.jobs.task_runs.get(&id).and_then(|p| w.jobs.runs.get(p)).ok_or_else(|| run_does_not_exist(id))?;
         let task = parent.tasks.iter().find(|t| t.run_id == id).ok_or_else(|| run_does_not_exist(id))?;
-        let mut out = parent.render(&base, version(&uri), 0, false);
-        out["run_id"] = json!(id);
-        out["tasks"] = json!([task.render(&base, parent.job_id, parent.run_id)]);
-        Ok(Json(out))
+        Ok(Json(parent.task_view(task, &base, version(&uri))))
     })
 }
 
@@ -927,23 +938,17 @@ async fn get_output(State(s): State<AppState>, uri: Uri, headers: HeaderMap, par
     let id = params.int("run_id")?.ok_or_else(|| ApiError::missing("run_id"))?;
     let base = base_url(&headers);
     s.with(|w| {
-        let (parent, task_id) = match (w.jobs.runs.get(&id), w.jobs.task_runs.get(&id)) {
-            (Some(run), _) => {
-                let latest = run.latest();
-                if latest.len() != 1 {
-                    return Err(ApiError::invalid(
-                        "Retrieving the output of runs with multiple tasks is not supported. Please retrieve the output of each individual task run instead.",
-                    ));
-                }
-                (run, run.tasks[latest[0]].run_id)
-            }
-            (None, Some(parent)) => (w.jobs.runs.get(parent).ok_or_else(|| run_does_not_exist(id))?, id),
-            (None, None) => return Err(run_does_not_exist(id)),
-        };
-        let task = parent.tasks.iter().find(|t| t.run_id == task_id).ok_or_else(|| run_does_not_exist(id))?;
-        let mut metadata = parent.render(&base, version(&uri), 0, false);
-        metadata["run_id"] = json!(task.run_id);
-        metadata["tasks"] = json!([task.render(&base, parent.job_id, parent.run_id)]);
+        // Jobs 2.1 and later keep output per task run, even for a job of
+        // one task: the job run's own id is always refused.
+        if w.jobs.runs.contains_key(&id) {
+            return Err(ApiError::invalid(
+                "Retrieving the output of runs with multiple tasks is not supported. Please retrieve the output of each individual task run instead.",
+            ));
+        }
+        let parent =
+            w.jobs.task_runs.get(&id).and_then(|p| w.jobs.runs.get(p)).ok_or_else(|| run_does_not_exist(id))?;
+        let task = parent.tasks.iter().find(|t| t.run_id == id).ok_or_else(|| run_does_not_exist(id))?;
+        let metadata = parent.task_view(task, &base, version(&uri));
         let mut out = json!({"metadata": metadata});
         if task.spec.contains_key("notebook_task") && task.result == Some("SUCCESS") {
             out["notebook_output"] = match &task.output.result {
