@@ -27,7 +27,7 @@ struct Outcome {
 pub async fn run(plan: &Plan) -> Result<Vec<Metric>, String> {
     let limit = plan.count(200, 100);
     let jobs = plan.count(2_000, 300);
-    let emulator = Emulator::start(&plan.emulator, &["--rate-limit-per-token", &limit.to_string()]).await?;
+    let emulator = Emulator::start(&plan.emulator, &["--rate-limit-per-principal", &limit.to_string()]).await?;
     let contenders: [&'static str; 3] = [BRICKWORK, FIXED, PYTHON];
     let mut outcomes: Vec<Vec<Outcome>> = contenders.iter().map(|_| Vec::new()).collect();
     for _ in 0..plan.reps {

@@ -35,7 +35,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             phase: Phase::Before,
             times: None,
         }],
-        rate_limit_per_token: None,
+        rate_limit_per_principal: None,
     });
     let throttled = http.get(api("/api/2.1/clusters/list")).bearer_auth(emulator.token()).send().await?;
     println!("with faults on: HTTP {} Retry-After {:?}", throttled.status(), throttled.headers().get("retry-after"));

@@ -1,4 +1,4 @@
-//! Fault injection and the per-token rate limit, as axum middleware.
+//! Fault injection and the per-principal rate limit, as axum middleware.
 //!
 //! Faults are drawn from one seeded random source, so the same seed and the
 //! same request order give the same faults. A fault "before" the handler
@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::api::ApiError;
 use crate::settings::{Fault, FaultRule, FaultSettings, Phase};
-use crate::state::{AppState, Counters};
+use crate::state::{AppState, Caller, Counters};
 
 /// The rules in force, the random source and the rate-limit buckets.
 #[derive(Debug)]
@@ -36,6 +36,11 @@ struct Inner {
     /// Times each rule (by index) has fired, for rules with a `times` limit.
     fired: Vec<u64>,
 }
+
+/// Buckets kept before idle ones are dropped. A bucket left alone for a
+/// second is full again, the same as a new one, so dropping it changes no
+/// answer; the map holds only principals active in the last second.
+const MAX_IDLE_BUCKETS: usize = 256;
 
 /// Distinct requests counted in `injected_by_request`; later ones go under
 /// one key, so the map cannot grow with history (paths carry ids).
@@ -111,15 +116,18 @@ impl FaultEngine {
         Some(rule.fault.clone())
     }
 
-    /// False when `token` has used up its requests for this second.
-    fn admit(&self, token: &str) -> bool {
+    /// False when `principal` has used up its requests for this second.
+    fn admit(&self, principal: &str) -> bool {
         let mut inner = self.lock();
-        let Some(rate) = inner.settings.rate_limit_per_token.filter(|r| *r > 0) else {
+        let Some(rate) = inner.settings.rate_limit_per_principal.filter(|r| *r > 0) else {
             return true;
         };
         let rate = f64::from(rate);
         let now = Instant::now();
-        let bucket = inner.buckets.entry(token.to_string()).or_insert(Bucket { tokens: rate, refreshed: now });
+        if inner.buckets.len() >= MAX_IDLE_BUCKETS {
+            inner.buckets.retain(|_, b| now.duration_since(b.refreshed) < Duration::from_secs(1));
+        }
+        let bucket = inner.buckets.entry(principal.to_string()).or_insert(Bucket { tokens: rate, refreshed: now });
         bucket.tokens = (bucket.tokens + now.duration_since(bucket.refreshed).as_secs_f64() * rate).min(rate);
         bucket.refreshed = now;
         if bucket.tokens >= 1.0 {
@@ -153,7 +161,29 @@ fn is_exempt(path: &str) -> bool {
     path.starts_with("/__admin")
 }
 
-/// The middleware: count, rate-limit, inject faults around the handler.
+/// The rate limit, inside authentication: one bucket per authenticated
+/// principal, so a user's several tokens share one allowance and made-up
+/// tokens are refused as unauthenticated without a bucket of their own.
+/// Requests no principal made (discovery, the token endpoint, presigned
+/// storage URLs) are not limited.
+pub async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(caller) = request.extensions().get::<Caller>() else {
+        return next.run(request).await;
+    };
+    if state.faults.admit(&caller.user_name) {
+        return next.run(request).await;
+    }
+    Counters::bump(&state.counters.rate_limited);
+    ApiError::new(
+        429,
+        "REQUEST_LIMIT_EXCEEDED",
+        "Request rate limit exceeded for this principal. Please try again later.",
+    )
+    .with_retry_after(1)
+    .into_response()
+}
+
+/// The middleware: count and inject faults around the handler.
 pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
     Counters::bump(&state.counters.requests);
     let path = request.uri().path().to_string();
@@ -161,17 +191,6 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         return next.run(request).await;
     }
     let method = request.method().as_str().to_string();
-    let token = request.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("anonymous").to_string();
-    if !state.faults.admit(&token) {
-        Counters::bump(&state.counters.rate_limited);
-        return ApiError::new(
-            429,
-            "REQUEST_LIMIT_EXCEEDED",
-            "Request rate limit exceeded for this token. Please try again later.",
-        )
-        .with_retry_after(1)
-        .into_response();
-    }
     if let Some(fault) = state.faults.draw(&method, &path, Phase::Before) {
         Counters::bump(&state.counters.faults_before);
         if let Some(response) = apply(fault).await {

@@ -141,7 +141,7 @@ impl EmulatorBuilder {
         self
     }
 
-    /// Fault injection and per-token rate limit.
+    /// Fault injection and per-principal rate limit.
     pub fn faults(mut self, faults: FaultSettings) -> Self {
         self.settings.faults = faults;
         self
@@ -185,6 +185,7 @@ fn router(state: AppState) -> Router {
         .merge(services::admin::routes().route_layer(from_fn_with_state(state.clone(), services::admin::guard)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn_with_state(state.clone(), faults::rate_limit))
         .layer(from_fn_with_state(state.clone(), auth::layer))
         .layer(from_fn_with_state(state.clone(), faults::layer))
         .layer(from_fn(run_to_completion))

@@ -59,9 +59,9 @@ pub struct ServeArgs {
     /// A fault rule as JSON, e.g. '{"path_prefix":"/api/2.2/jobs/","probability":0.1,"fault":{"kind":"unavailable"}}'.
     #[arg(long = "fault")]
     faults: Vec<String>,
-    /// Requests per second allowed per token.
+    /// Requests per second allowed per authenticated principal (user or service principal).
     #[arg(long)]
-    rate_limit_per_token: Option<u32>,
+    rate_limit_per_principal: Option<u32>,
 }
 
 /// The settings these flags (and `--config`) describe.
@@ -113,8 +113,8 @@ pub fn settings(args: &ServeArgs) -> Result<Settings, String> {
         let parsed: FaultRule = serde_json::from_str(rule).map_err(|e| format!("--fault {rule:?}: {e}"))?;
         s.faults.rules.push(parsed);
     }
-    if args.rate_limit_per_token.is_some() {
-        s.faults.rate_limit_per_token = args.rate_limit_per_token;
+    if args.rate_limit_per_principal.is_some() {
+        s.faults.rate_limit_per_principal = args.rate_limit_per_principal;
     }
     Ok(s)
 }

@@ -125,7 +125,7 @@ fn yes() -> bool {
     true
 }
 
-/// Seeded, per-route fault injection and a per-token rate limit.
+/// Seeded, per-route fault injection and a per-principal rate limit.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FaultSettings {
@@ -133,8 +133,9 @@ pub struct FaultSettings {
     pub seed: u64,
     /// Rules, first match wins per phase.
     pub rules: Vec<FaultRule>,
-    /// Requests per second allowed per token (`None`: unlimited).
-    pub rate_limit_per_token: Option<u32>,
+    /// Requests per second allowed per authenticated principal, whatever
+    /// token it uses (`None`: unlimited).
+    pub rate_limit_per_principal: Option<u32>,
 }
 
 /// Inject `fault` with `probability` on requests whose path starts with `path_prefix`.

@@ -1,4 +1,4 @@
-//! Fault injection, the per-token rate limit, counters and hostile input.
+//! Fault injection, the per-principal rate limit, counters and hostile input.
 
 mod common;
 
@@ -27,7 +27,7 @@ async fn faults_before_change_nothing_and_after_apply_the_change() {
     emulator.set_faults(FaultSettings {
         seed: 1,
         rules: vec![rule("/api/2.0/secrets/scopes/create", 1.0, Fault::Unavailable, Phase::Before)],
-        rate_limit_per_token: None,
+        rate_limit_per_principal: None,
     });
     let err = c.api().post::<Value>("/api/2.0/secrets/scopes/create", &json!({"scope": "a"})).await.expect_err("503");
     assert_eq!(err.kind(), ErrorKind::TemporarilyUnavailable);
@@ -38,7 +38,7 @@ async fn faults_before_change_nothing_and_after_apply_the_change() {
     emulator.set_faults(FaultSettings {
         seed: 1,
         rules: vec![rule("/api/2.0/secrets/scopes/create", 1.0, Fault::DropConnection, Phase::After)],
-        rate_limit_per_token: None,
+        rate_limit_per_principal: None,
     });
     let err =
         c.api().post::<Value>("/api/2.0/secrets/scopes/create", &json!({"scope": "b"})).await.expect_err("dropped");
@@ -56,7 +56,7 @@ async fn a_blindly_retried_post_would_duplicate_but_brickwork_does_not_retry_it(
     emulator.set_faults(FaultSettings {
         seed: 7,
         rules: vec![rule("/api/2.2/jobs/create", 1.0, Fault::DropConnection, Phase::After)],
-        rate_limit_per_token: None,
+        rate_limit_per_principal: None,
     });
     let cfg = Config::builder()
         .host(emulator.url())
@@ -77,7 +77,7 @@ async fn throttling_faults_are_retried_by_brickwork_with_retry_after() {
     emulator.set_faults(FaultSettings {
         seed: 3,
         rules: vec![rule("/api/2.2/jobs/create", 0.5, Fault::TooManyRequests { retry_after_secs: 0 }, Phase::Before)],
-        rate_limit_per_token: None,
+        rate_limit_per_principal: None,
     });
     let cfg =
         Config::builder().host(emulator.url()).token(emulator.token()).without_environment().build().expect("cfg");
@@ -102,7 +102,7 @@ async fn faults_are_reproducible_for_a_seed() {
             .faults(FaultSettings {
                 seed,
                 rules: vec![rule("/api/2.0/preview/scim", 0.5, Fault::InternalError, Phase::Before)],
-                rate_limit_per_token: None,
+                rate_limit_per_principal: None,
             })
             .start()
             .await
@@ -121,9 +121,9 @@ async fn faults_are_reproducible_for_a_seed() {
 }
 
 #[tokio::test]
-async fn rate_limit_per_token_answers_429_with_retry_after() {
+async fn rate_limit_per_principal_answers_429_with_retry_after() {
     let (emulator, _) =
-        start_with(fast().faults(FaultSettings { seed: 0, rules: vec![], rate_limit_per_token: Some(5) })).await;
+        start_with(fast().faults(FaultSettings { seed: 0, rules: vec![], rate_limit_per_principal: Some(5) })).await;
     let c = raw_client(emulator.url(), emulator.token()).await;
     let mut limited = None;
     for _ in 0..30 {
@@ -139,12 +139,34 @@ async fn rate_limit_per_token_answers_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn the_rate_limit_is_per_principal_not_per_token() {
+    let limited = FaultSettings { seed: 0, rules: vec![], rate_limit_per_principal: Some(1) };
+    let builder = fast().user("ann", "dapi-ann-one").user("ann", "dapi-ann-two").faults(limited);
+    let (emulator, _) = start_with(builder).await;
+    let me = |token: &'static str| {
+        let url = emulator.url().to_string();
+        async move { raw_client(&url, token).await.api().get::<Value>("/api/2.0/preview/scim/v2/Me", &()).await }
+    };
+    // A made-up token is unauthenticated every time: it gets no bucket to use up.
+    for _ in 0..3 {
+        let err = me("dapi-made-up").await.expect_err("unknown token");
+        assert_eq!(err.status(), Some(403), "{err:?}");
+    }
+    me("dapi-ann-one").await.expect("ann's first request of the second");
+    let err = me("dapi-ann-two").await.expect_err("ann's other token shares her allowance");
+    assert_eq!(err.kind(), ErrorKind::RequestLimitExceeded);
+    let admin = raw_client(emulator.url(), emulator.token()).await;
+    admin.api().get::<Value>("/api/2.0/preview/scim/v2/Me", &()).await.expect("another principal has its own");
+    assert_eq!(emulator.counters().rate_limited, 1);
+}
+
+#[tokio::test]
 async fn latency_fault_delays_without_failing() {
     let (emulator, c) = start().await;
     emulator.set_faults(FaultSettings {
         seed: 0,
         rules: vec![rule("/api/2.0/preview/scim/v2/Me", 1.0, Fault::Latency { ms: 50 }, Phase::Before)],
-        rate_limit_per_token: None,
+        rate_limit_per_principal: None,
     });
     assert_eq!(get(&c, "/api/2.0/preview/scim/v2/Me", json!({})).await["userName"], "admin@example.com");
     assert_eq!(emulator.counters().faults_by_kind.get("latency:before"), Some(&1));

@@ -259,7 +259,7 @@ mod guards {
                 phase: Phase::Before,
                 times: None,
             }],
-            rate_limit_per_token: None,
+            rate_limit_per_principal: None,
         });
         let quick_body = ephemeral_cluster(&w, spec(), ephemeral_options(), |_| async { Ok(()) });
         assert!(tokio::time::timeout(Duration::from_millis(1000), quick_body).await.is_err(), "dropped mid-cleanup");
@@ -282,7 +282,7 @@ mod guards {
                 phase: Phase::Before,
                 times: None,
             }],
-            rate_limit_per_token: None,
+            rate_limit_per_principal: None,
         });
         let guarded = ephemeral_cluster(&w, spec(), ephemeral_options(), |_| async { Ok(()) });
         assert!(tokio::time::timeout(Duration::from_millis(300), guarded).await.is_err(), "dropped mid-create");
@@ -317,7 +317,7 @@ mod guards {
                 phase: Phase::After,
                 times: None,
             }],
-            rate_limit_per_token: None,
+            rate_limit_per_principal: None,
         });
         let value = ephemeral_cluster(&w, spec(), ephemeral_options(), |_| async { Ok(42) }).await;
         emulator.set_faults(FaultSettings::default());
@@ -352,7 +352,7 @@ mod guards {
                 phase: Phase::Before,
                 times: None,
             }],
-            rate_limit_per_token: None,
+            rate_limit_per_principal: None,
         });
         let err = managed_cluster(&w, &id, options(), |_| async {
             Err::<(), _>(Error::new(ErrorKind::InvalidState, "the body's own failure"))
@@ -549,7 +549,7 @@ async fn bulk_delete_of_500_jobs_under_injected_faults_accounts_for_every_item()
                 times: None,
             },
         ],
-        rate_limit_per_token: None,
+        rate_limit_per_principal: None,
     });
     let report = delete_jobs_where(&w, 16, |name| name.starts_with("bulk-")).await.expect("listing");
     let counters = emulator.counters();

@@ -9,7 +9,7 @@ use futures::StreamExt;
 /// requests a second per token; the number of 429 answers.
 async fn throttled_answers(adaptive: bool, requests: usize, concurrency: usize) -> u64 {
     let emulator: EmulatorHandle = Emulator::start().await.expect("emulator");
-    emulator.set_faults(FaultSettings { seed: 1, rules: Vec::new(), rate_limit_per_token: Some(40) });
+    emulator.set_faults(FaultSettings { seed: 1, rules: Vec::new(), rate_limit_per_principal: Some(40) });
     let cfg = Config::builder()
         .host(emulator.url())
         .token(emulator.token())

@@ -312,7 +312,7 @@ fn rule(
 }
 
 fn faults(rules: Vec<FaultRule>) -> FaultSettings {
-    FaultSettings { seed: 7, rules, rate_limit_per_token: None }
+    FaultSettings { seed: 7, rules, rate_limit_per_principal: None }
 }
 
 /// Writes `data` to a temporary file.

@@ -201,7 +201,7 @@ mod helpers {
                 phase: Phase::After,
                 times: None,
             }],
-            rate_limit_per_token: None,
+            rate_limit_per_principal: None,
         });
         let jobs = w.jobs();
         let call = tokio::spawn(async move { jobs.run_now(job_id).await.map(|pending| pending.into_response()) });

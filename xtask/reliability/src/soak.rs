@@ -54,7 +54,7 @@ fn fault_rules(seed: u64) -> FaultSettings {
             rule(Phase::After, 0.02, Fault::DropConnection),
             rule(Phase::After, 0.02, Fault::InternalError),
         ],
-        rate_limit_per_token: None,
+        rate_limit_per_principal: None,
     }
 }
 

@@ -64,7 +64,7 @@ fn faults(seed: u64) -> FaultSettings {
             rule(DELETE, Phase::Before, 0.3, Fault::Latency { ms: 40 }),
             rule("/api/2.1/clusters/get", Phase::Before, 0.05, Fault::Latency { ms: 30 }),
         ],
-        rate_limit_per_token: None,
+        rate_limit_per_principal: None,
     }
 }
 
