@@ -578,3 +578,30 @@ async fn a_task_run_id_shows_the_task_and_the_job_run_id_has_no_output_even_for_
     assert_eq!(err.kind(), ErrorKind::InvalidParameterValue);
     assert!(err.message().starts_with("Retrieving the output of runs with multiple tasks is not supported"));
 }
+
+#[tokio::test]
+async fn run_now_only_runs_the_picked_tasks_without_waiting_for_the_others() {
+    let (_emulator, c) = start().await;
+    upload(&c, "/Shared/etl/silver", "dbutils.notebook.exit('silver done')").await;
+    let job_id = create_job(&c, json!({
+        "name": "etl",
+        "tasks": [
+            {"task_key": "bronze", "new_cluster": cluster_spec(), "notebook_task": {"notebook_path": "/Shared/etl/silver"}},
+            {"task_key": "silver", "depends_on": [{"task_key": "bronze"}], "new_cluster": cluster_spec(), "notebook_task": {"notebook_path": "/Shared/etl/silver"}},
+        ],
+    })).await;
+    let started = post(&c, "/api/2.2/jobs/run-now", json!({"job_id": job_id, "only": ["silver"]})).await;
+    let run = finished_run(&c, &started["run_id"]).await;
+    assert_eq!(run["state"]["result_state"], "SUCCESS", "{run}");
+    let keys: Vec<&str> =
+        run["tasks"].as_array().expect("tasks").iter().filter_map(|t| t["task_key"].as_str()).collect();
+    assert_eq!(keys, ["silver"]);
+
+    let err = c
+        .api()
+        .post::<Value>("/api/2.2/jobs/run-now", &json!({"job_id": job_id, "only": ["silvr"]}))
+        .await
+        .expect_err("a task the job does not have");
+    assert_eq!(err.kind(), ErrorKind::InvalidParameterValue);
+    assert!(err.message().contains("silvr"), "{err:?}");
+}

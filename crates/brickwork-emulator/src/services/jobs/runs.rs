@@ -756,6 +756,28 @@ fn tasks_of(v: Option<&Value>) -> Vec<Map<String, Value>> {
     v.and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_object).cloned().collect()).unwrap_or_default()
 }
 
+/// The tasks `run-now`'s `only` picks. A picked task's dependencies on
+/// tasks left out are dropped: they are not part of this run, so waiting
+/// for them would hold the task forever. A key the job does not have is
+/// refused rather than silently running less than asked.
+fn selected_tasks(tasks: Vec<Map<String, Value>>, keep: &BTreeSet<&str>) -> ApiResult<Vec<Map<String, Value>>> {
+    let key = |t: &Map<String, Value>| t.get("task_key").and_then(Value::as_str).unwrap_or_default().to_string();
+    let known: BTreeSet<String> = tasks.iter().map(key).collect();
+    if let Some(unknown) = keep.iter().find(|k| !known.contains(**k)) {
+        return Err(ApiError::invalid(format!("Task key '{unknown}' in only does not exist in the job.")));
+    }
+    let mut picked: Vec<Map<String, Value>> = tasks.into_iter().filter(|t| keep.contains(key(t).as_str())).collect();
+    for task in &mut picked {
+        if let Some(Value::Array(deps)) = task.get_mut("depends_on") {
+            deps.retain(|d| d.get("task_key").and_then(Value::as_str).is_some_and(|k| keep.contains(k)));
+            if deps.is_empty() {
+                task.remove("depends_on");
+            }
+        }
+    }
+    Ok(picked)
+}
+
 async fn run_now(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -788,8 +810,8 @@ async fn run_now(
         let job_parameters: Vec<Value> = params.iter().map(|(k, v)| json!({"name": k, "value": v})).collect();
         let mut tasks = tasks_of(settings.get("tasks"));
         if let Some(only) = body.get("only").and_then(Value::as_array) {
-            let keep: Vec<&str> = only.iter().filter_map(Value::as_str).collect();
-            tasks.retain(|t| t.get("task_key").and_then(Value::as_str).is_some_and(|k| keep.contains(&k)));
+            let keep: BTreeSet<&str> = only.iter().filter_map(Value::as_str).collect();
+            tasks = selected_tasks(tasks, &keep)?;
         }
         let new = NewRun {
             job_id: Some(job_id),
