@@ -605,3 +605,27 @@ async fn run_now_only_runs_the_picked_tasks_without_waiting_for_the_others() {
     assert_eq!(err.kind(), ErrorKind::InvalidParameterValue);
     assert!(err.message().contains("silvr"), "{err:?}");
 }
+
+#[tokio::test]
+async fn azure_and_gcp_node_types_and_ml_runtimes_are_accepted() {
+    let (_emulator, c) = start().await;
+    for (node, runtime) in [
+        ("Standard_DS3_v2", "15.4.x-scala2.12"),
+        ("n2-standard-4", "16.4.x-scala2.12"),
+        ("g4dn.xlarge", "16.4.x-gpu-ml-scala2.12"),
+    ] {
+        let spec = json!({"cluster_name": node, "spark_version": runtime, "node_type_id": node, "num_workers": 1});
+        let created = post(&c, "/api/2.1/clusters/create", spec).await;
+        assert!(created["cluster_id"].is_string(), "{node} on {runtime}: {created}");
+    }
+    let listed = get(&c, "/api/2.1/clusters/list-node-types", json!({})).await;
+    let ids: Vec<&str> =
+        listed["node_types"].as_array().expect("types").iter().filter_map(|t| t["node_type_id"].as_str()).collect();
+    assert!(
+        ids.contains(&"Standard_DS3_v2") && ids.contains(&"n2-standard-4") && ids.contains(&"i3.xlarge"),
+        "{ids:?}"
+    );
+    let bad = json!({"cluster_name": "x", "spark_version": "15.4.x-scala2.12", "node_type_id": "Standard_Bogus", "num_workers": 1});
+    let err = c.api().post::<Value>("/api/2.1/clusters/create", &bad).await.expect_err("unknown node type");
+    assert_eq!(err.kind(), ErrorKind::InvalidParameterValue);
+}

@@ -250,9 +250,11 @@ mod helpers {
             .select_spark_version(&SparkVersionFilter { photon: true, ..Default::default() })
             .await
             .expect("photon");
-        assert_eq!(photon, "15.4.x-photon-scala2.12");
+        assert_eq!(photon, "16.4.x-photon-scala2.12");
+        let gpu_ml = SparkVersionFilter { gpu: true, ml: true, ..Default::default() };
+        assert_eq!(clusters.select_spark_version(&gpu_ml).await.expect("gpu ml"), "16.4.x-gpu-ml-scala2.12");
         let none = clusters.select_spark_version(&SparkVersionFilter { gpu: true, ..Default::default() }).await;
-        assert_eq!(none.expect_err("no gpu").kind(), ErrorKind::NotFound);
+        assert_eq!(none.expect_err("GPU runtimes are all ML runtimes").kind(), ErrorKind::NotFound);
         let small =
             clusters.select_node_type(&NodeTypeFilter { local_disk: true, ..Default::default() }).await.expect("node");
         assert_eq!(small, "m5d.large");

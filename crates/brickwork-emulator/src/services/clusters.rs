@@ -15,22 +15,76 @@ use crate::state::{now_ms, AppState, Caller};
 
 /// Spark versions offered, in the key/name patterns the SDK helpers parse.
 pub const SPARK_VERSIONS: &[(&str, &str)] = &[
+    ("12.2.x-scala2.12", "12.2 LTS (includes Apache Spark 3.3.2, Scala 2.12)"),
     ("13.3.x-scala2.12", "13.3 LTS (includes Apache Spark 3.4.1, Scala 2.12)"),
     ("14.3.x-scala2.12", "14.3 LTS (includes Apache Spark 3.5.0, Scala 2.12)"),
     ("15.4.x-scala2.12", "15.4 LTS (includes Apache Spark 3.5.0, Scala 2.12)"),
     ("15.4.x-photon-scala2.12", "15.4 LTS Photon (includes Apache Spark 3.5.0, Scala 2.12)"),
     ("15.4.x-cpu-ml-scala2.12", "15.4 LTS ML (includes Apache Spark 3.5.0, Scala 2.12)"),
+    ("15.4.x-gpu-ml-scala2.12", "15.4 LTS ML (includes Apache Spark 3.5.0, GPU, Scala 2.12)"),
     ("16.4.x-scala2.12", "16.4 LTS (includes Apache Spark 3.5.2, Scala 2.12)"),
+    ("16.4.x-photon-scala2.12", "16.4 LTS Photon (includes Apache Spark 3.5.2, Scala 2.12)"),
+    ("16.4.x-cpu-ml-scala2.12", "16.4 LTS ML (includes Apache Spark 3.5.2, Scala 2.12)"),
+    ("16.4.x-gpu-ml-scala2.12", "16.4 LTS ML (includes Apache Spark 3.5.2, GPU, Scala 2.12)"),
     ("17.0.x-scala2.13", "17.0 (includes Apache Spark 4.0.0, Scala 2.13)"),
+    ("17.3.x-scala2.13", "17.3 LTS (includes Apache Spark 4.0.0, Scala 2.13)"),
 ];
 
-/// Node types offered: (id, memory MB, cores, local disks).
-pub const NODE_TYPES: &[(&str, i64, f64, i64)] = &[
-    ("i3.xlarge", 31232, 4.0, 1),
-    ("i3.2xlarge", 62464, 8.0, 1),
-    ("m5d.large", 8192, 2.0, 1),
-    ("m5d.xlarge", 16384, 4.0, 1),
-    ("r5d.xlarge", 32768, 4.0, 1),
+/// The cloud a node type belongs to; it decides which storage attributes
+/// the type reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cloud {
+    Aws,
+    Azure,
+    Gcp,
+}
+
+/// A node type offered.
+#[derive(Debug)]
+pub struct NodeType {
+    pub id: &'static str,
+    pub cloud: Cloud,
+    pub memory_mb: i64,
+    pub cores: f64,
+    pub gpus: i64,
+    /// Local disks (NVMe or SSD) for the disk cache; 0 for none.
+    pub local_disks: i64,
+    pub category: &'static str,
+}
+
+const fn node(id: &'static str, cloud: Cloud, memory_mb: i64, cores: f64, local_disks: i64) -> NodeType {
+    NodeType { id, cloud, memory_mb, cores, gpus: 0, local_disks, category: "General Purpose" }
+}
+
+const fn kind(mut n: NodeType, category: &'static str, gpus: i64) -> NodeType {
+    n.category = category;
+    n.gpus = gpus;
+    n
+}
+
+/// Node types of the three clouds: the emulator is no one cloud, so code
+/// written for an Azure or GCP workspace runs on it unchanged.
+pub const NODE_TYPES: &[NodeType] = &[
+    node("i3.xlarge", Cloud::Aws, 31232, 4.0, 1),
+    node("i3.2xlarge", Cloud::Aws, 62464, 8.0, 1),
+    node("m5d.large", Cloud::Aws, 8192, 2.0, 1),
+    node("m5d.xlarge", Cloud::Aws, 16384, 4.0, 1),
+    node("m5d.2xlarge", Cloud::Aws, 32768, 8.0, 1),
+    kind(node("r5d.xlarge", Cloud::Aws, 32768, 4.0, 1), "Memory Optimized", 0),
+    kind(node("c5d.xlarge", Cloud::Aws, 8192, 4.0, 1), "Compute Optimized", 0),
+    kind(node("g4dn.xlarge", Cloud::Aws, 16384, 4.0, 1), "GPU Accelerated", 1),
+    node("Standard_DS3_v2", Cloud::Azure, 14336, 4.0, 0),
+    node("Standard_DS4_v2", Cloud::Azure, 28672, 8.0, 0),
+    node("Standard_D4ds_v5", Cloud::Azure, 16384, 4.0, 1),
+    kind(node("Standard_E8ds_v4", Cloud::Azure, 65536, 8.0, 1), "Memory Optimized", 0),
+    kind(node("Standard_F4s", Cloud::Azure, 8192, 4.0, 0), "Compute Optimized", 0),
+    kind(node("Standard_L8s_v3", Cloud::Azure, 65536, 8.0, 1), "Storage Optimized", 0),
+    kind(node("Standard_NC6s_v3", Cloud::Azure, 114688, 6.0, 1), "GPU Accelerated", 1),
+    node("n2-standard-4", Cloud::Gcp, 16384, 4.0, 0),
+    node("n2-standard-8", Cloud::Gcp, 32768, 8.0, 0),
+    kind(node("n2-highmem-4", Cloud::Gcp, 32768, 4.0, 0), "Memory Optimized", 0),
+    kind(node("n2-highcpu-8", Cloud::Gcp, 8192, 8.0, 0), "Compute Optimized", 0),
+    kind(node("a2-highgpu-1g", Cloud::Gcp, 87040, 12.0, 1), "GPU Accelerated", 1),
 ];
 
 /// Cluster states.
@@ -309,7 +363,7 @@ pub fn validate_spec(spec: &Map<String, Value>, prefix: &str) -> ApiResult<()> {
     if !spec.contains_key("instance_pool_id") {
         let node = spec.get("node_type_id").and_then(Value::as_str).filter(|s| !s.is_empty());
         let node = node.ok_or_else(|| ApiError::invalid("Missing required field 'node_type_id'"))?;
-        if !NODE_TYPES.iter().any(|(n, ..)| *n == node) {
+        if !NODE_TYPES.iter().any(|n| n.id == node) {
             return Err(ApiError::invalid(format!("Node type {node} is not supported.")));
         }
     }
@@ -652,19 +706,18 @@ async fn spark_versions() -> Json<Value> {
 }
 
 async fn node_types() -> Json<Value> {
-    let types: Vec<Value> = NODE_TYPES
-        .iter()
-        .map(|(id, mem, cores, disks)| {
-            json!({
-                "node_type_id": id, "instance_type_id": id, "memory_mb": mem, "num_cores": cores,
-                "description": id, "category": "General Purpose", "is_deprecated": false, "is_hidden": false,
-                "photon_driver_capable": true, "photon_worker_capable": true, "support_cluster_tags": true,
-                "support_ebs_volumes": true, "is_io_cache_enabled": id.starts_with("i3"),
-                "node_instance_type": {"instance_type_id": id, "local_disks": disks, "local_disk_size_gb": 150},
-            })
-        })
-        .collect();
+    let types: Vec<Value> = NODE_TYPES.iter().map(render_node_type).collect();
     Json(json!({"node_types": types}))
+}
+
+fn render_node_type(n: &NodeType) -> Value {
+    json!({
+        "node_type_id": n.id, "instance_type_id": n.id, "memory_mb": n.memory_mb, "num_cores": n.cores,
+        "num_gpus": n.gpus, "description": n.id, "category": n.category, "is_deprecated": false, "is_hidden": false,
+        "photon_driver_capable": n.gpus == 0, "photon_worker_capable": n.gpus == 0, "support_cluster_tags": true,
+        "support_ebs_volumes": n.cloud == Cloud::Aws, "is_io_cache_enabled": n.local_disks > 0,
+        "node_instance_type": {"instance_type_id": n.id, "local_disks": n.local_disks, "local_disk_size_gb": 150 * n.local_disks},
+    })
 }
 
 async fn zones() -> Json<Value> {
