@@ -629,3 +629,29 @@ async fn azure_and_gcp_node_types_and_ml_runtimes_are_accepted() {
     let err = c.api().post::<Value>("/api/2.1/clusters/create", &bad).await.expect_err("unknown node type");
     assert_eq!(err.kind(), ErrorKind::InvalidParameterValue);
 }
+
+#[tokio::test]
+async fn a_task_past_its_timeout_ends_timed_out_and_retries_only_with_retry_on_timeout() {
+    let (_emulator, c) = start_with(fast().task_duration(std::time::Duration::from_secs(4))).await;
+    upload(&c, "/Shared/slow", "dbutils.notebook.exit('late')").await;
+    let task = |key: &str| json!({"task_key": key, "new_cluster": cluster_spec(), "timeout_seconds": 1, "notebook_task": {"notebook_path": "/Shared/slow"}});
+    let mut retried = task("retried");
+    retried["retry_on_timeout"] = json!(true);
+    retried["max_retries"] = json!(1);
+    let mut once = task("once");
+    once["max_retries"] = json!(3);
+    let run = post(&c, "/api/2.2/jobs/runs/submit", json!({"run_name": "slow", "tasks": [once, retried]})).await;
+    let run = finished_run(&c, &run["run_id"]).await;
+    assert_eq!(run["state"]["result_state"], "TIMEDOUT", "{run}");
+    let attempts = |key: &str| -> Vec<Value> {
+        run["tasks"]
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .filter(|t| t["task_key"] == key)
+            .map(|t| t["state"]["result_state"].clone())
+            .collect()
+    };
+    assert_eq!(attempts("once"), [json!("TIMEDOUT")], "no retry of a timeout without retry_on_timeout");
+    assert_eq!(attempts("retried"), [json!("TIMEDOUT"), json!("TIMEDOUT")]);
+}

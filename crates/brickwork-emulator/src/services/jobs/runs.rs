@@ -354,6 +354,12 @@ fn stop_tasks(world: &mut World, run: &mut Run, result: &'static str, message: &
 
 /// One step of task `i`; true when something changed.
 fn step(world: &mut World, run: &mut Run, i: usize, now: Instant) -> bool {
+    if timed_out(&run.tasks[i]) {
+        let message = format!("Task {} timed out.", run.tasks[i].key);
+        run.tasks[i].finish("TERMINATED", "TIMEDOUT", message);
+        end_attempt(world, run, i, now);
+        return true;
+    }
     match run.tasks[i].phase.clone() {
         Phase::Done => false,
         Phase::Retrying(at) => {
@@ -536,7 +542,6 @@ fn blocked_by(run_if: &str, results: &[&str]) -> Option<&'static str> {
 fn complete_task(world: &mut World, run: &mut Run, i: usize, now: Instant) {
     let spec = run.tasks[i].spec.clone();
     let outcome = execute(world, run, &spec);
-    let settings = world.settings.clone();
     let task = &mut run.tasks[i];
     match outcome {
         Outcome::Exit(value) => {
@@ -548,14 +553,37 @@ fn complete_task(world: &mut World, run: &mut Run, i: usize, now: Instant) {
             task.finish("TERMINATED", "FAILED", error);
         }
     }
+    end_attempt(world, run, i, now);
+}
+
+/// A task past its own `timeout_seconds`, counted from its start (compute
+/// set-up included), that has not finished.
+fn timed_out(task: &TaskRun) -> bool {
+    let limit = task.spec.get("timeout_seconds").and_then(Value::as_i64).unwrap_or(0);
+    let started = matches!(task.phase, Phase::Compute(_) | Phase::Running(_));
+    started && limit > 0 && now_ms().saturating_sub(task.start_time) >= limit.saturating_mul(1000)
+}
+
+/// After an attempt ends: its own cluster goes, and a failed attempt (or a
+/// timed-out one, with `retry_on_timeout`) is retried while retries remain.
+fn end_attempt(world: &mut World, run: &mut Run, i: usize, now: Instant) {
+    let settings = world.settings.clone();
+    let task = &run.tasks[i];
     if task.owns_cluster {
         if let Some(id) = task.cluster_id.clone() {
             let _ = world.clusters.terminate(&id, "JOB_FINISHED", &run.creator, &settings);
         }
     }
+    let spec = task.spec.clone();
     let max_retries = spec.get("max_retries").and_then(Value::as_i64).unwrap_or(0);
-    let attempt = run.tasks[i].attempt;
-    if run.tasks[i].result == Some("FAILED") && (max_retries == -1 || attempt < max_retries) {
+    let retry_on_timeout = spec.get("retry_on_timeout").and_then(Value::as_bool).unwrap_or(false);
+    let retried = match task.result {
+        Some("FAILED") => true,
+        Some("TIMEDOUT") => retry_on_timeout,
+        _ => false,
+    };
+    let attempt = task.attempt;
+    if retried && (max_retries == -1 || attempt < max_retries) {
         let interval = spec.get("min_retry_interval_millis").and_then(Value::as_i64).unwrap_or(0).max(0) as u64;
         let mut retry = TaskRun::new(world.next_id(), spec, attempt + 1);
         retry.phase = Phase::Retrying(now + Duration::from_millis(interval));
