@@ -655,3 +655,21 @@ async fn a_task_past_its_timeout_ends_timed_out_and_retries_only_with_retry_on_t
     assert_eq!(attempts("once"), [json!("TIMEDOUT")], "no retry of a timeout without retry_on_timeout");
     assert_eq!(attempts("retried"), [json!("TIMEDOUT"), json!("TIMEDOUT")]);
 }
+
+#[tokio::test]
+async fn files_api_paths_count_a_run_of_slashes_as_one() {
+    let (_emulator, c) = start().await;
+    let request = |method, path: &str| c.api().request(method, path);
+    request(brickwork::transport::Method::PUT, "/api/2.0/fs/files//Volumes/main/raw//in/b.csv")
+        .bytes("1\n")
+        .send()
+        .await
+        .expect("upload through doubled slashes");
+    let down = request(brickwork::transport::Method::GET, "/api/2.0/fs/files/Volumes/main/raw/in/b.csv")
+        .send()
+        .await
+        .expect("the same file by its plain path");
+    assert_eq!(down.bytes().as_ref(), b"1\n");
+    let listing = get(&c, "/api/2.0/fs/directories/Volumes//main/raw/in/", json!({})).await;
+    assert_eq!(listing["contents"][0]["path"], "/Volumes/main/raw/in/b.csv");
+}

@@ -423,6 +423,17 @@ pub(super) fn serve_file(
     }
 }
 
+/// The path a Files API URL names. Runs of `/` count as one, as the real
+/// service reads `/fs/files//Volumes/a//b`; `.` and `..` stay refused.
+fn files_api_path(raw: &str) -> ApiResult<String> {
+    let mut collapsed = String::with_capacity(raw.len() + 1);
+    for segment in raw.split('/').filter(|s| !s.is_empty()) {
+        collapsed.push('/');
+        collapsed.push_str(segment);
+    }
+    absolute_path(if collapsed.is_empty() { "/" } else { &collapsed })
+}
+
 /// `/api/2.0/fs/files{path}`: PUT upload, GET download, HEAD metadata,
 /// DELETE, and POST for the multipart upload actions.
 async fn files(
@@ -431,7 +442,7 @@ async fn files(
     params: Params,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let path = absolute_path(&format!("/{raw}"))?;
+    let path = files_api_path(&raw)?;
     match *request.method() {
         Method::PUT => {
             let overwrite = params.bool("overwrite")?.unwrap_or(true);
@@ -462,7 +473,7 @@ async fn directories(
     params: Params,
     method: Method,
 ) -> Result<Response, ApiError> {
-    let path = absolute_path(&format!("/{raw}"))?;
+    let path = files_api_path(&raw)?;
     match method {
         Method::PUT => {
             s.with(|w| w.files.mkdirs(&path))?;
