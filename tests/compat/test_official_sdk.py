@@ -10,8 +10,8 @@ import urllib.request
 import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import (AlreadyExists, BadRequest, NotFound, OperationFailed, PermissionDenied, ResourceAlreadyExists,
-                                   ResourceDoesNotExist, InvalidParameterValue)
-from databricks.sdk.service import compute, jobs, workspace
+                                   ResourceConflict, ResourceDoesNotExist, InvalidParameterValue)
+from databricks.sdk.service import compute, iam, jobs, workspace
 from databricks.sdk.service.sql import StatementState
 
 NOTEBOOK_OK = "# Databricks notebook source\nprint('hi')\ndbutils.notebook.exit('rows=' + '42')\n"
@@ -148,6 +148,28 @@ def test_workspace_upload_and_download_of_notebooks_and_large_files(w):
         w.workspace.upload(f"{folder}/data.bin", b"other", format=workspace.ImportFormat.RAW)
     w.workspace.upload(f"{folder}/data.bin", b"other", format=workspace.ImportFormat.RAW, overwrite=True)
     assert w.workspace.download(f"{folder}/data.bin", format=workspace.ExportFormat.AUTO).read() == b"other"
+
+
+def test_scim_users_groups_and_service_principals(w):
+    user = w.users.create(user_name="compat-user@example.com", display_name="Compat User")
+    assert w.users.get(id=user.id).display_name == "Compat User"
+    found = list(w.users.list(filter='userName eq "compat-user@example.com"'))
+    assert [u.id for u in found] == [user.id]
+    assert list(w.users.list(filter='displayName eq "compat-user@example.com"')) == []
+    with pytest.raises(ResourceConflict):
+        w.users.create(user_name="compat-user@example.com")
+    sp = w.service_principals.create(display_name="compat-bot")
+    assert sp.application_id
+    group = w.groups.create(display_name="compat-group", members=[iam.ComplexValue(value=user.id)])
+    w.groups.patch(id=group.id, schemas=[iam.PatchSchema.URN_IETF_PARAMS_SCIM_API_MESSAGES_2_0_PATCH_OP],
+                   operations=[iam.Patch(op=iam.PatchOp.ADD, path="members", value=[{"value": sp.id}])])
+    assert sorted(m.value for m in w.groups.get(id=group.id).members) == sorted([user.id, sp.id])
+    assert any(g.display == "compat-group" for g in w.users.get(id=user.id).groups)
+    w.users.delete(id=user.id)
+    with pytest.raises(NotFound):
+        w.users.get(id=user.id)
+    w.groups.delete(id=group.id)
+    w.service_principals.delete(id=sp.id)
 
 
 def test_secrets(w):

@@ -20,6 +20,9 @@ pub struct ApiError {
     pub error_code: Value,
     pub message: String,
     pub retry_after: Option<u64>,
+    /// Answer in the SCIM error shape (`{schemas, detail, status}`), as the
+    /// SCIM APIs do, instead of `{error_code, message}`.
+    pub scim: bool,
 }
 
 impl ApiError {
@@ -29,7 +32,13 @@ impl ApiError {
             error_code: Value::String(code.to_string()),
             message: message.into(),
             retry_after: None,
+            scim: false,
         }
+    }
+
+    /// A SCIM API error: `status` with `detail`, in the SCIM shape.
+    pub fn scim(status: u16, detail: impl Into<String>) -> Self {
+        ApiError { scim: true, ..Self::new(status, "", detail) }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -73,7 +82,14 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error_code": self.error_code, "message": self.message});
+        let body = if self.scim {
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                "detail": self.message, "status": self.status.as_u16().to_string(),
+            })
+        } else {
+            json!({"error_code": self.error_code, "message": self.message})
+        };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             response.headers_mut().insert("retry-after", HeaderValue::from(secs));

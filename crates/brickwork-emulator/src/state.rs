@@ -8,7 +8,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::services::{catalog, clusters, commands, dbfs, jobs, libraries, secrets, uploads, warehouses, workspace};
+use crate::services::{
+    catalog, clusters, commands, dbfs, jobs, libraries, scim, secrets, uploads, warehouses, workspace,
+};
 use crate::settings::Settings;
 
 /// Milliseconds since the epoch, as Databricks timestamps are.
@@ -35,7 +37,6 @@ pub struct IssuedToken {
 pub struct Identity {
     pub pats: HashMap<String, Caller>,
     pub oauth_tokens: HashMap<String, IssuedToken>,
-    pub user_ids: HashMap<String, i64>,
     pub grants: crate::services::oauth::Grants,
 }
 
@@ -60,6 +61,7 @@ impl Counters {
 pub struct World {
     pub settings: Arc<Settings>,
     pub identity: Identity,
+    pub directory: scim::Directory,
     pub clusters: clusters::Clusters,
     pub jobs: jobs::Jobs,
     pub workspace: workspace::Tree,
@@ -77,6 +79,7 @@ impl World {
     pub fn new(settings: Arc<Settings>) -> Self {
         let mut world = World {
             identity: Identity::default(),
+            directory: scim::Directory::default(),
             clusters: clusters::Clusters::default(),
             jobs: jobs::Jobs::default(),
             workspace: workspace::Tree::default(),
@@ -92,21 +95,15 @@ impl World {
         };
         let admin = Caller { user_name: settings.user_name.clone(), admin: true };
         world.identity.pats.insert(settings.token.clone(), admin.clone());
-        world.add_user(&admin.user_name);
+        world.ensure_user(&admin.user_name, true);
         for user in &settings.users {
             world.identity.pats.insert(user.token.clone(), Caller { user_name: user.user_name.clone(), admin: false });
-            world.add_user(&user.user_name);
+            world.ensure_user(&user.user_name, false);
         }
         for sp in &settings.service_principals {
-            world.add_user(&sp.client_id);
+            world.ensure_service_principal(&sp.client_id, sp.admin);
         }
         world
-    }
-
-    fn add_user(&mut self, user_name: &str) {
-        let id = self.next_id();
-        self.identity.user_ids.insert(user_name.to_string(), id);
-        self.workspace.ensure_home(user_name);
     }
 
     /// A fresh int64 id (job, run, object ids share one sequence).

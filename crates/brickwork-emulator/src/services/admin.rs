@@ -102,9 +102,7 @@ async fn add_user(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResu
     let token = ids::pat();
     s.with(|w| {
         w.identity.pats.insert(token.clone(), Caller { user_name: user_name.clone(), admin });
-        let id = w.next_id();
-        w.identity.user_ids.entry(user_name.clone()).or_insert(id);
-        w.workspace.ensure_home(&user_name);
+        w.ensure_user(&user_name, admin);
     });
     Ok(Json(json!({"user_name": user_name, "token": token})))
 }

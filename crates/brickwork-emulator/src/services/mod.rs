@@ -9,6 +9,7 @@ pub mod identity;
 pub mod jobs;
 pub mod libraries;
 pub mod oauth;
+pub mod scim;
 pub mod secrets;
 pub mod uploads;
 pub mod warehouses;
@@ -23,6 +24,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(identity::routes())
         .merge(oauth::routes())
+        .merge(scim::routes())
         .merge(clusters::routes())
         .merge(jobs::routes())
         .merge(workspace::routes())

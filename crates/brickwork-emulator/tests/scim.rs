@@ -1,0 +1,79 @@
+//! SCIM users, groups and service principals over HTTP.
+
+mod common;
+
+use brickwork::ErrorKind;
+use common::*;
+use serde_json::{json, Value};
+
+const SCIM: &str = "/api/2.0/preview/scim/v2";
+const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+#[tokio::test]
+async fn users_groups_and_service_principals_are_written_filtered_and_refused_typed() {
+    let (emulator, c) = start_with(fast().user("viewer@example.com", "dapi-viewer")).await;
+    let bob = post(
+        &c,
+        &format!("{SCIM}/Users"),
+        json!({"userName": "bob@example.com", "displayName": "Bob", "nickName": "dropped"}),
+    )
+    .await;
+    let bob_id = bob["id"].as_str().expect("id").to_string();
+    assert!(bob.get("nickName").is_none(), "an unknown attribute is dropped: {bob}");
+    assert_eq!(bob["active"], true);
+    let again = c.api().post::<Value>(&format!("{SCIM}/Users"), &json!({"userName": "BOB@example.com"})).await;
+    assert_eq!(again.expect_err("duplicate").status(), Some(409));
+
+    // The filter honours the attribute it names.
+    let by_name = get(&c, &format!("{SCIM}/Users"), json!({"filter": "userName eq \"bob@example.com\""})).await;
+    assert_eq!(by_name["totalResults"], 1);
+    let by_display = get(&c, &format!("{SCIM}/Users"), json!({"filter": "displayName eq \"bob@example.com\""})).await;
+    assert_eq!(by_display["totalResults"], 0, "{by_display}");
+    let bad = c.api().get::<Value>(&format!("{SCIM}/Users"), &json!({"filter": "userName like \"b\""})).await;
+    assert_eq!(bad.expect_err("invalid filter").status(), Some(400));
+
+    let sp = post(&c, &format!("{SCIM}/ServicePrincipals"), json!({"displayName": "etl-bot"})).await;
+    let sp_id = sp["id"].as_str().expect("id").to_string();
+    assert!(sp["applicationId"].as_str().is_some_and(|a| !a.is_empty()), "{sp}");
+    let group =
+        post(&c, &format!("{SCIM}/Groups"), json!({"displayName": "data-eng", "members": [{"value": bob_id}]})).await;
+    let group_id = group["id"].as_str().expect("id").to_string();
+    let add =
+        json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": sp_id}]}]});
+    c.api().patch::<Value>(&format!("{SCIM}/Groups/{group_id}"), &add).await.expect("add member");
+    let members = |g: &Value| -> Vec<String> {
+        g["members"].as_array().into_iter().flatten().filter_map(|m| m["value"].as_str().map(str::to_string)).collect()
+    };
+    let group = get(&c, &format!("{SCIM}/Groups/{group_id}"), json!({})).await;
+    assert_eq!(members(&group), [bob_id.clone(), sp_id.clone()]);
+    let bob = get(&c, &format!("{SCIM}/Users/{bob_id}"), json!({})).await;
+    assert!(bob["groups"].as_array().expect("groups").iter().any(|g| g["display"] == "data-eng"), "{bob}");
+    let remove = json!({"schemas": [PATCH], "Operations": [{"op": "remove", "path": format!("members[value eq \"{bob_id}\"]")}]});
+    c.api().patch::<Value>(&format!("{SCIM}/Groups/{group_id}"), &remove).await.expect("remove member");
+    let group = get(&c, &format!("{SCIM}/Groups/{group_id}"), json!({})).await;
+    assert_eq!(members(&group), [sp_id.as_str()]);
+    let deactivate = json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": false}]});
+    c.api().patch::<Value>(&format!("{SCIM}/Users/{bob_id}"), &deactivate).await.expect("deactivate");
+    let inactive = get(&c, &format!("{SCIM}/Users"), json!({"filter": "active eq false"})).await;
+    assert_eq!(inactive["Resources"][0]["userName"], "bob@example.com");
+
+    // A non-admin reads but cannot write; missing objects are typed.
+    let viewer = client(&emulator, "dapi-viewer").await;
+    get(&viewer, &format!("{SCIM}/Groups"), json!({})).await;
+    let denied = viewer.api().post::<Value>(&format!("{SCIM}/Groups"), &json!({"displayName": "x"})).await;
+    assert_eq!(denied.expect_err("non-admin").kind(), ErrorKind::PermissionDenied);
+    c.api().delete::<Value>(&format!("{SCIM}/Users/{bob_id}"), &json!({})).await.ok();
+    let gone = c.api().get::<Value>(&format!("{SCIM}/Users/{bob_id}"), &json!({})).await;
+    assert_eq!(gone.expect_err("deleted").kind(), ErrorKind::NotFound);
+}
+
+#[tokio::test]
+async fn deleting_a_user_revokes_their_tokens() {
+    let (emulator, c) = start_with(fast().user("leaver@example.com", "dapi-leaver")).await;
+    let found = get(&c, &format!("{SCIM}/Users"), json!({"filter": "userName eq \"leaver@example.com\""})).await;
+    let id = found["Resources"][0]["id"].as_str().expect("id").to_string();
+    c.api().delete::<Value>(&format!("{SCIM}/Users/{id}"), &json!({})).await.ok();
+    let leaver = client(&emulator, "dapi-leaver").await;
+    let err = leaver.api().get::<Value>(&format!("{SCIM}/Me"), &()).await.expect_err("token revoked");
+    assert_eq!(err.status(), Some(403), "{err:?}");
+}
