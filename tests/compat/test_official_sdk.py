@@ -250,20 +250,23 @@ def open_uploads(emulator) -> int:
 def test_files_multipart_uploads_parallel_sequential_and_from_a_pipe(emulator, tmp_path):
     from databricks.sdk.core import Config
     config = Config(host=emulator["url"], token=emulator["token"], auth_type="pat")
-    # Thresholds lowered so a 5 MiB file goes multipart in 1 MiB parts:
+    # Thresholds lowered so a 15 MiB file goes multipart in 5 MiB parts (the
+    # smallest S3 takes, as the emulator checks at completion):
     # initiate-upload, create-upload-part-urls, PUTs to the emulator's own
     # presigned URLs, complete-upload.
-    config.files_ext_multipart_upload_min_stream_size = 1024 * 1024
+    part = 5 * 1024 * 1024
+    config.files_ext_multipart_upload_min_stream_size = part
     w = WorkspaceClient(config=config)
-    data = bytes((i * 7 ^ (i >> 9)) & 0xFF for i in range(5 * 1024 * 1024 + 3))
+    # A 251-byte cycle: no part starts where another does.
+    size = 3 * part + 3
+    data = (bytes(range(251)) * (size // 251 + 1))[:size]
     source = tmp_path / "big.bin"
     source.write_bytes(data)
-    mib = 1024 * 1024
 
-    w.files.upload_from("/Volumes/main/default/v/parallel.bin", str(source), part_size=mib,
+    w.files.upload_from("/Volumes/main/default/v/parallel.bin", str(source), part_size=part,
                         use_parallel=True, parallelism=4)
-    w.files.upload("/Volumes/main/default/v/sequential.bin", io.BytesIO(data), part_size=mib, use_parallel=False)
-    w.files.upload("/Volumes/main/default/v/pipe.bin", _OneWayStream(data), part_size=mib, use_parallel=False)
+    w.files.upload("/Volumes/main/default/v/sequential.bin", io.BytesIO(data), part_size=part, use_parallel=False)
+    w.files.upload("/Volumes/main/default/v/pipe.bin", _OneWayStream(data), part_size=part, use_parallel=False)
     for name in ("parallel", "sequential", "pipe"):
         path = f"/Volumes/main/default/v/{name}.bin"
         assert w.files.get_metadata(path).content_length == len(data), name
@@ -273,6 +276,6 @@ def test_files_multipart_uploads_parallel_sequential_and_from_a_pipe(emulator, t
     # overwrite=False on an existing file is refused (409 ALREADY_EXISTS, as
     # a single-shot PUT is), and leaves no upload open.
     with pytest.raises(AlreadyExists):
-        w.files.upload_from("/Volumes/main/default/v/parallel.bin", str(source), part_size=mib,
+        w.files.upload_from("/Volumes/main/default/v/parallel.bin", str(source), part_size=part,
                             overwrite=False, use_parallel=True, parallelism=2)
     assert open_uploads(emulator) == 0

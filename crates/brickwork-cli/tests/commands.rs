@@ -392,6 +392,7 @@ async fn a_demo_that_fails_reports_its_own_error_even_when_its_cleanup_fails_too
         fault: Fault::InternalError,
         phase: Phase::Before,
         times: None,
+        query: None,
     };
     emulator.set_faults(FaultSettings {
         rules: vec![fail("GET", "/api/2.1/clusters/spark-versions"), fail("POST", "/api/2.0/workspace/delete")],

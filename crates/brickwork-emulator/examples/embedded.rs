@@ -34,6 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             fault: Fault::TooManyRequests { retry_after_secs: 1 },
             phase: Phase::Before,
             times: None,
+            query: None,
         }],
         rate_limit_per_principal: None,
     });

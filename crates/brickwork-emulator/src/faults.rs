@@ -95,7 +95,7 @@ impl FaultEngine {
     }
 
     /// Draw a fault for this request and phase, if any rule fires.
-    fn draw(&self, method: &str, path: &str, phase: Phase) -> Option<Fault> {
+    fn draw(&self, method: &str, path: &str, query: &str, phase: Phase) -> Option<Fault> {
         let mut inner = self.lock();
         let Inner { settings, rng, injected, injected_by_request, fired, .. } = &mut *inner;
         fired.resize(settings.rules.len(), 0);
@@ -103,7 +103,7 @@ impl FaultEngine {
             .rules
             .iter()
             .enumerate()
-            .filter(|(i, r)| applies(r, method, path, phase) && r.times.is_none_or(|t| fired[*i] < t))
+            .filter(|(i, r)| applies(r, method, path, query, phase) && r.times.is_none_or(|t| fired[*i] < t))
             .find(|(_, r)| rng.f64() < r.probability)?;
         fired[index] += 1;
         let key = format!("{}:{:?}", fault_name(&rule.fault), phase).to_lowercase();
@@ -139,10 +139,11 @@ impl FaultEngine {
     }
 }
 
-fn applies(rule: &FaultRule, method: &str, path: &str, phase: Phase) -> bool {
+fn applies(rule: &FaultRule, method: &str, path: &str, query: &str, phase: Phase) -> bool {
     rule.phase == phase
         && path.starts_with(&rule.path_prefix)
         && rule.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+        && rule.query.as_deref().is_none_or(|q| query.contains(q))
 }
 
 fn fault_name(fault: &Fault) -> &'static str {
@@ -191,14 +192,15 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         return next.run(request).await;
     }
     let method = request.method().as_str().to_string();
-    if let Some(fault) = state.faults.draw(&method, &path, Phase::Before) {
+    let query = request.uri().query().unwrap_or_default().to_string();
+    if let Some(fault) = state.faults.draw(&method, &path, &query, Phase::Before) {
         Counters::bump(&state.counters.faults_before);
         if let Some(response) = apply(fault).await {
             return response;
         }
     }
     let response = next.run(request).await;
-    if let Some(fault) = state.faults.draw(&method, &path, Phase::After) {
+    if let Some(fault) = state.faults.draw(&method, &path, &query, Phase::After) {
         Counters::bump(&state.counters.faults_after);
         if let Fault::TruncateBody { after_bytes } = fault {
             return truncated(response, after_bytes);

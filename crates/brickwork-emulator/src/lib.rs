@@ -23,6 +23,7 @@ pub mod serve;
 mod services;
 mod settings;
 mod state;
+mod storage;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -138,6 +139,12 @@ impl EmulatorBuilder {
     /// Add a non-admin user with this token.
     pub fn user(mut self, user_name: impl Into<String>, token: impl Into<String>) -> Self {
         self.settings.users.push(UserSpec { user_name: user_name.into(), token: token.into() });
+        self
+    }
+
+    /// The most bytes of file data held at once (default 8 GiB).
+    pub fn max_stored_bytes(mut self, bytes: u64) -> Self {
+        self.settings.max_stored_bytes = bytes;
         self
     }
 

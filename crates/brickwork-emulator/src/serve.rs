@@ -62,6 +62,10 @@ pub struct ServeArgs {
     /// Requests per second allowed per authenticated principal (user or service principal).
     #[arg(long)]
     rate_limit_per_principal: Option<u32>,
+    /// Most bytes of file data held at once (default 8 GiB); writes past it
+    /// are refused with RESOURCE_EXHAUSTED.
+    #[arg(long)]
+    max_stored_bytes: Option<u64>,
 }
 
 /// The settings these flags (and `--config`) describe.
@@ -84,6 +88,7 @@ pub fn settings(args: &ServeArgs) -> Result<Settings, String> {
     s.task_duration_ms = args.task_duration_ms.unwrap_or(s.task_duration_ms);
     s.minute_ms = args.minute_ms.unwrap_or(s.minute_ms);
     s.oauth_token_lifetime_secs = args.oauth_token_lifetime_secs.unwrap_or(s.oauth_token_lifetime_secs);
+    s.max_stored_bytes = args.max_stored_bytes.unwrap_or(s.max_stored_bytes);
     for sp in &args.service_principals {
         let (id, secret) = sp
             .split_once(':')

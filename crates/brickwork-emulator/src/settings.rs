@@ -4,6 +4,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// File data held at once unless configured: room for a few large
+/// transfers, well below a laptop's memory.
+pub const DEFAULT_MAX_STORED_BYTES: u64 = 8 * 1024 * 1024 * 1024;
+
 /// How the emulated workspace behaves. Loadable from a JSON config file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -38,6 +42,9 @@ pub struct Settings {
     pub minute_ms: u64,
     /// Workspace id announced by `/.well-known/databricks-config`.
     pub workspace_id: String,
+    /// The most bytes of file data (DBFS, volumes, upload parts) held at
+    /// once; past it, writes are refused with `RESOURCE_EXHAUSTED`.
+    pub max_stored_bytes: u64,
     /// Fault injection.
     pub faults: FaultSettings,
 }
@@ -58,6 +65,7 @@ impl Default for Settings {
             task_duration_ms: 200,
             minute_ms: 60_000,
             workspace_id: "900800700600".to_string(),
+            max_stored_bytes: DEFAULT_MAX_STORED_BYTES,
             faults: FaultSettings::default(),
         }
     }
@@ -138,7 +146,8 @@ pub struct FaultSettings {
     pub rate_limit_per_principal: Option<u32>,
 }
 
-/// Inject `fault` with `probability` on requests whose path starts with `path_prefix`.
+/// Inject `fault` with `probability` on requests whose path starts with
+/// `path_prefix` (and, when set, of `method` and whose query holds `query`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FaultRule {
     /// Path prefix, e.g. `/api/2.2/jobs/` (empty: every API path).
@@ -159,6 +168,10 @@ pub struct FaultRule {
     /// downloads and then a clean one.
     #[serde(default)]
     pub times: Option<u64>,
+    /// Only requests whose query string contains this text, e.g.
+    /// `action=complete-upload` (any query when absent).
+    #[serde(default)]
+    pub query: Option<String>,
 }
 
 /// An injected failure.

@@ -128,6 +128,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub counters: Arc<Counters>,
     pub faults: Arc<crate::faults::FaultEngine>,
+    /// What stored file data may take, and what it takes now.
+    pub budget: Arc<crate::storage::Budget>,
 }
 
 impl AppState {
@@ -137,6 +139,7 @@ impl AppState {
             world: Arc::new(Mutex::new(World::new(settings.clone()))),
             faults: Arc::new(crate::faults::FaultEngine::new(settings.faults.clone())),
             counters: Arc::new(Counters::default()),
+            budget: crate::storage::Budget::new(settings.max_stored_bytes),
             settings,
         }
     }
@@ -172,7 +175,8 @@ impl AppState {
             active_runs: w.jobs.active_run_count(),
             warehouses_running: w.warehouses.running_count(),
             open_uploads: w.uploads.open_count(),
-            open_dbfs_handles: w.files.open_handles(),
+            open_dbfs_handles: w.files.open_handles(self.settings.minute()),
+            stored_bytes: self.budget.used(),
         })
     }
 }
@@ -197,6 +201,8 @@ pub struct Snapshot {
     pub warehouses_running: usize,
     /// Multipart uploads initiated and neither completed nor aborted.
     pub open_uploads: usize,
-    /// DBFS write handles created and not closed.
+    /// DBFS write handles created and neither closed nor expired.
     pub open_dbfs_handles: usize,
+    /// Bytes of file data held: files, parts of open uploads, open DBFS handles.
+    pub stored_bytes: u64,
 }

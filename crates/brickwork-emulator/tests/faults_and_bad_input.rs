@@ -11,7 +11,7 @@ use common::*;
 use serde_json::{json, Value};
 
 fn rule(prefix: &str, probability: f64, fault: Fault, phase: Phase) -> FaultRule {
-    FaultRule { path_prefix: prefix.to_string(), method: None, probability, fault, phase, times: None }
+    FaultRule { path_prefix: prefix.to_string(), method: None, probability, fault, phase, times: None, query: None }
 }
 
 /// A client that does not retry, to see faults as they are.

@@ -19,6 +19,7 @@
 pub mod auth;
 #[cfg(feature = "blocking")]
 pub mod blocking;
+pub mod cleanup;
 mod client;
 pub mod config;
 pub mod error;

@@ -26,7 +26,7 @@ async fn upload_notebook(w: &WorkspaceClient, path: &str, source: &str) -> Resul
     if let Some((parent, _)) = path.rsplit_once('/') {
         w.workspace().mkdirs(parent).await?;
     }
-    w.workspace().upload(path, source.to_string(), options).await
+    w.workspace().upload(path, source.to_string(), options).await.map(drop)
 }
 
 #[tokio::test]

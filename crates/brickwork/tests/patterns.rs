@@ -258,6 +258,7 @@ mod guards {
                 fault: Fault::Latency { ms: 3000 },
                 phase: Phase::Before,
                 times: None,
+                query: None,
             }],
             rate_limit_per_principal: None,
         });
@@ -281,6 +282,7 @@ mod guards {
                 fault: Fault::Latency { ms: 600 },
                 phase: Phase::Before,
                 times: None,
+                query: None,
             }],
             rate_limit_per_principal: None,
         });
@@ -316,6 +318,7 @@ mod guards {
                 fault: Fault::DropConnection,
                 phase: Phase::After,
                 times: None,
+                query: None,
             }],
             rate_limit_per_principal: None,
         });
@@ -351,6 +354,7 @@ mod guards {
                 fault: Fault::InternalError,
                 phase: Phase::Before,
                 times: None,
+                query: None,
             }],
             rate_limit_per_principal: None,
         });
@@ -537,6 +541,7 @@ async fn bulk_delete_of_500_jobs_under_injected_faults_accounts_for_every_item()
                 fault: Fault::TooManyRequests { retry_after_secs: 0 },
                 phase: Phase::Before,
                 times: None,
+                query: None,
             },
             // Acted on, answer lost: jobs/delete is safe to replay by contract
             // (api/idempotent.tsv); the replay finds nothing, which is done.
@@ -547,6 +552,7 @@ async fn bulk_delete_of_500_jobs_under_injected_faults_accounts_for_every_item()
                 fault: Fault::DropConnection,
                 phase: Phase::After,
                 times: None,
+                query: None,
             },
         ],
         rate_limit_per_principal: None,

@@ -22,6 +22,8 @@ use bytes::Bytes;
 use tokio::net::TcpListener;
 
 const FILE: &str = "/Volumes/main/default/v/big.bin";
+/// The smallest part the clouds take: every multipart upload here uses it.
+const PART: usize = 5 * 1024 * 1024;
 
 async fn workspace(url: &str, http_timeout: Duration) -> WorkspaceClient {
     workspace_with_token(url, "dapi-transfers", http_timeout).await
@@ -308,7 +310,15 @@ fn rule(
     phase: Phase,
     times: Option<u64>,
 ) -> FaultRule {
-    FaultRule { path_prefix: path_prefix.into(), method: Some(method.into()), probability, fault, phase, times }
+    FaultRule {
+        path_prefix: path_prefix.into(),
+        method: Some(method.into()),
+        probability,
+        fault,
+        phase,
+        times,
+        query: None,
+    }
 }
 
 fn faults(rules: Vec<FaultRule>) -> FaultSettings {
@@ -331,29 +341,34 @@ async fn uploads_go_in_one_put_or_in_parallel_parts_and_arrive_whole() {
     let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
     let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
     let dir = tempfile::tempdir().expect("dir");
-    let data = content(5 * 64 * 1024 + 123);
+    let data = content(3 * PART + 123);
     let source = local_file(&dir, "source.bin", &data);
 
-    // Smaller than a part: one PUT.
-    let small = w.files().upload_from("/Volumes/main/default/v/small.bin", &source).await.expect("small");
+    // Smaller than a part (the default, 8 MiB, is more than twice PART): one PUT.
+    let small = w
+        .files()
+        .upload_from("/Volumes/main/default/v/small.bin", &source)
+        .part_size(16 * 1024 * 1024)
+        .await
+        .expect("small");
     assert_eq!(small, data.len() as u64);
-    // 64 KiB parts, three at a time: six parts, the last one short.
+    // Parts of PART, three at a time: four parts, the last one short.
     let seen = Arc::new(Mutex::new(Vec::new()));
     let progress = Arc::clone(&seen);
     let sent = w
         .files()
         .upload_from("/Volumes/main/default/v/parts.bin", &source)
-        .part_size(64 * 1024)
+        .part_size(PART as u64)
         .parallelism(3)
         .on_progress(move |p| progress.lock().expect("progress").push(p))
         .await
         .expect("multipart");
     assert_eq!(sent, data.len() as u64);
     // From a stream of unknown length, exactly two parts' worth.
-    let exact = data.slice(..128 * 1024);
+    let exact = data.slice(..2 * PART);
     w.files()
         .upload_stream("/Volumes/main/default/v/stream.bin", std::io::Cursor::new(exact.to_vec()))
-        .part_size(64 * 1024)
+        .part_size(PART as u64)
         .await
         .expect("stream");
 
@@ -362,7 +377,7 @@ async fn uploads_go_in_one_put_or_in_parallel_parts_and_arrive_whole() {
         assert_eq!(sha256(&got), sha256(expected), "{path}");
     }
     let seen = seen.lock().expect("progress").clone();
-    assert_eq!(seen.len(), 6, "one report per part: {seen:?}");
+    assert_eq!(seen.len(), 4, "one report per part: {seen:?}");
     assert_eq!(seen.last().map(|p| (p.done, p.total)), Some((data.len() as u64, Some(data.len() as u64))));
     assert!(seen.windows(2).all(|w| w[0].done < w[1].done));
     assert_eq!(emulator.counters().open_uploads, 0);
@@ -384,7 +399,7 @@ async fn uploads_go_in_one_put_or_in_parallel_parts_and_arrive_whole() {
     let err = w
         .files()
         .upload_from("/Volumes/main/default/v/parts.bin", &source)
-        .part_size(64 * 1024)
+        .part_size(PART as u64)
         .overwrite(false)
         .await
         .expect_err("exists");
@@ -403,9 +418,9 @@ async fn parts_are_retried_on_their_own_through_throttling_and_outages() {
         rule("/__storage/parts/", "PUT", 0.2, Fault::DropConnection, Phase::After, None),
     ]));
     let dir = tempfile::tempdir().expect("dir");
-    let data = content(16 * 32 * 1024 + 5);
+    let data = content(8 * PART + 5);
     let source = local_file(&dir, "source.bin", &data);
-    w.files().upload_from(FILE, &source).part_size(32 * 1024).parallelism(4).await.expect("upload through faults");
+    w.files().upload_from(FILE, &source).part_size(PART as u64).parallelism(4).await.expect("upload through faults");
     let injected = emulator.counters().faults_injected_before + emulator.counters().faults_injected_after;
     assert!(injected >= 3, "the faults fired: {injected}");
     emulator.set_faults(FaultSettings::default());
@@ -427,8 +442,8 @@ async fn a_failed_upload_is_aborted_and_leaves_no_file() {
         None,
     )]));
     let dir = tempfile::tempdir().expect("dir");
-    let source = local_file(&dir, "source.bin", &content(4 * 32 * 1024));
-    let err = w.files().upload_from(FILE, &source).part_size(32 * 1024).await.expect_err("parts refused");
+    let source = local_file(&dir, "source.bin", &content(4 * PART));
+    let err = w.files().upload_from(FILE, &source).part_size(PART as u64).await.expect_err("parts refused");
     assert_eq!(err.status(), Some(500), "{err}");
     assert!(err.message().contains("part "), "names the part: {err}");
     assert_eq!(emulator.counters().open_uploads, 0, "aborted");
@@ -443,14 +458,14 @@ async fn where_storage_urls_fail_before_a_part_is_stored_the_upload_goes_in_one_
     // Storage is out of reach (a firewall, say): every part is refused.
     emulator.set_faults(faults(vec![rule("/__storage/parts/", "PUT", 1.0, Fault::InternalError, Phase::Before, None)]));
     let dir = tempfile::tempdir().expect("dir");
-    let data = content(4 * 32 * 1024 + 77);
+    let data = content(4 * PART + 77);
     let source = local_file(&dir, "source.bin", &data);
     let reports = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&reports);
     let sent = w
         .files()
         .upload_from(FILE, &source)
-        .part_size(32 * 1024)
+        .part_size(PART as u64)
         .on_progress(move |p| seen.lock().expect("reports").push(p.done))
         .await
         .expect("one PUT instead");
@@ -464,7 +479,7 @@ async fn where_storage_urls_fail_before_a_part_is_stored_the_upload_goes_in_one_
     let sent = w
         .files()
         .upload_stream(streamed, std::io::Cursor::new(data.to_vec()))
-        .part_size(32 * 1024)
+        .part_size(PART as u64)
         .await
         .expect("streamed PUT instead");
     assert_eq!(sent, data.len() as u64);
@@ -475,7 +490,7 @@ async fn where_storage_urls_fail_before_a_part_is_stored_the_upload_goes_in_one_
         assert_eq!(sha256(&read_back(&w, path).await), sha256(&data), "{path}");
     }
     // A target that may not be replaced is refused, not sent another way.
-    let err = w.files().upload_from(FILE, &source).part_size(32 * 1024).overwrite(false).await.expect_err("exists");
+    let err = w.files().upload_from(FILE, &source).part_size(PART as u64).overwrite(false).await.expect_err("exists");
     assert!(err.kind().is(ErrorKind::AlreadyExists), "{err}");
 }
 
@@ -495,16 +510,19 @@ async fn workspace_answering_initiate(
     use axum::routing::post;
     let puts = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&puts);
-    let app = axum::Router::new().route(
-        "/api/2.0/fs/files/{*path}",
-        post(move || async move { (status, axum::Json(answer)) }).put(
-            move |headers: HeaderMap, body: Bytes| async move {
-                let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).map(str::to_string);
-                seen.lock().expect("puts").push((length, body));
-                StatusCode::NO_CONTENT
-            },
-        ),
-    );
+    let app = axum::Router::new()
+        .route(
+            "/api/2.0/fs/files/{*path}",
+            post(move || async move { (status, axum::Json(answer)) }).put(
+                move |headers: HeaderMap, body: Bytes| async move {
+                    let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).map(str::to_string);
+                    seen.lock().expect("puts").push((length, body));
+                    StatusCode::NO_CONTENT
+                },
+            ),
+        )
+        // Whole files come in one PUT here: past axum's 2 MB default.
+        .layer(axum::extract::DefaultBodyLimit::disable());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -516,9 +534,9 @@ async fn a_workspace_offering_only_resumable_uploads_takes_the_file_in_one_put_w
     let (url, puts) = resumable_only_workspace().await;
     let w = workspace(&url, Duration::from_secs(10)).await;
     let dir = tempfile::tempdir().expect("dir");
-    let data = content(3 * 64 * 1024 + 5);
+    let data = content(3 * PART + 5);
     let source = local_file(&dir, "source.bin", &data);
-    let sent = w.files().upload_from(FILE, &source).part_size(64 * 1024).await.expect("upload");
+    let sent = w.files().upload_from(FILE, &source).part_size(PART as u64).await.expect("upload");
     assert_eq!(sent, data.len() as u64);
     let puts = puts.lock().expect("puts").clone();
     assert_eq!(puts.len(), 1, "one PUT");
@@ -533,8 +551,8 @@ async fn credentials_turned_away_at_initiate_are_final_and_no_put_follows() {
     let (url, puts) = workspace_answering_initiate(StatusCode::UNAUTHORIZED, refused).await;
     let w = workspace(&url, Duration::from_secs(10)).await;
     let dir = tempfile::tempdir().expect("dir");
-    let source = local_file(&dir, "source.bin", &content(3 * 64 * 1024));
-    let err = w.files().upload_from(FILE, &source).part_size(64 * 1024).await.expect_err("refused");
+    let source = local_file(&dir, "source.bin", &content(3 * PART));
+    let err = w.files().upload_from(FILE, &source).part_size(PART as u64).await.expect_err("refused");
     assert!(err.kind().is(ErrorKind::Unauthenticated), "{err}");
     assert!(puts.lock().expect("puts").is_empty(), "no PUT with the same credentials");
 }
@@ -553,8 +571,8 @@ async fn a_cancelled_upload_is_aborted_and_leaves_no_file() {
         None,
     )]));
     let dir = tempfile::tempdir().expect("dir");
-    let source = local_file(&dir, "source.bin", &content(4 * 32 * 1024));
-    let upload = w.files().upload_from(FILE, &source).part_size(32 * 1024).into_future();
+    let source = local_file(&dir, "source.bin", &content(4 * PART));
+    let upload = w.files().upload_from(FILE, &source).part_size(PART as u64).into_future();
     let cancelled = tokio::time::timeout(Duration::from_millis(300), upload).await;
     assert!(cancelled.is_err(), "the upload was still running");
     // The abort runs in the background after the drop: wait for it.
@@ -568,6 +586,83 @@ async fn a_cancelled_upload_is_aborted_and_leaves_no_file() {
     emulator.set_faults(FaultSettings::default());
     let missing = w.files().get_metadata(FILE).await.expect_err("no file");
     assert!(missing.kind().is(ErrorKind::NotFound), "{missing}");
+}
+
+/// A rule that slows the answers of one multipart action (`initiate-upload`,
+/// `complete-upload`) or DBFS call: the server has acted, the answer waits.
+fn slow_answer(path_prefix: &str, query: Option<&str>, ms: u64) -> FaultRule {
+    FaultRule {
+        query: query.map(str::to_string),
+        ..rule(path_prefix, "POST", 1.0, Fault::Latency { ms }, Phase::After, None)
+    }
+}
+
+#[tokio::test]
+async fn an_upload_cancelled_while_it_initiates_aborts_the_session_it_never_learnt_of() {
+    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
+    emulator.set_faults(faults(vec![slow_answer("/api/2.0/fs/files/", Some("action=initiate-upload"), 1_500)]));
+    let dir = tempfile::tempdir().expect("dir");
+    let source = local_file(&dir, "source.bin", &content(2 * PART));
+    let upload = w.files().upload_from(FILE, &source).part_size(PART as u64).into_future();
+    let cancelled = tokio::time::timeout(Duration::from_millis(300), upload).await;
+    assert!(cancelled.is_err(), "the upload was still initiating");
+    assert_eq!(emulator.counters().open_uploads, 1, "the server opened a session the caller never saw");
+    brickwork::cleanup::wait_for_background_cleanups().await;
+    assert_eq!(emulator.counters().open_uploads, 0, "aborted once its answer came");
+    assert!(w.files().get_metadata(FILE).await.is_err(), "no file");
+}
+
+#[tokio::test]
+async fn a_dbfs_write_cancelled_while_it_creates_closes_the_handle_it_never_learnt_of() {
+    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
+    emulator.set_faults(faults(vec![slow_answer("/api/2.0/dbfs/create", None, 1_500)]));
+    let dir = tempfile::tempdir().expect("dir");
+    let source = local_file(&dir, "source.bin", &content(2 * 1024 * 1024 + 5));
+    let write = w.dbfs().upload_from("/tmp/creating.bin", &source).into_future();
+    let cancelled = tokio::time::timeout(Duration::from_millis(300), write).await;
+    assert!(cancelled.is_err(), "the write was still creating");
+    assert_eq!(emulator.counters().open_dbfs_handles, 1, "the server opened a handle the caller never saw");
+    brickwork::cleanup::wait_for_background_cleanups().await;
+    assert_eq!(emulator.counters().open_dbfs_handles, 0, "closed once its answer came");
+    emulator.set_faults(faults(vec![]));
+    let missing = w.dbfs().get_status("/tmp/creating.bin").await.expect_err("no file");
+    assert!(missing.kind().is(ErrorKind::NotFound), "{missing}");
+}
+
+#[tokio::test]
+async fn a_completed_upload_whose_answer_was_lost_is_found_stored_not_aborted() {
+    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let data = content(2 * PART + 5);
+    let source = local_file(&dir, "source.bin", &data);
+    // An older file of the same length is there: only a fresh one counts.
+    w.files().upload(FILE, data.clone()).await.expect("older file");
+    let dropped = FaultRule {
+        query: Some("action=complete-upload".into()),
+        ..rule("/api/2.0/fs/files/", "POST", 1.0, Fault::DropConnection, Phase::After, Some(1))
+    };
+    emulator.set_faults(faults(vec![dropped]));
+    let sent = w.files().upload_from(FILE, &source).part_size(PART as u64).await.expect("stored, answer lost");
+    assert_eq!(sent, data.len() as u64);
+    assert_eq!(emulator.counters().faults_injected_after, 1, "the completion's answer was dropped");
+    assert_eq!(emulator.counters().open_uploads, 0);
+    assert_eq!(sha256(&read_back(&w, FILE).await), sha256(&data));
+
+    // Refused for real (not only its answer lost): still an error, and aborted.
+    let refused = FaultRule {
+        query: Some("action=complete-upload".into()),
+        ..rule("/api/2.0/fs/files/", "POST", 1.0, Fault::InternalError, Phase::Before, None)
+    };
+    emulator.set_faults(faults(vec![refused]));
+    let other = "/Volumes/main/default/v/other.bin";
+    let err = w.files().upload_from(other, &source).part_size(PART as u64).await.expect_err("completion refused");
+    assert_eq!(err.status(), Some(500), "{err}");
+    emulator.set_faults(faults(vec![]));
+    assert_eq!(emulator.counters().open_uploads, 0, "aborted");
+    assert!(w.files().get_metadata(other).await.is_err(), "no file");
 }
 
 #[tokio::test]
@@ -671,8 +766,8 @@ async fn presigned_urls_and_session_tokens_stay_out_of_logs_and_errors() {
         rule("/__storage/parts/3", "PUT", 1.0, Fault::InternalError, Phase::Before, None),
     ]));
     let dir = tempfile::tempdir().expect("dir");
-    let source = local_file(&dir, "source.bin", &content(3 * 32 * 1024));
-    let err = w.files().upload_from(FILE, &source).part_size(32 * 1024).await.expect_err("part 3 refused");
+    let source = local_file(&dir, "source.bin", &content(3 * PART));
+    let err = w.files().upload_from(FILE, &source).part_size(PART as u64).await.expect_err("part 3 refused");
     let logs = captured.text();
     assert!(logs.contains("/__storage/parts/"), "the part requests are logged: {logs}");
     let everything = format!("{logs}\n{err}\n{err:?}");
@@ -940,9 +1035,30 @@ async fn workspace_objects_past_the_json_limit_go_in_and_out_streamed() {
         .await
         .expect("streamed export");
     assert_eq!(length, data.len() as u64);
+    // From memory and back to memory, with progress the same way.
+    let in_memory = format!("{folder}/memory.bin");
+    let (mem_ups, mem_downs) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
+    let progress = Arc::clone(&mem_ups);
+    let sent = w
+        .workspace()
+        .upload(&in_memory, data.clone(), raw.clone())
+        .on_progress(move |p| progress.lock().expect("progress").push((p.done, p.total)))
+        .await
+        .expect("import from memory");
+    assert_eq!(sent, data.len() as u64);
+    let progress = Arc::clone(&mem_downs);
+    let back = w
+        .workspace()
+        .download(&in_memory, ExportFormat::Auto)
+        .on_progress(move |p| progress.lock().expect("progress").push((p.done, p.total)))
+        .await
+        .expect("export to memory");
+    assert_eq!(sha256(&back), sha256(&data));
     // Progress counts the file's bytes only (not the form around them), rising to the whole.
     let total = Some(data.len() as u64);
-    for (what, reports) in [("upload", ups), ("download", downs)] {
+    let all =
+        [("upload", ups), ("download", downs), ("upload from memory", mem_ups), ("download to memory", mem_downs)];
+    for (what, reports) in all {
         let reports = reports.lock().expect("progress").clone();
         assert!(reports.len() >= 3, "{what} reported as it went: {reports:?}");
         assert!(reports.windows(2).all(|w| w[0].0 < w[1].0), "{what} rose: {reports:?}");

@@ -200,6 +200,7 @@ mod helpers {
                 fault: Fault::DropConnection,
                 phase: Phase::After,
                 times: None,
+                query: None,
             }],
             rate_limit_per_principal: None,
         });

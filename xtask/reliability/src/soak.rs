@@ -14,7 +14,7 @@
 //! - no secret appears in any log line, error message or `Debug` output.
 
 use std::collections::BTreeMap;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -42,6 +42,7 @@ fn fault_rules(seed: u64) -> FaultSettings {
         fault,
         phase,
         times: None,
+        query: None,
     };
     FaultSettings {
         seed,
@@ -247,7 +248,7 @@ impl Worker {
         for attempt in 0..10 {
             let options = UploadOptions::notebook(Language::Python).overwrite(true);
             let workspace = self.w.workspace();
-            let upload = workspace.upload(&notebook, "dbutils.notebook.exit('ok')", options);
+            let upload = workspace.upload(&notebook, "dbutils.notebook.exit('ok')", options).into_future();
             if self.may("workspace.upload", upload).await.is_ok() {
                 return Some((scope, notebook));
             }

@@ -49,6 +49,7 @@ fn faults(seed: u64) -> FaultSettings {
         fault,
         phase,
         times: None,
+        query: None,
     };
     const CREATE: &str = "/api/2.1/clusters/create";
     const DELETE: &str = "/api/2.1/clusters/permanent-delete";

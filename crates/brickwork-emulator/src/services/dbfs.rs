@@ -1,6 +1,7 @@
 //! DBFS (`/api/2.0/dbfs/*`) and the Files API (`/api/2.0/fs/*`) over one file store.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
@@ -16,16 +17,20 @@ use crate::api::{
     ApiResult, Body, Params,
 };
 use crate::state::{now_ms, AppState};
+use crate::storage::{Blob, Ingest, IngestError};
 
 const MAX_BLOCK: usize = 1024 * 1024;
-/// The largest single-shot upload, and the largest part of a multipart one.
-pub const MAX_UPLOAD: usize = 256 * 1024 * 1024;
+/// The largest single-shot upload (the Files API's limit for one `PUT`).
+pub const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
+/// A DBFS handle left alone this many (emulated) minutes is closed, its
+/// data dropped, as DBFS does.
+const HANDLE_IDLE_MINUTES: u32 = 10;
 
 #[derive(Debug, Clone)]
 struct Entry {
     is_dir: bool,
     /// Shared, never copied: a read takes a slice of it out of the lock.
-    data: Bytes,
+    data: Blob,
     modified: i64,
 }
 
@@ -33,8 +38,27 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct FileStore {
     entries: BTreeMap<String, Entry>,
-    handles: HashMap<i64, (String, Vec<u8>)>,
+    handles: HashMap<i64, Handle>,
     next_handle: i64,
+}
+
+/// A file being written through `dbfs/create`, `add-block` and `close`.
+#[derive(Debug)]
+struct Handle {
+    path: String,
+    data: Ingest,
+    touched: Instant,
+}
+
+/// The answer to a body that could not be stored.
+pub(super) fn ingest_error(e: IngestError) -> ApiError {
+    match e {
+        IngestError::TooLarge { max } => {
+            ApiError::new(413, "MAX_REQUEST_SIZE_EXCEEDED", format!("The upload exceeds the limit of {max} bytes."))
+        }
+        IngestError::Full(full) => full.api_error(),
+        IngestError::Broken => ApiError::malformed("The request body ended before it was complete."),
+    }
 }
 
 fn dbfs_path(raw: &str) -> ApiResult<String> {
@@ -63,7 +87,7 @@ impl FileStore {
                 Some(_) => {}
                 None => {
                     self.entries
-                        .insert(current.clone(), Entry { is_dir: true, data: Bytes::new(), modified: now_ms() });
+                        .insert(current.clone(), Entry { is_dir: true, data: Blob::default(), modified: now_ms() });
                 }
             }
         }
@@ -82,7 +106,7 @@ impl FileStore {
         }
     }
 
-    fn write(&mut self, path: &str, data: Bytes, overwrite: bool) -> ApiResult<()> {
+    fn write(&mut self, path: &str, data: Blob, overwrite: bool) -> ApiResult<()> {
         self.writable(path, overwrite)?;
         if let Some(parent) = path.rsplit_once('/').map(|(p, _)| p).filter(|p| !p.is_empty()) {
             self.mkdirs(parent)?;
@@ -125,20 +149,44 @@ impl FileStore {
     }
 
     /// Write a whole file (single-shot or a completed multipart upload).
-    pub(super) fn store(&mut self, path: &str, data: Bytes, overwrite: bool) -> ApiResult<()> {
+    pub(super) fn store(&mut self, path: &str, data: Blob, overwrite: bool) -> ApiResult<()> {
         self.write(path, data, overwrite).map_err(files_conflict)
     }
 
-    /// DBFS write handles created and not closed.
-    pub fn open_handles(&self) -> usize {
-        self.handles.len()
+    /// DBFS write handles created and neither closed nor expired.
+    pub fn open_handles(&self, minute: Duration) -> usize {
+        let now = Instant::now();
+        self.handles.values().filter(|h| !h.idle(now, minute)).count()
+    }
+
+    /// Close the handles left idle too long: their data goes.
+    fn expire_handles(&mut self, minute: Duration) {
+        let now = Instant::now();
+        self.handles.retain(|_, h| !h.idle(now, minute));
+    }
+
+    fn handle(&mut self, handle: i64, minute: Duration) -> ApiResult<&mut Handle> {
+        self.expire_handles(minute);
+        let open = self.handles.get_mut(&handle).ok_or_else(|| no_handle(handle))?;
+        open.touched = Instant::now();
+        Ok(open)
     }
 
     /// The file at `path`: its data (shared, not copied) and modification time.
-    pub(super) fn file(&self, path: &str) -> ApiResult<(Bytes, i64)> {
+    pub(super) fn file(&self, path: &str) -> ApiResult<(Blob, i64)> {
         let e = self.entries.get(path).filter(|e| !e.is_dir).ok_or_else(fs_not_found)?;
         Ok((e.data.clone(), e.modified))
     }
+}
+
+impl Handle {
+    fn idle(&self, now: Instant, minute: Duration) -> bool {
+        now.duration_since(self.touched) >= minute * HANDLE_IDLE_MINUTES
+    }
+}
+
+fn no_handle(handle: i64) -> ApiError {
+    ApiError::not_found(format!("Handle {handle} does not exist."))
 }
 
 fn files_conflict(e: ApiError) -> ApiError {
@@ -202,76 +250,72 @@ async fn read(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value
             format!("Cannot read more than {MAX_BLOCK} bytes at once."),
         ));
     }
-    let chunk = s.with(|w| {
+    let data = s.with(|w| {
         let e = w.files.entries.get(&path).ok_or_else(|| missing(&path))?;
         if e.is_dir {
             return Err(ApiError::invalid(format!("Path {path} is a directory.")));
         }
-        let start = offset.min(e.data.len());
-        let end = start.saturating_add(length).min(e.data.len());
-        Ok(e.data.slice(start..end))
+        Ok(e.data.clone())
     })?;
+    // Copied out of the lock: at most a block.
+    let chunk = data.copy_range(offset as u64, (offset as u64).saturating_add(length as u64));
     Ok(Json(json!({"bytes_read": chunk.len(), "data": base64::engine::general_purpose::STANDARD.encode(&chunk)})))
 }
 
-fn decode_block(body: &Value, field: &str) -> ApiResult<Vec<u8>> {
+fn decode_block(body: &Value, field: &str) -> ApiResult<Bytes> {
     let data = base64::engine::general_purpose::STANDARD
         .decode(str_field(body, field)?.unwrap_or_default())
         .map_err(|_| ApiError::invalid(format!("{field} is not valid base64")))?;
     if data.len() > MAX_BLOCK {
         return Err(ApiError::new(400, "MAX_BLOCK_SIZE_EXCEEDED", format!("The block exceeds {MAX_BLOCK} bytes.")));
     }
-    Ok(data)
+    Ok(data.into())
 }
 
 async fn put(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
     let path = dbfs_path(required_str(&body, "path")?)?;
-    let data = decode_block(&body, "contents")?;
+    let mut data = Ingest::new(&s.budget, MAX_BLOCK as u64);
+    data.push(decode_block(&body, "contents")?).map_err(ingest_error)?;
     let overwrite = bool_field(&body, "overwrite")?.unwrap_or(false);
-    s.with(|w| w.files.write(&path, data.into(), overwrite))?;
+    s.with(|w| w.files.write(&path, data.finish(), overwrite))?;
     empty()
 }
 
 async fn create(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
     let path = dbfs_path(required_str(&body, "path")?)?;
     let overwrite = bool_field(&body, "overwrite")?.unwrap_or(false);
+    let minute = s.settings.minute();
     s.with(|w| {
         if w.files.entries.contains_key(&path) && !overwrite {
             return Err(ApiError::already_exists(format!(
                 "A file or directory already exists at the input path {path}."
             )));
         }
+        w.files.expire_handles(minute);
         w.files.next_handle += 1;
         let handle = w.files.next_handle;
-        w.files.handles.insert(handle, (path, Vec::new()));
+        let data = Ingest::new(&s.budget, u64::MAX);
+        w.files.handles.insert(handle, Handle { path, data, touched: Instant::now() });
         Ok(Json(json!({"handle": handle})))
     })
 }
 
 async fn add_block(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
     let handle = required_int(&body, "handle")?;
+    // Decoded out of the lock; under it the block is only appended.
     let data = decode_block(&body, "data")?;
-    s.with(|w| {
-        let (_, buf) = w
-            .files
-            .handles
-            .get_mut(&handle)
-            .ok_or_else(|| ApiError::not_found(format!("Handle {handle} does not exist.")))?;
-        buf.extend_from_slice(&data);
-        Ok(())
-    })?;
+    let minute = s.settings.minute();
+    s.with(|w| w.files.handle(handle, minute)?.data.push(data).map_err(ingest_error))?;
     empty()
 }
 
 async fn close(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
     let handle = required_int(&body, "handle")?;
+    let minute = s.settings.minute();
     s.with(|w| {
-        let (path, data) = w
-            .files
-            .handles
-            .remove(&handle)
-            .ok_or_else(|| ApiError::not_found(format!("Handle {handle} does not exist.")))?;
-        w.files.write(&path, data.into(), true)
+        w.files.handle(handle, minute)?;
+        let open = w.files.handles.remove(&handle).ok_or_else(|| no_handle(handle))?;
+        w.files.write(&open.path, open.data.finish(), true)
     })?;
     empty()
 }
@@ -339,7 +383,7 @@ fn modified_since(headers: &header::HeaderMap, modified_ms: i64) -> bool {
         .is_some_and(|at| modified_ms / 1000 > at.assume_utc().unix_timestamp())
 }
 
-fn octets(data: Bytes, modified: i64) -> Response {
+fn octets(data: axum::body::Body, modified: i64) -> Response {
     let last_modified = time::OffsetDateTime::from_unix_timestamp(modified / 1000)
         .ok()
         .and_then(|t| t.format(HTTP_DATE).ok())
@@ -358,7 +402,7 @@ fn octets(data: Bytes, modified: i64) -> Response {
 /// The byte range a `Range` header asks of a file of `len` bytes: `None`
 /// for the whole file (no header, or one this server ignores, as HTTP
 /// allows), `Err` when it lies wholly past the end.
-fn requested_range(header: Option<&str>, len: usize) -> Result<Option<(usize, usize)>, ()> {
+fn requested_range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
     let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
         return Ok(None);
     };
@@ -367,7 +411,7 @@ fn requested_range(header: Option<&str>, len: usize) -> Result<Option<(usize, us
         return Ok(None);
     };
     let (first, last) = (first.trim(), last.trim());
-    let range = match (first.parse::<usize>(), last.parse::<usize>()) {
+    let range = match (first.parse::<u64>(), last.parse::<u64>()) {
         (Ok(start), Ok(end)) if start <= end => (start, end.min(len.saturating_sub(1))),
         (Ok(start), Err(_)) if last.is_empty() => (start, len.saturating_sub(1)),
         // `bytes=-N`: the last N bytes.
@@ -396,16 +440,25 @@ pub(super) fn serve_file(
             "The file has been modified since the time given in If-Unmodified-Since.",
         ));
     }
+    let len = data.len();
+    let length = |response: &mut Response, bytes: u64| {
+        response.headers_mut().insert(header::CONTENT_LENGTH, bytes.into());
+    };
     if method == Method::HEAD {
-        let mut response = octets(Bytes::new(), modified);
-        response.headers_mut().insert(header::CONTENT_LENGTH, data.len().into());
+        let mut response = octets(axum::body::Body::empty(), modified);
+        length(&mut response, len);
         return Ok(response);
     }
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    match requested_range(range, data.len()) {
-        Ok(None) => Ok(octets(data, modified)),
+    match requested_range(range, len) {
+        Ok(None) => {
+            let mut response = octets(data.body(0, len), modified);
+            length(&mut response, len);
+            Ok(response)
+        }
         Ok(Some((start, end))) => {
-            let mut response = octets(data.slice(start..=end), modified);
+            let mut response = octets(data.body(start, end + 1), modified);
+            length(&mut response, end + 1 - start);
             *response.status_mut() = StatusCode::PARTIAL_CONTENT;
             let content_range = format!("bytes {start}-{end}/{}", data.len());
             if let Ok(value) = header::HeaderValue::from_str(&content_range) {
@@ -446,9 +499,9 @@ async fn files(
     match *request.method() {
         Method::PUT => {
             let overwrite = params.bool("overwrite")?.unwrap_or(true);
-            let data: Bytes = axum::body::to_bytes(request.into_body(), MAX_UPLOAD)
-                .await
-                .map_err(|_| ApiError::new(400, "MAX_REQUEST_SIZE_EXCEEDED", "Upload too large"))?;
+            // Refused before the body is read when it may not be written.
+            s.with(|w| w.files.check_writable(&path, overwrite))?;
+            let data = Ingest::new(&s.budget, MAX_SINGLE_PUT).read(request.into_body()).await.map_err(ingest_error)?;
             s.with(|w| w.files.store(&path, data, overwrite))?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }

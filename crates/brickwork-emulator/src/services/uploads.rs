@@ -10,7 +10,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,12 +20,16 @@ use ring::hmac;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::dbfs::MAX_UPLOAD;
 use crate::api::{absolute_path, base_url, required_str, str_field, ApiError, ApiResult, Body, Params};
 use crate::state::{AppState, World};
+use crate::storage::{Blob, Ingest, IngestError};
 
 /// S3's limit on part numbers.
 const MAX_PART_NUMBER: i64 = 10_000;
+/// S3's smallest part, but for the last: smaller ones fail the completion.
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// S3's largest part.
+const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 /// Part URLs handed out by one call.
 const MAX_URLS_PER_CALL: i64 = 1_000;
 /// Uploads open at once; abandoned ones are dropped first.
@@ -53,7 +56,7 @@ struct Upload {
 
 #[derive(Debug)]
 struct Part {
-    data: Bytes,
+    data: Blob,
     etag: String,
 }
 
@@ -218,47 +221,49 @@ struct ListedPart {
 }
 
 /// Join the listed parts into the file, as S3's CompleteMultipartUpload
-/// does: in ascending order, each with the ETag its upload returned; parts
-/// uploaded but not listed are dropped.
+/// does: in ascending order, each with the ETag its upload returned and, but
+/// for the last, of at least 5 MiB; parts uploaded but not listed are
+/// dropped. The parts' data moves into the file; nothing is copied.
 async fn complete(s: &AppState, path: &str, token: &str, listed: &[ListedPart]) -> ApiResult<()> {
-    let (parts, overwrite) = s.with(|w| {
+    s.with(|w| {
         let upload = w.uploads.session(token, path)?;
-        if listed.is_empty() {
-            return Err(ApiError::invalid("The upload lists no parts."));
-        }
-        let mut previous = 0;
-        let mut parts = Vec::with_capacity(listed.len());
-        for item in listed {
-            if item.part_number <= previous {
-                return Err(ApiError::invalid("Parts must be listed in ascending order of part_number."));
-            }
-            previous = item.part_number;
-            match upload.parts.get(&item.part_number) {
-                Some(part) if part.etag.trim_matches('"') == item.etag.trim_matches('"') => {
-                    parts.push(part.data.clone())
-                }
-                _ => {
-                    return Err(ApiError::invalid(format!(
-                        "Part {} was not uploaded or its etag does not match.",
-                        item.part_number
-                    )))
-                }
-            }
-        }
+        let parts = listed_parts(upload, listed)?;
         let overwrite = upload.overwrite;
+        w.files.check_writable(path, overwrite)?;
         w.uploads.sessions.remove(token);
-        Ok((parts, overwrite))
-    })?;
-    // Joined outside the lock: other requests go on while a large file is assembled.
-    let data = match parts.as_slice() {
-        [only] => only.clone(),
-        _ => {
-            let mut joined = bytes::BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
-            parts.iter().for_each(|p| joined.extend_from_slice(p));
-            joined.freeze()
+        w.files.store(path, Blob::join(parts), overwrite)
+    })
+}
+
+/// The parts `listed` names, in order, checked as S3 checks them.
+fn listed_parts(upload: &Upload, listed: &[ListedPart]) -> ApiResult<Vec<Blob>> {
+    if listed.is_empty() {
+        return Err(ApiError::invalid("The upload lists no parts."));
+    }
+    let mut previous = 0;
+    let mut parts = Vec::with_capacity(listed.len());
+    for (index, item) in listed.iter().enumerate() {
+        if item.part_number <= previous {
+            return Err(ApiError::invalid("Parts must be listed in ascending order of part_number."));
         }
-    };
-    s.with(|w| w.files.store(path, data, overwrite))
+        previous = item.part_number;
+        let part = upload
+            .parts
+            .get(&item.part_number)
+            .filter(|part| part.etag.trim_matches('"') == item.etag.trim_matches('"'))
+            .ok_or_else(|| {
+                ApiError::invalid(format!("Part {} was not uploaded or its etag does not match.", item.part_number))
+            })?;
+        if index + 1 < listed.len() && part.data.len() < MIN_PART_SIZE {
+            return Err(ApiError::invalid(format!(
+                "EntityTooSmall: part {} is {} bytes; every part but the last must be at least {MIN_PART_SIZE} bytes.",
+                item.part_number,
+                part.data.len()
+            )));
+        }
+        parts.push(part.data.clone());
+    }
+    Ok(parts)
 }
 
 /// `PUT /__storage/parts/{part}?upload=...`: one part, answered with its ETag.
@@ -267,10 +272,18 @@ async fn upload_part(State(s): State<AppState>, Path(part): Path<i64>, params: P
         return denied.into_response();
     }
     let token = params.get("upload").unwrap_or_default().to_string();
-    let data = match axum::body::to_bytes(request.into_body(), MAX_UPLOAD).await {
+    let data = match Ingest::new(&s.budget, MAX_PART_SIZE).read(request.into_body()).await {
         Ok(data) => data,
-        Err(_) => {
+        Err(IngestError::TooLarge { .. }) => {
             return storage_error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+                .into_response()
+        }
+        Err(IngestError::Full(_)) => {
+            return storage_error(507, "InsufficientStorage", "The emulator's storage budget is used up.")
+                .into_response()
+        }
+        Err(IngestError::Broken) => {
+            return storage_error(400, "IncompleteBody", "The request body ended before it was complete.")
                 .into_response()
         }
     };

@@ -7,17 +7,16 @@
 //!   future is dropped (a timeout, a cancelled task). Rust has no async
 //!   `Drop`, so a drop guard hands the delete to a background task on the
 //!   runtime; the normal path awaits the delete and reports its errors.
-//!   [`wait_for_background_cleanups`] lets a program wait for those tasks
+//!   [`wait_for_background_cleanups`](crate::cleanup::wait_for_background_cleanups) lets a program wait for those tasks
 //!   before it exits.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::FutureExt;
-use tokio::task::JoinHandle;
 
+use crate::cleanup::spawn_cleanup;
 use crate::error::{ErrorKind, Result};
 use crate::service::compute::{ClusterDetails, ClustersApi, ClustersCreateRequest};
 use crate::service::{Call, WaitOptions, WorkspaceClient};
@@ -35,47 +34,6 @@ const CLEANUP_ATTEMPTS: u32 = 6;
 /// the first search. Past these, the auto-termination is the safety net.
 const LATE_CREATE_SEARCHES: [Duration; 4] =
     [Duration::ZERO, Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(4)];
-
-static BACKGROUND: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
-
-/// Hand `cleanup` to a background task on the current runtime, keeping its
-/// handle for [`wait_for_background_cleanups`]; finished handles are dropped
-/// as new ones come, so the list holds only work in progress.
-fn spawn_cleanup(what: String, cleanup: impl Future<Output = Result<()>> + Send + 'static) {
-    match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => {
-            let handle = runtime.spawn(async move {
-                if let Err(e) = cleanup.await {
-                    tracing::error!("{what}: cleanup failed: {e}");
-                }
-            });
-            let mut pending = BACKGROUND.lock().unwrap_or_else(|p| p.into_inner());
-            pending.retain(|h| !h.is_finished());
-            pending.push(handle);
-        }
-        Err(_) => tracing::error!("{what}: dropped outside a runtime, cannot clean up"),
-    }
-}
-
-/// Background cleanups still running.
-pub fn pending_background_cleanups() -> usize {
-    let mut pending = BACKGROUND.lock().unwrap_or_else(|p| p.into_inner());
-    pending.retain(|h| !h.is_finished());
-    pending.len()
-}
-
-/// Wait for cleanups handed to background tasks by dropped guards.
-pub async fn wait_for_background_cleanups() {
-    loop {
-        let pending: Vec<JoinHandle<()>> = std::mem::take(&mut *BACKGROUND.lock().unwrap_or_else(|p| p.into_inner()));
-        if pending.is_empty() {
-            return;
-        }
-        for handle in pending {
-            let _ = handle.await;
-        }
-    }
-}
 
 /// Options of [`managed_cluster`].
 #[derive(Debug, Clone, Default)]
@@ -282,7 +240,7 @@ impl<O> From<Call<ClustersCreateRequest, O>> for ClustersCreateRequest {
 ///
 /// Dropped while the create is on its way, the guard cannot know whether
 /// the server will act on it: its background cleanup searches by the tag
-/// for a few seconds ([`wait_for_background_cleanups`] waits for that too).
+/// for a few seconds ([`wait_for_background_cleanups`](crate::cleanup::wait_for_background_cleanups) waits for that too).
 ///
 /// The body's error is returned as is (a cleanup failure is then logged);
 /// after a successful body, a cleanup failure is the error. A panic in the
@@ -341,26 +299,5 @@ where
             Err(body_error)
         }
         Ok(Ok(value)) => cleaned.map(|()| value),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn finished_background_cleanups_are_not_kept() {
-        for _ in 0..200 {
-            spawn_cleanup("test".into(), async { Ok(()) });
-        }
-        wait_for_background_cleanups().await;
-        for _ in 0..200 {
-            spawn_cleanup("test".into(), async { Ok(()) });
-            tokio::task::yield_now().await;
-        }
-        let kept = BACKGROUND.lock().unwrap_or_else(|p| p.into_inner()).len();
-        assert!(kept < 200, "{kept} handles kept for 200 finished cleanups");
-        wait_for_background_cleanups().await;
-        assert_eq!(pending_background_cleanups(), 0);
     }
 }

@@ -151,9 +151,8 @@ impl DbfsUpload {
             tracker.add(length);
             return Ok(length);
         }
-        let created = self.dbfs.create(self.path.clone()).overwrite(self.overwrite).await?;
-        let handle = created.handle.ok_or_else(|| Error::decode("dbfs/create returned no handle"))?;
-        let torn = TornFile { dbfs: self.dbfs.clone(), handle, path: self.path.clone() };
+        let torn = TornFile::create(&self.dbfs, &self.path, self.overwrite).await?;
+        let handle = torn.handle;
         let mut guard = DiscardOnDrop(Some(torn.clone()));
         let written = async {
             let mut block = first;
@@ -184,6 +183,20 @@ struct TornFile {
 }
 
 impl TornFile {
+    /// Open a handle to write `path`. The call runs on its own task: a
+    /// write dropped before the answer came cannot learn the handle, so the
+    /// task discards the file itself.
+    async fn create(dbfs: &DbfsApi, path: &str, overwrite: bool) -> Result<TornFile> {
+        let (dbfs, path) = (dbfs.clone(), path.to_string());
+        let what = format!("DBFS write to {path}");
+        let create = async move {
+            let created = dbfs.create(path.clone()).overwrite(overwrite).await?;
+            let handle = created.handle.ok_or_else(|| Error::decode("dbfs/create returned no handle"))?;
+            Ok(TornFile { dbfs, handle, path })
+        };
+        crate::cleanup::undo_if_abandoned(what, create, TornFile::discard).await
+    }
+
     /// Best effort, so no torn file is left: the handle closed, the file removed.
     async fn discard(self) {
         let _ = self.dbfs.close(self.handle).await;
@@ -196,8 +209,12 @@ struct DiscardOnDrop(Option<TornFile>);
 
 impl Drop for DiscardOnDrop {
     fn drop(&mut self) {
-        if let (Some(torn), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
-            runtime.spawn(torn.discard());
+        if let Some(torn) = self.0.take() {
+            let what = format!("DBFS write to {}", torn.path);
+            crate::cleanup::spawn_cleanup(what, async move {
+                torn.discard().await;
+                Ok(())
+            });
         }
     }
 }

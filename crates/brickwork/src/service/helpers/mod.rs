@@ -55,4 +55,4 @@ pub use progress::Progress;
 #[cfg(feature = "files")]
 pub use uploads::{Upload, DEFAULT_PARALLELISM, DEFAULT_PART_SIZE};
 #[cfg(feature = "workspace")]
-pub use workspace::{ObjectDownload, ObjectUpload, UploadOptions};
+pub use workspace::{ObjectDownload, ObjectExport, ObjectUpload, UploadOptions};

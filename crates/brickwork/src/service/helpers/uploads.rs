@@ -31,6 +31,9 @@ pub const DEFAULT_PART_SIZE: u64 = 8 * 1024 * 1024;
 pub const DEFAULT_PARALLELISM: usize = 4;
 /// The most parts one upload may have (S3's limit); the part size grows to fit.
 const MAX_PARTS: u64 = 10_000;
+/// The smallest part S3 and GCS take for all but the last part: smaller
+/// ones would all be sent and then fail the completion.
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// The largest part any of the clouds takes (Azure's block limit).
 const MAX_PART_SIZE: u64 = 4 * 1024 * 1024 * 1024;
 /// How many times a part asks for a fresh URL after its URL expired.
@@ -133,8 +136,9 @@ impl Upload {
         self
     }
 
-    /// Bytes per part (default 8 MiB, grown when a file would need more
-    /// than 10,000 parts). Data smaller than one part goes in one PUT.
+    /// Bytes per part, from 5 MiB (the clouds' smallest part) to 4 GiB
+    /// (default 8 MiB, grown when a file would need more than 10,000
+    /// parts). Data smaller than one part goes in one PUT.
     pub fn part_size(mut self, bytes: u64) -> Self {
         self.part_size = Some(bytes);
         self
@@ -249,6 +253,7 @@ impl Target {
         tracker: &Arc<Tracker>,
         total: Option<u64>,
     ) -> Result<Multipart> {
+        let started = std::time::SystemTime::now();
         let session = match Session::initiate(&self.files, &self.path, self.overwrite).await {
             Ok(Some(session)) => session,
             Ok(None) => {
@@ -281,7 +286,11 @@ impl Target {
             Err(err) => Err(err),
         };
         let outcome = match outcome {
-            Ok(etags) => session.complete(&etags).await,
+            Ok(etags) => match session.complete(&etags).await {
+                // The answer may be all that was lost: look before aborting a stored file.
+                Err(err) if may_have_landed(&err) && self.landed(started, tracker.done()).await => Ok(()),
+                other => other,
+            },
             Err(err) => Err(err),
         };
         if let Err(err) = outcome {
@@ -293,6 +302,31 @@ impl Target {
         guard.0 = None;
         Ok(Multipart::Done)
     }
+}
+
+impl Target {
+    /// Whether the file at the target is the one this upload completed:
+    /// its length, and (where an older file may be replaced) modified since
+    /// the upload began, to the second HTTP dates carry.
+    async fn landed(&self, started: std::time::SystemTime, length: u64) -> bool {
+        let Ok(metadata) = self.files.get_metadata(self.path.clone()).await else {
+            return false;
+        };
+        let whole = metadata.content_length.and_then(|l| u64::try_from(l).ok()) == Some(length);
+        let fresh = self.overwrite == Some(false)
+            || metadata
+                .last_modified
+                .as_deref()
+                .and_then(|d| httpdate::parse_http_date(d).ok())
+                .is_some_and(|at| at + std::time::Duration::from_secs(1) > started);
+        whole && fresh
+    }
+}
+
+/// Whether a failed completion may have been carried out: no answer came
+/// (the connection failed or timed out) or the server failed meanwhile.
+fn may_have_landed(err: &Error) -> bool {
+    err.status().is_none_or(|status| status >= 500) && !err.is_connect_failure()
 }
 
 /// Whether a refusal of the multipart protocol leaves the plain `PUT` worth
@@ -348,8 +382,8 @@ run_on_await!(Upload => u64);
 /// 10,000 parts (rounded up to a whole MiB).
 fn choose_part_size(asked: Option<u64>, total: Option<u64>) -> Result<u64> {
     if let Some(size) = asked {
-        if !(1..=MAX_PART_SIZE).contains(&size) {
-            return Err(Error::config(format!("part_size must be between 1 byte and 4 GiB, not {size}")));
+        if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&size) {
+            return Err(Error::config(format!("part_size must be between 5 MiB and 4 GiB, not {size} bytes")));
         }
         return Ok(size);
     }
@@ -464,6 +498,19 @@ impl Session {
     /// A new session, or none when the workspace offers no multipart upload
     /// (a GCP workspace answers with a resumable upload instead).
     async fn initiate(files: &FilesApi, path: &str, overwrite: Option<bool>) -> Result<Option<Session>> {
+        let (files, path) = (files.clone(), path.to_string());
+        let what = format!("upload to {path}");
+        let initiate = async move { Session::open(&files, &path, overwrite).await };
+        // Abandoned before the answer (a cancelled upload), the session opened is aborted.
+        crate::cleanup::undo_if_abandoned(what, initiate, |opened: Option<Session>| async move {
+            if let Some(session) = opened {
+                session.abort().await;
+            }
+        })
+        .await
+    }
+
+    async fn open(files: &FilesApi, path: &str, overwrite: Option<bool>) -> Result<Option<Session>> {
         let endpoint = files_endpoint(path);
         let mut request =
             files.client().api().request(Method::POST, endpoint.as_str()).query(&json!({"action": "initiate-upload"}));
@@ -597,8 +644,12 @@ struct AbortOnDrop(Option<Session>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
-        if let (Some(session), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
-            runtime.spawn(async move { session.abort().await });
+        if let Some(session) = self.0.take() {
+            let what = format!("upload to {}", session.path);
+            crate::cleanup::spawn_cleanup(what, async move {
+                session.abort().await;
+                Ok(())
+            });
         }
     }
 }
@@ -643,7 +694,8 @@ mod tests {
         // 100 GiB in 10,000 parts: 10.24 MiB each, rounded up to 11 MiB.
         assert_eq!(choose_part_size(None, Some(100 * 1024 * MIB)).ok(), Some(11 * MIB));
         assert_eq!(choose_part_size(None, Some(u64::MAX)).ok(), Some(MAX_PART_SIZE));
-        assert_eq!(choose_part_size(Some(1), None).ok(), Some(1));
+        assert_eq!(choose_part_size(Some(MIN_PART_SIZE), None).ok(), Some(MIN_PART_SIZE));
+        assert!(choose_part_size(Some(MIN_PART_SIZE - 1), None).is_err());
         assert!(choose_part_size(Some(0), None).is_err());
         assert!(choose_part_size(Some(MAX_PART_SIZE + 1), None).is_err());
     }

@@ -56,24 +56,16 @@ impl WorkspaceApi {
     /// Import `content` at `path`, sent as the official SDKs send it: a
     /// `multipart/form-data` import with the data as a file part, so no
     /// base64 and room for workspace files past the 10 MB JSON limit.
-    pub async fn upload(&self, path: &str, content: impl Into<Bytes>, options: UploadOptions) -> Result<()> {
-        let content: Bytes = content.into();
-        let length = content.len() as u64;
-        let untracked = Arc::new(Tracker::new(Some(length), None));
-        self.import_form(path, Piece::Data(content), length, &options, untracked).await
+    /// Answers the bytes sent; starts when awaited.
+    pub fn upload(&self, path: &str, content: impl Into<Bytes>, options: UploadOptions) -> ObjectUpload {
+        ObjectUpload::new(self, path, Content::Data(content.into()), options)
     }
 
     /// Import the local file at `local` at `path`, as [`upload`](Self::upload)
     /// does, streamed from disk in bounded memory (and re-read if the
     /// request is retried); answers the bytes sent. Starts when awaited.
     pub fn upload_from(&self, path: &str, local: impl AsRef<Path>, options: UploadOptions) -> ObjectUpload {
-        ObjectUpload {
-            workspace: self.clone(),
-            path: path.to_string(),
-            local: local.as_ref().to_path_buf(),
-            options,
-            progress: None,
-        }
+        ObjectUpload::new(self, path, Content::File(local.as_ref().to_path_buf()), options)
     }
 
     /// The import, the content's `length` bytes reported to `tracker` as
@@ -107,16 +99,10 @@ impl WorkspaceApi {
     }
 
     /// Export the object at `path` in `format` (`SOURCE` for notebooks) as
-    /// its raw bytes (`direct_download`, as the official SDKs' `download`).
-    pub async fn download(&self, path: &str, format: ExportFormat) -> Result<Bytes> {
-        let mut out = Vec::new();
-        let mut export = self.export_stream(path, format).await?;
-        let announced = export.content_length();
-        while let Some(chunk) = export.chunk().await? {
-            out.extend_from_slice(&chunk);
-        }
-        check_whole(path, out.len() as u64, announced)?;
-        Ok(out.into())
+    /// its raw bytes (`direct_download`, as the official SDKs' `download`),
+    /// checked against the announced length. Starts when awaited.
+    pub fn download(&self, path: &str, format: ExportFormat) -> ObjectExport {
+        ObjectExport { workspace: self.clone(), path: path.to_string(), format, progress: None }
     }
 
     /// Export the object at `path` in `format` into the local file `local`
@@ -149,29 +135,44 @@ fn check_whole(path: &str, received: u64, announced: Option<u64>) -> Result<()> 
     }
 }
 
-/// A workspace import from a local file ([`WorkspaceApi::upload_from`]);
-/// it starts when awaited and answers the bytes sent.
+/// What a workspace import sends.
+enum Content {
+    Data(Bytes),
+    File(PathBuf),
+}
+
+/// A workspace import ([`WorkspaceApi::upload`] from memory,
+/// [`WorkspaceApi::upload_from`] from a local file); it starts when awaited
+/// and answers the bytes sent.
 #[must_use = "an upload does nothing until awaited"]
 pub struct ObjectUpload {
     workspace: WorkspaceApi,
     path: String,
-    local: PathBuf,
+    content: Content,
     options: UploadOptions,
     progress: Option<ProgressFn>,
 }
 
 impl fmt::Debug for ObjectUpload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let content = match &self.content {
+            Content::Data(data) => format!("{} bytes", data.len()),
+            Content::File(local) => local.display().to_string(),
+        };
         f.debug_struct("ObjectUpload")
             .field("path", &self.path)
-            .field("local", &self.local)
+            .field("content", &content)
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
 }
 
 impl ObjectUpload {
-    /// Call `callback` as the file's bytes go out (a retried request
+    fn new(workspace: &WorkspaceApi, path: &str, content: Content, options: UploadOptions) -> Self {
+        ObjectUpload { workspace: workspace.clone(), path: path.to_string(), content, options, progress: None }
+    }
+
+    /// Call `callback` as the content's bytes go out (a retried request
     /// reports only new highs), and once at the end.
     pub fn on_progress(mut self, callback: impl Fn(Progress) + Send + Sync + 'static) -> Self {
         self.progress = Some(Arc::new(callback));
@@ -179,16 +180,66 @@ impl ObjectUpload {
     }
 
     async fn run(self) -> Result<u64> {
-        let ObjectUpload { workspace, path, local, options, progress } = self;
-        let length = tokio::fs::metadata(&local).await.map_err(|e| Error::local_io("read", &local, e))?.len();
+        let ObjectUpload { workspace, path, content, options, progress } = self;
+        let (piece, length) = match content {
+            Content::Data(data) => {
+                let length = data.len() as u64;
+                (Piece::Data(data), length)
+            }
+            Content::File(local) => {
+                let metadata = tokio::fs::metadata(&local).await.map_err(|e| Error::local_io("read", &local, e))?;
+                (Piece::File(local), metadata.len())
+            }
+        };
         let tracker = Arc::new(Tracker::new(Some(length), progress));
-        workspace.import_form(&path, Piece::File(local), length, &options, Arc::clone(&tracker)).await?;
+        workspace.import_form(&path, piece, length, &options, Arc::clone(&tracker)).await?;
         tracker.finish(length);
         Ok(length)
     }
 }
 
 run_on_await!(ObjectUpload => u64);
+
+/// A workspace export to memory ([`WorkspaceApi::download`]); it starts
+/// when awaited and answers the object's bytes.
+#[must_use = "a download does nothing until awaited"]
+pub struct ObjectExport {
+    workspace: WorkspaceApi,
+    path: String,
+    format: ExportFormat,
+    progress: Option<ProgressFn>,
+}
+
+impl fmt::Debug for ObjectExport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectExport").field("path", &self.path).field("format", &self.format).finish_non_exhaustive()
+    }
+}
+
+impl ObjectExport {
+    /// Call `callback` as bytes arrive, and once at the end.
+    pub fn on_progress(mut self, callback: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(callback));
+        self
+    }
+
+    async fn run(self) -> Result<Bytes> {
+        let ObjectExport { workspace, path, format, progress } = self;
+        let mut export = workspace.export_stream(&path, format).await?;
+        let announced = export.content_length();
+        let tracker = Tracker::new(announced, progress);
+        let mut out = Vec::new();
+        while let Some(chunk) = export.chunk().await? {
+            out.extend_from_slice(&chunk);
+            tracker.add(chunk.len() as u64);
+        }
+        check_whole(&path, out.len() as u64, announced)?;
+        tracker.finish(out.len() as u64);
+        Ok(out.into())
+    }
+}
+
+run_on_await!(ObjectExport => Bytes);
 
 /// A workspace export to a local file ([`WorkspaceApi::download_to`]); it
 /// starts when awaited and answers the bytes written.

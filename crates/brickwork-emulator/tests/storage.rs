@@ -1,0 +1,136 @@
+//! Stored file data: the memory budget, DBFS handles that expire when left
+//! idle, and the multipart rules storage enforces at completion.
+
+mod common;
+
+use std::time::Duration;
+
+use brickwork::transport::Method;
+use brickwork::ErrorKind;
+use common::*;
+use serde_json::{json, Value};
+
+const MIB: usize = 1024 * 1024;
+
+async fn put_file(c: &brickwork::Client, path: &str, size: usize) -> brickwork::Result<()> {
+    let endpoint = format!("/api/2.0/fs/files{path}");
+    c.api().request(Method::PUT, endpoint.as_str()).bytes(vec![7u8; size]).send().await.map(drop)
+}
+
+#[tokio::test]
+async fn writes_past_the_storage_budget_are_refused_and_deletes_give_it_back() {
+    let (emulator, c) = start_with(fast().max_stored_bytes(3 * MIB as u64)).await;
+    put_file(&c, "/Volumes/main/default/v/a.bin", 2 * MIB).await.expect("within the budget");
+    assert_eq!(emulator.counters().stored_bytes, 2 * MIB as u64);
+
+    let err = put_file(&c, "/Volumes/main/default/v/b.bin", 2 * MIB).await.expect_err("past the budget");
+    assert_eq!(err.status(), Some(413), "{err}");
+    assert!(err.message().contains("storage budget"), "{err}");
+    assert_eq!(emulator.counters().stored_bytes, 2 * MIB as u64, "the refused body is not held");
+
+    // DBFS blocks count against the same budget.
+    let handle = post(&c, "/api/2.0/dbfs/create", json!({"path": "/tmp/c.bin"})).await["handle"].clone();
+    let block = base64_of(&vec![1u8; MIB]);
+    let err = c
+        .api()
+        .post::<Value>("/api/2.0/dbfs/add-block", &json!({"handle": handle, "data": block}))
+        .await
+        .and(c.api().post::<Value>("/api/2.0/dbfs/add-block", &json!({"handle": handle, "data": block})).await)
+        .expect_err("the second block is past the budget");
+    assert_eq!(err.status(), Some(413), "{err}");
+
+    // Replacing and deleting give the space back.
+    post(&c, "/api/2.0/dbfs/close", json!({"handle": handle})).await;
+    c.api().request(Method::DELETE, "/api/2.0/fs/files/Volumes/main/default/v/a.bin").send().await.expect("delete");
+    post(&c, "/api/2.0/dbfs/delete", json!({"path": "/tmp/c.bin"})).await;
+    assert_eq!(emulator.counters().stored_bytes, 0);
+    put_file(&c, "/Volumes/main/default/v/b.bin", 2 * MIB).await.expect("room again");
+}
+
+fn base64_of(data: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+#[tokio::test]
+async fn a_dbfs_handle_left_idle_ten_minutes_is_closed_and_its_data_dropped() {
+    // An emulated minute of 20 ms: ten of them pass in 200 ms.
+    let (emulator, c) = start_with(fast().minute(Duration::from_millis(20))).await;
+    let handle = post(&c, "/api/2.0/dbfs/create", json!({"path": "/tmp/idle.bin"})).await["handle"].clone();
+    post(&c, "/api/2.0/dbfs/add-block", json!({"handle": handle, "data": base64_of(b"abc")})).await;
+    assert_eq!(emulator.counters().open_dbfs_handles, 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(emulator.counters().open_dbfs_handles, 0);
+    let err = c
+        .api()
+        .post::<Value>("/api/2.0/dbfs/add-block", &json!({"handle": handle, "data": base64_of(b"def")}))
+        .await
+        .expect_err("expired");
+    assert!(err.is(ErrorKind::ResourceDoesNotExist), "{err}");
+    assert_eq!(emulator.counters().stored_bytes, 0, "its data went with it");
+    let missing = c.api().get::<Value>("/api/2.0/dbfs/get-status", &json!({"path": "/tmp/idle.bin"})).await;
+    assert!(missing.is_err(), "no file was made");
+}
+
+/// Initiate an upload of `path`, store `sizes` as its parts through their
+/// presigned URLs, and answer the session token and the parts' ETags.
+async fn upload_parts(c: &brickwork::Client, path: &str, sizes: &[usize]) -> (String, Vec<Value>) {
+    let endpoint = format!("/api/2.0/fs/files{path}");
+    let initiated: Value = c
+        .api()
+        .request(Method::POST, endpoint.as_str())
+        .query(&json!({"action": "initiate-upload"}))
+        .send()
+        .await
+        .expect("initiate")
+        .json()
+        .expect("json");
+    let token = initiated["multipart_upload"]["session_token"].as_str().expect("token").to_string();
+    let http = reqwest::Client::new();
+    let mut parts = Vec::new();
+    for (i, size) in sizes.iter().enumerate() {
+        let number = i + 1;
+        let urls = post(
+            c,
+            "/api/2.0/fs/create-upload-part-urls",
+            json!({"path": path, "session_token": token, "start_part_number": number, "count": 1}),
+        )
+        .await;
+        let url = urls["upload_part_urls"][0]["url"].as_str().expect("url").to_string();
+        let stored = http.put(url).body(vec![3u8; *size]).send().await.expect("part");
+        assert!(stored.status().is_success(), "{}", stored.status());
+        let etag = stored.headers()["etag"].to_str().expect("etag").to_string();
+        parts.push(json!({"part_number": number, "etag": etag}));
+    }
+    (token, parts)
+}
+
+async fn complete(c: &brickwork::Client, path: &str, token: &str, parts: Vec<Value>) -> brickwork::Result<()> {
+    let endpoint = format!("/api/2.0/fs/files{path}");
+    let query = json!({"action": "complete-upload", "upload_type": "multipart", "session_token": token});
+    c.api().request(Method::POST, endpoint.as_str()).query(&query).json(&json!({"parts": parts})).send().await.map(drop)
+}
+
+#[tokio::test]
+async fn parts_under_five_mib_but_the_last_fail_the_completion_as_in_s3() {
+    let (emulator, c) = start().await;
+    let path = "/Volumes/main/default/v/small-parts.bin";
+    let (token, parts) = upload_parts(&c, path, &[MIB, MIB]).await;
+    let err = complete(&c, path, &token, parts).await.expect_err("too small");
+    assert_eq!(err.status(), Some(400), "{err}");
+    assert!(err.message().contains("EntityTooSmall"), "{err}");
+
+    // Five MiB and a short last part complete; the file is the parts, in order.
+    let (token, parts) = upload_parts(&c, path, &[5 * MIB, 3]).await;
+    complete(&c, path, &token, parts).await.expect("complete");
+    let head = c.api().request(Method::HEAD, format!("/api/2.0/fs/files{path}").as_str()).send().await.expect("head");
+    let length = head.headers().get("content-length").and_then(|v| v.to_str().ok()).map(str::to_string);
+    assert_eq!(length.as_deref(), Some((5 * MIB + 3).to_string().as_str()));
+    // The first session stays open (refused, not completed) until aborted.
+    assert_eq!(emulator.counters().open_uploads, 1);
+    assert_eq!(
+        emulator.counters().stored_bytes,
+        (5 * MIB + 3 + 2 * MIB) as u64,
+        "the file and the open session's parts"
+    );
+}
