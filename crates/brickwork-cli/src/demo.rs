@@ -148,10 +148,10 @@ pub async fn run(session: &Session, args: &DemoArgs) -> Result<(), CliError> {
     let made = Rc::new(RefCell::new(Made::default()));
     let outcome = tokio::select! {
         outcome = pipeline(&w, &mut steps, &made) => outcome,
-        _ = tokio::signal::ctrl_c() => Err(CliError::other("interrupted")),
+        _ = tokio::signal::ctrl_c() => Err(CliError::interrupted()),
     };
     // A cluster guard dropped by Ctrl-C deletes its cluster in the background.
-    brickwork::patterns::wait_for_background_cleanups().await;
+    brickwork::cleanup::wait_for_background_cleanups().await;
     let made = made.take();
     if !args.keep {
         match (clean_up(&w, &made, &mut steps).await, &outcome) {

@@ -3,7 +3,7 @@
 //! DBFS (`dbfs:/...`) and on this machine. Copies stream in bounded memory,
 //! with a progress bar on a terminal.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::io::Write;
 use std::pin::Pin;
 
@@ -209,8 +209,17 @@ async fn copy(
     }
     let bar = TransferBar::start(session.show_progress());
     let copy = w.copy(source, target).recursive(recursive).overwrite(overwrite).on_progress(bar.callback());
-    let copied = copy.await;
+    // Ctrl-C drops the copy: its upload aborts or torn file removal runs in
+    // the background, and is awaited before the runtime (and they) end.
+    let copied = tokio::select! {
+        copied = copy.into_future() => Some(copied),
+        _ = tokio::signal::ctrl_c() => None,
+    };
     bar.finish();
+    let Some(copied) = copied else {
+        brickwork::cleanup::wait_for_background_cleanups().await;
+        return Err(CliError::interrupted());
+    };
     let copied = copied.map_err(|e| match e.kind() {
         // Refused before any request: a directory without -r.
         brickwork::ErrorKind::InvalidParameterValue if e.status().is_none() => {

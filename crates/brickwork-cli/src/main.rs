@@ -7,7 +7,8 @@
 //! Exit codes: 0 success, 1 an API or other error, 2 a usage error (or an
 //! invalid request, found before anything is sent), 3 an authentication or
 //! configuration error (a token the workspace refuses included), 4 not found, 5 a timeout (a wait that ran out of time,
-//! or a request that got no answer in time).
+//! or a request that got no answer in time), 130 interrupted (Ctrl-C, after
+//! cleaning up).
 
 mod api;
 mod auth;
@@ -92,6 +93,8 @@ pub enum Exit {
     AuthOrConfig = 3,
     NotFound = 4,
     Timeout = 5,
+    /// Ctrl-C, as shells report a process ended by SIGINT.
+    Interrupted = 130,
 }
 
 /// A failure of a command: its exit code, and the library's error if it
@@ -121,6 +124,11 @@ impl CliError {
     /// Anything else that is not the library's error.
     pub fn other(message: impl Into<String>) -> Self {
         CliError { exit: Exit::Other, message: message.into(), error: None, reader_gone: false }
+    }
+
+    /// Ctrl-C ended the command (after its clean-up ran).
+    pub fn interrupted() -> Self {
+        CliError { exit: Exit::Interrupted, message: "interrupted".into(), error: None, reader_gone: false }
     }
 
     /// Standard output was closed by its reader.

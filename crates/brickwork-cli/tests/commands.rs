@@ -615,3 +615,55 @@ async fn fs_copies_lists_prints_and_removes_files_in_volumes_and_dbfs() {
     let local_only = brickwork(&["fs", "ls", &path("tree")], &env).await;
     assert_eq!(local_only.code(), Some(2), "{}", local_only.stderr());
 }
+
+#[tokio::test]
+async fn fs_cp_interrupted_by_ctrl_c_aborts_its_upload_and_exits_130() {
+    let emulator = emulator().await;
+    // Parts crawl, so the copy is mid-upload when it is interrupted.
+    emulator.set_faults(FaultSettings {
+        seed: 1,
+        rules: vec![FaultRule {
+            path_prefix: "/__storage/parts/".into(),
+            method: Some("PUT".into()),
+            probability: 1.0,
+            fault: Fault::Latency { ms: 20_000 },
+            phase: Phase::Before,
+            times: None,
+            query: None,
+        }],
+        rate_limit_per_principal: None,
+    });
+    let home = tempfile::tempdir().expect("home");
+    let env = vars(&emulator, home.path());
+    let local = tempfile::tempdir().expect("local");
+    // Past the default part size: a multipart upload.
+    let source = local.path().join("big.bin");
+    std::fs::write(&source, vec![5u8; 20 * 1024 * 1024]).expect("big.bin");
+    let target = "dbfs:/Volumes/main/default/v/interrupted.bin";
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_brickwork"));
+    command.args(["fs", "cp", &source.display().to_string(), target]);
+    command.env_clear().envs(env.iter().map(|(k, v)| (*k, v.as_str()))).kill_on_drop(true);
+    command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = command.spawn().expect("brickwork runs");
+    let pid = child.id().expect("pid").to_string();
+    for _ in 0..500 {
+        if emulator.counters().open_uploads == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(emulator.counters().open_uploads, 1, "the upload began");
+    let sent = std::process::Command::new("kill").args(["-INT", &pid]).status().expect("kill");
+    assert!(sent.success());
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("brickwork finishes")
+        .expect("output");
+    let run = Run { out };
+    assert_eq!(run.code(), Some(130), "stderr: {}", run.stderr());
+    assert!(run.stderr().contains("interrupted"), "{}", run.stderr());
+    assert_eq!(emulator.counters().open_uploads, 0, "aborted before exiting");
+    emulator.set_faults(FaultSettings::default());
+    let cat = brickwork(&["fs", "cat", target], &env).await;
+    assert_eq!(cat.code(), Some(4), "no file: {}", cat.stderr());
+}

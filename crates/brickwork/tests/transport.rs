@@ -166,6 +166,29 @@ async fn connect_refused_is_retried_even_for_post() {
 }
 
 #[tokio::test]
+async fn a_connect_that_hangs_fails_at_the_connect_timeout_and_even_a_post_is_retried() {
+    // A listener whose backlog is full: the kernel leaves further
+    // handshakes unanswered, so a connect hangs until its own timeout.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let listener = socket.listen(0).expect("listen");
+    let addr = listener.local_addr().expect("addr");
+    let _filler = std::net::TcpStream::connect(addr).expect("the one queued connection");
+    let url = format!("http://{addr}");
+    // The exchange could take 30 s; the connect may take 200 ms.
+    let client = client_for(&url, |b| {
+        b.http_timeout(Duration::from_secs(30)).connect_timeout(Duration::from_millis(200)).max_retries(1)
+    })
+    .await;
+    let err = client.api().post::<Value>(PATH, &json!({})).await.expect_err("never connects");
+    assert_eq!(err.kind(), ErrorKind::Transport, "{err}");
+    assert!(err.is_connect_failure(), "nothing was sent: {err}");
+    assert!(err.message().starts_with("giving up after 2 attempts: cannot connect"), "{}", err.message());
+    assert!(err.message().contains("timed out"), "{}", err.message());
+    drop(listener);
+}
+
+#[tokio::test]
 async fn transient_messages_retry_idempotent_calls_only() {
     let transient =
         || Reply::json(400, json!({"error_code": "INVALID_STATE", "message": "ClusterNotReadyException: not yet"}));

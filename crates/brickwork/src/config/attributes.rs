@@ -70,6 +70,7 @@ pub const ATTRIBUTES: &[AttributeSpec] = &[
     attr("serverless_compute_id", Some("DATABRICKS_SERVERLESS_COMPUTE_ID")),
     attr("skip_verify", None),
     attr("http_timeout_seconds", Some("DATABRICKS_HTTP_TIMEOUT_SECONDS")),
+    attr("connect_timeout_seconds", Some("DATABRICKS_CONNECT_TIMEOUT_SECONDS")),
     attr("debug_truncate_bytes", Some("DATABRICKS_DEBUG_TRUNCATE_BYTES")),
     attr("debug_headers", Some("DATABRICKS_DEBUG_HEADERS")),
     attr("rate_limit", Some("DATABRICKS_RATE_LIMIT")),

@@ -47,6 +47,10 @@ use crate::error::{Error, Result};
 pub const DEFAULT_RETRY_TIMEOUT: Duration = Duration::from_secs(300);
 /// Default timeout of one HTTP attempt.
 pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default time to open a connection (as the Go SDK's dialer), at most the
+/// HTTP timeout. A connect that takes longer fails as a connect failure:
+/// nothing was sent, so even a `POST` is retried.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default number of body bytes shown in debug logs.
 pub const DEFAULT_DEBUG_TRUNCATE_BYTES: usize = 96;
 /// Default limit on one response body read into memory (512 MiB).
@@ -181,6 +185,11 @@ impl ConfigBuilder {
         self.set("http_timeout_seconds", timeout.as_secs_f64().to_string())
     }
 
+    /// Time to open a connection (default 30 s, at most the HTTP timeout).
+    pub fn connect_timeout(self, timeout: Duration) -> Self {
+        self.set("connect_timeout_seconds", timeout.as_secs_f64().to_string())
+    }
+
     /// Largest response body read into memory (default 512 MiB).
     pub fn max_response_bytes(self, bytes: u64) -> Self {
         self.set("max_response_bytes", bytes.to_string())
@@ -230,6 +239,8 @@ pub struct Settings {
     pub retry_timeout: Duration,
     /// Timeout of one HTTP attempt.
     pub http_timeout: Duration,
+    /// Time to open a connection.
+    pub connect_timeout: Duration,
     /// Maximum attempts of one call (`None`: only the time budget applies).
     pub max_attempts: Option<u32>,
     /// Body bytes shown in debug logs.
@@ -250,6 +261,7 @@ impl Default for Settings {
             adaptive_rate_limit: true,
             retry_timeout: DEFAULT_RETRY_TIMEOUT,
             http_timeout: DEFAULT_HTTP_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             max_attempts: None,
             debug_truncate_bytes: DEFAULT_DEBUG_TRUNCATE_BYTES,
             debug_headers: false,
@@ -403,6 +415,8 @@ impl Config {
 
     fn parse_settings(&self) -> Result<Settings> {
         let defaults = Settings::default();
+        let http_timeout =
+            self.parse_seconds("http_timeout_seconds")?.filter(|d| !d.is_zero()).unwrap_or(defaults.http_timeout);
         Ok(Settings {
             rate_limit: self.parse_attr::<u32>("rate_limit")?.filter(|r| *r > 0),
             adaptive_rate_limit: self.parse_bool("adaptive_rate_limit")?.unwrap_or(defaults.adaptive_rate_limit),
@@ -411,10 +425,11 @@ impl Config {
                 .parse_seconds("retry_timeout_seconds")?
                 .filter(|d| !d.is_zero())
                 .unwrap_or(defaults.retry_timeout),
-            http_timeout: self
-                .parse_seconds("http_timeout_seconds")?
+            http_timeout,
+            connect_timeout: self
+                .parse_seconds("connect_timeout_seconds")?
                 .filter(|d| !d.is_zero())
-                .unwrap_or(defaults.http_timeout),
+                .unwrap_or(defaults.connect_timeout.min(http_timeout)),
             max_attempts: self.parse_attr::<u32>("max_retries")?.map(|r| r.saturating_add(1)),
             debug_truncate_bytes: self
                 .parse_attr("debug_truncate_bytes")?

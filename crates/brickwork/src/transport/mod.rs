@@ -77,7 +77,7 @@ impl ApiClient {
         let http = reqwest::Client::builder()
             .danger_accept_invalid_certs(parts.settings.skip_verify)
             .pool_max_idle_per_host(32)
-            .connect_timeout(parts.settings.http_timeout)
+            .connect_timeout(parts.settings.connect_timeout)
             .build()
             .map_err(|e| Error::config(format!("cannot build HTTP client: {e}")).with_source(e))?;
         let user_agent = HeaderValue::from_str(&parts.user_agent)
@@ -616,7 +616,8 @@ fn log_body(direction: &str, body: &[u8], max_bytes: usize) {
 fn classify(e: reqwest::Error, method: &Method, path: &str) -> Error {
     let e = e.without_url();
     let err = if e.is_connect() {
-        Error::transport(format!("cannot connect: {e}"), true, e)
+        let timed_out = if e.is_timeout() { " (timed out: see connect_timeout_seconds)" } else { "" };
+        Error::transport(format!("cannot connect{timed_out}: {e}"), true, e)
     } else if e.is_timeout() {
         Error::new(ErrorKind::Timeout, format!("request timed out: {e}")).with_source(e)
     } else {
