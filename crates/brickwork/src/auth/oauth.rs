@@ -170,7 +170,7 @@ impl CredentialStrategy for WorkloadIdentityFederation {
             tracing::debug!(auth_type = self.auth_type(), "no OIDC ID token: {e}");
             return Ok(None);
         }
-        token_provider(cfg, ctx, Grant::TokenExchange(id_tokens)).await
+        token_provider(cfg, ctx, Grant::TokenExchange(Box::new(id_tokens))).await
     }
 }
 
@@ -276,7 +276,7 @@ impl CredentialStrategy for CiOidc {
         if let Err(e) = id_tokens.read(&ctx.http).await {
             return decline_unless_chosen(cfg, self.auth_type(), e);
         }
-        Ok(Some(Arc::new(token_cache(cfg, ctx, endpoints, Grant::TokenExchange(id_tokens)))))
+        Ok(Some(Arc::new(token_cache(cfg, ctx, endpoints, Grant::TokenExchange(Box::new(id_tokens))))))
     }
 }
 
@@ -293,7 +293,7 @@ pub(super) fn exchange_token_cache(
     endpoints: OidcEndpoints,
     subject: IdTokenSource,
 ) -> TokenCache {
-    token_cache(cfg, ctx, endpoints, Grant::TokenExchange(subject))
+    token_cache(cfg, ctx, endpoints, Grant::TokenExchange(Box::new(subject)))
 }
 
 /// A cached token from `endpoints`. Only the client credentials grant sends
@@ -456,7 +456,8 @@ async fn ci_id_token(what: &str, request: impl Fn() -> reqwest::RequestBuilder, 
 #[derive(Debug)]
 enum Grant {
     ClientCredentials,
-    TokenExchange(IdTokenSource),
+    /// Boxed: a source carries its HTTP settings, and the grant is made once.
+    TokenExchange(Box<IdTokenSource>),
 }
 
 /// A POST to the token endpoint.
@@ -493,7 +494,7 @@ impl TokenSource for TokenRequest {
             Grant::TokenExchange(id_tokens) => {
                 form.push(("grant_type", GRANT_TOKEN_EXCHANGE.to_string()));
                 form.push(("subject_token_type", id_tokens.subject_token_type().to_string()));
-                if matches!(id_tokens, IdTokenSource::Notebook(_)) {
+                if matches!(**id_tokens, IdTokenSource::Notebook(_)) {
                     form.push(("requested_token_type", REQUESTED_ACCESS_TOKEN.to_string()));
                 }
                 form.push(("subject_token", id_tokens.read(&self.http).await?.expose_secret().to_string()));
