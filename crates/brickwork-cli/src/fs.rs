@@ -217,7 +217,11 @@ async fn copy(
     };
     bar.finish();
     let Some(copied) = copied else {
-        brickwork::cleanup::wait_for_background_cleanups().await;
+        // A second Ctrl-C stops waiting for a clean-up that hangs.
+        tokio::select! {
+            () = brickwork::cleanup::wait_for_background_cleanups() => {}
+            _ = tokio::signal::ctrl_c() => crate::output::warn("interrupted again: clean-up left unfinished"),
+        }
         return Err(CliError::interrupted());
     };
     let copied = copied.map_err(|e| match e.kind() {

@@ -19,6 +19,7 @@ mod auth;
 mod faults;
 mod ids;
 mod notebook;
+mod schedule;
 pub mod serve;
 mod services;
 mod settings;
@@ -139,6 +140,12 @@ impl EmulatorBuilder {
     /// Add a non-admin user with this token.
     pub fn user(mut self, user_name: impl Into<String>, token: impl Into<String>) -> Self {
         self.settings.users.push(UserSpec { user_name: user_name.into(), token: token.into() });
+        self
+    }
+
+    /// How many emulated minutes finished job runs are kept (default 60 days).
+    pub fn run_retention_minutes(mut self, minutes: u32) -> Self {
+        self.settings.run_retention_minutes = minutes;
         self
     }
 

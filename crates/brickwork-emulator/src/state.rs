@@ -1,5 +1,6 @@
 //! The emulated workspace's state: one [`World`] behind one lock, advanced
-//! by [`World::tick`] on every request and by a background ticker.
+//! by [`World::advance`] (each service's due work, from its stored
+//! deadlines) on every request and by a background ticker.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,7 +10,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::services::{
-    catalog, clusters, commands, dbfs, jobs, libraries, scim, secrets, uploads, warehouses, workspace,
+    catalog, clusters, commands, dbfs, jobs, libraries, scim, secrets, uploads, warehouses, workspace, Event, REGISTRY,
 };
 use crate::settings::Settings;
 
@@ -73,6 +74,8 @@ pub struct World {
     pub libraries: libraries::Libraries,
     pub commands: commands::Commands,
     next_id: i64,
+    /// Announced by one service, not yet delivered to the others.
+    events: Vec<Event>,
 }
 
 impl World {
@@ -91,6 +94,7 @@ impl World {
             libraries: libraries::Libraries::default(),
             commands: commands::Commands::default(),
             next_id: 1000,
+            events: Vec::new(),
             settings: settings.clone(),
         };
         let admin = Caller { user_name: settings.user_name.clone(), admin: true };
@@ -112,12 +116,30 @@ impl World {
         self.next_id
     }
 
-    /// Advance every state machine to `now`.
-    pub fn tick(&mut self, now: Instant) {
-        let settings = self.settings.clone();
-        self.clusters.tick(now, &settings);
-        jobs::tick(self, now);
-        self.warehouses.tick(now, &settings);
+    /// Carry out what every service has due by `now`, then deliver the
+    /// events that caused.
+    pub fn advance(&mut self, now: Instant) {
+        for service in REGISTRY {
+            service.advance(self, now);
+        }
+        self.deliver_events();
+    }
+
+    /// Tell the other services of a change (delivered once the current
+    /// request's work on the world is done).
+    pub fn emit(&mut self, event: Event) {
+        self.events.push(event);
+    }
+
+    fn deliver_events(&mut self) {
+        // Delivering may announce more: until none is left.
+        while !self.events.is_empty() {
+            for event in std::mem::take(&mut self.events) {
+                for service in REGISTRY {
+                    service.on_event(self, &event);
+                }
+            }
+        }
     }
 }
 
@@ -144,11 +166,14 @@ impl AppState {
         }
     }
 
-    /// Lock the world, bring it up to date, and run `f` on it.
+    /// Lock the world, bring it up to date, and run `f` on it; the events
+    /// `f` announced are delivered before the lock is let go.
     pub fn with<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
         let mut world = self.lock();
-        world.tick(Instant::now());
-        f(&mut world)
+        world.advance(Instant::now());
+        let result = f(&mut world);
+        world.deliver_events();
+        result
     }
 
     fn lock(&self) -> MutexGuard<'_, World> {
@@ -177,6 +202,10 @@ impl AppState {
             open_uploads: w.uploads.open_count(),
             open_dbfs_handles: w.files.open_handles(self.settings.minute()),
             stored_bytes: self.budget.used(),
+            runs_kept: w.jobs.run_count(),
+            execution_contexts: w.commands.context_count(),
+            clusters_with_libraries: w.libraries.cluster_count(),
+            services: REGISTRY.iter().map(|s| s.name()).collect(),
         })
     }
 }
@@ -205,4 +234,12 @@ pub struct Snapshot {
     pub open_dbfs_handles: usize,
     /// Bytes of file data held: files, parts of open uploads, open DBFS handles.
     pub stored_bytes: u64,
+    /// Job runs kept, active and finished (until retention drops them).
+    pub runs_kept: usize,
+    /// Command execution contexts open.
+    pub execution_contexts: usize,
+    /// Clusters with libraries installed.
+    pub clusters_with_libraries: usize,
+    /// The services this emulator serves, by name.
+    pub services: Vec<&'static str>,
 }

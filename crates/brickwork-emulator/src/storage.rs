@@ -119,6 +119,9 @@ struct Pieces {
     starts: Vec<u64>,
     len: u64,
     held: Option<Held>,
+    /// Blobs this one shares pieces with (joined while still held
+    /// elsewhere): kept, so their count lasts as long as the bytes do.
+    shared: Vec<Blob>,
 }
 
 impl Blob {
@@ -130,7 +133,7 @@ impl Blob {
             starts.push(len);
             len += piece.len() as u64;
         }
-        Blob(Arc::new(Pieces { pieces, starts, len, held }))
+        Blob(Arc::new(Pieces { pieces, starts, len, held, shared: Vec::new() }))
     }
 
     pub fn len(&self) -> u64 {
@@ -142,6 +145,7 @@ impl Blob {
     pub fn join(blobs: Vec<Blob>) -> Blob {
         let mut pieces = Vec::new();
         let mut held: Option<Held> = None;
+        let mut shared = Vec::new();
         for blob in blobs {
             match Arc::try_unwrap(blob.0) {
                 Ok(mut owned) => {
@@ -152,12 +156,21 @@ impl Blob {
                             None => held = Some(count),
                         }
                     }
+                    shared.append(&mut owned.shared);
                 }
-                // Still shared: the memory stays counted by its other holder.
-                Err(shared) => pieces.extend(shared.pieces.iter().cloned()),
+                // Still held elsewhere: kept, and counted, for as long as this blob lives.
+                Err(other) => {
+                    let other = Blob(other);
+                    pieces.extend(other.0.pieces.iter().cloned());
+                    shared.push(other);
+                }
             }
         }
-        Blob::new(pieces, held)
+        let mut joined = Blob::new(pieces, held);
+        if let Some(inner) = Arc::get_mut(&mut joined.0) {
+            inner.shared = shared;
+        }
+        joined
     }
 
     /// The pieces that hold bytes `start..end`, cut to fit.
@@ -172,9 +185,10 @@ impl Blob {
             if *at >= end {
                 break;
             }
-            let from = start.saturating_sub(*at) as usize;
-            let to = ((end - at) as usize).min(piece.len());
-            out.push(piece.slice(from..to));
+            // Both within this piece, so within usize: compared as u64 first.
+            let len = piece.len() as u64;
+            let (from, to) = (start.saturating_sub(*at).min(len), (end - at).min(len));
+            out.push(piece.slice(from as usize..to as usize));
         }
         out
     }

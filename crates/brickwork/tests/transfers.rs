@@ -250,6 +250,25 @@ async fn a_stalled_transfer_fails_typed_and_leaves_nothing_while_a_slow_steady_o
 }
 
 #[tokio::test]
+async fn a_download_cancelled_mid_body_leaves_no_part_file() {
+    let data = content(256 * 1024);
+    let dir = tempfile::tempdir().expect("dir");
+    // Eight pieces 200 ms apart: still coming when the download is dropped.
+    let slow = Plan { chunk: 32 * 1024, pause: Duration::from_millis(200), ..Plan::default() };
+    let (url, _) = file_server(data, slow).await;
+    let w = workspace(&url, Duration::from_secs(10)).await;
+    let local = dir.path().join("cancelled.bin");
+    let part = dir.path().join("cancelled.bin.part");
+    let mut download = Box::pin(w.files().download_to(FILE, &local).into_future());
+    // Let it start writing, then drop it.
+    let started = tokio::time::timeout(Duration::from_millis(700), &mut download).await;
+    assert!(started.is_err(), "still downloading");
+    assert!(part.exists(), "the part file was being written");
+    drop(download);
+    assert!(!local.exists() && !part.exists(), "nothing is left behind");
+}
+
+#[tokio::test]
 async fn a_missing_file_is_not_found_and_leaves_nothing() {
     let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
     let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
@@ -651,18 +670,22 @@ async fn a_completed_upload_whose_answer_was_lost_is_found_stored_not_aborted() 
     assert_eq!(emulator.counters().open_uploads, 0);
     assert_eq!(sha256(&read_back(&w, FILE).await), sha256(&data));
 
-    // Refused for real (not only its answer lost): still an error, and aborted.
+    // Refused for real (not only its answer lost) over an older file of the
+    // same length: that file is not taken for this upload's. Dates go by the
+    // second: the older file is made a second older first.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     let refused = FaultRule {
         query: Some("action=complete-upload".into()),
         ..rule("/api/2.0/fs/files/", "POST", 1.0, Fault::InternalError, Phase::Before, None)
     };
     emulator.set_faults(faults(vec![refused]));
-    let other = "/Volumes/main/default/v/other.bin";
-    let err = w.files().upload_from(other, &source).part_size(PART as u64).await.expect_err("completion refused");
+    let other = content(2 * PART + 5).iter().map(|b| b ^ 0xff).collect::<Vec<u8>>();
+    let other_source = local_file(&dir, "other.bin", &other);
+    let err = w.files().upload_from(FILE, &other_source).part_size(PART as u64).await.expect_err("refused");
     assert_eq!(err.status(), Some(500), "{err}");
     emulator.set_faults(faults(vec![]));
     assert_eq!(emulator.counters().open_uploads, 0, "aborted");
-    assert!(w.files().get_metadata(other).await.is_err(), "no file");
+    assert_eq!(sha256(&read_back(&w, FILE).await), sha256(&data), "the older file is still there");
 }
 
 #[tokio::test]

@@ -173,7 +173,7 @@ async fn a_connect_that_hangs_fails_at_the_connect_timeout_and_even_a_post_is_re
     socket.bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
     let listener = socket.listen(0).expect("listen");
     let addr = listener.local_addr().expect("addr");
-    let _filler = std::net::TcpStream::connect(addr).expect("the one queued connection");
+    let _filler = tokio::net::TcpStream::connect(addr).await.expect("the one queued connection");
     let url = format!("http://{addr}");
     // The exchange could take 30 s; the connect may take 200 ms.
     let client = client_for(&url, |b| {

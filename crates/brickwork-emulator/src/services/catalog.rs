@@ -27,7 +27,20 @@ fn valid_name(name: &str) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn routes() -> Router<AppState> {
+/// The Unity Catalog service of the workspace.
+pub struct Api;
+
+impl super::Service for Api {
+    fn name(&self) -> &'static str {
+        "catalog"
+    }
+
+    fn routes(&self) -> Router<AppState> {
+        routes()
+    }
+}
+
+fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/2.1/unity-catalog/catalogs", get(list_catalogs).post(create_catalog))
         .route("/api/2.1/unity-catalog/catalogs/{name}", get(get_catalog).patch(update_catalog).delete(delete_catalog))

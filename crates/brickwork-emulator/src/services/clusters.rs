@@ -1,6 +1,6 @@
 //! Clusters API 2.0/2.1: the state machine, validation and real error answers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -10,6 +10,8 @@ use serde_json::{json, Map, Value};
 
 use crate::api::{empty, page, page_body, page_start, required_str, str_field, ApiError, ApiResult, Body, Params};
 use crate::ids;
+use crate::schedule::Deadlines;
+use crate::services::Event;
 use crate::settings::Settings;
 use crate::state::{now_ms, AppState, Caller};
 
@@ -132,6 +134,10 @@ pub struct Cluster {
     pub terminated_time: Option<i64>,
     pub last_restarted_time: Option<i64>,
     pub last_activity: Instant,
+    /// When its pending transition deadline is stored for (none waiting: `None`).
+    transition_check: Option<Instant>,
+    /// When its idle deadline is stored for.
+    idle_check: Option<Instant>,
     pub termination_reason: Option<Value>,
     pub pinned: bool,
     pub spark_context_id: i64,
@@ -178,6 +184,14 @@ impl Cluster {
             }
             _ => {}
         }
+    }
+
+    /// Its auto-termination, in minutes (0: none). Job clusters end with their run instead.
+    fn idle_minutes(&self) -> i64 {
+        if self.source == "JOB" {
+            return 0;
+        }
+        self.spec.get("autotermination_minutes").and_then(Value::as_i64).unwrap_or(0).clamp(0, 100_000)
     }
 
     fn num_workers(&self) -> i64 {
@@ -232,31 +246,83 @@ impl Cluster {
     }
 }
 
+/// How long a cluster may stand idle before it auto-terminates.
+fn idle_limit(settings: &Settings, minutes: i64) -> Duration {
+    settings.minute().saturating_mul(u32::try_from(minutes).unwrap_or(u32::MAX))
+}
+
 /// All clusters of the workspace.
 #[derive(Debug, Default)]
 pub struct Clusters {
-    pub by_id: BTreeMap<String, Cluster>,
+    by_id: BTreeMap<String, Cluster>,
+    /// When a cluster's transition settles, or its idle time may have run out.
+    due: Deadlines<(String, Check)>,
+    /// Clusters changed since their deadlines were last planned.
+    changed: BTreeSet<String>,
+}
+
+/// What a deadline of a cluster is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Check {
+    /// The transition in progress completes.
+    Transition,
+    /// Auto-termination, if nothing used the cluster meanwhile.
+    Idle,
 }
 
 impl Clusters {
-    pub fn tick(&mut self, now: Instant, settings: &Settings) {
-        for cluster in self.by_id.values_mut() {
-            if let Some((at, to)) = cluster.next {
-                if now >= at {
-                    cluster.settle(to);
+    /// Settle the transitions and idle terminations due by `now`: the
+    /// clusters whose deadlines came, not every cluster.
+    pub fn advance(&mut self, now: Instant, settings: &Settings) {
+        for id in std::mem::take(&mut self.changed) {
+            self.plan(&id, settings);
+        }
+        for (_, (id, check)) in self.due.due(now) {
+            let Some(cluster) = self.by_id.get_mut(&id) else { continue };
+            match check {
+                Check::Transition => {
+                    cluster.transition_check = None;
+                    if let Some((_, to)) = cluster.next.filter(|(at, _)| *at <= now) {
+                        cluster.settle(to);
+                    }
+                }
+                Check::Idle => {
+                    cluster.idle_check = None;
+                    let idle_minutes = cluster.idle_minutes();
+                    if cluster.state == ClusterState::Running
+                        && now.duration_since(cluster.last_activity) >= idle_limit(settings, idle_minutes)
+                    {
+                        let reason = json!({"code": "INACTIVITY", "type": "SUCCESS", "parameters": {"inactivity_duration_min": idle_minutes.to_string()}});
+                        cluster.terminate(reason, settings.transition_delay(), now);
+                    }
                 }
             }
-            let idle_minutes = cluster.spec.get("autotermination_minutes").and_then(Value::as_i64).unwrap_or(0);
-            let idle_limit = settings.minute().saturating_mul(idle_minutes.clamp(0, 100_000) as u32);
-            if cluster.state == ClusterState::Running
-                && idle_minutes > 0
-                && cluster.source != "JOB"
-                && now.duration_since(cluster.last_activity) >= idle_limit
-            {
-                let reason = json!({"code": "INACTIVITY", "type": "SUCCESS", "parameters": {"inactivity_duration_min": idle_minutes.to_string()}});
-                cluster.terminate(reason, settings.transition_delay(), now);
+            self.plan(&id, settings);
+        }
+    }
+
+    /// Store the deadlines `id` has now (at most one of each kind waits).
+    fn plan(&mut self, id: &str, settings: &Settings) {
+        let Some(cluster) = self.by_id.get_mut(id) else { return };
+        if let Some((at, _)) = cluster.next {
+            if cluster.transition_check != Some(at) {
+                cluster.transition_check = Some(at);
+                self.due.schedule(at, (id.to_string(), Check::Transition));
             }
         }
+        let idle_minutes = cluster.idle_minutes();
+        if cluster.state == ClusterState::Running && idle_minutes > 0 && cluster.idle_check.is_none() {
+            // Looked at when the idle time would run out; used meanwhile, it is planned again.
+            let at = cluster.last_activity + idle_limit(settings, idle_minutes);
+            cluster.idle_check = Some(at);
+            self.due.schedule(at, (id.to_string(), Check::Idle));
+        }
+    }
+
+    /// Deadlines waiting: bounded by the clusters, not the requests.
+    #[cfg(test)]
+    fn deadlines(&self) -> usize {
+        self.due.len()
     }
 
     pub fn live_count(&self) -> usize {
@@ -271,8 +337,21 @@ impl Clusters {
         self.by_id.get(id).ok_or_else(|| does_not_exist(id))
     }
 
+    /// A cluster to change; its deadlines are planned again afterwards.
     pub fn get_mut(&mut self, id: &str) -> ApiResult<&mut Cluster> {
-        self.by_id.get_mut(id).ok_or_else(|| does_not_exist(id))
+        let cluster = self.by_id.get_mut(id).ok_or_else(|| does_not_exist(id))?;
+        self.changed.insert(id.to_string());
+        Ok(cluster)
+    }
+
+    /// Every cluster, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = &Cluster> {
+        self.by_id.values()
+    }
+
+    /// Remove a cluster for good.
+    pub fn remove(&mut self, id: &str) -> ApiResult<Cluster> {
+        self.by_id.remove(id).ok_or_else(|| does_not_exist(id))
     }
 
     /// Create a cluster in PENDING; `source` is `API` or `JOB`.
@@ -298,6 +377,8 @@ impl Clusters {
             terminated_time: None,
             last_restarted_time: None,
             last_activity: now,
+            transition_check: None,
+            idle_check: None,
             termination_reason: None,
             pinned: false,
             spark_context_id: fastrand::i64(1_000_000_000..9_000_000_000),
@@ -312,6 +393,7 @@ impl Clusters {
         );
         cluster.event("CREATING", json!({"user": creator}));
         self.by_id.insert(id.clone(), cluster);
+        self.changed.insert(id.clone());
         Ok(id)
     }
 
@@ -397,7 +479,25 @@ pub fn validate_spec(spec: &Map<String, Value>, prefix: &str) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn routes() -> Router<AppState> {
+/// The Clusters service of the workspace.
+pub struct Api;
+
+impl super::Service for Api {
+    fn name(&self) -> &'static str {
+        "clusters"
+    }
+
+    fn routes(&self) -> Router<AppState> {
+        routes()
+    }
+
+    fn advance(&self, world: &mut crate::state::World, now: Instant) {
+        let settings = world.settings.clone();
+        world.clusters.advance(now, &settings);
+    }
+}
+
+fn routes() -> Router<AppState> {
     let mut router = Router::new();
     for v in ["2.0", "2.1"] {
         router = router
@@ -473,8 +573,7 @@ async fn list(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value
     s.with(|w| {
         let mut items: Vec<&Cluster> = w
             .clusters
-            .by_id
-            .values()
+            .iter()
             .filter(|c| states.is_empty() || states.contains(&c.state.wire()))
             .filter(|c| sources.is_empty() || sources.contains(&c.source))
             .filter(|c| pinned.is_none_or(|p| p == c.pinned))
@@ -616,7 +715,11 @@ async fn delete(State(s): State<AppState>, Extension(caller): Extension<Caller>,
 
 async fn permanent_delete(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
     let id = cluster_id(&body)?;
-    s.with(|w| w.clusters.by_id.remove(&id).map(|_| ()).ok_or_else(|| does_not_exist(&id)))?;
+    s.with(|w| {
+        w.clusters.remove(&id)?;
+        w.emit(Event::ClusterGone { cluster_id: id.clone() });
+        Ok::<_, ApiError>(())
+    })?;
     empty()
 }
 
@@ -722,4 +825,29 @@ fn render_node_type(n: &NodeType) -> Value {
 
 async fn zones() -> Json<Value> {
     Json(json!({"zones": ["us-east-1a", "us-east-1b", "us-east-1c"], "default_zone": "us-east-1c"}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_used_over_and_over_keeps_one_deadline_of_each_kind() {
+        let settings = Settings { transition_delay_ms: 0, ..Settings::default() };
+        let mut clusters = Clusters::default();
+        let spec = json!({"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 1, "autotermination_minutes": 30});
+        let spec = spec.as_object().cloned().unwrap_or_default();
+        let id = clusters.create(spec, "me", "API", &settings).expect("created");
+        clusters.advance(Instant::now(), &settings);
+        assert_eq!(clusters.get(&id).map(|c| c.state).ok(), Some(ClusterState::Running));
+        for _ in 0..1_000 {
+            clusters.get_mut(&id).expect("cluster").touch();
+            clusters.advance(Instant::now(), &settings);
+        }
+        assert!(clusters.deadlines() <= 2, "{} deadlines waiting", clusters.deadlines());
+        // Gone, its deadlines are dropped as they come, never acted on.
+        clusters.remove(&id).expect("removed");
+        clusters.advance(Instant::now() + Duration::from_secs(3600), &settings);
+        assert_eq!(clusters.deadlines(), 0);
+    }
 }

@@ -36,7 +36,33 @@ pub struct Commands {
     contexts: BTreeMap<String, Context>,
 }
 
-pub fn routes() -> Router<AppState> {
+/// The Command execution service of the workspace.
+pub struct Api;
+
+impl super::Service for Api {
+    fn name(&self) -> &'static str {
+        "commands"
+    }
+
+    fn routes(&self) -> Router<AppState> {
+        routes()
+    }
+
+    fn on_event(&self, world: &mut World, event: &super::Event) {
+        // A context lives on its cluster: gone with it.
+        let super::Event::ClusterGone { cluster_id } = event;
+        world.commands.contexts.retain(|_, context| context.cluster_id != *cluster_id);
+    }
+}
+
+impl Commands {
+    /// Execution contexts open.
+    pub fn context_count(&self) -> usize {
+        self.contexts.len()
+    }
+}
+
+fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/1.2/contexts/create", post(create_context))
         .route("/api/1.2/contexts/status", get(context_status))

@@ -160,7 +160,7 @@ impl FileStore {
     }
 
     /// Close the handles left idle too long: their data goes.
-    fn expire_handles(&mut self, minute: Duration) {
+    pub fn expire_handles(&mut self, minute: Duration) {
         let now = Instant::now();
         self.handles.retain(|_, h| !h.idle(now, minute));
     }
@@ -201,7 +201,27 @@ fn status(path: &str, e: &Entry) -> Value {
     json!({"path": path, "is_dir": e.is_dir, "file_size": if e.is_dir { 0 } else { e.data.len() }, "modification_time": e.modified})
 }
 
-pub fn routes() -> Router<AppState> {
+/// The DBFS and Files service of the workspace.
+pub struct Api;
+
+impl super::Service for Api {
+    fn name(&self) -> &'static str {
+        "dbfs"
+    }
+
+    fn routes(&self) -> Router<AppState> {
+        routes()
+    }
+
+    /// Handles left idle are closed as their time runs out, so their data
+    /// stops counting against the storage budget (open handles are few).
+    fn advance(&self, world: &mut crate::state::World, _now: Instant) {
+        let minute = world.settings.minute();
+        world.files.expire_handles(minute);
+    }
+}
+
+fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/2.0/dbfs/get-status", get(get_status))
         .route("/api/2.0/dbfs/list", get(list))

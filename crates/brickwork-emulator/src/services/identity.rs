@@ -10,7 +10,20 @@ use serde_json::{json, Value};
 use crate::api::base_url;
 use crate::state::{AppState, Caller};
 
-pub fn routes() -> Router<AppState> {
+/// The Identity: host metadata and the current user service of the workspace.
+pub struct Api;
+
+impl super::Service for Api {
+    fn name(&self) -> &'static str {
+        "identity"
+    }
+
+    fn routes(&self) -> Router<AppState> {
+        routes()
+    }
+}
+
+fn routes() -> Router<AppState> {
     Router::new()
         .route("/.well-known/databricks-config", get(host_metadata))
         .route("/api/2.0/preview/scim/v2/Me", get(me))

@@ -65,7 +65,33 @@ fn statuses(world: &World, cluster_id: &str) -> Vec<Value> {
         .collect()
 }
 
-pub fn routes() -> Router<AppState> {
+/// The Libraries service of the workspace.
+pub struct Api;
+
+impl super::Service for Api {
+    fn name(&self) -> &'static str {
+        "libraries"
+    }
+
+    fn routes(&self) -> Router<AppState> {
+        routes()
+    }
+
+    fn on_event(&self, world: &mut World, event: &super::Event) {
+        // Libraries are installed on a cluster: gone with it.
+        let super::Event::ClusterGone { cluster_id } = event;
+        world.libraries.by_cluster.remove(cluster_id);
+    }
+}
+
+impl Libraries {
+    /// Clusters with libraries installed.
+    pub fn cluster_count(&self) -> usize {
+        self.by_cluster.len()
+    }
+}
+
+fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/2.0/libraries/install", post(install))
         .route("/api/2.0/libraries/uninstall", post(uninstall))

@@ -1,4 +1,7 @@
-//! One module per Databricks service; each exposes `routes()`.
+//! The emulated services. Each is a module with its routes and its state;
+//! the [`REGISTRY`] line makes it part of the workspace: its routes served,
+//! its stored deadlines advanced, and the other services' events delivered
+//! to it. Adding a service is one module, its store in `World`, and one line.
 
 pub mod admin;
 pub mod catalog;
@@ -15,24 +18,56 @@ pub mod uploads;
 pub mod warehouses;
 pub mod workspace;
 
+use std::time::Instant;
+
 use axum::Router;
 
-use crate::state::AppState;
+use crate::state::{AppState, World};
+
+/// One emulated Databricks service.
+pub trait Service: Sync {
+    /// The name logs and the parity table use.
+    fn name(&self) -> &'static str;
+
+    /// Its HTTP routes.
+    fn routes(&self) -> Router<AppState>;
+
+    /// Carry out what has come due by `now` (a transition finished, a
+    /// timeout, retention). Runs before every request is served: it must
+    /// cost the work that is due, found from stored deadlines, never a scan
+    /// of everything the service holds.
+    fn advance(&self, _world: &mut World, _now: Instant) {}
+
+    /// React to another service's change (a cluster gone takes its
+    /// libraries and execution contexts with it).
+    fn on_event(&self, _world: &mut World, _event: &Event) {}
+}
+
+/// A change one service announces to the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A cluster is gone for good: permanently deleted, or past retention.
+    ClusterGone { cluster_id: String },
+}
+
+/// Every service of the workspace, in the order time advances through them.
+pub static REGISTRY: &[&dyn Service] = &[
+    &identity::Api,
+    &oauth::Api,
+    &scim::Api,
+    &clusters::Api,
+    &libraries::Api,
+    &commands::Api,
+    &jobs::Api,
+    &workspace::Api,
+    &secrets::Api,
+    &dbfs::Api,
+    &uploads::Api,
+    &warehouses::Api,
+    &catalog::Api,
+];
 
 /// Every service's routes.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .merge(identity::routes())
-        .merge(oauth::routes())
-        .merge(scim::routes())
-        .merge(clusters::routes())
-        .merge(jobs::routes())
-        .merge(workspace::routes())
-        .merge(secrets::routes())
-        .merge(dbfs::routes())
-        .merge(uploads::routes())
-        .merge(warehouses::routes())
-        .merge(catalog::routes())
-        .merge(libraries::routes())
-        .merge(commands::routes())
+    REGISTRY.iter().fold(Router::new(), |router, service| router.merge(service.routes()))
 }

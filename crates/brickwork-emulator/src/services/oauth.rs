@@ -31,7 +31,20 @@ const CODE_LIFETIME_MINUTES: u32 = 5;
 /// Codes not redeemed are kept at most this many; the oldest go first.
 const MAX_PENDING_CODES: usize = 1_000;
 
-pub fn routes() -> Router<AppState> {
+/// The OAuth service of the workspace.
+pub struct Api;
+
+impl super::Service for Api {
+    fn name(&self) -> &'static str {
+        "oauth"
+    }
+
+    fn routes(&self) -> Router<AppState> {
+        routes()
+    }
+}
+
+fn routes() -> Router<AppState> {
     Router::new()
         .route("/oidc/.well-known/oauth-authorization-server", get(discovery))
         .route("/oidc/.well-known/openid-configuration", get(discovery))

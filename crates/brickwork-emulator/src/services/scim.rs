@@ -306,7 +306,20 @@ impl Resource for ServicePrincipal {
     }
 }
 
-pub fn routes() -> Router<AppState> {
+/// The SCIM service of the workspace.
+pub struct Api;
+
+impl super::Service for Api {
+    fn name(&self) -> &'static str {
+        "scim"
+    }
+
+    fn routes(&self) -> Router<AppState> {
+        routes()
+    }
+}
+
+fn routes() -> Router<AppState> {
     Router::new()
         .merge(resource_routes::<User>())
         .merge(resource_routes::<Group>())

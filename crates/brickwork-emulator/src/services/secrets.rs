@@ -85,7 +85,20 @@ impl Secrets {
     }
 }
 
-pub fn routes() -> Router<AppState> {
+/// The Secrets service of the workspace.
+pub struct Api;
+
+impl super::Service for Api {
+    fn name(&self) -> &'static str {
+        "secrets"
+    }
+
+    fn routes(&self) -> Router<AppState> {
+        routes()
+    }
+}
+
+fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/2.0/secrets/scopes/create", post(create_scope))
         .route("/api/2.0/secrets/scopes/delete", post(delete_scope))

@@ -154,7 +154,20 @@ impl IntoResponse for StorageError {
     }
 }
 
-pub fn routes() -> Router<AppState> {
+/// The Files API uploads service of the workspace.
+pub struct Api;
+
+impl super::Service for Api {
+    fn name(&self) -> &'static str {
+        "uploads"
+    }
+
+    fn routes(&self) -> Router<AppState> {
+        routes()
+    }
+}
+
+fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/2.0/fs/create-upload-part-urls", post(create_upload_part_urls))
         .route("/api/2.0/fs/create-abort-upload-url", post(create_abort_upload_url))
@@ -278,9 +291,14 @@ async fn upload_part(State(s): State<AppState>, Path(part): Path<i64>, params: P
             return storage_error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
                 .into_response()
         }
+        // Final (a 4xx): waiting does not make room.
         Err(IngestError::Full(_)) => {
-            return storage_error(507, "InsufficientStorage", "The emulator's storage budget is used up.")
-                .into_response()
+            return storage_error(
+                400,
+                "EntityTooLarge",
+                "The emulator's storage budget (--max-stored-bytes) is used up.",
+            )
+            .into_response()
         }
         Err(IngestError::Broken) => {
             return storage_error(400, "IncompleteBody", "The request body ended before it was complete.")

@@ -1,7 +1,7 @@
 //! SQL warehouses (state machine, auto-stop) and statement execution for
 //! trivial statements (`SELECT 1`, literals, named parameters).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
@@ -46,14 +46,38 @@ struct Table {
     row: Vec<Option<String>>,
 }
 
+/// Statements kept for `get` and result fetches; the oldest go first.
+const STATEMENTS_KEPT: usize = 10_000;
+
 #[derive(Debug, Default)]
 pub struct Warehouses {
     by_id: BTreeMap<String, Warehouse>,
     statements: BTreeMap<String, Statement>,
+    /// Statements waiting for their warehouse: what advancing looks at.
+    pending: BTreeSet<String>,
+    /// Statement ids, oldest first, for the cap.
+    order: VecDeque<String>,
 }
 
 impl Warehouses {
-    pub fn tick(&mut self, now: Instant, settings: &Settings) {
+    /// Keep a new statement, dropping the oldest past the cap.
+    fn add_statement(&mut self, statement: Statement) {
+        if statement.state == "PENDING" {
+            self.pending.insert(statement.id.clone());
+        }
+        self.order.push_back(statement.id.clone());
+        self.statements.insert(statement.id.clone(), statement);
+        while self.order.len() > STATEMENTS_KEPT {
+            if let Some(oldest) = self.order.pop_front() {
+                self.pending.remove(&oldest);
+                self.statements.remove(&oldest);
+            }
+        }
+    }
+
+    /// Warehouse transitions and auto-stops (warehouses are few), and the
+    /// statements waiting for one (not the statement history).
+    pub fn advance(&mut self, now: Instant, settings: &Settings) {
         for w in self.by_id.values_mut() {
             if let Some((at, to)) = w.next {
                 if now >= at {
@@ -69,12 +93,23 @@ impl Warehouses {
                 w.next = Some((now + settings.transition_delay(), "STOPPED"));
             }
         }
-        let running: Vec<String> = self.by_id.values().filter(|w| w.state == "RUNNING").map(|w| w.id.clone()).collect();
-        for st in self.statements.values_mut().filter(|s| s.state == "PENDING" && running.contains(&s.warehouse_id)) {
-            let outcome = evaluate(&st.sql, &st.parameters);
-            st.state = if outcome.is_ok() { "SUCCEEDED" } else { "FAILED" };
-            st.outcome = Some(outcome);
+        if self.pending.is_empty() {
+            return;
         }
+        let running: BTreeSet<&str> =
+            self.by_id.values().filter(|w| w.state == "RUNNING").map(|w| w.id.as_str()).collect();
+        let mut waiting = BTreeSet::new();
+        for id in std::mem::take(&mut self.pending) {
+            let Some(st) = self.statements.get_mut(&id).filter(|st| st.state == "PENDING") else { continue };
+            if running.contains(st.warehouse_id.as_str()) {
+                let outcome = evaluate(&st.sql, &st.parameters);
+                st.state = if outcome.is_ok() { "SUCCEEDED" } else { "FAILED" };
+                st.outcome = Some(outcome);
+            } else {
+                waiting.insert(id);
+            }
+        }
+        self.pending = waiting;
     }
 
     pub fn running_count(&self) -> usize {
@@ -156,7 +191,25 @@ fn with_defaults(mut spec: Map<String, Value>) -> Map<String, Value> {
     spec
 }
 
-pub fn routes() -> Router<AppState> {
+/// The SQL warehouses and statements service of the workspace.
+pub struct Api;
+
+impl super::Service for Api {
+    fn name(&self) -> &'static str {
+        "warehouses"
+    }
+
+    fn routes(&self) -> Router<AppState> {
+        routes()
+    }
+
+    fn advance(&self, world: &mut crate::state::World, now: Instant) {
+        let settings = world.settings.clone();
+        world.warehouses.advance(now, &settings);
+    }
+}
+
+fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/2.0/sql/warehouses", post(create).get(list))
         .route("/api/2.0/sql/warehouses/{id}", get(get_warehouse).delete(delete))
@@ -290,7 +343,7 @@ async fn execute(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResul
     s.with(|w| {
         w.warehouses.start(&warehouse_id, delay)?;
         let st = Statement { id: id.clone(), warehouse_id, sql, parameters, state: "PENDING", outcome: None };
-        w.warehouses.statements.insert(id.clone(), st);
+        w.warehouses.add_statement(st);
         Ok::<_, ApiError>(())
     })?;
     // Wait (outside the lock) for the warehouse, up to the statement's wait_timeout.

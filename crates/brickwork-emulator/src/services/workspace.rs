@@ -165,7 +165,20 @@ impl Tree {
     }
 }
 
-pub fn routes() -> Router<AppState> {
+/// The Workspace service of the workspace.
+pub struct Api;
+
+impl super::Service for Api {
+    fn name(&self) -> &'static str {
+        "workspace"
+    }
+
+    fn routes(&self) -> Router<AppState> {
+        routes()
+    }
+}
+
+fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/api/2.0/workspace/import",

@@ -426,10 +426,12 @@ impl Config {
                 .filter(|d| !d.is_zero())
                 .unwrap_or(defaults.retry_timeout),
             http_timeout,
+            // Past the HTTP timeout it could never fire.
             connect_timeout: self
                 .parse_seconds("connect_timeout_seconds")?
                 .filter(|d| !d.is_zero())
-                .unwrap_or(defaults.connect_timeout.min(http_timeout)),
+                .unwrap_or(defaults.connect_timeout)
+                .min(http_timeout),
             max_attempts: self.parse_attr::<u32>("max_retries")?.map(|r| r.saturating_add(1)),
             debug_truncate_bytes: self
                 .parse_attr("debug_truncate_bytes")?

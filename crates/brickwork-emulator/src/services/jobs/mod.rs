@@ -4,8 +4,9 @@
 mod runs;
 mod validate;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::ops::Bound;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::Uri;
@@ -15,7 +16,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
-pub use runs::tick;
 use runs::Run;
 
 use crate::api::{int_field, page_body, page_start, page_token, required_int, ApiError, ApiResult, Body, Params};
@@ -32,11 +32,18 @@ pub struct Job {
     pub created_time: i64,
 }
 
-/// Jobs and their runs.
+/// Jobs and their runs, with the indexes that keep each call's cost to
+/// the work it names: active runs (what time advances), runs by job, and
+/// finished runs in the order they finished (what retention drops).
 #[derive(Debug, Default)]
 pub struct Jobs {
     pub jobs: BTreeMap<i64, Job>,
-    pub runs: BTreeMap<i64, Run>,
+    runs: BTreeMap<i64, Run>,
+    active: BTreeSet<i64>,
+    by_job: HashMap<i64, BTreeSet<i64>>,
+    /// When each run finished, with its `end_time` then (a repaired run
+    /// finishes again, and only its last finish counts).
+    finished: VecDeque<(Instant, i64, i64)>,
     /// Task run id -> parent run id.
     pub task_runs: HashMap<i64, i64>,
     /// Idempotency token -> run id.
@@ -49,7 +56,112 @@ impl Jobs {
     }
 
     pub fn active_run_count(&self) -> usize {
-        self.runs.values().filter(|r| r.is_active()).count()
+        self.active.len()
+    }
+
+    /// Runs kept (finished ones until retention drops them).
+    pub fn run_count(&self) -> usize {
+        self.runs.len()
+    }
+
+    pub fn run(&self, id: i64) -> Option<&Run> {
+        self.runs.get(&id)
+    }
+
+    /// A run to change; one made active again (a repair) is indexed as such.
+    pub fn run_mut(&mut self, id: i64) -> Option<&mut Run> {
+        self.runs.get_mut(&id)
+    }
+
+    /// Add a new run (active, or already finished if it was skipped).
+    pub fn insert_run(&mut self, run: Run) {
+        let id = run.run_id;
+        if let Some(job) = run.job_id {
+            self.by_job.entry(job).or_default().insert(id);
+        }
+        if run.is_active() {
+            self.active.insert(id);
+        } else {
+            self.finished.push_back((Instant::now(), id, run.end_time));
+        }
+        self.runs.insert(id, run);
+    }
+
+    /// Index `id` as active again (after a repair).
+    pub fn reactivate(&mut self, id: i64) {
+        if self.runs.get(&id).is_some_and(Run::is_active) {
+            self.active.insert(id);
+        }
+    }
+
+    /// Active run ids, oldest first.
+    pub fn active_ids(&self) -> Vec<i64> {
+        self.active.iter().copied().collect()
+    }
+
+    /// Take an active run out to advance it against the rest of the world.
+    fn take_active(&mut self, id: i64) -> Option<Run> {
+        self.runs.remove(&id)
+    }
+
+    /// Put a run taken out back, indexed by whether it is still active.
+    fn put_back(&mut self, run: Run, now: Instant) {
+        let id = run.run_id;
+        if !run.is_active() && self.active.remove(&id) {
+            self.finished.push_back((now, id, run.end_time));
+        }
+        self.runs.insert(id, run);
+    }
+
+    /// Remove a run, its task runs and its index entries.
+    pub fn remove_run(&mut self, id: i64) -> Option<Run> {
+        let run = self.runs.remove(&id)?;
+        self.active.remove(&id);
+        if let Some(job) = run.job_id {
+            if let Some(ids) = self.by_job.get_mut(&job) {
+                ids.remove(&id);
+                if ids.is_empty() {
+                    self.by_job.remove(&job);
+                }
+            }
+        }
+        for task in &run.tasks {
+            self.task_runs.remove(&task.run_id);
+        }
+        Some(run)
+    }
+
+    /// Drop the runs that finished longer than `retention` ago, as
+    /// Databricks drops run history: the oldest first, looking at no other.
+    fn drop_expired_runs(&mut self, now: Instant, retention: Duration) {
+        while let Some(&(at, id, end_time)) = self.finished.front() {
+            if now.duration_since(at) < retention {
+                break;
+            }
+            self.finished.pop_front();
+            // A run repaired since finished again later: that finish counts.
+            if self.runs.get(&id).is_some_and(|r| !r.is_active() && r.end_time == end_time) {
+                self.remove_run(id);
+            }
+        }
+        // Tokens of runs gone stay, so a retried submit learns its run was deleted; bounded by the runs kept.
+        if self.idempotency.len() > 2 * self.runs.len() + 1024 {
+            let runs = &self.runs;
+            self.idempotency.retain(|_, id| runs.contains_key(id));
+        }
+    }
+
+    /// Run ids newest first, of `job` (or all, or only active ones), below `before`.
+    fn run_ids_before(&self, job: Option<i64>, active_only: bool, before: i64) -> Vec<i64> {
+        let ids: Box<dyn Iterator<Item = &i64>> = match (job, active_only) {
+            (Some(job), _) => match self.by_job.get(&job) {
+                Some(ids) => Box::new(ids.range(..before).rev()),
+                None => Box::new(std::iter::empty()),
+            },
+            (None, true) => Box::new(self.active.range(..before).rev()),
+            (None, false) => Box::new(self.runs.range(..before).rev().map(|(id, _)| id)),
+        };
+        ids.copied().collect()
     }
 
     fn job(&self, id: i64) -> ApiResult<&Job> {
@@ -70,7 +182,26 @@ fn version(uri: &Uri) -> &'static str {
     }
 }
 
-pub fn routes() -> Router<AppState> {
+/// The Jobs service of the workspace.
+pub struct Api;
+
+impl crate::services::Service for Api {
+    fn name(&self) -> &'static str {
+        "jobs"
+    }
+
+    fn routes(&self) -> Router<AppState> {
+        routes()
+    }
+
+    fn advance(&self, world: &mut World, now: Instant) {
+        runs::advance_active(world, now);
+        let retention = world.settings.minute().saturating_mul(world.settings.run_retention_minutes);
+        world.jobs.drop_expired_runs(now, retention);
+    }
+}
+
+fn routes() -> Router<AppState> {
     let mut router = Router::new();
     for v in ["2.1", "2.2"] {
         let p = format!("/api/{v}/jobs");
@@ -316,8 +447,10 @@ async fn delete(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult
     let id = int_field(&body, "job_id")?.ok_or_else(|| ApiError::missing("job_id"))?;
     s.with(|w| {
         w.jobs.jobs.remove(&id).ok_or_else(|| job_does_not_exist(id))?;
-        for run in w.jobs.runs.values_mut().filter(|r| r.job_id == Some(id)) {
-            run.cancel();
+        for run_id in w.jobs.active_ids() {
+            if let Some(run) = w.jobs.run_mut(run_id).filter(|r| r.job_id == Some(id)) {
+                run.cancel();
+            }
         }
         Ok(Json(json!({})))
     })

@@ -13,12 +13,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 use super::{job_does_not_exist, version, ARRAY_PAGE};
 use crate::api::{
-    base_url, bool_field, int_field, page, page_body, page_start, page_token, required_int, str_field, ApiError,
-    ApiResult, Body, Params,
+    base_url, bool_field, int_field, page_body, page_start, page_token, required_int, str_field, ApiError, ApiResult,
+    Body, Params,
 };
 use crate::notebook::{self, Outcome};
 use crate::services::clusters::ClusterState;
@@ -79,7 +81,7 @@ struct Output {
 /// One attempt of one task.
 #[derive(Debug, Clone)]
 pub struct TaskRun {
-    run_id: i64,
+    pub(super) run_id: i64,
     key: String,
     spec: Map<String, Value>,
     attempt: i64,
@@ -90,7 +92,7 @@ pub struct TaskRun {
     cluster_id: Option<String>,
     owns_cluster: bool,
     start_time: i64,
-    end_time: i64,
+    pub(super) end_time: i64,
     output: Output,
 }
 
@@ -188,13 +190,13 @@ pub struct Run {
     result: Option<&'static str>,
     message: String,
     user_cancelled: bool,
-    tasks: Vec<TaskRun>,
+    pub(super) tasks: Vec<TaskRun>,
     job_clusters: Vec<Value>,
     job_cluster_ids: BTreeMap<String, String>,
     params: BTreeMap<String, String>,
     job_parameters: Vec<Value>,
     start_time: i64,
-    end_time: i64,
+    pub(super) end_time: i64,
     creator: String,
     queue: bool,
     max_concurrent: i64,
@@ -293,21 +295,21 @@ impl Run {
     }
 }
 
-/// Advance every active run.
-pub fn tick(world: &mut World, now: Instant) {
-    let active: Vec<i64> = world.jobs.runs.iter().filter(|(_, r)| r.is_active()).map(|(id, _)| *id).collect();
-    for id in active {
-        // Take the run out so it can be advanced against the rest of the world.
-        let Some(mut run) = world.jobs.runs.remove(&id) else {
+/// Advance every active run (and only those: finished ones are history).
+pub fn advance_active(world: &mut World, now: Instant) {
+    for id in world.jobs.active_ids() {
+        // Taken out so it can be advanced against the rest of the world.
+        let Some(mut run) = world.jobs.take_active(id) else {
             continue;
         };
         advance(world, &mut run, now);
-        world.jobs.runs.insert(id, run);
+        world.jobs.put_back(run, now);
     }
 }
 
 fn active_runs_of(world: &World, job_id: Option<i64>) -> i64 {
-    world.jobs.runs.values().filter(|r| r.job_id == job_id && r.is_active() && r.life != Life::Queued).count() as i64
+    let started = |id: &i64| world.jobs.run(*id).is_some_and(|r| r.job_id == job_id && r.life != Life::Queued);
+    world.jobs.active.iter().filter(|id| started(id)).count() as i64
 }
 
 fn advance(world: &mut World, run: &mut Run, now: Instant) {
@@ -372,10 +374,10 @@ fn step(world: &mut World, run: &mut Run, i: usize, now: Instant) -> bool {
         }
         Phase::Waiting => start_task(world, run, i, now),
         Phase::Compute(cluster_id) => {
-            let state = world.clusters.by_id.get(&cluster_id).map(|c| c.state);
+            let state = world.clusters.get(&cluster_id).ok().map(|c| c.state);
             match state {
                 Some(ClusterState::Running) => {
-                    if let Some(c) = world.clusters.by_id.get_mut(&cluster_id) {
+                    if let Ok(c) = world.clusters.get_mut(&cluster_id) {
                         c.touch();
                     }
                     let task = &mut run.tasks[i];
@@ -395,7 +397,7 @@ fn step(world: &mut World, run: &mut Run, i: usize, now: Instant) -> bool {
             }
         }
         Phase::Running(until) => {
-            if let Some(c) = run.tasks[i].cluster_id.as_ref().and_then(|id| world.clusters.by_id.get_mut(id)) {
+            if let Some(c) = run.tasks[i].cluster_id.as_ref().and_then(|id| world.clusters.get_mut(id).ok()) {
                 c.touch();
             }
             if now < until {
@@ -451,7 +453,7 @@ fn start_task(world: &mut World, run: &mut Run, i: usize, now: Instant) -> bool 
     task.life = "PENDING";
     let spec = task.spec.clone();
     let cluster = if let Some(id) = spec.get("existing_cluster_id").and_then(Value::as_str) {
-        match world.clusters.by_id.get(id).map(|c| c.state) {
+        match world.clusters.get(id).ok().map(|c| c.state) {
             None => {
                 task.finish("INTERNAL_ERROR", "FAILED", format!("Cluster {id} does not exist"));
                 return true;
@@ -713,7 +715,7 @@ fn idempotent_run(world: &World, token: Option<&str>) -> ApiResult<Option<i64>> 
         return Err(ApiError::invalid("idempotency_token must be at most 64 characters."));
     }
     match world.jobs.idempotency.get(token) {
-        Some(id) if world.jobs.runs.contains_key(id) => Ok(Some(*id)),
+        Some(id) if world.jobs.run(*id).is_some() => Ok(Some(*id)),
         Some(_) => Err(ApiError::invalid_state(format!("The run for idempotency token {token} was deleted."))),
         None => Ok(None),
     }
@@ -776,7 +778,7 @@ fn create_run(world: &mut World, new: NewRun, creator: &str, token: Option<&str>
     if let Some(token) = token {
         world.jobs.idempotency.insert(token.to_string(), run_id);
     }
-    world.jobs.runs.insert(run_id, run);
+    world.jobs.insert_run(run);
     run_id
 }
 
@@ -904,12 +906,11 @@ async fn get_run(State(s): State<AppState>, uri: Uri, headers: HeaderMap, params
     let offset = page_start(params.get("page_token"))?;
     let base = base_url(&headers);
     s.with(|w| {
-        if let Some(run) = w.jobs.runs.get(&id) {
+        if let Some(run) = w.jobs.run(id) {
             return Ok(Json(run.render(&base, version(&uri), offset, true)));
         }
         // A task run id: answer with that task alone.
-        let parent =
-            w.jobs.task_runs.get(&id).and_then(|p| w.jobs.runs.get(p)).ok_or_else(|| run_does_not_exist(id))?;
+        let parent = w.jobs.task_runs.get(&id).and_then(|p| w.jobs.run(*p)).ok_or_else(|| run_does_not_exist(id))?;
         let task = parent.tasks.iter().find(|t| t.run_id == id).ok_or_else(|| run_does_not_exist(id))?;
         Ok(Json(parent.task_view(task, &base, version(&uri))))
     })
@@ -931,35 +932,52 @@ async fn list_runs(State(s): State<AppState>, uri: Uri, headers: HeaderMap, para
     let expand = params.bool("expand_tasks")?.unwrap_or(false);
     let from = params.int("start_time_from")?;
     let to = params.int("start_time_to")?;
-    let start = match (params.get("page_token"), params.int("offset")?) {
-        (Some(token), _) => page_start(Some(token))?,
-        (None, Some(offset)) => usize::try_from(offset.max(0)).unwrap_or(usize::MAX),
-        (None, None) => 0,
+    let before = params.get("page_token").map(run_before_cursor).transpose()?;
+    let offset = match params.int("offset")? {
+        Some(o) if before.is_none() => usize::try_from(o.max(0)).unwrap_or(usize::MAX),
+        _ => 0,
     };
     let base = base_url(&headers);
     s.with(|w| {
-        let mut runs: Vec<&Run> = w
-            .jobs
-            .runs
-            .values()
-            .filter(|r| job_id.is_none_or(|j| r.job_id == Some(j)))
-            .filter(|r| !active_only || r.is_active())
+        // Newest first from the cursor on, through the index the filter
+        // names: a page costs its own runs, not the whole history.
+        let ids = w.jobs.run_ids_before(job_id, active_only, before.unwrap_or(i64::MAX));
+        let mut matching = ids
+            .into_iter()
+            .filter_map(|id| w.jobs.run(id))
             .filter(|r| !completed_only || !r.is_active())
             .filter(|r| run_type.as_deref().is_none_or(|t| r.run_type == t))
-            .filter(|r| from.is_none_or(|f| r.start_time >= f) && to.is_none_or(|t| r.start_time < t))
-            .collect();
-        runs.sort_by_key(|r| std::cmp::Reverse(r.run_id));
-        let (items, next) = page(&runs, start, limit);
+            .filter(|r| from.is_none_or(|f| r.start_time >= f) && to.is_none_or(|t| r.start_time < t));
+        let items: Vec<&Run> = matching.by_ref().skip(offset).take(limit).collect();
+        let next = match (items.last(), matching.next()) {
+            (Some(last), Some(_)) => Some(run_cursor(last.run_id)),
+            _ => None,
+        };
         let rendered: Vec<Value> = items.iter().map(|r| r.render(&base, version(&uri), 0, expand)).collect();
         Ok(Json(page_body(json!({"has_more": next.is_some()}), "runs", rendered, next)))
     })
+}
+
+/// A `runs/list` page token: the last run id of the page (runs come newest
+/// first, so the next page holds lower ids).
+fn run_cursor(last_run_id: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("runs:{last_run_id}"))
+}
+
+fn run_before_cursor(token: &str) -> ApiResult<i64> {
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.strip_prefix("runs:")?.parse().ok())
+        .ok_or_else(|| ApiError::invalid(format!("Invalid page token: {token}")))
 }
 
 async fn cancel(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
     let id = required_int(&body, "run_id")?;
     s.with(|w| {
         let parent = w.jobs.task_runs.get(&id).copied().unwrap_or(id);
-        w.jobs.runs.get_mut(&parent).ok_or_else(|| run_does_not_exist(id))?.cancel();
+        w.jobs.run_mut(parent).ok_or_else(|| run_does_not_exist(id))?.cancel();
         Ok(Json(json!({})))
     })
 }
@@ -974,7 +992,9 @@ async fn cancel_all(State(s): State<AppState>, Body(body): Body<Value>) -> ApiRe
         if let Some(id) = job_id {
             w.jobs.jobs.get(&id).ok_or_else(|| job_does_not_exist(id))?;
         }
-        for run in w.jobs.runs.values_mut() {
+        // Only active runs can be cancelled: the index has them all.
+        for id in w.jobs.active_ids() {
+            let Some(run) = w.jobs.run_mut(id) else { continue };
             let matches_job = job_id.is_some_and(|j| run.job_id == Some(j));
             if matches_job || (all_queued && run.life == Life::Queued) {
                 run.cancel();
@@ -990,13 +1010,12 @@ async fn get_output(State(s): State<AppState>, uri: Uri, headers: HeaderMap, par
     s.with(|w| {
         // Jobs 2.1 and later keep output per task run, even for a job of
         // one task: the job run's own id is always refused.
-        if w.jobs.runs.contains_key(&id) {
+        if w.jobs.run(id).is_some() {
             return Err(ApiError::invalid(
                 "Retrieving the output of runs with multiple tasks is not supported. Please retrieve the output of each individual task run instead.",
             ));
         }
-        let parent =
-            w.jobs.task_runs.get(&id).and_then(|p| w.jobs.runs.get(p)).ok_or_else(|| run_does_not_exist(id))?;
+        let parent = w.jobs.task_runs.get(&id).and_then(|p| w.jobs.run(*p)).ok_or_else(|| run_does_not_exist(id))?;
         let task = parent.tasks.iter().find(|t| t.run_id == id).ok_or_else(|| run_does_not_exist(id))?;
         let metadata = parent.task_view(task, &base, version(&uri));
         let mut out = json!({"metadata": metadata});
@@ -1029,7 +1048,7 @@ async fn repair(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult
     let dependents = bool_field(&body, "rerun_dependent_tasks")?.unwrap_or(false);
     let overrides = string_map(body.get("job_parameters").or_else(|| body.get("notebook_params")));
     s.with(|w| {
-        let run = w.jobs.runs.get(&id).ok_or_else(|| run_does_not_exist(id))?;
+        let run = w.jobs.run(id).ok_or_else(|| run_does_not_exist(id))?;
         if run.is_active() {
             return Err(ApiError::invalid_state(format!("Run {id} is still active and cannot be repaired.")));
         }
@@ -1070,7 +1089,7 @@ async fn repair(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult
             new_ids.push(task.run_id);
             new_tasks.push(task);
         }
-        let run = w.jobs.runs.get_mut(&id).ok_or_else(|| run_does_not_exist(id))?;
+        let run = w.jobs.run_mut(id).ok_or_else(|| run_does_not_exist(id))?;
         if run.repair_history.is_empty() {
             let original: Vec<i64> = run.tasks.iter().map(|t| t.run_id).collect();
             run.repair_history.push(json!({"id": run.run_id, "type": "ORIGINAL", "start_time": run.start_time, "end_time": run.end_time, "task_run_ids": original}));
@@ -1079,7 +1098,7 @@ async fn repair(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult
         for t in &new_tasks {
             w.jobs.task_runs.insert(t.run_id, id);
         }
-        let run = w.jobs.runs.get_mut(&id).ok_or_else(|| run_does_not_exist(id))?;
+        let run = w.jobs.run_mut(id).ok_or_else(|| run_does_not_exist(id))?;
         run.tasks.extend(new_tasks);
         run.params.extend(overrides);
         run.life = Life::Pending;
@@ -1088,6 +1107,7 @@ async fn repair(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult
         run.end_time = 0;
         run.user_cancelled = false;
         run.started_at = Instant::now();
+        w.jobs.reactivate(id);
         Ok(Json(json!({"repair_id": repair_id})))
     })
 }
@@ -1095,15 +1115,11 @@ async fn repair(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult
 async fn delete_run(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
     let id = required_int(&body, "run_id")?;
     s.with(|w| {
-        let run = w.jobs.runs.get(&id).ok_or_else(|| run_does_not_exist(id))?;
+        let run = w.jobs.run(id).ok_or_else(|| run_does_not_exist(id))?;
         if run.is_active() {
             return Err(ApiError::invalid_state(format!("Run {id} is active and cannot be deleted. Cancel it first.")));
         }
-        if let Some(run) = w.jobs.runs.remove(&id) {
-            for t in run.tasks {
-                w.jobs.task_runs.remove(&t.run_id);
-            }
-        }
+        w.jobs.remove_run(id);
         Ok(Json(json!({})))
     })
 }
@@ -1112,7 +1128,7 @@ async fn export_run(State(s): State<AppState>, params: Params) -> ApiResult<Json
     let id = params.int("run_id")?.ok_or_else(|| ApiError::missing("run_id"))?;
     s.with(|w| {
         let parent = w.jobs.task_runs.get(&id).copied().unwrap_or(id);
-        let run = w.jobs.runs.get(&parent).ok_or_else(|| run_does_not_exist(id))?;
+        let run = w.jobs.run(parent).ok_or_else(|| run_does_not_exist(id))?;
         let views: Vec<Value> = run
             .tasks
             .iter()

@@ -202,7 +202,7 @@ fn compute(
         validate_spec(spec, "settings.cluster_spec.new_cluster.")?;
     }
     if let Some(id) = task.get("existing_cluster_id").and_then(Value::as_str) {
-        if clusters.by_id.get(id).is_some_and(|c| c.source == "JOB") {
+        if clusters.get(id).is_ok_and(|c| c.source == "JOB") {
             return Err(ApiError::invalid("existing_cluster_id only supports all-purpose cluster IDs"));
         }
     }

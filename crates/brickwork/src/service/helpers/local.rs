@@ -16,7 +16,11 @@ where
     let mut part = local.as_os_str().to_owned();
     part.push(".part");
     let part = PathBuf::from(part);
-    match fetch(part.clone()).await {
+    // Dropped mid-way (a cancelled download), the guard removes the part file too.
+    let mut guard = RemoveOnDrop(Some(part.clone()));
+    let fetched = fetch(part.clone()).await;
+    guard.0 = None;
+    match fetched {
         Ok(length) => {
             tokio::fs::rename(&part, local).await.map_err(|e| Error::local_io("rename", &part, e))?;
             Ok(length)
@@ -24,6 +28,18 @@ where
         Err(err) => {
             let _ = tokio::fs::remove_file(&part).await;
             Err(err)
+        }
+    }
+}
+
+/// Removes a part file left by a download dropped before it finished.
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(part) = self.0.take() {
+            // A blocking call, but one: a cancelled download must not leave its file.
+            let _ = std::fs::remove_file(part);
         }
     }
 }

@@ -253,7 +253,6 @@ impl Target {
         tracker: &Arc<Tracker>,
         total: Option<u64>,
     ) -> Result<Multipart> {
-        let started = std::time::SystemTime::now();
         let session = match Session::initiate(&self.files, &self.path, self.overwrite).await {
             Ok(Some(session)) => session,
             Ok(None) => {
@@ -288,7 +287,7 @@ impl Target {
         let outcome = match outcome {
             Ok(etags) => match session.complete(&etags).await {
                 // The answer may be all that was lost: look before aborting a stored file.
-                Err(err) if may_have_landed(&err) && self.landed(started, tracker.done()).await => Ok(()),
+                Err(err) if may_have_landed(&err) && self.landed(session.opened_at, tracker.done()).await => Ok(()),
                 other => other,
             },
             Err(err) => Err(err),
@@ -306,19 +305,22 @@ impl Target {
 
 impl Target {
     /// Whether the file at the target is the one this upload completed:
-    /// its length, and (where an older file may be replaced) modified since
-    /// the upload began, to the second HTTP dates carry.
-    async fn landed(&self, started: std::time::SystemTime, length: u64) -> bool {
+    /// its length, and, where an older file may have been replaced,
+    /// modified no earlier than the server's clock read when the session
+    /// opened (both to the second). Anything less certain is not taken for
+    /// success: the upload is aborted and reported failed, as before.
+    async fn landed(&self, opened_at: Option<std::time::SystemTime>, length: u64) -> bool {
         let Ok(metadata) = self.files.get_metadata(self.path.clone()).await else {
             return false;
         };
         let whole = metadata.content_length.and_then(|l| u64::try_from(l).ok()) == Some(length);
-        let fresh = self.overwrite == Some(false)
-            || metadata
-                .last_modified
-                .as_deref()
-                .and_then(|d| httpdate::parse_http_date(d).ok())
-                .is_some_and(|at| at + std::time::Duration::from_secs(1) > started);
+        let modified = metadata.last_modified.as_deref().and_then(|d| httpdate::parse_http_date(d).ok());
+        let fresh = match (self.overwrite, modified, opened_at) {
+            // Refused at initiate had a file been there: any file now is this one.
+            (Some(false), _, _) => true,
+            (_, Some(modified), Some(opened_at)) => modified >= opened_at,
+            _ => false,
+        };
         whole && fresh
     }
 }
@@ -462,6 +464,8 @@ struct Session {
     /// `/api/2.0/fs/files{path}`, encoded.
     endpoint: String,
     token: String,
+    /// The server's clock when it opened the session (its `Date` header).
+    opened_at: Option<std::time::SystemTime>,
 }
 
 #[derive(Deserialize)]
@@ -517,11 +521,15 @@ impl Session {
         if let Some(overwrite) = overwrite {
             request = request.query(&json!({ "overwrite": overwrite }));
         }
-        let initiated: Initiated = request.send().await?.json()?;
+        let answer = request.send().await?;
+        let date = answer.headers().get(header::DATE).and_then(|v| v.to_str().ok());
+        let opened_at = date.and_then(|d| httpdate::parse_http_date(d).ok());
+        let initiated: Initiated = answer.json()?;
         let Some(session) = initiated.multipart_upload else {
             return Ok(None);
         };
-        Ok(Some(Session { files: files.clone(), path: path.to_string(), endpoint, token: session.session_token }))
+        let (files, path, token) = (files.clone(), path.to_string(), session.session_token);
+        Ok(Some(Session { files, path, endpoint, token, opened_at }))
     }
 
     /// Send every part, `parallelism` at a time; answer their ETags in order.

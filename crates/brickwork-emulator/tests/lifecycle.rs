@@ -1,0 +1,97 @@
+//! Services as parts of one workspace: a cluster gone takes what lived on
+//! it; finished runs leave after their retention; listings page through
+//! indexes, consistently while runs come and go.
+
+mod common;
+
+use std::time::Duration;
+
+use brickwork::ErrorKind;
+use common::*;
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn a_cluster_permanently_deleted_takes_its_libraries_and_contexts_with_it() {
+    let (emulator, c) = start().await;
+    let id = post(&c, "/api/2.1/clusters/create", cluster_spec()).await["cluster_id"].as_str().expect("id").to_string();
+    cluster_state(&c, &id, "RUNNING").await;
+    let library = json!({"pypi": {"package": "requests"}});
+    post(&c, "/api/2.0/libraries/install", json!({"cluster_id": id, "libraries": [library]})).await;
+    post(&c, "/api/1.2/contexts/create", json!({"clusterId": id, "language": "python"})).await;
+    let before = emulator.counters();
+    assert_eq!((before.clusters_with_libraries, before.execution_contexts), (1, 1));
+
+    post(&c, "/api/2.1/clusters/permanent-delete", json!({"cluster_id": id})).await;
+    let after = emulator.counters();
+    assert_eq!((after.clusters_with_libraries, after.execution_contexts), (0, 0), "gone with their cluster");
+    let err = c
+        .api()
+        .get::<Value>("/api/2.0/libraries/cluster-status", &json!({"cluster_id": id}))
+        .await
+        .expect_err("no cluster");
+    assert!(err.is(ErrorKind::ResourceDoesNotExist) || err.is(ErrorKind::InvalidParameterValue), "{err}");
+}
+
+async fn one_task_job(c: &brickwork::Client) -> Value {
+    upload(c, "/Shared/ok", "dbutils.notebook.exit('ok')").await;
+    let task =
+        json!({"task_key": "t", "new_cluster": cluster_spec(), "notebook_task": {"notebook_path": "/Shared/ok"}});
+    post(c, "/api/2.2/jobs/create", json!({"name": "kept", "tasks": [task], "max_concurrent_runs": 10})).await["job_id"]
+        .clone()
+}
+
+#[tokio::test]
+async fn finished_runs_leave_when_their_retention_runs_out_and_active_ones_stay() {
+    // One emulated minute of retention, a minute of 400 ms.
+    let builder = fast().minute(Duration::from_millis(400)).run_retention_minutes(1);
+    let (emulator, c) = start_with(builder).await;
+    let job_id = one_task_job(&c).await;
+    let run_id = post(&c, "/api/2.2/jobs/run-now", json!({"job_id": job_id})).await["run_id"].clone();
+    let run = finished_run(&c, &run_id).await;
+    assert_eq!(run["state"]["result_state"], "SUCCESS");
+    let task_run = run["tasks"][0]["run_id"].clone();
+    assert_eq!(emulator.counters().runs_kept, 1);
+
+    let gone = poll(100, || async {
+        let kept = emulator.counters().runs_kept;
+        (kept == 0).then_some(json!(kept))
+    })
+    .await;
+    assert_eq!(gone, 0);
+    for id in [&run_id, &task_run] {
+        let err = c.api().get::<Value>("/api/2.2/jobs/runs/get", &json!({"run_id": id})).await.expect_err("dropped");
+        assert!(err.is(ErrorKind::InvalidParameterValue) || err.is(ErrorKind::ResourceDoesNotExist), "{err}");
+    }
+    let listed = get(&c, "/api/2.2/jobs/runs/list", json!({"job_id": job_id})).await;
+    assert!(listed.get("runs").is_none(), "{listed}");
+}
+
+#[tokio::test]
+async fn runs_list_pages_newest_first_without_repeats_while_runs_are_added() {
+    let (_emulator, c) = start().await;
+    let job_id = one_task_job(&c).await;
+    let mut started = Vec::new();
+    for _ in 0..7 {
+        started.push(post(&c, "/api/2.2/jobs/run-now", json!({"job_id": job_id})).await["run_id"].as_i64());
+    }
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut query = json!({"job_id": job_id, "limit": 3});
+        if let Some(t) = &token {
+            query["page_token"] = json!(t);
+        }
+        let page = get(&c, "/api/2.2/jobs/runs/list", query).await;
+        seen.extend(page["runs"].as_array().into_iter().flatten().map(|r| r["run_id"].as_i64()));
+        // A run started between pages is newer: it must not appear in a later page.
+        post(&c, "/api/2.2/jobs/run-now", json!({"job_id": job_id})).await;
+        match page["next_page_token"].as_str() {
+            Some(t) => token = Some(t.to_string()),
+            None => break,
+        }
+    }
+    started.reverse();
+    assert_eq!(seen, started, "each of the first runs once, newest first");
+    let forged = c.api().get::<Value>("/api/2.2/jobs/runs/list", &json!({"page_token": "9223372036854775807"})).await;
+    assert_eq!(forged.expect_err("not a token").status(), Some(400));
+}
