@@ -10,6 +10,7 @@ from databricks.sdk import WorkspaceClient
 
 ROOT = Path(__file__).resolve().parents[2]
 SP_ID, SP_SECRET = "compat-sp", "compat-sp-secret"
+USER_NAME, USER_TOKEN = "compat-user@example.com", "dapi-compat-user-token"
 
 
 def _binary() -> str:
@@ -27,7 +28,8 @@ def _binary() -> str:
 def emulator():
     proc = subprocess.Popen(
         [_binary(), "--transition-delay-ms", "200", "--task-duration-ms", "200",
-         "--service-principal", f"{SP_ID}:{SP_SECRET}", "--oauth-token-lifetime-secs", "60"],
+         "--service-principal", f"{SP_ID}:{SP_SECRET}", "--oauth-token-lifetime-secs", "60",
+         "--user", f"{USER_NAME}:{USER_TOKEN}"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     try:
@@ -41,6 +43,12 @@ def emulator():
 @pytest.fixture(scope="session")
 def w(emulator) -> WorkspaceClient:
     return WorkspaceClient(host=emulator["url"], token=emulator["token"], auth_type="pat")
+
+
+@pytest.fixture(scope="session")
+def user_w(emulator) -> WorkspaceClient:
+    """A workspace user who is not an admin."""
+    return WorkspaceClient(host=emulator["url"], token=USER_TOKEN, auth_type="pat")
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -57,6 +57,9 @@ fn authenticate(state: &AppState, header: Option<&str>, workspace_url: &str) -> 
             if let Some(caller) = world.identity.pats.get(value) {
                 return Ok(caller.clone());
             }
+            if let Some(caller) = world.tokens.caller(value) {
+                return Ok(caller);
+            }
             match world.identity.oauth_tokens.get(value) {
                 Some(issued) if issued.expires_at > Instant::now() => Ok(issued.caller.clone()),
                 Some(_) => Err(ApiError::numeric(403, "Invalid access token.")),
@@ -74,8 +77,9 @@ fn authenticate(state: &AppState, header: Option<&str>, workspace_url: &str) -> 
                 .identity
                 .pats
                 .get(password)
-                .filter(|c| c.user_name == user)
                 .cloned()
+                .or_else(|| world.tokens.caller(password))
+                .filter(|c| c.user_name == user)
                 .ok_or_else(|| ApiError::numeric(401, "Invalid username or password."))
         } else {
             Err(unsupported())

@@ -10,7 +10,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::services::{
-    catalog, clusters, commands, dbfs, jobs, libraries, scim, secrets, uploads, warehouses, workspace, Event, REGISTRY,
+    catalog, clusters, commands, dbfs, jobs, libraries, scim, secrets, tokens, uploads, warehouses, workspace, Event,
+    REGISTRY,
 };
 use crate::settings::Settings;
 
@@ -67,6 +68,7 @@ pub struct World {
     pub jobs: jobs::Jobs,
     pub workspace: workspace::Tree,
     pub secrets: secrets::Secrets,
+    pub tokens: tokens::Tokens,
     pub files: dbfs::FileStore,
     pub uploads: uploads::Uploads,
     pub warehouses: warehouses::Warehouses,
@@ -87,6 +89,7 @@ impl World {
             jobs: jobs::Jobs::default(),
             workspace: workspace::Tree::default(),
             secrets: secrets::Secrets::default(),
+            tokens: tokens::Tokens::default(),
             files: dbfs::FileStore::default(),
             uploads: uploads::Uploads::default(),
             warehouses: warehouses::Warehouses::default(),
@@ -205,6 +208,7 @@ impl AppState {
             runs_kept: w.jobs.run_count(),
             execution_contexts: w.commands.context_count(),
             clusters_with_libraries: w.libraries.cluster_count(),
+            tokens: w.tokens.count(),
             services: REGISTRY.iter().map(|s| s.name()).collect(),
         })
     }
@@ -240,6 +244,8 @@ pub struct Snapshot {
     pub execution_contexts: usize,
     /// Clusters with libraries installed.
     pub clusters_with_libraries: usize,
+    /// Personal access tokens made through the API and still live.
+    pub tokens: usize,
     /// The services this emulator serves, by name.
     pub services: Vec<&'static str>,
 }

@@ -14,6 +14,7 @@ pub mod libraries;
 pub mod oauth;
 pub mod scim;
 pub mod secrets;
+pub mod tokens;
 pub mod uploads;
 pub mod warehouses;
 pub mod workspace;
@@ -48,6 +49,8 @@ pub trait Service: Sync {
 pub enum Event {
     /// A cluster is gone for good: permanently deleted, or past retention.
     ClusterGone { cluster_id: String },
+    /// A user or service principal was deleted: its credentials stop working.
+    PrincipalGone { name: String },
 }
 
 /// Every service of the workspace, in the order time advances through them.
@@ -61,6 +64,7 @@ pub static REGISTRY: &[&dyn Service] = &[
     &jobs::Api,
     &workspace::Api,
     &secrets::Api,
+    &tokens::Api,
     &dbfs::Api,
     &uploads::Api,
     &warehouses::Api,

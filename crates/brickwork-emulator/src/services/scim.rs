@@ -114,8 +114,15 @@ impl Directory {
         self.users.iter().find(|(_, u)| u.user_name.eq_ignore_ascii_case(user_name)).map(|(id, _)| *id)
     }
 
-    fn sp_id(&self, application_id: &str) -> Option<i64> {
+    pub fn sp_id(&self, application_id: &str) -> Option<i64> {
         self.service_principals.iter().find(|(_, sp)| sp.application_id == application_id).map(|(id, _)| *id)
+    }
+
+    /// Whether the principal named `name` (user name or application id) is in `admins`.
+    pub fn is_admin(&self, name: &str) -> bool {
+        let id = self.user_id(name).or_else(|| self.sp_id(name));
+        let admins = self.group_id(ADMINS_GROUP);
+        matches!((id, admins), (Some(id), Some(group)) if self.members.get(&group).is_some_and(|m| m.contains(&id)))
     }
 
     fn group_id(&self, name: &str) -> Option<i64> {
@@ -209,6 +216,7 @@ impl World {
 
     /// Tokens of `principal` stop working (the principal was deleted).
     fn revoke_tokens_of(&mut self, principal: &str) {
+        self.emit(super::Event::PrincipalGone { name: principal.to_string() });
         self.identity.pats.retain(|_, c| c.user_name != principal);
         self.identity.oauth_tokens.retain(|_, t| t.caller.user_name != principal);
     }

@@ -1,0 +1,312 @@
+//! Personal access tokens (`/api/2.0/token/*`) and token management for
+//! admins (`/api/2.0/token-management/*`, on-behalf-of tokens for service
+//! principals). A token created here authenticates until it is deleted or
+//! expires; expired tokens are dropped as their deadlines come.
+//!
+//! The tokens the emulator is started with (`Settings::token`, users') are
+//! not listed: they stand for credentials made outside the workspace.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::api::{empty, ApiError, ApiResult, Body, Params};
+use crate::ids;
+use crate::schedule::Deadlines;
+use crate::state::{now_ms, AppState, Caller, World};
+
+/// Created tokens by id, and the index authentication looks them up by.
+#[derive(Debug, Default)]
+pub struct Tokens {
+    by_id: BTreeMap<String, Token>,
+    by_value: HashMap<String, String>,
+    expiring: Deadlines<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Token {
+    value: String,
+    /// Whose token it is (it authenticates as them).
+    owner: Caller,
+    owner_id: i64,
+    created_by: String,
+    created_by_id: i64,
+    comment: String,
+    creation_time: i64,
+    /// `-1`: never expires.
+    expiry_time: i64,
+    expires_at: Option<Instant>,
+}
+
+impl Tokens {
+    /// Who `value` authenticates, if it is a live token made here.
+    pub fn caller(&self, value: &str) -> Option<Caller> {
+        let token = self.by_value.get(value).and_then(|id| self.by_id.get(id))?;
+        let live = token.expires_at.is_none_or(|at| at > Instant::now());
+        live.then(|| token.owner.clone())
+    }
+
+    fn insert(&mut self, id: String, token: Token) {
+        if let Some(at) = token.expires_at {
+            self.expiring.schedule(at, id.clone());
+        }
+        self.by_value.insert(token.value.clone(), id.clone());
+        self.by_id.insert(id, token);
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Token> {
+        let token = self.by_id.remove(id)?;
+        self.by_value.remove(&token.value);
+        Some(token)
+    }
+
+    /// Tokens kept (for the admin counters).
+    pub fn count(&self) -> usize {
+        self.by_id.len()
+    }
+}
+
+/// The Tokens and Token management service of the workspace.
+pub struct Api;
+
+impl super::Service for Api {
+    fn name(&self) -> &'static str {
+        "tokens"
+    }
+
+    fn routes(&self) -> Router<AppState> {
+        Router::new()
+            .route("/api/2.0/token/create", post(create))
+            .route("/api/2.0/token/list", get(list_own))
+            .route("/api/2.0/token/delete", post(delete_own))
+            .route("/api/2.0/token-management/tokens", get(list_all))
+            .route("/api/2.0/token-management/tokens/{token_id}", get(get_any).delete(delete_any))
+            .route("/api/2.0/token-management/on-behalf-of/tokens", post(create_obo))
+    }
+
+    /// Expired tokens go when their time comes: the store holds live ones.
+    fn advance(&self, world: &mut World, now: Instant) {
+        for (_, id) in world.tokens.expiring.due(now) {
+            if world.tokens.by_id.get(&id).is_some_and(|t| t.expires_at.is_some_and(|at| at <= now)) {
+                world.tokens.remove(&id);
+            }
+        }
+    }
+
+    fn on_event(&self, world: &mut World, event: &super::Event) {
+        if let super::Event::PrincipalGone { name } = event {
+            let ids: Vec<String> = world
+                .tokens
+                .by_id
+                .iter()
+                .filter(|(_, t)| t.owner.user_name == *name)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in ids {
+                world.tokens.remove(&id);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct CreateRequest {
+    comment: Option<String>,
+    lifetime_seconds: Option<i64>,
+}
+
+/// The public view of a token (what its owner sees).
+#[derive(Debug, Serialize)]
+struct PublicTokenInfo<'a> {
+    token_id: &'a str,
+    creation_time: i64,
+    expiry_time: i64,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    comment: &'a str,
+}
+
+fn public(id: &str, token: &Token) -> Value {
+    let info = PublicTokenInfo {
+        token_id: id,
+        creation_time: token.creation_time,
+        expiry_time: token.expiry_time,
+        comment: &token.comment,
+    };
+    serde_json::to_value(info).unwrap_or_default()
+}
+
+/// The admin's view, with who made it and whose it is.
+fn managed(id: &str, token: &Token, workspace_id: &str) -> Value {
+    let mut out = public(id, token);
+    out["created_by_id"] = json!(token.created_by_id);
+    out["created_by_username"] = json!(token.created_by);
+    out["owner_id"] = json!(token.owner_id);
+    if let Ok(workspace) = workspace_id.parse::<i64>() {
+        out["workspace_id"] = json!(workspace);
+    }
+    out
+}
+
+/// A new token for `owner`, made by `creator`; answers its id and value.
+fn mint(world: &mut World, owner: Caller, creator: &Caller, request: CreateRequest) -> ApiResult<(String, String)> {
+    let lifetime = request.lifetime_seconds.filter(|s| *s > 0);
+    if lifetime.is_some_and(|s| s > MAX_LIFETIME_SECONDS) {
+        return Err(ApiError::invalid(format!("lifetime_seconds must be at most {MAX_LIFETIME_SECONDS}.")));
+    }
+    let owner_id = principal_id(world, &owner.user_name);
+    let created_by_id = principal_id(world, &creator.user_name);
+    let now = now_ms();
+    let token = Token {
+        value: ids::pat(),
+        owner,
+        owner_id,
+        created_by: creator.user_name.clone(),
+        created_by_id,
+        comment: request.comment.unwrap_or_default(),
+        creation_time: now,
+        expiry_time: lifetime.map_or(-1, |s| now.saturating_add(s.saturating_mul(1000))),
+        expires_at: lifetime.map(|s| Instant::now() + Duration::from_secs(s.unsigned_abs())),
+    };
+    let id = format!("{}{}{}{}", ids::hex16(), ids::hex16(), ids::hex16(), ids::hex16());
+    let value = token.value.clone();
+    world.tokens.insert(id.clone(), token);
+    Ok((id, value))
+}
+
+/// About a hundred years: past it the expiry time would not fit the wire.
+const MAX_LIFETIME_SECONDS: i64 = 100 * 365 * 24 * 3600;
+
+fn principal_id(world: &World, name: &str) -> i64 {
+    world.directory.user_id(name).or_else(|| world.directory.sp_id(name)).unwrap_or_default()
+}
+
+fn missing_token(id: &str) -> ApiError {
+    ApiError::not_found(format!("Token with id {id} does not exist."))
+}
+
+fn admins_only(caller: &Caller) -> ApiResult<()> {
+    if caller.admin {
+        Ok(())
+    } else {
+        Err(ApiError::permission_denied("Only workspace admins can manage the tokens of other principals."))
+    }
+}
+
+async fn create(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Body(request): Body<CreateRequest>,
+) -> ApiResult {
+    s.with(|w| {
+        let (id, value) = mint(w, caller.clone(), &caller, request)?;
+        let info = w.tokens.by_id.get(&id).map(|t| public(&id, t)).unwrap_or_default();
+        Ok(Json(json!({"token_value": value, "token_info": info})))
+    })
+}
+
+async fn list_own(State(s): State<AppState>, Extension(caller): Extension<Caller>) -> ApiResult {
+    s.with(|w| {
+        let now = Instant::now();
+        let infos: Vec<Value> = w
+            .tokens
+            .by_id
+            .iter()
+            .filter(|(_, t)| t.owner.user_name == caller.user_name && t.expires_at.is_none_or(|at| at > now))
+            .map(|(id, t)| public(id, t))
+            .collect();
+        Ok(Json(json!({"token_infos": infos})))
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct DeleteRequest {
+    token_id: String,
+}
+
+async fn delete_own(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Body(request): Body<DeleteRequest>,
+) -> ApiResult {
+    s.with(|w| {
+        let owned = w.tokens.by_id.get(&request.token_id).is_some_and(|t| t.owner.user_name == caller.user_name);
+        if !owned {
+            return Err(missing_token(&request.token_id));
+        }
+        w.tokens.remove(&request.token_id);
+        Ok(())
+    })?;
+    empty()
+}
+
+async fn list_all(State(s): State<AppState>, Extension(caller): Extension<Caller>, params: Params) -> ApiResult {
+    admins_only(&caller)?;
+    let by_id = params.int("created_by_id")?;
+    let by_name = params.get("created_by_username").map(str::to_string);
+    s.with(|w| {
+        let now = Instant::now();
+        let workspace = w.settings.workspace_id.clone();
+        let infos: Vec<Value> = w
+            .tokens
+            .by_id
+            .iter()
+            .filter(|(_, t)| t.expires_at.is_none_or(|at| at > now))
+            .filter(|(_, t)| by_id.is_none_or(|id| t.created_by_id == id))
+            .filter(|(_, t)| by_name.as_deref().is_none_or(|name| t.created_by == name))
+            .map(|(id, t)| managed(id, t, &workspace))
+            .collect();
+        Ok(Json(json!({"token_infos": infos})))
+    })
+}
+
+async fn get_any(State(s): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult {
+    admins_only(&caller)?;
+    s.with(|w| {
+        let token = w.tokens.by_id.get(&id).ok_or_else(|| missing_token(&id))?;
+        Ok(Json(json!({"token_info": managed(&id, token, &w.settings.workspace_id)})))
+    })
+}
+
+async fn delete_any(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    admins_only(&caller)?;
+    s.with(|w| w.tokens.remove(&id).map(drop).ok_or_else(|| missing_token(&id)))?;
+    empty()
+}
+
+#[derive(Debug, Deserialize)]
+struct OboRequest {
+    application_id: String,
+    #[serde(default)]
+    comment: Option<String>,
+    #[serde(default)]
+    lifetime_seconds: Option<i64>,
+}
+
+async fn create_obo(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Body(request): Body<OboRequest>,
+) -> ApiResult {
+    admins_only(&caller)?;
+    s.with(|w| {
+        let sp = &request.application_id;
+        if w.directory.sp_id(sp).is_none() {
+            return Err(ApiError::not_found(format!("Service principal with application ID {sp} does not exist.")));
+        }
+        let owner = Caller { user_name: sp.clone(), admin: w.directory.is_admin(sp) };
+        let asked = CreateRequest { comment: request.comment.clone(), lifetime_seconds: request.lifetime_seconds };
+        let (id, value) = mint(w, owner, &caller, asked)?;
+        let info = w.tokens.by_id.get(&id).map(|t| managed(&id, t, &w.settings.workspace_id)).unwrap_or_default();
+        Ok(Json(json!({"token_value": value, "token_info": info})))
+    })
+}
