@@ -10,7 +10,7 @@ from databricks.sdk import WorkspaceClient
 
 ROOT = Path(__file__).resolve().parents[2]
 SP_ID, SP_SECRET = "compat-sp", "compat-sp-secret"
-USER_NAME, USER_TOKEN = "compat-user@example.com", "dapi-compat-user-token"
+USER_NAME, USER_TOKEN = "compat-analyst@example.com", "dapi-compat-analyst-token"
 
 
 def _binary() -> str:

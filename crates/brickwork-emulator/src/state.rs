@@ -10,8 +10,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::services::{
-    catalog, clusters, commands, dbfs, jobs, libraries, scim, secrets, tokens, uploads, warehouses, workspace, Event,
-    REGISTRY,
+    catalog, clusters, commands, dbfs, jobs, libraries, permissions, scim, secrets, tokens, uploads, warehouses,
+    workspace, Event, REGISTRY,
 };
 use crate::settings::Settings;
 
@@ -69,6 +69,7 @@ pub struct World {
     pub workspace: workspace::Tree,
     pub secrets: secrets::Secrets,
     pub tokens: tokens::Tokens,
+    pub permissions: permissions::Permissions,
     pub files: dbfs::FileStore,
     pub uploads: uploads::Uploads,
     pub warehouses: warehouses::Warehouses,
@@ -90,6 +91,7 @@ impl World {
             workspace: workspace::Tree::default(),
             secrets: secrets::Secrets::default(),
             tokens: tokens::Tokens::default(),
+            permissions: permissions::Permissions::default(),
             files: dbfs::FileStore::default(),
             uploads: uploads::Uploads::default(),
             warehouses: warehouses::Warehouses::default(),
@@ -209,6 +211,7 @@ impl AppState {
             execution_contexts: w.commands.context_count(),
             clusters_with_libraries: w.libraries.cluster_count(),
             tokens: w.tokens.count(),
+            access_control_lists: w.permissions.count(),
             services: REGISTRY.iter().map(|s| s.name()).collect(),
         })
     }
@@ -246,6 +249,8 @@ pub struct Snapshot {
     pub clusters_with_libraries: usize,
     /// Personal access tokens made through the API and still live.
     pub tokens: usize,
+    /// Objects with an access control list of their own.
+    pub access_control_lists: usize,
     /// The services this emulator serves, by name.
     pub services: Vec<&'static str>,
 }

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::api::{empty, page, page_body, page_start, required_str, str_field, ApiError, ApiResult, Body, Params};
 use crate::ids;
 use crate::schedule::Deadlines;
-use crate::services::Event;
+use crate::services::{permissions, Event};
 use crate::settings::Settings;
 use crate::state::{now_ms, AppState, Caller};
 
@@ -244,6 +244,20 @@ impl Cluster {
         }
         Value::Object(out)
     }
+}
+
+/// `Ok` when `caller` holds `level` on the cluster (an unknown cluster is
+/// left to the call's own not-found answer).
+pub fn may(w: &crate::state::World, id: &str, caller: &Caller, level: &str) -> ApiResult<()> {
+    if w.clusters.get(id).is_err() {
+        return Ok(());
+    }
+    permissions::require(w, &permissions::CLUSTERS, id, caller, level, || {
+        ApiError::permission_denied(format!(
+            "User {} does not have {level} permission on cluster {id}.",
+            caller.user_name
+        ))
+    })
 }
 
 /// How long a cluster may stand idle before it auto-terminates.
@@ -553,6 +567,7 @@ async fn create(
             spec = cloned;
         }
         let id = w.clusters.create(spec, &caller.user_name, "API", &settings)?;
+        permissions::created(w, &permissions::CLUSTERS, &id, &caller);
         Ok(Json(json!({"cluster_id": id})))
     })
 }
@@ -599,17 +614,25 @@ fn cluster_id(body: &Value) -> ApiResult<String> {
     required_str(body, "cluster_id").map(str::to_string)
 }
 
-async fn start(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+async fn start(State(s): State<AppState>, Extension(caller): Extension<Caller>, Body(body): Body<Value>) -> ApiResult {
     let id = cluster_id(&body)?;
     let settings = s.settings.clone();
-    s.with(|w| w.clusters.start(&id, &settings))?;
+    s.with(|w| {
+        may(w, &id, &caller, "CAN_RESTART")?;
+        w.clusters.start(&id, &settings)
+    })?;
     empty()
 }
 
-async fn restart(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+async fn restart(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Body(body): Body<Value>,
+) -> ApiResult {
     let id = cluster_id(&body)?;
     let delay = s.settings.transition_delay();
     s.with(|w| {
+        may(w, &id, &caller, "CAN_RESTART")?;
         let c = w.clusters.get_mut(&id)?;
         if c.state != ClusterState::Running {
             return Err(unexpected_state(c));
@@ -623,10 +646,11 @@ async fn restart(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResul
     empty()
 }
 
-async fn resize(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+async fn resize(State(s): State<AppState>, Extension(caller): Extension<Caller>, Body(body): Body<Value>) -> ApiResult {
     let id = cluster_id(&body)?;
     let delay = s.settings.transition_delay();
     s.with(|w| {
+        may(w, &id, &caller, "CAN_RESTART")?;
         let c = w.clusters.get_mut(&id)?;
         if c.state != ClusterState::Running {
             return Err(unexpected_state(c));
@@ -675,20 +699,24 @@ fn apply_spec(c: &mut Cluster, spec: Map<String, Value>, delay: Duration) -> Api
     Ok(())
 }
 
-async fn edit(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+async fn edit(State(s): State<AppState>, Extension(caller): Extension<Caller>, Body(body): Body<Value>) -> ApiResult {
     let id = cluster_id(&body)?;
     let delay = s.settings.transition_delay();
     let spec = spec_of(object(body));
-    s.with(|w| apply_spec(w.clusters.get_mut(&id)?, spec, delay))?;
+    s.with(|w| {
+        may(w, &id, &caller, "CAN_MANAGE")?;
+        apply_spec(w.clusters.get_mut(&id)?, spec, delay)
+    })?;
     empty()
 }
 
-async fn update(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+async fn update(State(s): State<AppState>, Extension(caller): Extension<Caller>, Body(body): Body<Value>) -> ApiResult {
     let id = cluster_id(&body)?;
     let mask = required_str(&body, "update_mask")?.to_string();
     let partial = object(body.get("cluster").cloned().unwrap_or_default());
     let delay = s.settings.transition_delay();
     s.with(|w| {
+        may(w, &id, &caller, "CAN_MANAGE")?;
         let c = w.clusters.get_mut(&id)?;
         let mut spec = c.spec.clone();
         if mask.trim() == "*" {
@@ -709,13 +737,21 @@ async fn update(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult
 async fn delete(State(s): State<AppState>, Extension(caller): Extension<Caller>, Body(body): Body<Value>) -> ApiResult {
     let id = cluster_id(&body)?;
     let settings = s.settings.clone();
-    s.with(|w| w.clusters.terminate(&id, "USER_REQUEST", &caller.user_name, &settings))?;
+    s.with(|w| {
+        may(w, &id, &caller, "CAN_RESTART")?;
+        w.clusters.terminate(&id, "USER_REQUEST", &caller.user_name, &settings)
+    })?;
     empty()
 }
 
-async fn permanent_delete(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+async fn permanent_delete(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Body(body): Body<Value>,
+) -> ApiResult {
     let id = cluster_id(&body)?;
     s.with(|w| {
+        may(w, &id, &caller, "CAN_MANAGE")?;
         w.clusters.remove(&id)?;
         w.emit(Event::ClusterGone { cluster_id: id.clone() });
         Ok::<_, ApiError>(())
@@ -723,17 +759,18 @@ async fn permanent_delete(State(s): State<AppState>, Body(body): Body<Value>) ->
     empty()
 }
 
-async fn pin(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
-    set_pinned(s, body, true)
+async fn pin(State(s): State<AppState>, Extension(caller): Extension<Caller>, Body(body): Body<Value>) -> ApiResult {
+    set_pinned(s, &caller, body, true)
 }
 
-async fn unpin(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
-    set_pinned(s, body, false)
+async fn unpin(State(s): State<AppState>, Extension(caller): Extension<Caller>, Body(body): Body<Value>) -> ApiResult {
+    set_pinned(s, &caller, body, false)
 }
 
-fn set_pinned(s: AppState, body: Value, pinned: bool) -> ApiResult {
+fn set_pinned(s: AppState, caller: &Caller, body: Value, pinned: bool) -> ApiResult {
     let id = cluster_id(&body)?;
     s.with(|w| {
+        may(w, &id, caller, "CAN_MANAGE")?;
         let c = w.clusters.get_mut(&id)?;
         if c.pinned != pinned {
             c.pinned = pinned;

@@ -7,14 +7,14 @@ use std::time::Instant;
 
 use axum::extract::State;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
 
 use crate::api::{empty, required_str, ApiError, ApiResult, Body, Params};
 use crate::ids;
 use crate::notebook;
 use crate::services::clusters::ClusterState;
-use crate::state::{AppState, World};
+use crate::state::{AppState, Caller, World};
 
 #[derive(Debug, Clone)]
 struct Command {
@@ -80,9 +80,14 @@ fn context<'a>(w: &'a mut World, cluster_id: &str, context_id: &str) -> ApiResul
         .ok_or_else(|| ApiError::invalid(format!("Context {context_id} does not exist on cluster {cluster_id}.")))
 }
 
-async fn create_context(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+async fn create_context(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Body(body): Body<Value>,
+) -> ApiResult {
     let cluster_id = required_str(&body, "clusterId")?.to_string();
     s.with(|w| {
+        super::clusters::may(w, &cluster_id, &caller, "CAN_ATTACH_TO")?;
         let cluster = w.clusters.get_mut(&cluster_id)?;
         if cluster.state != ClusterState::Running {
             return Err(ApiError::invalid_state(format!("Cluster {cluster_id} is not running.")));
@@ -118,11 +123,16 @@ async fn destroy_context(State(s): State<AppState>, Body(body): Body<Value>) -> 
     empty()
 }
 
-async fn execute(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+async fn execute(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Body(body): Body<Value>,
+) -> ApiResult {
     let cluster_id = required_str(&body, "clusterId")?.to_string();
     let context_id = required_str(&body, "contextId")?.to_string();
     let source = required_str(&body, "command")?.to_string();
     s.with(|w| {
+        super::clusters::may(w, &cluster_id, &caller, "CAN_ATTACH_TO")?;
         if let Ok(cluster) = w.clusters.get_mut(&cluster_id) {
             cluster.touch();
         }

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
 
 use crate::api::{empty, required_str, ApiResult, Body, Params};
-use crate::state::{AppState, World};
+use crate::state::{AppState, Caller, World};
 
 #[derive(Debug, Clone)]
 struct Installed {
@@ -103,10 +103,15 @@ fn libraries_of(body: &Value) -> Vec<Value> {
     body.get("libraries").and_then(Value::as_array).cloned().unwrap_or_default()
 }
 
-async fn install(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+async fn install(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Body(body): Body<Value>,
+) -> ApiResult {
     let cluster_id = required_str(&body, "cluster_id")?.to_string();
     s.with(|w| {
         w.clusters.get(&cluster_id)?;
+        super::clusters::may(w, &cluster_id, &caller, "CAN_MANAGE")?;
         let entry = w.libraries.by_cluster.entry(cluster_id).or_default();
         for library in libraries_of(&body) {
             entry.retain(|l| l.library != library);
@@ -117,10 +122,15 @@ async fn install(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResul
     empty()
 }
 
-async fn uninstall(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+async fn uninstall(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Body(body): Body<Value>,
+) -> ApiResult {
     let cluster_id = required_str(&body, "cluster_id")?.to_string();
     s.with(|w| {
         w.clusters.get(&cluster_id)?;
+        super::clusters::may(w, &cluster_id, &caller, "CAN_MANAGE")?;
         let entry = w.libraries.by_cluster.entry(cluster_id).or_default();
         for library in libraries_of(&body) {
             if let Some(l) = entry.iter_mut().find(|l| l.library == library) {

@@ -12,6 +12,7 @@ pub mod identity;
 pub mod jobs;
 pub mod libraries;
 pub mod oauth;
+pub mod permissions;
 pub mod scim;
 pub mod secrets;
 pub mod tokens;
@@ -51,6 +52,9 @@ pub enum Event {
     ClusterGone { cluster_id: String },
     /// A user or service principal was deleted: its credentials stop working.
     PrincipalGone { name: String },
+    /// An object with an access control list is gone, named as the
+    /// Permissions API names it (`/jobs/123`, `/notebooks/4567`).
+    ObjectGone { object_id: String },
 }
 
 /// Every service of the workspace, in the order time advances through them.
@@ -64,6 +68,7 @@ pub static REGISTRY: &[&dyn Service] = &[
     &jobs::Api,
     &workspace::Api,
     &secrets::Api,
+    &permissions::Api,
     &tokens::Api,
     &dbfs::Api,
     &uploads::Api,

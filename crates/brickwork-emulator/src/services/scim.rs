@@ -118,6 +118,29 @@ impl Directory {
         self.service_principals.iter().find(|(_, sp)| sp.application_id == application_id).map(|(id, _)| *id)
     }
 
+    /// The names of the groups the principal named `name` is in, directly
+    /// or through other groups.
+    pub fn group_names_of(&self, name: &str) -> Vec<String> {
+        let Some(start) = self.user_id(name).or_else(|| self.sp_id(name)) else {
+            return Vec::new();
+        };
+        let mut seen = BTreeSet::new();
+        let mut pending = vec![start];
+        while let Some(member) = pending.pop() {
+            for group in self.groups_of(member) {
+                if seen.insert(group) {
+                    pending.push(group);
+                }
+            }
+        }
+        seen.into_iter().filter_map(|id| self.groups.get(&id).map(|g| g.display_name.clone())).collect()
+    }
+
+    /// Whether a group of that display name exists.
+    pub fn group_exists(&self, name: &str) -> bool {
+        self.group_id(name).is_some()
+    }
+
     /// Whether the principal named `name` (user name or application id) is in `admins`.
     pub fn is_admin(&self, name: &str) -> bool {
         let id = self.user_id(name).or_else(|| self.sp_id(name));

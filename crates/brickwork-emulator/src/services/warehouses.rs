@@ -13,8 +13,9 @@ use crate::api::{
     empty, int_field, page, page_body, page_start, required_str, str_field, ApiError, ApiResult, Body, Params,
 };
 use crate::ids;
+use crate::services::permissions;
 use crate::settings::Settings;
-use crate::state::{AppState, Caller};
+use crate::state::{AppState, Caller, World};
 
 const SIZES: &[&str] =
     &["2X-Small", "X-Small", "Small", "Medium", "Large", "X-Large", "2X-Large", "3X-Large", "4X-Large", "5X-Large"];
@@ -110,6 +111,10 @@ impl Warehouses {
             }
         }
         self.pending = waiting;
+    }
+
+    pub fn exists(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
     }
 
     pub fn running_count(&self) -> usize {
@@ -246,30 +251,63 @@ async fn create(
             spec,
             state: "STARTING",
             next: Some((now + delay, "RUNNING")),
-            creator: caller.user_name,
+            creator: caller.user_name.clone(),
             last_activity: now,
         };
         w.warehouses.by_id.insert(id.clone(), warehouse);
+        permissions::created(w, &permissions::WAREHOUSES, &id, &caller);
         Ok(Json(json!({"id": id})))
     })
 }
 
-async fn get_warehouse(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    s.with(|w| Ok(Json(w.warehouses.get_mut(&id)?.render())))
+/// `Ok` when `caller` holds `level` on the warehouse (an unknown one is
+/// left to the call's own not-found answer).
+fn may(w: &World, id: &str, caller: &Caller, level: &str) -> ApiResult<()> {
+    if !w.warehouses.exists(id) {
+        return Ok(());
+    }
+    permissions::require(w, &permissions::WAREHOUSES, id, caller, level, || {
+        ApiError::permission_denied(format!(
+            "User {} does not have {level} permission on warehouse {id}.",
+            caller.user_name
+        ))
+    })
 }
 
-async fn list(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
+async fn get_warehouse(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    s.with(|w| {
+        may(w, &id, &caller, "CAN_VIEW")?;
+        Ok(Json(w.warehouses.get_mut(&id)?.render()))
+    })
+}
+
+async fn list(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    params: Params,
+) -> ApiResult<Json<Value>> {
     let size = params.int("page_size")?.unwrap_or(100).clamp(1, 1000) as usize;
     s.with(|w| {
-        let all: Vec<Value> = w.warehouses.by_id.values().map(Warehouse::render).collect();
+        let visible = |wh: &&Warehouse| caller.admin || may(w, &wh.id, &caller, "CAN_VIEW").is_ok();
+        let all: Vec<Value> = w.warehouses.by_id.values().filter(visible).map(Warehouse::render).collect();
         let (items, next) = page(&all, page_start(params.get("page_token"))?, size);
         Ok(Json(page_body(json!({}), "warehouses", items, next)))
     })
 }
 
-async fn edit(State(s): State<AppState>, Path(id): Path<String>, Body(body): Body<Map<String, Value>>) -> ApiResult {
+async fn edit(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Body(body): Body<Map<String, Value>>,
+) -> ApiResult {
     let delay = s.settings.transition_delay();
     s.with(|w| {
+        may(w, &id, &caller, "CAN_MANAGE")?;
         let wh = w.warehouses.get_mut(&id)?;
         let mut spec = wh.spec.clone();
         spec.extend(body.into_iter().filter(|(k, v)| k != "id" && !v.is_null()));
@@ -284,15 +322,19 @@ async fn edit(State(s): State<AppState>, Path(id): Path<String>, Body(body): Bod
     empty()
 }
 
-async fn start(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn start(State(s): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult {
     let delay = s.settings.transition_delay();
-    s.with(|w| w.warehouses.start(&id, delay))?;
+    s.with(|w| {
+        may(w, &id, &caller, "CAN_USE")?;
+        w.warehouses.start(&id, delay)
+    })?;
     empty()
 }
 
-async fn stop(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn stop(State(s): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult {
     let delay = s.settings.transition_delay();
     s.with(|w| {
+        may(w, &id, &caller, "CAN_MANAGE")?;
         let wh = w.warehouses.get_mut(&id)?;
         if matches!(wh.state, "RUNNING" | "STARTING") {
             wh.state = "STOPPING";
@@ -303,8 +345,10 @@ async fn stop(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
     empty()
 }
 
-async fn delete(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn delete(State(s): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult {
     s.with(|w| {
+        may(w, &id, &caller, "CAN_MANAGE")?;
+        w.emit(super::Event::ObjectGone { object_id: format!("/sql/warehouses/{id}") });
         w.warehouses
             .by_id
             .remove(&id)
@@ -327,7 +371,11 @@ fn wait_timeout(raw: Option<&str>) -> ApiResult<Duration> {
     Ok(Duration::from_secs(secs))
 }
 
-async fn execute(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult<Json<Value>> {
+async fn execute(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Body(body): Body<Value>,
+) -> ApiResult<Json<Value>> {
     let sql = required_str(&body, "statement")?.to_string();
     let warehouse_id = required_str(&body, "warehouse_id")?.to_string();
     let timeout = wait_timeout(str_field(&body, "wait_timeout")?)?;
@@ -341,6 +389,7 @@ async fn execute(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResul
     let delay = s.settings.transition_delay();
     let id = ids::uuid();
     s.with(|w| {
+        may(w, &warehouse_id, &caller, "CAN_USE")?;
         w.warehouses.start(&warehouse_id, delay)?;
         let st = Statement { id: id.clone(), warehouse_id, sql, parameters, state: "PENDING", outcome: None };
         w.warehouses.add_statement(st);

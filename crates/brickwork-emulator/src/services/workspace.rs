@@ -1,18 +1,19 @@
 //! Workspace objects: notebooks, files and directories under `/`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use base64::Engine;
 use bytes::Bytes;
 use serde_json::{json, Value};
 
 use crate::api::{absolute_path, bool_field, empty, required_str, str_field, ApiError, ApiResult, Body, Params};
-use crate::state::{now_ms, AppState};
+use crate::services::permissions;
+use crate::state::{now_ms, AppState, Caller, World};
 
 /// Largest importable notebook (and base64 import), as the real service enforces.
 const MAX_OBJECT_BYTES: usize = 10 * 1024 * 1024;
@@ -31,10 +32,11 @@ pub struct Object {
     pub modified_at: i64,
 }
 
-/// All objects by canonical path.
+/// All objects by canonical path, and the paths by object id.
 #[derive(Debug, Default)]
 pub struct Tree {
     objects: BTreeMap<String, Object>,
+    paths: HashMap<i64, String>,
     next_id: i64,
 }
 
@@ -77,6 +79,7 @@ impl Tree {
                 Some(_) => {}
                 None => {
                     let dir = self.object("DIRECTORY", None, Bytes::new());
+                    self.paths.insert(dir.object_id, current.clone());
                     self.objects.insert(current.clone(), dir);
                 }
             }
@@ -124,8 +127,50 @@ impl Tree {
             object.object_id = id;
             object.created_at = created_at;
         }
+        self.paths.insert(object.object_id, path.to_string());
         self.objects.insert(path.to_string(), object);
         Ok(())
+    }
+
+    /// The path of the object with this id.
+    pub fn path_of(&self, object_id: i64) -> Option<&str> {
+        self.paths.get(&object_id).map(String::as_str)
+    }
+
+    /// The id of the object at `path`.
+    pub fn id_of(&self, path: &str) -> Option<i64> {
+        self.objects.get(path).map(|o| o.object_id)
+    }
+
+    /// `NOTEBOOK`, `FILE` or `DIRECTORY`, for the object at `path`.
+    pub fn kind_at(&self, path: &str) -> Option<&'static str> {
+        self.objects.get(path).map(|o| o.kind)
+    }
+
+    /// Remove `path` and everything under it; answers the objects removed,
+    /// as the Permissions API names them (`/notebooks/123`).
+    fn remove_tree(&mut self, path: &str) -> Vec<String> {
+        let prefix = format!("{path}/");
+        let gone: Vec<String> = self
+            .objects
+            .range(path.to_string()..)
+            .map(|(p, _)| p)
+            .take_while(|p| *p == path || p.starts_with(&prefix))
+            .cloned()
+            .collect();
+        let mut ids = Vec::new();
+        for p in gone {
+            if let Some(object) = self.objects.remove(&p) {
+                self.paths.remove(&object.object_id);
+                let segment = match object.kind {
+                    "NOTEBOOK" => "notebooks",
+                    "DIRECTORY" => "directories",
+                    _ => "files",
+                };
+                ids.push(format!("/{segment}/{}", object.object_id));
+            }
+        }
+        ids
     }
 
     /// Source and language of the notebook at `path`.
@@ -156,13 +201,51 @@ impl Tree {
         info
     }
 
+    /// The objects directly in `dir`, from the range of paths under it.
     fn children(&self, dir: &str) -> Vec<(&String, &Object)> {
         let prefix = if dir == "/" { "/".to_string() } else { format!("{dir}/") };
         self.objects
-            .iter()
-            .filter(|(p, _)| p.starts_with(&prefix) && !p[prefix.len()..].contains('/') && p.len() > prefix.len())
+            .range(prefix.clone()..)
+            .take_while(|(p, _)| p.starts_with(&prefix))
+            .filter(|(p, _)| p.len() > prefix.len() && !p[prefix.len()..].contains('/'))
             .collect()
     }
+}
+
+/// `Ok` when `caller` holds `level` on the object at `path`, or, for a
+/// path not there yet, on the nearest folder above it (where it would be
+/// made). The root and `/Users` are readable by all and writable by admins.
+fn may(w: &World, path: &str, caller: &Caller, level: &str) -> ApiResult<()> {
+    if caller.admin {
+        return Ok(());
+    }
+    let mut at = path.to_string();
+    loop {
+        if let Some(object) = w.workspace.objects.get(&at) {
+            let kind = match object.kind {
+                "NOTEBOOK" => &permissions::NOTEBOOKS,
+                "DIRECTORY" => &permissions::DIRECTORIES,
+                _ => &permissions::FILES,
+            };
+            let reading = level == "CAN_READ";
+            let open = reading && (at == "/Users" || at == "/Shared");
+            if open || permissions::allows(w, kind, &object.object_id.to_string(), caller, level) {
+                return Ok(());
+            }
+            break;
+        }
+        match parent(&at) {
+            Some(up) => at = up.to_string(),
+            // The root: anyone reads it, only admins write to it.
+            None if level == "CAN_READ" => return Ok(()),
+            None => break,
+        }
+    }
+    Err(ApiError::permission_denied(format!(
+        "User {} does not have {} permissions on {path}.",
+        caller.user_name,
+        level.trim_start_matches("CAN_").to_lowercase()
+    )))
 }
 
 /// The Workspace service of the workspace.
@@ -200,7 +283,7 @@ const NOTEBOOK_HEADERS: &[(&str, &str, &str)] = &[
 /// `workspace/import` as JSON (`content` in base64, up to 10 MB) or as
 /// `multipart/form-data` (what the official SDKs' `workspace.upload`
 /// sends: the fields as text, `content` as a file part, files up to 500 MB).
-async fn import(State(s): State<AppState>, request: Request) -> ApiResult {
+async fn import(State(s): State<AppState>, Extension(caller): Extension<Caller>, request: Request) -> ApiResult {
     let multipart = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -254,7 +337,16 @@ async fn import(State(s): State<AppState>, request: Request) -> ApiResult {
     if kind == "NOTEBOOK" && content.len() > MAX_OBJECT_BYTES {
         return Err(too_large());
     }
-    s.with(|w| w.workspace.put(&path, kind, language, content, overwrite))?;
+    s.with(|w| {
+        may(w, &path, &caller, "CAN_EDIT")?;
+        let new = w.workspace.id_of(&path).is_none();
+        w.workspace.put(&path, kind, language, content, overwrite)?;
+        if let Some(id) = w.workspace.id_of(&path).filter(|_| new && !caller.admin) {
+            let kind = if kind == "NOTEBOOK" { &permissions::NOTEBOOKS } else { &permissions::FILES };
+            permissions::created(w, kind, &id.to_string(), &caller);
+        }
+        Ok::<_, ApiError>(())
+    })?;
     empty()
 }
 
@@ -292,11 +384,16 @@ async fn import_form(mut form: Multipart) -> ApiResult<(Value, Bytes)> {
     Ok((Value::Object(fields), content))
 }
 
-async fn export(State(s): State<AppState>, params: Params) -> Result<Response, ApiError> {
+async fn export(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    params: Params,
+) -> Result<Response, ApiError> {
     let path = canonical(params.required("path")?)?;
     let direct = params.bool("direct_download")?.unwrap_or(false);
     let (content, extension) = s.with(|w| {
         let o = w.workspace.get(&path)?;
+        may(w, &path, &caller, "CAN_READ")?;
         if o.kind == "DIRECTORY" {
             return Err(ApiError::invalid(format!(
                 "Path ({path}) is a directory; only DBC export supports directories."
@@ -318,9 +415,16 @@ async fn export(State(s): State<AppState>, params: Params) -> Result<Response, A
     Ok(Json(json!({"content": encoded, "file_type": extension})).into_response())
 }
 
-async fn list(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
+async fn list(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    params: Params,
+) -> ApiResult<Json<Value>> {
     let path = canonical(params.required("path")?)?;
     s.with(|w| {
+        if w.workspace.id_of(&path).is_some() {
+            may(w, &path, &caller, "CAN_READ")?;
+        }
         let tree = &w.workspace;
         if !tree.is_dir(&path) {
             let o = tree.get(&path)?;
@@ -331,35 +435,46 @@ async fn list(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value
     })
 }
 
-async fn get_status(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
+async fn get_status(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    params: Params,
+) -> ApiResult<Json<Value>> {
     let path = canonical(params.required("path")?)?;
     s.with(|w| {
         if path == "/" {
             return Ok(Json(json!({"object_type": "DIRECTORY", "path": "/", "object_id": 0})));
         }
         let o = w.workspace.get(&path)?;
+        may(w, &path, &caller, "CAN_READ")?;
         Ok(Json(w.workspace.info(&path, o)))
     })
 }
 
-async fn mkdirs(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+async fn mkdirs(State(s): State<AppState>, Extension(caller): Extension<Caller>, Body(body): Body<Value>) -> ApiResult {
     let path = canonical(required_str(&body, "path")?)?;
-    s.with(|w| w.workspace.mkdirs(&path))?;
+    s.with(|w| {
+        may(w, &path, &caller, "CAN_EDIT")?;
+        w.workspace.mkdirs(&path)
+    })?;
     empty()
 }
 
-async fn delete(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+async fn delete(State(s): State<AppState>, Extension(caller): Extension<Caller>, Body(body): Body<Value>) -> ApiResult {
     let path = canonical(required_str(&body, "path")?)?;
     let recursive = bool_field(&body, "recursive")?.unwrap_or(false);
     s.with(|w| {
+        w.workspace.get(&path)?;
+        may(w, &path, &caller, "CAN_MANAGE")?;
         let tree = &mut w.workspace;
-        tree.get(&path)?;
         let prefix = format!("{path}/");
-        let has_children = tree.objects.keys().any(|p| p.starts_with(&prefix));
+        let has_children = tree.objects.range(prefix.clone()..).next().is_some_and(|(p, _)| p.starts_with(&prefix));
         if has_children && !recursive {
             return Err(ApiError::new(400, "DIRECTORY_NOT_EMPTY", format!("Folder ({path}) is not empty.")));
         }
-        tree.objects.retain(|p, _| p != &path && !p.starts_with(&prefix));
+        for object_id in tree.remove_tree(&path) {
+            w.emit(super::Event::ObjectGone { object_id });
+        }
         Ok(())
     })?;
     empty()

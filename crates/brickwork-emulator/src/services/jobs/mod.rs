@@ -19,6 +19,7 @@ use serde_json::{json, Map, Value};
 use runs::Run;
 
 use crate::api::{int_field, page_body, page_start, page_token, required_int, ApiError, ApiResult, Body, Params};
+use crate::services::{permissions, Event};
 use crate::state::{now_ms, AppState, Caller, World};
 
 /// Arrays of `jobs/get` and `runs/get` are cut at this many items in 2.2.
@@ -169,6 +170,37 @@ impl Jobs {
     }
 }
 
+/// `Ok` when `caller` holds `level` on job `id` (an unknown job is left
+/// to the call's own not-found answer), else the answer Databricks gives.
+pub fn may(w: &World, id: i64, caller: &Caller, level: &str) -> ApiResult<()> {
+    if !w.jobs.jobs.contains_key(&id) {
+        return Ok(());
+    }
+    permissions::require(w, &permissions::JOBS, &id.to_string(), caller, level, || {
+        let holds = match level {
+            "CAN_VIEW" => "View or Admin or Manage Run or Owner",
+            "CAN_MANAGE_RUN" => "Manage Run or Admin or Owner",
+            _ => "Admin or Owner",
+        };
+        ApiError::permission_denied(format!("User {} does not have {holds} permissions on job {id}", caller.user_name))
+    })
+}
+
+/// A run is seen and acted on through its job's permissions; a one-time
+/// run (no job) by whoever submitted it, and admins.
+pub fn may_run(w: &World, run_id: i64, caller: &Caller, level: &str) -> ApiResult<()> {
+    let parent = w.jobs.task_runs.get(&run_id).copied().unwrap_or(run_id);
+    let Some(run) = w.jobs.run(parent) else { return Ok(()) };
+    match run.job_id {
+        Some(job) => may(w, job, caller, level),
+        None if caller.admin || run.creator == caller.user_name => Ok(()),
+        None => Err(ApiError::permission_denied(format!(
+            "User {} does not have permission to see run {run_id}",
+            caller.user_name
+        ))),
+    }
+}
+
 pub fn job_does_not_exist(id: i64) -> ApiError {
     ApiError::invalid(format!("Job {id} does not exist."))
 }
@@ -267,6 +299,7 @@ async fn create(
         validate::job_settings(&settings, &w.clusters)?;
         let job_id = w.next_id();
         w.jobs.jobs.insert(job_id, Job { job_id, settings, creator: caller.user_name.clone(), created_time: now_ms() });
+        permissions::created(w, &permissions::JOBS, &job_id.to_string(), &caller);
         Ok(Json(json!({"job_id": job_id})))
     })
 }
@@ -316,13 +349,26 @@ fn render_job(job: &Job, version: &str, offset: usize, expand: bool) -> Value {
     out
 }
 
-async fn get_job(State(s): State<AppState>, uri: Uri, params: Params) -> ApiResult<Json<Value>> {
+async fn get_job(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    uri: Uri,
+    params: Params,
+) -> ApiResult<Json<Value>> {
     let id = params.int("job_id")?.ok_or_else(|| ApiError::missing("job_id"))?;
     let offset = page_start(params.get("page_token"))?;
-    s.with(|w| Ok(Json(render_job(w.jobs.job(id)?, version(&uri), offset, true))))
+    s.with(|w| {
+        may(w, id, &caller, "CAN_VIEW")?;
+        Ok(Json(render_job(w.jobs.job(id)?, version(&uri), offset, true)))
+    })
 }
 
-async fn list(State(s): State<AppState>, uri: Uri, params: Params) -> ApiResult<Json<Value>> {
+async fn list(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    uri: Uri,
+    params: Params,
+) -> ApiResult<Json<Value>> {
     let limit = params.int("limit")?.unwrap_or(20);
     if !(0..=100).contains(&limit) {
         return Err(ApiError::invalid(format!("The limit must be between 0 and 100, got {limit}.")));
@@ -341,11 +387,18 @@ async fn list(State(s): State<AppState>, uri: Uri, params: Params) -> ApiResult<
         // From the cursor on, in id order: each page costs its own length,
         // and jobs created or deleted meanwhile neither repeat nor skip others.
         let start = after.map_or(Bound::Unbounded, Bound::Excluded);
-        let mut matching = w.jobs.jobs.range((start, Bound::Unbounded)).map(|(_, job)| job).filter(|j| {
-            name.as_ref().is_none_or(|n| {
-                j.settings.get("name").and_then(Value::as_str).map(str::to_lowercase).as_ref() == Some(n)
+        // Only the jobs the caller may see are listed.
+        let mut matching = w
+            .jobs
+            .jobs
+            .range((start, Bound::Unbounded))
+            .map(|(_, job)| job)
+            .filter(|j| {
+                name.as_ref().is_none_or(|n| {
+                    j.settings.get("name").and_then(Value::as_str).map(str::to_lowercase).as_ref() == Some(n)
+                })
             })
-        });
+            .filter(|j| caller.admin || may(w, j.job_id, &caller, "CAN_VIEW").is_ok());
         let items: Vec<&Job> = matching.by_ref().skip(offset).take(limit).collect();
         let next = match (items.last(), matching.next()) {
             (Some(last), Some(_)) => Some(job_cursor(last.job_id)),
@@ -382,7 +435,12 @@ fn merge_by_key(existing: &mut Vec<Value>, items: Vec<Value>, key: &str) {
     }
 }
 
-async fn update(State(s): State<AppState>, uri: Uri, Body(body): Body<Value>) -> ApiResult {
+async fn update(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    uri: Uri,
+    Body(body): Body<Value>,
+) -> ApiResult {
     let id = required_int(&body, "job_id")?;
     let new_settings = as_object(body.get("new_settings").cloned().unwrap_or_default());
     let removals: Vec<String> = body
@@ -392,6 +450,7 @@ async fn update(State(s): State<AppState>, uri: Uri, Body(body): Body<Value>) ->
         .unwrap_or_default();
     let v = version(&uri);
     s.with(|w| {
+        may(w, id, &caller, "CAN_MANAGE")?;
         let job = w.jobs.job(id)?;
         let mut settings = job.settings.clone();
         for (k, val) in new_settings {
@@ -429,11 +488,17 @@ async fn update(State(s): State<AppState>, uri: Uri, Body(body): Body<Value>) ->
     })
 }
 
-async fn reset(State(s): State<AppState>, uri: Uri, Body(body): Body<Value>) -> ApiResult {
+async fn reset(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    uri: Uri,
+    Body(body): Body<Value>,
+) -> ApiResult {
     let id = required_int(&body, "job_id")?;
     let new_settings = body.get("new_settings").cloned().ok_or_else(|| ApiError::missing("new_settings"))?;
     let settings = with_defaults(as_object(new_settings), version(&uri));
     s.with(|w| {
+        may(w, id, &caller, "CAN_MANAGE")?;
         w.jobs.job(id)?;
         validate::job_settings(&settings, &w.clusters)?;
         if let Some(job) = w.jobs.jobs.get_mut(&id) {
@@ -443,10 +508,12 @@ async fn reset(State(s): State<AppState>, uri: Uri, Body(body): Body<Value>) -> 
     })
 }
 
-async fn delete(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+async fn delete(State(s): State<AppState>, Extension(caller): Extension<Caller>, Body(body): Body<Value>) -> ApiResult {
     let id = int_field(&body, "job_id")?.ok_or_else(|| ApiError::missing("job_id"))?;
     s.with(|w| {
+        may(w, id, &caller, "CAN_MANAGE")?;
         w.jobs.jobs.remove(&id).ok_or_else(|| job_does_not_exist(id))?;
+        w.emit(Event::ObjectGone { object_id: format!("/jobs/{id}") });
         for run_id in w.jobs.active_ids() {
             if let Some(run) = w.jobs.run_mut(run_id).filter(|r| r.job_id == Some(id)) {
                 run.cancel();

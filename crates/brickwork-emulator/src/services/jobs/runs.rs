@@ -197,7 +197,7 @@ pub struct Run {
     job_parameters: Vec<Value>,
     start_time: i64,
     pub(super) end_time: i64,
-    creator: String,
+    pub(super) creator: String,
     queue: bool,
     max_concurrent: i64,
     timeout: Option<Duration>,
@@ -817,6 +817,7 @@ async fn run_now(
     let token = str_field(&body, "idempotency_token")?.map(str::to_string);
     let queue_override = body.get("queue").and_then(|q| q.get("enabled")).and_then(Value::as_bool);
     s.with(|w| {
+        super::may(w, job_id, &caller, "CAN_MANAGE_RUN")?;
         if let Some(existing) = idempotent_run(w, token.as_deref())? {
             return Ok(Json(json!({"run_id": existing, "number_in_job": existing})));
         }
@@ -901,11 +902,18 @@ fn run_does_not_exist(id: i64) -> ApiError {
     ApiError::invalid(format!("Run {id} does not exist."))
 }
 
-async fn get_run(State(s): State<AppState>, uri: Uri, headers: HeaderMap, params: Params) -> ApiResult<Json<Value>> {
+async fn get_run(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    uri: Uri,
+    headers: HeaderMap,
+    params: Params,
+) -> ApiResult<Json<Value>> {
     let id = params.int("run_id")?.ok_or_else(|| ApiError::missing("run_id"))?;
     let offset = page_start(params.get("page_token"))?;
     let base = base_url(&headers);
     s.with(|w| {
+        super::may_run(w, id, &caller, "CAN_VIEW")?;
         if let Some(run) = w.jobs.run(id) {
             return Ok(Json(run.render(&base, version(&uri), offset, true)));
         }
@@ -916,7 +924,13 @@ async fn get_run(State(s): State<AppState>, uri: Uri, headers: HeaderMap, params
     })
 }
 
-async fn list_runs(State(s): State<AppState>, uri: Uri, headers: HeaderMap, params: Params) -> ApiResult<Json<Value>> {
+async fn list_runs(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    uri: Uri,
+    headers: HeaderMap,
+    params: Params,
+) -> ApiResult<Json<Value>> {
     let job_id = params.int("job_id")?;
     let active_only = params.bool("active_only")?.unwrap_or(false);
     let completed_only = params.bool("completed_only")?.unwrap_or(false);
@@ -945,6 +959,7 @@ async fn list_runs(State(s): State<AppState>, uri: Uri, headers: HeaderMap, para
         let mut matching = ids
             .into_iter()
             .filter_map(|id| w.jobs.run(id))
+            .filter(|r| caller.admin || super::may_run(w, r.run_id, &caller, "CAN_VIEW").is_ok())
             .filter(|r| !completed_only || !r.is_active())
             .filter(|r| run_type.as_deref().is_none_or(|t| r.run_type == t))
             .filter(|r| from.is_none_or(|f| r.start_time >= f) && to.is_none_or(|t| r.start_time < t));
@@ -973,16 +988,21 @@ fn run_before_cursor(token: &str) -> ApiResult<i64> {
         .ok_or_else(|| ApiError::invalid(format!("Invalid page token: {token}")))
 }
 
-async fn cancel(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+async fn cancel(State(s): State<AppState>, Extension(caller): Extension<Caller>, Body(body): Body<Value>) -> ApiResult {
     let id = required_int(&body, "run_id")?;
     s.with(|w| {
+        super::may_run(w, id, &caller, "CAN_MANAGE_RUN")?;
         let parent = w.jobs.task_runs.get(&id).copied().unwrap_or(id);
         w.jobs.run_mut(parent).ok_or_else(|| run_does_not_exist(id))?.cancel();
         Ok(Json(json!({})))
     })
 }
 
-async fn cancel_all(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+async fn cancel_all(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Body(body): Body<Value>,
+) -> ApiResult {
     let job_id = int_field(&body, "job_id")?;
     let all_queued = bool_field(&body, "all_queued_runs")?.unwrap_or(false);
     if job_id.is_none() && !all_queued {
@@ -991,9 +1011,13 @@ async fn cancel_all(State(s): State<AppState>, Body(body): Body<Value>) -> ApiRe
     s.with(|w| {
         if let Some(id) = job_id {
             w.jobs.jobs.get(&id).ok_or_else(|| job_does_not_exist(id))?;
+            super::may(w, id, &caller, "CAN_MANAGE_RUN")?;
         }
         // Only active runs can be cancelled: the index has them all.
         for id in w.jobs.active_ids() {
+            if !caller.admin && super::may_run(w, id, &caller, "CAN_MANAGE_RUN").is_err() {
+                continue;
+            }
             let Some(run) = w.jobs.run_mut(id) else { continue };
             let matches_job = job_id.is_some_and(|j| run.job_id == Some(j));
             if matches_job || (all_queued && run.life == Life::Queued) {
@@ -1004,10 +1028,17 @@ async fn cancel_all(State(s): State<AppState>, Body(body): Body<Value>) -> ApiRe
     })
 }
 
-async fn get_output(State(s): State<AppState>, uri: Uri, headers: HeaderMap, params: Params) -> ApiResult<Json<Value>> {
+async fn get_output(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    uri: Uri,
+    headers: HeaderMap,
+    params: Params,
+) -> ApiResult<Json<Value>> {
     let id = params.int("run_id")?.ok_or_else(|| ApiError::missing("run_id"))?;
     let base = base_url(&headers);
     s.with(|w| {
+        super::may_run(w, id, &caller, "CAN_VIEW")?;
         // Jobs 2.1 and later keep output per task run, even for a job of
         // one task: the job run's own id is always refused.
         if w.jobs.run(id).is_some() {
@@ -1034,7 +1065,7 @@ async fn get_output(State(s): State<AppState>, uri: Uri, headers: HeaderMap, par
     })
 }
 
-async fn repair(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+async fn repair(State(s): State<AppState>, Extension(caller): Extension<Caller>, Body(body): Body<Value>) -> ApiResult {
     let id = required_int(&body, "run_id")?;
     let rerun: Vec<String> = body
         .get("rerun_tasks")
@@ -1048,6 +1079,7 @@ async fn repair(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult
     let dependents = bool_field(&body, "rerun_dependent_tasks")?.unwrap_or(false);
     let overrides = string_map(body.get("job_parameters").or_else(|| body.get("notebook_params")));
     s.with(|w| {
+        super::may_run(w, id, &caller, "CAN_MANAGE_RUN")?;
         let run = w.jobs.run(id).ok_or_else(|| run_does_not_exist(id))?;
         if run.is_active() {
             return Err(ApiError::invalid_state(format!("Run {id} is still active and cannot be repaired.")));
@@ -1112,9 +1144,14 @@ async fn repair(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult
     })
 }
 
-async fn delete_run(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+async fn delete_run(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Body(body): Body<Value>,
+) -> ApiResult {
     let id = required_int(&body, "run_id")?;
     s.with(|w| {
+        super::may_run(w, id, &caller, "CAN_MANAGE")?;
         let run = w.jobs.run(id).ok_or_else(|| run_does_not_exist(id))?;
         if run.is_active() {
             return Err(ApiError::invalid_state(format!("Run {id} is active and cannot be deleted. Cancel it first.")));
@@ -1124,9 +1161,14 @@ async fn delete_run(State(s): State<AppState>, Body(body): Body<Value>) -> ApiRe
     })
 }
 
-async fn export_run(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
+async fn export_run(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    params: Params,
+) -> ApiResult<Json<Value>> {
     let id = params.int("run_id")?.ok_or_else(|| ApiError::missing("run_id"))?;
     s.with(|w| {
+        super::may_run(w, id, &caller, "CAN_VIEW")?;
         let parent = w.jobs.task_runs.get(&id).copied().unwrap_or(id);
         let run = w.jobs.run(parent).ok_or_else(|| run_does_not_exist(id))?;
         let views: Vec<Value> = run

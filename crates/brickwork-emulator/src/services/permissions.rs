@@ -1,0 +1,545 @@
+//! The Permissions API (`/api/2.0/permissions/{type}/{id}`, also reached
+//! through each service's `get_permissions`/`set_permissions`): access
+//! control lists on clusters, jobs, pipelines, notebooks, directories,
+//! files, repos, warehouses, cluster policies, instance pools, serving
+//! endpoints and tokens, and the checks other services make with them.
+//!
+//! Admins hold every level on every object (inherited from the type's
+//! root, as real workspaces show it). Other principals hold what their
+//! entries, their groups' entries and (for workspace objects) the entries
+//! of the folders above grant; everyone manages their own home folder, and
+//! `/Shared` is open to all users.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::extract::{Path, State};
+use axum::http::Method;
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::{ApiError, ApiResult, Body};
+use crate::state::{AppState, Caller, World};
+
+/// A kind of object with an access control list.
+#[derive(Debug)]
+pub struct Kind {
+    /// The URL segment: `clusters`, `jobs`, `sql/warehouses`, ...
+    pub segment: &'static str,
+    /// `object_type` in answers.
+    object_type: &'static str,
+    /// The levels, weakest first: each grants what the ones before it do.
+    levels: &'static [(&'static str, &'static str)],
+    /// The level a creator gets.
+    creator: &'static str,
+    /// Whether an access control list must name exactly one owner.
+    one_owner: bool,
+}
+
+const CLUSTER_LEVELS: &[(&str, &str)] = &[
+    ("CAN_ATTACH_TO", "Can attach notebooks and run commands"),
+    ("CAN_RESTART", "Can start, restart and terminate"),
+    ("CAN_MANAGE", "Can edit, delete and change permissions"),
+];
+const JOB_LEVELS: &[(&str, &str)] = &[
+    ("CAN_VIEW", "Can view the job and its runs"),
+    ("CAN_MANAGE_RUN", "Can run and cancel runs"),
+    ("CAN_MANAGE", "Can edit and delete the job"),
+    ("IS_OWNER", "Owns the job; runs run as the owner"),
+];
+const PIPELINE_LEVELS: &[(&str, &str)] = &[
+    ("CAN_VIEW", "Can view the pipeline"),
+    ("CAN_RUN", "Can start and stop updates"),
+    ("CAN_MANAGE", "Can edit and delete the pipeline"),
+    ("IS_OWNER", "Owns the pipeline"),
+];
+const WORKSPACE_LEVELS: &[(&str, &str)] = &[
+    ("CAN_READ", "Can read"),
+    ("CAN_RUN", "Can run"),
+    ("CAN_EDIT", "Can edit"),
+    ("CAN_MANAGE", "Can manage and change permissions"),
+];
+const WAREHOUSE_LEVELS: &[(&str, &str)] = &[
+    ("CAN_VIEW", "Can view the warehouse"),
+    ("CAN_MONITOR", "Can view queries and metrics"),
+    ("CAN_USE", "Can run statements"),
+    ("CAN_MANAGE", "Can edit, start, stop and delete"),
+    ("IS_OWNER", "Owns the warehouse"),
+];
+const USE_LEVELS: &[(&str, &str)] = &[("CAN_USE", "Can use")];
+const POOL_LEVELS: &[(&str, &str)] =
+    &[("CAN_ATTACH_TO", "Can attach clusters"), ("CAN_MANAGE", "Can edit and delete the pool")];
+const ENDPOINT_LEVELS: &[(&str, &str)] = &[
+    ("CAN_VIEW", "Can view the endpoint"),
+    ("CAN_QUERY", "Can query the endpoint"),
+    ("CAN_MANAGE", "Can edit and delete the endpoint"),
+];
+
+const fn kind(
+    segment: &'static str,
+    object_type: &'static str,
+    levels: &'static [(&'static str, &'static str)],
+    creator: &'static str,
+    one_owner: bool,
+) -> Kind {
+    Kind { segment, object_type, levels, creator, one_owner }
+}
+
+pub static CLUSTERS: Kind = kind("clusters", "cluster", CLUSTER_LEVELS, "CAN_MANAGE", false);
+pub static JOBS: Kind = kind("jobs", "job", JOB_LEVELS, "IS_OWNER", true);
+pub static PIPELINES: Kind = kind("pipelines", "pipelines", PIPELINE_LEVELS, "IS_OWNER", true);
+pub static NOTEBOOKS: Kind = kind("notebooks", "notebook", WORKSPACE_LEVELS, "CAN_MANAGE", false);
+pub static DIRECTORIES: Kind = kind("directories", "directory", WORKSPACE_LEVELS, "CAN_MANAGE", false);
+pub static FILES: Kind = kind("files", "file", WORKSPACE_LEVELS, "CAN_MANAGE", false);
+pub static REPOS: Kind = kind("repos", "repo", WORKSPACE_LEVELS, "CAN_MANAGE", false);
+pub static WAREHOUSES: Kind = kind("sql/warehouses", "warehouses", WAREHOUSE_LEVELS, "IS_OWNER", true);
+pub static CLUSTER_POLICIES: Kind = kind("cluster-policies", "cluster-policy", USE_LEVELS, "CAN_USE", false);
+pub static INSTANCE_POOLS: Kind = kind("instance-pools", "instance-pool", POOL_LEVELS, "CAN_MANAGE", false);
+pub static SERVING_ENDPOINTS: Kind =
+    kind("serving-endpoints", "serving-endpoint", ENDPOINT_LEVELS, "CAN_MANAGE", false);
+pub static TOKENS: Kind = kind("authorization", "tokens", USE_LEVELS, "CAN_USE", false);
+
+static KINDS: &[&Kind] = &[
+    &CLUSTERS,
+    &JOBS,
+    &PIPELINES,
+    &NOTEBOOKS,
+    &DIRECTORIES,
+    &FILES,
+    &REPOS,
+    &WAREHOUSES,
+    &CLUSTER_POLICIES,
+    &INSTANCE_POOLS,
+    &SERVING_ENDPOINTS,
+    &TOKENS,
+];
+
+impl Kind {
+    fn rank(&self, level: &str) -> Option<usize> {
+        self.levels.iter().position(|(name, _)| *name == level)
+    }
+
+    fn top(&self) -> usize {
+        self.levels.len().saturating_sub(1)
+    }
+
+    fn object_id(&self, id: &str) -> String {
+        format!("/{}/{id}", self.segment)
+    }
+
+    fn is_workspace_object(&self) -> bool {
+        matches!(self.segment, "notebooks" | "directories" | "files" | "repos")
+    }
+}
+
+/// Who an entry is for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Principal {
+    User(String),
+    Group(String),
+    ServicePrincipal(String),
+}
+
+impl Principal {
+    fn of(world: &World, caller: &Caller) -> Principal {
+        match world.directory.sp_id(&caller.user_name) {
+            Some(_) => Principal::ServicePrincipal(caller.user_name.clone()),
+            None => Principal::User(caller.user_name.clone()),
+        }
+    }
+
+    fn render(&self, out: &mut Value) {
+        match self {
+            Principal::User(name) => {
+                out["user_name"] = json!(name);
+                out["display_name"] = json!(name);
+            }
+            Principal::Group(name) => out["group_name"] = json!(name),
+            Principal::ServicePrincipal(name) => {
+                out["service_principal_name"] = json!(name);
+                out["display_name"] = json!(name);
+            }
+        }
+    }
+}
+
+/// Direct entries by object id (`/clusters/0123-...`).
+#[derive(Debug, Default)]
+pub struct Permissions {
+    acls: HashMap<String, BTreeMap<Principal, &'static str>>,
+}
+
+impl Permissions {
+    /// An object is gone: its entries go with it.
+    pub fn forget(&mut self, kind: &Kind, id: &str) {
+        self.acls.remove(&kind.object_id(id));
+    }
+
+    /// Objects with an access control list (for the admin counters).
+    pub fn count(&self) -> usize {
+        self.acls.len()
+    }
+}
+
+/// Give the creator of a new object the kind's creator level.
+pub fn created(world: &mut World, kind: &Kind, id: &str, creator: &Caller) {
+    let principal = Principal::of(world, creator);
+    world.permissions.acls.entry(kind.object_id(id)).or_default().insert(principal, kind.creator);
+}
+
+/// The rank of the level `caller` holds on the object (`None`: no access).
+fn effective(world: &World, kind: &Kind, id: &str, caller: &Caller) -> Option<usize> {
+    if caller.admin {
+        return Some(kind.top());
+    }
+    let principal = Principal::of(world, caller);
+    let groups = world.directory.group_names_of(&caller.user_name);
+    let holds = |entries: &BTreeMap<Principal, &'static str>| {
+        entries
+            .iter()
+            .filter(|(who, _)| match who {
+                Principal::Group(name) => groups.iter().any(|g| g == name),
+                other => **other == principal,
+            })
+            .filter_map(|(_, level)| kind.rank(level))
+            .max()
+    };
+    let mut best = world.permissions.acls.get(&kind.object_id(id)).and_then(holds);
+    if kind.is_workspace_object() {
+        for (ancestor, _) in workspace_ancestors(world, id) {
+            let from_folder = world.permissions.acls.get(&DIRECTORIES.object_id(&ancestor.to_string())).and_then(holds);
+            best = best.max(from_folder);
+        }
+        if let Some(path) = world.workspace.path_of(id.parse().unwrap_or(-1)) {
+            let home = format!("/Users/{}", caller.user_name);
+            let mine = path == home || path.starts_with(&format!("{home}/"));
+            let shared = path == "/Shared" || path.starts_with("/Shared/");
+            if mine || shared {
+                best = Some(kind.top());
+            }
+        }
+    }
+    best
+}
+
+/// The folders above a workspace object, nearest first: (object id, path).
+fn workspace_ancestors(world: &World, id: &str) -> Vec<(i64, String)> {
+    let Some(path) = id.parse().ok().and_then(|id| world.workspace.path_of(id)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut current = path.to_string();
+    while let Some((parent, _)) = current.rsplit_once('/') {
+        if parent.is_empty() {
+            break;
+        }
+        if let Some(parent_id) = world.workspace.id_of(parent) {
+            out.push((parent_id, parent.to_string()));
+        }
+        current = parent.to_string();
+    }
+    out
+}
+
+/// Whether `caller` holds at least `level` on the object.
+pub fn allows(world: &World, kind: &Kind, id: &str, caller: &Caller, level: &str) -> bool {
+    let needed = kind.rank(level).unwrap_or(kind.top());
+    effective(world, kind, id, caller).is_some_and(|held| held >= needed)
+}
+
+/// `Ok` when `caller` holds at least `level`, else `denied()`.
+pub fn require(
+    world: &World,
+    kind: &Kind,
+    id: &str,
+    caller: &Caller,
+    level: &str,
+    denied: impl FnOnce() -> ApiError,
+) -> ApiResult<()> {
+    if allows(world, kind, id, caller, level) {
+        Ok(())
+    } else {
+        Err(denied())
+    }
+}
+
+/// The Permissions service of the workspace.
+pub struct Api;
+
+impl super::Service for Api {
+    fn name(&self) -> &'static str {
+        "permissions"
+    }
+
+    fn routes(&self) -> Router<AppState> {
+        Router::new()
+            .route("/api/2.0/permissions/{kind}/{id}", get(read).put(replace).patch(update))
+            .route("/api/2.0/permissions/{kind}/{id}/permissionLevels", get(levels))
+            .route(
+                "/api/2.0/permissions/{prefix}/{kind}/{id}",
+                get(read_nested).put(replace_nested).patch(update_nested),
+            )
+            .route("/api/2.0/permissions/{prefix}/{kind}/{id}/permissionLevels", get(levels_nested))
+    }
+
+    fn on_event(&self, world: &mut World, event: &super::Event) {
+        match event {
+            super::Event::ClusterGone { cluster_id } => world.permissions.forget(&CLUSTERS, cluster_id),
+            super::Event::ObjectGone { object_id } => {
+                world.permissions.acls.remove(object_id);
+            }
+            super::Event::PrincipalGone { .. } => {}
+        }
+    }
+}
+
+/// The kind a URL names: `clusters`, `sql/warehouses` (also `warehouses`),
+/// `authorization/tokens`.
+fn kind_of(segment: &str, id: &str) -> ApiResult<(&'static Kind, String)> {
+    let segment = if segment == "warehouses" { "sql/warehouses" } else { segment };
+    if segment == "authorization" && id == "tokens" {
+        return Ok((&TOKENS, "tokens".to_string()));
+    }
+    KINDS
+        .iter()
+        .find(|k| k.segment == segment && k.segment != "authorization")
+        .map(|k| (*k, id.to_string()))
+        .ok_or_else(|| ApiError::invalid(format!("request_object_type is not recognized: {segment}")))
+}
+
+/// Whether the object exists (tokens always do).
+fn exists(world: &World, kind: &Kind, id: &str) -> bool {
+    match kind.segment {
+        "clusters" => world.clusters.get(id).is_ok(),
+        "jobs" => id.parse().is_ok_and(|id: i64| world.jobs.jobs.contains_key(&id)),
+        "sql/warehouses" => world.warehouses.exists(id),
+        "notebooks" | "directories" | "files" => {
+            id.parse().ok().and_then(|id| world.workspace.path_of(id)).is_some_and(|path| {
+                let object_kind = world.workspace.kind_at(path);
+                match kind.segment {
+                    "notebooks" => object_kind == Some("NOTEBOOK"),
+                    "directories" => object_kind == Some("DIRECTORY"),
+                    _ => object_kind == Some("FILE"),
+                }
+            })
+        }
+        "authorization" => true,
+        // Services the emulator does not serve yet have no objects.
+        _ => false,
+    }
+}
+
+fn missing(kind: &Kind, id: &str) -> ApiError {
+    ApiError::not_found(format!("{} {id} does not exist.", kind.object_type))
+}
+
+fn render(world: &World, kind: &Kind, id: &str) -> Value {
+    let mut list: Vec<Value> = Vec::new();
+    for (principal, level) in world.permissions.acls.get(&kind.object_id(id)).into_iter().flatten() {
+        let mut entry = json!({"all_permissions": [{"permission_level": level, "inherited": false}]});
+        principal.render(&mut entry);
+        list.push(entry);
+    }
+    if kind.is_workspace_object() {
+        for (ancestor, _) in workspace_ancestors(world, id) {
+            let folder = DIRECTORIES.object_id(&ancestor.to_string());
+            for (principal, level) in world.permissions.acls.get(&folder).into_iter().flatten() {
+                let inherited =
+                    json!([{"permission_level": level, "inherited": true, "inherited_from_object": [folder]}]);
+                let mut entry = json!({ "all_permissions": inherited });
+                principal.render(&mut entry);
+                list.push(entry);
+            }
+        }
+    }
+    let admins_level = kind.levels.iter().rev().find(|(l, _)| *l != "IS_OWNER").map_or("CAN_MANAGE", |(l, _)| l);
+    let root = format!("/{}/", kind.segment);
+    list.push(json!({
+        "group_name": "admins",
+        "all_permissions": [{"permission_level": admins_level, "inherited": true, "inherited_from_object": [root]}],
+    }));
+    json!({"object_id": kind.object_id(id), "object_type": kind.object_type, "access_control_list": list})
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct AclRequest {
+    access_control_list: Vec<Entry>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Entry {
+    user_name: Option<String>,
+    group_name: Option<String>,
+    service_principal_name: Option<String>,
+    permission_level: Option<String>,
+}
+
+/// The request's entries, checked: one principal each, a level the kind has.
+fn entries(world: &World, kind: &Kind, request: AclRequest) -> ApiResult<Vec<(Principal, &'static str)>> {
+    let mut out = Vec::new();
+    for entry in request.access_control_list {
+        let principal = match (entry.user_name, entry.group_name, entry.service_principal_name) {
+            (Some(user), None, None) => {
+                if world.directory.user_id(&user).is_none() {
+                    return Err(ApiError::invalid(format!("Principal: UserName({user}) does not exist")));
+                }
+                Principal::User(user)
+            }
+            (None, Some(group), None) => {
+                if !world.directory.group_exists(&group) {
+                    return Err(ApiError::invalid(format!("Principal: GroupName({group}) does not exist")));
+                }
+                Principal::Group(group)
+            }
+            (None, None, Some(sp)) => {
+                if world.directory.sp_id(&sp).is_none() {
+                    return Err(ApiError::invalid(format!("Principal: ServicePrincipalName({sp}) does not exist")));
+                }
+                Principal::ServicePrincipal(sp)
+            }
+            _ => return Err(ApiError::invalid("Each entry names exactly one user, group or service principal.")),
+        };
+        let asked = entry.permission_level.unwrap_or_default();
+        let level = kind.levels.iter().map(|(l, _)| *l).find(|l| *l == asked).ok_or_else(|| {
+            let allowed: Vec<&str> = kind.levels.iter().map(|(l, _)| *l).collect();
+            ApiError::invalid(format!(
+                "Permission {asked} is not valid for {}; allowed: {}.",
+                kind.object_type,
+                allowed.join(", ")
+            ))
+        })?;
+        out.push((principal, level));
+    }
+    Ok(out)
+}
+
+/// The change a PUT (replace) or PATCH (add) asks, checked and applied.
+fn change(
+    world: &mut World,
+    caller: &Caller,
+    segment: &str,
+    id: &str,
+    method: &Method,
+    body: Option<AclRequest>,
+) -> ApiResult<Value> {
+    let (kind, id) = kind_of(segment, id)?;
+    if !exists(world, kind, &id) {
+        return Err(missing(kind, &id));
+    }
+    // Reading and changing an access control list both take CAN_MANAGE;
+    // kinds without that level (policies, tokens) are the admins' alone.
+    let may_manage = match kind.rank("CAN_MANAGE") {
+        Some(_) => allows(world, kind, &id, caller, "CAN_MANAGE"),
+        None => caller.admin,
+    };
+    if !may_manage {
+        return Err(denied(kind, &id, caller));
+    }
+    let Some(request) = body else {
+        return Ok(render(world, kind, &id));
+    };
+    let asked = entries(world, kind, request)?;
+    let object_id = kind.object_id(&id);
+    let mut acl = if *method == Method::PUT {
+        BTreeMap::new()
+    } else {
+        world.permissions.acls.get(&object_id).cloned().unwrap_or_default()
+    };
+    for (principal, level) in asked {
+        acl.insert(principal, level);
+    }
+    if kind.one_owner {
+        let owners = acl.values().filter(|l| **l == "IS_OWNER").count();
+        if owners != 1 {
+            let noun = kind.object_type.trim_end_matches('s');
+            return Err(ApiError::invalid(format!("The {noun} must have exactly one owner.")));
+        }
+    }
+    world.permissions.acls.insert(object_id, acl);
+    Ok(render(world, kind, &id))
+}
+
+fn denied(kind: &Kind, id: &str, caller: &Caller) -> ApiError {
+    ApiError::permission_denied(format!(
+        "{} does not have permission to manage the permissions of {} {id}.",
+        caller.user_name, kind.object_type
+    ))
+}
+
+async fn read(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path((kind, id)): Path<(String, String)>,
+) -> ApiResult {
+    s.with(|w| change(w, &c, &kind, &id, &Method::GET, None)).map(Json)
+}
+
+async fn replace(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path((kind, id)): Path<(String, String)>,
+    Body(body): Body<AclRequest>,
+) -> ApiResult {
+    s.with(|w| change(w, &c, &kind, &id, &Method::PUT, Some(body))).map(Json)
+}
+
+async fn update(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path((kind, id)): Path<(String, String)>,
+    Body(body): Body<AclRequest>,
+) -> ApiResult {
+    s.with(|w| change(w, &c, &kind, &id, &Method::PATCH, Some(body))).map(Json)
+}
+
+async fn levels(State(s): State<AppState>, Path((kind, id)): Path<(String, String)>) -> ApiResult {
+    let (kind, id) = kind_of(&kind, &id)?;
+    s.with(|w| if exists(w, kind, &id) { Ok(()) } else { Err(missing(kind, &id)) })?;
+    let levels: Vec<Value> = kind
+        .levels
+        .iter()
+        .map(|(level, description)| json!({"permission_level": level, "description": description}))
+        .collect();
+    Ok(Json(json!({"permission_levels": levels})))
+}
+
+/// `sql/warehouses/{id}` and `authorization/tokens/...`: the type has a slash.
+fn joined(prefix: &str, kind: &str) -> String {
+    format!("{prefix}/{kind}")
+}
+
+async fn read_nested(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path((prefix, kind, id)): Path<(String, String, String)>,
+) -> ApiResult {
+    s.with(|w| change(w, &c, &joined(&prefix, &kind), &id, &Method::GET, None)).map(Json)
+}
+
+async fn replace_nested(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path((prefix, kind, id)): Path<(String, String, String)>,
+    Body(body): Body<AclRequest>,
+) -> ApiResult {
+    s.with(|w| change(w, &c, &joined(&prefix, &kind), &id, &Method::PUT, Some(body))).map(Json)
+}
+
+async fn update_nested(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path((prefix, kind, id)): Path<(String, String, String)>,
+    Body(body): Body<AclRequest>,
+) -> ApiResult {
+    s.with(|w| change(w, &c, &joined(&prefix, &kind), &id, &Method::PATCH, Some(body))).map(Json)
+}
+
+async fn levels_nested(
+    State(s): State<AppState>,
+    Path((prefix, kind, id)): Path<(String, String, String)>,
+) -> ApiResult {
+    levels(State(s), Path((joined(&prefix, &kind), id))).await
+}

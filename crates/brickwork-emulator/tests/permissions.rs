@@ -1,0 +1,207 @@
+//! The permission model a non-admin meets: owners, access control lists
+//! set through the Permissions API, and the checks clusters, jobs,
+//! notebooks and warehouses make with them.
+
+mod common;
+
+use brickwork::ErrorKind;
+use common::*;
+use serde_json::{json, Value};
+
+const USER: &str = "ann@example.com";
+
+async fn started() -> (brickwork_emulator::EmulatorHandle, brickwork::Client, brickwork::Client) {
+    let (emulator, admin) = start_with(fast().user(USER, "dapi-ann")).await;
+    let user = client(&emulator, "dapi-ann").await;
+    (emulator, admin, user)
+}
+
+async fn denied(c: &brickwork::Client, path: &str, body: Value) -> brickwork::Error {
+    c.api().post::<Value>(path, &body).await.expect_err("denied")
+}
+
+async fn patch_acl(c: &brickwork::Client, object: &str, acl: Value) -> brickwork::Result<Value> {
+    let path = format!("/api/2.0/permissions/{object}");
+    c.api()
+        .request(brickwork::transport::Method::PATCH, path.as_str())
+        .json(&json!({"access_control_list": acl}))
+        .send()
+        .await?
+        .json()
+}
+
+#[tokio::test]
+async fn a_cluster_acts_for_a_user_only_at_the_level_granted() {
+    let (_emulator, admin, user) = started().await;
+    let id =
+        post(&admin, "/api/2.1/clusters/create", cluster_spec()).await["cluster_id"].as_str().expect("id").to_string();
+    cluster_state(&admin, &id, "RUNNING").await;
+    let err = denied(&user, "/api/2.1/clusters/restart", json!({"cluster_id": id})).await;
+    assert!(err.is(ErrorKind::PermissionDenied), "{err}");
+    assert!(err.message().contains(USER) && err.message().contains("CAN_RESTART"), "{err}");
+    // Seeing the cluster needs no grant.
+    assert_eq!(get(&user, "/api/2.1/clusters/get", json!({"cluster_id": id})).await["cluster_id"], id.as_str());
+
+    let acl =
+        patch_acl(&admin, &format!("clusters/{id}"), json!([{"user_name": USER, "permission_level": "CAN_RESTART"}]))
+            .await
+            .expect("granted");
+    assert_eq!(acl["object_id"], format!("/clusters/{id}"));
+    assert_eq!(acl["object_type"], "cluster");
+    let entries = acl["access_control_list"].as_array().expect("list");
+    let ann = entries.iter().find(|e| e["user_name"] == USER).expect("ann's entry");
+    assert_eq!(ann["all_permissions"][0]["permission_level"], "CAN_RESTART");
+    let admins = entries.iter().find(|e| e["group_name"] == "admins").expect("admins");
+    assert_eq!(admins["all_permissions"][0]["inherited"], true);
+    let creator = entries.iter().find(|e| e["user_name"] == "admin@example.com").expect("the creator");
+    assert_eq!(creator["all_permissions"][0]["permission_level"], "CAN_MANAGE");
+
+    post(&user, "/api/2.1/clusters/restart", json!({"cluster_id": id})).await;
+    let err = denied(
+        &user,
+        "/api/2.1/clusters/edit",
+        json!({"cluster_id": id, "spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 2}),
+    )
+    .await;
+    assert!(err.is(ErrorKind::PermissionDenied), "{err}");
+    // Reading or changing the list takes CAN_MANAGE.
+    let err = user.api().get::<Value>(&format!("/api/2.0/permissions/clusters/{id}"), &()).await.expect_err("manage");
+    assert!(err.is(ErrorKind::PermissionDenied), "{err}");
+    let levels = get(&user, &format!("/api/2.0/permissions/clusters/{id}/permissionLevels"), json!({})).await;
+    assert_eq!(levels["permission_levels"].as_array().map(Vec::len), Some(3));
+}
+
+#[tokio::test]
+async fn jobs_are_seen_and_run_by_level_and_keep_exactly_one_owner() {
+    let (_emulator, admin, user) = started().await;
+    let job_id = post(&admin, "/api/2.2/jobs/create", json!({"name": "private"})).await["job_id"].clone();
+    let err = user.api().get::<Value>("/api/2.2/jobs/get", &json!({"job_id": job_id})).await.expect_err("hidden");
+    assert!(err.is(ErrorKind::PermissionDenied), "{err}");
+    assert_eq!(
+        err.message(),
+        format!("User {USER} does not have View or Admin or Manage Run or Owner permissions on job {job_id}")
+    );
+    let listed = get(&user, "/api/2.2/jobs/list", json!({})).await;
+    assert!(listed.get("jobs").is_none(), "not listed: {listed}");
+
+    patch_acl(&admin, &format!("jobs/{job_id}"), json!([{"user_name": USER, "permission_level": "CAN_VIEW"}]))
+        .await
+        .expect("view");
+    assert_eq!(get(&user, "/api/2.2/jobs/get", json!({"job_id": job_id})).await["job_id"], job_id);
+    assert_eq!(get(&user, "/api/2.2/jobs/list", json!({})).await["jobs"].as_array().map(Vec::len), Some(1));
+    let err = denied(&user, "/api/2.2/jobs/run-now", json!({"job_id": job_id})).await;
+    assert!(err.is(ErrorKind::PermissionDenied), "{err}");
+    patch_acl(&admin, &format!("jobs/{job_id}"), json!([{"user_name": USER, "permission_level": "CAN_MANAGE_RUN"}]))
+        .await
+        .expect("run");
+    post(&user, "/api/2.2/jobs/run-now", json!({"job_id": job_id})).await;
+    let err = denied(&user, "/api/2.2/jobs/delete", json!({"job_id": job_id})).await;
+    assert!(err.is(ErrorKind::PermissionDenied), "{err}");
+
+    // A PUT must leave exactly one owner.
+    let none = json!({"access_control_list": [{"user_name": USER, "permission_level": "CAN_MANAGE"}]});
+    let err = admin
+        .api()
+        .request(brickwork::transport::Method::PUT, format!("/api/2.0/permissions/jobs/{job_id}").as_str())
+        .json(&none)
+        .send()
+        .await
+        .expect_err("no owner");
+    assert_eq!(err.message(), "The job must have exactly one owner.");
+    // A user's own job is theirs to manage.
+    let own = post(&user, "/api/2.2/jobs/create", json!({"name": "mine"})).await["job_id"].clone();
+    post(&user, "/api/2.2/jobs/delete", json!({"job_id": own})).await;
+}
+
+#[tokio::test]
+async fn notebooks_follow_their_folders_and_homes_and_shared_are_open() {
+    let (_emulator, admin, user) = started().await;
+    upload(&admin, "/Users/admin@example.com/team/nb", "print(1)").await;
+    let read = |c: &brickwork::Client| {
+        let c = c.clone();
+        async move {
+            c.api()
+                .get::<Value>("/api/2.0/workspace/export", &json!({"path": "/Users/admin@example.com/team/nb"}))
+                .await
+        }
+    };
+    let err = read(&user).await.expect_err("not shared");
+    assert!(err.is(ErrorKind::PermissionDenied), "{err}");
+    upload(&user, &format!("/Users/{USER}/mine"), "print(2)").await;
+    upload(&user, "/Shared/open/nb", "print(3)").await;
+    let err = user
+        .api()
+        .post::<Value>("/api/2.0/workspace/mkdirs", &json!({"path": "/Users/admin@example.com/team/sub"}))
+        .await
+        .expect_err("not theirs");
+    assert!(err.is(ErrorKind::PermissionDenied), "{err}");
+
+    // Read on the folder is read on what it holds.
+    let folder = get(&admin, "/api/2.0/workspace/get-status", json!({"path": "/Users/admin@example.com/team"})).await;
+    let folder_id = folder["object_id"].as_i64().expect("id");
+    patch_acl(
+        &admin,
+        &format!("directories/{folder_id}"),
+        json!([{"user_name": USER, "permission_level": "CAN_READ"}]),
+    )
+    .await
+    .expect("granted");
+    read(&user).await.expect("readable now");
+    let nb = get(&admin, "/api/2.0/workspace/get-status", json!({"path": "/Users/admin@example.com/team/nb"})).await;
+    let acl = get(&admin, &format!("/api/2.0/permissions/notebooks/{}", nb["object_id"]), json!({})).await;
+    let inherited =
+        acl["access_control_list"].as_array().expect("list").iter().find(|e| e["user_name"] == USER).cloned();
+    let inherited = inherited.expect("inherited entry");
+    assert_eq!(inherited["all_permissions"][0]["inherited_from_object"][0], format!("/directories/{folder_id}"));
+    let err = denied(&user, "/api/2.0/workspace/delete", json!({"path": "/Users/admin@example.com/team/nb"})).await;
+    assert!(err.is(ErrorKind::PermissionDenied), "{err}");
+    // Deleting the folder drops its list: nothing is left pointing at it.
+    post(&admin, "/api/2.0/workspace/delete", json!({"path": "/Users/admin@example.com/team", "recursive": true}))
+        .await;
+    let gone = admin.api().get::<Value>(&format!("/api/2.0/permissions/directories/{folder_id}"), &()).await;
+    assert!(gone.expect_err("gone").is(ErrorKind::ResourceDoesNotExist));
+}
+
+#[tokio::test]
+async fn warehouses_are_listed_and_used_only_by_those_granted() {
+    let (_emulator, admin, user) = started().await;
+    let id = post(&admin, "/api/2.0/sql/warehouses", json!({"name": "bi", "cluster_size": "2X-Small"})).await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert!(get(&user, "/api/2.0/sql/warehouses", json!({})).await.get("warehouses").is_none());
+    let statement = json!({"statement": "SELECT 1", "warehouse_id": id, "wait_timeout": "5s"});
+    let err = denied(&user, "/api/2.0/sql/statements", statement.clone()).await;
+    assert!(err.is(ErrorKind::PermissionDenied), "{err}");
+    patch_acl(&admin, &format!("warehouses/{id}"), json!([{"user_name": USER, "permission_level": "CAN_USE"}]))
+        .await
+        .expect("use");
+    assert_eq!(get(&user, "/api/2.0/sql/warehouses", json!({})).await["warehouses"].as_array().map(Vec::len), Some(1));
+    let answer = post(&user, "/api/2.0/sql/statements", statement).await;
+    assert_eq!(answer["status"]["state"], "SUCCEEDED");
+    let err = user.api().delete::<Value>(&format!("/api/2.0/sql/warehouses/{id}"), &()).await.expect_err("manage");
+    assert!(err.is(ErrorKind::PermissionDenied), "{err}");
+}
+
+#[tokio::test]
+async fn bad_requests_to_the_permissions_api_get_the_real_errors() {
+    let (_emulator, admin, _user) = started().await;
+    let missing = admin.api().get::<Value>("/api/2.0/permissions/clusters/0000-000000-nothere", &()).await;
+    assert!(missing.expect_err("missing").is(ErrorKind::ResourceDoesNotExist));
+    let unknown = admin.api().get::<Value>("/api/2.0/permissions/gizmos/1", &()).await;
+    assert_eq!(unknown.expect_err("unknown").status(), Some(400));
+    let job = post(&admin, "/api/2.2/jobs/create", json!({"name": "j"})).await["job_id"].clone();
+    let bad_level =
+        patch_acl(&admin, &format!("jobs/{job}"), json!([{"user_name": USER, "permission_level": "CAN_RESTART"}]))
+            .await;
+    assert!(bad_level.expect_err("level").message().contains("CAN_RESTART"));
+    let nobody = patch_acl(
+        &admin,
+        &format!("jobs/{job}"),
+        json!([{"user_name": "nobody@example.com", "permission_level": "CAN_VIEW"}]),
+    )
+    .await;
+    assert!(nobody.expect_err("principal").message().contains("nobody@example.com"));
+    let tokens = get(&admin, "/api/2.0/permissions/authorization/tokens", json!({})).await;
+    assert_eq!(tokens["object_type"], "tokens");
+}
