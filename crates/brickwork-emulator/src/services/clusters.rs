@@ -753,7 +753,7 @@ async fn permanent_delete(
     s.with(|w| {
         may(w, &id, &caller, "CAN_MANAGE")?;
         w.clusters.remove(&id)?;
-        w.emit(Event::ClusterGone { cluster_id: id.clone() });
+        w.emit(Event::ClusterRemoved { cluster_id: id.clone() });
         Ok::<_, ApiError>(())
     })?;
     empty()

@@ -50,7 +50,7 @@ impl super::Service for Api {
 
     fn on_event(&self, world: &mut World, event: &super::Event) {
         // A context lives on its cluster: gone with it.
-        let super::Event::ClusterGone { cluster_id } = event else { return };
+        let super::Event::ClusterRemoved { cluster_id } = event else { return };
         world.commands.contexts.retain(|_, context| context.cluster_id != *cluster_id);
     }
 }

@@ -79,7 +79,7 @@ impl super::Service for Api {
 
     fn on_event(&self, world: &mut World, event: &super::Event) {
         // Libraries are installed on a cluster: gone with it.
-        let super::Event::ClusterGone { cluster_id } = event else { return };
+        let super::Event::ClusterRemoved { cluster_id } = event else { return };
         world.libraries.by_cluster.remove(cluster_id);
     }
 }

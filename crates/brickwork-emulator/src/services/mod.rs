@@ -49,9 +49,9 @@ pub trait Service: Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A cluster is gone for good: permanently deleted, or past retention.
-    ClusterGone { cluster_id: String },
+    ClusterRemoved { cluster_id: String },
     /// A user or service principal was deleted: its credentials stop working.
-    PrincipalGone { name: String },
+    PrincipalDeleted { name: String },
     /// An object with an access control list is gone, named as the
     /// Permissions API names it (`/jobs/123`, `/notebooks/4567`).
     ObjectGone { object_id: String },

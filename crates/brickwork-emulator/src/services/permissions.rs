@@ -133,30 +133,30 @@ impl Kind {
     }
 }
 
-/// Who an entry is for.
+/// Who an entry grants to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-enum Principal {
+enum Grantee {
     User(String),
     Group(String),
     ServicePrincipal(String),
 }
 
-impl Principal {
-    fn of(world: &World, caller: &Caller) -> Principal {
+impl Grantee {
+    fn of(world: &World, caller: &Caller) -> Grantee {
         match world.directory.sp_id(&caller.user_name) {
-            Some(_) => Principal::ServicePrincipal(caller.user_name.clone()),
-            None => Principal::User(caller.user_name.clone()),
+            Some(_) => Grantee::ServicePrincipal(caller.user_name.clone()),
+            None => Grantee::User(caller.user_name.clone()),
         }
     }
 
     fn render(&self, out: &mut Value) {
         match self {
-            Principal::User(name) => {
+            Grantee::User(name) => {
                 out["user_name"] = json!(name);
                 out["display_name"] = json!(name);
             }
-            Principal::Group(name) => out["group_name"] = json!(name),
-            Principal::ServicePrincipal(name) => {
+            Grantee::Group(name) => out["group_name"] = json!(name),
+            Grantee::ServicePrincipal(name) => {
                 out["service_principal_name"] = json!(name);
                 out["display_name"] = json!(name);
             }
@@ -167,7 +167,7 @@ impl Principal {
 /// Direct entries by object id (`/clusters/0123-...`).
 #[derive(Debug, Default)]
 pub struct Permissions {
-    acls: HashMap<String, BTreeMap<Principal, &'static str>>,
+    acls: HashMap<String, BTreeMap<Grantee, &'static str>>,
 }
 
 impl Permissions {
@@ -184,7 +184,7 @@ impl Permissions {
 
 /// Give the creator of a new object the kind's creator level.
 pub fn created(world: &mut World, kind: &Kind, id: &str, creator: &Caller) {
-    let principal = Principal::of(world, creator);
+    let principal = Grantee::of(world, creator);
     world.permissions.acls.entry(kind.object_id(id)).or_default().insert(principal, kind.creator);
 }
 
@@ -193,13 +193,13 @@ fn effective(world: &World, kind: &Kind, id: &str, caller: &Caller) -> Option<us
     if caller.admin {
         return Some(kind.top());
     }
-    let principal = Principal::of(world, caller);
+    let principal = Grantee::of(world, caller);
     let groups = world.directory.group_names_of(&caller.user_name);
-    let holds = |entries: &BTreeMap<Principal, &'static str>| {
+    let holds = |entries: &BTreeMap<Grantee, &'static str>| {
         entries
             .iter()
             .filter(|(who, _)| match who {
-                Principal::Group(name) => groups.iter().any(|g| g == name),
+                Grantee::Group(name) => groups.iter().any(|g| g == name),
                 other => **other == principal,
             })
             .filter_map(|(_, level)| kind.rank(level))
@@ -285,11 +285,11 @@ impl super::Service for Api {
 
     fn on_event(&self, world: &mut World, event: &super::Event) {
         match event {
-            super::Event::ClusterGone { cluster_id } => world.permissions.forget(&CLUSTERS, cluster_id),
+            super::Event::ClusterRemoved { cluster_id } => world.permissions.forget(&CLUSTERS, cluster_id),
             super::Event::ObjectGone { object_id } => {
                 world.permissions.acls.remove(object_id);
             }
-            super::Event::PrincipalGone { .. } => {}
+            super::Event::PrincipalDeleted { .. } => {}
         }
     }
 }
@@ -378,7 +378,7 @@ struct Entry {
 }
 
 /// The request's entries, checked: one principal each, a level the kind has.
-fn entries(world: &World, kind: &Kind, request: AclRequest) -> ApiResult<Vec<(Principal, &'static str)>> {
+fn entries(world: &World, kind: &Kind, request: AclRequest) -> ApiResult<Vec<(Grantee, &'static str)>> {
     let mut out = Vec::new();
     for entry in request.access_control_list {
         let principal = match (entry.user_name, entry.group_name, entry.service_principal_name) {
@@ -386,19 +386,19 @@ fn entries(world: &World, kind: &Kind, request: AclRequest) -> ApiResult<Vec<(Pr
                 if world.directory.user_id(&user).is_none() {
                     return Err(ApiError::invalid(format!("Principal: UserName({user}) does not exist")));
                 }
-                Principal::User(user)
+                Grantee::User(user)
             }
             (None, Some(group), None) => {
                 if !world.directory.group_exists(&group) {
                     return Err(ApiError::invalid(format!("Principal: GroupName({group}) does not exist")));
                 }
-                Principal::Group(group)
+                Grantee::Group(group)
             }
             (None, None, Some(sp)) => {
                 if world.directory.sp_id(&sp).is_none() {
                     return Err(ApiError::invalid(format!("Principal: ServicePrincipalName({sp}) does not exist")));
                 }
-                Principal::ServicePrincipal(sp)
+                Grantee::ServicePrincipal(sp)
             }
             _ => return Err(ApiError::invalid("Each entry names exactly one user, group or service principal.")),
         };

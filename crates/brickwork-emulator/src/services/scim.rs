@@ -239,7 +239,7 @@ impl World {
 
     /// Tokens of `principal` stop working (the principal was deleted).
     fn revoke_tokens_of(&mut self, principal: &str) {
-        self.emit(super::Event::PrincipalGone { name: principal.to_string() });
+        self.emit(super::Event::PrincipalDeleted { name: principal.to_string() });
         self.identity.pats.retain(|_, c| c.user_name != principal);
         self.identity.oauth_tokens.retain(|_, t| t.caller.user_name != principal);
     }

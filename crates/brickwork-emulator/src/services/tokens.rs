@@ -99,7 +99,7 @@ impl super::Service for Api {
     }
 
     fn on_event(&self, world: &mut World, event: &super::Event) {
-        if let super::Event::PrincipalGone { name } = event {
+        if let super::Event::PrincipalDeleted { name } = event {
             let ids: Vec<String> = world
                 .tokens
                 .by_id
