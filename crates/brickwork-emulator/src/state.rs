@@ -10,8 +10,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::services::{
-    catalog, clusters, commands, dbfs, jobs, libraries, permissions, scim, secrets, tokens, uploads, warehouses,
-    workspace, Event, REGISTRY,
+    catalog, clusters, commands, dbfs, jobs, libraries, permissions, policies, pools, scim, secrets, tokens, uploads,
+    warehouses, workspace, Event, REGISTRY,
 };
 use crate::settings::Settings;
 
@@ -70,6 +70,8 @@ pub struct World {
     pub secrets: secrets::Secrets,
     pub tokens: tokens::Tokens,
     pub permissions: permissions::Permissions,
+    pub policies: policies::Policies,
+    pub pools: pools::Pools,
     pub files: dbfs::FileStore,
     pub uploads: uploads::Uploads,
     pub warehouses: warehouses::Warehouses,
@@ -92,6 +94,8 @@ impl World {
             secrets: secrets::Secrets::default(),
             tokens: tokens::Tokens::default(),
             permissions: permissions::Permissions::default(),
+            policies: policies::Policies::default(),
+            pools: pools::Pools::default(),
             files: dbfs::FileStore::default(),
             uploads: uploads::Uploads::default(),
             warehouses: warehouses::Warehouses::default(),

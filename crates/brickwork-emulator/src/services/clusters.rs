@@ -246,6 +246,18 @@ impl Cluster {
     }
 }
 
+/// A spec under its policy (defaults filled in, rules checked) and in its
+/// instance pool (the pool's node type, room in its capacity).
+pub fn governed(w: &crate::state::World, caller: &Caller, spec: &mut Map<String, Value>) -> ApiResult<()> {
+    if let Some(policy) = spec.get("policy_id").and_then(Value::as_str).map(str::to_string) {
+        super::policies::apply(w, &policy, caller, spec)?;
+    }
+    if let Some(pool) = spec.get("instance_pool_id").and_then(Value::as_str).map(str::to_string) {
+        super::pools::apply(w, &pool, caller, spec)?;
+    }
+    Ok(())
+}
+
 /// `Ok` when `caller` holds `level` on the cluster (an unknown cluster is
 /// left to the call's own not-found answer).
 pub fn may(w: &crate::state::World, id: &str, caller: &Caller, level: &str) -> ApiResult<()> {
@@ -566,6 +578,7 @@ async fn create(
             cloned.extend(spec);
             spec = cloned;
         }
+        governed(w, &caller, &mut spec)?;
         let id = w.clusters.create(spec, &caller.user_name, "API", &settings)?;
         permissions::created(w, &permissions::CLUSTERS, &id, &caller);
         Ok(Json(json!({"cluster_id": id})))
@@ -705,6 +718,8 @@ async fn edit(State(s): State<AppState>, Extension(caller): Extension<Caller>, B
     let spec = spec_of(object(body));
     s.with(|w| {
         may(w, &id, &caller, "CAN_MANAGE")?;
+        let mut spec = spec;
+        governed(w, &caller, &mut spec)?;
         apply_spec(w.clusters.get_mut(&id)?, spec, delay)
     })?;
     empty()

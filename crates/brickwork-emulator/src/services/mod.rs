@@ -13,6 +13,8 @@ pub mod jobs;
 pub mod libraries;
 pub mod oauth;
 pub mod permissions;
+pub mod policies;
+pub mod pools;
 pub mod scim;
 pub mod secrets;
 pub mod tokens;
@@ -62,6 +64,8 @@ pub static REGISTRY: &[&dyn Service] = &[
     &identity::Api,
     &oauth::Api,
     &scim::Api,
+    &policies::Api,
+    &pools::Api,
     &clusters::Api,
     &libraries::Api,
     &commands::Api,

@@ -325,6 +325,8 @@ fn exists(world: &World, kind: &Kind, id: &str) -> bool {
             })
         }
         "authorization" => true,
+        "cluster-policies" => world.policies.exists(id),
+        "instance-pools" => world.pools.exists(id),
         // Services the emulator does not serve yet have no objects.
         _ => false,
     }
