@@ -15,6 +15,7 @@ pub mod oauth;
 pub mod permissions;
 pub mod policies;
 pub mod pools;
+pub mod repos;
 pub mod scim;
 pub mod secrets;
 pub mod tokens;
@@ -71,6 +72,7 @@ pub static REGISTRY: &[&dyn Service] = &[
     &commands::Api,
     &jobs::Api,
     &workspace::Api,
+    &repos::Api,
     &secrets::Api,
     &permissions::Api,
     &tokens::Api,

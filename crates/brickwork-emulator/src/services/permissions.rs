@@ -212,15 +212,19 @@ fn effective(world: &World, kind: &Kind, id: &str, caller: &Caller) -> Option<us
             best = best.max(from_folder);
         }
         if let Some(path) = world.workspace.path_of(id.parse().unwrap_or(-1)) {
-            let home = format!("/Users/{}", caller.user_name);
-            let mine = path == home || path.starts_with(&format!("{home}/"));
-            let shared = path == "/Shared" || path.starts_with("/Shared/");
-            if mine || shared {
+            if owns_by_place(path, &caller.user_name) {
                 best = Some(kind.top());
             }
         }
     }
     best
+}
+
+/// Whether `user` manages whatever is at `path` by where it is: their home
+/// folder, their Git folders (`/Repos/<user>`), and `/Shared`, open to all.
+pub fn owns_by_place(path: &str, user: &str) -> bool {
+    let under = |root: &str| path == root || path.starts_with(&format!("{root}/"));
+    under(&format!("/Users/{user}")) || under(&format!("/Repos/{user}")) || under("/Shared")
 }
 
 /// The folders above a workspace object, nearest first: (object id, path).
@@ -327,6 +331,7 @@ fn exists(world: &World, kind: &Kind, id: &str) -> bool {
         "authorization" => true,
         "cluster-policies" => world.policies.exists(id),
         "instance-pools" => world.pools.exists(id),
+        "repos" => world.repos.exists(id),
         // Services the emulator does not serve yet have no objects.
         _ => false,
     }

@@ -136,6 +136,14 @@ impl Directory {
         seen.into_iter().filter_map(|id| self.groups.get(&id).map(|g| g.display_name.clone())).collect()
     }
 
+    /// The user name or application id of the user or service principal `id`.
+    pub fn principal_name(&self, id: i64) -> Option<String> {
+        self.users
+            .get(&id)
+            .map(|u| u.user_name.clone())
+            .or_else(|| self.service_principals.get(&id).map(|sp| sp.application_id.clone()))
+    }
+
     /// Whether a group of that display name exists.
     pub fn group_exists(&self, name: &str) -> bool {
         self.group_id(name).is_some()

@@ -32,6 +32,13 @@ pub struct Object {
     pub modified_at: i64,
 }
 
+impl Object {
+    /// Directories and Git folders (repos) hold other objects.
+    pub fn holds_objects(&self) -> bool {
+        matches!(self.kind, "DIRECTORY" | "REPO")
+    }
+}
+
 /// All objects by canonical path, and the paths by object id.
 #[derive(Debug, Default)]
 pub struct Tree {
@@ -71,7 +78,7 @@ impl Tree {
         for segment in path.split('/').filter(|s| !s.is_empty()) {
             current = format!("{current}/{segment}");
             match self.objects.get(&current) {
-                Some(o) if o.kind != "DIRECTORY" => {
+                Some(o) if !o.holds_objects() => {
                     return Err(ApiError::already_exists(format!(
                         "Path ({current}) already exists and is not a directory."
                     )))
@@ -93,7 +100,7 @@ impl Tree {
     }
 
     fn is_dir(&self, path: &str) -> bool {
-        path == "/" || self.objects.get(path).is_some_and(|o| o.kind == "DIRECTORY")
+        path == "/" || self.objects.get(path).is_some_and(Object::holds_objects)
     }
 
     fn get(&self, path: &str) -> ApiResult<&Object> {
@@ -115,7 +122,7 @@ impl Tree {
             }
         }
         match self.objects.get(path) {
-            Some(o) if o.kind == "DIRECTORY" => {
+            Some(o) if o.holds_objects() => {
                 return Err(ApiError::already_exists(format!("Path ({path}) already exists and is a directory.")))
             }
             Some(_) if !overwrite => return Err(ApiError::already_exists(format!("Path ({path}) already exists."))),
@@ -130,6 +137,28 @@ impl Tree {
         self.paths.insert(object.object_id, path.to_string());
         self.objects.insert(path.to_string(), object);
         Ok(())
+    }
+
+    /// Make a Git folder at `path` (its parent folders too); answers its id.
+    pub fn put_repo(&mut self, path: &str) -> ApiResult<i64> {
+        if self.objects.contains_key(path) {
+            return Err(ApiError::already_exists(format!("Path ({path}) already exists.")));
+        }
+        if let Some(dir) = parent(path) {
+            self.mkdirs(dir)?;
+        }
+        let repo = self.object("REPO", None, Bytes::new());
+        let id = repo.object_id;
+        self.paths.insert(id, path.to_string());
+        self.objects.insert(path.to_string(), repo);
+        Ok(id)
+    }
+
+    /// Remove the object at `path` and everything under it (a Git folder
+    /// deleted through the Repos API); answers what went, as
+    /// [`remove_tree`](Self::remove_tree) does.
+    pub fn remove(&mut self, path: &str) -> Vec<String> {
+        self.remove_tree(path)
     }
 
     /// The path of the object with this id.
@@ -165,6 +194,7 @@ impl Tree {
                 let segment = match object.kind {
                     "NOTEBOOK" => "notebooks",
                     "DIRECTORY" => "directories",
+                    "REPO" => "repos",
                     _ => "files",
                 };
                 ids.push(format!("/{segment}/{}", object.object_id));
@@ -183,7 +213,7 @@ impl Tree {
     /// Source of a workspace file (for `spark_python_task`).
     pub fn file(&self, path: &str) -> Option<String> {
         let path = canonical(path).ok()?;
-        let object = self.objects.get(&path).filter(|o| o.kind != "DIRECTORY")?;
+        let object = self.objects.get(&path).filter(|o| !o.holds_objects())?;
         Some(String::from_utf8_lossy(&object.content).into_owned())
     }
 
@@ -216,7 +246,7 @@ impl Tree {
 /// path not there yet, on the nearest folder above it (where it would be
 /// made). The root and `/Users` are readable by all and writable by admins.
 fn may(w: &World, path: &str, caller: &Caller, level: &str) -> ApiResult<()> {
-    if caller.admin {
+    if caller.admin || permissions::owns_by_place(path, &caller.user_name) {
         return Ok(());
     }
     let mut at = path.to_string();
@@ -225,6 +255,7 @@ fn may(w: &World, path: &str, caller: &Caller, level: &str) -> ApiResult<()> {
             let kind = match object.kind {
                 "NOTEBOOK" => &permissions::NOTEBOOKS,
                 "DIRECTORY" => &permissions::DIRECTORIES,
+                "REPO" => &permissions::REPOS,
                 _ => &permissions::FILES,
             };
             let reading = level == "CAN_READ";
@@ -246,6 +277,11 @@ fn may(w: &World, path: &str, caller: &Caller, level: &str) -> ApiResult<()> {
         caller.user_name,
         level.trim_start_matches("CAN_").to_lowercase()
     )))
+}
+
+/// `Ok` when `caller` may make or change objects at `path`.
+pub fn may_write(w: &World, path: &str, caller: &Caller) -> ApiResult<()> {
+    may(w, path, caller, "CAN_EDIT")
 }
 
 /// The Workspace service of the workspace.
@@ -394,7 +430,7 @@ async fn export(
     let (content, extension) = s.with(|w| {
         let o = w.workspace.get(&path)?;
         may(w, &path, &caller, "CAN_READ")?;
-        if o.kind == "DIRECTORY" {
+        if o.holds_objects() {
             return Err(ApiError::invalid(format!(
                 "Path ({path}) is a directory; only DBC export supports directories."
             )));

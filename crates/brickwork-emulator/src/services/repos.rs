@@ -1,0 +1,445 @@
+//! Git folders (`/api/2.0/repos`) and Git credentials
+//! (`/api/2.0/git-credentials`). A Git folder is a workspace object of
+//! type `REPO`: notebooks and files imported under its path run from it
+//! (the emulator reaches no Git server, so it holds what is put in it),
+//! and moving it to a branch or tag gives it a new head commit.
+//! Credentials belong to the caller (admins may name another principal);
+//! their token is never answered back.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::{empty, page_body, ApiError, ApiResult, Body, Params};
+use crate::ids;
+use crate::services::permissions;
+use crate::services::workspace::canonical;
+use crate::state::{AppState, Caller, World};
+
+/// The providers the APIs take, as the SDKs spell them.
+const PROVIDERS: &[&str] = &[
+    "gitHub",
+    "bitbucketCloud",
+    "gitLab",
+    "azureDevOpsServices",
+    "gitHubEnterprise",
+    "bitbucketServer",
+    "gitLabEnterpriseEdition",
+    "awsCodeCommit",
+];
+
+/// Repos listed per page.
+const PAGE: usize = 100;
+
+#[derive(Debug, Clone)]
+struct Repo {
+    url: String,
+    provider: &'static str,
+    branch: Option<String>,
+    tag: Option<String>,
+    head_commit_id: String,
+    sparse_checkout: Option<Value>,
+}
+
+#[derive(Debug, Clone)]
+struct Credential {
+    owner: String,
+    git_provider: &'static str,
+    git_username: Option<String>,
+    git_email: Option<String>,
+    name: Option<String>,
+    is_default_for_provider: bool,
+}
+
+/// Git folders by id (their workspace object id) and credentials by id.
+#[derive(Debug, Default)]
+pub struct Repos {
+    repos: BTreeMap<i64, Repo>,
+    credentials: BTreeMap<i64, Credential>,
+    next_credential: i64,
+}
+
+impl Repos {
+    pub fn exists(&self, id: &str) -> bool {
+        id.parse().is_ok_and(|id: i64| self.repos.contains_key(&id))
+    }
+}
+
+/// The Repos and Git credentials service of the workspace.
+pub struct Api;
+
+impl super::Service for Api {
+    fn name(&self) -> &'static str {
+        "repos"
+    }
+
+    fn routes(&self) -> Router<AppState> {
+        Router::new()
+            .route("/api/2.0/repos", get(list).post(create))
+            .route("/api/2.0/repos/{id}", get(get_repo).patch(update).delete(delete))
+            .route("/api/2.0/git-credentials", get(list_credentials).post(create_credential))
+            .route(
+                "/api/2.0/git-credentials/{id}",
+                get(get_credential).patch(update_credential).delete(delete_credential),
+            )
+    }
+
+    fn on_event(&self, world: &mut World, event: &super::Event) {
+        // A Git folder deleted through the workspace API is gone here too.
+        if let super::Event::ObjectGone { object_id } = event {
+            if let Some(id) = object_id.strip_prefix("/repos/").and_then(|id| id.parse().ok()) {
+                world.repos.repos.remove(&id);
+            }
+        }
+    }
+}
+
+fn provider(raw: &str) -> ApiResult<&'static str> {
+    PROVIDERS.iter().find(|p| p.eq_ignore_ascii_case(raw)).copied().ok_or_else(|| {
+        ApiError::invalid(format!("Invalid Git provider {raw}. Expected one of {}.", PROVIDERS.join(", ")))
+    })
+}
+
+fn commit() -> String {
+    format!("{}{}{}", ids::hex16(), ids::hex16(), &ids::hex16()[..8])
+}
+
+fn repo_missing(id: &str) -> ApiError {
+    ApiError::not_found(format!("Repo {id} does not exist."))
+}
+
+fn render(world: &World, id: i64, repo: &Repo) -> Value {
+    let mut out = json!({
+        "id": id, "url": repo.url, "provider": repo.provider, "head_commit_id": repo.head_commit_id,
+        "path": world.workspace.path_of(id).unwrap_or_default(),
+    });
+    if let Some(branch) = &repo.branch {
+        out["branch"] = json!(branch);
+    }
+    if let Some(checkout) = &repo.sparse_checkout {
+        out["sparse_checkout"] = checkout.clone();
+    }
+    out
+}
+
+#[derive(Debug, Deserialize)]
+struct CreateRepo {
+    url: String,
+    provider: String,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    sparse_checkout: Option<Value>,
+}
+
+async fn create(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Body(request): Body<CreateRepo>,
+) -> ApiResult {
+    let provider = provider(&request.provider)?;
+    let name = request.url.trim_end_matches('/').trim_end_matches(".git").rsplit('/').next().unwrap_or_default();
+    if !(request.url.starts_with("https://") || request.url.starts_with("git@")) || name.is_empty() {
+        return Err(ApiError::invalid(format!("Invalid Git repository URL: {}", request.url)));
+    }
+    let path = canonical(&request.path.unwrap_or_else(|| format!("/Repos/{}/{name}", caller.user_name)))?;
+    let repo = Repo {
+        url: request.url.clone(),
+        provider,
+        branch: Some("main".into()),
+        tag: None,
+        head_commit_id: commit(),
+        sparse_checkout: request.sparse_checkout,
+    };
+    s.with(|w| {
+        // Made where the caller may write, as any folder is.
+        super::workspace::may_write(w, &path, &caller)?;
+        let id = w.workspace.put_repo(&path)?;
+        w.repos.repos.insert(id, repo.clone());
+        permissions::created(w, &permissions::REPOS, &id.to_string(), &caller);
+        Ok(Json(render(w, id, &repo)))
+    })
+}
+
+/// `Ok` when `caller` holds `level` on the Git folder.
+fn may(w: &World, id: i64, caller: &Caller, level: &str) -> ApiResult<()> {
+    permissions::require(w, &permissions::REPOS, &id.to_string(), caller, level, || {
+        ApiError::permission_denied(format!("User {} does not have {level} permission on repo {id}.", caller.user_name))
+    })
+}
+
+fn repo_id(raw: &str) -> ApiResult<i64> {
+    raw.parse().map_err(|_| repo_missing(raw))
+}
+
+async fn get_repo(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(raw): Path<String>,
+) -> ApiResult {
+    let id = repo_id(&raw)?;
+    s.with(|w| {
+        let repo = w.repos.repos.get(&id).ok_or_else(|| repo_missing(&raw))?;
+        may(w, id, &caller, "CAN_READ")?;
+        Ok(Json(render(w, id, repo)))
+    })
+}
+
+async fn list(State(s): State<AppState>, Extension(caller): Extension<Caller>, params: Params) -> ApiResult {
+    let prefix = params.get("path_prefix").map(|p| canonical(p)).transpose()?;
+    let after = params
+        .get("next_page_token")
+        .map(|t| t.parse::<i64>().map_err(|_| ApiError::invalid(format!("Invalid page token: {t}"))))
+        .transpose()?;
+    s.with(|w| {
+        let mut matching = w
+            .repos
+            .repos
+            .range(after.map_or(i64::MIN, |a| a.saturating_add(1))..)
+            .filter(|(id, _)| {
+                let path = w.workspace.path_of(**id).unwrap_or_default();
+                prefix.as_deref().is_none_or(|p| path == p || path.starts_with(&format!("{p}/")))
+            })
+            .filter(|(id, _)| may(w, **id, &caller, "CAN_READ").is_ok());
+        let page: Vec<(&i64, &Repo)> = matching.by_ref().take(PAGE).collect();
+        let next = match (page.last(), matching.next()) {
+            (Some((last, _)), Some(_)) => Some(last.to_string()),
+            _ => None,
+        };
+        let items: Vec<Value> = page.iter().map(|(id, repo)| render(w, **id, repo)).collect();
+        let mut out = page_body(json!({}), "repos", items, None);
+        if let Some(next) = next {
+            out["next_page_token"] = json!(next);
+        }
+        Ok(Json(out))
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct UpdateRepo {
+    branch: Option<String>,
+    tag: Option<String>,
+    sparse_checkout: Option<Value>,
+}
+
+async fn update(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(raw): Path<String>,
+    Body(request): Body<UpdateRepo>,
+) -> ApiResult {
+    let id = repo_id(&raw)?;
+    if request.branch.is_some() && request.tag.is_some() {
+        return Err(ApiError::invalid("Only one of branch and tag may be given."));
+    }
+    s.with(|w| {
+        w.repos.repos.get(&id).ok_or_else(|| repo_missing(&raw))?;
+        may(w, id, &caller, "CAN_EDIT")?;
+        let repo = w.repos.repos.get_mut(&id).ok_or_else(|| repo_missing(&raw))?;
+        if let Some(branch) = request.branch.filter(|b| !b.trim().is_empty()) {
+            // Checked out: the branch's head, a new commit for a new branch.
+            if repo.branch.as_deref() != Some(branch.as_str()) {
+                repo.head_commit_id = commit();
+            }
+            repo.branch = Some(branch);
+            repo.tag = None;
+        }
+        if let Some(tag) = request.tag.filter(|t| !t.trim().is_empty()) {
+            // A tag detaches the head: no branch is shown.
+            repo.head_commit_id = commit();
+            repo.branch = None;
+            repo.tag = Some(tag);
+        }
+        if let Some(checkout) = request.sparse_checkout {
+            repo.sparse_checkout = Some(checkout);
+        }
+        Ok(())
+    })?;
+    empty()
+}
+
+async fn delete(State(s): State<AppState>, Extension(caller): Extension<Caller>, Path(raw): Path<String>) -> ApiResult {
+    let id = repo_id(&raw)?;
+    s.with(|w| {
+        w.repos.repos.get(&id).ok_or_else(|| repo_missing(&raw))?;
+        may(w, id, &caller, "CAN_MANAGE")?;
+        let path = w.workspace.path_of(id).unwrap_or_default().to_string();
+        for object_id in w.workspace.remove(&path) {
+            w.emit(super::Event::ObjectGone { object_id });
+        }
+        w.repos.repos.remove(&id);
+        Ok(())
+    })?;
+    empty()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct CredentialRequest {
+    git_provider: String,
+    git_username: Option<String>,
+    git_email: Option<String>,
+    name: Option<String>,
+    personal_access_token: Option<String>,
+    is_default_for_provider: Option<bool>,
+    principal_id: Option<i64>,
+}
+
+/// Whose credentials a call is about: the caller's, or (admins only) the
+/// principal named by id.
+fn owner_of(w: &World, caller: &Caller, principal_id: Option<i64>) -> ApiResult<String> {
+    let Some(id) = principal_id else { return Ok(caller.user_name.clone()) };
+    if !caller.admin {
+        return Err(ApiError::permission_denied("Only workspace admins can manage other principals' Git credentials."));
+    }
+    w.directory.principal_name(id).ok_or_else(|| ApiError::not_found(format!("Principal {id} does not exist.")))
+}
+
+fn credential_missing(id: i64) -> ApiError {
+    ApiError::not_found(format!("Credential with id {id} does not exist."))
+}
+
+fn render_credential(id: i64, c: &Credential) -> Value {
+    let mut out = json!({"credential_id": id, "git_provider": c.git_provider, "is_default_for_provider": c.is_default_for_provider});
+    for (key, value) in [("git_username", &c.git_username), ("git_email", &c.git_email), ("name", &c.name)] {
+        if let Some(value) = value {
+            out[key] = json!(value);
+        }
+    }
+    out
+}
+
+/// A credential made default for its provider is the only default there.
+fn make_default(w: &mut World, id: i64) {
+    let Some(chosen) = w.repos.credentials.get(&id).cloned() else { return };
+    for (other, c) in w.repos.credentials.iter_mut() {
+        if *other != id && c.owner == chosen.owner && c.git_provider == chosen.git_provider {
+            c.is_default_for_provider = false;
+        }
+    }
+}
+
+async fn create_credential(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Body(request): Body<CredentialRequest>,
+) -> ApiResult {
+    let git_provider = provider(&request.git_provider)?;
+    s.with(|w| {
+        let owner = owner_of(w, &caller, request.principal_id)?;
+        let first_for_provider =
+            !w.repos.credentials.values().any(|c| c.owner == owner && c.git_provider == git_provider);
+        w.repos.next_credential += 1;
+        let id = 1_000_000_000_000 + w.repos.next_credential;
+        let credential = Credential {
+            owner,
+            git_provider,
+            git_username: request.git_username,
+            git_email: request.git_email,
+            name: request.name,
+            is_default_for_provider: request.is_default_for_provider.unwrap_or(first_for_provider),
+        };
+        let _ = request.personal_access_token;
+        w.repos.credentials.insert(id, credential);
+        if w.repos.credentials.get(&id).is_some_and(|c| c.is_default_for_provider) {
+            make_default(w, id);
+        }
+        let answer = w.repos.credentials.get(&id).map(|c| render_credential(id, c)).unwrap_or_default();
+        Ok(Json(answer))
+    })
+}
+
+/// The credential `raw` names, if it belongs to `owner`.
+fn owned(w: &World, raw: &str, owner: &str) -> ApiResult<i64> {
+    let id: i64 = raw.parse().map_err(|_| ApiError::not_found(format!("Credential with id {raw} does not exist.")))?;
+    match w.repos.credentials.get(&id) {
+        Some(c) if c.owner == owner => Ok(id),
+        _ => Err(credential_missing(id)),
+    }
+}
+
+async fn list_credentials(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    params: Params,
+) -> ApiResult {
+    let principal = params.int("principal_id")?;
+    s.with(|w| {
+        let owner = owner_of(w, &caller, principal)?;
+        let items: Vec<Value> = w
+            .repos
+            .credentials
+            .iter()
+            .filter(|(_, c)| c.owner == owner)
+            .map(|(id, c)| render_credential(*id, c))
+            .collect();
+        Ok(Json(json!({"credentials": items})))
+    })
+}
+
+async fn get_credential(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(raw): Path<String>,
+    params: Params,
+) -> ApiResult {
+    let principal = params.int("principal_id")?;
+    s.with(|w| {
+        let owner = owner_of(w, &caller, principal)?;
+        let id = owned(w, &raw, &owner)?;
+        Ok(Json(w.repos.credentials.get(&id).map(|c| render_credential(id, c)).unwrap_or_default()))
+    })
+}
+
+async fn update_credential(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(raw): Path<String>,
+    Body(request): Body<CredentialRequest>,
+) -> ApiResult {
+    let git_provider = provider(&request.git_provider)?;
+    s.with(|w| {
+        let owner = owner_of(w, &caller, request.principal_id)?;
+        let id = owned(w, &raw, &owner)?;
+        let Some(c) = w.repos.credentials.get_mut(&id) else { return Err(credential_missing(id)) };
+        c.git_provider = git_provider;
+        if request.git_username.is_some() {
+            c.git_username = request.git_username;
+        }
+        if request.git_email.is_some() {
+            c.git_email = request.git_email;
+        }
+        if request.name.is_some() {
+            c.name = request.name;
+        }
+        if let Some(default) = request.is_default_for_provider {
+            c.is_default_for_provider = default;
+            if default {
+                make_default(w, id);
+            }
+        }
+        Ok(())
+    })?;
+    empty()
+}
+
+async fn delete_credential(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(raw): Path<String>,
+    params: Params,
+) -> ApiResult {
+    let principal = params.int("principal_id")?;
+    s.with(|w| {
+        let owner = owner_of(w, &caller, principal)?;
+        let id = owned(w, &raw, &owner)?;
+        w.repos.credentials.remove(&id);
+        Ok(())
+    })?;
+    empty()
+}
