@@ -190,7 +190,7 @@ async fn get_repo(
 }
 
 async fn list(State(s): State<AppState>, Extension(caller): Extension<Caller>, params: Params) -> ApiResult {
-    let prefix = params.get("path_prefix").map(|p| canonical(p)).transpose()?;
+    let prefix = params.get("path_prefix").map(canonical).transpose()?;
     let after = params
         .get("next_page_token")
         .map(|t| t.parse::<i64>().map_err(|_| ApiError::invalid(format!("Invalid page token: {t}"))))
