@@ -10,8 +10,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::services::{
-    catalog, clusters, commands, dbfs, jobs, libraries, permissions, policies, pools, repos, scim, secrets, tokens,
-    uploads, warehouses, workspace, Event, REGISTRY,
+    catalog, clusters, commands, dbfs, jobs, libraries, permissions, pipelines, policies, pools, repos, scim, secrets,
+    tokens, uploads, warehouses, workspace, Event, REGISTRY,
 };
 use crate::settings::Settings;
 
@@ -72,6 +72,7 @@ pub struct World {
     pub permissions: permissions::Permissions,
     pub policies: policies::Policies,
     pub pools: pools::Pools,
+    pub pipelines: pipelines::Pipelines,
     pub repos: repos::Repos,
     pub files: dbfs::FileStore,
     pub uploads: uploads::Uploads,
@@ -97,6 +98,7 @@ impl World {
             permissions: permissions::Permissions::default(),
             policies: policies::Policies::default(),
             pools: pools::Pools::default(),
+            pipelines: pipelines::Pipelines::default(),
             repos: repos::Repos::default(),
             files: dbfs::FileStore::default(),
             uploads: uploads::Uploads::default(),

@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod libraries;
 pub mod oauth;
 pub mod permissions;
+pub mod pipelines;
 pub mod policies;
 pub mod pools;
 pub mod repos;
@@ -71,6 +72,7 @@ pub static REGISTRY: &[&dyn Service] = &[
     &libraries::Api,
     &commands::Api,
     &jobs::Api,
+    &pipelines::Api,
     &workspace::Api,
     &repos::Api,
     &secrets::Api,

@@ -332,6 +332,7 @@ fn exists(world: &World, kind: &Kind, id: &str) -> bool {
         "cluster-policies" => world.policies.exists(id),
         "instance-pools" => world.pools.exists(id),
         "repos" => world.repos.exists(id),
+        "pipelines" => world.pipelines.exists(id),
         // Services the emulator does not serve yet have no objects.
         _ => false,
     }

@@ -69,6 +69,8 @@ enum Phase {
     Retrying(Instant),
     Compute(String),
     Running(Instant),
+    /// A `pipeline_task`: the pipeline and the update it started.
+    Pipeline(String, String),
     Done,
 }
 
@@ -396,6 +398,17 @@ fn step(world: &mut World, run: &mut Run, i: usize, now: Instant) -> bool {
                 _ => false,
             }
         }
+        Phase::Pipeline(pipeline, update) => {
+            let Some(result) = crate::services::pipelines::update_result(world, &pipeline, &update) else {
+                return false;
+            };
+            match result {
+                Ok(()) => run.tasks[i].finish("TERMINATED", "SUCCESS", ""),
+                Err(error) => run.tasks[i].finish("TERMINATED", "FAILED", error),
+            }
+            end_attempt(world, run, i, now);
+            true
+        }
         Phase::Running(until) => {
             if let Some(c) = run.tasks[i].cluster_id.as_ref().and_then(|id| world.clusters.get_mut(id).ok()) {
                 c.touch();
@@ -452,6 +465,21 @@ fn start_task(world: &mut World, run: &mut Run, i: usize, now: Instant) -> bool 
     task.start_time = now_ms();
     task.life = "PENDING";
     let spec = task.spec.clone();
+    // A pipeline task starts an update of its pipeline and ends with it.
+    if let Some(pipeline) = spec.get("pipeline_task").and_then(|t| t.get("pipeline_id")).and_then(Value::as_str) {
+        let full_refresh = spec.get("pipeline_task").and_then(|t| t.get("full_refresh")).and_then(Value::as_bool);
+        let full_refresh = full_refresh.unwrap_or(false);
+        match crate::services::pipelines::start_update(world, pipeline, "JOB_TASK", full_refresh, false) {
+            Ok(update) => {
+                let task = &mut run.tasks[i];
+                task.phase = Phase::Pipeline(pipeline.to_string(), update);
+                task.life = "RUNNING";
+            }
+            Err(err) => run.tasks[i].finish("INTERNAL_ERROR", "FAILED", err.message),
+        }
+        return true;
+    }
+    let task = &mut run.tasks[i];
     let cluster = if let Some(id) = spec.get("existing_cluster_id").and_then(Value::as_str) {
         match world.clusters.get(id).ok().map(|c| c.state) {
             None => {
@@ -562,7 +590,7 @@ fn complete_task(world: &mut World, run: &mut Run, i: usize, now: Instant) {
 /// set-up included), that has not finished.
 fn timed_out(task: &TaskRun) -> bool {
     let limit = task.spec.get("timeout_seconds").and_then(Value::as_i64).unwrap_or(0);
-    let started = matches!(task.phase, Phase::Compute(_) | Phase::Running(_));
+    let started = matches!(task.phase, Phase::Compute(_) | Phase::Running(_) | Phase::Pipeline(..));
     started && limit > 0 && now_ms().saturating_sub(task.start_time) >= limit.saturating_mul(1000)
 }
 
