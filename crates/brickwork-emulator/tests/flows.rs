@@ -673,3 +673,46 @@ async fn files_api_paths_count_a_run_of_slashes_as_one() {
     let listing = get(&c, "/api/2.0/fs/directories/Volumes//main/raw/in/", json!({})).await;
     assert_eq!(listing["contents"][0]["path"], "/Volumes/main/raw/in/b.csv");
 }
+
+#[tokio::test]
+async fn statements_answer_at_once_with_0s_and_hand_results_out_by_link() {
+    let (_emulator, c) = start().await;
+    let id = post(&c, "/api/2.0/sql/warehouses", json!({"name": "wh", "cluster_size": "2X-Small"})).await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let run = |extra: Value| {
+        let mut body = json!({"statement": "SELECT 7 AS n, 'a,b' AS s", "warehouse_id": id, "wait_timeout": "10s"});
+        if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
+            b.extend(e);
+        }
+        body
+    };
+    // Warmed up, a 0s call still answers before the statement ran.
+    post(&c, "/api/2.0/sql/statements", run(json!({}))).await;
+    let pending = post(&c, "/api/2.0/sql/statements", run(json!({"wait_timeout": "0s"}))).await;
+    assert_eq!(pending["status"]["state"], "PENDING");
+
+    let linked = post(&c, "/api/2.0/sql/statements", run(json!({"disposition": "EXTERNAL_LINKS"}))).await;
+    assert_eq!(linked["status"]["state"], "SUCCEEDED");
+    let link = linked["result"]["external_links"][0]["external_link"].as_str().expect("link").to_string();
+    assert!(linked["result"].get("data_array").is_none());
+    // Storage links carry their own credential: no workspace token is sent.
+    let rows: Value = reqwest::get(&link).await.expect("fetch").json().await.expect("json");
+    assert_eq!(rows, json!([["7", "a,b"]]));
+    let forged = reqwest::get(link.replace("signature=", "signature=x")).await.expect("fetch");
+    assert_eq!(forged.status().as_u16(), 403);
+    let csv = post(&c, "/api/2.0/sql/statements", run(json!({"disposition": "EXTERNAL_LINKS", "format": "CSV"}))).await;
+    assert_eq!(csv["manifest"]["format"], "CSV");
+    let url = csv["result"]["external_links"][0]["external_link"].as_str().expect("link");
+    assert_eq!(reqwest::get(url).await.expect("fetch").text().await.expect("text"), "7,\"a,b\"\n");
+
+    let refused = c.api().post::<Value>("/api/2.0/sql/statements", &run(json!({"format": "CSV"}))).await;
+    assert!(refused.expect_err("inline csv").message().contains("JSON_ARRAY"));
+    let arrow = run(json!({"disposition": "EXTERNAL_LINKS", "format": "ARROW_STREAM"}));
+    assert_eq!(c.api().post::<Value>("/api/2.0/sql/statements", &arrow).await.expect_err("arrow").status(), Some(501));
+
+    let legacy = get(&c, "/api/2.0/sql/endpoints", json!({})).await;
+    assert_eq!(legacy["endpoints"][0]["id"], id.as_str());
+    assert_eq!(get(&c, &format!("/api/2.0/sql/endpoints/{id}"), json!({})).await["name"], "wh");
+}

@@ -81,14 +81,14 @@ impl Uploads {
     /// An absolute URL for `method` on `path` (of the upload `upload`, if
     /// any), valid until `expires`. The upload travels in the query, as S3's
     /// `uploadId` does, so a path in a log names no upload.
-    fn presign(&self, base: &str, method: &str, path: &str, upload: &str, expires: i64) -> String {
+    pub(crate) fn presign(&self, base: &str, method: &str, path: &str, upload: &str, expires: i64) -> String {
         let signature = self.signature(method, &format!("{path}\n{upload}"), expires);
         let upload = if upload.is_empty() { String::new() } else { format!("upload={upload}&") };
         format!("{base}{path}?{upload}expires={expires}&signature={signature}")
     }
 
     /// Check a presigned request as storage does: the signature first, then the expiry.
-    fn verify(&self, method: &str, path: &str, params: &Params) -> Result<(), StorageError> {
+    pub(crate) fn verify(&self, method: &str, path: &str, params: &Params) -> Result<(), StorageError> {
         let resource = format!("{path}\n{}", params.get("upload").unwrap_or_default());
         let expires = params.get("expires").and_then(|e| e.parse::<i64>().ok());
         let signature = params.get("signature").unwrap_or_default();
@@ -133,7 +133,7 @@ fn expiry(raw: Option<&str>) -> ApiResult<i64> {
 
 /// A storage error, answered in storage's own (S3) XML shape.
 #[derive(Debug)]
-struct StorageError {
+pub(crate) struct StorageError {
     status: u16,
     code: &'static str,
     message: &'static str,

@@ -5,12 +5,13 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{json, Map, Value};
 
 use crate::api::{
-    empty, int_field, page, page_body, page_start, required_str, str_field, ApiError, ApiResult, Body, Params,
+    base_url, empty, int_field, page, page_body, page_start, required_str, str_field, ApiError, ApiResult, Body, Params,
 };
 use crate::ids;
 use crate::services::permissions;
@@ -38,6 +39,10 @@ struct Statement {
     parameters: Vec<Value>,
     state: &'static str,
     outcome: Option<Result<Table, String>>,
+    /// `EXTERNAL_LINKS`: the result is fetched from presigned URLs.
+    external: bool,
+    /// `JSON_ARRAY` or `CSV`.
+    format: &'static str,
 }
 
 /// A result: column names, SQL types and rows of text values.
@@ -226,6 +231,22 @@ fn routes() -> Router<AppState> {
         .route("/api/2.0/sql/statements/{id}", get(get_statement))
         .route("/api/2.0/sql/statements/{id}/cancel", post(cancel))
         .route("/api/2.0/sql/statements/{id}/result/chunks/{chunk}", get(get_chunk))
+        .route("/__storage/results/{id}", get(download_result))
+        // The legacy name of the same warehouses (the 2.0 SQL endpoints API).
+        .route("/api/2.0/sql/endpoints", post(create).get(list_endpoints))
+        .route("/api/2.0/sql/endpoints/{id}", get(get_warehouse).delete(delete))
+        .route("/api/2.0/sql/endpoints/{id}/edit", post(edit))
+        .route("/api/2.0/sql/endpoints/{id}/start", post(start))
+        .route("/api/2.0/sql/endpoints/{id}/stop", post(stop))
+}
+
+/// The legacy listing: the same warehouses under `endpoints`.
+async fn list_endpoints(s: State<AppState>, caller: Extension<Caller>, params: Params) -> ApiResult<Json<Value>> {
+    let Json(mut listed) = list(s, caller, params).await?;
+    if let Some(items) = listed.as_object_mut().and_then(|o| o.remove("warehouses")) {
+        listed["endpoints"] = items;
+    }
+    Ok(Json(listed))
 }
 
 async fn create(
@@ -374,6 +395,7 @@ fn wait_timeout(raw: Option<&str>) -> ApiResult<Duration> {
 async fn execute(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     Body(body): Body<Value>,
 ) -> ApiResult<Json<Value>> {
     let sql = required_str(&body, "statement")?.to_string();
@@ -386,15 +408,31 @@ async fn execute(
             return Err(ApiError::invalid("row_limit must not be negative"));
         }
     }
+    let (external, format) = result_shape(str_field(&body, "disposition")?, str_field(&body, "format")?)?;
     let delay = s.settings.transition_delay();
     let id = ids::uuid();
-    s.with(|w| {
+    let base = base_url(&headers);
+    let st = Statement {
+        id: id.clone(),
+        warehouse_id: warehouse_id.clone(),
+        sql,
+        parameters,
+        state: "PENDING",
+        outcome: None,
+        external,
+        format,
+    };
+    let accepted = s.with(|w| {
         may(w, &warehouse_id, &caller, "CAN_USE")?;
         w.warehouses.start(&warehouse_id, delay)?;
-        let st = Statement { id: id.clone(), warehouse_id, sql, parameters, state: "PENDING", outcome: None };
         w.warehouses.add_statement(st);
-        Ok::<_, ApiError>(())
+        // Asked not to wait: answered at once, still pending.
+        let pending = w.warehouses.statements.get(&id).map(|st| render_statement(w, st, &base));
+        Ok::<_, ApiError>(pending.filter(|_| timeout.is_zero()))
     })?;
+    if let Some(pending) = accepted {
+        return Ok(Json(pending));
+    }
     // Wait (outside the lock) for the warehouse, up to the statement's wait_timeout.
     let deadline = Instant::now() + timeout;
     loop {
@@ -406,14 +444,38 @@ async fn execute(
     }
     s.with(|w| {
         let st = w.warehouses.statements.get_mut(&id).ok_or_else(|| ApiError::not_found("statement vanished"))?;
-        if st.state == "PENDING" && cancel_on_timeout && !timeout.is_zero() {
+        if st.state == "PENDING" && cancel_on_timeout {
             st.state = "CANCELED";
         }
-        Ok(Json(render_statement(st)))
+        let st = w.warehouses.statements.get(&id).ok_or_else(|| ApiError::not_found("statement vanished"))?;
+        Ok(Json(render_statement(w, st, &base)))
     })
 }
 
-fn render_statement(st: &Statement) -> Value {
+/// The disposition and format asked for, as the service takes them:
+/// `INLINE` only with `JSON_ARRAY`; `EXTERNAL_LINKS` with `JSON_ARRAY` or
+/// `CSV` (the emulator writes no Arrow streams).
+fn result_shape(disposition: Option<&str>, format: Option<&str>) -> ApiResult<(bool, &'static str)> {
+    let external = match disposition.unwrap_or("INLINE") {
+        "INLINE" => false,
+        "EXTERNAL_LINKS" => true,
+        other => return Err(ApiError::invalid(format!("Invalid disposition: {other}."))),
+    };
+    let format = match format.unwrap_or("JSON_ARRAY") {
+        "JSON_ARRAY" => "JSON_ARRAY",
+        "CSV" if external => "CSV",
+        "ARROW_STREAM" if external => {
+            return Err(ApiError::new(501, "NOT_IMPLEMENTED", "The emulator does not produce ARROW_STREAM results."))
+        }
+        "CSV" | "ARROW_STREAM" => {
+            return Err(ApiError::invalid("The INLINE disposition only supports the JSON_ARRAY format."))
+        }
+        other => return Err(ApiError::invalid(format!("Invalid format: {other}."))),
+    };
+    Ok((external, format))
+}
+
+fn render_statement(w: &World, st: &Statement, base: &str) -> Value {
     let mut out = json!({"statement_id": st.id, "status": {"state": st.state}});
     match &st.outcome {
         Some(Ok(table)) => {
@@ -424,11 +486,11 @@ fn render_statement(st: &Statement) -> Value {
                 .map(|(i, (name, ty))| json!({"name": name, "position": i, "type_name": ty, "type_text": ty}))
                 .collect();
             out["manifest"] = json!({
-                "format": "JSON_ARRAY", "schema": {"column_count": columns.len(), "columns": columns},
+                "format": st.format, "schema": {"column_count": columns.len(), "columns": columns},
                 "total_chunk_count": 1, "chunks": [{"chunk_index": 0, "row_offset": 0, "row_count": 1}],
                 "total_row_count": 1, "truncated": false,
             });
-            out["result"] = chunk(table);
+            out["result"] = chunk(w, st, table, base);
         }
         Some(Err(message)) => {
             out["status"]["error"] = json!({"error_code": "BAD_REQUEST", "message": message});
@@ -439,31 +501,88 @@ fn render_statement(st: &Statement) -> Value {
     out
 }
 
-fn chunk(table: &Table) -> Value {
-    json!({"chunk_index": 0, "row_offset": 0, "row_count": 1, "data_array": [table.row]})
+/// The one chunk of a result: the rows inline, or a presigned link to them.
+fn chunk(w: &World, st: &Statement, table: &Table, base: &str) -> Value {
+    let mut out = json!({"chunk_index": 0, "row_offset": 0, "row_count": 1});
+    if st.external {
+        let expires = time::OffsetDateTime::now_utc().unix_timestamp() + RESULT_LINK_LIFE;
+        let url = w.uploads.presign(base, "GET", &format!("/__storage/results/{}", st.id), "", expires);
+        let expiration = time::OffsetDateTime::from_unix_timestamp(expires)
+            .ok()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
+        let link = json!({"chunk_index": 0, "row_offset": 0, "row_count": 1, "byte_count": rows(st, table).len(), "external_link": url, "expiration": expiration});
+        out["external_links"] = json!([link]);
+    } else {
+        out["data_array"] = json!([table.row]);
+    }
+    out
 }
 
-async fn get_statement(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+/// How long a result link lasts (the service's is 15 minutes).
+const RESULT_LINK_LIFE: i64 = 15 * 60;
+
+/// A result's rows as the bytes its link serves.
+fn rows(st: &Statement, table: &Table) -> String {
+    if st.format == "CSV" {
+        // RFC 4180: a cell with a comma, quote or line break is quoted, its quotes doubled.
+        let cell = |c: &Option<String>| {
+            let text = c.clone().unwrap_or_default();
+            if text.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", text.replace('"', "\"\""))
+            } else {
+                text
+            }
+        };
+        let cells: Vec<String> = table.row.iter().map(cell).collect();
+        return format!("{}\n", cells.join(","));
+    }
+    json!([table.row]).to_string()
+}
+
+fn statement<'a>(w: &'a World, id: &str) -> ApiResult<&'a Statement> {
+    w.warehouses.statements.get(id).ok_or_else(|| ApiError::new(404, "NOT_FOUND", format!("Statement {id} not found.")))
+}
+
+async fn get_statement(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let base = base_url(&headers);
+    s.with(|w| Ok(Json(render_statement(w, statement(w, &id)?, &base))))
+}
+
+async fn get_chunk(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((id, index)): Path<(String, i64)>,
+) -> ApiResult<Json<Value>> {
+    let base = base_url(&headers);
     s.with(|w| {
-        let st = w
-            .warehouses
-            .statements
-            .get(&id)
-            .ok_or_else(|| ApiError::new(404, "NOT_FOUND", format!("Statement {id} not found.")))?;
-        Ok(Json(render_statement(st)))
+        let st = statement(w, &id)?;
+        match (&st.outcome, index) {
+            (Some(Ok(table)), 0) => Ok(Json(chunk(w, st, table, &base))),
+            _ => Err(ApiError::invalid(format!("Chunk {index} of statement {id} does not exist."))),
+        }
     })
 }
 
-async fn get_chunk(State(s): State<AppState>, Path((id, index)): Path<(String, i64)>) -> ApiResult<Json<Value>> {
+/// `GET /__storage/results/{id}`: a result link, as cloud storage serves it
+/// (its signature is its credential).
+async fn download_result(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    params: Params,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let resource = format!("/__storage/results/{id}");
     s.with(|w| {
-        let st = w
-            .warehouses
-            .statements
-            .get(&id)
-            .ok_or_else(|| ApiError::new(404, "NOT_FOUND", format!("Statement {id} not found.")))?;
-        match (&st.outcome, index) {
-            (Some(Ok(table)), 0) => Ok(Json(chunk(table))),
-            _ => Err(ApiError::invalid(format!("Chunk {index} of statement {id} does not exist."))),
+        if let Err(denied) = w.uploads.verify("GET", &resource, &params) {
+            return denied.into_response();
+        }
+        match w.warehouses.statements.get(&id).and_then(|st| Some((st, st.outcome.as_ref()?.as_ref().ok()?))) {
+            Some((st, table)) => rows(st, table).into_response(),
+            None => (axum::http::StatusCode::NOT_FOUND, "NoSuchKey").into_response(),
         }
     })
 }
