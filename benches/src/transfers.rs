@@ -53,7 +53,7 @@ async fn measure_sizes(plan: &Plan, dir: &Path) -> Result<Vec<Metric>, String> {
         write_content(&source, size)?;
         let expected = sha256_of(&source)?;
         // A fresh emulator per size: it holds every file it is sent.
-        let emulator = Emulator::start(&plan.emulator, &[]).await?;
+        let emulator = Emulator::start(&plan.emulator, &["--volume", "main.default.bench"]).await?;
         let (mut brickwork, mut py) = (Transfers::default(), Transfers::default());
         let reps = if size == large { plan.reps.min(3) } else { plan.reps };
         for rep in 0..reps.max(1) {

@@ -42,7 +42,7 @@ fn a_bad_command_line_is_refused_with_the_usage() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_transfer_child_uploads_in_parts_and_downloads_the_same_bytes() {
-    let emulator = Emulator::start().await.expect("emulator");
+    let emulator = Emulator::builder().volume("main.default.bench").start().await.expect("emulator");
     let dir = std::env::temp_dir().join(format!("brickwork-bench-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     // 20 MiB and a bit: three parts of the default 8 MiB.

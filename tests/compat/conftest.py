@@ -29,7 +29,7 @@ def emulator():
     proc = subprocess.Popen(
         [_binary(), "--transition-delay-ms", "200", "--task-duration-ms", "200",
          "--service-principal", f"{SP_ID}:{SP_SECRET}", "--oauth-token-lifetime-secs", "60",
-         "--user", f"{USER_NAME}:{USER_TOKEN}"],
+         "--user", f"{USER_NAME}:{USER_TOKEN}", "--volume", "main.default.v"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     try:

@@ -17,6 +17,7 @@ async fn emulator() -> EmulatorHandle {
         .token(TOKEN)
         .transition_delay(Duration::from_millis(150))
         .task_duration(Duration::from_millis(50))
+        .volume("main.default.v")
         .start()
         .await
         .expect("emulator")

@@ -143,6 +143,13 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Start with the Unity Catalog volume `catalog.schema.volume` (and its
+    /// catalog and schema), so Files API paths under it may be used at once.
+    pub fn volume(mut self, full_name: impl Into<String>) -> Self {
+        self.settings.volumes.push(full_name.into());
+        self
+    }
+
     /// How many emulated minutes finished job runs are kept (default 60 days).
     pub fn run_retention_minutes(mut self, minutes: u32) -> Self {
         self.settings.run_retention_minutes = minutes;

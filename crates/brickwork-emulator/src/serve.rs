@@ -62,6 +62,10 @@ pub struct ServeArgs {
     /// Requests per second allowed per authenticated principal (user or service principal).
     #[arg(long)]
     rate_limit_per_principal: Option<u32>,
+    /// A Unity Catalog volume to start with, as catalog.schema.volume
+    /// (repeatable); Files API paths must name an existing volume.
+    #[arg(long = "volume")]
+    volumes: Vec<String>,
     /// Most bytes of file data held at once (default 8 GiB); writes past it
     /// are refused with RESOURCE_EXHAUSTED.
     #[arg(long)]
@@ -89,6 +93,7 @@ pub fn settings(args: &ServeArgs) -> Result<Settings, String> {
     s.minute_ms = args.minute_ms.unwrap_or(s.minute_ms);
     s.oauth_token_lifetime_secs = args.oauth_token_lifetime_secs.unwrap_or(s.oauth_token_lifetime_secs);
     s.max_stored_bytes = args.max_stored_bytes.unwrap_or(s.max_stored_bytes);
+    s.volumes.extend(args.volumes.iter().cloned());
     for sp in &args.service_principals {
         let (id, secret) = sp
             .split_once(':')

@@ -42,6 +42,9 @@ pub struct Settings {
     pub minute_ms: u64,
     /// Workspace id announced by `/.well-known/databricks-config`.
     pub workspace_id: String,
+    /// Unity Catalog volumes the workspace starts with (`catalog.schema.volume`,
+    /// made with their catalog and schema), beside catalog `main`.
+    pub volumes: Vec<String>,
     /// Finished job runs are kept this many emulated minutes (Databricks
     /// keeps 60 days of run history).
     pub run_retention_minutes: u32,
@@ -68,6 +71,7 @@ impl Default for Settings {
             task_duration_ms: 200,
             minute_ms: 60_000,
             workspace_id: "900800700600".to_string(),
+            volumes: Vec::new(),
             run_retention_minutes: 60 * 24 * 60,
             max_stored_bytes: DEFAULT_MAX_STORED_BYTES,
             faults: FaultSettings::default(),

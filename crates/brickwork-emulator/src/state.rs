@@ -103,7 +103,7 @@ impl World {
             files: dbfs::FileStore::default(),
             uploads: uploads::Uploads::default(),
             warehouses: warehouses::Warehouses::default(),
-            catalog: catalog::Catalog::default(),
+            catalog: catalog::Catalog::seeded(&settings.user_name, &settings.volumes),
             libraries: libraries::Libraries::default(),
             commands: commands::Commands::default(),
             next_id: 1000,

@@ -5,6 +5,8 @@
 #[path = "common/mod.rs"]
 mod common;
 
+use brickwork::service::catalog::VolumeType;
+
 #[tokio::main]
 async fn main() -> brickwork::Result<()> {
     let (w, _emulator) = common::connect().await?;
@@ -14,6 +16,13 @@ async fn main() -> brickwork::Result<()> {
     println!("DBFS round trip of {} bytes: {}", data.len(), back.as_ref() == data.as_slice());
     for f in w.dbfs().list_recursive("/tmp/brickwork-example").await? {
         println!("  {} ({} bytes)", f.path.unwrap_or_default(), f.file_size.unwrap_or_default());
+    }
+    // A volume for the file (already there is fine).
+    match w.volumes().create("main", "default", "landing", VolumeType::Managed).await {
+        Err(e) if !e.is(brickwork::ErrorKind::AlreadyExists) && !e.is(brickwork::ErrorKind::ResourceAlreadyExists) => {
+            return Err(e)
+        }
+        _ => {}
     }
     let path = "/Volumes/main/default/landing/example.csv";
     w.files().upload(path, "id,name\n1,a\n").overwrite(true).await?;

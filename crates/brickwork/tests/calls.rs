@@ -64,8 +64,8 @@ async fn every_call_of_the_issue_compiles_as_written_and_works() -> Result<()> {
     assert_eq!(run.state.and_then(|s| s.result_state).map(|r| r.to_string()).as_deref(), Some("SUCCESS"));
 
     let bytes = bytes::Bytes::from_static(b"\x00\x01binary");
-    w.files().upload("/Volumes/c/s/v/f.bin", bytes.clone()).overwrite(true).await?;
-    assert_eq!(w.files().download("/Volumes/c/s/v/f.bin").await?.bytes(), &bytes);
+    w.files().upload("/Volumes/main/default/v/f.bin", bytes.clone()).overwrite(true).await?;
+    assert_eq!(w.files().download("/Volumes/main/default/v/f.bin").await?.bytes(), &bytes);
 
     let warehouse = w.warehouses().create().name("wh").cluster_size("2X-Small").await?;
     let warehouse_id = warehouse.id().to_string();

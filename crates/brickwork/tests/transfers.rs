@@ -188,7 +188,7 @@ async fn a_download_stream_read_as_async_read_resumes_after_two_drops() {
 #[tokio::test]
 async fn a_download_stream_of_a_file_replaced_before_a_resume_fails_instead_of_mixing_versions() {
     use futures::StreamExt;
-    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let emulator = brickwork_emulator::Emulator::builder().volume("main.default.v").start().await.expect("emulator");
     let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
     // Larger than the sockets' buffers, so the drop comes after the headers were read.
     let first = content(8 * 1024 * 1024);
@@ -270,7 +270,7 @@ async fn a_download_cancelled_mid_body_leaves_no_part_file() {
 
 #[tokio::test]
 async fn a_missing_file_is_not_found_and_leaves_nothing() {
-    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let emulator = brickwork_emulator::Emulator::builder().volume("main.default.v").start().await.expect("emulator");
     let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
     let dir = tempfile::tempdir().expect("dir");
     let local = dir.path().join("absent.bin");
@@ -281,7 +281,7 @@ async fn a_missing_file_is_not_found_and_leaves_nothing() {
 
 #[tokio::test]
 async fn the_emulator_serves_byte_ranges_and_a_download_of_it_is_whole() {
-    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let emulator = brickwork_emulator::Emulator::builder().volume("main.default.v").start().await.expect("emulator");
     let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
     let data = content(3 * 1024 * 1024 + 7);
     w.files().upload(FILE, data.clone()).await.expect("upload");
@@ -357,7 +357,7 @@ async fn read_back(w: &WorkspaceClient, path: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn uploads_go_in_one_put_or_in_parallel_parts_and_arrive_whole() {
-    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let emulator = brickwork_emulator::Emulator::builder().volume("main.default.v").start().await.expect("emulator");
     let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
     let dir = tempfile::tempdir().expect("dir");
     let data = content(3 * PART + 123);
@@ -428,7 +428,7 @@ async fn uploads_go_in_one_put_or_in_parallel_parts_and_arrive_whole() {
 
 #[tokio::test]
 async fn parts_are_retried_on_their_own_through_throttling_and_outages() {
-    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let emulator = brickwork_emulator::Emulator::builder().volume("main.default.v").start().await.expect("emulator");
     let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
     emulator.set_faults(faults(vec![
         rule("/__storage/parts/", "PUT", 0.3, Fault::Unavailable, Phase::Before, None),
@@ -449,7 +449,7 @@ async fn parts_are_retried_on_their_own_through_throttling_and_outages() {
 
 #[tokio::test]
 async fn a_failed_upload_is_aborted_and_leaves_no_file() {
-    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let emulator = brickwork_emulator::Emulator::builder().volume("main.default.v").start().await.expect("emulator");
     let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
     // The third part is refused for good, after the first was stored.
     emulator.set_faults(faults(vec![rule(
@@ -472,7 +472,7 @@ async fn a_failed_upload_is_aborted_and_leaves_no_file() {
 
 #[tokio::test]
 async fn where_storage_urls_fail_before_a_part_is_stored_the_upload_goes_in_one_streamed_put() {
-    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let emulator = brickwork_emulator::Emulator::builder().volume("main.default.v").start().await.expect("emulator");
     let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
     // Storage is out of reach (a firewall, say): every part is refused.
     emulator.set_faults(faults(vec![rule("/__storage/parts/", "PUT", 1.0, Fault::InternalError, Phase::Before, None)]));
@@ -578,7 +578,7 @@ async fn credentials_turned_away_at_initiate_are_final_and_no_put_follows() {
 
 #[tokio::test]
 async fn a_cancelled_upload_is_aborted_and_leaves_no_file() {
-    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let emulator = brickwork_emulator::Emulator::builder().volume("main.default.v").start().await.expect("emulator");
     let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
     // Parts crawl, so the upload is still sending them when it is dropped.
     emulator.set_faults(faults(vec![rule(
@@ -618,7 +618,7 @@ fn slow_answer(path_prefix: &str, query: Option<&str>, ms: u64) -> FaultRule {
 
 #[tokio::test]
 async fn an_upload_cancelled_while_it_initiates_aborts_the_session_it_never_learnt_of() {
-    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let emulator = brickwork_emulator::Emulator::builder().volume("main.default.v").start().await.expect("emulator");
     let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
     emulator.set_faults(faults(vec![slow_answer("/api/2.0/fs/files/", Some("action=initiate-upload"), 1_500)]));
     let dir = tempfile::tempdir().expect("dir");
@@ -634,7 +634,7 @@ async fn an_upload_cancelled_while_it_initiates_aborts_the_session_it_never_lear
 
 #[tokio::test]
 async fn a_dbfs_write_cancelled_while_it_creates_closes_the_handle_it_never_learnt_of() {
-    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let emulator = brickwork_emulator::Emulator::builder().volume("main.default.v").start().await.expect("emulator");
     let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
     emulator.set_faults(faults(vec![slow_answer("/api/2.0/dbfs/create", None, 1_500)]));
     let dir = tempfile::tempdir().expect("dir");
@@ -652,7 +652,7 @@ async fn a_dbfs_write_cancelled_while_it_creates_closes_the_handle_it_never_lear
 
 #[tokio::test]
 async fn a_completed_upload_whose_answer_was_lost_is_found_stored_not_aborted() {
-    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let emulator = brickwork_emulator::Emulator::builder().volume("main.default.v").start().await.expect("emulator");
     let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
     let dir = tempfile::tempdir().expect("dir");
     let data = content(2 * PART + 5);
@@ -690,7 +690,7 @@ async fn a_completed_upload_whose_answer_was_lost_is_found_stored_not_aborted() 
 
 #[tokio::test]
 async fn a_download_from_the_emulator_resumes_after_two_drops_mid_body() {
-    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let emulator = brickwork_emulator::Emulator::builder().volume("main.default.v").start().await.expect("emulator");
     let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
     let data = content(2 * 1024 * 1024 + 11);
     w.files().upload(FILE, data.clone()).await.expect("upload");
@@ -711,7 +711,7 @@ async fn a_download_from_the_emulator_resumes_after_two_drops_mid_body() {
 
 #[tokio::test]
 async fn a_parallel_download_fetches_ranges_at_once_and_resumes_each_on_its_own() {
-    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let emulator = brickwork_emulator::Emulator::builder().volume("main.default.v").start().await.expect("emulator");
     let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
     let data = content(10 * 256 * 1024 + 77);
     w.files().upload(FILE, data.clone()).await.expect("upload");
@@ -746,7 +746,7 @@ async fn a_parallel_download_fetches_ranges_at_once_and_resumes_each_on_its_own(
 
 #[tokio::test]
 async fn a_parallel_download_of_a_file_replaced_meanwhile_fails_instead_of_mixing_versions() {
-    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let emulator = brickwork_emulator::Emulator::builder().volume("main.default.v").start().await.expect("emulator");
     let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
     w.files().upload(FILE, content(1024 * 1024)).await.expect("first version");
     // The ranges wait in the emulator while the file is replaced a second or more later.
@@ -771,7 +771,7 @@ async fn a_parallel_download_of_a_file_replaced_meanwhile_fails_instead_of_mixin
 
 #[tokio::test]
 async fn presigned_urls_and_session_tokens_stay_out_of_logs_and_errors() {
-    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let emulator = brickwork_emulator::Emulator::builder().volume("main.default.v").start().await.expect("emulator");
     let (captured, _guard) = common::Captured::trace();
     let cfg = Config::builder()
         .host(emulator.url())
@@ -907,7 +907,7 @@ async fn a_stalled_upload_fails_typed_while_a_slow_steady_one_succeeds() {
 
 #[tokio::test]
 async fn dbfs_writes_report_progress_and_a_failed_one_leaves_no_file() {
-    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let emulator = brickwork_emulator::Emulator::builder().volume("main.default.v").start().await.expect("emulator");
     let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
     let dir = tempfile::tempdir().expect("dir");
     let data = content(2 * 1024 * 1024 + 5);
@@ -981,7 +981,7 @@ async fn dbfs_writes_report_progress_and_a_failed_one_leaves_no_file() {
 #[tokio::test]
 async fn trees_copy_between_this_machine_volumes_and_dbfs_and_arrive_whole() {
     use brickwork::service::helpers::Location;
-    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let emulator = brickwork_emulator::Emulator::builder().volume("main.default.v").start().await.expect("emulator");
     let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
     let dir = tempfile::tempdir().expect("dir");
     let big = content(3 * 1024 * 1024 + 17);
@@ -1028,7 +1028,7 @@ async fn trees_copy_between_this_machine_volumes_and_dbfs_and_arrive_whole() {
 async fn workspace_objects_past_the_json_limit_go_in_and_out_streamed() {
     use brickwork::service::helpers::UploadOptions;
     use brickwork::service::workspace::{ExportFormat, ImportFormat, Language};
-    let emulator = brickwork_emulator::Emulator::start().await.expect("emulator");
+    let emulator = brickwork_emulator::Emulator::builder().volume("main.default.v").start().await.expect("emulator");
     let w = workspace_with_token(emulator.url(), emulator.token(), Duration::from_secs(10)).await;
     let folder = "/Users/admin@example.com/large";
     w.workspace().mkdirs(folder).await.expect("mkdirs");

@@ -332,7 +332,8 @@ mod helpers {
 
 #[tokio::test]
 async fn files_api_embeds_absolute_paths_and_streams_raw_bytes() {
-    let (_emulator, w) = workspace(fast()).await;
+    // A volume whose name needs encoding in the URL.
+    let (_emulator, w) = workspace(fast().volume("main.raw.in put")).await;
     let path = "/Volumes/main/raw/in put/data 1.csv";
     let data = bytes::Bytes::from_static(b"a,b\n1,2\n");
     w.files().upload(path, data.clone()).overwrite(false).await.expect("upload");

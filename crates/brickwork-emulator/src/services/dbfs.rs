@@ -8,7 +8,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use base64::Engine;
 use serde_json::{json, Value};
 
@@ -16,7 +16,7 @@ use crate::api::{
     absolute_path, bool_field, empty, page, page_body, page_start, required_int, required_str, str_field, ApiError,
     ApiResult, Body, Params,
 };
-use crate::state::{now_ms, AppState};
+use crate::state::{now_ms, AppState, Caller};
 use crate::storage::{Blob, Ingest, IngestError};
 
 const MAX_BLOCK: usize = 1024 * 1024;
@@ -211,6 +211,26 @@ impl super::Service for Api {
 
     fn routes(&self) -> Router<AppState> {
         routes()
+    }
+
+    fn on_event(&self, world: &mut crate::state::World, event: &super::Event) {
+        match event {
+            super::Event::VolumeDeleted { path } => {
+                let prefix = format!("{path}/");
+                world.files.entries.retain(|p, _| p != path && !p.starts_with(&prefix));
+            }
+            super::Event::VolumeRenamed { from, to } => {
+                let prefix = format!("{from}/");
+                let moving: Vec<String> =
+                    world.files.entries.keys().filter(|p| *p == from || p.starts_with(&prefix)).cloned().collect();
+                for old in moving {
+                    if let Some(entry) = world.files.entries.remove(&old) {
+                        world.files.entries.insert(format!("{to}{}", &old[from.len()..]), entry);
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Handles left idle are closed as their time runs out, so their data
@@ -511,11 +531,14 @@ fn files_api_path(raw: &str) -> ApiResult<String> {
 /// DELETE, and POST for the multipart upload actions.
 async fn files(
     State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(raw): Path<String>,
     params: Params,
     request: Request,
 ) -> Result<Response, ApiError> {
     let path = files_api_path(&raw)?;
+    let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
+    s.with(|w| super::catalog::check_volume_path(w, &path, &caller, writes))?;
     match *request.method() {
         Method::PUT => {
             let overwrite = params.bool("overwrite")?.unwrap_or(true);
@@ -542,11 +565,14 @@ async fn files(
 /// `/api/2.0/fs/directories{path}`: PUT create, GET list, HEAD check, DELETE (empty only).
 async fn directories(
     State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(raw): Path<String>,
     params: Params,
     method: Method,
 ) -> Result<Response, ApiError> {
     let path = files_api_path(&raw)?;
+    let writes = !matches!(method, Method::GET | Method::HEAD);
+    s.with(|w| super::catalog::check_volume_path(w, &path, &caller, writes))?;
     match method {
         Method::PUT => {
             s.with(|w| w.files.mkdirs(&path))?;

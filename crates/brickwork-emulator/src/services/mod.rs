@@ -56,6 +56,10 @@ pub enum Event {
     ClusterRemoved { cluster_id: String },
     /// A user or service principal was deleted: its credentials stop working.
     PrincipalDeleted { name: String },
+    /// A volume is gone: its files go with it.
+    VolumeDeleted { path: String },
+    /// A volume was renamed: its files move with it.
+    VolumeRenamed { from: String, to: String },
     /// An object with an access control list is gone, named as the
     /// Permissions API names it (`/jobs/123`, `/notebooks/4567`).
     ObjectGone { object_id: String },

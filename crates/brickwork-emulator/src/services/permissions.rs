@@ -293,7 +293,7 @@ impl super::Service for Api {
             super::Event::ObjectGone { object_id } => {
                 world.permissions.acls.remove(object_id);
             }
-            super::Event::PrincipalDeleted { .. } => {}
+            _ => {}
         }
     }
 }

@@ -411,11 +411,17 @@ async fn create_abort_upload_url(
 }
 
 /// `POST /api/2.0/fs/create-download-url?path=...&expire_time=...`.
-async fn create_download_url(State(s): State<AppState>, headers: HeaderMap, params: Params) -> ApiResult<Json<Value>> {
+async fn create_download_url(
+    State(s): State<AppState>,
+    axum::Extension(caller): axum::Extension<crate::state::Caller>,
+    headers: HeaderMap,
+    params: Params,
+) -> ApiResult<Json<Value>> {
     let path = absolute_path(params.required("path")?)?;
     let expires = expiry(params.get("expire_time"))?;
     let base = base_url(&headers);
     s.with(|w| {
+        super::catalog::check_volume_path(w, &path, &caller, false)?;
         w.files.file(&path)?;
         let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(path.as_bytes());
         let url = w.uploads.presign(&base, "GET", &format!("/__storage/files/{encoded}"), "", expires);

@@ -13,6 +13,9 @@ pub fn fast() -> EmulatorBuilder {
         .transition_delay(Duration::from_millis(40))
         .task_duration(Duration::from_millis(40))
         .service_principal("sp-id", "sp-secret")
+        // The volumes the Files API tests write to.
+        .volume("main.default.v")
+        .volume("main.raw.in")
 }
 
 pub async fn start() -> (EmulatorHandle, Client) {

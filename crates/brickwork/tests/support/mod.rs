@@ -11,7 +11,11 @@ use brickwork_emulator::{Emulator, EmulatorBuilder, EmulatorHandle};
 
 /// An emulator whose transitions and tasks take 40 ms.
 pub fn fast() -> EmulatorBuilder {
-    Emulator::builder().transition_delay(Duration::from_millis(40)).task_duration(Duration::from_millis(40))
+    Emulator::builder()
+        .transition_delay(Duration::from_millis(40))
+        .task_duration(Duration::from_millis(40))
+        // The volume the Files API tests write to.
+        .volume("main.default.v")
 }
 
 /// Start `builder` and connect a client with millisecond retry backoff.

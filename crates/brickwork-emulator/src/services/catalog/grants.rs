@@ -1,0 +1,307 @@
+//! Grants (`/permissions`, `/effective-permissions`) and the privilege
+//! checks the other Unity Catalog calls and the Files API make.
+
+use std::collections::BTreeSet;
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{not_found, Kind};
+use crate::api::{ApiError, ApiResult, Body, Params};
+use crate::state::{AppState, Caller, World};
+
+/// The privileges each kind of securable takes.
+fn applicable(kind: Kind) -> &'static [&'static str] {
+    const HOLDS_DATA: &[&str] = &[
+        "ALL_PRIVILEGES",
+        "USE_SCHEMA",
+        "CREATE_TABLE",
+        "CREATE_VOLUME",
+        "CREATE_FUNCTION",
+        "CREATE_MATERIALIZED_VIEW",
+        "CREATE_MODEL",
+        "SELECT",
+        "MODIFY",
+        "READ_VOLUME",
+        "WRITE_VOLUME",
+        "EXECUTE",
+        "REFRESH",
+        "APPLY_TAG",
+        "MANAGE",
+    ];
+    match kind {
+        Kind::Catalog => &[
+            "ALL_PRIVILEGES",
+            "USE_CATALOG",
+            "CREATE_SCHEMA",
+            "USE_SCHEMA",
+            "CREATE_TABLE",
+            "CREATE_VOLUME",
+            "CREATE_FUNCTION",
+            "CREATE_MATERIALIZED_VIEW",
+            "CREATE_MODEL",
+            "SELECT",
+            "MODIFY",
+            "READ_VOLUME",
+            "WRITE_VOLUME",
+            "EXECUTE",
+            "REFRESH",
+            "BROWSE",
+            "APPLY_TAG",
+            "MANAGE",
+        ],
+        Kind::Schema => HOLDS_DATA,
+        Kind::Table => &["ALL_PRIVILEGES", "SELECT", "MODIFY", "APPLY_TAG", "MANAGE"],
+        Kind::Volume => &["ALL_PRIVILEGES", "READ_VOLUME", "WRITE_VOLUME", "APPLY_TAG", "MANAGE"],
+        Kind::Function => &["ALL_PRIVILEGES", "EXECUTE", "APPLY_TAG", "MANAGE"],
+        Kind::Credential => &[
+            "ALL_PRIVILEGES",
+            "CREATE_EXTERNAL_LOCATION",
+            "CREATE_EXTERNAL_TABLE",
+            "READ_FILES",
+            "WRITE_FILES",
+            "MANAGE",
+        ],
+        Kind::Location => &[
+            "ALL_PRIVILEGES",
+            "CREATE_EXTERNAL_TABLE",
+            "CREATE_EXTERNAL_VOLUME",
+            "CREATE_MANAGED_STORAGE",
+            "READ_FILES",
+            "WRITE_FILES",
+            "BROWSE",
+            "MANAGE",
+        ],
+    }
+}
+
+/// The securable and the ones above it, nearest first: (kind, full name).
+fn lineage(kind: Kind, name: &str) -> Vec<(Kind, String)> {
+    let parts: Vec<&str> = name.split('.').collect();
+    let mut out = vec![(kind, name.to_string())];
+    if kind.depth() == 3 && parts.len() == 3 {
+        out.push((Kind::Schema, parts[..2].join(".")));
+    }
+    if kind.depth() >= 2 {
+        out.push((Kind::Catalog, parts[0].to_string()));
+    }
+    out
+}
+
+/// The names a caller's grants may be made to: itself and its groups.
+fn principals(w: &World, caller: &Caller) -> Vec<String> {
+    let mut names = w.directory.group_names_of(&caller.user_name);
+    names.push("account users".into());
+    names.push(caller.user_name.clone());
+    names
+}
+
+/// Whether `caller` holds `privilege` on the securable: as an admin, as the
+/// owner of it or of what holds it, or by a grant on it or above it (to it
+/// or one of its groups; `ALL_PRIVILEGES` holds every privilege).
+pub fn allows(w: &World, caller: &Caller, kind: Kind, name: &str, privilege: &str) -> bool {
+    if caller.admin {
+        return true;
+    }
+    let who = principals(w, caller);
+    lineage(kind, name).into_iter().any(|(k, n)| {
+        let owned = super::store(w).get(k, &n).is_some_and(|s| who.contains(&s.owner));
+        let granted = super::store(w).grants.get(&(k, n.clone())).is_some_and(|by| {
+            who.iter().filter_map(|p| by.get(p)).any(|set| set.contains(privilege) || set.contains("ALL_PRIVILEGES"))
+        });
+        owned || granted
+    })
+}
+
+/// `Ok` when `caller` holds every privilege listed on the securable, as
+/// Unity Catalog names the first one missing.
+pub(super) fn require(w: &World, caller: &Caller, needs: &[(Kind, &str, &str)]) -> ApiResult<()> {
+    for (kind, name, privilege) in needs {
+        if !allows(w, caller, *kind, name, privilege) {
+            return Err(ApiError::permission_denied(format!(
+                "User does not have {privilege} on {} '{name}'.",
+                kind.title()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What reaching a schema takes: `USE_CATALOG` and `USE_SCHEMA`.
+pub(super) fn through(catalog: &str, schema: &str) -> [(Kind, String, &'static str); 2] {
+    [(Kind::Catalog, catalog.to_string(), "USE_CATALOG"), (Kind::Schema, schema.to_string(), "USE_SCHEMA")]
+}
+
+pub(super) fn require_owned(w: &World, caller: &Caller, needs: &[(Kind, String, &str)]) -> ApiResult<()> {
+    let borrowed: Vec<(Kind, &str, &str)> = needs.iter().map(|(k, n, p)| (*k, n.as_str(), *p)).collect();
+    require(w, caller, &borrowed)
+}
+
+/// Whether `caller` may change or drop the securable: an admin, its owner,
+/// or the owner of what holds it, or one granted `MANAGE` there.
+pub(super) fn may_manage(w: &World, caller: &Caller, kind: Kind, name: &str) -> ApiResult<()> {
+    let who = principals(w, caller);
+    let owner_above = lineage(kind, name)
+        .into_iter()
+        .any(|(k, n)| super::store(w).get(k, &n).is_some_and(|s| who.contains(&s.owner)));
+    if caller.admin || owner_above || allows(w, caller, kind, name, "MANAGE") {
+        Ok(())
+    } else {
+        Err(ApiError::permission_denied(format!("User is not an owner of {} '{name}'.", kind.title())))
+    }
+}
+
+/// A Files API call on a `/Volumes` path: the volume must exist, and a
+/// non-admin needs `READ_VOLUME` (or `WRITE_VOLUME` to change it) with the
+/// way there. Paths outside `/Volumes` are DBFS's, not checked here.
+pub fn check_volume_path(w: &World, path: &str, caller: &Caller, write: bool) -> ApiResult<()> {
+    if !path.starts_with("/Volumes/") && path != "/Volumes" {
+        return Ok(());
+    }
+    let Some(volume) = super::volume_of(path) else {
+        return Err(ApiError::new(404, "NOT_FOUND", format!("The path {path} does not name a volume.")));
+    };
+    if !super::store(w).contains(Kind::Volume, &volume) {
+        return Err(not_found(Kind::Volume, &volume));
+    }
+    let parts: Vec<&str> = volume.split('.').collect();
+    let schema = parts[..2].join(".");
+    let privilege = if write { "WRITE_VOLUME" } else { "READ_VOLUME" };
+    require(
+        w,
+        caller,
+        &[
+            (Kind::Catalog, parts[0], "USE_CATALOG"),
+            (Kind::Schema, &schema, "USE_SCHEMA"),
+            (Kind::Volume, &volume, privilege),
+        ],
+    )
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/2.1/unity-catalog/permissions/{kind}/{name}", get(read).patch(update))
+        .route("/api/2.1/unity-catalog/effective-permissions/{kind}/{name}", get(effective))
+}
+
+fn existing(w: &World, kind: &str, name: &str) -> ApiResult<(Kind, String)> {
+    let kind = Kind::from_wire(kind)?;
+    let name = name.to_lowercase();
+    if !super::store(w).contains(kind, &name) {
+        return Err(not_found(kind, &name));
+    }
+    Ok((kind, name))
+}
+
+fn assignments(w: &World, kind: Kind, name: &str, principal: Option<&str>) -> Vec<Value> {
+    super::store(w)
+        .grants
+        .get(&(kind, name.to_string()))
+        .into_iter()
+        .flatten()
+        .filter(|(who, set)| !set.is_empty() && principal.is_none_or(|p| p == who.as_str()))
+        .map(|(who, set)| json!({"principal": who, "privileges": set}))
+        .collect()
+}
+
+async fn read(State(s): State<AppState>, Path((kind, name)): Path<(String, String)>, params: Params) -> ApiResult {
+    let principal = params.get("principal").map(str::to_string);
+    s.with(|w| {
+        let (kind, name) = existing(w, &kind, &name)?;
+        Ok(Json(json!({"privilege_assignments": assignments(w, kind, &name, principal.as_deref())})))
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Changes {
+    changes: Vec<Change>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Change {
+    principal: String,
+    add: Vec<String>,
+    remove: Vec<String>,
+}
+
+async fn update(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((kind, name)): Path<(String, String)>,
+    Body(request): Body<Changes>,
+) -> ApiResult {
+    s.with(|w| {
+        let (kind, name) = existing(w, &kind, &name)?;
+        may_manage(w, &caller, kind, &name)?;
+        for change in &request.changes {
+            if change.principal.trim().is_empty() {
+                return Err(ApiError::missing("principal"));
+            }
+            for privilege in change.add.iter().chain(&change.remove) {
+                if !applicable(kind).contains(&privilege.as_str()) {
+                    return Err(ApiError::invalid(format!(
+                        "Privilege {privilege} is not applicable to this entity [{}:{name}].",
+                        kind.wire()
+                    )));
+                }
+            }
+            let known = w.directory.user_id(&change.principal).is_some()
+                || w.directory.sp_id(&change.principal).is_some()
+                || w.directory.group_exists(&change.principal)
+                || change.principal == "account users";
+            if !known {
+                return Err(ApiError::invalid(format!("Could not find principal with name {}", change.principal)));
+            }
+        }
+        let grants = w.catalog.grants.entry((kind, name.clone())).or_default();
+        for change in request.changes {
+            let set = grants.entry(change.principal.clone()).or_default();
+            set.extend(change.add);
+            for privilege in &change.remove {
+                set.remove(privilege);
+            }
+            if set.is_empty() {
+                grants.remove(&change.principal);
+            }
+        }
+        Ok(Json(json!({"privilege_assignments": assignments(w, kind, &name, None)})))
+    })
+}
+
+/// Every privilege each principal holds on the securable, its own grants
+/// and the ones coming down from what holds it.
+async fn effective(State(s): State<AppState>, Path((kind, name)): Path<(String, String)>, params: Params) -> ApiResult {
+    let principal = params.get("principal").map(str::to_string);
+    s.with(|w| {
+        let (kind, name) = existing(w, &kind, &name)?;
+        let mut by_principal: std::collections::BTreeMap<String, Vec<Value>> = std::collections::BTreeMap::new();
+        for (k, n) in lineage(kind, &name) {
+            for (who, set) in super::store(w).grants.get(&(k, n.clone())).into_iter().flatten() {
+                if principal.as_deref().is_some_and(|p| p != who) {
+                    continue;
+                }
+                let list = by_principal.entry(who.clone()).or_default();
+                let seen: BTreeSet<String> =
+                    list.iter().filter_map(|p| p["privilege"].as_str().map(str::to_string)).collect();
+                for privilege in set.iter().filter(|p| !seen.contains(*p)) {
+                    let mut entry = json!({"privilege": privilege});
+                    if (k, n.as_str()) != (kind, name.as_str()) {
+                        entry["inherited_from_type"] = json!(k.wire().to_uppercase());
+                        entry["inherited_from_name"] = json!(n);
+                    }
+                    list.push(entry);
+                }
+            }
+        }
+        let assignments: Vec<Value> = by_principal
+            .into_iter()
+            .map(|(who, privileges)| json!({"principal": who, "privileges": privileges}))
+            .collect();
+        Ok(Json(json!({"privilege_assignments": assignments})))
+    })
+}
