@@ -106,7 +106,10 @@ impl World {
             catalog: catalog::Catalog::seeded(&settings.user_name, &settings.volumes),
             libraries: libraries::Libraries::default(),
             commands: commands::Commands::default(),
-            next_id: 1000,
+            // Ids as long as real ones (16 digits, past 2^31 and 2^32 but
+            // below 2^53), so a client that keeps them in 32 bits or a JSON
+            // float fails here first.
+            next_id: fastrand::i64(1_000_000_000_000_000..2_000_000_000_000_000),
             events: Vec::new(),
             settings: settings.clone(),
         };

@@ -74,6 +74,9 @@ async fn runs_list_pages_newest_first_without_repeats_while_runs_are_added() {
     for _ in 0..7 {
         started.push(post(&c, "/api/2.2/jobs/run-now", json!({"job_id": job_id})).await["run_id"].as_i64());
     }
+    // Ids are as long as real ones: past 32 bits, within a JSON number's 53.
+    let id = started[0].unwrap_or_default();
+    assert!(id > i64::from(u32::MAX) && id < 1 << 53, "{id}");
     let mut seen = Vec::new();
     let mut token: Option<String> = None;
     loop {

@@ -69,7 +69,9 @@ impl Tree {
     fn object(&mut self, kind: &'static str, language: Option<String>, content: Bytes) -> Object {
         self.next_id += 1;
         let now = now_ms();
-        Object { kind, language, content, object_id: 100_000 + self.next_id, created_at: now, modified_at: now }
+        // Workspace object ids are as long as real ones (16 digits).
+        let object_id = 2_000_000_000_000_000 + self.next_id;
+        Object { kind, language, content, object_id, created_at: now, modified_at: now }
     }
 
     /// `mkdir -p`; fails when a non-directory is in the way.
