@@ -1,8 +1,8 @@
 //! The Permissions API (`/api/2.0/permissions/{type}/{id}`, also reached
 //! through each service's `get_permissions`/`set_permissions`): access
 //! control lists on clusters, jobs, pipelines, notebooks, directories,
-//! files, repos, warehouses, cluster policies, instance pools, serving
-//! endpoints and tokens, and the checks other services make with them.
+//! files, repos, warehouses, cluster policies, instance pools and tokens,
+//! and the checks other services make with them.
 //!
 //! Admins hold every level on every object (inherited from the type's
 //! root, as real workspaces show it). Other principals hold what their
@@ -70,11 +70,6 @@ const WAREHOUSE_LEVELS: &[(&str, &str)] = &[
 const USE_LEVELS: &[(&str, &str)] = &[("CAN_USE", "Can use")];
 const POOL_LEVELS: &[(&str, &str)] =
     &[("CAN_ATTACH_TO", "Can attach clusters"), ("CAN_MANAGE", "Can edit and delete the pool")];
-const ENDPOINT_LEVELS: &[(&str, &str)] = &[
-    ("CAN_VIEW", "Can view the endpoint"),
-    ("CAN_QUERY", "Can query the endpoint"),
-    ("CAN_MANAGE", "Can edit and delete the endpoint"),
-];
 
 const fn kind(
     segment: &'static str,
@@ -96,8 +91,6 @@ pub static REPOS: Kind = kind("repos", "repo", WORKSPACE_LEVELS, "CAN_MANAGE", f
 pub static WAREHOUSES: Kind = kind("sql/warehouses", "warehouses", WAREHOUSE_LEVELS, "IS_OWNER", true);
 pub static CLUSTER_POLICIES: Kind = kind("cluster-policies", "cluster-policy", USE_LEVELS, "CAN_USE", false);
 pub static INSTANCE_POOLS: Kind = kind("instance-pools", "instance-pool", POOL_LEVELS, "CAN_MANAGE", false);
-pub static SERVING_ENDPOINTS: Kind =
-    kind("serving-endpoints", "serving-endpoint", ENDPOINT_LEVELS, "CAN_MANAGE", false);
 pub static TOKENS: Kind = kind("authorization", "tokens", USE_LEVELS, "CAN_USE", false);
 
 static KINDS: &[&Kind] = &[
@@ -111,7 +104,6 @@ static KINDS: &[&Kind] = &[
     &WAREHOUSES,
     &CLUSTER_POLICIES,
     &INSTANCE_POOLS,
-    &SERVING_ENDPOINTS,
     &TOKENS,
 ];
 
@@ -298,6 +290,26 @@ impl super::Service for Api {
     }
 }
 
+/// Object types of the Permissions API whose services the emulator lacks.
+const NOT_EMULATED: &[&str] = &[
+    "apps",
+    "serving-endpoints",
+    "experiments",
+    "registered-models",
+    "vector-search-endpoints",
+    "dashboards",
+    "dbsql-dashboards",
+    "genie",
+    "sql/alerts",
+    "sql/queries",
+    "alertsv2",
+    "database-instances",
+    "database-projects",
+    "knowledge-assistants",
+    "supervisor-agents",
+    "authorization/passwords",
+];
+
 /// The kind a URL names: `clusters`, `sql/warehouses` (also `warehouses`),
 /// `authorization/tokens`.
 fn kind_of(segment: &str, id: &str) -> ApiResult<(&'static Kind, String)> {
@@ -305,11 +317,20 @@ fn kind_of(segment: &str, id: &str) -> ApiResult<(&'static Kind, String)> {
     if segment == "authorization" && id == "tokens" {
         return Ok((&TOKENS, "tokens".to_string()));
     }
-    KINDS
-        .iter()
-        .find(|k| k.segment == segment && k.segment != "authorization")
-        .map(|k| (*k, id.to_string()))
-        .ok_or_else(|| ApiError::invalid(format!("request_object_type is not recognized: {segment}")))
+    if let Some(kind) = KINDS.iter().find(|k| k.segment == segment && k.segment != "authorization") {
+        return Ok((kind, id.to_string()));
+    }
+    // Types Databricks has whose services the emulator does not serve:
+    // answered as a route it lacks, not as a type no workspace knows.
+    let named = if segment == "authorization" { format!("{segment}/{id}") } else { segment.to_string() };
+    if NOT_EMULATED.contains(&named.as_str()) {
+        return Err(ApiError::new(
+            404,
+            "ENDPOINT_NOT_FOUND",
+            format!("The emulator does not serve permissions on {named}."),
+        ));
+    }
+    Err(ApiError::invalid(format!("request_object_type is not recognized: {segment}")))
 }
 
 /// Whether the object exists (tokens always do).
