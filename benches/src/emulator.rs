@@ -83,6 +83,11 @@ impl Emulator {
         Ok((number("requests")?, number("rate_limited")?))
     }
 
+    /// The emulator's resident memory now, in MiB.
+    pub fn rss_mib(&self) -> Result<f64, String> {
+        crate::measure::rss_mib(self.child.id().ok_or("the emulator has exited")?)
+    }
+
     /// CPU seconds the emulator process has used (user + system).
     pub fn cpu_seconds(&self) -> Result<f64, String> {
         crate::measure::cpu_seconds(self.child.id().ok_or("the emulator has exited")?)

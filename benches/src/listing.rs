@@ -30,11 +30,14 @@ pub async fn run(plan: &Plan) -> Result<Vec<Metric>, String> {
     let (small, large) = (plan.count(10_000, 1_000), plan.count(100_000, 2_000));
     let mut metrics = Vec::new();
     let mut rss_by_size = Vec::new();
+    let mut per_job_by_size = Vec::new();
     for size in [small, large] {
         // A fresh emulator holds exactly `size` jobs.
         let emulator = Emulator::start(&plan.emulator, &[]).await?;
         emulator.seed_jobs(size, "bench-").await?;
         let (mut raw, mut brickwork, mut py) = (Listing::default(), Listing::default(), Listing::default());
+        // What the emulator holds for `size` jobs (its own process, after seeding).
+        let emulator_rss = emulator.rss_mib()?;
         for _ in 0..plan.reps {
             for (client, figures) in [("raw", &mut raw), ("brickwork", &mut brickwork)] {
                 let (seconds, rss) = list_in_child(&emulator, client, size).await?;
@@ -67,6 +70,20 @@ pub async fn run(plan: &Plan) -> Result<Vec<Metric>, String> {
                 .bar(Bar::at_most(BRICKWORK, 30.0, "MiB")),
         );
         rss_by_size.push(Stats::of(&brickwork.rss_mib));
+        metrics.push(
+            Metric::new("pagination", format!("emulator RSS holding {size} jobs"), "MiB", false)
+                .value(BRICKWORK, Stats::of(&[emulator_rss])),
+        );
+        per_job_by_size.push(Stats::of(&brickwork.seconds).map(|s| s.median / size as f64));
+    }
+    // The emulator's cost grows with the page, not the history: listing
+    // ten times the jobs takes about ten times as long, not a hundred.
+    if let [Some(at_small), Some(at_large)] = per_job_by_size[..] {
+        metrics.push(
+            Metric::new("pagination", format!("time per job listed at {large} jobs / at {small} jobs"), "x", false)
+                .value(BRICKWORK, Stats::of(&[at_large / at_small]))
+                .bar(Bar::at_most(BRICKWORK, 1.5, "x")),
+        );
     }
     if let [Some(at_small), Some(at_large)] = rss_by_size[..] {
         let growth = at_large.median / at_small.median;

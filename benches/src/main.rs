@@ -19,6 +19,7 @@
 mod bulk;
 mod cold_start;
 mod emulator;
+mod history;
 mod listing;
 mod measure;
 mod report;
@@ -97,12 +98,13 @@ fn parse(args: &[String]) -> Result<Plan, String> {
 }
 
 /// The scenarios by the name `--only` takes, with what each prints as it starts.
-const SCENARIOS: [(&str, &str); 5] = [
+const SCENARIOS: [(&str, &str); 6] = [
     ("throughput", "throughput and emulator capacity"),
     ("listing", "streaming pagination"),
     ("bulk", "rate-limited bulk delete"),
     ("transfers", "large file transfers"),
     ("cold-start", "cold start and build"),
+    ("history", "cost per request with a long history"),
 ];
 
 async fn run(plan: Plan) -> Result<(), String> {
@@ -123,6 +125,7 @@ async fn run(plan: Plan) -> Result<(), String> {
             "listing" => listing::run(&plan).await,
             "bulk" => bulk::run(&plan).await,
             "transfers" => transfers::run(&plan).await,
+            "history" => history::run(&plan).await,
             _ => cold_start::run(&plan).await,
         };
         collect(&mut metrics, found)?;

@@ -181,6 +181,18 @@ fn wait_with_usage(pid: u32) -> Result<(i32, i64), String> {
 }
 
 /// CPU seconds process `pid` has used (user + system), from `/proc`.
+/// The resident memory of a live process, in MiB (`VmRSS`).
+pub fn rss_mib(pid: u32) -> Result<f64, String> {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("/proc/{pid}/status: {e}"))?;
+    let kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .ok_or("no VmRSS in /proc status")?;
+    Ok(kib / 1024.0)
+}
+
 pub fn cpu_seconds(pid: u32) -> Result<f64, String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| format!("/proc/{pid}/stat: {e}"))?;
     // The fields after the command name, which is in parentheses and may hold spaces.

@@ -46,6 +46,7 @@ enum Check {
     RatioAtLeast(&'static str, &'static str, f64),
     RatioAtMost(&'static str, &'static str, f64),
     AtMost(&'static str, f64),
+    AtLeast(&'static str, f64),
     Below(&'static str, f64),
 }
 
@@ -58,6 +59,13 @@ impl Bar {
     }
     pub fn at_most(contender: &'static str, at_most: f64, unit: &str) -> Bar {
         Bar { target: format!("{contender} <= {at_most} {unit}"), check: Check::AtMost(contender, at_most), met: None }
+    }
+    pub fn at_least(contender: &'static str, at_least: f64, unit: &str) -> Bar {
+        Bar {
+            target: format!("{contender} >= {at_least} {unit}"),
+            check: Check::AtLeast(contender, at_least),
+            met: None,
+        }
     }
     pub fn below(contender: &'static str, below: f64, unit: &str) -> Bar {
         Bar { target: format!("{contender} < {below} {unit}"), check: Check::Below(contender, below), met: None }
@@ -106,6 +114,7 @@ impl Metric {
             Check::RatioAtLeast(a, b, limit) => ratio(a, b).map(|r| r >= limit),
             Check::RatioAtMost(a, b, limit) => ratio(a, b).map(|r| r <= limit),
             Check::AtMost(a, limit) => self.median(a).map(|v| v <= limit),
+            Check::AtLeast(a, limit) => self.median(a).map(|v| v >= limit),
             Check::Below(a, limit) => self.median(a).map(|v| v < limit),
         };
         self.bar = Some(bar);

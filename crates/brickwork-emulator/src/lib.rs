@@ -150,6 +150,13 @@ impl EmulatorBuilder {
         self
     }
 
+    /// How many emulated minutes terminated clusters are kept, unless pinned
+    /// (default 30 days).
+    pub fn terminated_cluster_retention_minutes(mut self, minutes: u32) -> Self {
+        self.settings.terminated_cluster_retention_minutes = minutes;
+        self
+    }
+
     /// How many emulated minutes finished job runs are kept (default 60 days).
     pub fn run_retention_minutes(mut self, minutes: u32) -> Self {
         self.settings.run_retention_minutes = minutes;

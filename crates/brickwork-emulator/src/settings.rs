@@ -42,6 +42,9 @@ pub struct Settings {
     pub minute_ms: u64,
     /// Workspace id announced by `/.well-known/databricks-config`.
     pub workspace_id: String,
+    /// Terminated clusters are kept this many emulated minutes, unless
+    /// pinned (Databricks keeps 30 days).
+    pub terminated_cluster_retention_minutes: u32,
     /// Unity Catalog volumes the workspace starts with (`catalog.schema.volume`,
     /// made with their catalog and schema), beside catalog `main`.
     pub volumes: Vec<String>,
@@ -72,6 +75,7 @@ impl Default for Settings {
             minute_ms: 60_000,
             workspace_id: "900800700600".to_string(),
             volumes: Vec::new(),
+            terminated_cluster_retention_minutes: 30 * 24 * 60,
             run_retention_minutes: 60 * 24 * 60,
             max_stored_bytes: DEFAULT_MAX_STORED_BYTES,
             faults: FaultSettings::default(),

@@ -98,3 +98,49 @@ async fn runs_list_pages_newest_first_without_repeats_while_runs_are_added() {
     let forged = c.api().get::<Value>("/api/2.2/jobs/runs/list", &json!({"page_token": "9223372036854775807"})).await;
     assert_eq!(forged.expect_err("not a token").status(), Some(400));
 }
+
+#[tokio::test]
+async fn terminated_clusters_leave_after_their_retention_unless_pinned() {
+    let builder = fast().minute(std::time::Duration::from_millis(300)).terminated_cluster_retention_minutes(1);
+    let (emulator, c) = start_with(builder).await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let id =
+            post(&c, "/api/2.1/clusters/create", cluster_spec()).await["cluster_id"].as_str().expect("id").to_string();
+        cluster_state(&c, &id, "RUNNING").await;
+        ids.push(id);
+    }
+    post(&c, "/api/2.1/clusters/pin", json!({"cluster_id": ids[1]})).await;
+    for id in &ids {
+        post(&c, "/api/2.1/clusters/delete", json!({"cluster_id": id})).await;
+        cluster_state(&c, id, "TERMINATED").await;
+    }
+    poll(100, || async { (emulator.counters().clusters_total == 1).then_some(json!(1)) }).await;
+    let gone = c.api().get::<Value>("/api/2.1/clusters/get", &json!({"cluster_id": ids[0]})).await;
+    assert!(gone.expect_err("removed").is(ErrorKind::ResourceDoesNotExist));
+    assert_eq!(
+        get(&c, "/api/2.1/clusters/get", json!({"cluster_id": ids[1]})).await["state"],
+        "TERMINATED",
+        "pinned stays"
+    );
+}
+
+#[tokio::test]
+async fn misspelt_fields_are_dropped_not_stored_and_echoed() {
+    let (_emulator, c) = start().await;
+    let mut spec = cluster_spec();
+    spec["num_wrokers"] = json!(9);
+    let id = post(&c, "/api/2.1/clusters/create", spec).await["cluster_id"].as_str().expect("id").to_string();
+    let got = get(&c, "/api/2.1/clusters/get", json!({"cluster_id": id})).await;
+    assert!(got.get("num_wrokers").is_none() && got["spec"].get("num_wrokers").is_none(), "{got}");
+    let task = json!({"task_key": "t", "existing_cluster_id": id, "notebok_task": {}, "notebook_task": {"notebook_path": "/x"}});
+    let job = post(&c, "/api/2.2/jobs/create", json!({"name": "j", "tasks": [task], "max_concurent_runs": 3})).await;
+    let got = get(&c, "/api/2.2/jobs/get", json!({"job_id": job["job_id"]})).await;
+    assert!(got["settings"].get("max_concurent_runs").is_none(), "{got}");
+    assert!(got["settings"]["tasks"][0].get("notebok_task").is_none(), "{got}");
+    let wh =
+        post(&c, "/api/2.0/sql/warehouses", json!({"name": "w", "cluster_size": "2X-Small", "auto_stop_minutes": 5}))
+            .await;
+    let got = get(&c, &format!("/api/2.0/sql/warehouses/{}", wh["id"].as_str().expect("id")), json!({})).await;
+    assert!(got.get("auto_stop_minutes").is_none(), "{got}");
+}

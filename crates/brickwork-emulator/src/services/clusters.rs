@@ -138,6 +138,8 @@ pub struct Cluster {
     transition_check: Option<Instant>,
     /// When its idle deadline is stored for.
     idle_check: Option<Instant>,
+    /// When it last became terminated (for its retention).
+    terminated_at: Option<Instant>,
     pub termination_reason: Option<Value>,
     pub pinned: bool,
     pub spark_context_id: i64,
@@ -175,6 +177,7 @@ impl Cluster {
             }
             ClusterState::Terminated => {
                 self.terminated_time = Some(now_ms());
+                self.terminated_at = Some(Instant::now());
                 self.state_message =
                     match self.termination_reason.as_ref().and_then(|r| r.get("code")).and_then(Value::as_str) {
                         Some("INACTIVITY") => "Inactive cluster terminated".to_string(),
@@ -294,15 +297,20 @@ enum Check {
     Transition,
     /// Auto-termination, if nothing used the cluster meanwhile.
     Idle,
+    /// Removal, if it is still terminated (and not pinned) when its
+    /// retention runs out.
+    Retention,
 }
 
 impl Clusters {
-    /// Settle the transitions and idle terminations due by `now`: the
-    /// clusters whose deadlines came, not every cluster.
-    pub fn advance(&mut self, now: Instant, settings: &Settings) {
+    /// Settle the transitions, idle terminations and removals due by
+    /// `now`: the clusters whose deadlines came, not every cluster. Answers
+    /// the clusters removed (terminated past their retention).
+    pub fn advance(&mut self, now: Instant, settings: &Settings) -> Vec<String> {
         for id in std::mem::take(&mut self.changed) {
             self.plan(&id, settings);
         }
+        let mut removed = Vec::new();
         for (_, (id, check)) in self.due.due(now) {
             let Some(cluster) = self.by_id.get_mut(&id) else { continue };
             match check {
@@ -310,7 +318,23 @@ impl Clusters {
                     cluster.transition_check = None;
                     if let Some((_, to)) = cluster.next.filter(|(at, _)| *at <= now) {
                         cluster.settle(to);
+                        if to == ClusterState::Terminated {
+                            let retention =
+                                settings.minute().saturating_mul(settings.terminated_cluster_retention_minutes);
+                            self.due.schedule(now + retention, (id.clone(), Check::Retention));
+                        }
                     }
+                }
+                Check::Retention => {
+                    let retention = settings.minute().saturating_mul(settings.terminated_cluster_retention_minutes);
+                    let expired = cluster.state == ClusterState::Terminated
+                        && !cluster.pinned
+                        && cluster.terminated_at.is_some_and(|at| now.duration_since(at) >= retention);
+                    if expired {
+                        self.by_id.remove(&id);
+                        removed.push(id);
+                    }
+                    continue;
                 }
                 Check::Idle => {
                     cluster.idle_check = None;
@@ -325,6 +349,7 @@ impl Clusters {
             }
             self.plan(&id, settings);
         }
+        removed
     }
 
     /// Store the deadlines `id` has now (at most one of each kind waits).
@@ -405,6 +430,7 @@ impl Clusters {
             last_activity: now,
             transition_check: None,
             idle_check: None,
+            terminated_at: None,
             termination_reason: None,
             pinned: false,
             spark_context_id: fastrand::i64(1_000_000_000..9_000_000_000),
@@ -519,7 +545,9 @@ impl super::Service for Api {
 
     fn advance(&self, world: &mut crate::state::World, now: Instant) {
         let settings = world.settings.clone();
-        world.clusters.advance(now, &settings);
+        for cluster_id in world.clusters.advance(now, &settings) {
+            world.emit(Event::ClusterRemoved { cluster_id });
+        }
     }
 }
 
@@ -555,12 +583,50 @@ fn object(body: Value) -> Map<String, Value> {
     }
 }
 
-/// The spec part of a create/edit body (everything but ids).
-fn spec_of(mut body: Map<String, Value>) -> Map<String, Value> {
-    for key in ["cluster_id", "clone_from"] {
-        body.remove(key);
-    }
-    body.retain(|_, v| !v.is_null());
+/// The fields of a cluster's specification, as the API takes them.
+pub const SPEC_FIELDS: &[&str] = &[
+    "spark_version",
+    "apply_policy_default_values",
+    "autoscale",
+    "autotermination_minutes",
+    "aws_attributes",
+    "azure_attributes",
+    "cluster_log_conf",
+    "cluster_name",
+    "custom_tags",
+    "data_security_mode",
+    "dependency_mode",
+    "docker_image",
+    "driver_instance_pool_id",
+    "driver_node_type_flexibility",
+    "driver_node_type_id",
+    "enable_elastic_disk",
+    "enable_local_disk_encryption",
+    "gcp_attributes",
+    "init_scripts",
+    "instance_pool_id",
+    "is_single_node",
+    "kind",
+    "node_type_id",
+    "num_workers",
+    "policy_id",
+    "remote_disk_throughput",
+    "runtime_engine",
+    "single_user_name",
+    "spark_conf",
+    "spark_env_vars",
+    "ssh_public_keys",
+    "total_initial_remote_disk_size",
+    "use_ml_runtime",
+    "worker_node_type_flexibility",
+    "workload_type",
+];
+
+/// The spec part of a create/edit body: the specification's fields only.
+/// Anything else (ids, a misspelt field) is dropped, as the service drops
+/// it, rather than stored and echoed back.
+pub fn spec_of(mut body: Map<String, Value>) -> Map<String, Value> {
+    body.retain(|k, v| !v.is_null() && SPEC_FIELDS.contains(&k.as_str()));
     body
 }
 
@@ -737,7 +803,8 @@ async fn update(State(s): State<AppState>, Extension(caller): Extension<Caller>,
         if mask.trim() == "*" {
             spec = spec_of(partial);
         } else {
-            for field in mask.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+            let known = |f: &&str| SPEC_FIELDS.contains(f);
+            for field in mask.split(',').map(str::trim).filter(|f| !f.is_empty()).filter(known) {
                 match partial.get(field) {
                     Some(v) if !v.is_null() => spec.insert(field.to_string(), v.clone()),
                     _ => spec.remove(field),

@@ -186,8 +186,26 @@ fn validate(spec: &Map<String, Value>) -> ApiResult<()> {
     Ok(())
 }
 
+/// The fields of a warehouse, as the API takes them.
+const FIELDS: &[&str] = &[
+    "auto_stop_mins",
+    "channel",
+    "cluster_size",
+    "creator_name",
+    "enable_photon",
+    "enable_serverless_compute",
+    "instance_profile_arn",
+    "max_num_clusters",
+    "min_num_clusters",
+    "name",
+    "spot_instance_policy",
+    "tags",
+    "warehouse_type",
+];
+
 fn with_defaults(mut spec: Map<String, Value>) -> Map<String, Value> {
-    spec.retain(|_, v| !v.is_null());
+    // A misspelt field is dropped, as the service drops it, not echoed back.
+    spec.retain(|k, v| !v.is_null() && FIELDS.contains(&k.as_str()));
     for (k, v) in [
         ("auto_stop_mins", json!(120)),
         ("min_num_clusters", json!(1)),
@@ -331,7 +349,7 @@ async fn edit(
         may(w, &id, &caller, "CAN_MANAGE")?;
         let wh = w.warehouses.get_mut(&id)?;
         let mut spec = wh.spec.clone();
-        spec.extend(body.into_iter().filter(|(k, v)| k != "id" && !v.is_null()));
+        spec.extend(body.into_iter().filter(|(k, v)| FIELDS.contains(&k.as_str()) && !v.is_null()));
         validate(&spec)?;
         wh.spec = spec;
         if wh.state == "RUNNING" {

@@ -256,9 +256,111 @@ fn as_object(v: Value) -> Map<String, Value> {
     }
 }
 
+/// The fields of a job's settings, and of one task, as the API takes them.
+const SETTINGS_FIELDS: &[&str] = &[
+    "budget_policy_id",
+    "continuous",
+    "deployment",
+    "description",
+    "duration_target",
+    "edit_mode",
+    "email_notifications",
+    "environment_variables",
+    "environments",
+    "format",
+    "git_source",
+    "health",
+    "job_clusters",
+    "max_concurrent_runs",
+    "name",
+    "notification_settings",
+    "parameters",
+    "parent_path",
+    "performance_target",
+    "queue",
+    "run_as",
+    "schedule",
+    "tags",
+    "tasks",
+    "timeout_seconds",
+    "trigger",
+    "triggers",
+    "usage_policy_id",
+    "webhook_notifications",
+];
+const TASK_FIELDS: &[&str] = &[
+    "task_key",
+    "ai_function_task",
+    "ai_runtime_task",
+    "alert_task",
+    "clean_rooms_notebook_task",
+    "compute",
+    "condition_task",
+    "dashboard_task",
+    "dbt_cloud_task",
+    "dbt_platform_task",
+    "dbt_task",
+    "depends_on",
+    "description",
+    "disable_auto_optimization",
+    "disabled",
+    "email_notifications",
+    "environment_key",
+    "environment_variables_key",
+    "existing_cluster_id",
+    "for_each_task",
+    "gen_ai_compute_task",
+    "health",
+    "job_cluster_key",
+    "libraries",
+    "max_retries",
+    "min_retry_interval_millis",
+    "new_cluster",
+    "notebook_task",
+    "notification_settings",
+    "pipeline_task",
+    "power_bi_task",
+    "python_operator_task",
+    "python_wheel_task",
+    "retry_on_timeout",
+    "run_if",
+    "run_job_task",
+    "spark_jar_task",
+    "spark_python_task",
+    "spark_submit_task",
+    "sql_task",
+    "timeout_seconds",
+    "webhook_notifications",
+];
+
+/// Only the fields the API has: a misspelt one is dropped, as the service
+/// drops it, not stored and echoed back (at the top, in tasks, and in their
+/// clusters).
+fn known_fields(settings: &mut Map<String, Value>) {
+    settings.retain(|k, v| !v.is_null() && SETTINGS_FIELDS.contains(&k.as_str()));
+    let spec = |cluster: &mut Value| {
+        if let Value::Object(spec) = cluster {
+            spec.retain(|k, _| crate::services::clusters::SPEC_FIELDS.contains(&k.as_str()));
+        }
+    };
+    if let Some(Value::Array(tasks)) = settings.get_mut("tasks") {
+        for task in tasks.iter_mut().filter_map(Value::as_object_mut) {
+            task.retain(|k, _| TASK_FIELDS.contains(&k.as_str()));
+            if let Some(cluster) = task.get_mut("new_cluster") {
+                spec(cluster);
+            }
+        }
+    }
+    if let Some(Value::Array(clusters)) = settings.get_mut("job_clusters") {
+        for cluster in clusters.iter_mut().filter_map(|c| c.get_mut("new_cluster")) {
+            spec(cluster);
+        }
+    }
+}
+
 /// Defaults the service fills in and echoes back.
 fn with_defaults(mut settings: Map<String, Value>, version: &str) -> Map<String, Value> {
-    settings.retain(|_, v| !v.is_null());
+    known_fields(&mut settings);
     settings.remove("access_control_list");
     let defaults = [
         ("max_concurrent_runs", json!(1)),
