@@ -144,3 +144,42 @@ async fn misspelt_fields_are_dropped_not_stored_and_echoed() {
     let got = get(&c, &format!("/api/2.0/sql/warehouses/{}", wh["id"].as_str().expect("id")), json!({})).await;
     assert!(got.get("auto_stop_minutes").is_none(), "{got}");
 }
+
+#[tokio::test]
+async fn clusters_list_pages_without_repeats_while_clusters_are_created() {
+    let (_emulator, c) = start().await;
+    let mut made = Vec::new();
+    for _ in 0..5 {
+        made.push(
+            post(&c, "/api/2.1/clusters/create", cluster_spec()).await["cluster_id"].as_str().expect("id").to_string(),
+        );
+    }
+    let mut seen: Vec<String> = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut query = json!({"page_size": 2});
+        if let Some(t) = &token {
+            query["page_token"] = json!(t);
+        }
+        let page = get(&c, "/api/2.1/clusters/list", query).await;
+        seen.extend(
+            page["clusters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["cluster_id"].as_str())
+                .map(str::to_string),
+        );
+        // A newer cluster sorts first: it must not shift the pages still to come.
+        post(&c, "/api/2.1/clusters/create", cluster_spec()).await;
+        match page["next_page_token"].as_str() {
+            Some(t) => token = Some(t.to_string()),
+            None => break,
+        }
+    }
+    let unique: std::collections::BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "no cluster twice: {seen:?}");
+    assert!(made.iter().all(|id| seen.contains(id)), "every first cluster listed: {seen:?}");
+    let forged = c.api().get::<Value>("/api/2.1/clusters/list", &json!({"page_token": "page:2"})).await;
+    assert_eq!(forged.expect_err("not a token").status(), Some(400));
+}

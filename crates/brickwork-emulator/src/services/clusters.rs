@@ -14,6 +14,7 @@ use crate::schedule::Deadlines;
 use crate::services::{permissions, Event};
 use crate::settings::Settings;
 use crate::state::{now_ms, AppState, Caller};
+use base64::Engine as _;
 
 /// Spark versions offered, in the key/name patterns the SDK helpers parse.
 pub const SPARK_VERSIONS: &[(&str, &str)] = &[
@@ -673,20 +674,54 @@ async fn list(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value
             .filter(|c| pinned.is_none_or(|p| p == c.pinned))
             .filter(|c| policy.is_none_or(|p| c.spec.get("policy_id").and_then(Value::as_str) == Some(p)))
             .collect();
-        if by_name {
-            items
-                .sort_by_key(|c| c.spec.get("cluster_name").and_then(Value::as_str).unwrap_or_default().to_lowercase());
-        } else {
-            // Active clusters first, newest first.
-            items.sort_by_key(|c| (c.state == ClusterState::Terminated, std::cmp::Reverse(c.start_time)));
-        }
-        if descending {
-            items.reverse();
-        }
-        let rendered: Vec<Value> = items.iter().map(|c| c.render(false)).collect();
-        let (clusters, next) = page(&rendered, page_start(params.get("page_token"))?, page_size);
+        let key = |c: &Cluster| sort_key(c, by_name);
+        let order = |a: &SortKey, b: &SortKey| if descending { b.cmp(a) } else { a.cmp(b) };
+        items.sort_by(|a, b| order(&key(a), &key(b)));
+        // From the cursor on, in the listing's own order: clusters created or
+        // deleted between pages neither repeat nor push others out.
+        let after = params.get("page_token").map(cursor_key).transpose()?;
+        let mut rest = items
+            .into_iter()
+            .filter(|c| after.as_ref().is_none_or(|last| order(&key(c), last) == std::cmp::Ordering::Greater));
+        let page: Vec<&Cluster> = rest.by_ref().take(page_size).collect();
+        let next = match (page.last(), rest.next()) {
+            (Some(last), Some(_)) => Some(cursor(&key(last))),
+            _ => None,
+        };
+        let clusters: Vec<Value> = page.iter().map(|c| c.render(false)).collect();
         Ok(Json(page_body(json!({}), "clusters", clusters, next)))
     })
+}
+
+/// Where a cluster sorts in a listing: terminated ones last and newest
+/// first (or by name), then by id so the order is total.
+type SortKey = (bool, i64, String, String);
+
+fn sort_key(c: &Cluster, by_name: bool) -> SortKey {
+    if by_name {
+        let name = c.spec.get("cluster_name").and_then(Value::as_str).unwrap_or_default().to_lowercase();
+        (false, 0, name, c.id.clone())
+    } else {
+        (c.state == ClusterState::Terminated, -c.start_time, String::new(), c.id.clone())
+    }
+}
+
+/// A page token: the sort key of the page's last cluster, opaque to clients.
+fn cursor(key: &SortKey) -> String {
+    let text = json!([key.0, key.1, key.2, key.3]).to_string();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("clusters:{text}"))
+}
+
+fn cursor_key(token: &str) -> ApiResult<SortKey> {
+    let invalid = || ApiError::invalid(format!("Invalid page token: {token}"));
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let parts: Value =
+        serde_json::from_str(text.strip_prefix("clusters:").ok_or_else(invalid)?).map_err(|_| invalid())?;
+    match (parts[0].as_bool(), parts[1].as_i64(), parts[2].as_str(), parts[3].as_str()) {
+        (Some(a), Some(b), Some(c), Some(d)) => Ok((a, b, c.to_string(), d.to_string())),
+        _ => Err(invalid()),
+    }
 }
 
 fn cluster_id(body: &Value) -> ApiResult<String> {
