@@ -53,6 +53,23 @@ fn authenticate(state: &AppState, header: Option<&str>, workspace_url: &str) -> 
     let header = header.ok_or_else(unsupported)?;
     let (scheme, value) = header.split_once(' ').ok_or_else(unsupported)?;
     state.with(|world| {
+        let caller = credential_holder(world, scheme, value, workspace_url, unsupported)?;
+        // Admin rights are the directory's now, not what they were when the
+        // credential was made: leaving `admins` takes them from every token.
+        let admin = world.directory.is_admin(&caller.user_name);
+        Ok(Caller { admin, ..caller })
+    })
+}
+
+/// Whose credential `value` is, under `scheme`.
+fn credential_holder(
+    world: &crate::state::World,
+    scheme: &str,
+    value: &str,
+    workspace_url: &str,
+    unsupported: impl Fn() -> ApiError,
+) -> Result<Caller, ApiError> {
+    {
         if scheme.eq_ignore_ascii_case("bearer") {
             if let Some(caller) = world.identity.pats.get(value) {
                 return Ok(caller.clone());
@@ -84,5 +101,5 @@ fn authenticate(state: &AppState, header: Option<&str>, workspace_url: &str) -> 
         } else {
             Err(unsupported())
         }
-    })
+    }
 }

@@ -39,6 +39,8 @@ pub struct IssuedToken {
 pub struct Identity {
     pub pats: HashMap<String, Caller>,
     pub oauth_tokens: HashMap<String, IssuedToken>,
+    /// When issued tokens expire: they leave the map then.
+    pub oauth_expiring: crate::schedule::Deadlines<String>,
     pub grants: crate::services::oauth::Grants,
 }
 

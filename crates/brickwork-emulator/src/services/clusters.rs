@@ -120,6 +120,9 @@ impl ClusterState {
     }
 }
 
+/// Events kept per cluster.
+const EVENTS_KEPT: usize = 1_000;
+
 /// One cluster.
 #[derive(Debug, Clone)]
 pub struct Cluster {
@@ -155,6 +158,10 @@ impl Cluster {
     }
 
     fn event(&mut self, kind: &str, details: Value) {
+        // The newest events are kept: a cluster used for months keeps a bounded log.
+        if self.events.len() >= EVENTS_KEPT {
+            self.events.drain(..self.events.len() + 1 - EVENTS_KEPT);
+        }
         self.events.push(json!({"cluster_id": self.id, "timestamp": now_ms(), "type": kind, "details": details}));
     }
 

@@ -62,7 +62,15 @@ pub(super) fn ingest_error(e: IngestError) -> ApiError {
 }
 
 fn dbfs_path(raw: &str) -> ApiResult<String> {
-    absolute_path(raw.strip_prefix("dbfs:").unwrap_or(raw))
+    let path = absolute_path(raw.strip_prefix("dbfs:").unwrap_or(raw))?;
+    // Volumes are Unity Catalog's, reached through the Files API with its
+    // privilege checks; the DBFS API does not serve them.
+    if path == "/Volumes" || path.starts_with("/Volumes/") {
+        return Err(ApiError::invalid(format!(
+            "The DBFS API does not serve Unity Catalog volumes ({path}): use the Files API."
+        )));
+    }
+    Ok(path)
 }
 
 fn missing(path: &str) -> ApiError {
@@ -524,7 +532,18 @@ fn files_api_path(raw: &str) -> ApiResult<String> {
         collapsed.push('/');
         collapsed.push_str(segment);
     }
-    absolute_path(if collapsed.is_empty() { "/" } else { &collapsed })
+    let path = absolute_path(if collapsed.is_empty() { "/" } else { &collapsed })?;
+    Ok(lowercase_volume(path))
+}
+
+/// `/Volumes/c/s/v/rest`: catalog, schema and volume names are case
+/// insensitive (stored lower case); the rest of the path is not.
+fn lowercase_volume(path: String) -> String {
+    let Some(rest) = path.strip_prefix("/Volumes/") else { return path };
+    let mut parts = rest.splitn(4, '/');
+    let names: Vec<String> = parts.by_ref().take(3).map(str::to_lowercase).collect();
+    let tail = parts.next().map(|t| format!("/{t}")).unwrap_or_default();
+    format!("/Volumes/{}{tail}", names.join("/"))
 }
 
 /// `/api/2.0/fs/files{path}`: PUT upload, GET download, HEAD metadata,

@@ -42,6 +42,15 @@ impl super::Service for Api {
     fn routes(&self) -> Router<AppState> {
         routes()
     }
+
+    /// Expired access tokens leave as their deadlines come: the map holds live ones.
+    fn advance(&self, world: &mut crate::state::World, now: Instant) {
+        for (_, token) in world.identity.oauth_expiring.due(now) {
+            if world.identity.oauth_tokens.get(&token).is_some_and(|t| t.expires_at <= now) {
+                world.identity.oauth_tokens.remove(&token);
+            }
+        }
+    }
 }
 
 fn routes() -> Router<AppState> {
@@ -333,6 +342,7 @@ fn issue(s: &AppState, grant: Grant) -> Response {
     s.with(|w| {
         let expires_at = Instant::now() + Duration::from_secs(lifetime);
         w.identity.oauth_tokens.insert(access_token.clone(), IssuedToken { caller: grant.caller, expires_at });
+        w.identity.oauth_expiring.schedule(expires_at, access_token.clone());
         if let (Some(token), Some(refresh)) = (&refresh_token, grant.refresh) {
             w.identity.grants.refresh_tokens.insert(token.clone(), refresh);
         }

@@ -318,7 +318,7 @@ async fn get_pipeline(
 
 async fn list(State(s): State<AppState>, Extension(caller): Extension<Caller>, params: Params) -> ApiResult {
     let size = params.int("max_results")?.unwrap_or(25).clamp(1, MAX_PAGE as i64) as usize;
-    let after = params.get("page_token").map(str::to_string);
+    let after = params.get("page_token").map(pipeline_after).transpose()?;
     // `name LIKE '%part%'`, the filter the SDKs document; other filters are taken as none.
     let like = params.get("filter").and_then(|f| {
         let pattern = f.trim().strip_prefix("name LIKE ")?.trim().trim_matches('\'');
@@ -338,7 +338,7 @@ async fn list(State(s): State<AppState>, Extension(caller): Extension<Caller>, p
             .filter(|(id, _)| may(w, id, &caller, "CAN_VIEW").is_ok());
         let page: Vec<(&String, &Pipeline)> = matching.by_ref().take(size).collect();
         let next = match (page.last(), matching.next()) {
-            (Some((last, _)), Some(_)) => Some((*last).clone()),
+            (Some((last, _)), Some(_)) => Some(pipeline_cursor(last)),
             _ => None,
         };
         let items: Vec<Value> = page.iter().map(|(id, p)| summary(w, id, p, now)).collect();
@@ -628,6 +628,22 @@ async fn events(
         let (items, next) = crate::api::page(&rendered, start, size);
         Ok(Json(page_body(json!({}), "events", items, next)))
     })
+}
+
+/// A `pipelines` page token: the last pipeline id of the page, opaque.
+fn pipeline_cursor(last: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("pipelines:{last}"))
+}
+
+fn pipeline_after(token: &str) -> ApiResult<String> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.strip_prefix("pipelines:").map(str::to_string))
+        .ok_or_else(|| ApiError::invalid(format!("Invalid page token: {token}")))
 }
 
 fn short(id: &str) -> &str {

@@ -128,8 +128,8 @@ pub fn apply(world: &World, pool_id: &str, caller: &Caller, spec: &mut Map<Strin
     }
     spec.insert("node_type_id".into(), json!(pool.node_type_id));
     spec.entry("driver_node_type_id").or_insert_with(|| json!(pool.node_type_id));
-    let wanted = spec.get("num_workers").and_then(Value::as_i64).unwrap_or(0) + 1;
-    if pool.max_capacity.is_some_and(|max| used(world, pool_id) + wanted > max) {
+    let wanted = spec.get("num_workers").and_then(Value::as_i64).unwrap_or(0).saturating_add(1);
+    if pool.max_capacity.is_some_and(|max| used(world, pool_id).saturating_add(wanted) > max) {
         return Err(ApiError::new(
             400,
             "RESOURCE_EXHAUSTED",

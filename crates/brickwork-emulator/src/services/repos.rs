@@ -89,11 +89,16 @@ impl super::Service for Api {
     }
 
     fn on_event(&self, world: &mut World, event: &super::Event) {
-        // A Git folder deleted through the workspace API is gone here too.
-        if let super::Event::ObjectGone { object_id } = event {
-            if let Some(id) = object_id.strip_prefix("/repos/").and_then(|id| id.parse().ok()) {
-                world.repos.repos.remove(&id);
+        match event {
+            // A Git folder deleted through the workspace API is gone here too.
+            super::Event::ObjectGone { object_id } => {
+                if let Some(id) = object_id.strip_prefix("/repos/").and_then(|id| id.parse().ok()) {
+                    world.repos.repos.remove(&id);
+                }
             }
+            // A deleted principal's credentials go with it.
+            super::Event::PrincipalDeleted { name } => world.repos.credentials.retain(|_, c| c.owner != *name),
+            _ => {}
         }
     }
 }

@@ -62,7 +62,7 @@ struct Part {
 
 impl Default for Uploads {
     fn default() -> Self {
-        let seed: [u8; 32] = std::array::from_fn(|_| fastrand::u8(..));
+        let seed: [u8; 32] = crate::ids::secure_bytes();
         Uploads { sessions: HashMap::new(), key: hmac::Key::new(hmac::HMAC_SHA256, &seed) }
     }
 }

@@ -281,6 +281,12 @@ fn may(w: &World, path: &str, caller: &Caller, level: &str) -> ApiResult<()> {
     )))
 }
 
+/// `Ok` when `caller` may read the object at `path`.
+pub fn may_read(w: &World, path: &str, caller: &Caller) -> ApiResult<()> {
+    let path = canonical(path)?;
+    may(w, &path, caller, "CAN_READ")
+}
+
 /// `Ok` when `caller` may make or change objects at `path`.
 pub fn may_write(w: &World, path: &str, caller: &Caller) -> ApiResult<()> {
     may(w, path, caller, "CAN_EDIT")

@@ -116,6 +116,23 @@ pub fn allows(w: &World, caller: &Caller, kind: Kind, name: &str, privilege: &st
     })
 }
 
+/// Whether `caller` may see the securable at all: an admin, an owner of it
+/// or of what holds it, or one granted anything there.
+pub(super) fn sees(w: &World, caller: &Caller, kind: Kind, name: &str) -> bool {
+    if caller.admin {
+        return true;
+    }
+    let who = principals(w, caller);
+    lineage(kind, name).into_iter().any(|(k, n)| {
+        let owned = super::store(w).get(k, &n).is_some_and(|s| who.contains(&s.owner));
+        let granted = super::store(w)
+            .grants
+            .get(&(k, n.clone()))
+            .is_some_and(|by| who.iter().any(|p| by.get(p).is_some_and(|set| !set.is_empty())));
+        owned || granted
+    })
+}
+
 /// `Ok` when `caller` holds every privilege listed on the securable, as
 /// Unity Catalog names the first one missing.
 pub(super) fn require(w: &World, caller: &Caller, needs: &[(Kind, &str, &str)]) -> ApiResult<()> {
@@ -207,10 +224,22 @@ fn assignments(w: &World, kind: Kind, name: &str, principal: Option<&str>) -> Ve
         .collect()
 }
 
-async fn read(State(s): State<AppState>, Path((kind, name)): Path<(String, String)>, params: Params) -> ApiResult {
+fn hidden(kind: Kind, name: &str) -> ApiError {
+    ApiError::permission_denied(format!("User does not have any privilege on {} '{name}'.", kind.title()))
+}
+
+async fn read(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((kind, name)): Path<(String, String)>,
+    params: Params,
+) -> ApiResult {
     let principal = params.get("principal").map(str::to_string);
     s.with(|w| {
         let (kind, name) = existing(w, &kind, &name)?;
+        if !sees(w, &caller, kind, &name) {
+            return Err(hidden(kind, &name));
+        }
         Ok(Json(json!({"privilege_assignments": assignments(w, kind, &name, principal.as_deref())})))
     })
 }
@@ -275,10 +304,18 @@ async fn update(
 
 /// Every privilege each principal holds on the securable, its own grants
 /// and the ones coming down from what holds it.
-async fn effective(State(s): State<AppState>, Path((kind, name)): Path<(String, String)>, params: Params) -> ApiResult {
+async fn effective(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((kind, name)): Path<(String, String)>,
+    params: Params,
+) -> ApiResult {
     let principal = params.get("principal").map(str::to_string);
     s.with(|w| {
         let (kind, name) = existing(w, &kind, &name)?;
+        if !sees(w, &caller, kind, &name) {
+            return Err(hidden(kind, &name));
+        }
         let mut by_principal: std::collections::BTreeMap<String, Vec<Value>> = std::collections::BTreeMap::new();
         for (k, n) in lineage(kind, &name) {
             for (who, set) in super::store(w).grants.get(&(k, n.clone())).into_iter().flatten() {

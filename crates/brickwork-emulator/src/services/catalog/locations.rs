@@ -81,6 +81,9 @@ fn credential_fields(w: &mut World, r: CredentialRequest) -> Map<String, Value> 
     if let Some(Value::Object(sp)) = fields.get_mut("azure_service_principal") {
         sp.remove("client_secret");
     }
+    if let Some(Value::Object(token)) = fields.get_mut("cloudflare_api_token") {
+        token.remove("secret_access_key");
+    }
     fields.insert("id".into(), json!(w.catalog.fresh_id()));
     fields
 }
@@ -108,19 +111,38 @@ fn found(w: &World, kind: Kind, name: &str) -> ApiResult<Value> {
     Ok(render(kind, name, s))
 }
 
-async fn get_credential(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult {
-    s.with(|w| Ok(Json(found(w, Kind::Credential, &name.to_lowercase())?)))
+/// The securable, if `caller` may see it (else a permission error).
+fn visible(w: &World, caller: &Caller, kind: Kind, name: &str) -> ApiResult<Value> {
+    let answer = found(w, kind, name)?;
+    if !super::grants::sees(w, caller, kind, name) {
+        return Err(ApiError::permission_denied(format!(
+            "User does not have any privilege on {} '{name}'.",
+            kind.title()
+        )));
+    }
+    Ok(answer)
 }
 
-async fn list_credentials(State(s): State<AppState>, params: Params) -> ApiResult {
+async fn get_credential(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> ApiResult {
+    s.with(|w| Ok(Json(visible(w, &caller, Kind::Credential, &name.to_lowercase())?)))
+}
+
+async fn list_credentials(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    params: Params,
+) -> ApiResult {
     let after = resume_after(&params)?;
     s.with(|w| {
-        Ok(Json(listed(
-            w.catalog.children(Kind::Credential, "", after.as_deref()),
-            Kind::Credential,
-            &params,
-            "storage_credentials",
-        )?))
+        let items = w
+            .catalog
+            .children(Kind::Credential, "", after.as_deref())
+            .filter(|(n, _)| super::grants::sees(w, &caller, Kind::Credential, n));
+        Ok(Json(listed(items, Kind::Credential, &params, "storage_credentials")?))
     })
 }
 
@@ -293,19 +315,22 @@ async fn create_location(
     })
 }
 
-async fn get_location(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult {
-    s.with(|w| Ok(Json(found(w, Kind::Location, &name.to_lowercase())?)))
+async fn get_location(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> ApiResult {
+    s.with(|w| Ok(Json(visible(w, &caller, Kind::Location, &name.to_lowercase())?)))
 }
 
-async fn list_locations(State(s): State<AppState>, params: Params) -> ApiResult {
+async fn list_locations(State(s): State<AppState>, Extension(caller): Extension<Caller>, params: Params) -> ApiResult {
     let after = resume_after(&params)?;
     s.with(|w| {
-        Ok(Json(listed(
-            w.catalog.children(Kind::Location, "", after.as_deref()),
-            Kind::Location,
-            &params,
-            "external_locations",
-        )?))
+        let items = w
+            .catalog
+            .children(Kind::Location, "", after.as_deref())
+            .filter(|(n, _)| super::grants::sees(w, &caller, Kind::Location, n));
+        Ok(Json(listed(items, Kind::Location, &params, "external_locations")?))
     })
 }
 

@@ -130,7 +130,8 @@ impl Catalog {
             });
         };
         let mut names = vec!["main.default".to_string()];
-        names.extend(volumes.iter().cloned());
+        // Names are case insensitive: stored lower case, as the API stores them.
+        names.extend(volumes.iter().map(|v| v.to_lowercase()));
         for full in names {
             let parts: Vec<&str> = full.split('.').collect();
             if let Some(cat) = parts.first() {

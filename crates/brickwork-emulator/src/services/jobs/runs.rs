@@ -465,6 +465,11 @@ fn start_task(world: &mut World, run: &mut Run, i: usize, now: Instant) -> bool 
     task.start_time = now_ms();
     task.life = "PENDING";
     let spec = task.spec.clone();
+    // The run acts as its identity: what it may not touch fails the task.
+    if let Err(denied) = run_may(world, run, &spec) {
+        run.tasks[i].finish("INTERNAL_ERROR", "FAILED", denied.message);
+        return true;
+    }
     // A pipeline task starts an update of its pipeline and ends with it.
     if let Some(pipeline) = spec.get("pipeline_task").and_then(|t| t.get("pipeline_id")).and_then(Value::as_str) {
         let full_refresh = spec.get("pipeline_task").and_then(|t| t.get("full_refresh")).and_then(Value::as_bool);
@@ -542,6 +547,49 @@ fn start_task(world: &mut World, run: &mut Run, i: usize, now: Instant) -> bool 
         }
     }
     true
+}
+
+/// Who a run acts as: a job's runs as the job's owner (its creator here),
+/// a one-time run as whoever submitted it.
+fn run_identity(world: &World, run: &Run) -> Caller {
+    let owner = run.job_id.and_then(|id| world.jobs.jobs.get(&id)).map(|job| job.creator.clone());
+    let user_name = owner.unwrap_or_else(|| run.creator.clone());
+    let admin = world.directory.is_admin(&user_name);
+    Caller { user_name, admin }
+}
+
+/// Whether the run's identity may use what the task names: its notebook
+/// (read), its existing cluster (attach; restart when terminated), its
+/// pipeline (run).
+fn run_may(world: &World, run: &Run, spec: &Map<String, Value>) -> ApiResult<()> {
+    use crate::services::permissions::{allows, CLUSTERS, PIPELINES};
+    let who = run_identity(world, run);
+    if who.admin {
+        return Ok(());
+    }
+    let denied = |what: String| {
+        Err(ApiError::permission_denied(format!("{} does not have permission to use {what}.", who.user_name)))
+    };
+    if let Some(path) = spec.get("notebook_task").and_then(|t| t.get("notebook_path")).and_then(Value::as_str) {
+        if crate::services::workspace::may_read(world, path, &who).is_err() {
+            return denied(format!("notebook {path}"));
+        }
+    }
+    if let Some(id) = spec.get("existing_cluster_id").and_then(Value::as_str) {
+        let level = match world.clusters.get(id).map(|c| c.state) {
+            Ok(ClusterState::Terminated) => "CAN_RESTART",
+            _ => "CAN_ATTACH_TO",
+        };
+        if world.clusters.get(id).is_ok() && !allows(world, &CLUSTERS, id, &who, level) {
+            return denied(format!("cluster {id}"));
+        }
+    }
+    if let Some(id) = spec.get("pipeline_task").and_then(|t| t.get("pipeline_id")).and_then(Value::as_str) {
+        if world.pipelines.exists(id) && !allows(world, &PIPELINES, id, &who, "CAN_RUN") {
+            return denied(format!("pipeline {id}"));
+        }
+    }
+    Ok(())
 }
 
 /// `Some(result)` when `run_if` says the task must not run given its upstream results.
@@ -985,7 +1033,6 @@ async fn list_runs(
         // names: a page costs its own runs, not the whole history.
         let ids = w.jobs.run_ids_before(job_id, active_only, before.unwrap_or(i64::MAX));
         let mut matching = ids
-            .into_iter()
             .filter_map(|id| w.jobs.run(id))
             .filter(|r| caller.admin || super::may_run(w, r.run_id, &caller, "CAN_VIEW").is_ok())
             .filter(|r| !completed_only || !r.is_active())
