@@ -66,3 +66,31 @@ def test_notebook_and_warehouse_permissions(w, user_w):
     with pytest.raises(PermissionDenied):
         user_w.warehouses.delete(warehouse.id)
     w.warehouses.delete(warehouse.id)
+
+
+def test_a_job_created_with_an_access_control_list_follows_it(w, user_w):
+    job = w.jobs.create(name="shared-at-birth", access_control_list=[
+        jobs.JobAccessControlRequest(user_name=USER_NAME, permission_level=jobs.JobPermissionLevel.CAN_MANAGE_RUN)])
+    assert user_w.jobs.get(job.job_id).settings.name == "shared-at-birth"
+    user_w.jobs.cancel_all_runs(job_id=job.job_id)
+    with pytest.raises(PermissionDenied):
+        user_w.jobs.delete(job.job_id)
+    with pytest.raises(InvalidParameterValue):
+        w.jobs.create(name="bad-acl", access_control_list=[
+            jobs.JobAccessControlRequest(user_name="nobody@example.com",
+                                         permission_level=jobs.JobPermissionLevel.CAN_VIEW)])
+    assert "bad-acl" not in [j.settings.name for j in w.jobs.list()]
+    w.jobs.delete(job.job_id)
+
+
+def test_statements_need_can_use_on_their_warehouse(w, user_w):
+    warehouse = w.warehouses.create(name="acl-sql", cluster_size="2X-Small").result()
+    with pytest.raises(PermissionDenied):
+        user_w.statement_execution.execute_statement(statement="SELECT 1", warehouse_id=warehouse.id)
+    w.warehouses.update_permissions(warehouse.id, access_control_list=[
+        sql.WarehouseAccessControlRequest(user_name=USER_NAME, permission_level=sql.WarehousePermissionLevel.CAN_USE)])
+    answer = user_w.statement_execution.execute_statement(statement="SELECT 1", warehouse_id=warehouse.id,
+                                                          wait_timeout="30s")
+    assert answer.status.state == sql.StatementState.SUCCEEDED
+    assert answer.result.data_array == [["1"]]
+    w.warehouses.delete(warehouse.id)

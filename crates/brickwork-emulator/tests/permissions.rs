@@ -114,6 +114,70 @@ async fn jobs_are_seen_and_run_by_level_and_keep_exactly_one_owner() {
 }
 
 #[tokio::test]
+async fn the_access_control_list_sent_with_a_create_or_submit_is_the_objects_list() {
+    let (emulator, admin, user) = started().await;
+    let me = emulator.settings().user_name.clone();
+    let count = || async { get(&admin, "/api/2.2/jobs/list", json!({})).await["jobs"].as_array().map_or(0, Vec::len) };
+
+    // A bad entry creates nothing.
+    for bad in [
+        json!([{"user_name": USER, "permission_level": "CAN_READ"}]),
+        json!([{"user_name": "nobody@example.com", "permission_level": "CAN_VIEW"}]),
+        json!([{"user_name": USER, "permission_level": "IS_OWNER"}, {"group_name": "users", "permission_level": "IS_OWNER"}]),
+    ] {
+        let err = admin
+            .api()
+            .post::<Value>("/api/2.2/jobs/create", &json!({"name": "bad", "access_control_list": bad}))
+            .await
+            .expect_err("refused");
+        assert!(err.is(ErrorKind::InvalidParameterValue), "{err}");
+    }
+    assert_eq!(count().await, 0);
+
+    // The list is the job's: the user may view it, and another owner leaves the creator managing.
+    let acl = json!([{"user_name": USER, "permission_level": "CAN_VIEW"}]);
+    let job_id = post(&admin, "/api/2.2/jobs/create", json!({"name": "shared", "access_control_list": acl})).await
+        ["job_id"]
+        .clone();
+    assert_eq!(get(&user, "/api/2.2/jobs/get", json!({"job_id": job_id})).await["job_id"], job_id);
+    let err = denied(&user, "/api/2.2/jobs/run-now", json!({"job_id": job_id})).await;
+    assert!(err.is(ErrorKind::PermissionDenied), "{err}");
+    let settings = get(&admin, "/api/2.2/jobs/get", json!({"job_id": job_id})).await["settings"].clone();
+    assert!(settings.get("access_control_list").is_none(), "not a setting: {settings}");
+
+    let acl = json!([{"user_name": USER, "permission_level": "IS_OWNER"}]);
+    let owned = post(&admin, "/api/2.2/jobs/create", json!({"name": "theirs", "access_control_list": acl})).await
+        ["job_id"]
+        .clone();
+    let list = get(&admin, &format!("/api/2.0/permissions/jobs/{owned}"), json!({})).await;
+    let level_of = |who: &str| {
+        list["access_control_list"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["user_name"] == who)
+            .map(|e| e["all_permissions"][0]["permission_level"].clone())
+    };
+    assert_eq!(level_of(USER), Some(json!("IS_OWNER")), "{list}");
+    assert_eq!(level_of(&me), Some(json!("CAN_MANAGE")), "{list}");
+    post(&user, "/api/2.2/jobs/delete", json!({"job_id": owned})).await;
+
+    // A one-time run is seen by whoever its list names, and by no one else.
+    let task = json!({"task_key": "t", "existing_cluster_id": "none", "notebook_task": {"notebook_path": "/x"}});
+    let submit = |acl: Value| json!({"run_name": "once", "tasks": [task.clone()], "access_control_list": acl});
+    let private = post(&admin, "/api/2.2/jobs/runs/submit", submit(json!([]))).await["run_id"].clone();
+    let shared =
+        post(&admin, "/api/2.2/jobs/runs/submit", submit(json!([{"user_name": USER, "permission_level": "CAN_VIEW"}])))
+            .await["run_id"]
+            .clone();
+    assert_eq!(get(&user, "/api/2.2/jobs/runs/get", json!({"run_id": shared})).await["run_id"], shared);
+    let err = user.api().get::<Value>("/api/2.2/jobs/runs/get", &json!({"run_id": private})).await.expect_err("hidden");
+    assert!(err.is(ErrorKind::PermissionDenied), "{err}");
+    let err = denied(&user, "/api/2.2/jobs/runs/cancel", json!({"run_id": shared})).await;
+    assert!(err.is(ErrorKind::PermissionDenied), "{err}");
+}
+
+#[tokio::test]
 async fn notebooks_follow_their_folders_and_homes_and_shared_are_open() {
     let (_emulator, admin, user) = started().await;
     upload(&admin, "/Users/admin@example.com/team/nb", "print(1)").await;

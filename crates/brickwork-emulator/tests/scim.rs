@@ -77,3 +77,48 @@ async fn deleting_a_user_revokes_their_tokens() {
     let err = leaver.api().get::<Value>(&format!("{SCIM}/Me"), &()).await.expect_err("token revoked");
     assert_eq!(err.status(), Some(403), "{err:?}");
 }
+
+#[tokio::test]
+async fn renames_deletions_and_admins_membership_take_effect_on_the_next_request() {
+    let (emulator, c) = start_with(fast().user("dana@example.com", "dapi-dana")).await;
+    let dana = client(&emulator, "dapi-dana").await;
+    let found = get(&c, &format!("{SCIM}/Users"), json!({"filter": "userName eq \"dana@example.com\""})).await;
+    let dana_id = found["Resources"][0]["id"].as_str().expect("id").to_string();
+
+    // Joining `admins` makes the next request an admin's; leaving it undoes that.
+    let admins = get(&c, &format!("{SCIM}/Groups"), json!({"filter": "displayName eq \"admins\""})).await;
+    let admins_id = admins["Resources"][0]["id"].as_str().expect("admins").to_string();
+    let denied = dana.api().post::<Value>(&format!("{SCIM}/Groups"), &json!({"displayName": "ops"})).await;
+    assert_eq!(denied.expect_err("not yet an admin").kind(), ErrorKind::PermissionDenied);
+    let join =
+        json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": dana_id}]}]});
+    c.api().patch::<Value>(&format!("{SCIM}/Groups/{admins_id}"), &join).await.expect("join admins");
+    let ops =
+        post(&dana, &format!("{SCIM}/Groups"), json!({"displayName": "ops", "members": [{"value": dana_id}]})).await;
+    let ops_id = ops["id"].as_str().expect("id").to_string();
+    let leave = json!({"schemas": [PATCH], "Operations": [{"op": "remove", "path": format!("members[value eq \"{dana_id}\"]")}]});
+    c.api().patch::<Value>(&format!("{SCIM}/Groups/{admins_id}"), &leave).await.expect("leave admins");
+    let denied = dana.api().post::<Value>(&format!("{SCIM}/Groups"), &json!({"displayName": "ops2"})).await;
+    assert_eq!(denied.expect_err("no longer an admin").kind(), ErrorKind::PermissionDenied);
+
+    // A deleted group leaves its members' `groups`.
+    let me = get(&dana, &format!("{SCIM}/Me"), json!({})).await;
+    assert!(me["groups"].as_array().expect("groups").iter().any(|g| g["display"] == "ops"), "{me}");
+    c.api().delete::<Value>(&format!("{SCIM}/Groups/{ops_id}"), &json!({})).await.ok();
+    let me = get(&dana, &format!("{SCIM}/Me"), json!({})).await;
+    let groups: Vec<&Value> = me["groups"].as_array().into_iter().flatten().collect();
+    assert!(groups.iter().all(|g| g["display"] != "ops" && g["display"] != "admins"), "{me}");
+
+    // A renamed user frees the old name and holds the new one.
+    let carl = post(&c, &format!("{SCIM}/Users"), json!({"userName": "carl@example.com"})).await;
+    let carl_id = carl["id"].as_str().expect("id").to_string();
+    c.api()
+        .put::<Value>(&format!("{SCIM}/Users/{carl_id}"), &json!({"userName": "carlos@example.com"}))
+        .await
+        .expect("rename");
+    let taken = c.api().post::<Value>(&format!("{SCIM}/Users"), &json!({"userName": "CARLOS@example.com"})).await;
+    assert_eq!(taken.expect_err("new name taken").status(), Some(409));
+    post(&c, &format!("{SCIM}/Users"), json!({"userName": "carl@example.com"})).await;
+    let by_new = get(&c, &format!("{SCIM}/Users"), json!({"filter": "userName eq \"carlos@example.com\""})).await;
+    assert_eq!(by_new["Resources"][0]["id"], carl_id.as_str());
+}

@@ -673,7 +673,7 @@ async fn list(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value
     let by_name = params.get("sort_by.field") == Some("CLUSTER_NAME");
     let descending = params.get("sort_by.direction") == Some("DESC");
     s.with(|w| {
-        let mut items: Vec<&Cluster> = w
+        let items: Vec<&Cluster> = w
             .clusters
             .iter()
             .filter(|c| states.is_empty() || states.contains(&c.state.wire()))
@@ -683,18 +683,23 @@ async fn list(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value
             .collect();
         let key = |c: &Cluster| sort_key(c, by_name);
         let order = |a: &SortKey, b: &SortKey| if descending { b.cmp(a) } else { a.cmp(b) };
-        items.sort_by(|a, b| order(&key(a), &key(b)));
         // From the cursor on, in the listing's own order: clusters created or
         // deleted between pages neither repeat nor push others out.
         let after = params.get("page_token").map(cursor_key).transpose()?;
-        let mut rest = items
+        let mut rest: Vec<(SortKey, &Cluster)> = items
             .into_iter()
-            .filter(|c| after.as_ref().is_none_or(|last| order(&key(c), last) == std::cmp::Ordering::Greater));
-        let page: Vec<&Cluster> = rest.by_ref().take(page_size).collect();
-        let next = match (page.last(), rest.next()) {
-            (Some(last), Some(_)) => Some(cursor(&key(last))),
-            _ => None,
-        };
+            .map(|c| (key(c), c))
+            .filter(|(k, _)| after.as_ref().is_none_or(|last| order(k, last) == std::cmp::Ordering::Greater))
+            .collect();
+        // Only the page (and one more, to know a next page exists) is sorted.
+        let more = rest.len() > page_size;
+        if more {
+            rest.select_nth_unstable_by(page_size, |a, b| order(&a.0, &b.0));
+            rest.truncate(page_size);
+        }
+        rest.sort_by(|a, b| order(&a.0, &b.0));
+        let next = rest.last().filter(|_| more).map(|(k, _)| cursor(k));
+        let page: Vec<&Cluster> = rest.into_iter().map(|(_, c)| c).collect();
         let clusters: Vec<Value> = page.iter().map(|c| c.render(false)).collect();
         Ok(Json(page_body(json!({}), "clusters", clusters, next)))
     })

@@ -92,6 +92,9 @@ pub static WAREHOUSES: Kind = kind("sql/warehouses", "warehouses", WAREHOUSE_LEV
 pub static CLUSTER_POLICIES: Kind = kind("cluster-policies", "cluster-policy", USE_LEVELS, "CAN_USE", false);
 pub static INSTANCE_POOLS: Kind = kind("instance-pools", "instance-pool", POOL_LEVELS, "CAN_MANAGE", false);
 pub static TOKENS: Kind = kind("authorization", "tokens", USE_LEVELS, "CAN_USE", false);
+/// One-time runs (`runs/submit`): their list comes with the submit and has
+/// no Permissions API route of its own.
+pub static SUBMITTED_RUNS: Kind = kind("runs", "run", JOB_LEVELS, "IS_OWNER", true);
 
 static KINDS: &[&Kind] = &[
     &CLUSTERS,
@@ -178,6 +181,52 @@ impl Permissions {
 pub fn created(world: &mut World, kind: &Kind, id: &str, creator: &Caller) {
     let principal = Grantee::of(world, creator);
     world.permissions.acls.entry(kind.object_id(id)).or_default().insert(principal, kind.creator);
+}
+
+/// An `access_control_list` sent with a create (`jobs/create`,
+/// `runs/submit`), checked before the object exists so a bad entry creates
+/// nothing.
+#[derive(Debug, Default)]
+pub struct InitialAcl(Vec<(Grantee, &'static str)>);
+
+/// Check the `access_control_list` of a create request for `kind`.
+pub fn initial_acl(world: &World, kind: &Kind, list: Option<&Value>) -> ApiResult<InitialAcl> {
+    let Some(list) = list.filter(|l| !l.is_null()) else {
+        return Ok(InitialAcl::default());
+    };
+    let access_control_list: Vec<Entry> = serde_json::from_value(list.clone())
+        .map_err(|e| ApiError::invalid(format!("Invalid access_control_list: {e}")))?;
+    let asked = entries(world, kind, AclRequest { access_control_list })?;
+    if kind.one_owner && asked.iter().filter(|(_, level)| *level == "IS_OWNER").count() > 1 {
+        let noun = kind.object_type.trim_end_matches('s');
+        return Err(ApiError::invalid(format!("The {noun} must have exactly one owner.")));
+    }
+    Ok(InitialAcl(asked))
+}
+
+/// Install the list of a new object: its entries, and the creator's level
+/// unless the list names another owner (then the creator manages it).
+pub fn created_with(world: &mut World, kind: &Kind, id: &str, creator: &Caller, acl: InitialAcl) {
+    let principal = Grantee::of(world, creator);
+    let mut entries: BTreeMap<Grantee, &'static str> = acl.0.into_iter().collect();
+    let owner_named = kind.one_owner && entries.values().any(|l| *l == "IS_OWNER");
+    let creator_level = if owner_named { "CAN_MANAGE" } else { kind.creator };
+    let keeps_own_entry = match entries.get(&principal).and_then(|l| kind.rank(l)) {
+        // Without another owner the creator owns it, whatever they listed.
+        Some(_) if kind.one_owner && !owner_named => false,
+        Some(listed) => kind.rank(creator_level).is_none_or(|level| listed >= level),
+        None => false,
+    };
+    if !keeps_own_entry {
+        entries.insert(principal, creator_level);
+    }
+    world.permissions.acls.insert(kind.object_id(id), entries);
+}
+
+/// Whether a one-time run's list (if any) gives `caller` `level`.
+pub fn run_allows(world: &World, run_id: i64, caller: &Caller, level: &str) -> bool {
+    world.permissions.acls.contains_key(&SUBMITTED_RUNS.object_id(&run_id.to_string()))
+        && allows(world, &SUBMITTED_RUNS, &run_id.to_string(), caller, level)
 }
 
 /// The rank of the level `caller` holds on the object (`None`: no access).

@@ -6,7 +6,7 @@
 //! dropped, a field of the wrong type is a 400, and what is stored is what
 //! `GET` shows.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -99,23 +99,34 @@ pub struct ServicePrincipal {
     pub external_id: Option<String>,
 }
 
-/// Users, groups, service principals and group membership, by id.
+/// Users, groups, service principals and group membership, by id, with
+/// the indexes a request needs (by name, groups of a member) so a lookup
+/// costs the same with ten principals as with a hundred thousand.
 #[derive(Debug, Default)]
 pub struct Directory {
-    pub users: BTreeMap<i64, User>,
-    pub groups: BTreeMap<i64, Group>,
-    pub service_principals: BTreeMap<i64, ServicePrincipal>,
+    users: BTreeMap<i64, User>,
+    groups: BTreeMap<i64, Group>,
+    service_principals: BTreeMap<i64, ServicePrincipal>,
     /// Group id -> member ids (users, service principals or groups).
-    pub members: BTreeMap<i64, BTreeSet<i64>>,
+    members: BTreeMap<i64, BTreeSet<i64>>,
+    /// Member id -> the groups it is directly in (the reverse of `members`).
+    member_of: HashMap<i64, BTreeSet<i64>>,
+    /// Lowercased unique name -> id, one map per kind: names are unique
+    /// without regard to case.
+    user_names: HashMap<String, i64>,
+    group_names: HashMap<String, i64>,
+    application_ids: HashMap<String, i64>,
 }
 
 impl Directory {
     pub fn user_id(&self, user_name: &str) -> Option<i64> {
-        self.users.iter().find(|(_, u)| u.user_name.eq_ignore_ascii_case(user_name)).map(|(id, _)| *id)
+        self.user_names.get(&user_name.to_lowercase()).copied()
     }
 
     pub fn sp_id(&self, application_id: &str) -> Option<i64> {
-        self.service_principals.iter().find(|(_, sp)| sp.application_id == application_id).map(|(id, _)| *id)
+        let id = self.application_ids.get(&application_id.to_lowercase()).copied()?;
+        // Application ids are matched exactly; the index only finds the candidate.
+        self.service_principals.get(&id).filter(|sp| sp.application_id == application_id).map(|_| id)
     }
 
     /// The names of the groups the principal named `name` is in, directly
@@ -127,7 +138,7 @@ impl Directory {
         let mut seen = BTreeSet::new();
         let mut pending = vec![start];
         while let Some(member) = pending.pop() {
-            for group in self.groups_of(member) {
+            for &group in self.groups_of(member) {
                 if seen.insert(group) {
                     pending.push(group);
                 }
@@ -153,11 +164,12 @@ impl Directory {
     pub fn is_admin(&self, name: &str) -> bool {
         let id = self.user_id(name).or_else(|| self.sp_id(name));
         let admins = self.group_id(ADMINS_GROUP);
-        matches!((id, admins), (Some(id), Some(group)) if self.members.get(&group).is_some_and(|m| m.contains(&id)))
+        matches!((id, admins), (Some(id), Some(group)) if self.groups_of(id).contains(&group))
     }
 
     fn group_id(&self, name: &str) -> Option<i64> {
-        self.groups.iter().find(|(_, g)| g.display_name == name).map(|(id, _)| *id)
+        let id = self.group_names.get(&name.to_lowercase()).copied()?;
+        self.groups.get(&id).filter(|g| g.display_name == name).map(|_| id)
     }
 
     fn exists(&self, id: i64) -> bool {
@@ -165,8 +177,13 @@ impl Directory {
     }
 
     /// The groups `member` is directly in.
-    fn groups_of(&self, member: i64) -> Vec<i64> {
-        self.members.iter().filter(|(_, m)| m.contains(&member)).map(|(g, _)| *g).collect()
+    fn groups_of(&self, member: i64) -> &BTreeSet<i64> {
+        static NONE: BTreeSet<i64> = BTreeSet::new();
+        self.member_of.get(&member).unwrap_or(&NONE)
+    }
+
+    fn members_of(&self, group: i64) -> Option<&BTreeSet<i64>> {
+        self.members.get(&group)
     }
 
     fn display_of(&self, id: i64) -> Option<String> {
@@ -179,11 +196,54 @@ impl Directory {
         self.service_principals.get(&id).map(|sp| sp.display_name.clone().unwrap_or_else(|| sp.application_id.clone()))
     }
 
-    fn remove_everywhere(&mut self, id: i64) {
-        self.members.remove(&id);
-        for members in self.members.values_mut() {
-            members.remove(&id);
+    /// Store `record` as `id`, replacing what was there and its name.
+    fn put<R: Resource>(&mut self, id: i64, record: R) {
+        let name = record.key().to_lowercase();
+        if let Some(old) = R::table(self).insert(id, record) {
+            R::names(self).remove(&old.key().to_lowercase());
         }
+        R::names(self).insert(name, id);
+    }
+
+    /// The id of the record of kind `R` whose name is `key`, without regard to case.
+    fn named<R: Resource>(&self, key: &str) -> Option<i64> {
+        R::names_ref(self).get(&key.to_lowercase()).copied()
+    }
+
+    /// Remove the record `id` of kind `R` and every membership it has.
+    fn remove<R: Resource>(&mut self, id: i64) -> Option<R> {
+        let record = R::table(self).remove(&id)?;
+        R::names(self).remove(&record.key().to_lowercase());
+        self.set_members(id, BTreeSet::new());
+        for group in self.member_of.remove(&id).unwrap_or_default() {
+            if let Some(members) = self.members.get_mut(&group) {
+                members.remove(&id);
+            }
+        }
+        Some(record)
+    }
+
+    /// Make `members` the whole membership of `group`.
+    fn set_members(&mut self, group: i64, members: BTreeSet<i64>) {
+        for old in self.members.remove(&group).unwrap_or_default() {
+            if let Some(groups) = self.member_of.get_mut(&old) {
+                groups.remove(&group);
+                if groups.is_empty() {
+                    self.member_of.remove(&old);
+                }
+            }
+        }
+        for &member in &members {
+            self.member_of.entry(member).or_default().insert(group);
+        }
+        if !members.is_empty() {
+            self.members.insert(group, members);
+        }
+    }
+
+    fn add_member(&mut self, group: i64, member: i64) {
+        self.members.entry(group).or_default().insert(member);
+        self.member_of.entry(member).or_default().insert(group);
     }
 }
 
@@ -193,7 +253,7 @@ impl World {
         for name in [USERS_GROUP, ADMINS_GROUP] {
             if self.directory.group_id(name).is_none() {
                 let id = self.next_id();
-                self.directory.groups.insert(id, Group { display_name: name.to_string(), ..Group::default() });
+                self.directory.put(id, Group { display_name: name.to_string(), ..Group::default() });
             }
         }
     }
@@ -207,7 +267,7 @@ impl World {
             None => {
                 let id = self.next_id();
                 let user = User { user_name: user_name.to_string(), active: Some(true), ..User::default() };
-                self.directory.users.insert(id, user);
+                self.directory.put(id, user);
                 id
             }
         };
@@ -228,7 +288,7 @@ impl World {
                     active: Some(true),
                     ..ServicePrincipal::default()
                 };
-                self.directory.service_principals.insert(id, sp);
+                self.directory.put(id, sp);
                 id
             }
         };
@@ -240,7 +300,7 @@ impl World {
         let groups: Vec<&str> = if admin { vec![USERS_GROUP, ADMINS_GROUP] } else { vec![USERS_GROUP] };
         for name in groups {
             if let Some(group) = self.directory.group_id(name) {
-                self.directory.members.entry(group).or_default().insert(id);
+                self.directory.add_member(group, id);
             }
         }
     }
@@ -262,6 +322,9 @@ trait Resource: Serialize + DeserializeOwned + Clone + Default + Send + 'static 
     const SCHEMA: &'static str;
     fn table(d: &mut Directory) -> &mut BTreeMap<i64, Self>;
     fn table_ref(d: &Directory) -> &BTreeMap<i64, Self>;
+    /// The index of lowercased unique names.
+    fn names(d: &mut Directory) -> &mut HashMap<String, i64>;
+    fn names_ref(d: &Directory) -> &HashMap<String, i64>;
     /// The unique name (userName, displayName, applicationId) and its field.
     fn key(&self) -> &str;
     const KEY_FIELD: &'static str;
@@ -283,6 +346,12 @@ impl Resource for User {
     }
     fn table_ref(d: &Directory) -> &BTreeMap<i64, Self> {
         &d.users
+    }
+    fn names(d: &mut Directory) -> &mut HashMap<String, i64> {
+        &mut d.user_names
+    }
+    fn names_ref(d: &Directory) -> &HashMap<String, i64> {
+        &d.user_names
     }
     fn key(&self) -> &str {
         &self.user_name
@@ -315,6 +384,12 @@ impl Resource for Group {
     fn table_ref(d: &Directory) -> &BTreeMap<i64, Self> {
         &d.groups
     }
+    fn names(d: &mut Directory) -> &mut HashMap<String, i64> {
+        &mut d.group_names
+    }
+    fn names_ref(d: &Directory) -> &HashMap<String, i64> {
+        &d.group_names
+    }
     fn key(&self) -> &str {
         &self.display_name
     }
@@ -330,6 +405,12 @@ impl Resource for ServicePrincipal {
     }
     fn table_ref(d: &Directory) -> &BTreeMap<i64, Self> {
         &d.service_principals
+    }
+    fn names(d: &mut Directory) -> &mut HashMap<String, i64> {
+        &mut d.application_ids
+    }
+    fn names_ref(d: &Directory) -> &HashMap<String, i64> {
+        &d.application_ids
     }
     fn key(&self) -> &str {
         &self.application_id
@@ -396,13 +477,13 @@ fn render<R: Resource>(d: &Directory, id: i64, record: &R) -> Value {
     out["schemas"] = json!([R::SCHEMA]);
     let groups: Vec<Value> = d
         .groups_of(id)
-        .into_iter()
-        .map(|g| json!({"value": g.to_string(), "display": d.display_of(g), "type": "direct", "$ref": format!("Groups/{g}")}))
+        .iter()
+        .map(|&g| json!({"value": g.to_string(), "display": d.display_of(g), "type": "direct", "$ref": format!("Groups/{g}")}))
         .collect();
     if !groups.is_empty() {
         out["groups"] = json!(groups);
     }
-    if let Some(members) = d.members.get(&id).filter(|_| R::KIND == "Group") {
+    if let Some(members) = d.members_of(id).filter(|_| R::KIND == "Group") {
         let members: Vec<Value> = members
             .iter()
             .map(|m| json!({"value": m.to_string(), "display": d.display_of(*m), "$ref": member_ref(d, *m)}))
@@ -418,8 +499,8 @@ fn render<R: Resource>(d: &Directory, id: i64, record: &R) -> Value {
 /// `/Me`: the caller as a SCIM user. A service principal shows as a user
 /// named by its application id, as workspaces answer it.
 pub fn me(w: &mut World, caller: &Caller) -> Value {
-    if let Some(sp) = w.directory.sp_id(&caller.user_name) {
-        let record = &w.directory.service_principals[&sp];
+    let sp = w.directory.sp_id(&caller.user_name);
+    if let Some((sp, record)) = sp.and_then(|id| w.directory.service_principals.get(&id).map(|r| (id, r))) {
         let as_user = User {
             user_name: record.application_id.clone(),
             display_name: record.display_name.clone(),
@@ -431,7 +512,7 @@ pub fn me(w: &mut World, caller: &Caller) -> Value {
         return out;
     }
     let id = w.ensure_user(&caller.user_name, caller.admin);
-    let record = w.directory.users[&id].clone();
+    let record = w.directory.users.get(&id).cloned().unwrap_or_default();
     let mut out = render(&w.directory, id, &record);
     out["schemas"] = json!(USER_SCHEMAS);
     out
@@ -540,7 +621,7 @@ fn check_unique<R: Resource>(d: &Directory, record: &R, except: Option<i64>) -> 
     if record.key().is_empty() {
         return Err(ApiError::scim(400, format!("Request is missing required field: {}", R::KEY_FIELD)));
     }
-    let taken = R::table_ref(d).iter().any(|(id, r)| Some(*id) != except && r.key().eq_ignore_ascii_case(record.key()));
+    let taken = d.named::<R>(record.key()).is_some_and(|id| Some(id) != except);
     if taken {
         return Err(ApiError::scim(409, format!("{} with {} {} already exists.", R::KIND, R::KEY_FIELD, record.key())));
     }
@@ -560,12 +641,12 @@ async fn create<R: Resource>(
         let members = member_ids(&w.directory, &body, None)?;
         let groups = requested_groups(&w.directory, &body)?;
         let id = w.next_id();
-        R::table(&mut w.directory).insert(id, record.clone());
-        if R::KIND == "Group" && !members.is_empty() {
-            w.directory.members.insert(id, members);
+        w.directory.put(id, record.clone());
+        if R::KIND == "Group" {
+            w.directory.set_members(id, members);
         }
         for group in groups {
-            w.directory.members.entry(group).or_default().insert(id);
+            w.directory.add_member(group, id);
         }
         if R::KIND != "Group" {
             w.join_builtin(id, false);
@@ -616,9 +697,9 @@ async fn replace<R: Resource>(
         check_unique(&w.directory, &record, Some(id))?;
         if R::KIND == "Group" {
             let members = member_ids(&w.directory, &body, Some(id))?;
-            w.directory.members.insert(id, members);
+            w.directory.set_members(id, members);
         }
-        R::table(&mut w.directory).insert(id, record.clone());
+        w.directory.put(id, record.clone());
         Ok(Json(render(&w.directory, id, &record)))
     })
 }
@@ -631,8 +712,7 @@ async fn delete<R: Resource>(
     admins_only(&caller)?;
     let id = parse_id::<R>(&raw)?;
     s.with(|w| {
-        let record = R::table(&mut w.directory).remove(&id).ok_or_else(|| not_found::<R>(&raw))?;
-        w.directory.remove_everywhere(id);
+        let record = w.directory.remove::<R>(id).ok_or_else(|| not_found::<R>(&raw))?;
         if let Some(principal) = record.principal() {
             w.revoke_tokens_of(principal);
         }
@@ -675,16 +755,16 @@ async fn patch<R: Resource>(
             Ok(Value::Object(map)) => map,
             _ => Map::new(),
         };
-        let mut members = w.directory.members.get(&id).cloned().unwrap_or_default();
+        let mut members = w.directory.members_of(id).cloned().unwrap_or_default();
         for operation in &body.operations {
             apply(&w.directory, id, R::KIND == "Group", operation, &mut fields, &mut members)?;
         }
         let mut updated: R = decode(&Value::Object(fields))?;
         updated.complete();
         check_unique(&w.directory, &updated, Some(id))?;
-        R::table(&mut w.directory).insert(id, updated.clone());
+        w.directory.put(id, updated.clone());
         if R::KIND == "Group" {
-            w.directory.members.insert(id, members);
+            w.directory.set_members(id, members);
         }
         Ok(Json(render(&w.directory, id, &updated)))
     })

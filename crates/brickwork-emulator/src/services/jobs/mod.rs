@@ -134,15 +134,18 @@ impl Jobs {
 
     /// Drop the runs that finished longer than `retention` ago, as
     /// Databricks drops run history: the oldest first, looking at no other.
-    fn drop_expired_runs(&mut self, now: Instant, retention: Duration) {
+    /// Returns the one-time runs dropped (their access lists go with them).
+    fn drop_expired_runs(&mut self, now: Instant, retention: Duration) -> Vec<i64> {
+        let mut one_time = Vec::new();
         while let Some(&(at, id, end_time)) = self.finished.front() {
             if now.duration_since(at) < retention {
                 break;
             }
             self.finished.pop_front();
             // A run repaired since finished again later: that finish counts.
-            if self.runs.get(&id).is_some_and(|r| !r.is_active() && r.end_time == end_time) {
-                self.remove_run(id);
+            let expired = self.runs.get(&id).is_some_and(|r| !r.is_active() && r.end_time == end_time);
+            if expired && self.remove_run(id).is_some_and(|run| run.job_id.is_none()) {
+                one_time.push(id);
             }
         }
         // Tokens of runs gone stay, so a retried submit learns its run was deleted; bounded by the runs kept.
@@ -150,6 +153,7 @@ impl Jobs {
             let runs = &self.runs;
             self.idempotency.retain(|_, id| runs.contains_key(id));
         }
+        one_time
     }
 
     /// Run ids newest first, of `job` (or all, or only active ones), below `before`.
@@ -194,8 +198,10 @@ pub fn may_run(w: &World, run_id: i64, caller: &Caller, level: &str) -> ApiResul
     let Some(run) = w.jobs.run(parent) else { return Ok(()) };
     match run.job_id {
         Some(job) if w.jobs.jobs.contains_key(&job) => may(w, job, caller, level),
-        // A one-time run, or the run of a job since deleted: its submitter's.
+        // A one-time run: its submitter's and whoever its list names. The
+        // run of a job since deleted: its submitter's.
         _ if caller.admin || run.creator == caller.user_name => Ok(()),
+        None if permissions::run_allows(w, parent, caller, level) => Ok(()),
         _ => Err(ApiError::permission_denied(format!(
             "User {} does not have permission to see run {run_id}",
             caller.user_name
@@ -231,7 +237,9 @@ impl crate::services::Service for Api {
     fn advance(&self, world: &mut World, now: Instant) {
         runs::advance_active(world, now);
         let retention = world.settings.minute().saturating_mul(world.settings.run_retention_minutes);
-        world.jobs.drop_expired_runs(now, retention);
+        for run_id in world.jobs.drop_expired_runs(now, retention) {
+            world.emit(Event::ObjectGone { object_id: format!("/runs/{run_id}") });
+        }
     }
 }
 
@@ -398,12 +406,14 @@ async fn create(
     uri: Uri,
     Body(body): Body<Value>,
 ) -> ApiResult {
+    let acl = body.get("access_control_list").cloned();
     let settings = with_defaults(as_object(body), version(&uri));
     s.with(|w| {
         validate::job_settings(&settings, &w.clusters)?;
+        let acl = permissions::initial_acl(w, &permissions::JOBS, acl.as_ref())?;
         let job_id = w.next_id();
         w.jobs.jobs.insert(job_id, Job { job_id, settings, creator: caller.user_name.clone(), created_time: now_ms() });
-        permissions::created(w, &permissions::JOBS, &job_id.to_string(), &caller);
+        permissions::created_with(w, &permissions::JOBS, &job_id.to_string(), &caller, acl);
         Ok(Json(json!({"job_id": job_id})))
     })
 }

@@ -24,6 +24,7 @@ use crate::api::{
 };
 use crate::notebook::{self, Outcome};
 use crate::services::clusters::ClusterState;
+use crate::services::permissions;
 use crate::state::{now_ms, AppState, Caller, World};
 
 /// Run life-cycle states (the `state.life_cycle_state` the SDK waiters read).
@@ -950,6 +951,7 @@ async fn submit(State(s): State<AppState>, Extension(caller): Extension<Caller>,
         }
         let refs: Vec<&Map<String, Value>> = tasks.iter().collect();
         super::validate::submit_tasks(&refs, &w.clusters)?;
+        let acl = permissions::initial_acl(w, &permissions::SUBMITTED_RUNS, body.get("access_control_list"))?;
         let tasks = tasks
             .into_iter()
             .map(|mut t| {
@@ -970,6 +972,7 @@ async fn submit(State(s): State<AppState>, Extension(caller): Extension<Caller>,
             timeout_secs,
         };
         let run_id = create_run(w, new, &caller.user_name, token.as_deref());
+        permissions::created_with(w, &permissions::SUBMITTED_RUNS, &run_id.to_string(), &caller, acl);
         Ok(Json(json!({"run_id": run_id})))
     })
 }
@@ -1231,7 +1234,9 @@ async fn delete_run(
         if run.is_active() {
             return Err(ApiError::invalid_state(format!("Run {id} is active and cannot be deleted. Cancel it first.")));
         }
-        w.jobs.remove_run(id);
+        if w.jobs.remove_run(id).is_some_and(|run| run.job_id.is_none()) {
+            w.emit(crate::services::Event::ObjectGone { object_id: format!("/runs/{id}") });
+        }
         Ok(Json(json!({})))
     })
 }
