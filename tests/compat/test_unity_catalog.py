@@ -79,6 +79,10 @@ def test_volumes_hold_files_and_grants_open_them_to_a_user(w, user_w):
     held = {(p.privilege, p.inherited_from_name) for p in effective.privilege_assignments[0].privileges}
     assert (catalog.Privilege.READ_VOLUME, None) in held
     assert (catalog.Privilege.USE_CATALOG, "compat_vol") in held
+    listed = list(w.grants.list("volume", "compat_vol.default.landing"))
+    assert [(a.principal, a.privileges) for a in listed] == [(USER_NAME, [catalog.Privilege.READ_VOLUME])]
+    paged = w.grants.list_effective("volume", "compat_vol.default.landing", principal=USER_NAME, page_size=150)
+    assert catalog.Privilege.USE_CATALOG in {p.privilege for a in paged for p in a.privileges}
     with pytest.raises(BadRequest):
         w.grants.update("volume", "compat_vol.default.landing", changes=[
             catalog.PermissionsChange(principal=USER_NAME, add=[catalog.Privilege.CREATE_SCHEMA])])

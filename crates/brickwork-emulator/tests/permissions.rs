@@ -245,6 +245,28 @@ async fn warehouses_are_listed_and_used_only_by_those_granted() {
     assert_eq!(answer["status"]["state"], "SUCCEEDED");
     let err = user.api().delete::<Value>(&format!("/api/2.0/sql/warehouses/{id}"), &()).await.expect_err("manage");
     assert!(err.is(ErrorKind::PermissionDenied), "{err}");
+
+    // A statement is its submitter's: others need CAN_MONITOR to read it and CAN_MANAGE to cancel it.
+    let theirs = post(&admin, "/api/2.0/sql/statements", json!({"statement": "SELECT 2", "warehouse_id": id})).await
+        ["statement_id"]
+        .as_str()
+        .expect("statement id")
+        .to_string();
+    let mine = answer["statement_id"].as_str().expect("statement id");
+    assert_eq!(get(&user, &format!("/api/2.0/sql/statements/{mine}"), json!({})).await["status"]["state"], "SUCCEEDED");
+    for path in
+        [format!("/api/2.0/sql/statements/{theirs}"), format!("/api/2.0/sql/statements/{theirs}/result/chunks/0")]
+    {
+        let err = user.api().get::<Value>(&path, &()).await.expect_err("not theirs");
+        assert!(err.is(ErrorKind::PermissionDenied), "{path}: {err}");
+    }
+    let err = denied(&user, &format!("/api/2.0/sql/statements/{theirs}/cancel"), json!({})).await;
+    assert!(err.is(ErrorKind::PermissionDenied), "{err}");
+    patch_acl(&admin, &format!("warehouses/{id}"), json!([{"user_name": USER, "permission_level": "CAN_MONITOR"}]))
+        .await
+        .expect("monitor");
+    let seen = get(&user, &format!("/api/2.0/sql/statements/{theirs}"), json!({})).await;
+    assert_eq!(seen["statement_id"], theirs.as_str());
 }
 
 #[tokio::test]
@@ -268,4 +290,24 @@ async fn bad_requests_to_the_permissions_api_get_the_real_errors() {
     assert!(nobody.expect_err("principal").message().contains("nobody@example.com"));
     let tokens = get(&admin, "/api/2.0/permissions/authorization/tokens", json!({})).await;
     assert_eq!(tokens["object_type"], "tokens");
+}
+
+#[tokio::test]
+async fn a_git_folders_list_covers_the_notebooks_it_holds() {
+    let (_emulator, admin, user) = started().await;
+    let repo =
+        post(&admin, "/api/2.0/repos", json!({"url": "https://github.com/acme/etl.git", "provider": "gitHub"})).await;
+    let (repo_id, path) = (repo["id"].clone(), repo["path"].as_str().expect("path").to_string());
+    upload(&admin, &format!("{path}/nb"), "print(1)").await;
+    let export = |c: &brickwork::Client| {
+        let c = c.clone();
+        let nb = format!("{path}/nb");
+        async move { c.api().get::<Value>("/api/2.0/workspace/export", &json!({"path": nb})).await }
+    };
+    let err = export(&user).await.expect_err("not granted");
+    assert!(err.is(ErrorKind::PermissionDenied), "{err}");
+    patch_acl(&admin, &format!("repos/{repo_id}"), json!([{"user_name": USER, "permission_level": "CAN_READ"}]))
+        .await
+        .expect("grant on the Git folder");
+    assert!(export(&user).await.expect("inherited")["content"].is_string());
 }

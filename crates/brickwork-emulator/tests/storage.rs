@@ -114,6 +114,18 @@ async fn complete(c: &brickwork::Client, path: &str, token: &str, parts: Vec<Val
 }
 
 #[tokio::test]
+async fn an_upload_untouched_for_a_day_of_emulated_minutes_is_dropped_with_its_parts() {
+    // A day of 1 ms minutes is 1.44 s.
+    let (emulator, c) = start_with(fast().minute(Duration::from_millis(1))).await;
+    let path = "/Volumes/main/default/v/abandoned.bin";
+    let (token, parts) = upload_parts(&c, path, &[MIB]).await;
+    assert_eq!(emulator.counters().stored_bytes, MIB as u64);
+    poll(400, || async { (emulator.counters().stored_bytes == 0).then_some(Value::Null) }).await;
+    let err = complete(&c, path, &token, parts).await.expect_err("abandoned");
+    assert!(err.is(ErrorKind::NotFound) || err.is(ErrorKind::ResourceDoesNotExist), "{err}");
+}
+
+#[tokio::test]
 async fn parts_under_five_mib_but_the_last_fail_the_completion_as_in_s3() {
     let (emulator, c) = start().await;
     let path = "/Volumes/main/default/v/small-parts.bin";

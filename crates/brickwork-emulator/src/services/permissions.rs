@@ -248,9 +248,12 @@ fn effective(world: &World, kind: &Kind, id: &str, caller: &Caller) -> Option<us
     };
     let mut best = world.permissions.acls.get(&kind.object_id(id)).and_then(holds);
     if kind.is_workspace_object() {
+        // A folder's or Git folder's list covers what it holds.
         for (ancestor, _) in workspace_ancestors(world, id) {
-            let from_folder = world.permissions.acls.get(&DIRECTORIES.object_id(&ancestor.to_string())).and_then(holds);
-            best = best.max(from_folder);
+            for holder in [&DIRECTORIES, &REPOS] {
+                let from_folder = world.permissions.acls.get(&holder.object_id(&ancestor.to_string())).and_then(holds);
+                best = best.max(from_folder);
+            }
         }
         if let Some(path) = world.workspace.path_of(id.parse().unwrap_or(-1)) {
             if owns_by_place(path, &caller.user_name) {
@@ -291,6 +294,15 @@ fn workspace_ancestors(world: &World, id: &str) -> Vec<(i64, String)> {
 pub fn allows(world: &World, kind: &Kind, id: &str, caller: &Caller, level: &str) -> bool {
     let needed = kind.rank(level).unwrap_or(kind.top());
     effective(world, kind, id, caller).is_some_and(|held| held >= needed)
+}
+
+/// Whether the level `caller` holds is one of `levels` or above the highest
+/// of them: for levels that do not include the ones below (a warehouse's
+/// CAN_USE runs statements but does not monitor others').
+pub fn holds_one_of(world: &World, kind: &Kind, id: &str, caller: &Caller, levels: &[&str]) -> bool {
+    let Some(held) = effective(world, kind, id, caller) else { return false };
+    let named = |rank: usize| kind.levels.get(rank).is_some_and(|(name, _)| levels.contains(name));
+    named(held) || levels.iter().filter_map(|l| kind.rank(l)).max().is_some_and(|top| held > top)
 }
 
 /// `Ok` when `caller` holds at least `level`, else `denied()`.

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::{absolute_path, base_url, required_str, str_field, ApiError, ApiResult, Body, Params};
+use crate::schedule::Deadlines;
 use crate::state::{AppState, World};
 use crate::storage::{Blob, Ingest, IngestError};
 
@@ -34,8 +35,9 @@ const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 const MAX_URLS_PER_CALL: i64 = 1_000;
 /// Uploads open at once; abandoned ones are dropped first.
 const MAX_OPEN_UPLOADS: usize = 1_000;
-/// An upload untouched this long is abandoned (its parts are dropped).
-const ABANDONED_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// An upload untouched this many emulated minutes (a day) is abandoned:
+/// its parts are dropped and their storage freed.
+const ABANDONED_AFTER_MINUTES: u32 = 24 * 60;
 /// A URL's life when the caller names none.
 const DEFAULT_URL_LIFE: i64 = 3600;
 
@@ -43,6 +45,8 @@ const DEFAULT_URL_LIFE: i64 = 3600;
 #[derive(Debug)]
 pub struct Uploads {
     sessions: HashMap<String, Upload>,
+    /// When each session may next be abandoned (one entry per session).
+    abandoning: Deadlines<String>,
     key: hmac::Key,
 }
 
@@ -63,7 +67,11 @@ struct Part {
 impl Default for Uploads {
     fn default() -> Self {
         let seed: [u8; 32] = crate::ids::secure_bytes();
-        Uploads { sessions: HashMap::new(), key: hmac::Key::new(hmac::HMAC_SHA256, &seed) }
+        Uploads {
+            sessions: HashMap::new(),
+            abandoning: Deadlines::default(),
+            key: hmac::Key::new(hmac::HMAC_SHA256, &seed),
+        }
     }
 }
 
@@ -112,8 +120,18 @@ impl Uploads {
         }
     }
 
-    fn drop_abandoned(&mut self, now: Instant) {
-        self.sessions.retain(|_, u| now.duration_since(u.touched) < ABANDONED_AFTER);
+    /// Drop the sessions untouched for `after`; look again later at those
+    /// touched since their deadline was set.
+    fn drop_abandoned(&mut self, now: Instant, after: Duration) {
+        for (_, token) in self.abandoning.due(now) {
+            let Some(touched) = self.sessions.get(&token).map(|u| u.touched) else { continue };
+            match touched.checked_add(after).filter(|at| *at > now) {
+                Some(at) => self.abandoning.schedule(at, token),
+                None => {
+                    self.sessions.remove(&token);
+                }
+            }
+        }
     }
 }
 
@@ -165,6 +183,15 @@ impl super::Service for Api {
     fn routes(&self) -> Router<AppState> {
         routes()
     }
+
+    fn advance(&self, world: &mut World, now: Instant) {
+        let after = abandoned_after(world);
+        world.uploads.drop_abandoned(now, after);
+    }
+}
+
+fn abandoned_after(w: &World) -> Duration {
+    w.settings.minute().saturating_mul(ABANDONED_AFTER_MINUTES)
 }
 
 fn routes() -> Router<AppState> {
@@ -210,13 +237,15 @@ pub async fn file_action(s: &AppState, path: &str, params: &Params, request: Req
 
 fn initiate(w: &mut World, path: &str, overwrite: bool) -> ApiResult<String> {
     w.files.check_writable(path, overwrite)?;
-    w.uploads.drop_abandoned(Instant::now());
     if w.uploads.sessions.len() >= MAX_OPEN_UPLOADS {
         return Err(ApiError::new(429, "RESOURCE_EXHAUSTED", "Too many uploads in progress; complete or abort some."));
     }
     let token = crate::ids::secret(48);
-    let upload = Upload { path: path.to_string(), overwrite, parts: BTreeMap::new(), touched: Instant::now() };
+    let now = Instant::now();
+    let upload = Upload { path: path.to_string(), overwrite, parts: BTreeMap::new(), touched: now };
     w.uploads.sessions.insert(token.clone(), upload);
+    let at = now.checked_add(abandoned_after(w)).unwrap_or(now);
+    w.uploads.abandoning.schedule(at, token.clone());
     Ok(token)
 }
 

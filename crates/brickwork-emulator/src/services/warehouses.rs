@@ -35,6 +35,8 @@ pub struct Warehouse {
 struct Statement {
     id: String,
     warehouse_id: String,
+    /// Who ran it: they (and those who may monitor the warehouse) read it.
+    submitter: String,
     sql: String,
     parameters: Vec<Value>,
     state: &'static str,
@@ -433,6 +435,7 @@ async fn execute(
     let st = Statement {
         id: id.clone(),
         warehouse_id: warehouse_id.clone(),
+        submitter: caller.user_name.clone(),
         sql,
         parameters,
         state: "PENDING",
@@ -557,27 +560,49 @@ fn rows(st: &Statement, table: &Table) -> String {
     json!([table.row]).to_string()
 }
 
-fn statement<'a>(w: &'a World, id: &str) -> ApiResult<&'a Statement> {
-    w.warehouses.statements.get(id).ok_or_else(|| ApiError::new(404, "NOT_FOUND", format!("Statement {id} not found.")))
+/// The statement `id` as `caller` may see it: their own, or any on a
+/// warehouse they may monitor. `manage` (cancel) needs CAN_MANAGE for others'.
+fn statement<'a>(w: &'a World, id: &str, caller: &Caller, manage: bool) -> ApiResult<&'a Statement> {
+    let st = w
+        .warehouses
+        .statements
+        .get(id)
+        .ok_or_else(|| ApiError::new(404, "NOT_FOUND", format!("Statement {id} not found.")))?;
+    // CAN_USE runs one's own statements; seeing others' takes CAN_MONITOR.
+    let (level, levels): (&str, &[&str]) =
+        if manage { ("CAN_MANAGE", &["CAN_MANAGE"]) } else { ("CAN_MONITOR", &["CAN_MONITOR", "CAN_MANAGE"]) };
+    let allowed = st.submitter == caller.user_name
+        || (w.warehouses.exists(&st.warehouse_id)
+            && permissions::holds_one_of(w, &permissions::WAREHOUSES, &st.warehouse_id, caller, levels))
+        || caller.admin;
+    if !allowed {
+        return Err(ApiError::permission_denied(format!(
+            "User {} does not have {level} permission on warehouse {} to see statement {id}.",
+            caller.user_name, st.warehouse_id
+        )));
+    }
+    Ok(st)
 }
 
 async fn get_statement(
     State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let base = base_url(&headers);
-    s.with(|w| Ok(Json(render_statement(w, statement(w, &id)?, &base))))
+    s.with(|w| Ok(Json(render_statement(w, statement(w, &id, &caller, false)?, &base))))
 }
 
 async fn get_chunk(
     State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Path((id, index)): Path<(String, i64)>,
 ) -> ApiResult<Json<Value>> {
     let base = base_url(&headers);
     s.with(|w| {
-        let st = statement(w, &id)?;
+        let st = statement(w, &id, &caller, false)?;
         match (&st.outcome, index) {
             (Some(Ok(table)), 0) => Ok(Json(chunk(w, st, table, &base))),
             _ => Err(ApiError::invalid(format!("Chunk {index} of statement {id} does not exist."))),
@@ -605,13 +630,10 @@ async fn download_result(
     })
 }
 
-async fn cancel(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn cancel(State(s): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult {
     s.with(|w| {
-        let st = w
-            .warehouses
-            .statements
-            .get_mut(&id)
-            .ok_or_else(|| ApiError::new(404, "NOT_FOUND", format!("Statement {id} not found.")))?;
+        statement(w, &id, &caller, true)?;
+        let Some(st) = w.warehouses.statements.get_mut(&id) else { return Ok(()) };
         if matches!(st.state, "PENDING" | "RUNNING") {
             st.state = "CANCELED";
         }

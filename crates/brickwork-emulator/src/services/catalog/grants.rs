@@ -1,4 +1,5 @@
-//! Grants (`/permissions`, `/effective-permissions`) and the privilege
+//! Grants (`/permissions`, `/effective-permissions` and their paged
+//! `privilege-assignments` forms) and the privilege
 //! checks the other Unity Catalog calls and the Files API make.
 
 use std::collections::BTreeSet;
@@ -201,7 +202,9 @@ pub fn check_volume_path(w: &World, path: &str, caller: &Caller, write: bool) ->
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/2.1/unity-catalog/permissions/{kind}/{name}", get(read).patch(update))
-        .route("/api/2.1/unity-catalog/effective-permissions/{kind}/{name}", get(effective))
+        .route("/api/2.1/unity-catalog/effective-permissions/{kind}/{name}", get(read_effective))
+        .route("/api/2.1/unity-catalog/privilege-assignments/{kind}/{name}", get(list))
+        .route("/api/2.1/unity-catalog/effective-privilege-assignments/{kind}/{name}", get(list_effective))
 }
 
 fn existing(w: &World, kind: &str, name: &str) -> ApiResult<(Kind, String)> {
@@ -228,20 +231,89 @@ fn hidden(kind: Kind, name: &str) -> ApiError {
     ApiError::permission_denied(format!("User does not have any privilege on {} '{name}'.", kind.title()))
 }
 
-async fn read(
+/// Which answer a read of grants gives: the direct or the effective
+/// assignments, under which key, paged by which parameter.
+#[derive(Clone, Copy)]
+struct Reading {
+    effective: bool,
+    key: &'static str,
+    size_param: &'static str,
+}
+
+const DIRECT: Reading = Reading { effective: false, key: "privilege_assignments", size_param: "max_results" };
+const EFFECTIVE: Reading = Reading { effective: true, key: "privilege_assignments", size_param: "max_results" };
+const DIRECT_LIST: Reading = Reading { effective: false, key: "privilege_assignments", size_param: "page_size" };
+const EFFECTIVE_LIST: Reading =
+    Reading { effective: true, key: "effective_privilege_assignments", size_param: "page_size" };
+
+type Securable = Path<(String, String)>;
+
+async fn read(s: State<AppState>, caller: Extension<Caller>, path: Securable, params: Params) -> ApiResult {
+    answer(s, caller, path, params, DIRECT)
+}
+
+async fn read_effective(s: State<AppState>, caller: Extension<Caller>, path: Securable, params: Params) -> ApiResult {
+    answer(s, caller, path, params, EFFECTIVE)
+}
+
+async fn list(s: State<AppState>, caller: Extension<Caller>, path: Securable, params: Params) -> ApiResult {
+    answer(s, caller, path, params, DIRECT_LIST)
+}
+
+async fn list_effective(s: State<AppState>, caller: Extension<Caller>, path: Securable, params: Params) -> ApiResult {
+    answer(s, caller, path, params, EFFECTIVE_LIST)
+}
+
+fn answer(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path((kind, name)): Path<(String, String)>,
+    Path((kind, name)): Securable,
     params: Params,
+    reading: Reading,
 ) -> ApiResult {
-    let principal = params.get("principal").map(str::to_string);
     s.with(|w| {
+        let principal = params.get("principal");
         let (kind, name) = existing(w, &kind, &name)?;
         if !sees(w, &caller, kind, &name) {
             return Err(hidden(kind, &name));
         }
-        Ok(Json(json!({"privilege_assignments": assignments(w, kind, &name, principal.as_deref())})))
+        let items = if reading.effective {
+            effective_assignments(w, kind, &name, principal)
+        } else {
+            assignments(w, kind, &name, principal)
+        };
+        paged(items, &params, reading).map(Json)
     })
+}
+
+/// Assignments a page holds when the caller leaves the size to the server.
+const SERVER_PAGE: usize = 1000;
+/// The smallest page a caller may ask for: room for a whole assignment.
+const MIN_PAGE: i64 = 150;
+
+/// A page of assignments in principal order, resuming after the principal
+/// the token names. Sizes follow the API: negative or 1 to 149 are refused,
+/// 0 is the server's page, and no size on the unpaged reads is everything.
+fn paged(mut items: Vec<Value>, params: &Params, reading: Reading) -> ApiResult<Value> {
+    let size = match params.int(reading.size_param)? {
+        None if reading.size_param == "max_results" && params.get("page_token").is_none() => usize::MAX,
+        None | Some(0) => SERVER_PAGE,
+        Some(n) if n < MIN_PAGE => {
+            return Err(ApiError::invalid(format!("{} must be 0 or at least {MIN_PAGE}, not {n}.", reading.size_param)))
+        }
+        Some(n) => usize::try_from(n).map_or(SERVER_PAGE, |n| n.min(SERVER_PAGE)),
+    };
+    if let Some(after) = super::resume_after(params)? {
+        items.retain(|a| a["principal"].as_str().is_some_and(|p| p > after.as_str()));
+    }
+    let more = items.len() > size;
+    items.truncate(size);
+    let next = items.last().filter(|_| more).and_then(|a| a["principal"].as_str()).map(super::cursor_after);
+    let mut out = json!({reading.key: items});
+    if let Some(next) = next {
+        out["next_page_token"] = json!(next);
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -304,41 +376,29 @@ async fn update(
 
 /// Every privilege each principal holds on the securable, its own grants
 /// and the ones coming down from what holds it.
-async fn effective(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((kind, name)): Path<(String, String)>,
-    params: Params,
-) -> ApiResult {
-    let principal = params.get("principal").map(str::to_string);
-    s.with(|w| {
-        let (kind, name) = existing(w, &kind, &name)?;
-        if !sees(w, &caller, kind, &name) {
-            return Err(hidden(kind, &name));
-        }
-        let mut by_principal: std::collections::BTreeMap<String, Vec<Value>> = std::collections::BTreeMap::new();
-        for (k, n) in lineage(kind, &name) {
-            for (who, set) in super::store(w).grants.get(&(k, n.clone())).into_iter().flatten() {
-                if principal.as_deref().is_some_and(|p| p != who) {
-                    continue;
+fn effective_assignments(w: &World, kind: Kind, name: &str, principal: Option<&str>) -> Vec<Value> {
+    let mut by_principal: std::collections::BTreeMap<String, Vec<Value>> = std::collections::BTreeMap::new();
+    for (k, n) in lineage(kind, name) {
+        for (who, set) in super::store(w).grants.get(&(k, n.clone())).into_iter().flatten() {
+            if principal.is_some_and(|p| p != who) {
+                continue;
+            }
+            let list = by_principal.entry(who.clone()).or_default();
+            let seen: BTreeSet<String> =
+                list.iter().filter_map(|p| p["privilege"].as_str().map(str::to_string)).collect();
+            for privilege in set.iter().filter(|p| !seen.contains(*p)) {
+                let mut entry = json!({"privilege": privilege});
+                if (k, n.as_str()) != (kind, name) {
+                    entry["inherited_from_type"] = json!(k.wire().to_uppercase());
+                    entry["inherited_from_name"] = json!(n);
                 }
-                let list = by_principal.entry(who.clone()).or_default();
-                let seen: BTreeSet<String> =
-                    list.iter().filter_map(|p| p["privilege"].as_str().map(str::to_string)).collect();
-                for privilege in set.iter().filter(|p| !seen.contains(*p)) {
-                    let mut entry = json!({"privilege": privilege});
-                    if (k, n.as_str()) != (kind, name.as_str()) {
-                        entry["inherited_from_type"] = json!(k.wire().to_uppercase());
-                        entry["inherited_from_name"] = json!(n);
-                    }
-                    list.push(entry);
-                }
+                list.push(entry);
             }
         }
-        let assignments: Vec<Value> = by_principal
-            .into_iter()
-            .map(|(who, privileges)| json!({"principal": who, "privileges": privileges}))
-            .collect();
-        Ok(Json(json!({"privilege_assignments": assignments})))
-    })
+    }
+    by_principal
+        .into_iter()
+        .filter(|(_, privileges)| !privileges.is_empty())
+        .map(|(who, privileges)| json!({"principal": who, "privileges": privileges}))
+        .collect()
 }

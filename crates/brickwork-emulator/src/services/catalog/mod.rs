@@ -313,12 +313,17 @@ fn listed<'a>(
         page.push(render(kind, name, s));
         last = Some(name.clone());
     }
-    let next = last.filter(|_| items.peek().is_some()).map(|l| URL_SAFE_NO_PAD.encode(format!("uc:{l}")));
+    let next = last.filter(|_| items.peek().is_some()).map(|l| cursor_after(&l));
     Ok(page_body(json!({}), key, page, next))
 }
 
+/// The page token of a listing that resumes after `name`.
+pub(super) fn cursor_after(name: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("uc:{name}"))
+}
+
 /// Where a listing resumes: the name its token carries.
-fn resume_after(params: &Params) -> ApiResult<Option<String>> {
+pub(super) fn resume_after(params: &Params) -> ApiResult<Option<String>> {
     let Some(token) = params.get("page_token") else { return Ok(None) };
     URL_SAFE_NO_PAD
         .decode(token)

@@ -1,0 +1,95 @@
+//! Unity Catalog grants read page by page, as the paged
+//! `privilege-assignments` endpoints answer them.
+
+mod common;
+
+use brickwork::transport::Method;
+use common::*;
+use serde_json::{json, Value};
+
+/// Every assignment of a paged listing, following its tokens.
+async fn all_pages(c: &brickwork::Client, path: &str, key: &str, page_size: i64) -> (Vec<Value>, usize) {
+    let mut items = Vec::new();
+    let mut pages = 0;
+    let mut token: Option<String> = None;
+    loop {
+        let page = get(c, path, json!({"page_size": page_size, "page_token": token})).await;
+        pages += 1;
+        items.extend(page[key].as_array().cloned().unwrap_or_default());
+        match page["next_page_token"].as_str() {
+            Some(next) => token = Some(next.to_string()),
+            None => return (items, pages),
+        }
+    }
+}
+
+#[tokio::test]
+async fn privilege_assignments_page_by_principal_and_refuse_pages_too_small() {
+    let (_emulator, c) = start().await;
+    let mut changes = Vec::new();
+    for i in 0..160 {
+        post(&c, "/api/2.0/preview/scim/v2/Groups", json!({"displayName": format!("team-{i:03}")})).await;
+        changes.push(json!({"principal": format!("team-{i:03}"), "add": ["USE_CATALOG"]}));
+    }
+    let update = |path: &str, changes: Value| {
+        let path = path.to_string();
+        let c = c.clone();
+        async move {
+            c.api()
+                .request(Method::PATCH, path.as_str())
+                .json(&json!({"changes": changes}))
+                .send()
+                .await
+                .expect("grant")
+                .json::<Value>()
+                .expect("json")
+        }
+    };
+    update("/api/2.1/unity-catalog/permissions/catalog/main", json!(changes)).await;
+    update(
+        "/api/2.1/unity-catalog/permissions/schema/main.default",
+        json!([{"principal": "team-007", "add": ["USE_SCHEMA"]}]),
+    )
+    .await;
+
+    let (direct, pages) =
+        all_pages(&c, "/api/2.1/unity-catalog/privilege-assignments/catalog/main", "privilege_assignments", 150).await;
+    assert_eq!(pages, 2);
+    let principals: Vec<&str> = direct.iter().filter_map(|a| a["principal"].as_str()).collect();
+    let expected: Vec<String> = (0..160).map(|i| format!("team-{i:03}")).collect();
+    assert_eq!(principals, expected, "each principal once, in order");
+
+    let (effective, _) = all_pages(
+        &c,
+        "/api/2.1/unity-catalog/effective-privilege-assignments/schema/main.default",
+        "effective_privilege_assignments",
+        150,
+    )
+    .await;
+    assert_eq!(effective.len(), 160);
+    let seven = effective.iter().find(|a| a["principal"] == "team-007").expect("team-007");
+    let held: Vec<(&str, Option<&str>)> = seven["privileges"]
+        .as_array()
+        .expect("privileges")
+        .iter()
+        .map(|p| (p["privilege"].as_str().unwrap_or_default(), p["inherited_from_name"].as_str()))
+        .collect();
+    assert!(held.contains(&("USE_SCHEMA", None)) && held.contains(&("USE_CATALOG", Some("main"))), "{held:?}");
+
+    // The unpaged read still answers everything at once.
+    let whole = get(&c, "/api/2.1/unity-catalog/permissions/catalog/main", json!({})).await;
+    assert_eq!(whole["privilege_assignments"].as_array().map(Vec::len), Some(160));
+    assert!(whole.get("next_page_token").is_none());
+
+    for (size, token) in [(json!(10), None), (json!(-1), None), (json!(150), Some("forged"))] {
+        let err = c
+            .api()
+            .get::<Value>(
+                "/api/2.1/unity-catalog/privilege-assignments/catalog/main",
+                &json!({"page_size": size, "page_token": token}),
+            )
+            .await
+            .expect_err("refused");
+        assert_eq!(err.status(), Some(400), "{size} {token:?}: {err}");
+    }
+}
