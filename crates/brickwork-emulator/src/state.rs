@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::services::{
     catalog, clusters, commands, dbfs, jobs, libraries, permissions, pipelines, policies, pools, repos, scim, secrets,
-    tokens, uploads, warehouses, workspace, Event, REGISTRY,
+    serving, tokens, uploads, warehouses, workspace, Event, REGISTRY,
 };
 use crate::settings::Settings;
 
@@ -80,6 +80,7 @@ pub struct World {
     pub uploads: uploads::Uploads,
     pub warehouses: warehouses::Warehouses,
     pub catalog: catalog::Catalog,
+    pub serving: serving::Endpoints,
     pub libraries: libraries::Libraries,
     pub commands: commands::Commands,
     next_id: i64,
@@ -106,6 +107,7 @@ impl World {
             uploads: uploads::Uploads::default(),
             warehouses: warehouses::Warehouses::default(),
             catalog: catalog::Catalog::seeded(&settings.user_name, &settings.volumes),
+            serving: serving::Endpoints::default(),
             libraries: libraries::Libraries::default(),
             commands: commands::Commands::default(),
             // Ids as long as real ones (16 digits, past 2^31 and 2^32 but

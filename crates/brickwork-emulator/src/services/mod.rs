@@ -19,6 +19,7 @@ pub mod pools;
 pub mod repos;
 pub mod scim;
 pub mod secrets;
+pub mod serving;
 pub mod tokens;
 pub mod uploads;
 pub mod warehouses;
@@ -85,6 +86,7 @@ pub static REGISTRY: &[&dyn Service] = &[
     &dbfs::Api,
     &uploads::Api,
     &warehouses::Api,
+    &serving::Api,
     &catalog::Api,
 ];
 

@@ -68,6 +68,11 @@ const WAREHOUSE_LEVELS: &[(&str, &str)] = &[
     ("IS_OWNER", "Owns the warehouse"),
 ];
 const USE_LEVELS: &[(&str, &str)] = &[("CAN_USE", "Can use")];
+const SERVING_LEVELS: &[(&str, &str)] = &[
+    ("CAN_VIEW", "Can view the endpoint"),
+    ("CAN_QUERY", "Can query the endpoint"),
+    ("CAN_MANAGE", "Can edit, delete and change permissions"),
+];
 const POOL_LEVELS: &[(&str, &str)] =
     &[("CAN_ATTACH_TO", "Can attach clusters"), ("CAN_MANAGE", "Can edit and delete the pool")];
 
@@ -92,6 +97,7 @@ pub static WAREHOUSES: Kind = kind("sql/warehouses", "warehouses", WAREHOUSE_LEV
 pub static CLUSTER_POLICIES: Kind = kind("cluster-policies", "cluster-policy", USE_LEVELS, "CAN_USE", false);
 pub static INSTANCE_POOLS: Kind = kind("instance-pools", "instance-pool", POOL_LEVELS, "CAN_MANAGE", false);
 pub static TOKENS: Kind = kind("authorization", "tokens", USE_LEVELS, "CAN_USE", false);
+pub static SERVING_ENDPOINTS: Kind = kind("serving-endpoints", "serving-endpoint", SERVING_LEVELS, "CAN_MANAGE", false);
 /// One-time runs (`runs/submit`): their list comes with the submit and has
 /// no Permissions API route of its own.
 pub static SUBMITTED_RUNS: Kind = kind("runs", "run", JOB_LEVELS, "IS_OWNER", true);
@@ -108,6 +114,7 @@ static KINDS: &[&Kind] = &[
     &CLUSTER_POLICIES,
     &INSTANCE_POOLS,
     &TOKENS,
+    &SERVING_ENDPOINTS,
 ];
 
 impl Kind {
@@ -296,6 +303,11 @@ pub fn allows(world: &World, kind: &Kind, id: &str, caller: &Caller, level: &str
     effective(world, kind, id, caller).is_some_and(|held| held >= needed)
 }
 
+/// The name of the level `caller` holds on the object, if any.
+pub fn level_of(world: &World, kind: &Kind, id: &str, caller: &Caller) -> Option<&'static str> {
+    effective(world, kind, id, caller).and_then(|rank| kind.levels.get(rank)).map(|(name, _)| *name)
+}
+
 /// Whether the level `caller` holds is one of `levels` or above the highest
 /// of them: for levels that do not include the ones below (a warehouse's
 /// CAN_USE runs statements but does not monitor others').
@@ -354,7 +366,6 @@ impl super::Service for Api {
 /// Object types of the Permissions API whose services the emulator lacks.
 const NOT_EMULATED: &[&str] = &[
     "apps",
-    "serving-endpoints",
     "experiments",
     "registered-models",
     "vector-search-endpoints",
@@ -415,6 +426,7 @@ fn exists(world: &World, kind: &Kind, id: &str) -> bool {
         "instance-pools" => world.pools.exists(id),
         "repos" => world.repos.exists(id),
         "pipelines" => world.pipelines.exists(id),
+        "serving-endpoints" => world.serving.exists(id),
         // Services the emulator does not serve yet have no objects.
         _ => false,
     }
