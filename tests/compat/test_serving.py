@@ -30,6 +30,7 @@ def test_an_endpoint_deploys_serves_changes_traffic_and_is_guarded(w, user_w):
 
     answer = w.serving_endpoints.query("churn", dataframe_records=[{"tenure": 3}, {"tenure": 40}])
     assert answer.predictions == [{"tenure": 3}, {"tenure": 40}]
+    assert answer.served_model_name == "main-default-churn-1"
     chat = w.serving_endpoints.query("churn", messages=[
         serving.ChatMessage(role=serving.ChatMessageRole.USER, content="hello there")])
     assert chat.choices[0].message.content == "hello there"

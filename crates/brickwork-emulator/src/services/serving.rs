@@ -650,13 +650,14 @@ async fn build_logs(
 }
 
 /// `POST /serving-endpoints/{name}/invocations`: the served entity the
-/// traffic favours answers, echoing what it was sent.
+/// traffic favours answers, echoing what it was sent, and names itself in
+/// the `served-model-name` header.
 async fn query(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     Body(body): Body<Map<String, Value>>,
-) -> ApiResult {
+) -> ApiResult<([(&'static str, String); 1], Json<Value>)> {
     let served = s.with(|w| {
         let endpoint = endpoint(w, &name, &caller, "CAN_QUERY")?;
         let config = endpoint.config.as_ref().ok_or_else(|| {
@@ -668,7 +669,8 @@ async fn query(
         }
         Ok::<_, ApiError>(route)
     })?;
-    answer(&served, &body).map(Json)
+    let answer = answer(&served, &body)?;
+    Ok(([("served-model-name", served)], Json(answer)))
 }
 
 fn answer(served: &str, body: &Map<String, Value>) -> ApiResult<Value> {
@@ -710,12 +712,12 @@ fn answer(served: &str, body: &Map<String, Value>) -> ApiResult<Value> {
     }
     for key in ["dataframe_records", "instances", "inputs"] {
         if let Some(records) = body.get(key) {
-            return Ok(json!({"predictions": records, "served-model-name": served}));
+            return Ok(json!({"predictions": records}));
         }
     }
     if let Some(split) = body.get("dataframe_split") {
         let rows = split.get("data").cloned().unwrap_or_else(|| json!([]));
-        return Ok(json!({"predictions": rows, "served-model-name": served}));
+        return Ok(json!({"predictions": rows}));
     }
     Err(ApiError::invalid(
         "The query needs one of messages, prompt, input, dataframe_records, dataframe_split, instances or inputs.",
