@@ -74,6 +74,25 @@ async fn a_dbfs_handle_left_idle_ten_minutes_is_closed_and_its_data_dropped() {
     assert!(missing.is_err(), "no file was made");
 }
 
+#[tokio::test]
+async fn open_dbfs_handles_are_capped_and_closing_one_makes_room() {
+    let (emulator, c) = start().await;
+    let mut first = Value::Null;
+    for i in 0..1_000 {
+        let handle = post(&c, "/api/2.0/dbfs/create", json!({"path": format!("/tmp/h{i}")})).await["handle"].clone();
+        if i == 0 {
+            first = handle;
+        }
+    }
+    assert_eq!(emulator.counters().open_dbfs_handles, 1_000);
+    let err = c.api().post::<Value>("/api/2.0/dbfs/create", &json!({"path": "/tmp/one-too-many"})).await;
+    let err = err.expect_err("capped");
+    // A 400, not a 429: waiting and retrying would not free a handle.
+    assert_eq!((err.status(), err.error_code()), (Some(400), Some("RESOURCE_EXHAUSTED")), "{err}");
+    post(&c, "/api/2.0/dbfs/close", json!({"handle": first})).await;
+    post(&c, "/api/2.0/dbfs/create", json!({"path": "/tmp/one-too-many"})).await;
+}
+
 /// Initiate an upload of `path`, store `sizes` as its parts through their
 /// presigned URLs, and answer the session token and the parts' ETags.
 async fn upload_parts(c: &brickwork::Client, path: &str, sizes: &[usize]) -> (String, Vec<Value>) {

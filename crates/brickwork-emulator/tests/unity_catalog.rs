@@ -93,3 +93,42 @@ async fn privilege_assignments_page_by_principal_and_refuse_pages_too_small() {
         assert_eq!(err.status(), Some(400), "{size} {token:?}: {err}");
     }
 }
+
+#[tokio::test]
+async fn renaming_a_catalog_or_schema_carries_its_volumes_files() {
+    let (_emulator, c) = start().await;
+    post(&c, "/api/2.1/unity-catalog/catalogs", json!({"name": "sales"})).await;
+    post(&c, "/api/2.1/unity-catalog/schemas", json!({"name": "raw", "catalog_name": "sales"})).await;
+    post(
+        &c,
+        "/api/2.1/unity-catalog/volumes",
+        json!({"name": "drop", "catalog_name": "sales", "schema_name": "raw", "volume_type": "MANAGED"}),
+    )
+    .await;
+    let files = "/api/2.0/fs/files/Volumes";
+    c.api()
+        .request(Method::PUT, format!("{files}/sales/raw/drop/a.csv").as_str())
+        .bytes("x,y\n")
+        .send()
+        .await
+        .expect("upload");
+
+    let patch = |path: &str, body: Value| {
+        let (c, path) = (c.clone(), path.to_string());
+        async move { c.api().request(Method::PATCH, path.as_str()).json(&body).send().await.expect("rename") }
+    };
+    patch("/api/2.1/unity-catalog/schemas/sales.raw", json!({"new_name": "landing"})).await;
+    patch("/api/2.1/unity-catalog/catalogs/sales", json!({"new_name": "revenue"})).await;
+
+    let moved = c
+        .api()
+        .request(Method::GET, format!("{files}/revenue/landing/drop/a.csv").as_str())
+        .send()
+        .await
+        .expect("moved with its catalog");
+    assert_eq!(moved.bytes().as_ref(), b"x,y\n");
+    let old = c.api().request(Method::GET, format!("{files}/sales/raw/drop/a.csv").as_str()).send().await;
+    assert!(old.is_err(), "nothing left at the old path");
+    let volume = get(&c, "/api/2.1/unity-catalog/volumes/revenue.landing.drop", json!({})).await;
+    assert_eq!(volume["full_name"], "revenue.landing.drop");
+}

@@ -16,6 +16,7 @@ use crate::api::{
     absolute_path, bool_field, empty, page, page_body, page_start, required_int, required_str, str_field, ApiError,
     ApiResult, Body, Params,
 };
+use crate::schedule::Deadlines;
 use crate::state::{now_ms, AppState, Caller};
 use crate::storage::{Blob, Ingest, IngestError};
 
@@ -25,6 +26,8 @@ pub const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
 /// A DBFS handle left alone this many (emulated) minutes is closed, its
 /// data dropped, as DBFS does.
 const HANDLE_IDLE_MINUTES: u32 = 10;
+/// DBFS handles open at once; past it `create` is refused until some close.
+const MAX_OPEN_HANDLES: usize = 1_000;
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -39,6 +42,8 @@ struct Entry {
 pub struct FileStore {
     entries: BTreeMap<String, Entry>,
     handles: HashMap<i64, Handle>,
+    /// When each handle may next be idle long enough to close (one entry per handle).
+    expiring: Deadlines<i64>,
     next_handle: i64,
 }
 
@@ -123,28 +128,69 @@ impl FileStore {
         Ok(())
     }
 
+    /// `root` and everything under it, in path order, from the index: the
+    /// cost is the subtree's, not the store's.
+    fn tree<'a>(&'a self, root: &str) -> impl Iterator<Item = (&'a String, &'a Entry)> + 'a {
+        let prefix = if root == "/" { "/".to_string() } else { format!("{root}/") };
+        let own = self.entries.get_key_value(root);
+        let below = self.entries.range(prefix.clone()..).take_while(move |(p, _)| p.starts_with(&prefix));
+        own.into_iter().chain(below)
+    }
+
+    /// Take `root` and everything under it out of the store.
+    fn take_tree(&mut self, root: &str) -> Vec<(String, Entry)> {
+        let paths: Vec<String> = self.tree(root).map(|(p, _)| p.clone()).collect();
+        paths.into_iter().filter_map(|p| self.entries.remove(&p).map(|e| (p, e))).collect()
+    }
+
+    /// Move `from` and everything under it to `to`.
+    fn move_tree(&mut self, from: &str, to: &str) -> usize {
+        let moved = self.take_tree(from);
+        let count = moved.len();
+        for (path, entry) in moved {
+            self.entries.insert(format!("{to}{}", &path[from.len()..]), entry);
+        }
+        count
+    }
+
+    /// The entries directly in `dir`, jumping over each child's subtree.
     fn children(&self, dir: &str) -> Vec<(String, Entry)> {
+        use std::ops::Bound::{Excluded, Included, Unbounded};
         let prefix = if dir == "/" { "/".to_string() } else { format!("{dir}/") };
-        self.entries
-            .iter()
-            .filter(|(p, _)| p.len() > prefix.len() && p.starts_with(&prefix) && !p[prefix.len()..].contains('/'))
-            .map(|(p, e)| (p.clone(), e.clone()))
-            .collect()
+        let mut out = Vec::new();
+        let mut from = Included(prefix.clone());
+        while let Some((path, entry)) = self.entries.range::<String, _>((from.clone(), Unbounded)).next() {
+            if !path.starts_with(&prefix) {
+                break;
+            }
+            let rest = &path[prefix.len()..];
+            from = match rest.find('/') {
+                // Inside a child's subtree: every key of it sorts below the
+                // child's name followed by '0', the character after '/'.
+                Some(slash) => Included(format!("{}0", &path[..prefix.len() + slash])),
+                None => {
+                    if !rest.is_empty() {
+                        out.push((path.clone(), entry.clone()));
+                    }
+                    Excluded(path.clone())
+                }
+            };
+        }
+        out
     }
 
     fn remove(&mut self, path: &str, recursive: bool) -> ApiResult<()> {
         if !self.entries.contains_key(path) {
             return Err(missing(path));
         }
-        let prefix = format!("{path}/");
-        if !recursive && self.entries.keys().any(|p| p.starts_with(&prefix)) {
+        if !recursive && self.tree(path).nth(1).is_some() {
             return Err(ApiError::new(
                 400,
                 "IO_ERROR",
                 format!("Directory {path} is not empty. Use recursive delete."),
             ));
         }
-        self.entries.retain(|p, _| p != path && !p.starts_with(&prefix));
+        self.take_tree(path);
         Ok(())
     }
 }
@@ -167,16 +213,45 @@ impl FileStore {
         self.handles.values().filter(|h| !h.idle(now, minute)).count()
     }
 
-    /// Close the handles left idle too long: their data goes.
+    /// Close the handles left idle too long (their data goes), found from
+    /// their deadlines; those used since are looked at again later.
     pub fn expire_handles(&mut self, minute: Duration) {
         let now = Instant::now();
-        self.handles.retain(|_, h| !h.idle(now, minute));
+        let idle_for = minute.saturating_mul(HANDLE_IDLE_MINUTES);
+        for (_, id) in self.expiring.due(now) {
+            let Some(handle) = self.handles.get(&id) else { continue };
+            match handle.touched.checked_add(idle_for).filter(|at| *at > now) {
+                Some(at) => self.expiring.schedule(at, id),
+                None => {
+                    self.handles.remove(&id);
+                }
+            }
+        }
+    }
+
+    fn open_handle(&mut self, path: String, data: Ingest, minute: Duration) -> ApiResult<i64> {
+        if self.handles.len() >= MAX_OPEN_HANDLES {
+            return Err(ApiError::new(
+                400,
+                "RESOURCE_EXHAUSTED",
+                format!("Too many open DBFS handles (at most {MAX_OPEN_HANDLES}); close some first."),
+            ));
+        }
+        self.next_handle += 1;
+        let id = self.next_handle;
+        let now = Instant::now();
+        self.handles.insert(id, Handle { path, data, touched: now });
+        self.expiring.schedule(now.checked_add(minute.saturating_mul(HANDLE_IDLE_MINUTES)).unwrap_or(now), id);
+        Ok(id)
     }
 
     fn handle(&mut self, handle: i64, minute: Duration) -> ApiResult<&mut Handle> {
-        self.expire_handles(minute);
+        let now = Instant::now();
+        if self.handles.get(&handle).is_some_and(|h| h.idle(now, minute)) {
+            self.handles.remove(&handle);
+        }
         let open = self.handles.get_mut(&handle).ok_or_else(|| no_handle(handle))?;
-        open.touched = Instant::now();
+        open.touched = now;
         Ok(open)
     }
 
@@ -189,7 +264,7 @@ impl FileStore {
 
 impl Handle {
     fn idle(&self, now: Instant, minute: Duration) -> bool {
-        now.duration_since(self.touched) >= minute * HANDLE_IDLE_MINUTES
+        now.duration_since(self.touched) >= minute.saturating_mul(HANDLE_IDLE_MINUTES)
     }
 }
 
@@ -224,25 +299,17 @@ impl super::Service for Api {
     fn on_event(&self, world: &mut crate::state::World, event: &super::Event) {
         match event {
             super::Event::VolumeDeleted { path } => {
-                let prefix = format!("{path}/");
-                world.files.entries.retain(|p, _| p != path && !p.starts_with(&prefix));
+                world.files.take_tree(path);
             }
             super::Event::VolumeRenamed { from, to } => {
-                let prefix = format!("{from}/");
-                let moving: Vec<String> =
-                    world.files.entries.keys().filter(|p| *p == from || p.starts_with(&prefix)).cloned().collect();
-                for old in moving {
-                    if let Some(entry) = world.files.entries.remove(&old) {
-                        world.files.entries.insert(format!("{to}{}", &old[from.len()..]), entry);
-                    }
-                }
+                world.files.move_tree(from, to);
             }
             _ => {}
         }
     }
 
     /// Handles left idle are closed as their time runs out, so their data
-    /// stops counting against the storage budget (open handles are few).
+    /// stops counting against the storage budget.
     fn advance(&self, world: &mut crate::state::World, _now: Instant) {
         let minute = world.settings.minute();
         world.files.expire_handles(minute);
@@ -339,11 +406,8 @@ async fn create(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult
                 "A file or directory already exists at the input path {path}."
             )));
         }
-        w.files.expire_handles(minute);
-        w.files.next_handle += 1;
-        let handle = w.files.next_handle;
         let data = Ingest::new(&s.budget, u64::MAX);
-        w.files.handles.insert(handle, Handle { path, data, touched: Instant::now() });
+        let handle = w.files.open_handle(path, data, minute)?;
         Ok(Json(json!({"handle": handle})))
     })
 }
@@ -394,19 +458,13 @@ async fn move_file(State(s): State<AppState>, Body(body): Body<Value>) -> ApiRes
                 "A file or directory already exists at the input path {to}."
             )));
         }
-        let prefix = format!("{from}/");
-        let moved: Vec<(String, Entry)> = w
-            .files
-            .entries
-            .iter()
-            .filter(|(p, _)| **p == from || p.starts_with(&prefix))
-            .map(|(p, e)| (format!("{to}{}", &p[from.len()..]), e.clone()))
-            .collect();
-        if moved.is_empty() {
+        if !w.files.entries.contains_key(&from) {
             return Err(missing(&from));
         }
-        w.files.entries.retain(|p, _| *p != from && !p.starts_with(&prefix));
-        w.files.entries.extend(moved);
+        if to.starts_with(&format!("{from}/")) {
+            return Err(ApiError::invalid(format!("Cannot move {from} into itself ({to}).")));
+        }
+        w.files.move_tree(&from, &to);
         Ok(())
     })?;
     empty()
@@ -644,8 +702,31 @@ async fn directories(
 
 #[cfg(test)]
 mod tests {
-    use super::{modified_since, requested_range};
+    use super::{modified_since, requested_range, FileStore};
+    use crate::storage::Blob;
     use axum::http::{header, HeaderMap, HeaderValue};
+
+    fn names(store: &FileStore, dir: &str) -> Vec<String> {
+        store.children(dir).into_iter().map(|(p, _)| p).collect()
+    }
+
+    #[test]
+    fn children_skip_subtrees_but_not_siblings_that_sort_among_them() {
+        let mut store = FileStore::default();
+        for path in ["/d/x/deep/er", "/d/x-1", "/d/x.txt", "/d/x/y", "/d/z", "/e/other", "/d0"] {
+            store.write(path, Blob::default(), false).expect("write");
+        }
+        assert_eq!(names(&store, "/d"), ["/d/x", "/d/x-1", "/d/x.txt", "/d/z"]);
+        assert_eq!(names(&store, "/"), ["/d", "/d0", "/e"]);
+        assert_eq!(names(&store, "/d/x"), ["/d/x/deep", "/d/x/y"]);
+
+        assert_eq!(store.move_tree("/d/x", "/m"), 4, "the folder and all below it");
+        assert_eq!(names(&store, "/d"), ["/d/x-1", "/d/x.txt", "/d/z"]);
+        assert_eq!(names(&store, "/m/deep"), ["/m/deep/er"]);
+        assert!(store.remove("/d", false).is_err(), "not empty");
+        store.remove("/d", true).expect("recursive");
+        assert_eq!(names(&store, "/"), ["/d0", "/e", "/m"]);
+    }
 
     #[test]
     fn if_unmodified_since_rules_out_a_file_changed_after_it() {

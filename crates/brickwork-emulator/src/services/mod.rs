@@ -59,7 +59,8 @@ pub enum Event {
     PrincipalDeleted { name: String },
     /// A volume is gone: its files go with it.
     VolumeDeleted { path: String },
-    /// A volume was renamed: its files move with it.
+    /// Volumes were renamed (a volume, or the schema or catalog holding
+    /// them): the files under `from` move to `to`.
     VolumeRenamed { from: String, to: String },
     /// An object with an access control list is gone, named as the
     /// Permissions API names it (`/jobs/123`, `/notebooks/4567`).

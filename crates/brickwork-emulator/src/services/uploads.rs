@@ -238,7 +238,7 @@ pub async fn file_action(s: &AppState, path: &str, params: &Params, request: Req
 fn initiate(w: &mut World, path: &str, overwrite: bool) -> ApiResult<String> {
     w.files.check_writable(path, overwrite)?;
     if w.uploads.sessions.len() >= MAX_OPEN_UPLOADS {
-        return Err(ApiError::new(429, "RESOURCE_EXHAUSTED", "Too many uploads in progress; complete or abort some."));
+        return Err(ApiError::new(400, "RESOURCE_EXHAUSTED", "Too many uploads in progress; complete or abort some."));
     }
     let token = crate::ids::secret(48);
     let now = Instant::now();

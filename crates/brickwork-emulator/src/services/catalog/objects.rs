@@ -196,6 +196,11 @@ fn apply_update(w: &mut World, caller: &Caller, kind: Kind, name: &str, u: Updat
             w.catalog.grants.insert((k, renamed_to), grants);
         }
     }
+    // The files of the volumes it holds (or is) move with it.
+    if new != name && matches!(kind, Kind::Catalog | Kind::Schema | Kind::Volume) {
+        let path = |full: &str| format!("/Volumes/{}", full.replace('.', "/"));
+        w.emit(crate::services::Event::VolumeRenamed { from: path(name), to: path(&new) });
+    }
     Ok(new)
 }
 
@@ -614,13 +619,6 @@ async fn update_volume(
     let name = name.to_lowercase();
     s.with(|w| {
         let renamed = apply_update(w, &caller, Kind::Volume, &name, u)?;
-        if renamed != name {
-            let (from, to) = (name.replace('.', "/"), renamed.replace('.', "/"));
-            w.emit(crate::services::Event::VolumeRenamed {
-                from: format!("/Volumes/{from}"),
-                to: format!("/Volumes/{to}"),
-            });
-        }
         Ok(Json(render(Kind::Volume, &renamed, find(w, Kind::Volume, &renamed)?)))
     })
 }
