@@ -2,7 +2,9 @@
 
 import pytest
 from databricks.sdk import WorkspaceClient
+from databricks.sdk.common.types.fieldmask import FieldMask
 from databricks.sdk.errors import NotFound, PermissionDenied
+from databricks.sdk.service import settings
 
 from conftest import SP_ID, USER_NAME
 
@@ -25,6 +27,13 @@ def test_a_created_token_works_is_listed_and_stops_working_when_deleted(emulator
     assert managed[token_id].created_by_username == "admin@example.com"
     assert w.token_management.get(token_id).token_info.comment == "compat"
 
+    w.tokens.update(token_id, token=settings.PublicTokenInfo(comment="renamed"), update_mask=FieldMask(["comment"]))
+    assert {t.token_id: t.comment for t in w.tokens.list()}[token_id] == "renamed"
+    by_admin = w.token_management.update_token_management(
+        token_id, token=settings.TokenInfo(comment="audited", scopes=["clusters"]),
+        update_mask=FieldMask(["comment", "scopes"]))
+    assert by_admin.comment == "audited" and by_admin.scopes == ["clusters"]
+
     w.tokens.delete(token_id)
     with pytest.raises(PermissionDenied):
         own.current_user.me()
@@ -43,6 +52,12 @@ def test_users_see_their_own_tokens_and_only_admins_manage_others(emulator, w, u
         list(user_w.token_management.list())
     with pytest.raises(PermissionDenied):
         user_w.token_management.delete(mine.token_info.token_id)
+    rename = dict(token=settings.PublicTokenInfo(comment="theirs"), update_mask=FieldMask(["comment"]))
+    with pytest.raises(NotFound):
+        w.tokens.update(mine.token_info.token_id, **rename)
+    with pytest.raises(PermissionDenied):
+        user_w.token_management.update_token_management(
+            mine.token_info.token_id, token=settings.TokenInfo(comment="x"), update_mask=FieldMask(["comment"]))
     # An admin can revoke it.
     listed = [t.token_id for t in w.token_management.list(created_by_username=USER_NAME)]
     assert listed == [mine.token_info.token_id]

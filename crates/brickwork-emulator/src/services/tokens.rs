@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -37,6 +37,8 @@ struct Token {
     created_by: String,
     created_by_id: i64,
     comment: String,
+    /// API scopes it was made for (recorded and answered; not enforced).
+    scopes: Vec<String>,
     creation_time: i64,
     /// `-1`: never expires.
     expiry_time: i64,
@@ -84,8 +86,9 @@ impl super::Service for Api {
             .route("/api/2.0/token/create", post(create))
             .route("/api/2.0/token/list", get(list_own))
             .route("/api/2.0/token/delete", post(delete_own))
+            .route("/api/2.0/token/{token_id}", patch(update_own))
             .route("/api/2.0/token-management/tokens", get(list_all))
-            .route("/api/2.0/token-management/tokens/{token_id}", get(get_any).delete(delete_any))
+            .route("/api/2.0/token-management/tokens/{token_id}", get(get_any).delete(delete_any).patch(update_any))
             .route("/api/2.0/token-management/on-behalf-of/tokens", post(create_obo))
     }
 
@@ -119,6 +122,7 @@ impl super::Service for Api {
 struct CreateRequest {
     comment: Option<String>,
     lifetime_seconds: Option<i64>,
+    scopes: Vec<String>,
 }
 
 /// The public view of a token (what its owner sees).
@@ -129,6 +133,8 @@ struct PublicTokenInfo<'a> {
     expiry_time: i64,
     #[serde(skip_serializing_if = "str::is_empty")]
     comment: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    scopes: &'a [String],
 }
 
 fn public(id: &str, token: &Token) -> Value {
@@ -137,6 +143,7 @@ fn public(id: &str, token: &Token) -> Value {
         creation_time: token.creation_time,
         expiry_time: token.expiry_time,
         comment: &token.comment,
+        scopes: &token.scopes,
     };
     serde_json::to_value(info).unwrap_or_default()
 }
@@ -169,6 +176,7 @@ fn mint(world: &mut World, owner: Caller, creator: &Caller, request: CreateReque
         created_by: creator.user_name.clone(),
         created_by_id,
         comment: request.comment.unwrap_or_default(),
+        scopes: request.scopes,
         creation_time: now,
         expiry_time: lifetime.map_or(-1, |s| now.saturating_add(s.saturating_mul(1000))),
         expires_at: lifetime.map(|s| Instant::now() + Duration::from_secs(s.unsigned_abs())),
@@ -290,6 +298,8 @@ struct OboRequest {
     comment: Option<String>,
     #[serde(default)]
     lifetime_seconds: Option<i64>,
+    #[serde(default)]
+    scopes: Vec<String>,
 }
 
 async fn create_obo(
@@ -304,9 +314,81 @@ async fn create_obo(
             return Err(ApiError::not_found(format!("Service principal with application ID {sp} does not exist.")));
         }
         let owner = Caller { user_name: sp.clone(), admin: w.directory.is_admin(sp) };
-        let asked = CreateRequest { comment: request.comment.clone(), lifetime_seconds: request.lifetime_seconds };
+        let asked = CreateRequest {
+            comment: request.comment.clone(),
+            lifetime_seconds: request.lifetime_seconds,
+            scopes: request.scopes.clone(),
+        };
         let (id, value) = mint(w, owner, &caller, asked)?;
         let info = w.tokens.by_id.get(&id).map(|t| managed(&id, t, &w.settings.workspace_id)).unwrap_or_default();
         Ok(Json(json!({"token_value": value, "token_info": info})))
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct UpdateRequest {
+    token: TokenFields,
+    update_mask: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct TokenFields {
+    comment: Option<String>,
+    scopes: Option<Vec<String>>,
+}
+
+/// Apply the fields the mask names (`comment`, `scopes`; `*` for both).
+fn apply_update(token: &mut Token, request: UpdateRequest) -> ApiResult<()> {
+    let fields: Vec<&str> = request.update_mask.split(',').map(str::trim).filter(|f| !f.is_empty()).collect();
+    if fields.is_empty() {
+        return Err(ApiError::missing("update_mask"));
+    }
+    for field in fields {
+        match field {
+            "comment" => token.comment = request.token.comment.clone().unwrap_or_default(),
+            "scopes" => token.scopes = request.token.scopes.clone().unwrap_or_default(),
+            "*" => {
+                token.comment = request.token.comment.clone().unwrap_or_default();
+                token.scopes = request.token.scopes.clone().unwrap_or_default();
+            }
+            other => {
+                return Err(ApiError::invalid(format!(
+                    "update_mask names {other}, which cannot be changed (comment and scopes can)."
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `PATCH /api/2.0/token/{id}`: the caller's own token.
+async fn update_own(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Body(request): Body<UpdateRequest>,
+) -> ApiResult {
+    s.with(|w| {
+        let token = w.tokens.by_id.get_mut(&id).filter(|t| t.owner.user_name == caller.user_name);
+        apply_update(token.ok_or_else(|| missing_token(&id))?, request)
+    })?;
+    empty()
+}
+
+/// `PATCH /api/2.0/token-management/tokens/{id}`: any token, for admins.
+async fn update_any(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Body(request): Body<UpdateRequest>,
+) -> ApiResult {
+    admins_only(&caller)?;
+    s.with(|w| {
+        let token = w.tokens.by_id.get_mut(&id).ok_or_else(|| missing_token(&id))?;
+        apply_update(token, request)?;
+        let token = w.tokens.by_id.get(&id).ok_or_else(|| missing_token(&id))?;
+        Ok(Json(managed(&id, token, &w.settings.workspace_id)))
     })
 }
