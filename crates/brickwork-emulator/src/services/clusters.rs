@@ -1,6 +1,6 @@
 //! Clusters API 2.0/2.1: the state machine, validation and real error answers.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -296,6 +296,30 @@ pub struct Clusters {
     due: Deadlines<(String, Check)>,
     /// Clusters changed since their deadlines were last planned.
     changed: BTreeSet<String>,
+    /// Clusters by the pool or policy their spec names, so a pool's usage
+    /// or a policy's quota counts its own clusters, not all of them. Kept
+    /// current as clusters are created, changed (at the next advance) and
+    /// removed; readers check each cluster's spec.
+    grouped: BTreeMap<(GroupedBy, String), BTreeSet<String>>,
+    groups_of: HashMap<String, Vec<(GroupedBy, String)>>,
+}
+
+/// A spec field clusters are grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GroupedBy {
+    /// `instance_pool_id`
+    Pool,
+    /// `policy_id`
+    Policy,
+}
+
+impl GroupedBy {
+    fn field(self) -> &'static str {
+        match self {
+            GroupedBy::Pool => "instance_pool_id",
+            GroupedBy::Policy => "policy_id",
+        }
+    }
 }
 
 /// What a deadline of a cluster is for.
@@ -316,6 +340,7 @@ impl Clusters {
     /// the clusters removed (terminated past their retention).
     pub fn advance(&mut self, now: Instant, settings: &Settings) -> Vec<String> {
         for id in std::mem::take(&mut self.changed) {
+            self.regroup(&id);
             self.plan(&id, settings);
         }
         let mut removed = Vec::new();
@@ -340,6 +365,7 @@ impl Clusters {
                         && cluster.terminated_at.is_some_and(|at| now.duration_since(at) >= retention);
                     if expired {
                         self.by_id.remove(&id);
+                        self.regroup(&id);
                         removed.push(id);
                     }
                     continue;
@@ -358,6 +384,40 @@ impl Clusters {
             self.plan(&id, settings);
         }
         removed
+    }
+
+    /// File `id` under the pool and policy its spec names now (nowhere, once removed).
+    fn regroup(&mut self, id: &str) {
+        for key in self.groups_of.remove(id).unwrap_or_default() {
+            if let Some(ids) = self.grouped.get_mut(&key) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    self.grouped.remove(&key);
+                }
+            }
+        }
+        let Some(cluster) = self.by_id.get(id) else { return };
+        let keys: Vec<(GroupedBy, String)> = [GroupedBy::Pool, GroupedBy::Policy]
+            .into_iter()
+            .filter_map(|by| cluster.spec.get(by.field()).and_then(Value::as_str).map(|v| (by, v.to_string())))
+            .collect();
+        for key in &keys {
+            self.grouped.entry(key.clone()).or_default().insert(id.to_string());
+        }
+        if !keys.is_empty() {
+            self.groups_of.insert(id.to_string(), keys);
+        }
+    }
+
+    /// The clusters whose spec names `value` as its pool or policy.
+    pub fn grouped(&self, by: GroupedBy, value: &str) -> impl Iterator<Item = &Cluster> + '_ {
+        let value = value.to_string();
+        self.grouped
+            .get(&(by, value.clone()))
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.by_id.get(id))
+            .filter(move |c| c.spec.get(by.field()).and_then(Value::as_str) == Some(value.as_str()))
     }
 
     /// Store the deadlines `id` has now (at most one of each kind waits).
@@ -410,7 +470,9 @@ impl Clusters {
 
     /// Remove a cluster for good.
     pub fn remove(&mut self, id: &str) -> ApiResult<Cluster> {
-        self.by_id.remove(id).ok_or_else(|| does_not_exist(id))
+        let cluster = self.by_id.remove(id).ok_or_else(|| does_not_exist(id))?;
+        self.regroup(id);
+        Ok(cluster)
     }
 
     /// Create a cluster in PENDING; `source` is `API` or `JOB`.
@@ -453,6 +515,7 @@ impl Clusters {
         );
         cluster.event("CREATING", json!({"user": creator}));
         self.by_id.insert(id.clone(), cluster);
+        self.regroup(&id);
         self.changed.insert(id.clone());
         Ok(id)
     }
@@ -996,6 +1059,26 @@ async fn zones() -> Json<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clusters_are_found_by_the_pool_their_spec_names_now() {
+        let settings = Settings::default();
+        let mut clusters = Clusters::default();
+        let spec = json!({"spark_version": "15.4.x-scala2.12", "instance_pool_id": "a", "num_workers": 1, "node_type_id": "i3.xlarge"});
+        let id =
+            clusters.create(spec.as_object().cloned().unwrap_or_default(), "me", "API", &settings).expect("created");
+        let ids = |clusters: &Clusters, pool: &str| -> Vec<String> {
+            clusters.grouped(GroupedBy::Pool, pool).map(|c| c.id.clone()).collect()
+        };
+        assert_eq!(ids(&clusters, "a"), [id.as_str()]);
+        clusters.get_mut(&id).expect("cluster").spec.insert("instance_pool_id".into(), json!("b"));
+        assert!(ids(&clusters, "a").is_empty(), "its spec no longer names pool a");
+        clusters.advance(Instant::now(), &settings);
+        assert_eq!(ids(&clusters, "b"), [id.as_str()]);
+        assert!(clusters.grouped.keys().all(|(_, pool)| pool == "b"), "nothing left filed under a");
+        clusters.remove(&id).expect("removed");
+        assert!(ids(&clusters, "b").is_empty() && clusters.grouped.is_empty() && clusters.groups_of.is_empty());
+    }
 
     #[test]
     fn a_cluster_used_over_and_over_keeps_one_deadline_of_each_kind() {

@@ -250,12 +250,10 @@ pub fn apply(world: &World, policy_id: &str, caller: &Caller, spec: &mut Map<Str
     if let Some(limit) = policy.max_clusters_per_user {
         let mine = world
             .clusters
-            .iter()
-            .filter(|c| {
-                c.creator == caller.user_name && c.spec.get("policy_id").and_then(Value::as_str) == Some(policy_id)
-            })
-            .filter(|c| c.state != super::clusters::ClusterState::Terminated)
-            .count() as i64;
+            .grouped(super::clusters::GroupedBy::Policy, policy_id)
+            .filter(|c| c.creator == caller.user_name && c.state != super::clusters::ClusterState::Terminated)
+            .count();
+        let mine = i64::try_from(mine).unwrap_or(i64::MAX);
         if mine >= limit {
             return Err(ApiError::new(
                 400,

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use crate::api::{empty, ApiError, ApiResult, Body, Params};
 use crate::ids;
-use crate::services::clusters::{ClusterState, NODE_TYPES};
+use crate::services::clusters::{ClusterState, GroupedBy, NODE_TYPES};
 use crate::services::permissions;
 use crate::state::{AppState, Caller, World};
 
@@ -99,8 +99,8 @@ fn checked(pool: &Pool) -> ApiResult<()> {
 
 /// Live clusters in the pool.
 fn used(world: &World, id: &str) -> i64 {
-    let in_pool = |spec: &Map<String, Value>| spec.get("instance_pool_id").and_then(Value::as_str) == Some(id);
-    world.clusters.iter().filter(|c| c.state != ClusterState::Terminated && in_pool(&c.spec)).count() as i64
+    let live = world.clusters.grouped(GroupedBy::Pool, id).filter(|c| c.state != ClusterState::Terminated);
+    i64::try_from(live.count()).unwrap_or(i64::MAX)
 }
 
 fn render(world: &World, pool: &Pool) -> Value {

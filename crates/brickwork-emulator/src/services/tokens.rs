@@ -6,7 +6,7 @@
 //! The tokens the emulator is started with (`Settings::token`, users') are
 //! not listed: they stand for credentials made outside the workspace.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
@@ -25,6 +25,8 @@ use crate::state::{now_ms, AppState, Caller, World};
 pub struct Tokens {
     by_id: BTreeMap<String, Token>,
     by_value: HashMap<String, String>,
+    /// Token ids by whose they are: a user's list reads only their own.
+    by_owner: HashMap<String, BTreeSet<String>>,
     expiring: Deadlines<String>,
 }
 
@@ -58,13 +60,25 @@ impl Tokens {
             self.expiring.schedule(at, id.clone());
         }
         self.by_value.insert(token.value.clone(), id.clone());
+        self.by_owner.entry(token.owner.user_name.clone()).or_default().insert(id.clone());
         self.by_id.insert(id, token);
     }
 
     fn remove(&mut self, id: &str) -> Option<Token> {
         let token = self.by_id.remove(id)?;
         self.by_value.remove(&token.value);
+        if let Some(ids) = self.by_owner.get_mut(&token.owner.user_name) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.by_owner.remove(&token.owner.user_name);
+            }
+        }
         Some(token)
+    }
+
+    /// The ids of `owner`'s tokens.
+    fn owned_by(&self, owner: &str) -> Vec<String> {
+        self.by_owner.get(owner).map(|ids| ids.iter().cloned().collect()).unwrap_or_default()
     }
 
     /// Tokens kept (for the admin counters).
@@ -103,13 +117,7 @@ impl super::Service for Api {
 
     fn on_event(&self, world: &mut World, event: &super::Event) {
         if let super::Event::PrincipalDeleted { name } = event {
-            let ids: Vec<String> = world
-                .tokens
-                .by_id
-                .iter()
-                .filter(|(_, t)| t.owner.user_name == *name)
-                .map(|(id, _)| id.clone())
-                .collect();
+            let ids = world.tokens.owned_by(name);
             for id in ids {
                 world.tokens.remove(&id);
             }
@@ -223,9 +231,10 @@ async fn list_own(State(s): State<AppState>, Extension(caller): Extension<Caller
         let now = Instant::now();
         let infos: Vec<Value> = w
             .tokens
-            .by_id
+            .owned_by(&caller.user_name)
             .iter()
-            .filter(|(_, t)| t.owner.user_name == caller.user_name && t.expires_at.is_none_or(|at| at > now))
+            .filter_map(|id| w.tokens.by_id.get(id).map(|t| (id, t)))
+            .filter(|(_, t)| t.expires_at.is_none_or(|at| at > now))
             .map(|(id, t)| public(id, t))
             .collect();
         Ok(Json(json!({"token_infos": infos})))

@@ -184,14 +184,30 @@ impl Catalog {
     }
 
     /// Remove a securable, what it holds and the grants on all of it.
-    fn remove_tree(&mut self, kind: Kind, name: &str) -> Vec<(Kind, String)> {
+    /// `name` and what it holds (a catalog's schemas and their objects, a
+    /// schema's objects), read from the index kind by kind.
+    fn tree(&self, kind: Kind, name: &str) -> Vec<(Kind, String)> {
         let prefix = format!("{name}.");
-        let gone: Vec<(Kind, String)> = self
-            .items
-            .keys()
-            .filter(|(k, n)| (*k == kind && n == name) || (kind.depth() < k.depth() && n.starts_with(&prefix)))
-            .cloned()
-            .collect();
+        let mut keys: Vec<(Kind, String)> = Vec::new();
+        if self.contains(kind, name) {
+            keys.push((kind, name.to_string()));
+        }
+        for held in [Kind::Schema, Kind::Table, Kind::Volume, Kind::Function] {
+            if held.depth() <= kind.depth() {
+                continue;
+            }
+            let below = self
+                .items
+                .range((held, prefix.clone())..)
+                .take_while(|((k, n), _)| *k == held && n.starts_with(&prefix))
+                .map(|(key, _)| key.clone());
+            keys.extend(below);
+        }
+        keys
+    }
+
+    fn remove_tree(&mut self, kind: Kind, name: &str) -> Vec<(Kind, String)> {
+        let gone = self.tree(kind, name);
         for key in &gone {
             self.items.remove(key);
             self.grants.remove(key);

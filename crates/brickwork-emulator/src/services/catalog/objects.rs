@@ -179,15 +179,7 @@ fn apply_update(w: &mut World, caller: &Caller, kind: Kind, name: &str, u: Updat
     }
     touched(record, caller);
     let Some(new) = renamed else { return Ok(name.to_string()) };
-    let prefix = format!("{name}.");
-    let moving: Vec<(Kind, String)> = w
-        .catalog
-        .items
-        .keys()
-        .filter(|(k, n)| (*k == kind && n == name) || (k.depth() > kind.depth() && n.starts_with(&prefix)))
-        .cloned()
-        .collect();
-    for (k, old) in moving {
+    for (k, old) in w.catalog.tree(kind, name) {
         let renamed_to = format!("{new}{}", &old[name.len()..]);
         if let Some(item) = w.catalog.items.remove(&(k, old.clone())) {
             w.catalog.items.insert((k, renamed_to.clone()), item);
