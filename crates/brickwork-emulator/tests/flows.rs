@@ -229,6 +229,39 @@ async fn max_concurrent_runs_queue_or_skip() {
 }
 
 #[tokio::test]
+async fn queued_runs_take_the_slots_as_they_free_and_never_more() {
+    let (_emulator, c) = start_with(fast().task_duration(std::time::Duration::from_millis(100))).await;
+    let task =
+        json!([{"task_key": "t", "environment_key": "serverless", "spark_python_task": {"python_file": "dbfs:/x.py"}}]);
+    let job =
+        create_job(&c, json!({"name": "two", "tasks": task, "max_concurrent_runs": 2, "queue": {"enabled": true}}))
+            .await;
+    let mut runs = Vec::new();
+    for _ in 0..5 {
+        runs.push(post(&c, "/api/2.2/jobs/run-now", json!({"job_id": job})).await["run_id"].clone());
+    }
+    // Cancelling a queued run frees no slot it never held.
+    post(&c, "/api/2.2/jobs/runs/cancel", json!({"run_id": runs[4]})).await;
+    poll(500, || async {
+        let active = get(&c, "/api/2.2/jobs/runs/list", json!({"job_id": job, "active_only": true})).await;
+        let states: Vec<String> = active["runs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| r["state"]["life_cycle_state"].as_str().unwrap_or_default().to_string())
+            .collect();
+        let started = states.iter().filter(|s| s.as_str() != "QUEUED").count();
+        assert!(started <= 2, "at most two started at once: {states:?}");
+        states.is_empty().then_some(Value::Null)
+    })
+    .await;
+    for run in &runs[..4] {
+        assert_eq!(finished_run(&c, run).await["state"]["result_state"], "SUCCESS");
+    }
+    assert_eq!(finished_run(&c, &runs[4]).await["state"]["result_state"], "CANCELED");
+}
+
+#[tokio::test]
 async fn cancel_repair_and_retries() {
     let (_emulator, c) = start_with(fast().task_duration(std::time::Duration::from_millis(400))).await;
     upload(&c, "/Shared/flaky", "raise ValueError('flaky')").await;

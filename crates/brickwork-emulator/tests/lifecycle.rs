@@ -183,3 +183,27 @@ async fn clusters_list_pages_without_repeats_while_clusters_are_created() {
     let forged = c.api().get::<Value>("/api/2.1/clusters/list", &json!({"page_token": "page:2"})).await;
     assert_eq!(forged.expect_err("not a token").status(), Some(400));
 }
+
+#[tokio::test]
+async fn an_idle_warehouse_stops_after_its_auto_stop_minutes_and_a_statement_starts_it() {
+    let (_emulator, c) = start_with(fast().minute(std::time::Duration::from_millis(10))).await;
+    let id =
+        post(&c, "/api/2.0/sql/warehouses", json!({"name": "idle", "cluster_size": "2X-Small", "auto_stop_mins": 10}))
+            .await["id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+    let state = |c: &brickwork::Client| {
+        let (c, id) = (c.clone(), id.clone());
+        async move { get(&c, &format!("/api/2.0/sql/warehouses/{id}"), json!({})).await["state"].clone() }
+    };
+    poll(200, || async { (state(&c).await == "RUNNING").then_some(Value::Null) }).await;
+    poll(200, || async { (state(&c).await == "STOPPED").then_some(Value::Null) }).await;
+    let answer = post(
+        &c,
+        "/api/2.0/sql/statements",
+        json!({"statement": "SELECT 1", "warehouse_id": id, "wait_timeout": "30s"}),
+    )
+    .await;
+    assert_eq!(answer["status"]["state"], "SUCCEEDED", "{answer}");
+}

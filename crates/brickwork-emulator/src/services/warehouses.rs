@@ -14,6 +14,7 @@ use crate::api::{
     base_url, empty, int_field, page, page_body, page_start, required_str, str_field, ApiError, ApiResult, Body, Params,
 };
 use crate::ids;
+use crate::schedule::Deadlines;
 use crate::services::permissions;
 use crate::settings::Settings;
 use crate::state::{AppState, Caller, World};
@@ -29,6 +30,9 @@ pub struct Warehouse {
     next: Option<(Instant, &'static str)>,
     creator: String,
     last_activity: Instant,
+    /// The deadlines waiting in the schedule, if any (at most one of each).
+    transition_check: Option<Instant>,
+    idle_check: Option<Instant>,
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +69,10 @@ pub struct Warehouses {
     pending: BTreeSet<String>,
     /// Statement ids, oldest first, for the cap.
     order: VecDeque<String>,
+    /// When a warehouse's transition settles or its idle time may run out.
+    due: Deadlines<String>,
+    /// Warehouses changed since their deadlines were last planned.
+    changed: BTreeSet<String>,
 }
 
 impl Warehouses {
@@ -83,33 +91,38 @@ impl Warehouses {
         }
     }
 
-    /// Warehouse transitions and auto-stops (warehouses are few), and the
-    /// statements waiting for one (not the statement history).
+    /// Warehouse transitions and auto-stops that came due, from their
+    /// deadlines, and the statements waiting for a warehouse (not the
+    /// statement history).
     pub fn advance(&mut self, now: Instant, settings: &Settings) {
-        for w in self.by_id.values_mut() {
-            if let Some((at, to)) = w.next {
-                if now >= at {
-                    w.state = to;
-                    w.next = None;
-                    w.last_activity = now;
+        for id in std::mem::take(&mut self.changed) {
+            self.plan(&id, settings);
+        }
+        for (_, id) in self.due.due(now) {
+            let Some(w) = self.by_id.get_mut(&id) else { continue };
+            if let Some((at, to)) = w.next.filter(|(at, _)| *at <= now) {
+                w.state = to;
+                w.next = None;
+                w.transition_check = None;
+                w.last_activity = at;
+            }
+            if w.idle_check.is_some_and(|at| at <= now) {
+                w.idle_check = None;
+                let idle = auto_stop(w, settings);
+                if w.state == "RUNNING" && idle.is_some_and(|idle| now.duration_since(w.last_activity) >= idle) {
+                    w.state = "STOPPING";
+                    w.next = Some((now + settings.transition_delay(), "STOPPED"));
                 }
             }
-            let auto_stop = w.spec.get("auto_stop_mins").and_then(Value::as_i64).unwrap_or(120);
-            let idle = settings.minute().saturating_mul(auto_stop.clamp(0, 100_000) as u32);
-            if w.state == "RUNNING" && auto_stop > 0 && now.duration_since(w.last_activity) >= idle {
-                w.state = "STOPPING";
-                w.next = Some((now + settings.transition_delay(), "STOPPED"));
-            }
+            self.plan(&id, settings);
         }
         if self.pending.is_empty() {
             return;
         }
-        let running: BTreeSet<&str> =
-            self.by_id.values().filter(|w| w.state == "RUNNING").map(|w| w.id.as_str()).collect();
         let mut waiting = BTreeSet::new();
         for id in std::mem::take(&mut self.pending) {
             let Some(st) = self.statements.get_mut(&id).filter(|st| st.state == "PENDING") else { continue };
-            if running.contains(st.warehouse_id.as_str()) {
+            if self.by_id.get(&st.warehouse_id).is_some_and(|w| w.state == "RUNNING") {
                 let outcome = evaluate(&st.sql, &st.parameters);
                 st.state = if outcome.is_ok() { "SUCCEEDED" } else { "FAILED" };
                 st.outcome = Some(outcome);
@@ -120,6 +133,24 @@ impl Warehouses {
         self.pending = waiting;
     }
 
+    /// Store the deadlines warehouse `id` has now: its transition's end,
+    /// and (running, with auto-stop) when its idle time would run out.
+    fn plan(&mut self, id: &str, settings: &Settings) {
+        let Some(w) = self.by_id.get_mut(id) else { return };
+        if let Some((at, _)) = w.next.filter(|(at, _)| w.transition_check != Some(*at)) {
+            w.transition_check = Some(at);
+            self.due.schedule(at, id.to_string());
+        }
+        if w.state == "RUNNING" && w.idle_check.is_none() {
+            if let Some(idle) = auto_stop(w, settings) {
+                // Used meanwhile, it is looked at again then.
+                let at = w.last_activity + idle;
+                w.idle_check = Some(at);
+                self.due.schedule(at, id.to_string());
+            }
+        }
+    }
+
     pub fn exists(&self, id: &str) -> bool {
         self.by_id.contains_key(id)
     }
@@ -128,8 +159,11 @@ impl Warehouses {
         self.by_id.values().filter(|w| w.state == "RUNNING").count()
     }
 
+    /// A warehouse to change; its deadlines are planned again afterwards.
     fn get_mut(&mut self, id: &str) -> ApiResult<&mut Warehouse> {
-        self.by_id.get_mut(id).ok_or_else(|| ApiError::not_found(format!("Warehouse {id} does not exist.")))
+        let w = self.by_id.get_mut(id).ok_or_else(|| ApiError::not_found(format!("Warehouse {id} does not exist.")))?;
+        self.changed.insert(id.to_string());
+        Ok(w)
     }
 
     /// Start a stopped warehouse (no-op when starting or running).
@@ -142,6 +176,12 @@ impl Warehouses {
         w.last_activity = Instant::now();
         Ok(())
     }
+}
+
+/// How long the warehouse may stand idle before it stops (`None`: never).
+fn auto_stop(w: &Warehouse, settings: &Settings) -> Option<Duration> {
+    let minutes = w.spec.get("auto_stop_mins").and_then(Value::as_i64).unwrap_or(120);
+    (minutes > 0).then(|| settings.minute().saturating_mul(u32::try_from(minutes).unwrap_or(u32::MAX)))
 }
 
 impl Warehouse {
@@ -294,8 +334,11 @@ async fn create(
             next: Some((now + delay, "RUNNING")),
             creator: caller.user_name.clone(),
             last_activity: now,
+            transition_check: None,
+            idle_check: None,
         };
         w.warehouses.by_id.insert(id.clone(), warehouse);
+        w.warehouses.changed.insert(id.clone());
         permissions::created(w, &permissions::WAREHOUSES, &id, &caller);
         Ok(Json(json!({"id": id})))
     })

@@ -42,6 +42,9 @@ pub struct Jobs {
     runs: BTreeMap<i64, Run>,
     active: BTreeSet<i64>,
     by_job: HashMap<i64, BTreeSet<i64>>,
+    /// Per job, its runs holding a concurrency slot (started, not finished):
+    /// what a queued run waits on, counted as runs change, not scanned.
+    started: HashMap<i64, i64>,
     /// When each run finished, with its `end_time` then (a repaired run
     /// finishes again, and only its last finish counts).
     finished: VecDeque<(Instant, i64, i64)>,
@@ -74,8 +77,26 @@ impl Jobs {
         self.runs.get_mut(&id)
     }
 
+    /// The runs of `job` holding a concurrency slot.
+    pub fn started_runs_of(&self, job: i64) -> i64 {
+        self.started.get(&job).copied().unwrap_or(0)
+    }
+
+    /// Bring the job's count of started runs in line with `run` now.
+    fn recount(started: &mut HashMap<i64, i64>, run: &mut Run) {
+        let holds = run.holds_a_slot();
+        let Some(job) = run.job_id.filter(|_| holds != run.counted) else { return };
+        let count = started.entry(job).or_default();
+        *count += if holds { 1 } else { -1 };
+        if *count <= 0 {
+            started.remove(&job);
+        }
+        run.counted = holds;
+    }
+
     /// Add a new run (active, or already finished if it was skipped).
-    pub fn insert_run(&mut self, run: Run) {
+    pub fn insert_run(&mut self, mut run: Run) {
+        Self::recount(&mut self.started, &mut run);
         let id = run.run_id;
         if let Some(job) = run.job_id {
             self.by_job.entry(job).or_default().insert(id);
@@ -90,8 +111,11 @@ impl Jobs {
 
     /// Index `id` as active again (after a repair).
     pub fn reactivate(&mut self, id: i64) {
-        if self.runs.get(&id).is_some_and(Run::is_active) {
-            self.active.insert(id);
+        if let Some(run) = self.runs.get_mut(&id) {
+            Self::recount(&mut self.started, run);
+            if run.is_active() {
+                self.active.insert(id);
+            }
         }
     }
 
@@ -106,7 +130,8 @@ impl Jobs {
     }
 
     /// Put a run taken out back, indexed by whether it is still active.
-    fn put_back(&mut self, run: Run, now: Instant) {
+    fn put_back(&mut self, mut run: Run, now: Instant) {
+        Self::recount(&mut self.started, &mut run);
         let id = run.run_id;
         if !run.is_active() && self.active.remove(&id) {
             self.finished.push_back((now, id, run.end_time));
@@ -116,7 +141,17 @@ impl Jobs {
 
     /// Remove a run, its task runs and its index entries.
     pub fn remove_run(&mut self, id: i64) -> Option<Run> {
-        let run = self.runs.remove(&id)?;
+        let mut run = self.runs.remove(&id)?;
+        // Gone: it holds no slot, whatever its state.
+        if let Some(job) = run.job_id.filter(|_| run.counted) {
+            if let Some(count) = self.started.get_mut(&job) {
+                *count -= 1;
+                if *count <= 0 {
+                    self.started.remove(&job);
+                }
+            }
+            run.counted = false;
+        }
         self.active.remove(&id);
         if let Some(job) = run.job_id {
             if let Some(ids) = self.by_job.get_mut(&job) {

@@ -206,11 +206,19 @@ pub struct Run {
     timeout: Option<Duration>,
     started_at: Instant,
     repair_history: Vec<Value>,
+    /// Whether the job's count of started runs includes this one.
+    pub(super) counted: bool,
 }
 
 impl Run {
     pub fn is_active(&self) -> bool {
         matches!(self.life, Life::Queued | Life::Pending | Life::Running | Life::Terminating)
+    }
+
+    /// Whether it takes one of its job's `max_concurrent_runs` slots:
+    /// started (not queued) and not finished.
+    pub(super) fn holds_a_slot(&self) -> bool {
+        self.job_id.is_some() && self.is_active() && self.life != Life::Queued
     }
 
     /// Ask the run to stop; the next tick finishes the cancellation.
@@ -310,9 +318,9 @@ pub fn advance_active(world: &mut World, now: Instant) {
     }
 }
 
+/// The job's runs started and not finished, from the jobs' count.
 fn active_runs_of(world: &World, job_id: Option<i64>) -> i64 {
-    let started = |id: &i64| world.jobs.run(*id).is_some_and(|r| r.job_id == job_id && r.life != Life::Queued);
-    world.jobs.active.iter().filter(|id| started(id)).count() as i64
+    job_id.map_or(0, |job| world.jobs.started_runs_of(job))
 }
 
 fn advance(world: &mut World, run: &mut Run, now: Instant) {
@@ -840,6 +848,7 @@ fn create_run(world: &mut World, new: NewRun, creator: &str, token: Option<&str>
         timeout: (new.timeout_secs > 0).then(|| Duration::from_secs(new.timeout_secs as u64)),
         started_at: Instant::now(),
         repair_history: Vec::new(),
+        counted: false,
     };
     if busy && run.queue {
         run.life = Life::Queued;
@@ -1039,6 +1048,8 @@ async fn list_runs(
             .filter_map(|id| w.jobs.run(id))
             .filter(|r| caller.admin || super::may_run(w, r.run_id, &caller, "CAN_VIEW").is_ok())
             .filter(|r| !completed_only || !r.is_active())
+            // The job's index holds its finished runs too.
+            .filter(|r| !active_only || r.is_active())
             .filter(|r| run_type.as_deref().is_none_or(|t| r.run_type == t))
             .filter(|r| from.is_none_or(|f| r.start_time >= f) && to.is_none_or(|t| r.start_time < t));
         let items: Vec<&Run> = matching.by_ref().skip(offset).take(limit).collect();
