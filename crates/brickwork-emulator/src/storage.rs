@@ -47,6 +47,13 @@ impl Budget {
         Held { bytes: 0, budget: Arc::clone(self) }
     }
 
+    /// A hold of `bytes` at once (data already in memory, e.g. a notebook).
+    pub fn hold_exactly(self: &Arc<Self>, bytes: u64) -> Result<Held, StorageFull> {
+        let mut held = self.hold();
+        held.grow(bytes)?;
+        Ok(held)
+    }
+
     fn take(&self, bytes: u64) -> Result<(), StorageFull> {
         self.used
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {

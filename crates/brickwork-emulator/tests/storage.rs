@@ -93,6 +93,30 @@ async fn open_dbfs_handles_are_capped_and_closing_one_makes_room() {
     post(&c, "/api/2.0/dbfs/create", json!({"path": "/tmp/one-too-many"})).await;
 }
 
+#[tokio::test]
+async fn notebooks_and_statements_count_against_the_storage_budget() {
+    let (emulator, c) = start_with(fast().max_stored_bytes(MIB as u64)).await;
+    let import = |path: &str, size: usize| {
+        let (c, path) = (c.clone(), path.to_string());
+        async move {
+            let content = base64_of(&vec![b'#'; size]);
+            let body =
+                json!({"path": path, "format": "SOURCE", "language": "PYTHON", "content": content, "overwrite": true});
+            c.api().post::<Value>("/api/2.0/workspace/import", &body).await
+        }
+    };
+    import("/Shared/big", MIB / 2).await.expect("within the budget");
+    assert_eq!(emulator.counters().stored_bytes, (MIB / 2) as u64);
+    let err = import("/Shared/bigger", MIB / 2 + 1).await.expect_err("past the budget");
+    assert_eq!((err.status(), err.error_code()), (Some(413), Some("RESOURCE_EXHAUSTED")), "{err}");
+    let statement = json!({"statement": format!("SELECT '{}'", "x".repeat(MIB / 2)), "warehouse_id": "none"});
+    let err = c.api().post::<Value>("/api/2.0/sql/statements", &statement).await.expect_err("past the budget");
+    assert_eq!(err.status(), Some(413), "{err}");
+    post(&c, "/api/2.0/workspace/delete", json!({"path": "/Shared/big"})).await;
+    assert_eq!(emulator.counters().stored_bytes, 0, "a deleted notebook gives its bytes back");
+    import("/Shared/bigger", MIB / 2 + 1).await.expect("room again");
+}
+
 /// Initiate an upload of `path`, store `sizes` as its parts through their
 /// presigned URLs, and answer the session token and the parts' ETags.
 async fn upload_parts(c: &brickwork::Client, path: &str, sizes: &[usize]) -> (String, Vec<Value>) {

@@ -2,6 +2,7 @@
 //! trivial statements (`SELECT 1`, literals, named parameters).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
@@ -18,6 +19,7 @@ use crate::schedule::Deadlines;
 use crate::services::permissions;
 use crate::settings::Settings;
 use crate::state::{AppState, Caller, World};
+use crate::storage::{Held, StorageFull};
 
 const SIZES: &[&str] =
     &["2X-Small", "X-Small", "Small", "Medium", "Large", "X-Large", "2X-Large", "3X-Large", "4X-Large", "5X-Large"];
@@ -42,6 +44,8 @@ struct Statement {
     /// Who ran it: they (and those who may monitor the warehouse) read it.
     submitter: String,
     sql: String,
+    /// The text's count against the storage budget (statements are kept).
+    _held: Arc<Held>,
     parameters: Vec<Value>,
     state: &'static str,
     outcome: Option<Result<Table, String>>,
@@ -475,7 +479,9 @@ async fn execute(
     let delay = s.settings.transition_delay();
     let id = ids::uuid();
     let base = base_url(&headers);
+    let held = s.budget.hold_exactly(sql.len() as u64).map_err(StorageFull::api_error)?;
     let st = Statement {
+        _held: Arc::new(held),
         id: id.clone(),
         warehouse_id: warehouse_id.clone(),
         submitter: caller.user_name.clone(),

@@ -1,6 +1,7 @@
 //! Workspace objects: notebooks, files and directories under `/`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::header;
@@ -14,6 +15,7 @@ use serde_json::{json, Value};
 use crate::api::{absolute_path, bool_field, empty, required_str, str_field, ApiError, ApiResult, Body, Params};
 use crate::services::permissions;
 use crate::state::{now_ms, AppState, Caller, World};
+use crate::storage::{Held, StorageFull};
 
 /// Largest importable notebook (and base64 import), as the real service enforces.
 const MAX_OBJECT_BYTES: usize = 10 * 1024 * 1024;
@@ -27,6 +29,9 @@ pub struct Object {
     pub kind: &'static str,
     pub language: Option<String>,
     pub content: Bytes,
+    /// The content's count against the storage budget, given back when the
+    /// last copy of the object goes.
+    held: Option<Arc<Held>>,
     pub object_id: i64,
     pub created_at: i64,
     pub modified_at: i64,
@@ -71,7 +76,7 @@ impl Tree {
         let now = now_ms();
         // Workspace object ids are as long as real ones (16 digits).
         let object_id = 2_000_000_000_000_000 + self.next_id;
-        Object { kind, language, content, object_id, created_at: now, modified_at: now }
+        Object { kind, language, content, held: None, object_id, created_at: now, modified_at: now }
     }
 
     /// `mkdir -p`; fails when a non-directory is in the way.
@@ -116,6 +121,7 @@ impl Tree {
         kind: &'static str,
         language: Option<String>,
         content: Bytes,
+        held: Held,
         overwrite: bool,
     ) -> ApiResult<()> {
         if let Some(dir) = parent(path) {
@@ -132,6 +138,7 @@ impl Tree {
         }
         let created = self.objects.get(path).map(|o| (o.object_id, o.created_at));
         let mut object = self.object(kind, language, content);
+        object.held = Some(Arc::new(held));
         if let Some((id, created_at)) = created {
             object.object_id = id;
             object.created_at = created_at;
@@ -381,10 +388,11 @@ async fn import(State(s): State<AppState>, Extension(caller): Extension<Caller>,
     if kind == "NOTEBOOK" && content.len() > MAX_OBJECT_BYTES {
         return Err(too_large());
     }
+    let held = s.budget.hold_exactly(content.len() as u64).map_err(StorageFull::api_error)?;
     s.with(|w| {
         may(w, &path, &caller, "CAN_EDIT")?;
         let new = w.workspace.id_of(&path).is_none();
-        w.workspace.put(&path, kind, language, content, overwrite)?;
+        w.workspace.put(&path, kind, language, content, held, overwrite)?;
         if let Some(id) = w.workspace.id_of(&path).filter(|_| new && !caller.admin) {
             let kind = if kind == "NOTEBOOK" { &permissions::NOTEBOOKS } else { &permissions::FILES };
             permissions::created(w, kind, &id.to_string(), &caller);
