@@ -61,6 +61,19 @@ fn authenticate(state: &AppState, header: Option<&str>, workspace_url: &str) -> 
     })
 }
 
+/// `user`, when `password` is one of their personal access tokens: what
+/// basic auth and the OAuth consent page take as a password.
+pub(crate) fn password_holder(world: &crate::state::World, user: &str, password: &str) -> Option<Caller> {
+    world
+        .identity
+        .pats
+        .get(password)
+        .cloned()
+        .or_else(|| world.tokens.caller(password))
+        .filter(|c| c.user_name == user)
+        .map(|c| Caller { admin: world.directory.is_admin(&c.user_name), ..c })
+}
+
 /// Whose credential `value` is, under `scheme`.
 fn credential_holder(
     world: &crate::state::World,
@@ -89,14 +102,7 @@ fn credential_holder(
             let decoded = base64::engine::general_purpose::STANDARD.decode(value.trim()).map_err(|_| unsupported())?;
             let text = String::from_utf8(decoded).map_err(|_| unsupported())?;
             let (user, password) = text.split_once(':').ok_or_else(unsupported)?;
-            // Basic auth takes the user's name and personal access token as password.
-            world
-                .identity
-                .pats
-                .get(password)
-                .cloned()
-                .or_else(|| world.tokens.caller(password))
-                .filter(|c| c.user_name == user)
+            password_holder(world, user, password)
                 .ok_or_else(|| ApiError::numeric(401, "Invalid username or password."))
         } else {
             Err(unsupported())

@@ -131,8 +131,9 @@ pub struct FederationPolicySpec {
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentMode {
-    /// A consent page whose form posts `decision=approve|deny` (and
-    /// optionally `user_name`): what a person clicks or a test posts.
+    /// A consent page whose form posts `decision=approve|deny` with the
+    /// signing-in `user_name` and one of their tokens as `password`: what a
+    /// person fills in or a test posts.
     #[default]
     Prompt,
     /// Redirect at once with a code for the admin user.

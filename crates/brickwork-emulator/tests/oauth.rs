@@ -46,8 +46,15 @@ fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
     query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-/// Drive the consent page as a browser would: load it, then post a decision.
-async fn consent(emulator: &EmulatorHandle, decision: &str, user: Option<&str>) -> Vec<(String, String)> {
+/// Drive the consent page as a browser would: load it, then post a decision
+/// signed in as `user` with `password` (the admin and their token if `None`).
+async fn consent(emulator: &EmulatorHandle, decision: &str, user: Option<(&str, &str)>) -> Vec<(String, String)> {
+    let (user, password) = user.unwrap_or(("admin@example.com", emulator.token()));
+    consent_with(emulator, decision, &[("user_name", user), ("password", password)]).await
+}
+
+/// The consent form posted with `sign_in` as its only credential fields.
+async fn consent_with(emulator: &EmulatorHandle, decision: &str, sign_in: &[(&str, &str)]) -> Vec<(String, String)> {
     let http = no_redirects();
     let url = format!("{}/oidc/v1/authorize", emulator.url());
     let page = http.get(&url).query(&authorize_params("databricks-cli")).send().await.expect("page");
@@ -55,9 +62,7 @@ async fn consent(emulator: &EmulatorHandle, decision: &str, user: Option<&str>) 
     assert!(page.text().await.expect("html").contains(r#"name="decision" value="approve""#));
     let mut form = authorize_params("databricks-cli");
     form.push(("decision", decision.into()));
-    if let Some(user) = user {
-        form.push(("user_name", user.into()));
-    }
+    form.extend(sign_in.iter().map(|(k, v)| (*k, v.to_string())));
     redirected(&http.post(&url).form(&form).send().await.expect("decision"))
 }
 
@@ -136,10 +141,21 @@ async fn a_wrong_verifier_spends_the_code_and_a_denial_or_unknown_user_gives_no_
     let denied = consent(&emulator, "deny", None).await;
     assert_eq!(param(&denied, "error"), Some("access_denied"));
     assert_eq!(param(&denied, "code"), None);
-    let unknown = consent(&emulator, "approve", Some("mallory@example.com")).await;
+    let unknown = consent(&emulator, "approve", Some(("mallory@example.com", "dapi-ann"))).await;
     assert_eq!(param(&unknown, "error"), Some("access_denied"));
+    // Approving takes a credential: nobody signs in as the admin (or anyone) by naming them.
+    for sign_in in [&[][..], &[("user_name", "admin@example.com")][..], &[("user_name", "ann@example.com")][..]] {
+        let anonymous = consent_with(&emulator, "approve", sign_in).await;
+        assert_eq!(
+            (param(&anonymous, "error"), param(&anonymous, "code")),
+            (Some("access_denied"), None),
+            "{sign_in:?}"
+        );
+    }
+    let borrowed = consent(&emulator, "approve", Some(("admin@example.com", "dapi-ann"))).await;
+    assert_eq!(param(&borrowed, "error"), Some("access_denied"), "ann's token does not sign in the admin");
 
-    let ann = consent(&emulator, "approve", Some("ann@example.com")).await;
+    let ann = consent(&emulator, "approve", Some(("ann@example.com", "dapi-ann"))).await;
     let (_, body) = redeem(&emulator, param(&ann, "code").expect("code"), VERIFIER).await;
     assert_eq!(user_of(&emulator, body["access_token"].as_str().expect("token")).await, "ann@example.com");
 }

@@ -19,8 +19,15 @@ const ME: &str = "/api/2.0/preview/scim/v2/Me";
 
 /// A browser that loads the consent page, posts `decision` and follows the
 /// redirect to the loopback listener, as a person clicking would.
-fn scripted_browser(decision: &'static str, opened: Arc<AtomicUsize>) -> impl Fn(&str) -> io::Result<()> {
+fn scripted_browser(
+    decision: &'static str,
+    emulator: &EmulatorHandle,
+    opened: Arc<AtomicUsize>,
+) -> impl Fn(&str) -> io::Result<()> {
+    // The person signs in as the admin, with the admin's token as password.
+    let password = emulator.token().to_string();
     move |url: &str| {
+        let password = password.clone();
         opened.fetch_add(1, Ordering::SeqCst);
         let url = url.to_string();
         tokio::spawn(async move {
@@ -30,6 +37,8 @@ fn scripted_browser(decision: &'static str, opened: Arc<AtomicUsize>) -> impl Fn
             let parsed = reqwest::Url::parse(&url).expect("url");
             let mut form: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
             form.push(("decision".into(), decision.into()));
+            form.push(("user_name".into(), "admin@example.com".into()));
+            form.push(("password".into(), password));
             let action = format!("{}{}", parsed.origin().ascii_serialization(), parsed.path());
             let answer = http.post(action).form(&form).send().await.expect("decision");
             let location = answer.headers()["location"].to_str().expect("ascii").to_string();
@@ -86,10 +95,12 @@ async fn a_browser_login_is_cached_as_the_cli_caches_it_and_reused_without_a_bro
     let home = tempfile::tempdir().expect("home");
     let opened = Arc::new(AtomicUsize::new(0));
 
-    let first =
-        client(config(&emulator, home.path()), strategy().with_browser(scripted_browser("approve", opened.clone())))
-            .await
-            .expect("login");
+    let first = client(
+        config(&emulator, home.path()),
+        strategy().with_browser(scripted_browser("approve", &emulator, opened.clone())),
+    )
+    .await
+    .expect("login");
     assert_eq!(first.auth_type(), "external-browser");
     assert_eq!(user(&first).await, "admin@example.com");
     assert_eq!(opened.load(Ordering::SeqCst), 1);
@@ -120,9 +131,12 @@ async fn an_expired_login_is_refreshed_with_its_refresh_token_and_the_cache_upda
     let emulator = Emulator::builder().start().await.expect("emulator");
     let home = tempfile::tempdir().expect("home");
     let opened = Arc::new(AtomicUsize::new(0));
-    client(config(&emulator, home.path()), strategy().with_browser(scripted_browser("approve", opened.clone())))
-        .await
-        .expect("login");
+    client(
+        config(&emulator, home.path()),
+        strategy().with_browser(scripted_browser("approve", &emulator, opened.clone())),
+    )
+    .await
+    .expect("login");
     let mut cache = read_cache(home.path());
     let before = cache["tokens"][emulator.url()].clone();
     cache["tokens"][emulator.url()]["expiry"] = json!("2001-01-01T00:00:00Z");
@@ -159,7 +173,9 @@ async fn a_spent_refresh_token_falls_back_to_the_browser_and_a_profile_is_a_key_
         .build()
         .expect("config");
     let opened = Arc::new(AtomicUsize::new(0));
-    let c = client(cfg, strategy().with_browser(scripted_browser("approve", opened.clone()))).await.expect("login");
+    let c = client(cfg, strategy().with_browser(scripted_browser("approve", &emulator, opened.clone())))
+        .await
+        .expect("login");
     assert_eq!(user(&c).await, "admin@example.com");
     assert_eq!(opened.load(Ordering::SeqCst), 1, "the dead refresh token sent the user to the browser");
     let cache = read_cache(home.path());
@@ -172,9 +188,10 @@ async fn a_denied_login_and_a_missing_host_are_auth_and_config_errors_naming_why
     let emulator = Emulator::builder().start().await.expect("emulator");
     let home = tempfile::tempdir().expect("home");
     let opened = Arc::new(AtomicUsize::new(0));
-    let err = client(config(&emulator, home.path()), strategy().with_browser(scripted_browser("deny", opened)))
-        .await
-        .expect_err("denied");
+    let err =
+        client(config(&emulator, home.path()), strategy().with_browser(scripted_browser("deny", &emulator, opened)))
+            .await
+            .expect_err("denied");
     assert_eq!(err.kind(), ErrorKind::Auth);
     assert!(err.message().contains("access_denied"), "{err}");
     assert!(!cache_path(home.path()).exists(), "nothing is cached");
@@ -207,10 +224,12 @@ async fn a_live_client_refreshes_its_login_before_expiry_and_saves_it() {
     let emulator = Emulator::builder().oauth_token_lifetime(Duration::from_secs(2)).start().await.expect("emulator");
     let home = tempfile::tempdir().expect("home");
     let opened = Arc::new(AtomicUsize::new(0));
-    let c =
-        client(config(&emulator, home.path()), strategy().with_browser(scripted_browser("approve", opened.clone())))
-            .await
-            .expect("login");
+    let c = client(
+        config(&emulator, home.path()),
+        strategy().with_browser(scripted_browser("approve", &emulator, opened.clone())),
+    )
+    .await
+    .expect("login");
     let first = read_cache(home.path())["tokens"][emulator.url()]["access_token"].clone();
     // Past half its life the token is refreshed; calls keep working meanwhile.
     let mut refreshed = false;
@@ -229,8 +248,8 @@ async fn a_live_client_refreshes_its_login_before_expiry_and_saves_it() {
 
 /// A browser that first sends the listener a forged redirect (another
 /// state) and leaves an idle connection open, then logs in for real.
-fn meddled_browser(opened: Arc<AtomicUsize>) -> impl Fn(&str) -> io::Result<()> {
-    let real = Arc::new(scripted_browser("approve", opened));
+fn meddled_browser(emulator: &EmulatorHandle, opened: Arc<AtomicUsize>) -> impl Fn(&str) -> io::Result<()> {
+    let real = Arc::new(scripted_browser("approve", &emulator, opened));
     move |url: &str| {
         let parsed = reqwest::Url::parse(url).expect("url");
         let redirect = parsed.query_pairs().find(|(k, _)| k == "redirect_uri").expect("redirect_uri").1.into_owned();
@@ -253,7 +272,8 @@ async fn a_forged_redirect_and_an_idle_connection_do_not_stop_the_real_login() {
     let emulator = Emulator::builder().start().await.expect("emulator");
     let home = tempfile::tempdir().expect("home");
     let opened = Arc::new(AtomicUsize::new(0));
-    let strategy = strategy().with_login_timeout(Duration::from_secs(8)).with_browser(meddled_browser(opened));
+    let strategy =
+        strategy().with_login_timeout(Duration::from_secs(8)).with_browser(meddled_browser(&emulator, opened));
     let c = client(config(&emulator, home.path()), strategy).await.expect("the real login lands");
     assert_eq!(user(&c).await, "admin@example.com");
 }
@@ -268,7 +288,7 @@ async fn auth_login_fails_when_the_login_cannot_be_kept() {
     let ctx = brickwork::auth::AuthContext::new(Duration::from_secs(10), false).expect("context");
     let opened = Arc::new(AtomicUsize::new(0));
     let err = strategy()
-        .with_browser(scripted_browser("approve", opened.clone()))
+        .with_browser(scripted_browser("approve", &emulator, opened.clone()))
         .login(&cfg, &ctx)
         .await
         .expect_err("nothing was saved");
@@ -290,7 +310,7 @@ async fn a_login_of_another_oauth_client_gets_its_own_key_which_the_cli_does_not
         .build()
         .expect("config");
     let opened = Arc::new(AtomicUsize::new(0));
-    let c = client(cfg, strategy().with_browser(scripted_browser("approve", opened))).await.expect("login");
+    let c = client(cfg, strategy().with_browser(scripted_browser("approve", &emulator, opened))).await.expect("login");
     assert_eq!(user(&c).await, "admin@example.com");
     let cache = read_cache(home.path());
     let tokens = cache["tokens"].as_object().expect("tokens");
@@ -336,7 +356,7 @@ async fn a_cache_of_another_version_is_reported_before_the_browser_opens() {
     let ctx = brickwork::auth::AuthContext::new(Duration::from_secs(10), false).expect("context");
     let opened = Arc::new(AtomicUsize::new(0));
     let err = strategy()
-        .with_browser(scripted_browser("approve", opened.clone()))
+        .with_browser(scripted_browser("approve", &emulator, opened.clone()))
         .login(&config(&emulator, home.path()), &ctx)
         .await
         .expect_err("the login could not be kept");

@@ -248,17 +248,12 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// The user a consent is given for: the admin unless another known user is named.
-fn consenting_user(settings: &Settings, user_name: Option<&str>) -> Option<Caller> {
-    match user_name {
-        None => Some(Caller { user_name: settings.user_name.clone(), admin: true }),
-        Some(name) if name == settings.user_name => Some(Caller { user_name: name.to_string(), admin: true }),
-        Some(name) => settings
-            .users
-            .iter()
-            .find(|u| u.user_name == name)
-            .map(|u| Caller { user_name: u.user_name.clone(), admin: false }),
-    }
+/// The user a consent is given for: the one named, signing in with one of
+/// their personal access tokens as the password (never a default: the page
+/// is open to anyone who can reach it).
+fn consenting_user(s: &AppState, user_name: Option<&str>, password: Option<&str>) -> Option<Caller> {
+    let (user, password) = (user_name?, password?);
+    s.with(|w| crate::auth::password_holder(w, user, password))
 }
 
 async fn authorize_page(State(s): State<AppState>, p: Params) -> Response {
@@ -278,7 +273,7 @@ async fn authorize_page(State(s): State<AppState>, p: Params) -> Response {
 fn consent_page(settings: &Settings, p: &Params) -> Response {
     let hidden: String =
         p.0.iter()
-            .filter(|(k, _)| k != "decision" && k != "user_name")
+            .filter(|(k, _)| !matches!(k.as_str(), "decision" | "user_name" | "password"))
             .map(|(k, v)| format!(r#"<input type="hidden" name="{}" value="{}">"#, escape(k), escape(v)))
             .collect();
     let client = escape(p.get("client_id").unwrap_or_default());
@@ -288,6 +283,7 @@ fn consent_page(settings: &Settings, p: &Params) -> Response {
 <h1>brickwork emulator</h1><p>{client} asks for access to this workspace.</p>
 <form method="post" action="/oidc/v1/authorize">{hidden}
 <label>User <input name="user_name" value="{user}"></label>
+<label>Personal access token <input name="password" type="password"></label>
 <button name="decision" value="approve">Allow</button>
 <button name="decision" value="deny">Deny</button></form>"#
     ))
@@ -301,9 +297,9 @@ async fn authorize_decision(State(s): State<AppState>, body: String) -> Response
         Err(refusal) => return refusal.into_response(),
     };
     match p.get("decision") {
-        Some("approve") => match consenting_user(&s.settings, p.get("user_name")) {
+        Some("approve") => match consenting_user(&s, p.get("user_name"), p.get("password")) {
             Some(caller) => request.approve(&s, caller),
-            None => request.redirect_error("access_denied", "Unknown user").into_response(),
+            None => request.redirect_error("access_denied", "Unknown user or wrong password").into_response(),
         },
         _ => request.redirect_error("access_denied", "The user denied the request").into_response(),
     }
