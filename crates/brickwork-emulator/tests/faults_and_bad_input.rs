@@ -423,3 +423,40 @@ async fn jobs_over_the_task_cap_are_refused_and_the_emulator_survives() {
     assert_eq!(err.kind(), ErrorKind::InvalidParameterValue, "{err}");
     assert_eq!(get(&c, "/api/2.0/preview/scim/v2/Me", json!({})).await["userName"], "admin@example.com");
 }
+
+/// A task that fails at once and retries "indefinitely" (`max_retries: -1`,
+/// no interval) once spun forever under the world lock: the emulator stopped
+/// answering. Each advance now makes at most one new attempt.
+#[tokio::test]
+async fn an_instant_failure_retried_indefinitely_does_not_stop_the_emulator() {
+    let (_emulator, c) = start_with(fast().task_duration(std::time::Duration::ZERO)).await;
+    let task = json!({"task_key": "t", "run_job_task": {"job_id": 424_242}, "max_retries": -1});
+    let run = post(&c, "/api/2.1/jobs/runs/submit", json!({"run_name": "forever", "tasks": [task]})).await;
+    let read = get(&c, "/api/2.1/jobs/runs/get", json!({"run_id": run["run_id"]}));
+    let run = tokio::time::timeout(std::time::Duration::from_secs(60), read).await.expect("the emulator answers");
+    let attempts = run["tasks"].as_array().expect("tasks");
+    assert!((1..=2).contains(&attempts.len()), "one failed attempt and at most its waiting retry: {run}");
+    assert_eq!(attempts[0]["state"]["result_state"], "FAILED", "{run}");
+    assert_eq!(run["state"]["life_cycle_state"], "RUNNING", "still retrying: {run}");
+    post(&c, "/api/2.1/jobs/runs/cancel", json!({"run_id": run["run_id"]})).await;
+}
+
+/// A 1,000-task chain defined last-first, with instant tasks, runs to the end
+/// in one advance: each task steps after those it depends on.
+#[tokio::test]
+async fn a_thousand_task_chain_defined_backwards_finishes_in_one_advance() {
+    let (_emulator, c) = start_with(fast().task_duration(std::time::Duration::ZERO)).await;
+    let tasks: Vec<Value> = (0..1_000)
+        .map(|i| {
+            let deps: Vec<Value> = if i == 999 { vec![] } else { vec![json!({"task_key": format!("t{}", i + 1)})] };
+            json!({"task_key": format!("t{i}"), "depends_on": deps,
+                   "condition_task": {"op": "EQUAL_TO", "left": "1", "right": "1"}})
+        })
+        .collect();
+    let run = post(&c, "/api/2.1/jobs/runs/submit", json!({"run_name": "chain", "tasks": tasks})).await;
+    let run = get(&c, "/api/2.1/jobs/runs/get", json!({"run_id": run["run_id"]})).await;
+    assert_eq!(run["state"]["result_state"], "SUCCESS", "{}", run["state"]);
+    let tasks = run["tasks"].as_array().expect("tasks");
+    assert_eq!(tasks.len(), 1_000);
+    assert!(tasks.iter().all(|t| t["state"]["result_state"] == "SUCCESS"));
+}

@@ -6,7 +6,7 @@
 //! job cluster or a new cluster (created as `JOB` clusters and terminated at
 //! the end). Notebook tasks run the notebook stored in the workspace.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -123,6 +123,12 @@ impl TaskRun {
         matches!(self.phase, Phase::Done)
     }
 
+    /// The keys of the tasks this one depends on.
+    fn dependency_keys(&self) -> impl Iterator<Item = &str> {
+        let deps = self.spec.get("depends_on").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        deps.iter().filter_map(|d| d.get("task_key").and_then(Value::as_str))
+    }
+
     fn finish(&mut self, life: &'static str, result: &'static str, message: impl Into<String>) {
         self.phase = Phase::Done;
         self.life = life;
@@ -193,7 +199,14 @@ pub struct Run {
     result: Option<&'static str>,
     message: String,
     user_cancelled: bool,
+    /// Every attempt of every task, in the order they began.
     pub(super) tasks: Vec<TaskRun>,
+    /// The index in `tasks` of each task's latest attempt, in definition order.
+    latest: Vec<usize>,
+    /// Each task key's place in `latest`.
+    slot_of: HashMap<String, usize>,
+    /// Places in `latest` with every task after those it depends on.
+    dependency_order: Vec<usize>,
     job_clusters: Vec<Value>,
     job_cluster_ids: BTreeMap<String, String>,
     params: BTreeMap<String, String>,
@@ -231,15 +244,56 @@ impl Run {
 
     /// The latest attempt of each task, in definition order.
     fn latest(&self) -> Vec<usize> {
-        let mut seen = BTreeSet::new();
-        let mut idx: Vec<usize> =
-            (0..self.tasks.len()).rev().filter(|i| seen.insert(self.tasks[*i].key.clone())).collect();
-        idx.reverse();
-        idx
+        self.latest.clone()
     }
 
     fn latest_of(&self, key: &str) -> Option<&TaskRun> {
-        self.tasks.iter().rev().find(|t| t.key == key)
+        self.slot_of.get(key).and_then(|slot| self.latest.get(*slot)).and_then(|i| self.tasks.get(*i))
+    }
+
+    /// The tasks' places in `latest`, each after the tasks it depends on
+    /// (Kahn's algorithm; the graph was checked acyclic when submitted, and
+    /// anything left over keeps definition order).
+    fn dependency_order(&self) -> Vec<usize> {
+        let count = self.latest.len();
+        let mut waiting_on = vec![0usize; count];
+        let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); count];
+        for (slot, &index) in self.latest.iter().enumerate() {
+            for key in self.tasks[index].dependency_keys() {
+                if let Some(&upstream) = self.slot_of.get(key) {
+                    waiting_on[slot] += 1;
+                    dependants[upstream].push(slot);
+                }
+            }
+        }
+        let mut order: Vec<usize> = (0..count).filter(|s| waiting_on[*s] == 0).collect();
+        let mut next = 0;
+        while let Some(&slot) = order.get(next) {
+            next += 1;
+            for &dependant in &dependants[slot] {
+                waiting_on[dependant] -= 1;
+                if waiting_on[dependant] == 0 {
+                    order.push(dependant);
+                }
+            }
+        }
+        let placed: BTreeSet<usize> = order.iter().copied().collect();
+        order.extend((0..count).filter(|s| !placed.contains(s)));
+        order
+    }
+
+    /// A new attempt (a retry or a repair) or a new task: it becomes the
+    /// latest of its key.
+    fn push_task(&mut self, task: TaskRun) {
+        let index = self.tasks.len();
+        match self.slot_of.get(&task.key) {
+            Some(slot) => self.latest[*slot] = index,
+            None => {
+                self.slot_of.insert(task.key.clone(), self.latest.len());
+                self.latest.push(index);
+            }
+        }
+        self.tasks.push(task);
     }
 
     fn render(&self, base: &str, version: &str, offset: usize, with_tasks: bool) -> Value {
@@ -338,13 +392,13 @@ fn advance(world: &mut World, run: &mut Run, now: Instant) {
         stop_tasks(world, run, "TIMEDOUT", "Run timed out.");
         return finish(world, run);
     }
-    // Several steps may complete in one tick (e.g. a dependency finishing lets the next task start).
-    let mut progressed = true;
-    while progressed {
-        progressed = false;
-        for i in run.latest() {
-            progressed |= step(world, run, i, now);
-        }
+    // Several steps may complete in one tick (a dependency finishing lets
+    // the next task start): in dependency order, each task steps as far as
+    // it can, so one pass carries a whole chain. A retry begins at a later
+    // advance, so the pass ends.
+    for slot in run.dependency_order.clone() {
+        let i = run.latest[slot];
+        while step(world, run, i, now) {}
     }
     if run.latest().iter().all(|i| run.tasks[*i].is_done()) {
         finish(world, run);
@@ -651,6 +705,10 @@ fn timed_out(task: &TaskRun) -> bool {
     started && limit > 0 && now_ms().saturating_sub(task.start_time) >= limit.saturating_mul(1000)
 }
 
+/// Attempts of one task the emulator keeps making, even with
+/// `max_retries: -1` ("indefinitely"): each is kept in the run.
+const MAX_ATTEMPTS: i64 = 1_000;
+
 /// After an attempt ends: its own cluster goes, and a failed attempt (or a
 /// timed-out one, with `retry_on_timeout`) is retried while retries remain.
 fn end_attempt(world: &mut World, run: &mut Run, i: usize, now: Instant) {
@@ -670,13 +728,18 @@ fn end_attempt(world: &mut World, run: &mut Run, i: usize, now: Instant) {
         _ => false,
     };
     let attempt = task.attempt;
-    if retried && (max_retries == -1 || attempt < max_retries) {
-        let interval = spec.get("min_retry_interval_millis").and_then(Value::as_i64).unwrap_or(0).max(0) as u64;
+    let may_retry = (max_retries == -1 && attempt < MAX_ATTEMPTS) || attempt < max_retries.min(MAX_ATTEMPTS);
+    if retried && may_retry {
+        // At least a millisecond: a retry begins at a later advance, never
+        // in the one that failed it (an instant failure retried "forever"
+        // would otherwise spin under the lock).
+        let interval =
+            spec.get("min_retry_interval_millis").and_then(Value::as_i64).unwrap_or(0).clamp(1, i64::MAX) as u64;
         let mut retry = TaskRun::new(world.next_id(), spec, attempt + 1);
         retry.phase = Phase::Retrying(now + Duration::from_millis(interval));
         retry.life = "WAITING_FOR_RETRY";
         world.jobs.task_runs.insert(retry.run_id, run.run_id);
-        run.tasks.push(retry);
+        run.push_task(retry);
     }
 }
 
@@ -835,7 +898,10 @@ fn create_run(world: &mut World, new: NewRun, creator: &str, token: Option<&str>
         result: None,
         message: String::new(),
         user_cancelled: false,
-        tasks,
+        tasks: Vec::with_capacity(tasks.len()),
+        latest: Vec::with_capacity(tasks.len()),
+        slot_of: HashMap::with_capacity(tasks.len()),
+        dependency_order: Vec::new(),
         job_clusters: new.job_clusters,
         job_cluster_ids: BTreeMap::new(),
         params: new.params,
@@ -850,6 +916,10 @@ fn create_run(world: &mut World, new: NewRun, creator: &str, token: Option<&str>
         repair_history: Vec::new(),
         counted: false,
     };
+    for task in tasks {
+        run.push_task(task);
+    }
+    run.dependency_order = run.dependency_order();
     if busy && run.queue {
         run.life = Life::Queued;
     } else if busy || run.max_concurrent == 0 {
@@ -1220,7 +1290,9 @@ async fn repair(State(s): State<AppState>, Extension(caller): Extension<Caller>,
             w.jobs.task_runs.insert(t.run_id, id);
         }
         let run = w.jobs.run_mut(id).ok_or_else(|| run_does_not_exist(id))?;
-        run.tasks.extend(new_tasks);
+        for task in new_tasks {
+            run.push_task(task);
+        }
         run.params.extend(overrides);
         run.life = Life::Pending;
         run.result = None;
