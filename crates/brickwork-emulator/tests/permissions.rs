@@ -311,3 +311,61 @@ async fn a_git_folders_list_covers_the_notebooks_it_holds() {
         .expect("grant on the Git folder");
     assert!(export(&user).await.expect("inherited")["content"].is_string());
 }
+
+/// `clusters/update` and `clusters/resize` once skipped the cluster's
+/// policy: an owner could reach any size or setting the policy forbids.
+#[tokio::test]
+async fn a_cluster_update_or_resize_answers_to_its_policy() {
+    let (_emulator, admin, _user) = started().await;
+    let definition = json!({"num_workers": {"type": "range", "maxValue": 2},
+                            "autotermination_minutes": {"type": "range", "maxValue": 60, "defaultValue": 30}});
+    let policy = post(
+        &admin,
+        "/api/2.0/policies/clusters/create",
+        json!({"name": "small", "definition": definition.to_string()}),
+    )
+    .await["policy_id"]
+        .clone();
+    let mut spec = cluster_spec();
+    spec["policy_id"] = policy;
+    let id = post(&admin, "/api/2.1/clusters/create", spec).await["cluster_id"].as_str().expect("id").to_string();
+    cluster_state(&admin, &id, "RUNNING").await;
+    let err = denied(&admin, "/api/2.1/clusters/resize", json!({"cluster_id": id, "num_workers": 8})).await;
+    assert_eq!(err.kind(), ErrorKind::InvalidParameterValue, "{err}");
+    let update = json!({"cluster_id": id, "update_mask": "autotermination_minutes", "cluster": {"autotermination_minutes": 600}});
+    let err = denied(&admin, "/api/2.1/clusters/update", update).await;
+    assert_eq!(err.kind(), ErrorKind::InvalidParameterValue, "{err}");
+    post(&admin, "/api/2.1/clusters/resize", json!({"cluster_id": id, "num_workers": 2})).await;
+    let got = cluster_state(&admin, &id, "RUNNING").await;
+    assert_eq!((got["num_workers"].clone(), got["autotermination_minutes"].clone()), (json!(2), json!(30)));
+}
+
+/// A command's status (its output) and cancelling it take the cluster
+/// permission that running it takes.
+#[tokio::test]
+async fn reading_or_cancelling_a_command_needs_the_cluster_grant() {
+    let (_emulator, admin, user) = started().await;
+    let id =
+        post(&admin, "/api/2.1/clusters/create", cluster_spec()).await["cluster_id"].as_str().expect("id").to_string();
+    cluster_state(&admin, &id, "RUNNING").await;
+    let context =
+        post(&admin, "/api/1.2/contexts/create", json!({"clusterId": id, "language": "python"})).await["id"].clone();
+    let command = post(
+        &admin,
+        "/api/1.2/commands/execute",
+        json!({"clusterId": id, "contextId": context, "language": "python", "command": "print('secret')"}),
+    )
+    .await["id"]
+        .clone();
+    let ids = json!({"clusterId": id, "contextId": context, "commandId": command});
+    let err = user.api().get::<Value>("/api/1.2/commands/status", &ids).await.expect_err("no grant");
+    assert!(err.is(ErrorKind::PermissionDenied), "{err}");
+    assert!(denied(&user, "/api/1.2/commands/cancel", ids.clone()).await.is(ErrorKind::PermissionDenied));
+    let context_ids = json!({"clusterId": id, "contextId": context});
+    assert!(user.api().get::<Value>("/api/1.2/contexts/status", &context_ids).await.is_err());
+    assert!(denied(&user, "/api/1.2/contexts/destroy", context_ids.clone()).await.is(ErrorKind::PermissionDenied));
+    patch_acl(&admin, &format!("clusters/{id}"), json!([{"user_name": USER, "permission_level": "CAN_ATTACH_TO"}]))
+        .await
+        .expect("granted");
+    get(&user, "/api/1.2/commands/status", ids).await;
+}

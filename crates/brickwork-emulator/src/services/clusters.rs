@@ -722,6 +722,7 @@ async fn create(
     })
 }
 
+/// Any user sees every cluster (as the compute list does); using one takes a grant.
 async fn get_cluster(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
     let id = params.required("cluster_id")?;
     s.with(|w| Ok(Json(w.clusters.get(id)?.render(true))))
@@ -856,7 +857,10 @@ async fn resize(State(s): State<AppState>, Extension(caller): Extension<Caller>,
             }
             _ => return Err(ApiError::missing("num_workers")),
         }
+        // The new size answers to the cluster's policy and pool as a new spec would.
+        governed(w, &caller, &mut spec)?;
         validate_spec(&spec, "")?;
+        let c = w.clusters.get_mut(&id)?;
         c.spec = spec;
         c.transition(ClusterState::Resizing, "Resizing cluster", ClusterState::Running, delay, Instant::now());
         c.event("RESIZING", json!({"target_num_workers": c.num_workers()}));
@@ -908,8 +912,7 @@ async fn update(State(s): State<AppState>, Extension(caller): Extension<Caller>,
     let delay = s.settings.transition_delay();
     s.with(|w| {
         may(w, &id, &caller, "CAN_MANAGE")?;
-        let c = w.clusters.get_mut(&id)?;
-        let mut spec = c.spec.clone();
+        let mut spec = w.clusters.get(&id)?.spec.clone();
         if mask.trim() == "*" {
             spec = spec_of(partial);
         } else {
@@ -921,7 +924,8 @@ async fn update(State(s): State<AppState>, Extension(caller): Extension<Caller>,
                 };
             }
         }
-        apply_spec(c, spec, delay)
+        governed(w, &caller, &mut spec)?;
+        apply_spec(w.clusters.get_mut(&id)?, spec, delay)
     })?;
     empty()
 }

@@ -101,21 +101,27 @@ async fn create_context(
     })
 }
 
-async fn context_status(State(s): State<AppState>, params: Params) -> ApiResult {
+async fn context_status(State(s): State<AppState>, Extension(caller): Extension<Caller>, params: Params) -> ApiResult {
     let (cluster_id, context_id) =
         (params.required("clusterId")?.to_string(), params.required("contextId")?.to_string());
     let delay = s.settings.transition_delay();
     s.with(|w| {
+        super::clusters::may(w, &cluster_id, &caller, "CAN_ATTACH_TO")?;
         let ctx = context(w, &cluster_id, &context_id)?;
         let status = if ctx.created.elapsed() < delay { "Pending" } else { "Running" };
         Ok(Json(json!({"id": context_id, "status": status})))
     })
 }
 
-async fn destroy_context(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+async fn destroy_context(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Body(body): Body<Value>,
+) -> ApiResult {
     let (cluster_id, context_id) =
         (required_str(&body, "clusterId")?.to_string(), required_str(&body, "contextId")?.to_string());
     s.with(|w| {
+        super::clusters::may(w, &cluster_id, &caller, "CAN_ATTACH_TO")?;
         context(w, &cluster_id, &context_id)?;
         w.commands.contexts.remove(&context_id);
         Ok::<_, ApiError>(())
@@ -143,12 +149,13 @@ async fn execute(
     })
 }
 
-async fn command_status(State(s): State<AppState>, params: Params) -> ApiResult {
+async fn command_status(State(s): State<AppState>, Extension(caller): Extension<Caller>, params: Params) -> ApiResult {
     let cluster_id = params.required("clusterId")?.to_string();
     let context_id = params.required("contextId")?.to_string();
     let command_id = params.required("commandId")?.to_string();
     let duration = s.settings.task_duration();
     s.with(|w| {
+        super::clusters::may(w, &cluster_id, &caller, "CAN_ATTACH_TO")?;
         let ctx = context(w, &cluster_id, &context_id)?;
         let cmd = ctx.commands.get(&command_id).ok_or_else(|| ApiError::invalid(format!("Command {command_id} does not exist.")))?;
         let out = if cmd.cancelled {
@@ -166,11 +173,12 @@ async fn command_status(State(s): State<AppState>, params: Params) -> ApiResult 
     })
 }
 
-async fn cancel(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+async fn cancel(State(s): State<AppState>, Extension(caller): Extension<Caller>, Body(body): Body<Value>) -> ApiResult {
     let cluster_id = required_str(&body, "clusterId")?.to_string();
     let context_id = required_str(&body, "contextId")?.to_string();
     let command_id = required_str(&body, "commandId")?.to_string();
     s.with(|w| {
+        super::clusters::may(w, &cluster_id, &caller, "CAN_ATTACH_TO")?;
         let ctx = context(w, &cluster_id, &context_id)?;
         let cmd = ctx
             .commands
