@@ -369,3 +369,34 @@ async fn reading_or_cancelling_a_command_needs_the_cluster_grant() {
         .expect("granted");
     get(&user, "/api/1.2/commands/status", ids).await;
 }
+
+/// A job's runs act as its owner: handing `IS_OWNER` to another user
+/// through the Permissions API changes whom they run as (they once stayed
+/// with the creator).
+#[tokio::test]
+async fn a_jobs_runs_act_as_its_current_owner() {
+    let (_emulator, admin, _user) = started().await;
+    upload(&admin, "/Users/admin@example.com/private", "dbutils.notebook.exit('ok')").await;
+    let task = json!({"task_key": "t", "new_cluster": cluster_spec(),
+                      "notebook_task": {"notebook_path": "/Users/admin@example.com/private"}});
+    let job_id =
+        post(&admin, "/api/2.2/jobs/create", json!({"name": "handed-over", "tasks": [task]})).await["job_id"].clone();
+    assert_eq!(
+        get(&admin, "/api/2.2/jobs/get", json!({"job_id": job_id})).await["run_as_user_name"],
+        "admin@example.com"
+    );
+    let handed_over = json!({"access_control_list": [{"user_name": USER, "permission_level": "IS_OWNER"}]});
+    admin
+        .api()
+        .request(brickwork::transport::Method::PUT, format!("/api/2.0/permissions/jobs/{job_id}").as_str())
+        .json(&handed_over)
+        .send()
+        .await
+        .expect("new owner");
+    assert_eq!(get(&admin, "/api/2.2/jobs/get", json!({"job_id": job_id})).await["run_as_user_name"], USER);
+    let run = post(&admin, "/api/2.2/jobs/run-now", json!({"job_id": job_id})).await;
+    let run = finished_run(&admin, &run["run_id"]).await;
+    assert_eq!(run["state"]["result_state"], "FAILED", "{}", run["state"]);
+    let message = run["tasks"][0]["state"]["state_message"].as_str().unwrap_or_default();
+    assert!(message.contains(USER) && message.contains("/Users/admin@example.com/private"), "{message}");
+}

@@ -191,3 +191,46 @@ async fn parts_under_five_mib_but_the_last_fail_the_completion_as_in_s3() {
         "the file and the open session's parts"
     );
 }
+
+/// Secrets count against the budget too, and a workspace has at most
+/// 1,000 scopes (1,000 scopes of 1,000 secrets of 128 KiB was 128 GB).
+#[tokio::test]
+async fn secrets_count_against_the_budget_and_scopes_are_capped() {
+    let (emulator, c) = start_with(fast().max_stored_bytes(256 * 1024)).await;
+    post(&c, "/api/2.0/secrets/scopes/create", json!({"scope": "s"})).await;
+    let secret = |key: &str| json!({"scope": "s", "key": key, "string_value": "x".repeat(100 * 1024)});
+    post(&c, "/api/2.0/secrets/put", secret("a")).await;
+    post(&c, "/api/2.0/secrets/put", secret("b")).await;
+    let err = c.api().post::<Value>("/api/2.0/secrets/put", &secret("c")).await.expect_err("past the budget");
+    assert_eq!(err.status(), Some(413), "{err}");
+    post(&c, "/api/2.0/secrets/delete", json!({"scope": "s", "key": "a"})).await;
+    assert_eq!(emulator.counters().stored_bytes, 100 * 1024);
+    post(&c, "/api/2.0/secrets/put", secret("c")).await;
+
+    for i in 1..1_000 {
+        post(&c, "/api/2.0/secrets/scopes/create", json!({"scope": format!("s{i}")})).await;
+    }
+    let err = c
+        .api()
+        .post::<Value>("/api/2.0/secrets/scopes/create", &json!({"scope": "one-too-many"}))
+        .await
+        .expect_err("over the cap");
+    assert_eq!((err.status(), err.error_code()), (Some(400), Some("MAX_SECRET_SCOPES_EXCEEDED")), "{err}");
+}
+
+/// An AUTO import of `dir/.py` once stored the notebook at `dir/` (the
+/// extension stripped to nothing): it keeps its name.
+#[tokio::test]
+async fn an_auto_import_of_a_bare_extension_keeps_its_name() {
+    let (_emulator, c) = start().await;
+    let content = base64_of(b"# Databricks notebook source\nprint(1)\n");
+    let import = json!({"path": "/Shared/d/.py", "format": "AUTO", "content": content});
+    post(&c, "/api/2.0/workspace/mkdirs", json!({"path": "/Shared/d"})).await;
+    post(&c, "/api/2.0/workspace/import", import).await;
+    let status = get(&c, "/api/2.0/workspace/get-status", json!({"path": "/Shared/d/.py"})).await;
+    assert_eq!((status["path"].as_str(), status["object_type"].as_str()), (Some("/Shared/d/.py"), Some("NOTEBOOK")));
+    assert_eq!(
+        get(&c, "/api/2.0/workspace/get-status", json!({"path": "/Shared/d"})).await["object_type"],
+        "DIRECTORY"
+    );
+}

@@ -184,6 +184,15 @@ impl Permissions {
     }
 }
 
+/// The user or service principal holding `IS_OWNER` on the object.
+pub fn owner(world: &World, kind: &Kind, id: &str) -> Option<String> {
+    let entries = world.permissions.acls.get(&kind.object_id(id))?;
+    entries.iter().find(|(_, level)| **level == "IS_OWNER").and_then(|(grantee, _)| match grantee {
+        Grantee::User(name) | Grantee::ServicePrincipal(name) => Some(name.clone()),
+        Grantee::Group(_) => None,
+    })
+}
+
 /// Give the creator of a new object the kind's creator level.
 pub fn created(world: &mut World, kind: &Kind, id: &str, creator: &Caller) {
     let principal = Grantee::of(world, creator);

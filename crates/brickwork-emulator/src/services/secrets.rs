@@ -10,9 +10,12 @@ use serde_json::{json, Value};
 
 use crate::api::{empty, required_str, str_field, ApiError, ApiResult, Body, Params};
 use crate::state::{now_ms, AppState, Caller};
+use crate::storage::{Held, StorageFull};
 
 const MAX_SECRET_BYTES: usize = 128 * 1024;
 const MAX_SECRETS_PER_SCOPE: usize = 1000;
+/// Scopes a workspace may have, as Databricks limits them.
+const MAX_SCOPES: usize = 1000;
 
 #[derive(Debug, Default)]
 pub struct Secrets {
@@ -22,7 +25,8 @@ pub struct Secrets {
 #[derive(Debug, Default)]
 struct Scope {
     backend: String,
-    secrets: BTreeMap<String, (Vec<u8>, i64)>,
+    /// Each secret's value, last update and count against the storage budget.
+    secrets: BTreeMap<String, (Vec<u8>, i64, Held)>,
     acls: BTreeMap<String, Level>,
 }
 
@@ -126,6 +130,13 @@ async fn create_scope(
         if w.secrets.scopes.contains_key(&name) {
             return Err(ApiError::already_exists(format!("Scope {name} already exists!")));
         }
+        if w.secrets.scopes.len() >= MAX_SCOPES {
+            return Err(ApiError::new(
+                400,
+                "MAX_SECRET_SCOPES_EXCEEDED",
+                format!("This workspace has reached its limit of {MAX_SCOPES} secret scopes."),
+            ));
+        }
         let mut scope = Scope { backend, ..Scope::default() };
         scope.acls.insert(caller.user_name.clone(), Level::Manage);
         if let Some(principal) = initial {
@@ -173,6 +184,7 @@ async fn put(State(s): State<AppState>, Extension(caller): Extension<Caller>, Bo
     if value.len() > MAX_SECRET_BYTES {
         return Err(ApiError::invalid(format!("Secret value exceeds {MAX_SECRET_BYTES} bytes.")));
     }
+    let held = s.budget.hold_exactly(value.len() as u64).map_err(StorageFull::api_error)?;
     s.with(|w| {
         let sc = w.secrets.authorized(&scope, &caller, Level::Write)?;
         if !sc.secrets.contains_key(&key) && sc.secrets.len() >= MAX_SECRETS_PER_SCOPE {
@@ -182,7 +194,7 @@ async fn put(State(s): State<AppState>, Extension(caller): Extension<Caller>, Bo
                 format!("Scope {scope} has reached its secret limit."),
             ));
         }
-        sc.secrets.insert(key, (value, now_ms()));
+        sc.secrets.insert(key, (value, now_ms(), held));
         Ok(())
     })?;
     empty()
@@ -207,7 +219,7 @@ async fn list(
     s.with(|w| {
         let sc = w.secrets.authorized(&scope, &caller, Level::Read)?;
         let items: Vec<Value> =
-            sc.secrets.iter().map(|(k, (_, ts))| json!({"key": k, "last_updated_timestamp": ts})).collect();
+            sc.secrets.iter().map(|(k, (_, ts, _))| json!({"key": k, "last_updated_timestamp": ts})).collect();
         Ok(Json(if items.is_empty() { json!({}) } else { json!({"secrets": items}) }))
     })
 }
@@ -221,7 +233,7 @@ async fn get_secret(
     let key = params.required("key")?.to_string();
     s.with(|w| {
         let sc = w.secrets.authorized(&scope, &caller, Level::Read)?;
-        let (value, _) =
+        let (value, ..) =
             sc.secrets.get(&key).ok_or_else(|| ApiError::not_found(format!("Secret {key} does not exist!")))?;
         Ok(Json(json!({"key": key, "value": base64::engine::general_purpose::STANDARD.encode(value)})))
     })

@@ -373,7 +373,9 @@ async fn import(State(s): State<AppState>, Extension(caller): Extension<Caller>,
             let text = String::from_utf8_lossy(&content[..content.len().min(64)]);
             match NOTEBOOK_HEADERS.iter().find(|(h, ..)| text.starts_with(h)) {
                 Some((_, lang, ext)) => {
-                    let stripped = path.strip_suffix(ext).map(str::to_string).unwrap_or(path);
+                    // `dir/.py` keeps its name: stripping would leave `dir/`.
+                    let stripped = path.strip_suffix(ext).filter(|p| !p.ends_with('/')).map(str::to_string);
+                    let stripped = stripped.unwrap_or(path);
                     (stripped, "NOTEBOOK", Some(lang.to_string()))
                 }
                 None => (path, "FILE", None),

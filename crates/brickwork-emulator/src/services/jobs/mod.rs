@@ -469,8 +469,21 @@ pub fn seed(w: &mut World, count: usize, name_prefix: &str, creator: &str) -> Op
     ids
 }
 
+/// Whom a job's runs act as: its `run_as` setting, else its owner (who
+/// may have changed through the Permissions API), else its creator.
+pub fn run_as(world: &World, job: &Job) -> String {
+    let run_as = job.settings.get("run_as");
+    let named = ["user_name", "service_principal_name"]
+        .iter()
+        .find_map(|field| run_as.and_then(|r| r.get(*field)).and_then(Value::as_str));
+    named
+        .map(str::to_string)
+        .or_else(|| permissions::owner(world, &permissions::JOBS, &job.job_id.to_string()))
+        .unwrap_or_else(|| job.creator.clone())
+}
+
 /// The job JSON; `settings` arrays are paged in 2.2 from `offset`.
-fn render_job(job: &Job, version: &str, offset: usize, expand: bool) -> Value {
+fn render_job(world: &World, job: &Job, version: &str, offset: usize, expand: bool) -> Value {
     let mut settings = job.settings.clone();
     let mut more = false;
     for key in ["tasks", "job_clusters", "environments", "parameters"] {
@@ -488,7 +501,7 @@ fn render_job(job: &Job, version: &str, offset: usize, expand: bool) -> Value {
         }
     }
     let mut out = json!({
-        "job_id": job.job_id, "creator_user_name": job.creator, "run_as_user_name": job.creator,
+        "job_id": job.job_id, "creator_user_name": job.creator, "run_as_user_name": run_as(world, job),
         "created_time": job.created_time, "settings": settings,
     });
     if more {
@@ -508,7 +521,7 @@ async fn get_job(
     let offset = page_start(params.get("page_token"))?;
     s.with(|w| {
         may(w, id, &caller, "CAN_VIEW")?;
-        Ok(Json(render_job(w.jobs.job(id)?, version(&uri), offset, true)))
+        Ok(Json(render_job(w, w.jobs.job(id)?, version(&uri), offset, true)))
     })
 }
 
@@ -553,7 +566,7 @@ async fn list(
             (Some(last), Some(_)) => Some(job_cursor(last.job_id)),
             _ => None,
         };
-        let jobs: Vec<Value> = items.iter().map(|j| render_job(j, v, 0, expand)).collect();
+        let jobs: Vec<Value> = items.iter().map(|j| render_job(w, j, v, 0, expand)).collect();
         Ok(Json(page_body(json!({"has_more": next.is_some()}), "jobs", jobs, next)))
     })
 }

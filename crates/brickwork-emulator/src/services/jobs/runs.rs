@@ -612,10 +612,10 @@ fn start_task(world: &mut World, run: &mut Run, i: usize, now: Instant) -> bool 
     true
 }
 
-/// Who a run acts as: a job's runs as the job's owner (its creator here),
-/// a one-time run as whoever submitted it.
+/// Who a run acts as: a job's runs as the job's `run_as` (its owner by
+/// default), a one-time run as whoever submitted it.
 fn run_identity(world: &World, run: &Run) -> Caller {
-    let owner = run.job_id.and_then(|id| world.jobs.jobs.get(&id)).map(|job| job.creator.clone());
+    let owner = run.job_id.and_then(|id| world.jobs.jobs.get(&id)).map(|job| super::run_as(world, job));
     let user_name = owner.unwrap_or_else(|| run.creator.clone());
     let admin = world.directory.is_admin(&user_name);
     Caller { user_name, admin }
