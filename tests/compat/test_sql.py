@@ -4,6 +4,8 @@ import json
 import time
 import urllib.request
 
+import pytest
+from databricks.sdk.errors import NotFound
 from databricks.sdk.service import sql
 
 
@@ -23,4 +25,11 @@ def test_async_statements_and_external_links(w):
     link = linked.result.external_links[0].external_link
     with urllib.request.urlopen(link) as answer:
         assert json.load(answer) == [["2"]]
-    w.warehouses.delete(warehouse.id)
+
+    # The legacy name of the same warehouses: /api/2.0/sql/endpoints.
+    legacy = w.api_client.do("GET", f"/api/2.0/sql/endpoints/{warehouse.id}")
+    assert legacy["id"] == warehouse.id and legacy["name"] == "compat-links"
+    assert warehouse.id in [e["id"] for e in w.api_client.do("GET", "/api/2.0/sql/endpoints")["endpoints"]]
+    w.api_client.do("DELETE", f"/api/2.0/sql/endpoints/{warehouse.id}")
+    with pytest.raises(NotFound):
+        w.warehouses.get(warehouse.id)

@@ -178,6 +178,12 @@ impl Permissions {
         self.acls.remove(&kind.object_id(id));
     }
 
+    /// Whether the object has a list of its own (set through this API or at
+    /// creation); without one, a kind's default holds.
+    pub fn has_list(&self, kind: &Kind, id: &str) -> bool {
+        self.acls.contains_key(&kind.object_id(id))
+    }
+
     /// Objects with an access control list (for the admin counters).
     pub fn count(&self) -> usize {
         self.acls.len()

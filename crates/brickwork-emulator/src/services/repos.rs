@@ -198,7 +198,13 @@ async fn list(State(s): State<AppState>, Extension(caller): Extension<Caller>, p
     let prefix = params.get("path_prefix").map(canonical).transpose()?;
     let after = params
         .get("next_page_token")
-        .map(|t| t.parse::<i64>().map_err(|_| ApiError::invalid(format!("Invalid page token: {t}"))))
+        // The last id of the page before: repo ids are positive.
+        .map(|t| {
+            t.parse::<i64>()
+                .ok()
+                .filter(|id| *id > 0)
+                .ok_or_else(|| ApiError::invalid(format!("Invalid page token: {t}")))
+        })
         .transpose()?;
     s.with(|w| {
         let mut matching = w

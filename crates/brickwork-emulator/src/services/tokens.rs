@@ -170,6 +170,18 @@ fn managed(id: &str, token: &Token, workspace_id: &str) -> Value {
 
 /// A new token for `owner`, made by `creator`; answers its id and value.
 fn mint(world: &mut World, owner: Caller, creator: &Caller, request: CreateRequest) -> ApiResult<(String, String)> {
+    // Every user may make tokens until an admin sets the token permissions;
+    // then only those granted CAN_USE (admins always).
+    use crate::services::permissions::{allows, TOKENS};
+    if !creator.admin
+        && world.permissions.has_list(&TOKENS, "tokens")
+        && !allows(world, &TOKENS, "tokens", creator, "CAN_USE")
+    {
+        return Err(ApiError::permission_denied(format!(
+            "User {} does not have permission to create tokens.",
+            creator.user_name
+        )));
+    }
     let lifetime = request.lifetime_seconds.filter(|s| *s > 0);
     if lifetime.is_some_and(|s| s > MAX_LIFETIME_SECONDS) {
         return Err(ApiError::invalid(format!("lifetime_seconds must be at most {MAX_LIFETIME_SECONDS}.")));
