@@ -249,7 +249,7 @@ async fn a_live_client_refreshes_its_login_before_expiry_and_saves_it() {
 /// A browser that first sends the listener a forged redirect (another
 /// state) and leaves an idle connection open, then logs in for real.
 fn meddled_browser(emulator: &EmulatorHandle, opened: Arc<AtomicUsize>) -> impl Fn(&str) -> io::Result<()> {
-    let real = Arc::new(scripted_browser("approve", &emulator, opened));
+    let real = Arc::new(scripted_browser("approve", emulator, opened));
     move |url: &str| {
         let parsed = reqwest::Url::parse(url).expect("url");
         let redirect = parsed.query_pairs().find(|(k, _)| k == "redirect_uri").expect("redirect_uri").1.into_owned();
