@@ -112,3 +112,23 @@ async fn grants_and_credentials_are_hidden_from_those_without_privileges() {
         user.api().get::<Value>("/api/2.1/unity-catalog/permissions/catalog/main", &()).await.expect_err("hidden");
     assert!(err.is(ErrorKind::PermissionDenied), "{err}");
 }
+
+/// `/Shared` is open to every user to manage what it holds, not to remove
+/// (a recursive delete of it by any user once emptied everyone's folder).
+#[tokio::test]
+async fn system_folders_cannot_be_deleted_but_what_shared_holds_can() {
+    let (_emulator, admin, user) = started().await;
+    upload(&admin, "/Shared/team/nb", "print(1)").await;
+    for folder in ["/Shared", "/Users", "/Repos", "/"] {
+        let body = json!({"path": folder, "recursive": true});
+        let err = user.api().post::<Value>("/api/2.0/workspace/delete", &body).await.expect_err(folder);
+        assert!(err.is(ErrorKind::PermissionDenied), "{folder}: {err}");
+        let err = admin.api().post::<Value>("/api/2.0/workspace/delete", &body).await.expect_err(folder);
+        assert!(err.is(ErrorKind::PermissionDenied), "admins too, {folder}: {err}");
+    }
+    assert_eq!(
+        get(&admin, "/api/2.0/workspace/get-status", json!({"path": "/Shared/team/nb"})).await["object_type"],
+        "NOTEBOOK"
+    );
+    post(&user, "/api/2.0/workspace/delete", json!({"path": "/Shared/team", "recursive": true})).await;
+}

@@ -290,3 +290,33 @@ async fn a_personal_access_token_is_exchanged_for_its_owners_token() {
 fn brickwork_emulator_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
 }
+
+/// Deleting a user ends their refresh tokens too: they once kept minting
+/// access tokens for a principal that no longer existed.
+#[tokio::test]
+async fn a_deleted_users_refresh_token_mints_nothing() {
+    let emulator = fast().user("ann@example.com", "dapi-ann").start().await.expect("start");
+    let ann = consent(&emulator, "approve", Some(("ann@example.com", "dapi-ann"))).await;
+    let (_, body) = redeem(&emulator, param(&ann, "code").expect("code"), VERIFIER).await;
+    let refresh = body["refresh_token"].as_str().expect("a refresh token").to_string();
+
+    let cfg =
+        Config::builder().host(emulator.url()).token(emulator.token()).without_environment().build().expect("cfg");
+    let admin = Client::new(cfg).await.expect("client");
+    let users: Value = admin
+        .api()
+        .get("/api/2.0/preview/scim/v2/Users", &serde_json::json!({"filter": "userName eq \"ann@example.com\""}))
+        .await
+        .expect("users");
+    let id = users["Resources"][0]["id"].as_str().expect("ann's id").to_string();
+    admin
+        .api()
+        .request(brickwork::transport::Method::DELETE, format!("/api/2.0/preview/scim/v2/Users/{id}").as_str())
+        .send()
+        .await
+        .expect("deleted");
+
+    let form = [("grant_type", "refresh_token"), ("client_id", "databricks-cli"), ("refresh_token", refresh.as_str())];
+    let (status, body) = token_request(&emulator, &form).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+}

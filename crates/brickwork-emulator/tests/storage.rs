@@ -234,3 +234,29 @@ async fn an_auto_import_of_a_bare_extension_keeps_its_name() {
         "DIRECTORY"
     );
 }
+
+/// A presigned URL lives at most a week, however far off the `expire_time`
+/// asked for (one for the year 2100 once never expired).
+#[tokio::test]
+async fn presigned_urls_live_at_most_a_week() {
+    let (_emulator, c) = start().await;
+    put_file(&c, "/Volumes/main/default/v/far.bin", 10).await.expect("file");
+    let query = json!({"path": "/Volumes/main/default/v/far.bin", "expire_time": "2100-01-01T00:00:00Z"});
+    let answer: Value = c
+        .api()
+        .request(Method::POST, "/api/2.0/fs/create-download-url")
+        .query(&query)
+        .send()
+        .await
+        .and_then(|r| r.json())
+        .expect("a download URL");
+    let url = answer["url"].as_str().expect("url");
+    let expires: i64 = url
+        .split(['?', '&'])
+        .find_map(|pair| pair.strip_prefix("expires="))
+        .and_then(|e| e.parse().ok())
+        .expect("an expiry in the URL");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
+    assert!(expires <= now + 7 * 24 * 3600 + 60, "{url}");
+    assert!(expires > now + 7 * 24 * 3600 - 60, "a week, not less: {url}");
+}

@@ -51,6 +51,15 @@ impl super::Service for Api {
             }
         }
     }
+
+    /// A deleted principal's refresh tokens and unredeemed codes mint nothing more.
+    fn on_event(&self, world: &mut crate::state::World, event: &super::Event) {
+        if let super::Event::PrincipalDeleted { name } = event {
+            let grants = &mut world.identity.grants;
+            grants.refresh_tokens.retain(|_, g| g.caller.user_name != *name);
+            grants.codes.retain(|_, c| c.caller.user_name != *name);
+        }
+    }
 }
 
 fn routes() -> Router<AppState> {

@@ -82,7 +82,7 @@ impl Uploads {
     }
 
     fn signature(&self, method: &str, resource: &str, expires: i64) -> String {
-        let tag = hmac::sign(&self.key, format!("{method}\n{resource}\n{expires}").as_bytes());
+        let tag = hmac::sign(&self.key, signed_text(method, resource, expires).as_bytes());
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag.as_ref())
     }
 
@@ -100,7 +100,11 @@ impl Uploads {
         let resource = format!("{path}\n{}", params.get("upload").unwrap_or_default());
         let expires = params.get("expires").and_then(|e| e.parse::<i64>().ok());
         let signature = params.get("signature").unwrap_or_default();
-        let Some(expires) = expires.filter(|e| self.signature(method, &resource, *e) == signature) else {
+        let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(signature).unwrap_or_default();
+        // Checked in constant time: a timing difference would leak the tag byte by byte.
+        let signed =
+            |e: &i64| hmac::verify(&self.key, signed_text(method, &resource, *e).as_bytes(), &signature).is_ok();
+        let Some(expires) = expires.filter(signed) else {
             return Err(storage_error(
                 403,
                 "SignatureDoesNotMatch",
@@ -135,17 +139,26 @@ impl Uploads {
     }
 }
 
+/// What a presigned URL's signature covers.
+fn signed_text(method: &str, resource: &str, expires: i64) -> String {
+    format!("{method}\n{resource}\n{expires}")
+}
+
 fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// An `expire_time` (RFC 3339) as Unix seconds; an hour from now when absent.
+/// The longest a presigned URL lives, as S3 allows (a week).
+const MAX_URL_LIFE: i64 = 7 * 24 * 3600;
+
+/// An `expire_time` (RFC 3339) as Unix seconds; an hour from now when
+/// absent, and never more than a week away.
 fn expiry(raw: Option<&str>) -> ApiResult<i64> {
     let Some(raw) = raw else {
         return Ok(unix_now() + DEFAULT_URL_LIFE);
     };
     time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
-        .map(|t| t.unix_timestamp())
+        .map(|t| t.unix_timestamp().min(unix_now() + MAX_URL_LIFE))
         .map_err(|_| ApiError::invalid(format!("expire_time is not an RFC 3339 timestamp: {raw}")))
 }
 
@@ -488,7 +501,8 @@ mod tests {
 
     #[test]
     fn expiry_reads_rfc_3339_and_refuses_anything_else() {
-        assert_eq!(expiry(Some("2030-01-01T00:00:00Z")).ok(), Some(1_893_456_000));
+        assert_eq!(expiry(Some("2020-01-01T00:00:00Z")).ok(), Some(1_577_836_800));
+        assert!(expiry(Some("2100-01-01T00:00:00Z")).is_ok_and(|t| t <= unix_now() + MAX_URL_LIFE), "a week at most");
         assert!(expiry(Some("tomorrow")).is_err());
         assert!(expiry(None).is_ok_and(|t| t > unix_now()));
     }

@@ -517,6 +517,10 @@ async fn mkdirs(State(s): State<AppState>, Extension(caller): Extension<Caller>,
 async fn delete(State(s): State<AppState>, Extension(caller): Extension<Caller>, Body(body): Body<Value>) -> ApiResult {
     let path = canonical(required_str(&body, "path")?)?;
     let recursive = bool_field(&body, "recursive")?.unwrap_or(false);
+    if matches!(path.as_str(), "/" | "/Shared" | "/Users" | "/Repos") {
+        // What every user may manage inside is not theirs to remove.
+        return Err(ApiError::permission_denied(format!("{path} is a system folder and cannot be deleted.")));
+    }
     s.with(|w| {
         w.workspace.get(&path)?;
         may(w, &path, &caller, "CAN_MANAGE")?;
