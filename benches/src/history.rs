@@ -4,13 +4,12 @@
 //! history, clusters terminated): an emulator whose cost grows with active
 //! work, not history, serves both alike.
 
-use reqwest::header::{HeaderValue, AUTHORIZATION};
 use serde_json::json;
 
 use crate::emulator::Emulator;
 use crate::measure::{closed_loop, Stats};
 use crate::report::{Bar, Metric, RAW};
-use crate::throughput::raw_client;
+use crate::throughput::{raw_client, RawClusterGet};
 use crate::Plan;
 
 const CONCURRENCY: usize = 32;
@@ -21,19 +20,8 @@ pub async fn run(plan: &Plan) -> Result<Vec<Metric>, String> {
     let cluster_id = emulator.create_cluster("bench-history").await?;
     let n = plan.count(50_000, 1_000);
     let history = plan.count(30_000, 500);
-    let raw = raw_client()?;
-    let url = format!("{}/api/2.1/clusters/get?cluster_id={cluster_id}", emulator.url);
-    let auth = HeaderValue::from_str(&format!("Bearer {}", emulator.token)).map_err(|e| e.to_string())?;
-    let get = move || {
-        let (raw, url, auth) = (raw.clone(), url.clone(), auth.clone());
-        async move {
-            let response = raw.get(url).header(AUTHORIZATION, auth).send().await.map_err(|e| e.to_string())?;
-            if !response.status().is_success() {
-                return Err(format!("raw clusters/get: {}", response.status()));
-            }
-            response.bytes().await.map(drop).map_err(|e| e.to_string())
-        }
-    };
+    let raw = RawClusterGet::new(&emulator, &cluster_id)?;
+    let get = move || raw.send();
     closed_loop(plan.count(2_000, 200), CONCURRENCY, get.clone()).await?;
     let mut fresh = Vec::new();
     for _ in 0..plan.reps {

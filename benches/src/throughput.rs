@@ -18,6 +18,34 @@ pub fn raw_client() -> Result<reqwest::Client, String> {
     reqwest::Client::builder().pool_max_idle_per_host(32).build().map_err(|e| e.to_string())
 }
 
+/// `clusters/get` of one cluster through the raw-HTTP baseline, its body read.
+#[derive(Clone)]
+pub struct RawClusterGet {
+    raw: reqwest::Client,
+    url: String,
+    auth: HeaderValue,
+}
+
+impl RawClusterGet {
+    pub fn new(emulator: &Emulator, cluster_id: &str) -> Result<Self, String> {
+        let url = format!("{}/api/2.1/clusters/get?cluster_id={cluster_id}", emulator.url);
+        let auth = HeaderValue::from_str(&format!("Bearer {}", emulator.token)).map_err(|e| e.to_string())?;
+        Ok(RawClusterGet { raw: raw_client()?, url, auth })
+    }
+
+    /// One call, as a load loop makes it.
+    pub fn send(&self) -> impl std::future::Future<Output = Result<(), String>> + Send + 'static {
+        let (raw, url, auth) = (self.raw.clone(), self.url.clone(), self.auth.clone());
+        async move {
+            let response = raw.get(url).header(AUTHORIZATION, auth).send().await.map_err(|e| e.to_string())?;
+            if !response.status().is_success() {
+                return Err(format!("raw clusters/get: {}", response.status()));
+            }
+            response.bytes().await.map(drop).map_err(|e| e.to_string())
+        }
+    }
+}
+
 /// brickwork as a user would build it for this emulator (adaptive limiter on).
 pub async fn brickwork_client(url: &str, token: &str) -> Result<WorkspaceClient, String> {
     let cfg = Config::builder().host(url).token(token).without_environment().build().map_err(|e| e.to_string())?;
@@ -30,19 +58,8 @@ pub async fn run(plan: &Plan) -> Result<Vec<Metric>, String> {
     let n = plan.count(100_000, 2_000);
     let n_python = plan.count(10_000, 200);
 
-    let raw = raw_client()?;
-    let url = format!("{}/api/2.1/clusters/get?cluster_id={cluster_id}", emulator.url);
-    let auth = HeaderValue::from_str(&format!("Bearer {}", emulator.token)).map_err(|e| e.to_string())?;
-    let raw_get = move || {
-        let (raw, url, auth) = (raw.clone(), url.clone(), auth.clone());
-        async move {
-            let response = raw.get(url).header(AUTHORIZATION, auth).send().await.map_err(|e| e.to_string())?;
-            if !response.status().is_success() {
-                return Err(format!("raw clusters/get: {}", response.status()));
-            }
-            response.bytes().await.map(drop).map_err(|e| e.to_string())
-        }
-    };
+    let raw = RawClusterGet::new(&emulator, &cluster_id)?;
+    let raw_get = move || raw.send();
     let w = brickwork_client(&emulator.url, &emulator.token).await?;
     let id = cluster_id.clone();
     let brickwork_get = move || {

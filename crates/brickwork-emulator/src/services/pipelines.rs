@@ -235,8 +235,14 @@ fn effective(mut spec: Spec) -> ApiResult<Spec> {
     Ok(spec)
 }
 
-fn name_taken(w: &World, name: &str, except: Option<&str>) -> bool {
-    w.pipelines.by_id.iter().any(|(id, p)| Some(id.as_str()) != except && p.spec.name.as_deref() == Some(name))
+/// `Ok` when no pipeline but `except` has `name`, or duplicates are allowed.
+fn name_free(w: &World, name: &str, except: Option<&str>, allow_duplicates: bool) -> ApiResult<()> {
+    let taken =
+        w.pipelines.by_id.iter().any(|(id, p)| Some(id.as_str()) != except && p.spec.name.as_deref() == Some(name));
+    if taken && !allow_duplicates {
+        return Err(ApiError::new(409, "RESOURCE_CONFLICT", format!("Pipeline with name '{name}' already exists.")));
+    }
+    Ok(())
 }
 
 async fn create(
@@ -246,14 +252,7 @@ async fn create(
 ) -> ApiResult {
     let mut spec = effective(request.spec)?;
     s.with(|w| {
-        let name = spec.name.clone().unwrap_or_default();
-        if !request.allow_duplicate_names && name_taken(w, &name, None) {
-            return Err(ApiError::new(
-                409,
-                "RESOURCE_CONFLICT",
-                format!("Pipeline with name '{name}' already exists."),
-            ));
-        }
+        name_free(w, spec.name.as_deref().unwrap_or_default(), None, request.allow_duplicate_names)?;
         let id = ids::uuid();
         spec.id = Some(id.clone());
         let settings = serde_json::to_value(&spec).unwrap_or_default();
@@ -358,14 +357,7 @@ async fn edit(
         if request.expected_last_modified.is_some_and(|expected| expected != p.last_modified) {
             return Err(ApiError::new(409, "RESOURCE_CONFLICT", "The pipeline was modified since it was read."));
         }
-        let name = spec.name.clone().unwrap_or_default();
-        if !request.allow_duplicate_names && name_taken(w, &name, Some(&id)) {
-            return Err(ApiError::new(
-                409,
-                "RESOURCE_CONFLICT",
-                format!("Pipeline with name '{name}' already exists."),
-            ));
-        }
+        name_free(w, spec.name.as_deref().unwrap_or_default(), Some(&id), request.allow_duplicate_names)?;
         spec.id = Some(id.clone());
         if let Some(p) = w.pipelines.by_id.get_mut(&id) {
             p.spec = spec;
@@ -410,14 +402,7 @@ async fn clone(
             base.extend(given);
         }
         let mut spec = effective(serde_json::from_value(merged).unwrap_or_default())?;
-        let name = spec.name.clone().unwrap_or_default();
-        if !request.allow_duplicate_names && name_taken(w, &name, None) {
-            return Err(ApiError::new(
-                409,
-                "RESOURCE_CONFLICT",
-                format!("Pipeline with name '{name}' already exists."),
-            ));
-        }
+        name_free(w, spec.name.as_deref().unwrap_or_default(), None, request.allow_duplicate_names)?;
         let new_id = ids::uuid();
         spec.id = Some(new_id.clone());
         let pipeline =

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
-use axum::routing::get;
+use axum::routing::{delete, get, MethodRouter};
 use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -21,16 +21,22 @@ pub fn routes() -> Router<AppState> {
         .route(&format!("{PREFIX}/catalogs/{{name}}"), get(get_catalog).patch(update_catalog).delete(delete_catalog))
         .route(&format!("{PREFIX}/schemas"), get(list_schemas).post(create_schema))
         .route(&format!("{PREFIX}/schemas/{{name}}"), get(get_schema).patch(update_schema).delete(delete_schema))
-        .route(&format!("{PREFIX}/tables"), get(list_tables).post(create_table))
-        .route(&format!("{PREFIX}/tables/{{name}}"), get(get_table).patch(update_table).delete(delete_table))
+        .route(&format!("{PREFIX}/tables"), list_objects(TABLES).post(create_table))
+        .route(
+            &format!("{PREFIX}/tables/{{name}}"),
+            get_object(TABLES).merge(delete_object(TABLES)).patch(update_table),
+        )
         .route(&format!("{PREFIX}/tables/{{name}}/exists"), get(table_exists))
         .route(&format!("{PREFIX}/table-summaries"), get(table_summaries))
-        .route(&format!("{PREFIX}/volumes"), get(list_volumes).post(create_volume))
-        .route(&format!("{PREFIX}/volumes/{{name}}"), get(get_volume).patch(update_volume).delete(delete_volume))
-        .route(&format!("{PREFIX}/functions"), get(list_functions).post(create_function))
+        .route(&format!("{PREFIX}/volumes"), list_objects(VOLUMES).post(create_volume))
+        .route(
+            &format!("{PREFIX}/volumes/{{name}}"),
+            get_object(VOLUMES).merge(delete_object(VOLUMES)).patch(update_volume),
+        )
+        .route(&format!("{PREFIX}/functions"), list_objects(FUNCTIONS).post(create_function))
         .route(
             &format!("{PREFIX}/functions/{{name}}"),
-            get(get_function).patch(update_function).delete(delete_function),
+            get_object(FUNCTIONS).merge(delete_object(FUNCTIONS)).patch(update_function),
         )
 }
 
@@ -391,14 +397,7 @@ fn object_access(w: &World, caller: &Caller, kind: Kind, full: &str, privilege: 
 }
 
 /// A listing of objects of `kind` in `catalog_name`.`schema_name`.
-fn list_in_schema(
-    w: &World,
-    caller: &Caller,
-    kind: Kind,
-    params: &Params,
-    key: &str,
-    privilege: &str,
-) -> ApiResult<Value> {
+fn list_in_schema(w: &World, caller: &Caller, of: InSchema, params: &Params) -> ApiResult<Value> {
     let catalog = params.required("catalog_name")?.to_lowercase();
     let schema = format!("{catalog}.{}", params.required("schema_name")?.to_lowercase());
     find(w, Kind::Catalog, &catalog)?;
@@ -407,9 +406,63 @@ fn list_in_schema(
     let after = resume_after(params)?;
     let visible = w
         .catalog
-        .children(kind, &schema, after.as_deref())
-        .filter(|(n, _)| super::allows(w, caller, kind, n, privilege));
-    listed(visible, kind, params, key)
+        .children(of.kind, &schema, after.as_deref())
+        .filter(|(n, _)| super::allows(w, caller, of.kind, n, of.read));
+    listed(visible, of.kind, params, of.plural)
+}
+
+/// What differs between the kinds of object a schema holds.
+#[derive(Debug, Clone, Copy)]
+struct InSchema {
+    kind: Kind,
+    /// The key of its listing.
+    plural: &'static str,
+    /// The privilege that reads one.
+    read: &'static str,
+}
+
+const TABLES: InSchema = InSchema { kind: Kind::Table, plural: "tables", read: "SELECT" };
+const VOLUMES: InSchema = InSchema { kind: Kind::Volume, plural: "volumes", read: "READ_VOLUME" };
+const FUNCTIONS: InSchema = InSchema { kind: Kind::Function, plural: "functions", read: "EXECUTE" };
+
+/// `GET` of the objects of one schema the caller may read.
+fn list_objects(of: InSchema) -> MethodRouter<AppState> {
+    get(move |State(s): State<AppState>, Extension(caller): Extension<Caller>, params: Params| async move {
+        s.with(|w| Ok::<_, ApiError>(Json(list_in_schema(w, &caller, of, &params)?)))
+    })
+}
+
+/// `GET` of one object, for those who may read it.
+fn get_object(of: InSchema) -> MethodRouter<AppState> {
+    get(move |State(s): State<AppState>, Extension(caller): Extension<Caller>, Path(name): Path<String>| async move {
+        let name = name.to_lowercase();
+        s.with(|w| {
+            let found = find(w, of.kind, &name)?;
+            object_access(w, &caller, of.kind, &name, of.read)?;
+            Ok::<_, ApiError>(Json(render(of.kind, &name, found)))
+        })
+    })
+}
+
+/// `DELETE` of one object by those who manage it; a volume's files go with it.
+fn delete_object(of: InSchema) -> MethodRouter<AppState> {
+    delete(
+        move |State(s): State<AppState>, Extension(caller): Extension<Caller>, Path(name): Path<String>| async move {
+            let name = name.to_lowercase();
+            s.with(|w| {
+                find(w, of.kind, &name)?;
+                may_manage(w, &caller, of.kind, &name)?;
+                w.catalog.remove_tree(of.kind, &name);
+                if of.kind == Kind::Volume {
+                    w.emit(crate::services::Event::VolumeDeleted {
+                        path: format!("/Volumes/{}", name.replace('.', "/")),
+                    });
+                }
+                Ok::<_, ApiError>(())
+            })?;
+            empty()
+        },
+    )
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -457,19 +510,6 @@ async fn create_table(
     })
 }
 
-async fn get_table(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(name): Path<String>,
-) -> ApiResult {
-    let name = name.to_lowercase();
-    s.with(|w| {
-        let found = find(w, Kind::Table, &name)?;
-        object_access(w, &caller, Kind::Table, &name, "SELECT")?;
-        Ok(Json(render(Kind::Table, &name, found)))
-    })
-}
-
 async fn table_exists(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -483,10 +523,6 @@ async fn table_exists(
         }
         Ok(Json(json!({"table_exists": exists})))
     })
-}
-
-async fn list_tables(State(s): State<AppState>, Extension(caller): Extension<Caller>, params: Params) -> ApiResult {
-    s.with(|w| Ok(Json(list_in_schema(w, &caller, Kind::Table, &params, "tables", "SELECT")?)))
 }
 
 /// Summaries of the tables of a catalog, across its schemas.
@@ -521,21 +557,6 @@ async fn update_table(
 ) -> ApiResult {
     let name = name.to_lowercase();
     s.with(|w| apply_update(w, &caller, Kind::Table, &name, UpdateRequest { owner: u.owner, ..Default::default() }))?;
-    empty()
-}
-
-async fn delete_table(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(name): Path<String>,
-) -> ApiResult {
-    let name = name.to_lowercase();
-    s.with(|w| {
-        find(w, Kind::Table, &name)?;
-        may_manage(w, &caller, Kind::Table, &name)?;
-        w.catalog.remove_tree(Kind::Table, &name);
-        Ok(())
-    })?;
     empty()
 }
 
@@ -585,23 +606,6 @@ async fn create_volume(
     })
 }
 
-async fn get_volume(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(name): Path<String>,
-) -> ApiResult {
-    let name = name.to_lowercase();
-    s.with(|w| {
-        let found = find(w, Kind::Volume, &name)?;
-        object_access(w, &caller, Kind::Volume, &name, "READ_VOLUME")?;
-        Ok(Json(render(Kind::Volume, &name, found)))
-    })
-}
-
-async fn list_volumes(State(s): State<AppState>, Extension(caller): Extension<Caller>, params: Params) -> ApiResult {
-    s.with(|w| Ok(Json(list_in_schema(w, &caller, Kind::Volume, &params, "volumes", "READ_VOLUME")?)))
-}
-
 async fn update_volume(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -613,22 +617,6 @@ async fn update_volume(
         let renamed = apply_update(w, &caller, Kind::Volume, &name, u)?;
         Ok(Json(render(Kind::Volume, &renamed, find(w, Kind::Volume, &renamed)?)))
     })
-}
-
-async fn delete_volume(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(name): Path<String>,
-) -> ApiResult {
-    let name = name.to_lowercase();
-    s.with(|w| {
-        find(w, Kind::Volume, &name)?;
-        may_manage(w, &caller, Kind::Volume, &name)?;
-        w.catalog.remove_tree(Kind::Volume, &name);
-        w.emit(crate::services::Event::VolumeDeleted { path: format!("/Volumes/{}", name.replace('.', "/")) });
-        Ok(())
-    })?;
-    empty()
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -695,23 +683,6 @@ async fn create_function(
     })
 }
 
-async fn get_function(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(name): Path<String>,
-) -> ApiResult {
-    let name = name.to_lowercase();
-    s.with(|w| {
-        let found = find(w, Kind::Function, &name)?;
-        object_access(w, &caller, Kind::Function, &name, "EXECUTE")?;
-        Ok(Json(render(Kind::Function, &name, found)))
-    })
-}
-
-async fn list_functions(State(s): State<AppState>, Extension(caller): Extension<Caller>, params: Params) -> ApiResult {
-    s.with(|w| Ok(Json(list_in_schema(w, &caller, Kind::Function, &params, "functions", "EXECUTE")?)))
-}
-
 async fn update_function(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -723,19 +694,4 @@ async fn update_function(
         apply_update(w, &caller, Kind::Function, &name, UpdateRequest { owner: u.owner, ..Default::default() })?;
         Ok(Json(render(Kind::Function, &name, find(w, Kind::Function, &name)?)))
     })
-}
-
-async fn delete_function(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(name): Path<String>,
-) -> ApiResult {
-    let name = name.to_lowercase();
-    s.with(|w| {
-        find(w, Kind::Function, &name)?;
-        may_manage(w, &caller, Kind::Function, &name)?;
-        w.catalog.remove_tree(Kind::Function, &name);
-        Ok(())
-    })?;
-    empty()
 }

@@ -123,10 +123,11 @@ impl TaskRun {
         matches!(self.phase, Phase::Done)
     }
 
-    /// The keys of the tasks this one depends on.
-    fn dependency_keys(&self) -> impl Iterator<Item = &str> {
+    /// The tasks this one depends on: each key, and the condition outcome
+    /// it waits for, if any.
+    fn dependencies(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
         let deps = self.spec.get("depends_on").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-        deps.iter().filter_map(|d| d.get("task_key").and_then(Value::as_str))
+        deps.iter().filter_map(|d| Some((d.get("task_key")?.as_str()?, d.get("outcome").and_then(Value::as_str))))
     }
 
     fn finish(&mut self, life: &'static str, result: &'static str, message: impl Into<String>) {
@@ -259,7 +260,7 @@ impl Run {
         let mut waiting_on = vec![0usize; count];
         let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); count];
         for (slot, &index) in self.latest.iter().enumerate() {
-            for key in self.tasks[index].dependency_keys() {
+            for (key, _) in self.tasks[index].dependencies() {
                 if let Some(&upstream) = self.slot_of.get(key) {
                     waiting_on[slot] += 1;
                     dependants[upstream].push(slot);
@@ -487,23 +488,8 @@ fn step(world: &mut World, run: &mut Run, i: usize, now: Instant) -> bool {
 
 /// Decide whether a waiting task may start, and start it.
 fn start_task(world: &mut World, run: &mut Run, i: usize, now: Instant) -> bool {
-    let deps: Vec<(String, Option<String>)> = run.tasks[i]
-        .spec
-        .get("depends_on")
-        .and_then(Value::as_array)
-        .map(|d| {
-            d.iter()
-                .filter_map(|x| {
-                    Some((
-                        x.get("task_key")?.as_str()?.to_string(),
-                        x.get("outcome").and_then(Value::as_str).map(str::to_string),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
     let mut results = Vec::new();
-    for (key, outcome) in &deps {
+    for (key, outcome) in run.tasks[i].dependencies() {
         match run.latest_of(key) {
             Some(t) if t.is_done() => {
                 let mut result = t.result.unwrap_or("FAILED");
