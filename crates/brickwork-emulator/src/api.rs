@@ -235,6 +235,27 @@ pub fn page_token(start: usize) -> String {
     URL_SAFE_NO_PAD.encode(format!("page:{start}"))
 }
 
+/// A page token that resumes a listing after `last`, a key of the order the
+/// listing walks (a job id, a name): each page then costs its own length,
+/// and items added or removed meanwhile neither repeat nor skip others.
+/// `kind` tags the token, so one listing refuses another's.
+pub fn cursor_token(kind: &str, last: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{kind}:{last}"))
+}
+
+/// The key the page token of the request resumes after (none without a
+/// token); a 400 for a token of another kind or not issued here.
+pub fn resume_after(params: &Params, kind: &str) -> ApiResult<Option<String>> {
+    let Some(token) = params.get("page_token") else { return Ok(None) };
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| Some(text.strip_prefix(kind)?.strip_prefix(':')?.to_string()))
+        .map(Some)
+        .ok_or_else(|| ApiError::invalid(format!("Invalid page token: {token}")))
+}
+
 /// Where the page a token names starts: 0 without a token, a 400 for any
 /// token this emulator did not issue.
 pub fn page_start(token: Option<&str>) -> ApiResult<usize> {

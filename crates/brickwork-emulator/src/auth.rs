@@ -54,6 +54,9 @@ fn authenticate(state: &AppState, header: Option<&str>, workspace_url: &str) -> 
     let (scheme, value) = header.split_once(' ').ok_or_else(unsupported)?;
     state.with(|world| {
         let caller = credential_holder(world, scheme, value, workspace_url, unsupported)?;
+        if !world.directory.signs_in(&caller.user_name) {
+            return Err(ApiError::numeric(401, format!("{} is deleted or deactivated.", caller.user_name)));
+        }
         // Admin rights are the directory's now, not what they were when the
         // credential was made: leaving `admins` takes them from every token.
         let admin = world.directory.is_admin(&caller.user_name);

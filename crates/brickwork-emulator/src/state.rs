@@ -64,6 +64,9 @@ impl Counters {
 #[derive(Debug)]
 pub struct World {
     pub settings: Arc<Settings>,
+    /// What stored data may take (the `AppState`'s, shared): documents
+    /// stored under the lock count against it here.
+    pub budget: Arc<crate::storage::Budget>,
     pub identity: Identity,
     pub directory: scim::Directory,
     pub clusters: clusters::Clusters,
@@ -89,7 +92,7 @@ pub struct World {
 }
 
 impl World {
-    pub fn new(settings: Arc<Settings>) -> Self {
+    pub fn new(settings: Arc<Settings>, budget: Arc<crate::storage::Budget>) -> Self {
         let mut world = World {
             identity: Identity::default(),
             directory: scim::Directory::default(),
@@ -106,7 +109,7 @@ impl World {
             files: dbfs::FileStore::default(),
             uploads: uploads::Uploads::default(),
             warehouses: warehouses::Warehouses::default(),
-            catalog: catalog::Catalog::seeded(&settings.user_name, &settings.volumes),
+            catalog: catalog::Catalog::seeded(&settings.user_name, &settings.volumes, &budget),
             serving: serving::Endpoints::default(),
             libraries: libraries::Libraries::default(),
             commands: commands::Commands::default(),
@@ -116,6 +119,7 @@ impl World {
             next_id: fastrand::i64(1_000_000_000_000_000..2_000_000_000_000_000),
             events: Vec::new(),
             settings: settings.clone(),
+            budget,
         };
         let admin = Caller { user_name: settings.user_name.clone(), admin: true };
         world.identity.pats.insert(settings.token.clone(), admin.clone());
@@ -126,6 +130,13 @@ impl World {
         }
         for sp in &settings.service_principals {
             world.ensure_service_principal(&sp.client_id, sp.admin);
+        }
+        // A federation policy's principal exists from the start, as the one
+        // it was made for in a real account.
+        for policy in &settings.federation_policies {
+            let admin =
+                settings.service_principals.iter().any(|sp| sp.client_id == policy.service_principal && sp.admin);
+            world.ensure_service_principal(&policy.service_principal, admin);
         }
         world
     }
@@ -177,11 +188,12 @@ pub struct AppState {
 impl AppState {
     pub fn new(settings: Settings) -> Self {
         let settings = Arc::new(settings);
+        let budget = crate::storage::Budget::new(settings.max_stored_bytes);
         AppState {
-            world: Arc::new(Mutex::new(World::new(settings.clone()))),
+            world: Arc::new(Mutex::new(World::new(settings.clone(), budget.clone()))),
             faults: Arc::new(crate::faults::FaultEngine::new(settings.faults.clone())),
             counters: Arc::new(Counters::default()),
-            budget: crate::storage::Budget::new(settings.max_stored_bytes),
+            budget,
             settings,
         }
     }

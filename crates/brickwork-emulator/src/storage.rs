@@ -54,6 +54,12 @@ impl Budget {
         Ok(held)
     }
 
+    /// A hold of what `value` takes as JSON: a stored document (job
+    /// settings, a catalog object, a pipeline's spec).
+    pub fn hold_json(self: &Arc<Self>, value: &impl serde::Serialize) -> Result<Held, StorageFull> {
+        self.hold_exactly(json_len(value))
+    }
+
     fn take(&self, bytes: u64) -> Result<(), StorageFull> {
         self.used
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
@@ -67,6 +73,25 @@ impl Budget {
         // Never below zero, whatever the order of releases.
         let _ = self.used.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| Some(used.saturating_sub(bytes)));
     }
+}
+
+/// How many bytes `value` takes as JSON, counted without writing it out.
+pub fn json_len(value: &impl serde::Serialize) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len() as u64;
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // A counter takes every write; a value that cannot be serialised
+    // counts what it wrote before failing.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
 
 /// The budget is spent.

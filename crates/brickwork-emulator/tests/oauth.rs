@@ -320,3 +320,64 @@ async fn a_deleted_users_refresh_token_mints_nothing() {
     let (status, body) = token_request(&emulator, &form).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
 }
+
+/// The id of the SCIM resource whose `attribute` is `value`, read as the admin.
+async fn scim_id(emulator: &EmulatorHandle, kind: &str, attribute: &str, value: &str) -> Option<String> {
+    let filter = format!("{attribute} eq \"{value}\"");
+    let url = format!("{}/api/2.0/preview/scim/v2/{kind}", emulator.url());
+    let response = no_redirects().get(url).bearer_auth(emulator.token()).query(&[("filter", filter)]).send();
+    let listed: Value = response.await.expect("list").json().await.expect("json");
+    listed["Resources"][0]["id"].as_str().map(str::to_string)
+}
+
+async fn me_status(emulator: &EmulatorHandle, bearer: &str) -> u16 {
+    let url = format!("{}/api/2.0/preview/scim/v2/Me", emulator.url());
+    no_redirects().get(url).bearer_auth(bearer).send().await.expect("me").status().as_u16()
+}
+
+/// A deleted or deactivated principal is refused whatever it signs in with:
+/// a trusted ID token once still worked after its service principal was
+/// deleted (and `/Me` then re-created it as a user), and so did a deleted
+/// service principal's client secret and a deactivated user's token.
+#[tokio::test]
+async fn deleted_or_deactivated_principals_are_refused_and_never_recreated() {
+    let federated = FederationPolicySpec { service_principal: "fed-sp".into(), ..policy() };
+    let emulator =
+        fast().federation_policy(federated).user("ann@example.com", "dapi-ann").start().await.expect("start");
+    let claims = json!({"iss": "https://token.actions.githubusercontent.com", "sub": "repo:acme/etl:ref:refs/heads/main",
+        "aud": ["https://acme.example.com"], "exp": brickwork_emulator_now() + 600});
+    let id_token = unsigned_jwt(claims);
+    let exchange = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+        ("subject_token", id_token.as_str()),
+        ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
+        ("client_id", "fed-sp"),
+    ];
+    let m2m = [("grant_type", "client_credentials"), ("client_id", "sp-id"), ("client_secret", "sp-secret")];
+    assert_eq!(me_status(&emulator, &id_token).await, 200);
+    assert_eq!(token_request(&emulator, &exchange).await.0, 200);
+    assert_eq!(token_request(&emulator, &m2m).await.0, 200);
+    assert_eq!(me_status(&emulator, "dapi-ann").await, 200);
+
+    let admin = no_redirects();
+    let base = format!("{}/api/2.0/preview/scim/v2", emulator.url());
+    for application_id in ["fed-sp", "sp-id"] {
+        let id = scim_id(&emulator, "ServicePrincipals", "applicationId", application_id).await.expect("listed");
+        let deleted = admin.delete(format!("{base}/ServicePrincipals/{id}")).bearer_auth(emulator.token()).send();
+        assert_eq!(deleted.await.expect("delete").status(), 204);
+    }
+    let ann = scim_id(&emulator, "Users", "userName", "ann@example.com").await.expect("ann");
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "active", "value": false}]});
+    let patched = admin.patch(format!("{base}/Users/{ann}")).bearer_auth(emulator.token()).json(&patch).send();
+    assert_eq!(patched.await.expect("patch").status(), 200);
+
+    assert_eq!(me_status(&emulator, &id_token).await, 401, "a deleted principal's trusted ID token");
+    let (status, body) = token_request(&emulator, &exchange).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    let (status, body) = token_request(&emulator, &m2m).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "{body}");
+    assert_eq!(me_status(&emulator, "dapi-ann").await, 401, "a deactivated user's token");
+    assert_eq!(scim_id(&emulator, "Users", "userName", "fed-sp").await, None, "/Me made a user of it");
+    assert_eq!(me_status(&emulator, emulator.token()).await, 200, "the admin is untouched");
+}

@@ -5,6 +5,8 @@ mod common;
 
 use std::time::Duration;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use brickwork::transport::Method;
 use brickwork::ErrorKind;
 use common::*;
@@ -259,4 +261,88 @@ async fn presigned_urls_live_at_most_a_week() {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
     assert!(expires <= now + 7 * 24 * 3600 + 60, "{url}");
     assert!(expires > now + 7 * 24 * 3600 - 60, "a week, not less: {url}");
+}
+
+/// A Files API directory pages by cursor: deleting an entry of a page
+/// already read once shifted the next page (it began at an offset) and
+/// skipped an entry no one had deleted.
+#[tokio::test]
+async fn a_directory_listing_resumes_after_its_last_entry_whatever_changes_meanwhile() {
+    let (_emulator, c) = start().await;
+    let dir = "/Volumes/main/default/v/paged";
+    for name in ["a", "b", "c", "d", "e"] {
+        put_file(&c, &format!("{dir}/{name}"), 1).await.expect("put");
+    }
+    put_file(&c, &format!("{dir}/b-sub/deep/f"), 1).await.expect("a subtree between siblings");
+    let listing = format!("/api/2.0/fs/directories{dir}");
+    let names = |page: &Value| -> Vec<String> {
+        page["contents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["name"].as_str().map(str::to_string))
+            .collect()
+    };
+    let first = get(&c, &listing, json!({"page_size": 2})).await;
+    assert_eq!(names(&first), ["a", "b"]);
+    c.api().request(Method::DELETE, format!("/api/2.0/fs/files{dir}/a").as_str()).send().await.expect("delete");
+    let token = first["next_page_token"].as_str().expect("more").to_string();
+    let second = get(&c, &listing, json!({"page_size": 2, "page_token": token})).await;
+    assert_eq!(names(&second), ["b-sub", "c"]);
+    let token = second["next_page_token"].as_str().expect("more").to_string();
+    let last = get(&c, &listing, json!({"page_size": 2, "page_token": token})).await;
+    assert_eq!(names(&last), ["d", "e"]);
+    assert!(last.get("next_page_token").is_none(), "{last}");
+
+    let foreign = URL_SAFE_NO_PAD.encode("jobs:1");
+    let err = c.api().get::<Value>(&listing, &json!({"page_token": foreign})).await.expect_err("a jobs token");
+    assert_eq!(err.kind(), ErrorKind::InvalidParameterValue, "{err}");
+}
+
+/// Job settings, Unity Catalog objects, pipeline specs and serving
+/// endpoints are stored documents too: past the budget they are refused
+/// (an update changes nothing), and deleting one gives its count back.
+#[tokio::test]
+async fn stored_documents_count_against_the_budget() {
+    let (emulator, c) = start_with(fast().max_stored_bytes(64 * 1024)).await;
+    let big = "x".repeat(80 * 1024);
+    let full = |err: brickwork::Error| {
+        assert_eq!(err.status(), Some(413), "{err}");
+        assert!(err.message().contains("storage budget"), "{err}");
+    };
+    let before = emulator.counters().stored_bytes;
+    let job = post(&c, "/api/2.2/jobs/create", json!({"name": "small", "description": "fits"})).await;
+    let job_id = job["job_id"].as_i64().expect("job id");
+    let small_job = emulator.counters().stored_bytes;
+    assert!(small_job > before, "a job's settings count");
+    full(
+        c.api()
+            .post::<Value>("/api/2.2/jobs/create", &json!({"name": "big", "description": big}))
+            .await
+            .expect_err("big job"),
+    );
+    let update = json!({"job_id": job_id, "new_settings": {"description": big}});
+    full(c.api().post::<Value>("/api/2.2/jobs/update", &update).await.expect_err("big update"));
+    let reset = json!({"job_id": job_id, "new_settings": {"name": "small", "description": big}});
+    full(c.api().post::<Value>("/api/2.2/jobs/reset", &reset).await.expect_err("big reset"));
+    let kept = get(&c, "/api/2.2/jobs/get", json!({"job_id": job_id})).await;
+    assert_eq!(kept["settings"]["description"], "fits", "a refused update changes nothing");
+    assert_eq!(emulator.counters().stored_bytes, small_job);
+    post(&c, "/api/2.2/jobs/delete", json!({"job_id": job_id})).await;
+    assert_eq!(emulator.counters().stored_bytes, before, "a deleted job gives its count back");
+
+    let schema = json!({"name": "s", "catalog_name": "main", "comment": big});
+    full(c.api().post::<Value>("/api/2.1/unity-catalog/schemas", &schema).await.expect_err("big schema"));
+    post(&c, "/api/2.1/unity-catalog/schemas", json!({"name": "s", "catalog_name": "main"})).await;
+    let patch = json!({"comment": big});
+    full(c.api().patch::<Value>("/api/2.1/unity-catalog/schemas/main.s", &patch).await.expect_err("big schema update"));
+    let pipeline = json!({"name": "p", "configuration": {"k": big}});
+    full(c.api().post::<Value>("/api/2.0/pipelines", &pipeline).await.expect_err("big pipeline"));
+    let endpoint = json!({"name": "e", "tags": [{"key": "k", "value": big}]});
+    full(c.api().post::<Value>("/api/2.0/serving-endpoints", &endpoint).await.expect_err("big endpoint"));
+    post(&c, "/api/2.0/serving-endpoints", json!({"name": "e"})).await;
+    let tags = json!({"add_tags": [{"key": "k", "value": big}]});
+    full(c.api().patch::<Value>("/api/2.0/serving-endpoints/e/tags", &tags).await.expect_err("big tags"));
+    let endpoint = get(&c, "/api/2.0/serving-endpoints/e", json!({})).await;
+    assert!(endpoint.get("tags").is_none_or(|t| t.as_array().is_some_and(Vec::is_empty)), "{endpoint}");
 }

@@ -119,7 +119,7 @@ async fn seed(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult<J
     }
     let prefix = str_field(&body, "name_prefix")?.unwrap_or("seeded-").to_string();
     let admin = s.settings.user_name.clone();
-    let ids = s.with(|w| jobs::seed(w, count as usize, &prefix, &admin));
+    let ids = s.with(|w| jobs::seed(w, count as usize, &prefix, &admin)).map_err(|e| e.api_error())?;
     Ok(Json(json!({"first_job_id": ids.map(|i| i.0), "last_job_id": ids.map(|i| i.1)})))
 }
 

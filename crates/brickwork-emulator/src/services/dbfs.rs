@@ -13,8 +13,8 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use crate::api::{
-    absolute_path, bool_field, empty, page, page_body, page_start, required_int, required_str, str_field, ApiError,
-    ApiResult, Body, Params,
+    absolute_path, bool_field, cursor_token, empty, page_body, required_int, required_str, resume_after, str_field,
+    ApiError, ApiResult, Body, Params,
 };
 use crate::schedule::Deadlines;
 use crate::state::{now_ms, AppState, Caller};
@@ -155,28 +155,34 @@ impl FileStore {
 
     /// The entries directly in `dir`, jumping over each child's subtree.
     fn children(&self, dir: &str) -> Vec<(String, Entry)> {
+        self.children_after(dir, None).map(|(path, entry)| (path.clone(), entry.clone())).collect()
+    }
+
+    /// The entries directly in `dir` whose names sort after `after`, in name
+    /// order, read as they are walked: a page of a listing costs its length
+    /// and the subtrees it jumps over, not the whole directory.
+    fn children_after<'a>(&'a self, dir: &str, after: Option<&str>) -> impl Iterator<Item = (&'a String, &'a Entry)> {
         use std::ops::Bound::{Excluded, Included, Unbounded};
         let prefix = if dir == "/" { "/".to_string() } else { format!("{dir}/") };
-        let mut out = Vec::new();
-        let mut from = Included(prefix.clone());
-        while let Some((path, entry)) = self.entries.range::<String, _>((from.clone(), Unbounded)).next() {
-            if !path.starts_with(&prefix) {
-                break;
-            }
-            let rest = &path[prefix.len()..];
-            from = match rest.find('/') {
+        let mut from = match after {
+            Some(name) => Excluded(format!("{prefix}{name}")),
+            None => Included(prefix.clone()),
+        };
+        std::iter::from_fn(move || loop {
+            let (path, entry) = self.entries.range::<String, _>((from.clone(), Unbounded)).next()?;
+            let rest = path.strip_prefix(&prefix)?;
+            match rest.find('/') {
                 // Inside a child's subtree: every key of it sorts below the
                 // child's name followed by '0', the character after '/'.
-                Some(slash) => Included(format!("{}0", &path[..prefix.len() + slash])),
+                Some(slash) => from = Included(format!("{}0", &path[..prefix.len() + slash])),
                 None => {
+                    from = Excluded(path.clone());
                     if !rest.is_empty() {
-                        out.push((path.clone(), entry.clone()));
+                        return Some((path, entry));
                     }
-                    Excluded(path.clone())
                 }
-            };
-        }
-        out
+            }
+        })
     }
 
     fn remove(&mut self, path: &str, recursive: bool) -> ApiResult<()> {
@@ -661,25 +667,24 @@ async fn directories(
         }
         Method::GET => {
             let size = params.int("page_size")?.unwrap_or(1000).clamp(1, 1000) as usize;
+            let after = resume_after(&params, "files")?;
             s.with(|w| {
                 if !w.files.is_dir(&path) {
                     return Err(fs_not_found());
                 }
-                let items: Vec<Value> = w
-                    .files
-                    .children(&path)
-                    .iter()
-                    .map(|(p, e)| {
-                        let name = p.rsplit('/').next().unwrap_or_default();
-                        let mut item =
-                            json!({"path": p, "name": name, "is_directory": e.is_dir, "last_modified": e.modified});
-                        if !e.is_dir {
-                            item["file_size"] = json!(e.data.len());
-                        }
-                        item
-                    })
-                    .collect();
-                let (contents, next) = page(&items, page_start(params.get("page_token"))?, size);
+                let mut children = w.files.children_after(&path, after.as_deref()).peekable();
+                let (mut contents, mut last) = (Vec::new(), None);
+                for (p, e) in children.by_ref().take(size) {
+                    let name = p.rsplit('/').next().unwrap_or_default();
+                    let mut item =
+                        json!({"path": p, "name": name, "is_directory": e.is_dir, "last_modified": e.modified});
+                    if !e.is_dir {
+                        item["file_size"] = json!(e.data.len());
+                    }
+                    contents.push(item);
+                    last = Some(name);
+                }
+                let next = last.filter(|_| children.peek().is_some()).map(|name| cursor_token("files", name));
                 Ok(Json(page_body(json!({}), "contents", contents, next)).into_response())
             })
         }
@@ -688,7 +693,7 @@ async fn directories(
                 if !w.files.is_dir(&path) {
                     return Err(fs_not_found());
                 }
-                if !w.files.children(&path).is_empty() {
+                if w.files.children_after(&path, None).next().is_some() {
                     return Err(ApiError::new(409, "RESOURCE_CONFLICT", "The directory being deleted is not empty."));
                 }
                 w.files.entries.remove(&path);

@@ -35,6 +35,6 @@ async fn host_metadata(State(s): State<AppState>, headers: HeaderMap) -> Json<Va
     )
 }
 
-async fn me(State(s): State<AppState>, Extension(caller): Extension<Caller>) -> Json<Value> {
-    s.with(|w| Json(super::scim::me(w, &caller)))
+async fn me(State(s): State<AppState>, Extension(caller): Extension<Caller>) -> crate::api::ApiResult<Json<Value>> {
+    s.with(|w| super::scim::me(w, &caller).map(Json))
 }

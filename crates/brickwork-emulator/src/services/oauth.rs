@@ -334,6 +334,13 @@ async fn token(State(s): State<AppState>, headers: HeaderMap, body: String) -> R
         Some(other) => Err(oauth_error(400, "unsupported_grant_type", &format!("Grant type {other} is not supported"))),
         None => Err(oauth_error(400, "invalid_request", "grant_type is required")),
     };
+    // Whatever the grant, a deleted or deactivated principal gets no token:
+    // its client secret, federation policy, refresh token or PAT is dead.
+    let granted = granted.and_then(|grant| match s.with(|w| w.directory.signs_in(&grant.caller.user_name)) {
+        true => Ok(grant),
+        false if form.get("grant_type") == Some("client_credentials") => Err(invalid_client()),
+        false => Err(oauth_error(400, "invalid_grant", "The principal is deleted or deactivated")),
+    });
     match granted {
         Ok(grant) => issue(&s, grant),
         Err(refusal) => refusal.into_response(),

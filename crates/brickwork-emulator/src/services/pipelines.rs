@@ -7,6 +7,7 @@
 //! notebook task does; a continuous pipeline's update runs until stopped.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
@@ -15,11 +16,12 @@ use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::api::{empty, page_body, ApiError, ApiResult, Body, Params};
+use crate::api::{cursor_token, empty, page_body, resume_after, ApiError, ApiResult, Body, Params};
 use crate::ids;
 use crate::notebook::{self, Outcome};
 use crate::services::permissions;
 use crate::state::{now_ms, AppState, Caller, World};
+use crate::storage::{Budget, Held, StorageFull};
 
 /// Updates kept per pipeline: older ones leave the history.
 const UPDATES_KEPT: usize = 100;
@@ -108,13 +110,23 @@ struct Update {
     stopped: Option<(Instant, i64)>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Pipeline {
     spec: Spec,
     creator: String,
     last_modified: i64,
     /// Oldest first.
     updates: Vec<Update>,
+    /// The spec's count against the storage budget.
+    held: Held,
+}
+
+impl Pipeline {
+    /// A new pipeline of `creator`'s, its spec counted against the budget.
+    fn new(budget: &Arc<Budget>, spec: Spec, creator: &str) -> ApiResult<Pipeline> {
+        let held = budget.hold_json(&spec).map_err(StorageFull::api_error)?;
+        Ok(Pipeline { spec, creator: creator.to_string(), last_modified: now_ms(), updates: Vec::new(), held })
+    }
 }
 
 /// Pipelines by id.
@@ -259,8 +271,7 @@ async fn create(
         if request.dry_run {
             return Ok(Json(json!({"effective_settings": settings})));
         }
-        let pipeline =
-            Pipeline { spec, creator: caller.user_name.clone(), last_modified: now_ms(), updates: Vec::new() };
+        let pipeline = Pipeline::new(&w.budget, spec, &caller.user_name)?;
         w.pipelines.by_id.insert(id.clone(), pipeline);
         permissions::created(w, &permissions::PIPELINES, &id, &caller);
         Ok(Json(json!({"pipeline_id": id, "effective_settings": settings})))
@@ -317,7 +328,7 @@ async fn get_pipeline(
 
 async fn list(State(s): State<AppState>, Extension(caller): Extension<Caller>, params: Params) -> ApiResult {
     let size = params.int("max_results")?.unwrap_or(25).clamp(1, MAX_PAGE as i64) as usize;
-    let after = params.get("page_token").map(pipeline_after).transpose()?;
+    let after = resume_after(&params, "pipelines")?;
     // `name LIKE '%part%'`, the filter the SDKs document; other filters are taken as none.
     let like = params.get("filter").and_then(|f| {
         let pattern = f.trim().strip_prefix("name LIKE ")?.trim().trim_matches('\'');
@@ -337,7 +348,7 @@ async fn list(State(s): State<AppState>, Extension(caller): Extension<Caller>, p
             .filter(|(id, _)| may(w, id, &caller, "CAN_VIEW").is_ok());
         let page: Vec<(&String, &Pipeline)> = matching.by_ref().take(size).collect();
         let next = match (page.last(), matching.next()) {
-            (Some((last, _)), Some(_)) => Some(pipeline_cursor(last)),
+            (Some((last, _)), Some(_)) => Some(cursor_token("pipelines", last)),
             _ => None,
         };
         let items: Vec<Value> = page.iter().map(|(id, p)| summary(w, id, p, now)).collect();
@@ -359,8 +370,10 @@ async fn edit(
         }
         name_free(w, spec.name.as_deref().unwrap_or_default(), Some(&id), request.allow_duplicate_names)?;
         spec.id = Some(id.clone());
+        let held = w.budget.hold_json(&spec).map_err(StorageFull::api_error)?;
         if let Some(p) = w.pipelines.by_id.get_mut(&id) {
             p.spec = spec;
+            p.held = held;
             p.last_modified = now_ms();
         }
         Ok(())
@@ -405,8 +418,7 @@ async fn clone(
         name_free(w, spec.name.as_deref().unwrap_or_default(), None, request.allow_duplicate_names)?;
         let new_id = ids::uuid();
         spec.id = Some(new_id.clone());
-        let pipeline =
-            Pipeline { spec, creator: caller.user_name.clone(), last_modified: now_ms(), updates: Vec::new() };
+        let pipeline = Pipeline::new(&w.budget, spec, &caller.user_name)?;
         w.pipelines.by_id.insert(new_id.clone(), pipeline);
         permissions::created(w, &permissions::PIPELINES, &new_id, &caller);
         Ok(Json(json!({"pipeline_id": new_id})))
@@ -616,21 +628,6 @@ async fn events(
 }
 
 /// A `pipelines` page token: the last pipeline id of the page, opaque.
-fn pipeline_cursor(last: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("pipelines:{last}"))
-}
-
-fn pipeline_after(token: &str) -> ApiResult<String> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_prefix("pipelines:").map(str::to_string))
-        .ok_or_else(|| ApiError::invalid(format!("Invalid page token: {token}")))
-}
-
 fn short(id: &str) -> &str {
     id.get(..6).unwrap_or(id)
 }

@@ -161,6 +161,16 @@ impl Directory {
     }
 
     /// Whether the principal named `name` (user name or application id) is in `admins`.
+    /// Whether the principal named `name` (a user name or an application
+    /// id) exists and is active: a deleted or deactivated principal's
+    /// credentials, of any kind, are refused.
+    pub fn signs_in(&self, name: &str) -> bool {
+        let active = |flag: Option<bool>| flag != Some(false);
+        let user = self.user_id(name).and_then(|id| self.users.get(&id)).map(|u| active(u.active));
+        let sp = || self.sp_id(name).and_then(|id| self.service_principals.get(&id)).map(|sp| active(sp.active));
+        user.or_else(sp).unwrap_or(false)
+    }
+
     pub fn is_admin(&self, name: &str) -> bool {
         let id = self.user_id(name).or_else(|| self.sp_id(name));
         let admins = self.group_id(ADMINS_GROUP);
@@ -498,7 +508,7 @@ fn render<R: Resource>(d: &Directory, id: i64, record: &R) -> Value {
 
 /// `/Me`: the caller as a SCIM user. A service principal shows as a user
 /// named by its application id, as workspaces answer it.
-pub fn me(w: &mut World, caller: &Caller) -> Value {
+pub fn me(w: &World, caller: &Caller) -> ApiResult<Value> {
     let sp = w.directory.sp_id(&caller.user_name);
     if let Some((sp, record)) = sp.and_then(|id| w.directory.service_principals.get(&id).map(|r| (id, r))) {
         let as_user = User {
@@ -509,13 +519,15 @@ pub fn me(w: &mut World, caller: &Caller) -> Value {
         };
         let mut out = render(&w.directory, sp, &as_user);
         out["schemas"] = json!(USER_SCHEMAS);
-        return out;
+        return Ok(out);
     }
-    let id = w.ensure_user(&caller.user_name, caller.admin);
-    let record = w.directory.users.get(&id).cloned().unwrap_or_default();
-    let mut out = render(&w.directory, id, &record);
+    // Authentication let the caller in, so they are in the directory: `/Me`
+    // reads it and never creates anyone.
+    let user = w.directory.user_id(&caller.user_name).and_then(|id| w.directory.users.get(&id).map(|r| (id, r)));
+    let (id, record) = user.ok_or_else(|| ApiError::not_found(format!("User {} does not exist.", caller.user_name)))?;
+    let mut out = render(&w.directory, id, record);
     out["schemas"] = json!(USER_SCHEMAS);
-    out
+    Ok(out)
 }
 
 const USER_SCHEMAS: [&str; 2] =

@@ -26,6 +26,7 @@ use crate::ids;
 use crate::schedule::Deadlines;
 use crate::services::permissions::{self, SERVING_ENDPOINTS};
 use crate::state::{now_ms, AppState, Caller, World};
+use crate::storage::{json_len, Held, StorageFull};
 
 /// Fields of a served entity the API has; others are dropped.
 const ENTITY_FIELDS: &[&str] = &[
@@ -108,6 +109,30 @@ pub struct Endpoints {
     by_id: BTreeMap<String, Endpoint>,
     ids_by_name: HashMap<String, String>,
     deploying: Deadlines<String>,
+    /// Each endpoint's count against the storage budget, by id.
+    held: HashMap<String, Held>,
+}
+
+impl Endpoint {
+    /// What it keeps of its clients' data, as JSON bytes.
+    fn stored_len(&self) -> u64 {
+        let configs = self.config.iter().chain(self.pending.iter());
+        let served: u64 =
+            configs.flat_map(|c| c.served.iter().map(json_len).chain(c.auto_capture.iter().map(json_len))).sum();
+        served + json_len(&self.name) + json_len(&self.description) + json_len(&self.tags) + json_len(&self.extras)
+    }
+}
+
+/// Change endpoint `name` with `change`, counting it against the budget
+/// anew: a change past the budget changes nothing.
+fn modify(w: &mut World, name: &str, change: impl FnOnce(&mut Endpoint)) -> ApiResult<()> {
+    let mut changed = w.serving.named(name)?.clone();
+    change(&mut changed);
+    changed.updated = now_ms();
+    let held = w.budget.hold_exactly(changed.stored_len()).map_err(StorageFull::api_error)?;
+    w.serving.held.insert(changed.id.clone(), held);
+    *w.serving.named_mut(name)? = changed;
+    Ok(())
 }
 
 impl Endpoints {
@@ -454,6 +479,8 @@ async fn create(
             return Err(ApiError::already_exists(format!("Endpoint with name '{}' already exists.", endpoint.name)));
         }
         let id = endpoint.id.clone();
+        let held = w.budget.hold_exactly(endpoint.stored_len()).map_err(StorageFull::api_error)?;
+        w.serving.held.insert(id.clone(), held);
         if endpoint.pending.is_some() {
             let at = Instant::now() + w.settings.transition_delay();
             w.serving.deploying.schedule(at, id.clone());
@@ -495,6 +522,7 @@ async fn delete(
     s.with(|w| {
         let id = endpoint(w, &name, &caller, "CAN_MANAGE")?.id.clone();
         w.serving.by_id.remove(&id);
+        w.serving.held.remove(&id);
         w.serving.ids_by_name.remove(&name);
         w.emit(super::Event::ObjectGone { object_id: format!("/serving-endpoints/{id}") });
         Ok(())
@@ -521,9 +549,7 @@ async fn update_config(
         let id = current.id.clone();
         let pending = config_of(request, &caller.user_name, version)?;
         let at = Instant::now() + w.settings.transition_delay();
-        let stored = w.serving.named_mut(&name)?;
-        stored.pending = Some(pending);
-        stored.updated = now_ms();
+        modify(w, &name, |stored| stored.pending = Some(pending))?;
         w.serving.deploying.schedule(at, id);
         let answer = render(w, w.serving.named(&name)?, &caller, false);
         Ok(Json(answer))
@@ -545,28 +571,28 @@ async fn patch_tags(
 ) -> ApiResult {
     s.with(|w| {
         endpoint(w, &name, &caller, "CAN_MANAGE")?;
-        let stored = w.serving.named_mut(&name)?;
-        for key in request.delete_tags {
-            stored.tags.remove(&key);
-        }
-        for tag in request.add_tags {
-            stored.tags.insert(tag.key, tag.value);
-        }
-        Ok(Json(json!({"tags": tags(stored)})))
+        modify(w, &name, |stored| {
+            for key in request.delete_tags {
+                stored.tags.remove(&key);
+            }
+            for tag in request.add_tags {
+                stored.tags.insert(tag.key, tag.value);
+            }
+        })?;
+        Ok(Json(json!({"tags": tags(w.serving.named(&name)?)})))
     })
 }
 
 /// Replace one of the settings kept as sent, answering what the API answers.
 fn replace_extra(w: &mut World, name: &str, caller: &Caller, key: &str, value: Value) -> ApiResult<()> {
     endpoint(w, name, caller, "CAN_MANAGE")?;
-    let stored = w.serving.named_mut(name)?;
-    if value.is_null() {
-        stored.extras.remove(key);
-    } else {
-        stored.extras.insert(key.into(), value);
-    }
-    stored.updated = now_ms();
-    Ok(())
+    modify(w, name, |stored| {
+        if value.is_null() {
+            stored.extras.remove(key);
+        } else {
+            stored.extras.insert(key.into(), value);
+        }
+    })
 }
 
 async fn update_notifications(

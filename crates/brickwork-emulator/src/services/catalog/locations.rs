@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::grants::may_manage;
-use super::{already_exists, listed, not_found, record, render, resume_after, touched, valid_name, Kind, METASTORE_ID};
+use super::{
+    already_exists, listed, not_found, record, render, resume_after, update_record, valid_name, Kind, METASTORE_ID,
+};
 use crate::api::{empty, ApiError, ApiResult, Body, Params};
 use crate::state::{AppState, Caller, World};
 
@@ -101,7 +103,7 @@ async fn create_credential(
             return Err(already_exists(Kind::Credential, &name));
         }
         let fields = credential_fields(w, r);
-        w.catalog.items.insert((Kind::Credential, name.clone()), record(&caller, fields));
+        w.catalog.items.insert((Kind::Credential, name.clone()), record(&w.budget, &caller, fields)?);
         Ok(Json(found(w, Kind::Credential, &name)?))
     })
 }
@@ -174,19 +176,12 @@ async fn update_credential(
             .items
             .get_mut(&(Kind::Credential, name.clone()))
             .ok_or_else(|| not_found(Kind::Credential, &name))?;
-        for (key, value) in [
+        let changes = [
             ("comment", u.comment.map(Value::from)),
             ("read_only", u.read_only.map(Value::from)),
             ("aws_iam_role", u.aws_iam_role),
-        ] {
-            if let Some(value) = value {
-                record.fields.insert(key.into(), value);
-            }
-        }
-        if let Some(owner) = u.owner {
-            record.owner = owner;
-        }
-        touched(record, &caller);
+        ];
+        update_record(record, &w.budget, &caller, changes, u.owner)?;
         Ok(Json(found(w, Kind::Credential, &name)?))
     })
 }
@@ -310,7 +305,7 @@ async fn create_location(
         if let Some(comment) = r.comment {
             fields.insert("comment".into(), json!(comment));
         }
-        w.catalog.items.insert((Kind::Location, name.clone()), record(&caller, fields));
+        w.catalog.items.insert((Kind::Location, name.clone()), record(&w.budget, &caller, fields)?);
         Ok(Json(found(w, Kind::Location, &name)?))
     })
 }
@@ -372,20 +367,13 @@ async fn update_location(
         }
         let record =
             w.catalog.items.get_mut(&(Kind::Location, name.clone())).ok_or_else(|| not_found(Kind::Location, &name))?;
-        for (key, value) in [
+        let changes = [
             ("comment", u.comment.map(Value::from)),
             ("read_only", u.read_only.map(Value::from)),
             ("url", url.map(Value::from)),
             ("credential_name", u.credential_name.map(|c| Value::from(c.to_lowercase()))),
-        ] {
-            if let Some(value) = value {
-                record.fields.insert(key.into(), value);
-            }
-        }
-        if let Some(owner) = u.owner {
-            record.owner = owner;
-        }
-        touched(record, &caller);
+        ];
+        update_record(record, &w.budget, &caller, changes, u.owner)?;
         Ok(Json(found(w, Kind::Location, &name)?))
     })
 }

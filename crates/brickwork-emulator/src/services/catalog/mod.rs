@@ -18,12 +18,12 @@ mod objects;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use axum::Router;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 use crate::api::{page_body, ApiError, ApiResult, Params};
 use crate::state::{now_ms, AppState, Caller, World};
+use crate::storage::{Budget, Held, StorageFull};
+use std::sync::Arc;
 
 pub use grants::{allows, check_volume_path};
 
@@ -93,7 +93,7 @@ impl Kind {
 }
 
 /// One securable: who made and owns it, and its own fields.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Securable {
     pub owner: String,
     created_at: i64,
@@ -102,6 +102,8 @@ pub struct Securable {
     updated_by: String,
     /// The kind's own fields, from a typed request (unknown ones dropped).
     pub fields: Map<String, Value>,
+    /// The fields' count against the storage budget.
+    held: Held,
 }
 
 /// Every securable by kind and full name, and the grants on them.
@@ -116,7 +118,7 @@ pub struct Catalog {
 impl Catalog {
     /// The workspace's starting point: catalog `main` with its two schemas,
     /// and the volumes named (`catalog.schema.volume`, made with their parents).
-    pub fn seeded(owner: &str, volumes: &[String]) -> Catalog {
+    pub fn seeded(owner: &str, volumes: &[String], budget: &Arc<Budget>) -> Catalog {
         let mut catalog = Catalog::default();
         let now = now_ms();
         let make = |catalog: &mut Catalog, kind: Kind, name: &str, fields: Map<String, Value>| {
@@ -127,6 +129,8 @@ impl Catalog {
                 updated_at: now,
                 updated_by: owner.to_string(),
                 fields,
+                // The starting point is the emulator's, not a client's.
+                held: budget.hold(),
             });
         };
         let mut names = vec!["main.default".to_string()];
@@ -291,21 +295,45 @@ fn render(kind: Kind, name: &str, s: &Securable) -> Value {
 }
 
 /// A new record owned by `caller`.
-fn record(caller: &Caller, fields: Map<String, Value>) -> Securable {
+/// A new securable of `caller`'s, its fields counted against the budget.
+fn record(budget: &Arc<Budget>, caller: &Caller, fields: Map<String, Value>) -> ApiResult<Securable> {
+    let held = budget.hold_json(&fields).map_err(StorageFull::api_error)?;
     let now = now_ms();
-    Securable {
+    Ok(Securable {
         owner: caller.user_name.clone(),
         created_at: now,
         created_by: caller.user_name.clone(),
         updated_at: now,
         updated_by: caller.user_name.clone(),
         fields,
-    }
+        held,
+    })
 }
 
-fn touched(s: &mut Securable, caller: &Caller) {
+/// An update by `caller`: the fields given set, the owner moved if one is
+/// given. The new fields count against the budget in place of the old; an
+/// update past the budget changes nothing.
+fn update_record(
+    s: &mut Securable,
+    budget: &Arc<Budget>,
+    caller: &Caller,
+    changes: impl IntoIterator<Item = (&'static str, Option<Value>)>,
+    owner: Option<String>,
+) -> ApiResult<()> {
+    let mut fields = s.fields.clone();
+    for (key, value) in changes {
+        if let Some(value) = value {
+            fields.insert(key.into(), value);
+        }
+    }
+    s.held = budget.hold_json(&fields).map_err(StorageFull::api_error)?;
+    s.fields = fields;
+    if let Some(owner) = owner.filter(|o| !o.is_empty()) {
+        s.owner = owner;
+    }
     s.updated_at = now_ms();
     s.updated_by = caller.user_name.clone();
+    Ok(())
 }
 
 /// A page of a listing in name order: `max_results` (0: everything, as the
@@ -335,19 +363,12 @@ fn listed<'a>(
 
 /// The page token of a listing that resumes after `name`.
 pub(super) fn cursor_after(name: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("uc:{name}"))
+    crate::api::cursor_token("uc", name)
 }
 
 /// Where a listing resumes: the name its token carries.
 pub(super) fn resume_after(params: &Params) -> ApiResult<Option<String>> {
-    let Some(token) = params.get("page_token") else { return Ok(None) };
-    URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_prefix("uc:").map(str::to_string))
-        .map(Some)
-        .ok_or_else(|| ApiError::invalid(format!("Invalid page token: {token}")))
+    crate::api::resume_after(params, "uc")
 }
 
 /// The world's store (a shorthand for the handlers).

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::grants::{may_manage, require_owned, through};
-use super::{already_exists, listed, not_found, record, render, resume_after, touched, valid_name, Kind};
+use super::{already_exists, listed, not_found, record, render, resume_after, update_record, valid_name, Kind};
 use crate::api::{empty, ApiError, ApiResult, Body, Params};
 use crate::state::{AppState, Caller, World};
 
@@ -107,10 +107,10 @@ async fn create_catalog(
         let mut fields = catalog_fields(r.comment.clone());
         let given = fields_of(&CatalogRequest { name: String::new(), comment: None, ..r });
         fields.extend(given.into_iter().filter(|(k, _)| k != "name"));
-        w.catalog.items.insert((Kind::Catalog, name.clone()), record(&caller, fields));
+        w.catalog.items.insert((Kind::Catalog, name.clone()), record(&w.budget, &caller, fields)?);
         let information = format!("{name}.information_schema");
-        w.catalog.items.insert((Kind::Schema, information), record(&caller, Map::new()));
-        w.catalog.items.insert((Kind::Schema, format!("{name}.default")), record(&caller, Map::new()));
+        w.catalog.items.insert((Kind::Schema, information), record(&w.budget, &caller, Map::new())?);
+        w.catalog.items.insert((Kind::Schema, format!("{name}.default")), record(&w.budget, &caller, Map::new())?);
         Ok(Json(render(Kind::Catalog, &name, find(w, Kind::Catalog, &name)?)))
     })
 }
@@ -170,20 +170,13 @@ fn apply_update(w: &mut World, caller: &Caller, kind: Kind, name: &str, u: Updat
         _ => None,
     };
     let record = w.catalog.items.get_mut(&(kind, name.to_string())).ok_or_else(|| not_found(kind, name))?;
-    for (key, value) in [
+    let changes = [
         ("comment", u.comment.map(Value::from)),
         ("properties", u.properties.map(|p| json!(p))),
         ("isolation_mode", u.isolation_mode.map(Value::from)),
         ("enable_predictive_optimization", u.enable_predictive_optimization.map(Value::from)),
-    ] {
-        if let Some(value) = value {
-            record.fields.insert(key.into(), value);
-        }
-    }
-    if let Some(owner) = u.owner.filter(|o| !o.is_empty()) {
-        record.owner = owner;
-    }
-    touched(record, caller);
+    ];
+    update_record(record, &w.budget, caller, changes, u.owner)?;
     let Some(new) = renamed else { return Ok(name.to_string()) };
     for (k, old) in w.catalog.tree(kind, name) {
         let renamed_to = format!("{new}{}", &old[name.len()..]);
@@ -298,7 +291,7 @@ async fn create_schema(
         fields.retain(|k, _| k != "name" && k != "catalog_name");
         fields.insert("schema_id".into(), json!(w.catalog.fresh_id()));
         fields.insert("catalog_type".into(), json!("MANAGED_CATALOG"));
-        w.catalog.items.insert((Kind::Schema, full.clone()), record(&caller, fields));
+        w.catalog.items.insert((Kind::Schema, full.clone()), record(&w.budget, &caller, fields)?);
         Ok(Json(render(Kind::Schema, &full, find(w, Kind::Schema, &full)?)))
     })
 }
@@ -505,7 +498,7 @@ async fn create_table(
         fields.entry("data_source_format").or_insert_with(|| json!("DELTA"));
         fields.entry("storage_location").or_insert_with(|| json!(format!("s3://emulated-metastore/tables/{id}")));
         fields.insert("table_id".into(), json!(id));
-        w.catalog.items.insert((Kind::Table, full.clone()), record(&caller, fields));
+        w.catalog.items.insert((Kind::Table, full.clone()), record(&w.budget, &caller, fields)?);
         Ok(Json(render(Kind::Table, &full, find(w, Kind::Table, &full)?)))
     })
 }
@@ -601,7 +594,7 @@ async fn create_volume(
         if let Some(comment) = &r.comment {
             fields.insert("comment".into(), json!(comment));
         }
-        w.catalog.items.insert((Kind::Volume, full.clone()), record(&caller, fields));
+        w.catalog.items.insert((Kind::Volume, full.clone()), record(&w.budget, &caller, fields)?);
         Ok(Json(render(Kind::Volume, &full, find(w, Kind::Volume, &full)?)))
     })
 }
@@ -678,7 +671,7 @@ async fn create_function(
         });
         fields.retain(|k, _| !["name", "catalog_name", "schema_name"].contains(&k.as_str()));
         fields.insert("function_id".into(), json!(w.catalog.fresh_id()));
-        w.catalog.items.insert((Kind::Function, full.clone()), record(&caller, fields));
+        w.catalog.items.insert((Kind::Function, full.clone()), record(&w.budget, &caller, fields)?);
         Ok(Json(render(Kind::Function, &full, find(w, Kind::Function, &full)?)))
     })
 }

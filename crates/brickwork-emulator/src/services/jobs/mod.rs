@@ -12,25 +12,29 @@ use axum::extract::State;
 use axum::http::Uri;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 use runs::Run;
 
-use crate::api::{int_field, page_body, page_start, page_token, required_int, ApiError, ApiResult, Body, Params};
+use crate::api::{
+    cursor_token, int_field, page_body, page_start, page_token, required_int, resume_after, ApiError, ApiResult, Body,
+    Params,
+};
 use crate::services::{permissions, Event};
 use crate::state::{now_ms, AppState, Caller, World};
+use crate::storage::{Held, StorageFull};
 
 /// Arrays of `jobs/get` and `runs/get` are cut at this many items in 2.2.
 pub const ARRAY_PAGE: usize = 100;
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Job {
     pub job_id: i64,
     pub settings: Map<String, Value>,
     pub creator: String,
     pub created_time: i64,
+    /// The settings' count against the storage budget.
+    held: Held,
 }
 
 /// Jobs and their runs, with the indexes that keep each call's cost to
@@ -443,11 +447,13 @@ async fn create(
 ) -> ApiResult {
     let acl = body.get("access_control_list").cloned();
     let settings = with_defaults(as_object(body), version(&uri));
+    let held = s.budget.hold_json(&settings).map_err(StorageFull::api_error)?;
     s.with(|w| {
         validate::job_settings(&settings, &w.clusters)?;
         let acl = permissions::initial_acl(w, &permissions::JOBS, acl.as_ref())?;
         let job_id = w.next_id();
-        w.jobs.jobs.insert(job_id, Job { job_id, settings, creator: caller.user_name.clone(), created_time: now_ms() });
+        let creator = caller.user_name.clone();
+        w.jobs.jobs.insert(job_id, Job { job_id, settings, creator, created_time: now_ms(), held });
         permissions::created_with(w, &permissions::JOBS, &job_id.to_string(), &caller, acl);
         Ok(Json(json!({"job_id": job_id})))
     })
@@ -456,17 +462,19 @@ async fn create(
 /// Create `count` jobs named `{name_prefix}{i}` owned by `creator` in one
 /// step (the admin API's seed, for large listings and benchmarks); returns
 /// the first and last job id.
-pub fn seed(w: &mut World, count: usize, name_prefix: &str, creator: &str) -> Option<(i64, i64)> {
+pub fn seed(w: &mut World, count: usize, name_prefix: &str, creator: &str) -> Result<Option<(i64, i64)>, StorageFull> {
     let mut ids = None;
     for i in 0..count {
         let mut settings = Map::new();
         settings.insert("name".into(), json!(format!("{name_prefix}{i}")));
         let settings = with_defaults(settings, "2.2");
+        let held = w.budget.hold_json(&settings)?;
         let job_id = w.next_id();
-        w.jobs.jobs.insert(job_id, Job { job_id, settings, creator: creator.to_string(), created_time: now_ms() });
+        let creator = creator.to_string();
+        w.jobs.jobs.insert(job_id, Job { job_id, settings, creator, created_time: now_ms(), held });
         ids = Some((ids.map_or(job_id, |(first, _)| first), job_id));
     }
-    ids
+    Ok(ids)
 }
 
 /// Whom a job's runs act as: its `run_as` setting, else its owner (who
@@ -538,7 +546,10 @@ async fn list(
     let limit = if limit == 0 { 20 } else { limit as usize };
     let expand = params.bool("expand_tasks")?.unwrap_or(false);
     let name = params.get("name").map(str::to_lowercase);
-    let after = params.get("page_token").map(job_after_cursor).transpose()?;
+    let after = match resume_after(&params, "jobs")? {
+        Some(id) => Some(id.parse::<i64>().map_err(|_| ApiError::invalid(format!("Invalid page token: {id}")))?),
+        None => None,
+    };
     let offset = match params.int("offset")? {
         Some(o) if o < 0 => return Err(ApiError::invalid(format!("The offset must not be negative, got {o}."))),
         Some(o) if after.is_none() => usize::try_from(o).unwrap_or(usize::MAX),
@@ -563,27 +574,12 @@ async fn list(
             .filter(|j| caller.admin || may(w, j.job_id, &caller, "CAN_VIEW").is_ok());
         let items: Vec<&Job> = matching.by_ref().skip(offset).take(limit).collect();
         let next = match (items.last(), matching.next()) {
-            (Some(last), Some(_)) => Some(job_cursor(last.job_id)),
+            (Some(last), Some(_)) => Some(cursor_token("jobs", &last.job_id.to_string())),
             _ => None,
         };
         let jobs: Vec<Value> = items.iter().map(|j| render_job(w, j, v, 0, expand)).collect();
         Ok(Json(page_body(json!({"has_more": next.is_some()}), "jobs", jobs, next)))
     })
-}
-
-/// A `jobs/list` page token: the last job id of the page, in a form
-/// clients cannot mistake for an offset.
-fn job_cursor(last_job_id: i64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("jobs:{last_job_id}"))
-}
-
-fn job_after_cursor(token: &str) -> ApiResult<i64> {
-    URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_prefix("jobs:")?.parse().ok())
-        .ok_or_else(|| ApiError::invalid(format!("Invalid page token: {token}")))
 }
 
 /// Merge `items` into `existing` by `key` (tasks by task_key, clusters by job_cluster_key).
@@ -643,11 +639,19 @@ async fn update(
         }
         let settings = with_defaults(settings, v);
         validate::job_settings(&settings, &w.clusters)?;
-        if let Some(job) = w.jobs.jobs.get_mut(&id) {
-            job.settings = settings;
-        }
-        Ok(Json(json!({})))
+        replace_settings(w, id, settings)
     })
+}
+
+/// Job `id` takes `settings`, counted against the budget in place of the
+/// old ones (a larger update past the budget changes nothing).
+fn replace_settings(w: &mut World, id: i64, settings: Map<String, Value>) -> ApiResult {
+    let held = w.budget.hold_json(&settings).map_err(StorageFull::api_error)?;
+    if let Some(job) = w.jobs.jobs.get_mut(&id) {
+        job.settings = settings;
+        job.held = held;
+    }
+    Ok(Json(json!({})))
 }
 
 async fn reset(
@@ -663,10 +667,7 @@ async fn reset(
         may(w, id, &caller, "CAN_MANAGE")?;
         w.jobs.job(id)?;
         validate::job_settings(&settings, &w.clusters)?;
-        if let Some(job) = w.jobs.jobs.get_mut(&id) {
-            job.settings = settings;
-        }
-        Ok(Json(json!({})))
+        replace_settings(w, id, settings)
     })
 }
 
