@@ -255,6 +255,18 @@ pub enum IngestError {
     Broken,
 }
 
+impl IngestError {
+    /// The answer to the client; `too_large` words the size limit as the
+    /// API at hand does.
+    pub fn api_error(self, too_large: impl FnOnce(u64) -> ApiError) -> ApiError {
+        match self {
+            IngestError::TooLarge { max } => too_large(max),
+            IngestError::Full(full) => full.api_error(),
+            IngestError::Broken => ApiError::malformed("The request body ended before it was complete."),
+        }
+    }
+}
+
 /// Data arriving in frames or blocks, gathered into pieces and counted as
 /// it comes, so an over-large or over-budget body is refused early.
 #[derive(Debug)]
@@ -305,6 +317,23 @@ impl Ingest {
         self.flush();
         let Ingest { pieces, held, .. } = self;
         Blob::new(pieces, Some(held))
+    }
+
+    /// What was gathered as one run of bytes (joined if it came in several
+    /// pieces), with its count against the budget: for stores that keep
+    /// contiguous data, such as workspace files.
+    pub fn finish_contiguous(mut self) -> (Bytes, Held) {
+        self.flush();
+        let Ingest { mut pieces, held, .. } = self;
+        let bytes = match pieces.len() {
+            0 | 1 => pieces.pop().unwrap_or_default(),
+            _ => {
+                let mut joined = BytesMut::with_capacity(pieces.iter().map(Bytes::len).sum());
+                pieces.iter().for_each(|p| joined.extend_from_slice(p));
+                joined.freeze()
+            }
+        };
+        (bytes, held)
     }
 
     /// A whole request body, frame by frame.

@@ -57,13 +57,9 @@ struct Handle {
 
 /// The answer to a body that could not be stored.
 pub(super) fn ingest_error(e: IngestError) -> ApiError {
-    match e {
-        IngestError::TooLarge { max } => {
-            ApiError::new(413, "MAX_REQUEST_SIZE_EXCEEDED", format!("The upload exceeds the limit of {max} bytes."))
-        }
-        IngestError::Full(full) => full.api_error(),
-        IngestError::Broken => ApiError::malformed("The request body ended before it was complete."),
-    }
+    e.api_error(|max| {
+        ApiError::new(413, "MAX_REQUEST_SIZE_EXCEEDED", format!("The upload exceeds the limit of {max} bytes."))
+    })
 }
 
 fn dbfs_path(raw: &str) -> ApiResult<String> {

@@ -1,5 +1,6 @@
 //! Workspace objects: notebooks, files and directories under `/`.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use serde_json::{json, Value};
 use crate::api::{absolute_path, bool_field, empty, required_str, str_field, ApiError, ApiResult, Body, Params};
 use crate::services::permissions;
 use crate::state::{now_ms, AppState, Caller, World};
-use crate::storage::{Held, StorageFull};
+use crate::storage::{Budget, Held, Ingest, StorageFull};
 
 /// Largest importable notebook (and base64 import), as the real service enforces.
 const MAX_OBJECT_BYTES: usize = 10 * 1024 * 1024;
@@ -213,17 +214,19 @@ impl Tree {
     }
 
     /// Source and language of the notebook at `path`.
-    pub fn notebook(&self, path: &str) -> Option<(Option<String>, String)> {
+    pub fn notebook(&self, path: &str) -> Option<(Option<&str>, Cow<'_, str>)> {
         let path = canonical(path).ok()?;
         let object = self.objects.get(&path).filter(|o| o.kind == "NOTEBOOK")?;
-        Some((object.language.clone(), String::from_utf8_lossy(&object.content).into_owned()))
+        // Read in place: the executor runs it under the lock, and a copy of
+        // a large notebook there would cost every other request.
+        Some((object.language.as_deref(), String::from_utf8_lossy(&object.content)))
     }
 
-    /// Source of a workspace file (for `spark_python_task`).
-    pub fn file(&self, path: &str) -> Option<String> {
+    /// Source of a workspace file (for `spark_python_task`), read in place.
+    pub fn file(&self, path: &str) -> Option<Cow<'_, str>> {
         let path = canonical(path).ok()?;
         let object = self.objects.get(&path).filter(|o| !o.holds_objects())?;
-        Some(String::from_utf8_lossy(&object.content).into_owned())
+        Some(String::from_utf8_lossy(&object.content))
     }
 
     fn info(&self, path: &str, o: &Object) -> Value {
@@ -340,9 +343,9 @@ async fn import(State(s): State<AppState>, Extension(caller): Extension<Caller>,
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
-    let (body, content) = if multipart {
+    let (body, content, held) = if multipart {
         let form = Multipart::from_request(request, &s).await.map_err(|e| ApiError::malformed(e.body_text()))?;
-        import_form(form).await?
+        import_form(form, &s.budget).await?
     } else {
         let Body(body) = Body::<Value>::from_request(request, &s).await?;
         let content = match str_field(&body, "content")? {
@@ -354,7 +357,8 @@ async fn import(State(s): State<AppState>, Extension(caller): Extension<Caller>,
         if content.len() > MAX_OBJECT_BYTES {
             return Err(too_large());
         }
-        (body, Bytes::from(content))
+        let held = s.budget.hold_exactly(content.len() as u64).map_err(StorageFull::api_error)?;
+        (body, Bytes::from(content), held)
     };
     let path = canonical(required_str(&body, "path")?)?;
     let format = str_field(&body, "format")?.unwrap_or("SOURCE").to_ascii_uppercase();
@@ -390,7 +394,6 @@ async fn import(State(s): State<AppState>, Extension(caller): Extension<Caller>,
     if kind == "NOTEBOOK" && content.len() > MAX_OBJECT_BYTES {
         return Err(too_large());
     }
-    let held = s.budget.hold_exactly(content.len() as u64).map_err(StorageFull::api_error)?;
     s.with(|w| {
         may(w, &path, &caller, "CAN_EDIT")?;
         let new = w.workspace.id_of(&path).is_none();
@@ -409,18 +412,26 @@ fn too_large() -> ApiError {
 }
 
 /// A multipart import's text fields as a JSON object (`overwrite` as a
-/// boolean) and its `content` part.
-async fn import_form(mut form: Multipart) -> ApiResult<(Value, Bytes)> {
+/// boolean) and its `content` part, counted against the budget as it
+/// arrives: an over-large or over-budget file is refused at the chunk that
+/// crosses the line, not once it is all in memory.
+async fn import_form(mut form: Multipart, budget: &Arc<Budget>) -> ApiResult<(Value, Bytes, Held)> {
     let unreadable = |e: axum::extract::multipart::MultipartError| match e.status().as_u16() {
         413 => too_large(),
         _ => ApiError::malformed(e.body_text()),
     };
     let mut fields = serde_json::Map::new();
-    let mut content = Bytes::new();
-    while let Some(field) = form.next_field().await.map_err(unreadable)? {
+    let mut content = None;
+    while let Some(mut field) = form.next_field().await.map_err(unreadable)? {
         let name = field.name().unwrap_or_default().to_string();
         match name.as_str() {
-            "content" => content = field.bytes().await.map_err(unreadable)?,
+            "content" => {
+                let mut ingest = Ingest::new(budget, MAX_FILE_BYTES as u64);
+                while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
+                    ingest.push(chunk).map_err(|e| e.api_error(|_| too_large()))?;
+                }
+                content = Some(ingest.finish_contiguous());
+            }
             "path" | "format" | "language" => {
                 fields.insert(name, Value::String(field.text().await.map_err(unreadable)?));
             }
@@ -432,10 +443,8 @@ async fn import_form(mut form: Multipart) -> ApiResult<(Value, Bytes)> {
             _ => {}
         }
     }
-    if content.len() > MAX_FILE_BYTES {
-        return Err(too_large());
-    }
-    Ok((Value::Object(fields), content))
+    let (content, held) = content.unwrap_or_else(|| (Bytes::new(), budget.hold()));
+    Ok((Value::Object(fields), content, held))
 }
 
 async fn export(
