@@ -115,6 +115,12 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Lifetime of each OAuth refresh token, in emulated minutes.
+    pub fn refresh_token_lifetime_minutes(mut self, minutes: u32) -> Self {
+        self.settings.refresh_token_lifetime_minutes = minutes;
+        self
+    }
+
     /// Add an admin service principal for OAuth M2M.
     pub fn service_principal(mut self, client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
         self.settings.service_principals.push(ServicePrincipalSpec {

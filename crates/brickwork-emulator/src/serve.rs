@@ -40,6 +40,9 @@ pub struct ServeArgs {
     /// Lifetime of OAuth tokens in seconds.
     #[arg(long)]
     oauth_token_lifetime_secs: Option<u64>,
+    /// Lifetime of each OAuth refresh token in emulated minutes (default 90 days).
+    #[arg(long)]
+    refresh_token_lifetime_minutes: Option<u32>,
     /// OAuth service principal as CLIENT_ID:CLIENT_SECRET (repeatable).
     #[arg(long = "service-principal")]
     service_principals: Vec<String>,
@@ -92,6 +95,7 @@ pub fn settings(args: &ServeArgs) -> Result<Settings, String> {
     s.task_duration_ms = args.task_duration_ms.unwrap_or(s.task_duration_ms);
     s.minute_ms = args.minute_ms.unwrap_or(s.minute_ms);
     s.oauth_token_lifetime_secs = args.oauth_token_lifetime_secs.unwrap_or(s.oauth_token_lifetime_secs);
+    s.refresh_token_lifetime_minutes = args.refresh_token_lifetime_minutes.unwrap_or(s.refresh_token_lifetime_minutes);
     s.max_stored_bytes = args.max_stored_bytes.unwrap_or(s.max_stored_bytes);
     s.volumes.extend(args.volumes.iter().cloned());
     for sp in &args.service_principals {

@@ -34,6 +34,9 @@ pub struct Settings {
     pub oauth_consent: ConsentMode,
     /// Lifetime of OAuth access tokens, in seconds.
     pub oauth_token_lifetime_secs: u64,
+    /// Lifetime of each OAuth refresh token, in emulated minutes (an app
+    /// integration's `refresh_token_ttl_in_minutes`; 90 days by default).
+    pub refresh_token_lifetime_minutes: u32,
     /// Time each cluster or warehouse transition takes, in milliseconds.
     pub transition_delay_ms: u64,
     /// Time a job task runs once its compute is ready, in milliseconds.
@@ -70,6 +73,7 @@ impl Default for Settings {
             federation_policies: Vec::new(),
             oauth_consent: ConsentMode::default(),
             oauth_token_lifetime_secs: 3600,
+            refresh_token_lifetime_minutes: 90 * 24 * 60,
             transition_delay_ms: 300,
             task_duration_ms: 200,
             minute_ms: 60_000,

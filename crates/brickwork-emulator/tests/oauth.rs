@@ -381,3 +381,53 @@ async fn deleted_or_deactivated_principals_are_refused_and_never_recreated() {
     assert_eq!(scim_id(&emulator, "Users", "userName", "fed-sp").await, None, "/Me made a user of it");
     assert_eq!(me_status(&emulator, emulator.token()).await, 200, "the admin is untouched");
 }
+
+/// A refresh token of the U2M flow for ann, redeemed from a fresh consent.
+async fn ann_refresh_token(emulator: &EmulatorHandle) -> String {
+    let ann = consent(emulator, "approve", Some(("ann@example.com", "dapi-ann"))).await;
+    let (status, body) = redeem(emulator, param(&ann, "code").expect("code"), VERIFIER).await;
+    assert_eq!(status, 200, "{body}");
+    body["refresh_token"].as_str().expect("a refresh token").to_string()
+}
+
+async fn refresh_status(emulator: &EmulatorHandle, refresh: &str) -> (u16, Value) {
+    token_request(
+        emulator,
+        &[("grant_type", "refresh_token"), ("client_id", "databricks-cli"), ("refresh_token", refresh)],
+    )
+    .await
+}
+
+/// Refresh tokens once never expired and a principal could pile up any
+/// number of them: each now lives its lifetime (in emulated minutes), and
+/// signing in past the cap retires the holder's oldest.
+#[tokio::test]
+async fn refresh_tokens_expire_and_each_principal_holds_a_bounded_number() {
+    let emulator = fast()
+        .user("ann@example.com", "dapi-ann")
+        .minute(std::time::Duration::from_millis(200))
+        .refresh_token_lifetime_minutes(2)
+        .start()
+        .await
+        .expect("start");
+    let soon_stale = ann_refresh_token(&emulator).await;
+    // Past its two emulated minutes (0.4 s); a code lives five, so the
+    // consent and redeem before have a second.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let (status, body) = refresh_status(&emulator, &soon_stale).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "an expired refresh token: {body}");
+
+    let emulator = fast().user("ann@example.com", "dapi-ann").start().await.expect("start");
+    let first = ann_refresh_token(&emulator).await;
+    let second = ann_refresh_token(&emulator).await;
+    for _ in 0..99 {
+        ann_refresh_token(&emulator).await;
+    }
+    let (status, body) = refresh_status(&emulator, &first).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "the oldest is retired: {body}");
+    let (status, body) = refresh_status(&emulator, &second).await;
+    assert_eq!(status, 200, "the hundredth newest still works: {body}");
+    let rotated = body["refresh_token"].as_str().expect("rotated").to_string();
+    assert_eq!(refresh_status(&emulator, &second).await.0, 400, "spent by its use");
+    assert_eq!(refresh_status(&emulator, &rotated).await.0, 200);
+}

@@ -4,7 +4,7 @@
 //! token exchange of federated ID tokens or of a notebook's personal access
 //! token).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -18,6 +18,7 @@ use serde_json::{json, Map, Value};
 
 use crate::api::{base_url, Params};
 use crate::ids;
+use crate::schedule::Deadlines;
 use crate::settings::{ConsentMode, Settings};
 use crate::state::{AppState, Caller, IssuedToken, World};
 
@@ -30,6 +31,9 @@ const PUBLIC_CLIENT: &str = "databricks-cli";
 const CODE_LIFETIME_MINUTES: u32 = 5;
 /// Codes not redeemed are kept at most this many; the oldest go first.
 const MAX_PENDING_CODES: usize = 1_000;
+/// Live refresh tokens a principal may hold at once (one per signed-in
+/// client, say); signing in once more retires the oldest.
+const MAX_REFRESH_TOKENS_PER_PRINCIPAL: usize = 100;
 
 /// The OAuth service of the workspace.
 pub struct Api;
@@ -43,11 +47,18 @@ impl super::Service for Api {
         routes()
     }
 
-    /// Expired access tokens leave as their deadlines come: the map holds live ones.
+    /// Expired access and refresh tokens leave as their deadlines come: the
+    /// maps hold live ones.
     fn advance(&self, world: &mut crate::state::World, now: Instant) {
         for (_, token) in world.identity.oauth_expiring.due(now) {
             if world.identity.oauth_tokens.get(&token).is_some_and(|t| t.expires_at <= now) {
                 world.identity.oauth_tokens.remove(&token);
+            }
+        }
+        let grants = &mut world.identity.grants;
+        for (_, token) in grants.refresh_expiring.due(now) {
+            if grants.refresh_tokens.get(&token).is_some_and(|g| g.expires_at <= now) {
+                grants.take_refresh(&token);
             }
         }
     }
@@ -56,7 +67,9 @@ impl super::Service for Api {
     fn on_event(&self, world: &mut crate::state::World, event: &super::Event) {
         if let super::Event::PrincipalDeleted { name } = event {
             let grants = &mut world.identity.grants;
-            grants.refresh_tokens.retain(|_, g| g.caller.user_name != *name);
+            for token in grants.refresh_of.remove(name).unwrap_or_default() {
+                grants.refresh_tokens.remove(&token);
+            }
             grants.codes.retain(|_, c| c.caller.user_name != *name);
         }
     }
@@ -75,6 +88,9 @@ fn routes() -> Router<AppState> {
 pub struct Grants {
     codes: HashMap<String, AuthorizationCode>,
     refresh_tokens: HashMap<String, RefreshGrant>,
+    /// Each principal's live refresh tokens, oldest first.
+    refresh_of: HashMap<String, VecDeque<String>>,
+    refresh_expiring: Deadlines<String>,
 }
 
 #[derive(Debug)]
@@ -92,6 +108,7 @@ struct RefreshGrant {
     caller: Caller,
     client_id: String,
     scope: String,
+    expires_at: Instant,
 }
 
 impl Grants {
@@ -104,6 +121,32 @@ impl Grants {
             }
         }
         self.codes.insert(code, grant);
+    }
+
+    /// Keep refresh token `token` until its grant expires, retiring the
+    /// holder's oldest when they hold the most they may.
+    fn add_refresh(&mut self, token: String, grant: RefreshGrant) {
+        let held = self.refresh_of.entry(grant.caller.user_name.clone()).or_default();
+        if held.len() >= MAX_REFRESH_TOKENS_PER_PRINCIPAL {
+            if let Some(oldest) = held.pop_front() {
+                self.refresh_tokens.remove(&oldest);
+            }
+        }
+        held.push_back(token.clone());
+        self.refresh_expiring.schedule(grant.expires_at, token.clone());
+        self.refresh_tokens.insert(token, grant);
+    }
+
+    /// Refresh token `token`'s grant, spent (used, expired or retired).
+    fn take_refresh(&mut self, token: &str) -> Option<RefreshGrant> {
+        let grant = self.refresh_tokens.remove(token)?;
+        if let Some(held) = self.refresh_of.get_mut(&grant.caller.user_name) {
+            held.retain(|t| t != token);
+            if held.is_empty() {
+                self.refresh_of.remove(&grant.caller.user_name);
+            }
+        }
+        Some(grant)
     }
 }
 
@@ -355,8 +398,10 @@ fn issue(s: &AppState, grant: Grant) -> Response {
         let expires_at = Instant::now() + Duration::from_secs(lifetime);
         w.identity.oauth_tokens.insert(access_token.clone(), IssuedToken { caller: grant.caller, expires_at });
         w.identity.oauth_expiring.schedule(expires_at, access_token.clone());
-        if let (Some(token), Some(refresh)) = (&refresh_token, grant.refresh) {
-            w.identity.grants.refresh_tokens.insert(token.clone(), refresh);
+        if let (Some(token), Some(mut refresh)) = (&refresh_token, grant.refresh) {
+            let minutes = w.settings.refresh_token_lifetime_minutes;
+            refresh.expires_at = Instant::now() + w.settings.minute().saturating_mul(minutes);
+            w.identity.grants.add_refresh(token.clone(), refresh);
         }
     });
     let mut answer =
@@ -414,6 +459,8 @@ fn refresh_for(caller: &Caller, client_id: &str, scope: &str) -> Option<RefreshG
         caller: caller.clone(),
         client_id: client_id.to_string(),
         scope: scope.to_string(),
+        // Set when the token is issued.
+        expires_at: Instant::now(),
     })
 }
 
@@ -445,14 +492,14 @@ fn refresh_token_grant(w: &mut World, headers: &HeaderMap, form: &Params) -> Res
     let client_id = authenticated_client(&w.settings, headers, form)?;
     let token =
         form.get("refresh_token").ok_or_else(|| oauth_error(400, "invalid_request", "refresh_token is required"))?;
-    let grant = w.identity.grants.refresh_tokens.get(token).cloned();
-    match grant {
-        Some(grant) if grant.client_id == client_id => {
-            // Refresh tokens rotate: the one just used is spent.
-            w.identity.grants.refresh_tokens.remove(token);
-            Ok(Grant { caller: grant.caller.clone(), scope: grant.scope.clone(), refresh: Some(grant) })
-        }
-        _ => Err(oauth_error(400, "invalid_grant", "Invalid refresh token")),
+    let grants = &mut w.identity.grants;
+    if !grants.refresh_tokens.get(token).is_some_and(|g| g.client_id == client_id) {
+        return Err(oauth_error(400, "invalid_grant", "Invalid refresh token"));
+    }
+    // Refresh tokens rotate: the one just used is spent.
+    match grants.take_refresh(token).filter(|g| g.expires_at > Instant::now()) {
+        Some(grant) => Ok(Grant { caller: grant.caller.clone(), scope: grant.scope.clone(), refresh: Some(grant) }),
+        None => Err(oauth_error(400, "invalid_grant", "Invalid refresh token")),
     }
 }
 
