@@ -493,7 +493,7 @@ fn refresh_token_grant(w: &mut World, headers: &HeaderMap, form: &Params) -> Res
     let token =
         form.get("refresh_token").ok_or_else(|| oauth_error(400, "invalid_request", "refresh_token is required"))?;
     let grants = &mut w.identity.grants;
-    if !grants.refresh_tokens.get(token).is_some_and(|g| g.client_id == client_id) {
+    if grants.refresh_tokens.get(token).is_none_or(|g| g.client_id != client_id) {
         return Err(oauth_error(400, "invalid_grant", "Invalid refresh token"));
     }
     // Refresh tokens rotate: the one just used is spent.
