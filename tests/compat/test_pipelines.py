@@ -73,5 +73,14 @@ def test_a_pipeline_updates_fails_on_a_bad_notebook_stops_and_runs_from_a_job(w,
         user_w.pipelines.get(pid)
     w.jobs.delete(job.job_id)
     w.pipelines.delete(pid)
+
+    # The name goes with a deleted pipeline, and moves with a renamed one.
+    again = w.pipelines.create(name="compat-dlt", catalog="main", schema="default").pipeline_id
+    w.pipelines.update(again, name="compat-dlt-renamed", catalog="main", schema="default")
+    third = w.pipelines.create(name="compat-dlt", catalog="main", schema="default").pipeline_id
+    with pytest.raises(ResourceConflict):
+        w.pipelines.create(name="compat-dlt-renamed", catalog="main", schema="default")
+    w.pipelines.delete(again)
+    w.pipelines.delete(third)
     with pytest.raises(NotFound):
         w.pipelines.get(pid)

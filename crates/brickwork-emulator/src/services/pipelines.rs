@@ -6,7 +6,7 @@
 //! update fails when a notebook library is missing or raises, as a job's
 //! notebook task does; a continuous pipeline's update runs until stopped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -133,11 +133,36 @@ impl Pipeline {
 #[derive(Debug, Default)]
 pub struct Pipelines {
     by_id: BTreeMap<String, Pipeline>,
+    /// Name -> the ids of the pipelines of that name (several when
+    /// duplicates were allowed): the duplicate check without a scan.
+    by_name: HashMap<String, BTreeSet<String>>,
 }
 
 impl Pipelines {
     pub fn exists(&self, id: &str) -> bool {
         self.by_id.contains_key(id)
+    }
+
+    /// Store `pipeline` as `id`, in place of any pipeline of that id.
+    fn put(&mut self, id: &str, pipeline: Pipeline) {
+        self.remove(id);
+        if let Some(name) = &pipeline.spec.name {
+            self.by_name.entry(name.clone()).or_default().insert(id.to_string());
+        }
+        self.by_id.insert(id.to_string(), pipeline);
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Pipeline> {
+        let gone = self.by_id.remove(id)?;
+        if let Some(name) = &gone.spec.name {
+            if let Some(ids) = self.by_name.get_mut(name) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    self.by_name.remove(name);
+                }
+            }
+        }
+        Some(gone)
     }
 }
 
@@ -249,8 +274,7 @@ fn effective(mut spec: Spec) -> ApiResult<Spec> {
 
 /// `Ok` when no pipeline but `except` has `name`, or duplicates are allowed.
 fn name_free(w: &World, name: &str, except: Option<&str>, allow_duplicates: bool) -> ApiResult<()> {
-    let taken =
-        w.pipelines.by_id.iter().any(|(id, p)| Some(id.as_str()) != except && p.spec.name.as_deref() == Some(name));
+    let taken = w.pipelines.by_name.get(name).is_some_and(|ids| ids.iter().any(|id| Some(id.as_str()) != except));
     if taken && !allow_duplicates {
         return Err(ApiError::new(409, "RESOURCE_CONFLICT", format!("Pipeline with name '{name}' already exists.")));
     }
@@ -272,7 +296,7 @@ async fn create(
             return Ok(Json(json!({"effective_settings": settings})));
         }
         let pipeline = Pipeline::new(&w.budget, spec, &caller.user_name)?;
-        w.pipelines.by_id.insert(id.clone(), pipeline);
+        w.pipelines.put(&id, pipeline);
         permissions::created(w, &permissions::PIPELINES, &id, &caller);
         Ok(Json(json!({"pipeline_id": id, "effective_settings": settings})))
     })
@@ -371,10 +395,12 @@ async fn edit(
         name_free(w, spec.name.as_deref().unwrap_or_default(), Some(&id), request.allow_duplicate_names)?;
         spec.id = Some(id.clone());
         let held = w.budget.hold_json(&spec).map_err(StorageFull::api_error)?;
-        if let Some(p) = w.pipelines.by_id.get_mut(&id) {
+        // Taken out and put back, so the name index follows a rename.
+        if let Some(mut p) = w.pipelines.remove(&id) {
             p.spec = spec;
             p.held = held;
             p.last_modified = now_ms();
+            w.pipelines.put(&id, p);
         }
         Ok(())
     })?;
@@ -384,7 +410,7 @@ async fn edit(
 async fn delete(State(s): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult {
     s.with(|w| {
         pipeline(w, &id, &caller, "CAN_MANAGE")?;
-        w.pipelines.by_id.remove(&id);
+        w.pipelines.remove(&id);
         w.emit(super::Event::ObjectGone { object_id: format!("/pipelines/{id}") });
         Ok(())
     })?;
@@ -419,7 +445,7 @@ async fn clone(
         let new_id = ids::uuid();
         spec.id = Some(new_id.clone());
         let pipeline = Pipeline::new(&w.budget, spec, &caller.user_name)?;
-        w.pipelines.by_id.insert(new_id.clone(), pipeline);
+        w.pipelines.put(&new_id, pipeline);
         permissions::created(w, &permissions::PIPELINES, &new_id, &caller);
         Ok(Json(json!({"pipeline_id": new_id})))
     })
