@@ -122,3 +122,34 @@ async fn renames_deletions_and_admins_membership_take_effect_on_the_next_request
     let by_new = get(&c, &format!("{SCIM}/Users"), json!({"filter": "userName eq \"carlos@example.com\""})).await;
     assert_eq!(by_new["Resources"][0]["id"], carl_id.as_str());
 }
+
+/// A page of a SCIM list, with and without a filter: `totalResults` counts
+/// every match, the page holds `count` of them from `startIndex` (1-based).
+#[tokio::test]
+async fn scim_lists_page_by_start_index_with_or_without_a_filter() {
+    let (_emulator, c) = start().await;
+    for i in 1..=5 {
+        post(&c, &format!("{SCIM}/Users"), json!({"userName": format!("pg-{i}@example.com")})).await;
+    }
+    let names = |page: &Value| -> Vec<String> {
+        page["Resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|u| u["userName"].as_str().map(str::to_string))
+            .collect()
+    };
+    let all = get(&c, &format!("{SCIM}/Users"), json!({})).await;
+    let total = all["totalResults"].as_u64().expect("total");
+    assert_eq!(names(&all).len() as u64, total);
+    let page = get(&c, &format!("{SCIM}/Users"), json!({"startIndex": 2, "count": 2})).await;
+    assert_eq!((page["totalResults"].as_u64(), page["startIndex"].as_u64()), (Some(total), Some(2)));
+    assert_eq!(names(&page), names(&all)[1..3]);
+
+    let filter = "userName sw \"pg-\"";
+    let page = get(&c, &format!("{SCIM}/Users"), json!({"filter": filter, "startIndex": 2, "count": 2})).await;
+    assert_eq!((page["totalResults"].as_u64(), page["itemsPerPage"].as_u64()), (Some(5), Some(2)));
+    assert_eq!(names(&page), ["pg-2@example.com", "pg-3@example.com"]);
+    let past = get(&c, &format!("{SCIM}/Users"), json!({"filter": filter, "startIndex": 9})).await;
+    assert_eq!((past["totalResults"].as_u64(), past.get("Resources")), (Some(5), None));
+}

@@ -566,14 +566,23 @@ async fn list<R: Resource>(State(s): State<AppState>, params: Params) -> ApiResu
     let count = params.int("count")?.unwrap_or(10_000).clamp(0, 10_000) as usize;
     s.with(|w| {
         let d = &w.directory;
-        let matching: Vec<Value> = R::table_ref(d)
-            .iter()
-            .map(|(id, r)| render(d, *id, r))
-            .filter(|item| filter.as_ref().is_none_or(|f| f.matches(item)))
-            .collect();
-        let total = matching.len();
-        let page: Vec<Value> =
-            matching.into_iter().skip(start - 1).take(count).map(|item| project(item, &params)).collect();
+        let table = R::table_ref(d);
+        // Only the page is rendered and kept; a filter is matched against
+        // each rendered record, as it may name any attribute.
+        let (total, page) = match &filter {
+            None => (table.len(), table.iter().skip(start - 1).take(count).map(|(id, r)| render(d, *id, r)).collect()),
+            Some(filter) => {
+                let (mut total, mut page) = (0, Vec::new());
+                for item in table.iter().map(|(id, r)| render(d, *id, r)).filter(|item| filter.matches(item)) {
+                    total += 1;
+                    if total >= start && page.len() < count {
+                        page.push(item);
+                    }
+                }
+                (total, page)
+            }
+        };
+        let page: Vec<Value> = page.into_iter().map(|item| project(item, &params)).collect();
         let mut out = json!({
             "totalResults": total, "startIndex": start, "itemsPerPage": page.len(), "schemas": [LIST_SCHEMA],
         });
