@@ -400,3 +400,54 @@ async fn a_jobs_runs_act_as_its_current_owner() {
     let message = run["tasks"][0]["state"]["state_message"].as_str().unwrap_or_default();
     assert!(message.contains(USER) && message.contains("/Users/admin@example.com/private"), "{message}");
 }
+
+/// A non-admin's `jobs/list` holds the jobs whose lists name them or a
+/// group of theirs, in id order page by page, and follows the lists as they
+/// change: a grant replaced or a job deleted leaves it.
+#[tokio::test]
+async fn a_users_job_list_follows_their_grants_and_groups() {
+    let (_emulator, admin, user) = started().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(post(&admin, "/api/2.2/jobs/create", json!({"name": format!("j{i}")})).await["job_id"].clone());
+    }
+    let view = json!([{"user_name": USER, "permission_level": "CAN_VIEW"}]);
+    for id in [&ids[0], &ids[2]] {
+        patch_acl(&admin, &format!("jobs/{id}"), view.clone()).await.expect("direct grant");
+    }
+    let users =
+        get(&admin, "/api/2.0/preview/scim/v2/Users", json!({"filter": format!("userName eq \"{USER}\"")})).await;
+    let ann = users["Resources"][0]["id"].clone();
+    post(&admin, "/api/2.0/preview/scim/v2/Groups", json!({"displayName": "analysts", "members": [{"value": ann}]}))
+        .await;
+    let group_view = json!([{"group_name": "analysts", "permission_level": "CAN_VIEW"}]);
+    patch_acl(&admin, &format!("jobs/{}", ids[4]), group_view).await.expect("group grant");
+
+    let listed = |c: brickwork::Client| async move {
+        let (mut seen, mut token) = (Vec::new(), None::<String>);
+        loop {
+            let mut query = json!({"limit": 1});
+            if let Some(t) = &token {
+                query["page_token"] = json!(t);
+            }
+            let page = get(&c, "/api/2.2/jobs/list", query).await;
+            seen.extend(page["jobs"].as_array().into_iter().flatten().map(|j| j["job_id"].clone()));
+            match page["next_page_token"].as_str() {
+                Some(t) => token = Some(t.to_string()),
+                None => return seen,
+            }
+        }
+    };
+    assert_eq!(listed(user.clone()).await, [ids[0].clone(), ids[2].clone(), ids[4].clone()]);
+
+    let admin_only =
+        json!({"access_control_list": [{"user_name": "admin@example.com", "permission_level": "IS_OWNER"}]});
+    let put = admin
+        .api()
+        .request(brickwork::transport::Method::PUT, format!("/api/2.0/permissions/jobs/{}", ids[2]).as_str());
+    put.json(&admin_only).send().await.expect("replace the list");
+    post(&admin, "/api/2.2/jobs/delete", json!({"job_id": ids[0]})).await;
+    let own = post(&user, "/api/2.2/jobs/create", json!({"name": "mine"})).await["job_id"].clone();
+    assert_eq!(listed(user.clone()).await, [ids[4].clone(), own]);
+    assert_eq!(listed(admin.clone()).await.len(), 5, "the admin sees every job");
+}

@@ -10,7 +10,7 @@
 //! of the folders above grant; everyone manages their own home folder, and
 //! `/Shared` is open to all users.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use axum::extract::{Path, State};
 use axum::http::Method;
@@ -170,12 +170,35 @@ impl Grantee {
 #[derive(Debug, Default)]
 pub struct Permissions {
     acls: HashMap<String, BTreeMap<Grantee, &'static str>>,
+    /// Grantee -> the objects whose lists name them: what a listing of
+    /// the objects a user may see starts from, instead of every object.
+    named_in: HashMap<Grantee, BTreeSet<String>>,
 }
 
 impl Permissions {
     /// An object is gone: its entries go with it.
     pub fn forget(&mut self, kind: &Kind, id: &str) {
-        self.acls.remove(&kind.object_id(id));
+        self.remove(&kind.object_id(id));
+    }
+
+    /// Object `object_id` takes the list `acl`, in place of any it had.
+    fn set(&mut self, object_id: String, acl: BTreeMap<Grantee, &'static str>) {
+        self.remove(&object_id);
+        for grantee in acl.keys() {
+            self.named_in.entry(grantee.clone()).or_default().insert(object_id.clone());
+        }
+        self.acls.insert(object_id, acl);
+    }
+
+    fn remove(&mut self, object_id: &str) {
+        for grantee in self.acls.remove(object_id).unwrap_or_default().into_keys() {
+            if let Some(objects) = self.named_in.get_mut(&grantee) {
+                objects.remove(object_id);
+                if objects.is_empty() {
+                    self.named_in.remove(&grantee);
+                }
+            }
+        }
     }
 
     /// Whether the object has a list of its own (set through this API or at
@@ -190,6 +213,21 @@ impl Permissions {
     }
 }
 
+/// The ids of the objects of `kind` whose lists name `caller` or a group of
+/// theirs: for kinds without defaults (jobs), every object a non-admin may
+/// see, found from the index rather than by checking every object.
+pub fn named_for(world: &World, kind: &Kind, caller: &Caller) -> Vec<String> {
+    let prefix = kind.object_id("");
+    let mut grantees = vec![Grantee::of(world, caller)];
+    grantees.extend(world.directory.group_names_of(&caller.user_name).into_iter().map(Grantee::Group));
+    grantees
+        .iter()
+        .filter_map(|g| world.permissions.named_in.get(g))
+        .flat_map(|objects| objects.range(prefix.clone()..).take_while(|o| o.starts_with(&prefix)))
+        .map(|o| o[prefix.len()..].to_string())
+        .collect()
+}
+
 /// The user or service principal holding `IS_OWNER` on the object.
 pub fn owner(world: &World, kind: &Kind, id: &str) -> Option<String> {
     let entries = world.permissions.acls.get(&kind.object_id(id))?;
@@ -202,7 +240,10 @@ pub fn owner(world: &World, kind: &Kind, id: &str) -> Option<String> {
 /// Give the creator of a new object the kind's creator level.
 pub fn created(world: &mut World, kind: &Kind, id: &str, creator: &Caller) {
     let principal = Grantee::of(world, creator);
-    world.permissions.acls.entry(kind.object_id(id)).or_default().insert(principal, kind.creator);
+    let object_id = kind.object_id(id);
+    let mut acl = world.permissions.acls.get(&object_id).cloned().unwrap_or_default();
+    acl.insert(principal, kind.creator);
+    world.permissions.set(object_id, acl);
 }
 
 /// An `access_control_list` sent with a create (`jobs/create`,
@@ -242,7 +283,7 @@ pub fn created_with(world: &mut World, kind: &Kind, id: &str, creator: &Caller, 
     if !keeps_own_entry {
         entries.insert(principal, creator_level);
     }
-    world.permissions.acls.insert(kind.object_id(id), entries);
+    world.permissions.set(kind.object_id(id), entries);
 }
 
 /// Whether a one-time run's list (if any) gives `caller` `level`.
@@ -370,9 +411,7 @@ impl super::Service for Api {
     fn on_event(&self, world: &mut World, event: &super::Event) {
         match event {
             super::Event::ClusterRemoved { cluster_id } => world.permissions.forget(&CLUSTERS, cluster_id),
-            super::Event::ObjectGone { object_id } => {
-                world.permissions.acls.remove(object_id);
-            }
+            super::Event::ObjectGone { object_id } => world.permissions.remove(object_id),
             _ => {}
         }
     }
@@ -575,7 +614,7 @@ fn change(
             return Err(ApiError::invalid(format!("The {noun} must have exactly one owner.")));
         }
     }
-    world.permissions.acls.insert(object_id, acl);
+    world.permissions.set(object_id, acl);
     Ok(render(world, kind, &id))
 }
 

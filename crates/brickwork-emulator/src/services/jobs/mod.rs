@@ -560,12 +560,18 @@ async fn list(
         // From the cursor on, in id order: each page costs its own length,
         // and jobs created or deleted meanwhile neither repeat nor skip others.
         let start = after.map_or(Bound::Unbounded, Bound::Excluded);
-        // Only the jobs the caller may see are listed.
-        let mut matching = w
-            .jobs
-            .jobs
-            .range((start, Bound::Unbounded))
-            .map(|(_, job)| job)
+        // Only the jobs the caller may see are listed: a non-admin's are
+        // those whose lists name them or their groups, read from the index.
+        let visible: Option<BTreeSet<i64>> = (!caller.admin).then(|| {
+            let named = permissions::named_for(w, &permissions::JOBS, &caller);
+            named.iter().filter_map(|id| id.parse().ok()).collect()
+        });
+        let ids: Box<dyn Iterator<Item = i64>> = match &visible {
+            Some(visible) => Box::new(visible.range((start, Bound::Unbounded)).copied()),
+            None => Box::new(w.jobs.jobs.range((start, Bound::Unbounded)).map(|(id, _)| *id)),
+        };
+        let mut matching = ids
+            .filter_map(|id| w.jobs.jobs.get(&id))
             .filter(|j| {
                 name.as_ref().is_none_or(|n| {
                     j.settings.get("name").and_then(Value::as_str).map(str::to_lowercase).as_ref() == Some(n)
