@@ -73,7 +73,7 @@ pub(crate) fn password_holder(world: &crate::state::World, user: &str, password:
         .get(password)
         .cloned()
         .or_else(|| world.tokens.caller(password))
-        .filter(|c| c.user_name == user)
+        .filter(|c| c.user_name == user && world.directory.signs_in(user))
         .map(|c| Caller { admin: world.directory.is_admin(&c.user_name), ..c })
 }
 

@@ -128,6 +128,25 @@ impl Held {
         Ok(())
     }
 
+    /// Count `bytes` instead of what this counts now: a stored document
+    /// replaced by another. Only growth is taken from the budget, so a
+    /// replacement no larger than the old one always fits; on refusal the
+    /// count is unchanged.
+    pub fn resize(&mut self, bytes: u64) -> Result<(), StorageFull> {
+        if bytes > self.bytes {
+            self.grow(bytes - self.bytes)
+        } else {
+            self.budget.give_back(self.bytes - bytes);
+            self.bytes = bytes;
+            Ok(())
+        }
+    }
+
+    /// [`resize`](Self::resize) to what `value` takes as JSON.
+    pub fn resize_json(&mut self, value: &impl serde::Serialize) -> Result<(), StorageFull> {
+        self.resize(json_len(value))
+    }
+
     /// Take over `other`'s count (both count against the same budget).
     fn absorb(&mut self, mut other: Held) {
         self.bytes += std::mem::take(&mut other.bytes);
@@ -322,18 +341,21 @@ impl Ingest {
     /// What was gathered as one run of bytes (joined if it came in several
     /// pieces), with its count against the budget: for stores that keep
     /// contiguous data, such as workspace files.
-    pub fn finish_contiguous(mut self) -> (Bytes, Held) {
+    pub fn finish_contiguous(mut self) -> Result<(Bytes, Held), IngestError> {
         self.flush();
         let Ingest { mut pieces, held, .. } = self;
         let bytes = match pieces.len() {
             0 | 1 => pieces.pop().unwrap_or_default(),
             _ => {
-                let mut joined = BytesMut::with_capacity(pieces.iter().map(Bytes::len).sum());
+                // For a moment the data is here twice: the copy is counted too.
+                let len: usize = pieces.iter().map(Bytes::len).sum();
+                let _copy = held.budget.hold_exactly(len as u64).map_err(IngestError::Full)?;
+                let mut joined = BytesMut::with_capacity(len);
                 pieces.iter().for_each(|p| joined.extend_from_slice(p));
                 joined.freeze()
             }
         };
-        (bytes, held)
+        Ok((bytes, held))
     }
 
     /// A whole request body, frame by frame.

@@ -450,4 +450,24 @@ async fn a_users_job_list_follows_their_grants_and_groups() {
     let own = post(&user, "/api/2.2/jobs/create", json!({"name": "mine"})).await["job_id"].clone();
     assert_eq!(listed(user.clone()).await, [ids[4].clone(), own]);
     assert_eq!(listed(admin.clone()).await.len(), 5, "the admin sees every job");
+
+    // Pipelines the same way: granted, or their own.
+    let mut pipelines = Vec::new();
+    for i in 0..3 {
+        let made = post(&admin, "/api/2.0/pipelines", json!({"name": format!("p{i}")})).await;
+        pipelines.push(made["pipeline_id"].as_str().expect("id").to_string());
+    }
+    patch_acl(&admin, &format!("pipelines/{}", pipelines[1]), view.clone()).await.expect("pipeline grant");
+    let own = post(&user, "/api/2.0/pipelines", json!({"name": "mine"})).await["pipeline_id"].clone();
+    let statuses = get(&user, "/api/2.0/pipelines", json!({"max_results": 1})).await;
+    let mut seen: Vec<Value> = statuses["statuses"].as_array().cloned().unwrap_or_default();
+    let token = statuses["next_page_token"].as_str().expect("a second page").to_string();
+    let rest = get(&user, "/api/2.0/pipelines", json!({"max_results": 1, "page_token": token})).await;
+    seen.extend(rest["statuses"].as_array().cloned().unwrap_or_default());
+    assert!(rest.get("next_page_token").is_none(), "{rest}");
+    let mut ids: Vec<Value> = seen.iter().map(|p| p["pipeline_id"].clone()).collect();
+    ids.sort_by_key(|id| id.as_str().map(str::to_string));
+    let mut want = vec![json!(pipelines[1]), own];
+    want.sort_by_key(|id| id.as_str().map(str::to_string));
+    assert_eq!(ids, want);
 }

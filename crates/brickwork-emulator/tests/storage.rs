@@ -347,6 +347,44 @@ async fn stored_documents_count_against_the_budget() {
     assert!(endpoint.get("tags").is_none_or(|t| t.as_array().is_some_and(Vec::is_empty)), "{endpoint}");
 }
 
+/// A document replaced by one no larger always fits, however close to the
+/// budget: the new one once counted beside the old until the swap, so an
+/// update of 40 KiB over 40 KiB in a 64 KiB budget was refused. And every
+/// kind gives its count back when deleted.
+#[tokio::test]
+async fn a_same_size_update_near_the_budget_fits_and_deletes_give_counts_back() {
+    let (emulator, c) = start_with(fast().max_stored_bytes(64 * 1024)).await;
+    let (first, second) = ("a".repeat(40 * 1024), "b".repeat(40 * 1024));
+    let before = emulator.counters().stored_bytes;
+
+    let job_id = post(&c, "/api/2.2/jobs/create", json!({"name": "j", "description": first})).await["job_id"].clone();
+    post(&c, "/api/2.2/jobs/update", json!({"job_id": job_id, "new_settings": {"description": second}})).await;
+    post(&c, "/api/2.2/jobs/reset", json!({"job_id": job_id, "new_settings": {"name": "j", "description": first}}))
+        .await;
+    post(&c, "/api/2.2/jobs/delete", json!({"job_id": job_id})).await;
+    assert_eq!(emulator.counters().stored_bytes, before, "jobs");
+
+    post(&c, "/api/2.1/unity-catalog/schemas", json!({"name": "s", "catalog_name": "main", "comment": first})).await;
+    let comment = json!({"comment": second});
+    let schema = c.api().patch::<Value>("/api/2.1/unity-catalog/schemas/main.s", &comment);
+    schema.await.expect("a same-size schema update");
+    c.api().request(Method::DELETE, "/api/2.1/unity-catalog/schemas/main.s").send().await.expect("delete schema");
+    assert_eq!(emulator.counters().stored_bytes, before, "schemas");
+
+    let spec = |value: &str| json!({"name": "p", "configuration": {"k": value}});
+    let id = post(&c, "/api/2.0/pipelines", spec(&first)).await["pipeline_id"].as_str().expect("id").to_string();
+    let edit = c.api().request(Method::PUT, format!("/api/2.0/pipelines/{id}").as_str()).json(&spec(&second));
+    edit.send().await.expect("a same-size pipeline edit");
+    c.api().request(Method::DELETE, format!("/api/2.0/pipelines/{id}").as_str()).send().await.expect("delete");
+    assert_eq!(emulator.counters().stored_bytes, before, "pipelines");
+
+    post(&c, "/api/2.0/serving-endpoints", json!({"name": "e", "tags": [{"key": "k", "value": first}]})).await;
+    let tags = json!({"add_tags": [{"key": "k", "value": second}]});
+    c.api().patch::<Value>("/api/2.0/serving-endpoints/e/tags", &tags).await.expect("a same-size tag update");
+    c.api().request(Method::DELETE, "/api/2.0/serving-endpoints/e").send().await.expect("delete endpoint");
+    assert_eq!(emulator.counters().stored_bytes, before, "serving endpoints");
+}
+
 /// A multipart `workspace/import` counts its file against the budget as it
 /// arrives: the emulator once gathered the whole part (up to 500 MB) before
 /// looking, so it answered only once the client had sent everything. Here
@@ -384,4 +422,28 @@ async fn a_multipart_import_past_the_budget_is_refused_before_it_is_all_sent() {
     assert!(text.starts_with("HTTP/1.1 413"), "{text}");
     assert!(text.contains("storage budget"), "{text}");
     assert_eq!(emulator.counters().stored_bytes, 0, "nothing kept");
+}
+
+/// A multipart import's text fields are short: a path of a megabyte is
+/// refused (it was once gathered whole, beside the budget).
+#[tokio::test]
+async fn a_multipart_import_with_an_overlong_text_field_is_refused() {
+    let (emulator, _c) = start().await;
+    let path = format!("/Users/{}", "p".repeat(MIB));
+    let body = format!(
+        "--X\r\nContent-Disposition: form-data; name=\"path\"\r\n\r\n{path}\r\n\
+         --X\r\nContent-Disposition: form-data; name=\"content\"; filename=\"a\"\r\n\r\nprint(1)\r\n--X--\r\n"
+    );
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/2.0/workspace/import", emulator.url()))
+        .bearer_auth(emulator.token())
+        .header("content-type", "multipart/form-data; boundary=X")
+        .body(body)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 400);
+    let answer: Value = response.json().await.expect("json");
+    assert_eq!(answer["error_code"], "INVALID_PARAMETER_VALUE", "{answer}");
+    assert!(answer["message"].as_str().is_some_and(|m| m.contains("path field")), "{answer}");
 }

@@ -18,7 +18,6 @@ use serde_json::{json, Map, Value};
 
 use crate::api::{base_url, Params};
 use crate::ids;
-use crate::schedule::Deadlines;
 use crate::settings::{ConsentMode, Settings};
 use crate::state::{AppState, Caller, IssuedToken, World};
 
@@ -47,18 +46,12 @@ impl super::Service for Api {
         routes()
     }
 
-    /// Expired access and refresh tokens leave as their deadlines come: the
-    /// maps hold live ones.
+    /// Expired access tokens leave as their deadlines come: the map holds
+    /// live ones. (Refresh tokens are bounded per principal instead.)
     fn advance(&self, world: &mut crate::state::World, now: Instant) {
         for (_, token) in world.identity.oauth_expiring.due(now) {
             if world.identity.oauth_tokens.get(&token).is_some_and(|t| t.expires_at <= now) {
                 world.identity.oauth_tokens.remove(&token);
-            }
-        }
-        let grants = &mut world.identity.grants;
-        for (_, token) in grants.refresh_expiring.due(now) {
-            if grants.refresh_tokens.get(&token).is_some_and(|g| g.expires_at <= now) {
-                grants.take_refresh(&token);
             }
         }
     }
@@ -88,9 +81,8 @@ fn routes() -> Router<AppState> {
 pub struct Grants {
     codes: HashMap<String, AuthorizationCode>,
     refresh_tokens: HashMap<String, RefreshGrant>,
-    /// Each principal's live refresh tokens, oldest first.
+    /// Each principal's refresh tokens, oldest (first to expire) first.
     refresh_of: HashMap<String, VecDeque<String>>,
-    refresh_expiring: Deadlines<String>,
 }
 
 #[derive(Debug)]
@@ -123,17 +115,23 @@ impl Grants {
         self.codes.insert(code, grant);
     }
 
-    /// Keep refresh token `token` until its grant expires, retiring the
-    /// holder's oldest when they hold the most they may.
+    /// Keep refresh token `token` for its holder, dropping the holder's
+    /// expired ones and, when they hold the most they may, their oldest.
+    /// Every token lives as long, so the oldest expire first; what a
+    /// principal holds is bounded whether or not they come back.
     fn add_refresh(&mut self, token: String, grant: RefreshGrant) {
+        let now = Instant::now();
         let held = self.refresh_of.entry(grant.caller.user_name.clone()).or_default();
-        if held.len() >= MAX_REFRESH_TOKENS_PER_PRINCIPAL {
+        while let Some(oldest) = held.front() {
+            let expired = self.refresh_tokens.get(oldest).is_none_or(|g| g.expires_at <= now);
+            if !expired && held.len() < MAX_REFRESH_TOKENS_PER_PRINCIPAL {
+                break;
+            }
             if let Some(oldest) = held.pop_front() {
                 self.refresh_tokens.remove(&oldest);
             }
         }
         held.push_back(token.clone());
-        self.refresh_expiring.schedule(grant.expires_at, token.clone());
         self.refresh_tokens.insert(token, grant);
     }
 
@@ -399,8 +397,9 @@ fn issue(s: &AppState, grant: Grant) -> Response {
         w.identity.oauth_tokens.insert(access_token.clone(), IssuedToken { caller: grant.caller, expires_at });
         w.identity.oauth_expiring.schedule(expires_at, access_token.clone());
         if let (Some(token), Some(mut refresh)) = (&refresh_token, grant.refresh) {
-            let minutes = w.settings.refresh_token_lifetime_minutes;
-            refresh.expires_at = Instant::now() + w.settings.minute().saturating_mul(minutes);
+            // At most ten years, so no setting can overflow the clock.
+            let life = w.settings.minute().saturating_mul(w.settings.refresh_token_lifetime_minutes);
+            refresh.expires_at = Instant::now() + life.min(Duration::from_secs(10 * 365 * 24 * 3600));
             w.identity.grants.add_refresh(token.clone(), refresh);
         }
     });

@@ -214,18 +214,42 @@ impl Permissions {
 }
 
 /// The ids of the objects of `kind` whose lists name `caller` or a group of
-/// theirs: for kinds without defaults (jobs), every object a non-admin may
-/// see, found from the index rather than by checking every object.
-pub fn named_for(world: &World, kind: &Kind, caller: &Caller) -> Vec<String> {
+/// theirs, after `after`, in the order of their ids as text: for kinds
+/// without defaults (jobs, pipelines), what a non-admin may see. Merged
+/// lazily from each grantee's index, so a page costs its own length (per
+/// grantee), not every object the caller may see.
+pub fn named_for<'a>(
+    world: &'a World,
+    kind: &Kind,
+    caller: &Caller,
+    after: Option<&str>,
+) -> impl Iterator<Item = &'a str> + 'a {
+    use std::ops::Bound::{Excluded, Included, Unbounded};
     let prefix = kind.object_id("");
+    let start = match after {
+        Some(after) => Excluded(format!("{prefix}{after}")),
+        None => Included(prefix.clone()),
+    };
     let mut grantees = vec![Grantee::of(world, caller)];
     grantees.extend(world.directory.group_names_of(&caller.user_name).into_iter().map(Grantee::Group));
-    grantees
+    let mut sources: Vec<_> = grantees
         .iter()
         .filter_map(|g| world.permissions.named_in.get(g))
-        .flat_map(|objects| objects.range(prefix.clone()..).take_while(|o| o.starts_with(&prefix)))
-        .map(|o| o[prefix.len()..].to_string())
-        .collect()
+        .map(|objects| {
+            let prefix = prefix.clone();
+            objects.range((start.clone(), Unbounded)).take_while(move |o| o.starts_with(&prefix)).peekable()
+        })
+        .collect();
+    let skip = prefix.len();
+    std::iter::from_fn(move || {
+        let smallest: &'a String = sources.iter_mut().filter_map(|s| s.peek().copied()).min()?;
+        for source in &mut sources {
+            if source.peek() == Some(&smallest) {
+                source.next();
+            }
+        }
+        smallest.get(skip..)
+    })
 }
 
 /// The user or service principal holding `IS_OWNER` on the object.

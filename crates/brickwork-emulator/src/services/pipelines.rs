@@ -361,10 +361,14 @@ async fn list(State(s): State<AppState>, Extension(caller): Extension<Caller>, p
     s.with(|w| {
         let now = Instant::now();
         let start = after.as_deref().map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
-        let mut matching = w
-            .pipelines
-            .by_id
-            .range::<str, _>((start, std::ops::Bound::Unbounded))
+        // A non-admin walks only the pipelines granted to them or their groups.
+        let ids: Box<dyn Iterator<Item = &str>> = if caller.admin {
+            Box::new(w.pipelines.by_id.range::<str, _>((start, std::ops::Bound::Unbounded)).map(|(id, _)| id.as_str()))
+        } else {
+            Box::new(permissions::named_for(w, &permissions::PIPELINES, &caller, after.as_deref()))
+        };
+        let mut matching = ids
+            .filter_map(|id| w.pipelines.by_id.get_key_value(id))
             .filter(|(_, p)| {
                 like.as_ref()
                     .is_none_or(|part| p.spec.name.as_deref().unwrap_or_default().to_lowercase().contains(part))
@@ -394,15 +398,15 @@ async fn edit(
         }
         name_free(w, spec.name.as_deref().unwrap_or_default(), Some(&id), request.allow_duplicate_names)?;
         spec.id = Some(id.clone());
-        let held = w.budget.hold_json(&spec).map_err(StorageFull::api_error)?;
         // Taken out and put back, so the name index follows a rename.
-        if let Some(mut p) = w.pipelines.remove(&id) {
+        let Some(mut p) = w.pipelines.remove(&id) else { return Err(missing(&id)) };
+        let counted = p.held.resize_json(&spec).map_err(StorageFull::api_error);
+        if counted.is_ok() {
             p.spec = spec;
-            p.held = held;
             p.last_modified = now_ms();
-            w.pipelines.put(&id, p);
         }
-        Ok(())
+        w.pipelines.put(&id, p);
+        counted
     })?;
     empty()
 }
@@ -653,7 +657,6 @@ async fn events(
     })
 }
 
-/// A `pipelines` page token: the last pipeline id of the page, opaque.
 fn short(id: &str) -> &str {
     id.get(..6).unwrap_or(id)
 }

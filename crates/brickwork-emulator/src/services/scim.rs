@@ -160,7 +160,6 @@ impl Directory {
         self.group_id(name).is_some()
     }
 
-    /// Whether the principal named `name` (user name or application id) is in `admins`.
     /// Whether the principal named `name` (a user name or an application
     /// id) exists and is active: a deleted or deactivated principal's
     /// credentials, of any kind, are refused.
@@ -171,6 +170,7 @@ impl Directory {
         user.or_else(sp).unwrap_or(false)
     }
 
+    /// Whether the principal named `name` (user name or application id) is in `admins`.
     pub fn is_admin(&self, name: &str) -> bool {
         let id = self.user_id(name).or_else(|| self.sp_id(name));
         let admins = self.group_id(ADMINS_GROUP);

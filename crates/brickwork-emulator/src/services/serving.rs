@@ -129,8 +129,8 @@ fn modify(w: &mut World, name: &str, change: impl FnOnce(&mut Endpoint)) -> ApiR
     let mut changed = w.serving.named(name)?.clone();
     change(&mut changed);
     changed.updated = now_ms();
-    let held = w.budget.hold_exactly(changed.stored_len()).map_err(StorageFull::api_error)?;
-    w.serving.held.insert(changed.id.clone(), held);
+    let held = w.serving.held.get_mut(&changed.id).ok_or_else(|| missing(name))?;
+    held.resize(changed.stored_len()).map_err(StorageFull::api_error)?;
     *w.serving.named_mut(name)? = changed;
     Ok(())
 }
@@ -156,6 +156,10 @@ impl Endpoints {
                 if let Some(pending) = endpoint.pending.take() {
                     endpoint.config = Some(pending);
                     endpoint.updated = now_ms();
+                    // The replaced configuration's bytes are given back.
+                    if let Some(held) = self.held.get_mut(&id) {
+                        let _ = held.resize(endpoint.stored_len());
+                    }
                 }
             }
         }

@@ -407,6 +407,21 @@ async fn import(State(s): State<AppState>, Extension(caller): Extension<Caller>,
     empty()
 }
 
+/// A multipart text field of at most 64 KiB: a path or a flag, read by the
+/// chunk so that a hostile one is refused without being gathered whole.
+async fn short_text(field: &mut axum::extract::multipart::Field<'_>) -> ApiResult<String> {
+    const MAX: usize = 64 * 1024;
+    let name = field.name().unwrap_or_default().to_string();
+    let mut text = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(|e| ApiError::malformed(e.body_text()))? {
+        if text.len() + chunk.len() > MAX {
+            return Err(ApiError::invalid(format!("The {name} field is longer than {MAX} bytes.")));
+        }
+        text.extend_from_slice(&chunk);
+    }
+    String::from_utf8(text).map_err(|_| ApiError::invalid(format!("The {name} field is not UTF-8 text.")))
+}
+
 fn too_large() -> ApiError {
     ApiError::new(400, "MAX_NOTEBOOK_SIZE_EXCEEDED", "File size imported is too large")
 }
@@ -430,13 +445,13 @@ async fn import_form(mut form: Multipart, budget: &Arc<Budget>) -> ApiResult<(Va
                 while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
                     ingest.push(chunk).map_err(|e| e.api_error(|_| too_large()))?;
                 }
-                content = Some(ingest.finish_contiguous());
+                content = Some(ingest.finish_contiguous().map_err(|e| e.api_error(|_| too_large()))?);
             }
             "path" | "format" | "language" => {
-                fields.insert(name, Value::String(field.text().await.map_err(unreadable)?));
+                fields.insert(name, Value::String(short_text(&mut field).await?));
             }
             "overwrite" => {
-                let text = field.text().await.map_err(unreadable)?;
+                let text = short_text(&mut field).await?;
                 fields.insert(name, Value::Bool(text.trim().eq_ignore_ascii_case("true")));
             }
             // Unknown fields are dropped, as the real service drops them.

@@ -181,7 +181,7 @@ async fn update_credential(
             ("read_only", u.read_only.map(Value::from)),
             ("aws_iam_role", u.aws_iam_role),
         ];
-        update_record(record, &w.budget, &caller, changes, u.owner)?;
+        update_record(record, &caller, changes, u.owner)?;
         Ok(Json(found(w, Kind::Credential, &name)?))
     })
 }
@@ -373,7 +373,7 @@ async fn update_location(
             ("url", url.map(Value::from)),
             ("credential_name", u.credential_name.map(|c| Value::from(c.to_lowercase()))),
         ];
-        update_record(record, &w.budget, &caller, changes, u.owner)?;
+        update_record(record, &caller, changes, u.owner)?;
         Ok(Json(found(w, Kind::Location, &name)?))
     })
 }

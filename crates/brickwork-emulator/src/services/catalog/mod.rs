@@ -294,7 +294,6 @@ fn render(kind: Kind, name: &str, s: &Securable) -> Value {
     Value::Object(out)
 }
 
-/// A new record owned by `caller`.
 /// A new securable of `caller`'s, its fields counted against the budget.
 fn record(budget: &Arc<Budget>, caller: &Caller, fields: Map<String, Value>) -> ApiResult<Securable> {
     let held = budget.hold_json(&fields).map_err(StorageFull::api_error)?;
@@ -315,7 +314,6 @@ fn record(budget: &Arc<Budget>, caller: &Caller, fields: Map<String, Value>) -> 
 /// update past the budget changes nothing.
 fn update_record(
     s: &mut Securable,
-    budget: &Arc<Budget>,
     caller: &Caller,
     changes: impl IntoIterator<Item = (&'static str, Option<Value>)>,
     owner: Option<String>,
@@ -326,7 +324,7 @@ fn update_record(
             fields.insert(key.into(), value);
         }
     }
-    s.held = budget.hold_json(&fields).map_err(StorageFull::api_error)?;
+    s.held.resize_json(&fields).map_err(StorageFull::api_error)?;
     s.fields = fields;
     if let Some(owner) = owner.filter(|o| !o.is_empty()) {
         s.owner = owner;

@@ -107,10 +107,13 @@ async fn create_catalog(
         let mut fields = catalog_fields(r.comment.clone());
         let given = fields_of(&CatalogRequest { name: String::new(), comment: None, ..r });
         fields.extend(given.into_iter().filter(|(k, _)| k != "name"));
-        w.catalog.items.insert((Kind::Catalog, name.clone()), record(&w.budget, &caller, fields)?);
-        let information = format!("{name}.information_schema");
-        w.catalog.items.insert((Kind::Schema, information), record(&w.budget, &caller, Map::new())?);
-        w.catalog.items.insert((Kind::Schema, format!("{name}.default")), record(&w.budget, &caller, Map::new())?);
+        // All three counted before any is stored: a refusal leaves no half catalog.
+        let made = [
+            ((Kind::Catalog, name.clone()), record(&w.budget, &caller, fields)?),
+            ((Kind::Schema, format!("{name}.information_schema")), record(&w.budget, &caller, Map::new())?),
+            ((Kind::Schema, format!("{name}.default")), record(&w.budget, &caller, Map::new())?),
+        ];
+        w.catalog.items.extend(made);
         Ok(Json(render(Kind::Catalog, &name, find(w, Kind::Catalog, &name)?)))
     })
 }
@@ -176,7 +179,7 @@ fn apply_update(w: &mut World, caller: &Caller, kind: Kind, name: &str, u: Updat
         ("isolation_mode", u.isolation_mode.map(Value::from)),
         ("enable_predictive_optimization", u.enable_predictive_optimization.map(Value::from)),
     ];
-    update_record(record, &w.budget, caller, changes, u.owner)?;
+    update_record(record, caller, changes, u.owner)?;
     let Some(new) = renamed else { return Ok(name.to_string()) };
     for (k, old) in w.catalog.tree(kind, name) {
         let renamed_to = format!("{new}{}", &old[name.len()..]);

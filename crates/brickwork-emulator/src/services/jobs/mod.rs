@@ -562,13 +562,14 @@ async fn list(
         let start = after.map_or(Bound::Unbounded, Bound::Excluded);
         // Only the jobs the caller may see are listed: a non-admin's are
         // those whose lists name them or their groups, read from the index.
-        let visible: Option<BTreeSet<i64>> = (!caller.admin).then(|| {
-            let named = permissions::named_for(w, &permissions::JOBS, &caller);
-            named.iter().filter_map(|id| id.parse().ok()).collect()
-        });
-        let ids: Box<dyn Iterator<Item = i64>> = match &visible {
-            Some(visible) => Box::new(visible.range((start, Bound::Unbounded)).copied()),
-            None => Box::new(w.jobs.jobs.range((start, Bound::Unbounded)).map(|(id, _)| *id)),
+        // Job ids all have 16 digits (`World::next_id`), so the index's
+        // text order is their numeric order.
+        let ids: Box<dyn Iterator<Item = i64>> = if caller.admin {
+            Box::new(w.jobs.jobs.range((start, Bound::Unbounded)).map(|(id, _)| *id))
+        } else {
+            let after = after.map(|id| id.to_string());
+            let named = permissions::named_for(w, &permissions::JOBS, &caller, after.as_deref());
+            Box::new(named.filter_map(|id| id.parse().ok()))
         };
         let mut matching = ids
             .filter_map(|id| w.jobs.jobs.get(&id))
@@ -652,11 +653,9 @@ async fn update(
 /// Job `id` takes `settings`, counted against the budget in place of the
 /// old ones (a larger update past the budget changes nothing).
 fn replace_settings(w: &mut World, id: i64, settings: Map<String, Value>) -> ApiResult {
-    let held = w.budget.hold_json(&settings).map_err(StorageFull::api_error)?;
-    if let Some(job) = w.jobs.jobs.get_mut(&id) {
-        job.settings = settings;
-        job.held = held;
-    }
+    let job = w.jobs.jobs.get_mut(&id).ok_or_else(|| job_does_not_exist(id))?;
+    job.held.resize_json(&settings).map_err(StorageFull::api_error)?;
+    job.settings = settings;
     Ok(Json(json!({})))
 }
 
