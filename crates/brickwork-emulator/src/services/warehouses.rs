@@ -2,6 +2,7 @@
 //! trivial statements (`SELECT 1`, literals, named parameters).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::ops::Bound;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,8 @@ use axum::{Extension, Json, Router};
 use serde_json::{json, Map, Value};
 
 use crate::api::{
-    base_url, empty, int_field, page, page_body, page_start, required_str, str_field, ApiError, ApiResult, Body, Params,
+    base_url, cursor_token, empty, int_field, page_body, required_str, resume_after, str_field, ApiError, ApiResult,
+    Body, Params,
 };
 use crate::ids;
 use crate::schedule::Deadlines;
@@ -379,10 +381,25 @@ async fn list(
     params: Params,
 ) -> ApiResult<Json<Value>> {
     let size = params.int("page_size")?.unwrap_or(100).clamp(1, 1000) as usize;
+    let after = resume_after(&params, "warehouses")?;
     s.with(|w| {
-        let visible = |wh: &&Warehouse| caller.admin || may(w, &wh.id, &caller, "CAN_VIEW").is_ok();
-        let all: Vec<Value> = w.warehouses.by_id.values().filter(visible).map(Warehouse::render).collect();
-        let (items, next) = page(&all, page_start(params.get("page_token"))?, size);
+        // From the cursor on, in id order; a non-admin walks only the
+        // warehouses granted to them or their groups.
+        let start = after.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        let ids: Box<dyn Iterator<Item = &str>> = if caller.admin {
+            Box::new(w.warehouses.by_id.range::<str, _>((start, Bound::Unbounded)).map(|(id, _)| id.as_str()))
+        } else {
+            Box::new(permissions::named_for(w, &permissions::WAREHOUSES, &caller, after.as_deref()))
+        };
+        let mut visible = ids
+            .filter_map(|id| w.warehouses.by_id.get(id))
+            .filter(|wh| caller.admin || may(w, &wh.id, &caller, "CAN_VIEW").is_ok());
+        let page: Vec<&Warehouse> = visible.by_ref().take(size).collect();
+        let next = match (page.last(), visible.next()) {
+            (Some(last), Some(_)) => Some(cursor_token("warehouses", &last.id)),
+            _ => None,
+        };
+        let items = page.into_iter().map(Warehouse::render).collect();
         Ok(Json(page_body(json!({}), "warehouses", items, next)))
     })
 }
