@@ -749,3 +749,23 @@ async fn statements_answer_at_once_with_0s_and_hand_results_out_by_link() {
     assert_eq!(legacy["endpoints"][0]["id"], id.as_str());
     assert_eq!(get(&c, &format!("/api/2.0/sql/endpoints/{id}"), json!({})).await["name"], "wh");
 }
+
+/// `jobs/list?name=` finds jobs by name without regard to case, and follows
+/// renames by update and reset, and deletes.
+#[tokio::test]
+async fn a_job_listed_by_name_follows_renames_and_deletes() {
+    let (_emulator, c) = start().await;
+    let by_name = |c: Client, name: &'static str| async move {
+        let page = get(&c, "/api/2.2/jobs/list", json!({"name": name})).await;
+        page["jobs"].as_array().map_or(0, Vec::len)
+    };
+    let id = post(&c, "/api/2.2/jobs/create", json!({"name": "Alpha"})).await["job_id"].clone();
+    post(&c, "/api/2.2/jobs/create", json!({"name": "alpha"})).await;
+    assert_eq!(by_name(c.clone(), "ALPHA").await, 2);
+    post(&c, "/api/2.2/jobs/update", json!({"job_id": id, "new_settings": {"name": "Beta"}})).await;
+    assert_eq!((by_name(c.clone(), "alpha").await, by_name(c.clone(), "beta").await), (1, 1));
+    post(&c, "/api/2.2/jobs/reset", json!({"job_id": id, "new_settings": {"name": "Gamma"}})).await;
+    assert_eq!((by_name(c.clone(), "beta").await, by_name(c.clone(), "gamma").await), (0, 1));
+    post(&c, "/api/2.2/jobs/delete", json!({"job_id": id})).await;
+    assert_eq!(by_name(c.clone(), "gamma").await, 0);
+}

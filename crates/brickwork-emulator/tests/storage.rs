@@ -447,3 +447,23 @@ async fn a_multipart_import_with_an_overlong_text_field_is_refused() {
     assert_eq!(answer["error_code"], "INVALID_PARAMETER_VALUE", "{answer}");
     assert!(answer["message"].as_str().is_some_and(|m| m.contains("path field")), "{answer}");
 }
+
+/// A run keeps its task specs for as long as its history is kept: a
+/// submitted run counts them against the budget, and deleting the run gives
+/// them back.
+#[tokio::test]
+async fn submitted_runs_count_their_specs_against_the_budget() {
+    let (emulator, c) = start_with(fast().max_stored_bytes(64 * 1024)).await;
+    let task = |note: &str| json!({"task_key": "t", "condition_task": {"op": "EQUAL_TO", "left": note, "right": "x"}});
+    let before = emulator.counters().stored_bytes;
+    let big = "x".repeat(80 * 1024);
+    let body = json!({"run_name": "big", "tasks": [task(&big)]});
+    let err = c.api().post::<Value>("/api/2.2/jobs/runs/submit", &body).await.expect_err("past the budget");
+    assert_eq!(err.status(), Some(413), "{err}");
+    let run = post(&c, "/api/2.2/jobs/runs/submit", json!({"run_name": "small", "tasks": [task("x")]})).await;
+    assert!(emulator.counters().stored_bytes > before, "a run's specs count");
+    let run_id = run["run_id"].clone();
+    finished_run(&c, &run_id).await;
+    post(&c, "/api/2.2/jobs/runs/delete", json!({"run_id": run_id})).await;
+    assert_eq!(emulator.counters().stored_bytes, before, "a deleted run gives its count back");
+}

@@ -56,9 +56,42 @@ pub struct Jobs {
     pub task_runs: HashMap<i64, i64>,
     /// Idempotency token -> run id.
     pub idempotency: HashMap<String, i64>,
+    /// Lowercased job name -> the jobs of that name: `jobs/list?name=`
+    /// without a scan.
+    by_name: HashMap<String, BTreeSet<i64>>,
+}
+
+/// The lowercased name in a job's settings (names match without regard to case).
+fn name_key(settings: &Map<String, Value>) -> Option<String> {
+    settings.get("name").and_then(Value::as_str).map(str::to_lowercase)
 }
 
 impl Jobs {
+    /// Store `job`, indexed by name.
+    fn insert_job(&mut self, job: Job) {
+        if let Some(name) = name_key(&job.settings) {
+            self.by_name.entry(name).or_default().insert(job.job_id);
+        }
+        self.jobs.insert(job.job_id, job);
+    }
+
+    fn remove_job(&mut self, id: i64) -> Option<Job> {
+        let job = self.jobs.remove(&id)?;
+        self.unindex_name(&job);
+        Some(job)
+    }
+
+    fn unindex_name(&mut self, job: &Job) {
+        if let Some(name) = name_key(&job.settings) {
+            if let Some(ids) = self.by_name.get_mut(&name) {
+                ids.remove(&job.job_id);
+                if ids.is_empty() {
+                    self.by_name.remove(&name);
+                }
+            }
+        }
+    }
+
     pub fn job_count(&self) -> usize {
         self.jobs.len()
     }
@@ -453,7 +486,7 @@ async fn create(
         let acl = permissions::initial_acl(w, &permissions::JOBS, acl.as_ref())?;
         let job_id = w.next_id();
         let creator = caller.user_name.clone();
-        w.jobs.jobs.insert(job_id, Job { job_id, settings, creator, created_time: now_ms(), held });
+        w.jobs.insert_job(Job { job_id, settings, creator, created_time: now_ms(), held });
         permissions::created_with(w, &permissions::JOBS, &job_id.to_string(), &caller, acl);
         Ok(Json(json!({"job_id": job_id})))
     })
@@ -471,7 +504,7 @@ pub fn seed(w: &mut World, count: usize, name_prefix: &str, creator: &str) -> Re
         let held = w.budget.hold_json(&settings)?;
         let job_id = w.next_id();
         let creator = creator.to_string();
-        w.jobs.jobs.insert(job_id, Job { job_id, settings, creator, created_time: now_ms(), held });
+        w.jobs.insert_job(Job { job_id, settings, creator, created_time: now_ms(), held });
         ids = Some((ids.map_or(job_id, |(first, _)| first), job_id));
     }
     Ok(ids)
@@ -564,7 +597,11 @@ async fn list(
         // those whose lists name them or their groups, read from the index.
         // Job ids all have 16 digits (`World::next_id`), so the index's
         // text order is their numeric order.
-        let ids: Box<dyn Iterator<Item = i64>> = if caller.admin {
+        let named = name.as_ref().map(|n| w.jobs.by_name.get(n));
+        let ids: Box<dyn Iterator<Item = i64>> = if let Some(named) = named {
+            // A name names few jobs: walk those (each still checked below).
+            Box::new(named.into_iter().flat_map(|ids| ids.range((start, Bound::Unbounded)).copied()))
+        } else if caller.admin {
             Box::new(w.jobs.jobs.range((start, Bound::Unbounded)).map(|(id, _)| *id))
         } else {
             let after = after.map(|id| id.to_string());
@@ -653,10 +690,14 @@ async fn update(
 /// Job `id` takes `settings`, counted against the budget in place of the
 /// old ones (a larger update past the budget changes nothing).
 fn replace_settings(w: &mut World, id: i64, settings: Map<String, Value>) -> ApiResult {
-    let job = w.jobs.jobs.get_mut(&id).ok_or_else(|| job_does_not_exist(id))?;
-    job.held.resize_json(&settings).map_err(StorageFull::api_error)?;
-    job.settings = settings;
-    Ok(Json(json!({})))
+    // Taken out and put back, so the name index follows a rename.
+    let mut job = w.jobs.remove_job(id).ok_or_else(|| job_does_not_exist(id))?;
+    let counted = job.held.resize_json(&settings).map_err(StorageFull::api_error);
+    if counted.is_ok() {
+        job.settings = settings;
+    }
+    w.jobs.insert_job(job);
+    counted.map(|()| Json(json!({})))
 }
 
 async fn reset(
@@ -680,7 +721,7 @@ async fn delete(State(s): State<AppState>, Extension(caller): Extension<Caller>,
     let id = int_field(&body, "job_id")?.ok_or_else(|| ApiError::missing("job_id"))?;
     s.with(|w| {
         may(w, id, &caller, "CAN_MANAGE")?;
-        w.jobs.jobs.remove(&id).ok_or_else(|| job_does_not_exist(id))?;
+        w.jobs.remove_job(id).ok_or_else(|| job_does_not_exist(id))?;
         w.emit(Event::ObjectGone { object_id: format!("/jobs/{id}") });
         for run_id in w.jobs.active_ids() {
             if let Some(run) = w.jobs.run_mut(run_id).filter(|r| r.job_id == Some(id)) {

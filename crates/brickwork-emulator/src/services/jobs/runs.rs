@@ -13,19 +13,18 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 use super::{job_does_not_exist, version, ARRAY_PAGE};
 use crate::api::{
-    base_url, bool_field, int_field, page_body, page_start, page_token, required_int, str_field, ApiError, ApiResult,
-    Body, Params,
+    base_url, bool_field, cursor_token, int_field, page_body, page_start, page_token, required_int, resume_after,
+    str_field, ApiError, ApiResult, Body, Params,
 };
 use crate::notebook::{self, Outcome};
 use crate::services::clusters::ClusterState;
 use crate::services::permissions;
 use crate::state::{now_ms, AppState, Caller, World};
+use crate::storage::{Held, StorageFull};
 
 /// Run life-cycle states (the `state.life_cycle_state` the SDK waiters read).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,7 +189,7 @@ fn page_url(base: &str, job_id: Option<i64>, run_id: i64) -> String {
 }
 
 /// One run of a job (or a one-time submitted run).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Run {
     pub run_id: i64,
     pub job_id: Option<i64>,
@@ -222,6 +221,10 @@ pub struct Run {
     repair_history: Vec<Value>,
     /// Whether the job's count of started runs includes this one.
     pub(super) counted: bool,
+    /// The task specs' count against the storage budget, given back when
+    /// the run goes (kept for its drop, never read).
+    #[allow(dead_code)]
+    held: Held,
 }
 
 impl Run {
@@ -868,7 +871,13 @@ struct NewRun {
     timeout_secs: i64,
 }
 
-fn create_run(world: &mut World, new: NewRun, creator: &str, token: Option<&str>) -> i64 {
+/// Create a run of `new`: its task specs, kept as long as the run is
+/// (60 days of history), count against the storage budget.
+fn create_run(world: &mut World, new: NewRun, creator: &str, token: Option<&str>) -> ApiResult<i64> {
+    let held = world
+        .budget
+        .hold_json(&(&new.tasks, &new.job_clusters, &new.job_parameters, &new.params))
+        .map_err(StorageFull::api_error)?;
     let run_id = world.next_id();
     let tasks: Vec<TaskRun> = new.tasks.into_iter().map(|spec| TaskRun::new(world.next_id(), spec, 0)).collect();
     for t in &tasks {
@@ -901,6 +910,7 @@ fn create_run(world: &mut World, new: NewRun, creator: &str, token: Option<&str>
         started_at: Instant::now(),
         repair_history: Vec::new(),
         counted: false,
+        held,
     };
     for task in tasks {
         run.push_task(task);
@@ -921,7 +931,7 @@ fn create_run(world: &mut World, new: NewRun, creator: &str, token: Option<&str>
         world.jobs.idempotency.insert(token.to_string(), run_id);
     }
     world.jobs.insert_run(run);
-    run_id
+    Ok(run_id)
 }
 
 fn tasks_of(v: Option<&Value>) -> Vec<Map<String, Value>> {
@@ -1000,7 +1010,7 @@ async fn run_now(
             max_concurrent: settings.get("max_concurrent_runs").and_then(Value::as_i64).unwrap_or(1),
             timeout_secs: settings.get("timeout_seconds").and_then(Value::as_i64).unwrap_or(0),
         };
-        let run_id = create_run(w, new, &caller.user_name, token.as_deref());
+        let run_id = create_run(w, new, &caller.user_name, token.as_deref())?;
         Ok(Json(json!({"run_id": run_id, "number_in_job": run_id})))
     })
 }
@@ -1036,7 +1046,7 @@ async fn submit(State(s): State<AppState>, Extension(caller): Extension<Caller>,
             max_concurrent: i64::MAX,
             timeout_secs,
         };
-        let run_id = create_run(w, new, &caller.user_name, token.as_deref());
+        let run_id = create_run(w, new, &caller.user_name, token.as_deref())?;
         permissions::created_with(w, &permissions::SUBMITTED_RUNS, &run_id.to_string(), &caller, acl);
         Ok(Json(json!({"run_id": run_id})))
     })
@@ -1090,7 +1100,12 @@ async fn list_runs(
     let expand = params.bool("expand_tasks")?.unwrap_or(false);
     let from = params.int("start_time_from")?;
     let to = params.int("start_time_to")?;
-    let before = params.get("page_token").map(run_before_cursor).transpose()?;
+    // The token carries the page's last run id: runs come newest first, so
+    // the next page holds lower ids.
+    let before = match resume_after(&params, "runs")? {
+        Some(id) => Some(id.parse::<i64>().map_err(|_| ApiError::invalid(format!("Invalid page token: {id}")))?),
+        None => None,
+    };
     let offset = match params.int("offset")? {
         Some(o) if before.is_none() => usize::try_from(o.max(0)).unwrap_or(usize::MAX),
         _ => 0,
@@ -1110,27 +1125,12 @@ async fn list_runs(
             .filter(|r| from.is_none_or(|f| r.start_time >= f) && to.is_none_or(|t| r.start_time < t));
         let items: Vec<&Run> = matching.by_ref().skip(offset).take(limit).collect();
         let next = match (items.last(), matching.next()) {
-            (Some(last), Some(_)) => Some(run_cursor(last.run_id)),
+            (Some(last), Some(_)) => Some(cursor_token("runs", &last.run_id.to_string())),
             _ => None,
         };
         let rendered: Vec<Value> = items.iter().map(|r| r.render(&base, version(&uri), 0, expand)).collect();
         Ok(Json(page_body(json!({"has_more": next.is_some()}), "runs", rendered, next)))
     })
-}
-
-/// A `runs/list` page token: the last run id of the page (runs come newest
-/// first, so the next page holds lower ids).
-fn run_cursor(last_run_id: i64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("runs:{last_run_id}"))
-}
-
-fn run_before_cursor(token: &str) -> ApiResult<i64> {
-    URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_prefix("runs:")?.parse().ok())
-        .ok_or_else(|| ApiError::invalid(format!("Invalid page token: {token}")))
 }
 
 async fn cancel(State(s): State<AppState>, Extension(caller): Extension<Caller>, Body(body): Body<Value>) -> ApiResult {
