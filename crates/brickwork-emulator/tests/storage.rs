@@ -345,6 +345,14 @@ async fn stored_documents_count_against_the_budget() {
     full(c.api().patch::<Value>("/api/2.0/serving-endpoints/e/tags", &tags).await.expect_err("big tags"));
     let endpoint = get(&c, "/api/2.0/serving-endpoints/e", json!({})).await;
     assert!(endpoint.get("tags").is_none_or(|t| t.as_array().is_some_and(Vec::is_empty)), "{endpoint}");
+
+    let mut spec = cluster_spec();
+    spec["spark_conf"] = json!({"spark.big": big});
+    full(c.api().post::<Value>("/api/2.1/clusters/create", &spec).await.expect_err("big cluster"));
+    let id = post(&c, "/api/2.1/clusters/create", cluster_spec()).await["cluster_id"].clone();
+    cluster_state(&c, id.as_str().expect("id"), "RUNNING").await;
+    spec["cluster_id"] = id;
+    full(c.api().post::<Value>("/api/2.1/clusters/edit", &spec).await.expect_err("big edit"));
 }
 
 /// A document replaced by one no larger always fits, however close to the

@@ -1,6 +1,7 @@
 //! Clusters API 2.0/2.1: the state machine, validation and real error answers.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -14,6 +15,7 @@ use crate::schedule::Deadlines;
 use crate::services::{permissions, Event};
 use crate::settings::Settings;
 use crate::state::{now_ms, AppState, Caller};
+use crate::storage::{Budget, Held, StorageFull};
 use base64::Engine as _;
 
 /// Spark versions offered, in the key/name patterns the SDK helpers parse.
@@ -124,7 +126,7 @@ impl ClusterState {
 const EVENTS_KEPT: usize = 1_000;
 
 /// One cluster.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Cluster {
     pub id: String,
     pub spec: Map<String, Value>,
@@ -148,6 +150,8 @@ pub struct Cluster {
     pub pinned: bool,
     pub spark_context_id: i64,
     pub events: Vec<Value>,
+    /// The spec's count against the storage budget.
+    held: Held,
 }
 
 impl Cluster {
@@ -482,8 +486,10 @@ impl Clusters {
         creator: &str,
         source: &'static str,
         settings: &Settings,
+        budget: &Arc<Budget>,
     ) -> ApiResult<String> {
         validate_spec(&spec, "")?;
+        let held = budget.hold_json(&spec).map_err(StorageFull::api_error)?;
         let now = Instant::now();
         let id = ids::cluster_id();
         let mut cluster = Cluster {
@@ -505,6 +511,7 @@ impl Clusters {
             pinned: false,
             spark_context_id: fastrand::i64(1_000_000_000..9_000_000_000),
             events: Vec::new(),
+            held,
         };
         cluster.transition(
             ClusterState::Pending,
@@ -716,7 +723,7 @@ async fn create(
             spec = cloned;
         }
         governed(w, &caller, &mut spec)?;
-        let id = w.clusters.create(spec, &caller.user_name, "API", &settings)?;
+        let id = w.clusters.create(spec, &caller.user_name, "API", &settings, &w.budget)?;
         permissions::created(w, &permissions::CLUSTERS, &id, &caller);
         Ok(Json(json!({"cluster_id": id})))
     })
@@ -861,6 +868,7 @@ async fn resize(State(s): State<AppState>, Extension(caller): Extension<Caller>,
         governed(w, &caller, &mut spec)?;
         validate_spec(&spec, "")?;
         let c = w.clusters.get_mut(&id)?;
+        c.held.resize_json(&spec).map_err(StorageFull::api_error)?;
         c.spec = spec;
         c.transition(ClusterState::Resizing, "Resizing cluster", ClusterState::Running, delay, Instant::now());
         c.event("RESIZING", json!({"target_num_workers": c.num_workers()}));
@@ -878,6 +886,7 @@ fn apply_spec(c: &mut Cluster, spec: Map<String, Value>, delay: Duration) -> Api
         return Err(unexpected_state(c));
     }
     validate_spec(&spec, "")?;
+    c.held.resize_json(&spec).map_err(StorageFull::api_error)?;
     c.spec = spec;
     c.event("EDITED", json!({}));
     if c.state == ClusterState::Running {
@@ -1069,8 +1078,9 @@ mod tests {
         let settings = Settings::default();
         let mut clusters = Clusters::default();
         let spec = json!({"spark_version": "15.4.x-scala2.12", "instance_pool_id": "a", "num_workers": 1, "node_type_id": "i3.xlarge"});
-        let id =
-            clusters.create(spec.as_object().cloned().unwrap_or_default(), "me", "API", &settings).expect("created");
+        let id = clusters
+            .create(spec.as_object().cloned().unwrap_or_default(), "me", "API", &settings, &Budget::new(u64::MAX))
+            .expect("created");
         let ids = |clusters: &Clusters, pool: &str| -> Vec<String> {
             clusters.grouped(GroupedBy::Pool, pool).map(|c| c.id.clone()).collect()
         };
@@ -1090,7 +1100,7 @@ mod tests {
         let mut clusters = Clusters::default();
         let spec = json!({"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 1, "autotermination_minutes": 30});
         let spec = spec.as_object().cloned().unwrap_or_default();
-        let id = clusters.create(spec, "me", "API", &settings).expect("created");
+        let id = clusters.create(spec, "me", "API", &settings, &Budget::new(u64::MAX)).expect("created");
         clusters.advance(Instant::now(), &settings);
         assert_eq!(clusters.get(&id).map(|c| c.state).ok(), Some(ClusterState::Running));
         for _ in 0..1_000 {

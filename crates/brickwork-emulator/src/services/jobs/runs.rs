@@ -561,7 +561,7 @@ fn start_task(world: &mut World, run: &mut Run, i: usize, now: Instant) -> bool 
                     .and_then(Value::as_object)
                     .cloned()
                     .unwrap_or_default();
-                match world.clusters.create(cluster_spec, &run.creator, "JOB", &settings) {
+                match world.clusters.create(cluster_spec, &run.creator, "JOB", &settings, &world.budget) {
                     Ok(id) => {
                         run.job_cluster_ids.insert(key.to_string(), id.clone());
                         Some(id)
@@ -574,7 +574,7 @@ fn start_task(world: &mut World, run: &mut Run, i: usize, now: Instant) -> bool 
             }
         }
     } else if let Some(spec) = spec.get("new_cluster").and_then(Value::as_object) {
-        match world.clusters.create(spec.clone(), &run.creator, "JOB", &settings) {
+        match world.clusters.create(spec.clone(), &run.creator, "JOB", &settings, &world.budget) {
             Ok(id) => {
                 task.owns_cluster = true;
                 Some(id)
