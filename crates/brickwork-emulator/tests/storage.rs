@@ -353,6 +353,10 @@ async fn stored_documents_count_against_the_budget() {
     cluster_state(&c, id.as_str().expect("id"), "RUNNING").await;
     spec["cluster_id"] = id;
     full(c.api().post::<Value>("/api/2.1/clusters/edit", &spec).await.expect_err("big edit"));
+
+    let warehouse =
+        json!({"name": "wh", "cluster_size": "Small", "tags": {"custom_tags": [{"key": "k", "value": big}]}});
+    full(c.api().post::<Value>("/api/2.0/sql/warehouses", &warehouse).await.expect_err("big warehouse"));
 }
 
 /// A document replaced by one no larger always fits, however close to the

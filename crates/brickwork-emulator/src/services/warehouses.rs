@@ -26,7 +26,7 @@ use crate::storage::{Held, StorageFull};
 const SIZES: &[&str] =
     &["2X-Small", "X-Small", "Small", "Medium", "Large", "X-Large", "2X-Large", "3X-Large", "4X-Large", "5X-Large"];
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Warehouse {
     id: String,
     spec: Map<String, Value>,
@@ -37,6 +37,8 @@ pub struct Warehouse {
     /// The deadlines waiting in the schedule, if any (at most one of each).
     transition_check: Option<Instant>,
     idle_check: Option<Instant>,
+    /// The spec's count against the storage budget.
+    held: Held,
 }
 
 #[derive(Debug, Clone)]
@@ -331,10 +333,12 @@ async fn create(
                 name.unwrap_or_default()
             )));
         }
+        let held = w.budget.hold_json(&spec).map_err(StorageFull::api_error)?;
         let id = ids::hex16();
         let now = Instant::now();
         let warehouse = Warehouse {
             id: id.clone(),
+            held,
             spec,
             state: "STARTING",
             next: Some((now + delay, "RUNNING")),
@@ -417,6 +421,7 @@ async fn edit(
         let mut spec = wh.spec.clone();
         spec.extend(body.into_iter().filter(|(k, v)| FIELDS.contains(&k.as_str()) && !v.is_null()));
         validate(&spec)?;
+        wh.held.resize_json(&spec).map_err(StorageFull::api_error)?;
         wh.spec = spec;
         if wh.state == "RUNNING" {
             wh.state = "STARTING";
