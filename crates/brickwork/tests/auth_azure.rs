@@ -491,7 +491,10 @@ fn az_calls(log: &Path) -> Vec<String> {
 async fn azure_cli_uses_a_persons_login_for_the_workspaces_tenant_and_refreshes_it() {
     let server = azure_server("3600").await;
     let dir = tempfile::tempdir().expect("dir");
-    let log = fake_az(dir.path(), FakeAz { lifetime: 1, ..FakeAz::default() });
+    // `expires_on` is in whole seconds, so a token said to last N seconds
+    // may have only N - 1 left when it arrives: four leave three for the
+    // first call, enough on a loaded machine (one once left a few ms).
+    let log = fake_az(dir.path(), FakeAz { lifetime: 4, ..FakeAz::default() });
     let client = Client::new(az_config(&server.url, dir.path()).build().expect("cfg")).await.expect("client");
     assert_eq!(client.auth_type(), "azure-cli");
     let answer = me(&client).await.expect("me");
@@ -505,8 +508,8 @@ async fn azure_cli_uses_a_persons_login_for_the_workspaces_tenant_and_refreshes_
     );
     assert!(!calls.contains("management.core.windows.net"), "{calls}");
 
-    // A one-second token is expired after a second: az is asked again.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // A four-second token is expired after four seconds: az is asked again.
+    tokio::time::sleep(Duration::from_millis(4100)).await;
     me(&client).await.expect("me after expiry");
     assert_eq!(token_calls(), 2);
 }
