@@ -6,11 +6,14 @@
 //!   what the generator writes (CI runs this).
 //! - `cargo xtask soak`, `trials`, `scan-secrets`: the reliability suite.
 //! - `cargo xtask bench`: the benchmarks and `bench/report.{md,json}`.
+//! - `cargo xtask dist [--profile-code]`: the CLI as shipped, its startup
+//!   code laid out together.
 
 mod bench;
 mod cli;
 mod codegen;
 mod crosscheck;
+mod dist;
 mod model;
 mod parity;
 
@@ -152,7 +155,8 @@ const USAGE: &str = "usage: cargo xtask codegen [--check]
        cargo xtask soak [--seconds N] [--workers N] [--seed N] [--log FILE]
        cargo xtask trials [--count N] [--seed N] [--log FILE]
        cargo xtask scan-secrets FILE... [--secret VALUE]...
-       cargo xtask bench [--quick [--no-build]] [--reps N] [--python PATH] [--only SCENARIO]";
+       cargo xtask bench [--quick [--no-build]] [--reps N] [--python PATH] [--only SCENARIO]
+       cargo xtask dist [--profile-code] [--all-services]";
 
 /// The reliability suite lives in its own crate, so that this one (which
 /// regenerates the library) builds even when the library does not.
@@ -180,6 +184,7 @@ fn main() -> ExitCode {
         Some("codegen") => run(args.iter().any(|a| a == "--check")),
         Some("soak" | "trials" | "scan-secrets") => reliability(&args),
         Some("bench") => bench::run(&args[1..]),
+        Some("dist") => dist::run(&args[1..]),
         _ => Err(USAGE.to_string()),
     };
     match result {
