@@ -148,6 +148,19 @@ enum Shape {
 struct Generated {
     table: String,
     runs: String,
+    /// The best representative command of the group being generated.
+    representative: Option<(u8, String)>,
+}
+
+/// An example command-line value of a scalar kind (a `Kind` expression).
+fn example(kind: &str) -> String {
+    match kind {
+        "Kind::Int" => "1".into(),
+        "Kind::Float" => "1.5".into(),
+        "Kind::Bool" => "true".into(),
+        k if k.starts_with("Kind::Choice") => k.split('"').nth(1).unwrap_or("x").to_string(),
+        _ => "x".into(),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -184,6 +197,11 @@ fn command(
     let mut flags = Vec::new();
     let mut required = Vec::new();
     let mut raw_body = None;
+    // For the representative-command table: example values of the
+    // positionals, the path they make, and whether every required value is
+    // one the command line can give.
+    let (mut path_examples, mut body_examples, mut expected_path) = (Vec::new(), Vec::new(), op.path.clone());
+    let mut all_scalar = true;
     let (_, in_path) = crate::codegen::path_template(&op.path);
     for p in &op.params {
         let Some(m) = members.iter().find(|m| m.wire == p.wire) else { continue };
@@ -196,9 +214,18 @@ fn command(
         if m.required {
             required.push(format!("{:?}", m.wire));
             match &kind {
-                Some(kind) if in_path.contains(&p.wire) => path_positionals.push(entry(kind)),
-                Some(kind) => body_positionals.push(entry(kind)),
-                None => {}
+                Some(kind) if in_path.contains(&p.wire) => {
+                    path_positionals.push(entry(kind));
+                    path_examples.push(example(kind));
+                    for placeholder in [format!("{{{}}}", p.wire), format!("{{{}.value}}", p.wire)] {
+                        expected_path = expected_path.replace(&placeholder, &example(kind));
+                    }
+                }
+                Some(kind) => {
+                    body_positionals.push(entry(kind));
+                    body_examples.push(example(kind));
+                }
+                None => all_scalar = false,
             }
         } else if let Some(kind) = &kind {
             // The flag as the CLI spells it (operations::flag_name).
@@ -217,6 +244,30 @@ fn command(
         Shape::LongRunning => ("Shape::LongRunning", String::new()),
         Shape::List(c) => ("Shape::List", c.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>().join(", ")),
     };
+    if all_scalar && raw_body.is_none() {
+        // Reads first, lists best (an empty answer is a whole one).
+        let rank = match (&shape, op.method.as_str()) {
+            (Shape::List(_), "GET") => 0,
+            (_, "GET") => 1,
+            _ => 2,
+        };
+        let shape_name = match shape {
+            Shape::Wait | Shape::LongRunning => "waits",
+            _ => "answers",
+        };
+        let args: Vec<String> = [path_examples, body_examples].concat();
+        let row = format!(
+            "{}\t{}\t{}\t{}\t{}\t{expected_path}\t{shape_name}",
+            kebab(&op.python_name),
+            args.join(" "),
+            op.method,
+            pkg,
+            service.level,
+        );
+        if out.representative.as_ref().is_none_or(|(best, _)| rank < *best) {
+            out.representative = Some((rank, row));
+        }
+    }
     let mut about = format!("{} {}", op.method, op.path);
     if let Some(w) = &op.waiter {
         if matches!(shape, Shape::Wait) {
@@ -274,7 +325,9 @@ fn command(
 
 /// `crates/brickwork-cli/src/generated.rs`: the command table and a run
 /// function per operation, each package behind its cargo feature.
-pub fn commands(model: &Model, index: &Index, idempotent: &BTreeSet<(String, String, String)>) -> String {
+/// Also answers `crates/brickwork-cli/tests/representative.tsv`: one
+/// command of each group, with the request it must make.
+pub fn commands(model: &Model, index: &Index, idempotent: &BTreeSet<(String, String, String)>) -> (String, String) {
     let mut all_types: HashMap<(String, String), &TypeDef> = HashMap::new();
     let mut enums: HashMap<(String, String), Vec<String>> = HashMap::new();
     for (pkg, p) in &model.packages {
@@ -286,7 +339,8 @@ pub fn commands(model: &Model, index: &Index, idempotent: &BTreeSet<(String, Str
         }
     }
     let mut groups: BTreeMap<String, String> = BTreeMap::new();
-    let mut out = Generated { table: String::new(), runs: String::new() };
+    let mut out = Generated { table: String::new(), runs: String::new(), representative: None };
+    let mut representatives = String::from(REPRESENTATIVE_HEADER);
     let mut seen: BTreeSet<(String, Option<String>, String)> = BTreeSet::new();
     for (pkg, p) in &model.packages {
         let types: HashMap<String, &TypeDef> = p.types.iter().map(|t| (t.name.clone(), t)).collect();
@@ -306,10 +360,20 @@ pub fn commands(model: &Model, index: &Index, idempotent: &BTreeSet<(String, Str
                 accessor.replace('.', "_").to_ascii_uppercase()
             );
             let _ = writeln!(out.table, "#[cfg(feature = \"{pkg}\")]\nstatic {constant}: &[Operation] = &[");
+            out.representative = None;
             for op in &service.operations {
                 command(&mut out, pkg, service, accessor, op, &ctx, &all_types, &enums);
             }
             let _ = writeln!(out.table, "];\n");
+            let words = match (&parent, service.level.as_str()) {
+                (Some(parent), "account") => format!("account {parent} {name}"),
+                (Some(parent), _) => format!("{parent} {name}"),
+                (None, "account") => format!("account {name}"),
+                (None, _) => name.clone(),
+            };
+            if let Some((_, row)) = out.representative.take() {
+                let _ = writeln!(representatives, "{words}\t{row}");
+            }
             let level = if service.level == "account" { "Level::Account" } else { "Level::Workspace" };
             let docs = service
                 .operations
@@ -348,8 +412,12 @@ pub fn commands(model: &Model, index: &Index, idempotent: &BTreeSet<(String, Str
     }
     code.push_str(&out.table);
     code.push_str(&out.runs);
-    code
+    (code, representatives)
 }
+
+const REPRESENTATIVE_HEADER: &str = "# Generated by `cargo xtask codegen` from api/model.json. DO NOT EDIT.\n\
+# One command of each group, for the CLI's test that every group reaches its endpoint:\n\
+# group words, command, example arguments, method, API package, level, path they make, whether it waits.\n";
 
 /// The `[features]` table of crates/brickwork-cli/Cargo.toml: the library's
 /// API packages, the same defaults.

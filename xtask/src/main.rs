@@ -97,10 +97,9 @@ fn generate(model: &model::Model) -> Result<Vec<(PathBuf, String)>, String> {
     let manifest = std::fs::read_to_string(&manifest_path).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
     let head = manifest.split(FEATURES_MARKER).next().unwrap_or(&manifest).trim_end();
     files.push((PathBuf::from("crates/brickwork/Cargo.toml"), format!("{head}\n\n{}", codegen::features(model))));
-    files.push((
-        PathBuf::from("crates/brickwork-cli/src/generated.rs"),
-        rustfmt(&cli::commands(model, &index, &idempotent))?,
-    ));
+    let (commands, representatives) = cli::commands(model, &index, &idempotent);
+    files.push((PathBuf::from("crates/brickwork-cli/src/generated.rs"), rustfmt(&commands)?));
+    files.push((PathBuf::from("crates/brickwork-cli/tests/representative.tsv"), representatives));
     let cli_manifest_path = root().join("crates/brickwork-cli/Cargo.toml");
     let cli_manifest =
         std::fs::read_to_string(&cli_manifest_path).map_err(|e| format!("{}: {e}", cli_manifest_path.display()))?;
