@@ -155,7 +155,7 @@ const USAGE: &str = "usage: cargo xtask codegen [--check]
        cargo xtask trials [--count N] [--seed N] [--log FILE]
        cargo xtask scan-secrets FILE... [--secret VALUE]...
        cargo xtask bench [--quick [--no-build]] [--reps N] [--python PATH] [--only SCENARIO]
-       cargo xtask dist [--profile-code] [--all-services]";
+       cargo xtask dist [--profile-code [--from BINARY]] [--all-services]";
 
 /// The reliability suite lives in its own crate, so that this one (which
 /// regenerates the library) builds even when the library does not.
