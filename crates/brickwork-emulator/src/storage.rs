@@ -122,7 +122,9 @@ pub struct Held {
 }
 
 impl Held {
-    fn grow(&mut self, bytes: u64) -> Result<(), StorageFull> {
+    /// Count `bytes` more (data added to what this counts); on refusal the
+    /// count is unchanged.
+    pub fn grow(&mut self, bytes: u64) -> Result<(), StorageFull> {
         self.budget.take(bytes)?;
         self.bytes += bytes;
         Ok(())

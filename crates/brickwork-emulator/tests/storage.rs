@@ -479,3 +479,29 @@ async fn submitted_runs_count_their_specs_against_the_budget() {
     post(&c, "/api/2.2/jobs/runs/delete", json!({"run_id": run_id})).await;
     assert_eq!(emulator.counters().stored_bytes, before, "a deleted run gives its count back");
 }
+
+/// Each retry keeps its own copy of the task's spec: it counts too, and a
+/// task whose retry would not fit is not retried. A task retried "forever"
+/// once copied its spec up to a thousand times, uncounted.
+#[tokio::test]
+async fn a_retry_counts_its_copy_of_the_spec_and_stops_at_the_budget() {
+    let (emulator, c) = start_with(fast().max_stored_bytes(64 * 1024)).await;
+    let before = emulator.counters().stored_bytes;
+    let task = json!({"task_key": "t", "description": "d".repeat(20 * 1024), "run_job_task": {"job_id": 1},
+        "max_retries": -1});
+    let run = post(&c, "/api/2.2/jobs/runs/submit", json!({"run_name": "retried", "tasks": [task]})).await;
+    let done = finished_run(&c, &run["run_id"]).await;
+    assert_eq!(done["state"]["result_state"], "FAILED", "{}", done["state"]);
+    let last = done["tasks"].as_array().into_iter().flatten().filter_map(|t| t["attempt_number"].as_i64()).max();
+    // Three copies of some 20 KiB fit in 64 KiB; a fourth does not.
+    assert_eq!(last, Some(2), "retries stop at the budget");
+    // A repair copies the specs again: past the budget it is refused.
+    let repair = json!({"run_id": run["run_id"], "rerun_all_failed_tasks": true});
+    let err = c.api().post::<Value>("/api/2.2/jobs/runs/repair", &repair).await.expect_err("past the budget");
+    assert_eq!(err.status(), Some(413), "{err}");
+    let after = get(&c, "/api/2.2/jobs/runs/get", json!({"run_id": run["run_id"]})).await;
+    assert_eq!(after["state"], done["state"], "the run unchanged");
+    assert_eq!(after["repair_history"], json!([]), "no repair recorded");
+    post(&c, "/api/2.2/jobs/runs/delete", json!({"run_id": run["run_id"]})).await;
+    assert_eq!(emulator.counters().stored_bytes, before, "every copy's count given back");
+}

@@ -215,7 +215,7 @@ impl Permissions {
 
 /// The ids of the objects of `kind` whose lists name `caller` or a group of
 /// theirs, after `after`, in the order of their ids as text: for kinds
-/// without defaults (jobs, pipelines), what a non-admin may see. Merged
+/// without defaults (jobs, pipelines, warehouses), what a non-admin may see. Merged
 /// lazily from each grantee's index, so a page costs its own length (per
 /// grantee), not every object the caller may see.
 pub fn named_for<'a>(

@@ -595,7 +595,7 @@ async fn list(
         let start = after.map_or(Bound::Unbounded, Bound::Excluded);
         // Only the jobs the caller may see are listed: a non-admin's are
         // those whose lists name them or their groups, read from the index.
-        // Job ids all have 16 digits (`World::next_id`), so the index's
+        // Job ids all have 19 digits (`World::next_id`), so the index's
         // text order is their numeric order.
         let named = name.as_ref().map(|n| w.jobs.by_name.get(n));
         let ids: Box<dyn Iterator<Item = i64>> = if let Some(named) = named {

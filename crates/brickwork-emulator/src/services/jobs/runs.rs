@@ -24,7 +24,7 @@ use crate::notebook::{self, Outcome};
 use crate::services::clusters::ClusterState;
 use crate::services::permissions;
 use crate::state::{now_ms, AppState, Caller, World};
-use crate::storage::{Held, StorageFull};
+use crate::storage::{json_len, Held, StorageFull};
 
 /// Run life-cycle states (the `state.life_cycle_state` the SDK waiters read).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,9 +221,8 @@ pub struct Run {
     repair_history: Vec<Value>,
     /// Whether the job's count of started runs includes this one.
     pub(super) counted: bool,
-    /// The task specs' count against the storage budget, given back when
-    /// the run goes (kept for its drop, never read).
-    #[allow(dead_code)]
+    /// The task specs' count against the storage budget (grown by each
+    /// retry's and repair's copies), given back when the run goes.
     held: Held,
 }
 
@@ -718,7 +717,9 @@ fn end_attempt(world: &mut World, run: &mut Run, i: usize, now: Instant) {
     };
     let attempt = task.attempt;
     let may_retry = (max_retries == -1 && attempt < MAX_ATTEMPTS) || attempt < max_retries.min(MAX_ATTEMPTS);
-    if retried && may_retry {
+    // A retry keeps its own copy of the spec, counted like the first: past
+    // the budget the task is not retried.
+    if retried && may_retry && run.held.grow(json_len(&spec)).is_ok() {
         // At least a millisecond: a retry begins at a later advance, never
         // in the one that failed it (an instant failure retried "forever"
         // would otherwise spin under the lock).
@@ -1258,6 +1259,10 @@ async fn repair(State(s): State<AppState>, Extension(caller): Extension<Caller>,
             }
         }
         let specs: Vec<Map<String, Value>> = run.latest().iter().map(|i| &run.tasks[*i]).filter(|t| selected.contains(&t.key)).map(|t| t.spec.clone()).collect();
+        // The repair's copies of the specs and its parameters count like the
+        // run's own: past the budget the repair is refused, the run unchanged.
+        let added = json_len(&specs) + json_len(&overrides);
+        w.jobs.run_mut(id).ok_or_else(|| run_does_not_exist(id))?.held.grow(added).map_err(StorageFull::api_error)?;
         let repair_id = w.next_id();
         let mut new_ids = Vec::new();
         let mut new_tasks = Vec::new();
