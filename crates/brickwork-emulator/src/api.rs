@@ -256,6 +256,13 @@ pub fn resume_after(params: &Params, kind: &str) -> ApiResult<Option<String>> {
         .ok_or_else(|| ApiError::invalid(format!("Invalid page token: {token}")))
 }
 
+/// [`resume_after`] for listings walked in id order: the id the token carries.
+pub fn resume_after_id(params: &Params, kind: &str) -> ApiResult<Option<i64>> {
+    resume_after(params, kind)?
+        .map(|id| id.parse().map_err(|_| ApiError::invalid(format!("Invalid page token: {id}"))))
+        .transpose()
+}
+
 /// Where the page a token names starts: 0 without a token, a 400 for any
 /// token this emulator did not issue.
 pub fn page_start(token: Option<&str>) -> ApiResult<usize> {

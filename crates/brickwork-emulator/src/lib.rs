@@ -18,6 +18,7 @@ mod api;
 mod auth;
 mod faults;
 mod ids;
+mod index;
 mod notebook;
 mod schedule;
 pub mod serve;

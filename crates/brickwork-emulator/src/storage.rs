@@ -248,13 +248,7 @@ impl Blob {
 
     /// Bytes `start..end` in one buffer (copied only when they span pieces).
     pub fn copy_range(&self, start: u64, end: u64) -> Bytes {
-        let mut slices = self.slices(start, end);
-        if slices.len() == 1 {
-            return slices.pop().unwrap_or_default();
-        }
-        let mut joined = BytesMut::with_capacity(slices.iter().map(Bytes::len).sum());
-        slices.iter().for_each(|s| joined.extend_from_slice(s));
-        joined.freeze()
+        join(self.slices(start, end))
     }
 
     /// Bytes `start..end` as a response body, sent piece by piece.
@@ -262,6 +256,16 @@ impl Blob {
         let slices = self.slices(start, end);
         Body::from_stream(futures::stream::iter(slices.into_iter().map(Ok::<_, std::io::Error>)))
     }
+}
+
+/// `pieces` as one run of bytes: the piece itself when there is one.
+fn join(mut pieces: Vec<Bytes>) -> Bytes {
+    if pieces.len() <= 1 {
+        return pieces.pop().unwrap_or_default();
+    }
+    let mut joined = BytesMut::with_capacity(pieces.iter().map(Bytes::len).sum());
+    pieces.iter().for_each(|p| joined.extend_from_slice(p));
+    joined.freeze()
 }
 
 /// Why a body could not be stored.
@@ -345,19 +349,16 @@ impl Ingest {
     /// contiguous data, such as workspace files.
     pub fn finish_contiguous(mut self) -> Result<(Bytes, Held), IngestError> {
         self.flush();
-        let Ingest { mut pieces, held, .. } = self;
-        let bytes = match pieces.len() {
-            0 | 1 => pieces.pop().unwrap_or_default(),
+        let Ingest { pieces, held, .. } = self;
+        // Joining several pieces holds the data twice for a moment: the copy
+        // is counted too.
+        let _copy = match pieces.len() {
+            0 | 1 => None,
             _ => {
-                // For a moment the data is here twice: the copy is counted too.
-                let len: usize = pieces.iter().map(Bytes::len).sum();
-                let _copy = held.budget.hold_exactly(len as u64).map_err(IngestError::Full)?;
-                let mut joined = BytesMut::with_capacity(len);
-                pieces.iter().for_each(|p| joined.extend_from_slice(p));
-                joined.freeze()
+                Some(held.budget.hold_exactly(pieces.iter().map(|p| p.len() as u64).sum()).map_err(IngestError::Full)?)
             }
         };
-        Ok((bytes, held))
+        Ok((join(pieces), held))
     }
 
     /// A whole request body, frame by frame.

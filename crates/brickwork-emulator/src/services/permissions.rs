@@ -185,19 +185,14 @@ impl Permissions {
     fn set(&mut self, object_id: String, acl: BTreeMap<Grantee, &'static str>) {
         self.remove(&object_id);
         for grantee in acl.keys() {
-            self.named_in.entry(grantee.clone()).or_default().insert(object_id.clone());
+            crate::index::file(&mut self.named_in, grantee.clone(), object_id.clone());
         }
         self.acls.insert(object_id, acl);
     }
 
     fn remove(&mut self, object_id: &str) {
         for grantee in self.acls.remove(object_id).unwrap_or_default().into_keys() {
-            if let Some(objects) = self.named_in.get_mut(&grantee) {
-                objects.remove(object_id);
-                if objects.is_empty() {
-                    self.named_in.remove(&grantee);
-                }
-            }
+            crate::index::unfile(&mut self.named_in, &grantee, &object_id.to_string());
         }
     }
 

@@ -147,7 +147,7 @@ impl Pipelines {
     fn put(&mut self, id: &str, pipeline: Pipeline) {
         self.remove(id);
         if let Some(name) = &pipeline.spec.name {
-            self.by_name.entry(name.clone()).or_default().insert(id.to_string());
+            crate::index::file(&mut self.by_name, name.clone(), id.to_string());
         }
         self.by_id.insert(id.to_string(), pipeline);
     }
@@ -155,12 +155,7 @@ impl Pipelines {
     fn remove(&mut self, id: &str) -> Option<Pipeline> {
         let gone = self.by_id.remove(id)?;
         if let Some(name) = &gone.spec.name {
-            if let Some(ids) = self.by_name.get_mut(name) {
-                ids.remove(id);
-                if ids.is_empty() {
-                    self.by_name.remove(name);
-                }
-            }
+            crate::index::unfile(&mut self.by_name, name, &id.to_string());
         }
         Some(gone)
     }

@@ -236,15 +236,10 @@ impl Directory {
     /// Make `members` the whole membership of `group`.
     fn set_members(&mut self, group: i64, members: BTreeSet<i64>) {
         for old in self.members.remove(&group).unwrap_or_default() {
-            if let Some(groups) = self.member_of.get_mut(&old) {
-                groups.remove(&group);
-                if groups.is_empty() {
-                    self.member_of.remove(&old);
-                }
-            }
+            crate::index::unfile(&mut self.member_of, &old, &group);
         }
         for &member in &members {
-            self.member_of.entry(member).or_default().insert(group);
+            crate::index::file(&mut self.member_of, member, group);
         }
         if !members.is_empty() {
             self.members.insert(group, members);
@@ -253,7 +248,7 @@ impl Directory {
 
     fn add_member(&mut self, group: i64, member: i64) {
         self.members.entry(group).or_default().insert(member);
-        self.member_of.entry(member).or_default().insert(group);
+        crate::index::file(&mut self.member_of, member, group);
     }
 }
 

@@ -60,19 +60,14 @@ impl Tokens {
             self.expiring.schedule(at, id.clone());
         }
         self.by_value.insert(token.value.clone(), id.clone());
-        self.by_owner.entry(token.owner.user_name.clone()).or_default().insert(id.clone());
+        crate::index::file(&mut self.by_owner, token.owner.user_name.clone(), id.clone());
         self.by_id.insert(id, token);
     }
 
     fn remove(&mut self, id: &str) -> Option<Token> {
         let token = self.by_id.remove(id)?;
         self.by_value.remove(&token.value);
-        if let Some(ids) = self.by_owner.get_mut(&token.owner.user_name) {
-            ids.remove(id);
-            if ids.is_empty() {
-                self.by_owner.remove(&token.owner.user_name);
-            }
-        }
+        crate::index::unfile(&mut self.by_owner, &token.owner.user_name, &id.to_string());
         Some(token)
     }
 

@@ -17,8 +17,8 @@ use serde_json::{json, Map, Value};
 use runs::Run;
 
 use crate::api::{
-    cursor_token, int_field, page_body, page_start, page_token, required_int, resume_after, ApiError, ApiResult, Body,
-    Params,
+    cursor_token, int_field, page_body, page_start, page_token, required_int, resume_after_id, ApiError, ApiResult,
+    Body, Params,
 };
 use crate::services::{permissions, Event};
 use crate::state::{now_ms, AppState, Caller, World};
@@ -70,26 +70,17 @@ impl Jobs {
     /// Store `job`, indexed by name.
     fn insert_job(&mut self, job: Job) {
         if let Some(name) = name_key(&job.settings) {
-            self.by_name.entry(name).or_default().insert(job.job_id);
+            crate::index::file(&mut self.by_name, name, job.job_id);
         }
         self.jobs.insert(job.job_id, job);
     }
 
     fn remove_job(&mut self, id: i64) -> Option<Job> {
         let job = self.jobs.remove(&id)?;
-        self.unindex_name(&job);
-        Some(job)
-    }
-
-    fn unindex_name(&mut self, job: &Job) {
         if let Some(name) = name_key(&job.settings) {
-            if let Some(ids) = self.by_name.get_mut(&name) {
-                ids.remove(&job.job_id);
-                if ids.is_empty() {
-                    self.by_name.remove(&name);
-                }
-            }
+            crate::index::unfile(&mut self.by_name, &name, &id);
         }
+        Some(job)
     }
 
     pub fn job_count(&self) -> usize {
@@ -579,10 +570,7 @@ async fn list(
     let limit = if limit == 0 { 20 } else { limit as usize };
     let expand = params.bool("expand_tasks")?.unwrap_or(false);
     let name = params.get("name").map(str::to_lowercase);
-    let after = match resume_after(&params, "jobs")? {
-        Some(id) => Some(id.parse::<i64>().map_err(|_| ApiError::invalid(format!("Invalid page token: {id}")))?),
-        None => None,
-    };
+    let after = resume_after_id(&params, "jobs")?;
     let offset = match params.int("offset")? {
         Some(o) if o < 0 => return Err(ApiError::invalid(format!("The offset must not be negative, got {o}."))),
         Some(o) if after.is_none() => usize::try_from(o).unwrap_or(usize::MAX),

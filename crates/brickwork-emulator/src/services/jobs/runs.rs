@@ -17,7 +17,7 @@ use serde_json::{json, Map, Value};
 
 use super::{job_does_not_exist, version, ARRAY_PAGE};
 use crate::api::{
-    base_url, bool_field, cursor_token, int_field, page_body, page_start, page_token, required_int, resume_after,
+    base_url, bool_field, cursor_token, int_field, page_body, page_start, page_token, required_int, resume_after_id,
     str_field, ApiError, ApiResult, Body, Params,
 };
 use crate::notebook::{self, Outcome};
@@ -1103,10 +1103,7 @@ async fn list_runs(
     let to = params.int("start_time_to")?;
     // The token carries the page's last run id: runs come newest first, so
     // the next page holds lower ids.
-    let before = match resume_after(&params, "runs")? {
-        Some(id) => Some(id.parse::<i64>().map_err(|_| ApiError::invalid(format!("Invalid page token: {id}")))?),
-        None => None,
-    };
+    let before = resume_after_id(&params, "runs")?;
     let offset = match params.int("offset")? {
         Some(o) if before.is_none() => usize::try_from(o.max(0)).unwrap_or(usize::MAX),
         _ => 0,
