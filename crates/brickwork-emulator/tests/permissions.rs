@@ -471,3 +471,72 @@ async fn a_users_job_list_follows_their_grants_and_groups() {
     want.sort_by_key(|id| id.as_str().map(str::to_string));
     assert_eq!(ids, want);
 }
+
+/// A non-admin's `runs/list` holds, newest first and page by page, the runs
+/// of the jobs granted to them or their groups, the runs they started (a
+/// deleted job's included) and the one-time runs shared with them; no other.
+#[tokio::test]
+async fn a_users_run_list_holds_the_runs_they_may_see_newest_first() {
+    let (_emulator, admin, user) = started().await;
+    let task = json!({"task_key": "t", "existing_cluster_id": "none", "notebook_task": {"notebook_path": "/x"}});
+    let job = |name: &str, acl: Value| json!({"name": name, "tasks": [task.clone()], "access_control_list": acl});
+    let users =
+        get(&admin, "/api/2.0/preview/scim/v2/Users", json!({"filter": format!("userName eq \"{USER}\"")})).await;
+    let ann = users["Resources"][0]["id"].clone();
+    post(&admin, "/api/2.0/preview/scim/v2/Groups", json!({"displayName": "analysts", "members": [{"value": ann}]}))
+        .await;
+    let by_group = json!([{"group_name": "analysts", "permission_level": "CAN_MANAGE_RUN"}]);
+    let direct = json!([{"user_name": USER, "permission_level": "CAN_MANAGE_RUN"}]);
+    let grouped = post(&admin, "/api/2.2/jobs/create", job("grouped", by_group)).await["job_id"].clone();
+    let hidden = post(&admin, "/api/2.2/jobs/create", job("hidden", json!([]))).await["job_id"].clone();
+    let dropped = post(&admin, "/api/2.2/jobs/create", job("dropped", direct.clone())).await["job_id"].clone();
+    let run_now = |c: brickwork::Client, job_id: Value| async move {
+        post(&c, "/api/2.2/jobs/run-now", json!({"job_id": job_id})).await["run_id"].as_i64().expect("run id")
+    };
+    let submit = |c: brickwork::Client, acl: Value| {
+        let body = json!({"run_name": "once", "tasks": [task.clone()], "access_control_list": acl});
+        async move { post(&c, "/api/2.2/jobs/runs/submit", body).await["run_id"].as_i64().expect("run id") }
+    };
+
+    let seen_by_user = vec![
+        run_now(admin.clone(), grouped.clone()).await,
+        run_now(user.clone(), grouped.clone()).await,
+        run_now(user.clone(), dropped.clone()).await,
+        submit(user.clone(), json!([])).await,
+        submit(admin.clone(), json!([{"user_name": USER, "permission_level": "CAN_VIEW"}])).await,
+    ];
+    let gone_with_its_job = run_now(admin.clone(), dropped.clone()).await;
+    let others = [run_now(admin.clone(), hidden.clone()).await, submit(admin.clone(), json!([])).await];
+
+    let listed = |c: brickwork::Client| async move {
+        let (mut seen, mut token) = (Vec::new(), None::<String>);
+        loop {
+            let mut query = json!({"limit": 2});
+            if let Some(t) = &token {
+                query["page_token"] = json!(t);
+            }
+            let page = get(&c, "/api/2.2/jobs/runs/list", query).await;
+            seen.extend(page["runs"].as_array().into_iter().flatten().filter_map(|r| r["run_id"].as_i64()));
+            match page["next_page_token"].as_str() {
+                Some(t) => token = Some(t.to_string()),
+                None => return seen,
+            }
+        }
+    };
+    let newest_first = |mut ids: Vec<i64>| {
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        ids
+    };
+    let mut with_granted_job = seen_by_user.clone();
+    with_granted_job.push(gone_with_its_job);
+    assert_eq!(listed(user.clone()).await, newest_first(with_granted_job));
+    let everything = listed(admin.clone()).await;
+    assert!(others.iter().all(|id| everything.contains(id)), "the admin sees every run");
+
+    // The job deleted: its runs stay only for whoever started them.
+    post(&admin, "/api/2.2/jobs/delete", json!({"job_id": dropped})).await;
+    assert_eq!(listed(user.clone()).await, newest_first(seen_by_user.clone()));
+    // A job the user may not see lists none of its runs for them.
+    let of_hidden = get(&user, "/api/2.2/jobs/runs/list", json!({"job_id": hidden})).await;
+    assert!(of_hidden["runs"].as_array().is_none_or(Vec::is_empty), "{of_hidden}");
+}

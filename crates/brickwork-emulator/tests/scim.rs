@@ -38,6 +38,25 @@ async fn users_groups_and_service_principals_are_written_filtered_and_refused_ty
     let group =
         post(&c, &format!("{SCIM}/Groups"), json!({"displayName": "data-eng", "members": [{"value": bob_id}]})).await;
     let group_id = group["id"].as_str().expect("id").to_string();
+    // An equality on the unique name, in any case, finds that one record;
+    // past it the page is empty but the count holds.
+    let application_id = sp["applicationId"].as_str().expect("application id").to_uppercase();
+    for (segment, filter, id) in [
+        ("Users", "userName eq \"BOB@Example.com\"".to_string(), &bob_id),
+        ("ServicePrincipals", format!("applicationId eq \"{application_id}\""), &sp_id),
+        ("Groups", "DISPLAYNAME eq \"Data-Eng\"".to_string(), &group_id),
+    ] {
+        let found = get(&c, &format!("{SCIM}/{segment}"), json!({"filter": filter})).await;
+        assert_eq!(
+            (found["totalResults"].clone(), found["Resources"][0]["id"].clone()),
+            (json!(1), json!(id)),
+            "{filter}"
+        );
+        let past = get(&c, &format!("{SCIM}/{segment}"), json!({"filter": filter, "startIndex": 2})).await;
+        assert!(past.get("Resources").is_none() && past["totalResults"] == 1, "{past}");
+    }
+    let none = get(&c, &format!("{SCIM}/Users"), json!({"filter": "userName eq \"nobody@example.com\""})).await;
+    assert_eq!(none["totalResults"], 0, "{none}");
     let add =
         json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": sp_id}]}]});
     c.api().patch::<Value>(&format!("{SCIM}/Groups/{group_id}"), &add).await.expect("add member");

@@ -227,24 +227,16 @@ pub fn named_for<'a>(
     };
     let mut grantees = vec![Grantee::of(world, caller)];
     grantees.extend(world.directory.group_names_of(&caller.user_name).into_iter().map(Grantee::Group));
-    let mut sources: Vec<_> = grantees
+    let sources: Vec<_> = grantees
         .iter()
         .filter_map(|g| world.permissions.named_in.get(g))
         .map(|objects| {
             let prefix = prefix.clone();
-            objects.range((start.clone(), Unbounded)).take_while(move |o| o.starts_with(&prefix)).peekable()
+            objects.range((start.clone(), Unbounded)).take_while(move |o| o.starts_with(&prefix))
         })
         .collect();
     let skip = prefix.len();
-    std::iter::from_fn(move || {
-        let smallest: &'a String = sources.iter_mut().filter_map(|s| s.peek().copied()).min()?;
-        for source in &mut sources {
-            if source.peek() == Some(&smallest) {
-                source.next();
-            }
-        }
-        smallest.get(skip..)
-    })
+    crate::index::union(sources).filter_map(move |object_id: &'a String| object_id.get(skip..))
 }
 
 /// The user or service principal holding `IS_OWNER` on the object.

@@ -567,8 +567,16 @@ async fn list<R: Resource>(State(s): State<AppState>, params: Params) -> ApiResu
         let (total, page) = match &filter {
             None => (table.len(), table.iter().skip(start - 1).take(count).map(|(id, r)| render(d, *id, r)).collect()),
             Some(filter) => {
+                // `userName eq "..."` (the usual lookup) reads one record
+                // through the name index; another filter reads them all.
+                let records: Box<dyn Iterator<Item = (&i64, &R)>> = match filter.equality_on(R::KEY_FIELD) {
+                    Some(name) => {
+                        Box::new(R::names_ref(d).get(&name).and_then(|id| table.get_key_value(id)).into_iter())
+                    }
+                    None => Box::new(table.iter()),
+                };
                 let (mut total, mut page) = (0, Vec::new());
-                for item in table.iter().map(|(id, r)| render(d, *id, r)).filter(|item| filter.matches(item)) {
+                for item in records.map(|(id, r)| render(d, *id, r)).filter(|item| filter.matches(item)) {
                     total += 1;
                     if total >= start && page.len() < count {
                         page.push(item);
@@ -928,6 +936,20 @@ impl Filter {
         Ok(Filter { any_of })
     }
 
+    /// The value, lowercased as names are indexed, when the filter is just
+    /// `attribute eq "value"`.
+    fn equality_on(&self, attribute: &str) -> Option<String> {
+        let [all] = self.any_of.as_slice() else { return None };
+        let [only] = all.as_slice() else { return None };
+        let [path] = only.path.as_slice() else { return None };
+        match &only.value {
+            Some(Value::String(value)) if only.op == "eq" && path.eq_ignore_ascii_case(attribute) => {
+                Some(value.to_lowercase())
+            }
+            _ => None,
+        }
+    }
+
     fn matches(&self, item: &Value) -> bool {
         self.any_of.iter().any(|all| all.iter().all(|c| c.matches(item)))
     }
@@ -1063,6 +1085,13 @@ mod tests {
             let filter = Filter::parse(text).expect(text);
             assert_eq!(filter.matches(&ann), want, "{text}");
         }
+        let lookup = |text: &str| Filter::parse(text).expect(text).equality_on("userName");
+        assert_eq!(lookup("USERNAME eq \"Ann@Example.com\""), Some("ann@example.com".to_string()));
+        for scan in ["userName co \"a\"", "userName eq \"a\" or userName eq \"b\"", "userName eq true"] {
+            assert_eq!(lookup(scan), None, "{scan}");
+        }
+        assert_eq!(lookup("userName eq \"a\" and active eq true"), None);
+        assert_eq!(lookup("displayName eq \"a\""), None);
         for bad in ["userName", "userName eq", "userName like \"a\"", "a eq \"b\" xor c eq \"d\"", "a eq \"open"] {
             assert!(Filter::parse(bad).is_err(), "{bad}");
         }

@@ -46,6 +46,9 @@ pub struct Jobs {
     runs: BTreeMap<i64, Run>,
     active: BTreeSet<i64>,
     by_job: HashMap<i64, BTreeSet<i64>>,
+    /// Runs by the user who started them: with `by_job`, what a user's
+    /// `runs/list` walks instead of every run.
+    by_creator: HashMap<String, BTreeSet<i64>>,
     /// Per job, its runs holding a concurrency slot (started, not finished):
     /// what a queued run waits on, counted as runs change, not scanned.
     started: HashMap<i64, i64>,
@@ -127,8 +130,9 @@ impl Jobs {
         Self::recount(&mut self.started, &mut run);
         let id = run.run_id;
         if let Some(job) = run.job_id {
-            self.by_job.entry(job).or_default().insert(id);
+            crate::index::file(&mut self.by_job, job, id);
         }
+        crate::index::file(&mut self.by_creator, run.creator.clone(), id);
         if run.is_active() {
             self.active.insert(id);
         } else {
@@ -182,13 +186,9 @@ impl Jobs {
         }
         self.active.remove(&id);
         if let Some(job) = run.job_id {
-            if let Some(ids) = self.by_job.get_mut(&job) {
-                ids.remove(&id);
-                if ids.is_empty() {
-                    self.by_job.remove(&job);
-                }
-            }
+            crate::index::unfile(&mut self.by_job, &job, &id);
         }
+        crate::index::unfile(&mut self.by_creator, &run.creator, &id);
         for task in &run.tasks {
             self.task_runs.remove(&task.run_id);
         }
@@ -231,6 +231,30 @@ impl Jobs {
             (None, false) => Box::new(self.runs.range(..before).rev().map(|(id, _)| id)),
         };
         ids.copied()
+    }
+
+    /// Run ids newest first below `before` that the non-admin `caller` may
+    /// see: the runs of the jobs granted to them or their groups, the runs
+    /// they started, and the one-time runs whose lists name them, merged as
+    /// read. A page costs the caller's grants and the page, not the history.
+    fn runs_visible_to<'a>(w: &'a World, caller: &Caller, before: i64) -> impl Iterator<Item = i64> + 'a {
+        use std::cmp::Reverse;
+        type Source<'a> = Box<dyn Iterator<Item = Reverse<i64>> + 'a>;
+        let newest_first =
+            |ids: &'a BTreeSet<i64>| -> Source<'a> { Box::new(ids.range(..before).rev().map(|id| Reverse(*id))) };
+        let mut sources: Vec<Source<'a>> = permissions::named_for(w, &permissions::JOBS, caller, None)
+            .filter_map(|job| w.jobs.by_job.get(&job.parse::<i64>().ok()?))
+            .map(newest_first)
+            .collect();
+        sources.extend(w.jobs.by_creator.get(&caller.user_name).map(newest_first));
+        // Listed as text: put in number order.
+        let mut shared: Vec<i64> = permissions::named_for(w, &permissions::SUBMITTED_RUNS, caller, None)
+            .filter_map(|id| id.parse().ok())
+            .filter(|id| *id < before)
+            .collect();
+        shared.sort_unstable_by(|a, b| b.cmp(a));
+        sources.push(Box::new(shared.into_iter().map(Reverse)));
+        crate::index::union(sources).map(|Reverse(id)| id)
     }
 
     fn job(&self, id: i64) -> ApiResult<&Job> {
