@@ -6,7 +6,9 @@
 //! emulator's memory without bound; the count is given back when the last
 //! holder of the data lets it go.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -67,6 +69,12 @@ impl Budget {
             })
             .map(drop)
             .map_err(|_| StorageFull { limit: self.limit })
+    }
+
+    /// Count `bytes` even past the limit: data derived from something the
+    /// budget already admitted. Later stores are refused until it is freed.
+    fn take_anyway(&self, bytes: u64) {
+        let _ = self.used.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| Some(used.saturating_add(bytes)));
     }
 
     fn give_back(&self, bytes: u64) {
@@ -144,6 +152,16 @@ impl Held {
         }
     }
 
+    /// [`resize`](Self::resize) without refusing: see [`Budget::take_anyway`].
+    fn resize_anyway(&mut self, bytes: u64) {
+        if bytes > self.bytes {
+            self.budget.take_anyway(bytes - self.bytes);
+            self.bytes = bytes;
+        } else {
+            let _ = self.resize(bytes);
+        }
+    }
+
     /// [`resize`](Self::resize) to what `value` takes as JSON.
     pub fn resize_json(&mut self, value: &impl serde::Serialize) -> Result<(), StorageFull> {
         self.resize(json_len(value))
@@ -158,6 +176,58 @@ impl Held {
 impl Drop for Held {
     fn drop(&mut self) {
         self.budget.give_back(self.bytes);
+    }
+}
+
+/// The counts of a store's records by key, kept beside the store so that
+/// its records stay plain data (`Clone`, `Serialize`).
+#[derive(Debug)]
+pub struct Holdings<K>(HashMap<K, Held>);
+
+impl<K> Default for Holdings<K> {
+    fn default() -> Self {
+        Holdings(HashMap::new())
+    }
+}
+
+impl<K: Hash + Eq> Holdings<K> {
+    /// Count `bytes` for the record `key`, in place of what it counted: a
+    /// new record, or one replaced. On refusal nothing changes, so the
+    /// caller stores the record only after this succeeds.
+    pub fn count(&mut self, budget: &Arc<Budget>, key: K, bytes: u64) -> Result<(), StorageFull> {
+        match self.0.get_mut(&key) {
+            Some(held) => held.resize(bytes),
+            None => {
+                self.0.insert(key, budget.hold_exactly(bytes)?);
+                Ok(())
+            }
+        }
+    }
+
+    /// [`count`](Self::count) what `value` takes as JSON.
+    pub fn count_json(
+        &mut self,
+        budget: &Arc<Budget>,
+        key: K,
+        value: &impl serde::Serialize,
+    ) -> Result<(), StorageFull> {
+        self.count(budget, key, json_len(value))
+    }
+
+    /// Keep `held` (taken before the record had a key) as `key`'s count.
+    pub fn keep(&mut self, key: K, held: Held) {
+        self.0.insert(key, held);
+    }
+
+    /// Count `bytes` for `key` even past the limit: what comes with an
+    /// object already admitted (the creator's entry in its access list).
+    pub fn note(&mut self, budget: &Arc<Budget>, key: K, bytes: u64) {
+        self.0.entry(key).or_insert_with(|| budget.hold()).resize_anyway(bytes);
+    }
+
+    /// The record `key` is gone: its bytes go back to the budget.
+    pub fn release(&mut self, key: &K) {
+        self.0.remove(key);
     }
 }
 

@@ -505,3 +505,91 @@ async fn a_retry_counts_its_copy_of_the_spec_and_stops_at_the_budget() {
     post(&c, "/api/2.2/jobs/runs/delete", json!({"run_id": run["run_id"]})).await;
     assert_eq!(emulator.counters().stored_bytes, before, "every copy's count given back");
 }
+
+/// Identities, cluster policies, Git folders, Git credentials and access
+/// lists count too: each refused past the budget, changing nothing, and
+/// each giving its count back when deleted.
+#[tokio::test]
+async fn identities_policies_git_folders_and_access_lists_count_against_the_budget() {
+    let (emulator, c) = start_with(fast().max_stored_bytes(64 * 1024)).await;
+    let big = "x".repeat(80 * 1024);
+    let full = |err: brickwork::Error| {
+        assert_eq!(err.status(), Some(413), "{err}");
+        assert!(err.message().contains("storage budget"), "{err}");
+    };
+    let used = || emulator.counters().stored_bytes;
+    let start = used();
+    let scim = "/api/2.0/preview/scim/v2";
+
+    full(
+        c.api()
+            .post::<Value>(&format!("{scim}/Users"), &json!({"userName": "u@example.com", "displayName": big}))
+            .await
+            .expect_err("big user"),
+    );
+    full(c.api().post::<Value>(&format!("{scim}/Groups"), &json!({"displayName": big})).await.expect_err("big group"));
+    let user = post(&c, &format!("{scim}/Users"), json!({"userName": "u@example.com"})).await;
+    let user_id = user["id"].as_str().expect("id").to_string();
+    assert!(used() > start, "a user counts");
+    let replace = json!({"userName": "u@example.com", "displayName": big});
+    full(c.api().put::<Value>(&format!("{scim}/Users/{user_id}"), &replace).await.expect_err("big replace"));
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "displayName", "value": big}]});
+    full(c.api().patch::<Value>(&format!("{scim}/Users/{user_id}"), &patch).await.expect_err("big patch"));
+    let kept = get(&c, &format!("{scim}/Users/{user_id}"), json!({})).await;
+    assert!(kept.get("displayName").is_none(), "a refused change changes nothing: {kept}");
+
+    let policy = json!({"name": "p", "definition": "{}", "description": big});
+    full(c.api().post::<Value>("/api/2.0/policies/clusters/create", &policy).await.expect_err("big policy"));
+    let policy_id = post(&c, "/api/2.0/policies/clusters/create", json!({"name": "p", "definition": "{}"})).await
+        ["policy_id"]
+        .clone();
+    let edit = json!({"policy_id": policy_id, "name": "p", "definition": "{}", "description": big});
+    full(c.api().post::<Value>("/api/2.0/policies/clusters/edit", &edit).await.expect_err("big edit"));
+
+    let repo = |sparse: Value| json!({"url": "https://github.com/acme/etl.git", "provider": "gitHub", "sparse_checkout": sparse});
+    full(c.api().post::<Value>("/api/2.0/repos", &repo(json!({"patterns": [big]}))).await.expect_err("big repo"));
+    let repo_id = post(&c, "/api/2.0/repos", repo(json!({"patterns": ["src"]}))).await["id"].clone();
+    let update = json!({"sparse_checkout": {"patterns": [big]}});
+    full(c.api().patch::<Value>(&format!("/api/2.0/repos/{repo_id}"), &update).await.expect_err("big checkout"));
+
+    let credential = json!({"git_provider": "gitHub", "git_username": big});
+    full(c.api().post::<Value>("/api/2.0/git-credentials", &credential).await.expect_err("big credential"));
+    let credential_id = post(&c, "/api/2.0/git-credentials", json!({"git_provider": "gitHub", "git_username": "u"}))
+        .await["credential_id"]
+        .clone();
+
+    // Access lists: each entry names a principal, and a list asked for
+    // through the Permissions API must fit.
+    let long_name = format!("{}@example.com", "l".repeat(12 * 1024));
+    post(&c, &format!("{scim}/Users"), json!({"userName": long_name})).await;
+    let grant = json!({"access_control_list": [{"user_name": long_name, "permission_level": "CAN_VIEW"}]});
+    let mut jobs = Vec::new();
+    let refused = loop {
+        let job_id = post(&c, "/api/2.2/jobs/create", json!({"name": "j"})).await["job_id"].clone();
+        jobs.push(job_id.clone());
+        let path = format!("/api/2.0/permissions/jobs/{job_id}");
+        match c.api().request(Method::PATCH, path.as_str()).json(&grant).send().await {
+            Ok(_) => assert!(jobs.len() < 8, "every grant fitted"),
+            Err(err) => break (err, job_id),
+        }
+    };
+    full(refused.0);
+    let list = get(&c, &format!("/api/2.0/permissions/jobs/{}", refused.1), json!({})).await;
+    assert!(!list.to_string().contains(&long_name), "a refused list changes nothing");
+
+    // Deleting gives every count back.
+    for job_id in &jobs {
+        post(&c, "/api/2.2/jobs/delete", json!({"job_id": job_id})).await;
+    }
+    let users = get(&c, &format!("{scim}/Users"), json!({"filter": format!("userName eq \"{long_name}\"")})).await;
+    let long_id = users["Resources"][0]["id"].as_str().expect("id").to_string();
+    for id in [&user_id, &long_id] {
+        c.api().request(Method::DELETE, format!("{scim}/Users/{id}").as_str()).send().await.expect("user deleted");
+    }
+    post(&c, "/api/2.0/policies/clusters/delete", json!({"policy_id": policy_id})).await;
+    c.api().request(Method::DELETE, format!("/api/2.0/repos/{repo_id}").as_str()).send().await.expect("repo deleted");
+    let path = format!("/api/2.0/git-credentials/{credential_id}");
+    c.api().request(Method::DELETE, path.as_str()).send().await.expect("credential deleted");
+    assert_eq!(used(), start, "every deleted record gave its count back");
+}

@@ -11,6 +11,7 @@
 //! `/Shared` is open to all users.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::Method;
@@ -21,6 +22,7 @@ use serde_json::{json, Value};
 
 use crate::api::{ApiError, ApiResult, Body};
 use crate::state::{AppState, Caller, World};
+use crate::storage::{Budget, Holdings, StorageFull};
 
 /// A kind of object with an access control list.
 #[derive(Debug)]
@@ -151,6 +153,12 @@ impl Grantee {
         }
     }
 
+    fn name(&self) -> &str {
+        match self {
+            Grantee::User(name) | Grantee::Group(name) | Grantee::ServicePrincipal(name) => name,
+        }
+    }
+
     fn render(&self, out: &mut Value) {
         match self {
             Grantee::User(name) => {
@@ -173,6 +181,13 @@ pub struct Permissions {
     /// Grantee -> the objects whose lists name them: what a listing of
     /// the objects a user may see starts from, instead of every object.
     named_in: HashMap<Grantee, BTreeSet<String>>,
+    /// Each list's count against the storage budget, by object id.
+    held: Holdings<String>,
+}
+
+/// What a list takes in memory, near enough: its names and a level each.
+fn stored_len(acl: &BTreeMap<Grantee, &'static str>) -> u64 {
+    acl.keys().map(|grantee| grantee.name().len() as u64 + 32).sum()
 }
 
 impl Permissions {
@@ -181,16 +196,37 @@ impl Permissions {
         self.remove(&kind.object_id(id));
     }
 
-    /// Object `object_id` takes the list `acl`, in place of any it had.
-    fn set(&mut self, object_id: String, acl: BTreeMap<Grantee, &'static str>) {
-        self.remove(&object_id);
+    /// Object `object_id` takes the list `acl`, in place of any it had: the
+    /// list a create makes, counted against the storage budget even past it
+    /// (it comes with an object the budget admitted).
+    fn set(&mut self, budget: &Arc<Budget>, object_id: String, acl: BTreeMap<Grantee, &'static str>) {
+        self.held.note(budget, object_id.clone(), stored_len(&acl));
+        self.unlist(&object_id);
         for grantee in acl.keys() {
             crate::index::file(&mut self.named_in, grantee.clone(), object_id.clone());
         }
         self.acls.insert(object_id, acl);
     }
 
+    /// [`set`](Self::set) a list asked for through the API: it must fit.
+    fn set_within_budget(
+        &mut self,
+        budget: &Arc<Budget>,
+        object_id: String,
+        acl: BTreeMap<Grantee, &'static str>,
+    ) -> Result<(), StorageFull> {
+        self.held.count(budget, object_id.clone(), stored_len(&acl))?;
+        self.set(budget, object_id, acl);
+        Ok(())
+    }
+
     fn remove(&mut self, object_id: &str) {
+        self.held.release(&object_id.to_string());
+        self.unlist(object_id);
+    }
+
+    /// Take the object's list and its index entries out.
+    fn unlist(&mut self, object_id: &str) {
         for grantee in self.acls.remove(object_id).unwrap_or_default().into_keys() {
             crate::index::unfile(&mut self.named_in, &grantee, &object_id.to_string());
         }
@@ -254,7 +290,7 @@ pub fn created(world: &mut World, kind: &Kind, id: &str, creator: &Caller) {
     let object_id = kind.object_id(id);
     let mut acl = world.permissions.acls.get(&object_id).cloned().unwrap_or_default();
     acl.insert(principal, kind.creator);
-    world.permissions.set(object_id, acl);
+    world.permissions.set(&world.budget, object_id, acl);
 }
 
 /// An `access_control_list` sent with a create (`jobs/create`,
@@ -294,7 +330,7 @@ pub fn created_with(world: &mut World, kind: &Kind, id: &str, creator: &Caller, 
     if !keeps_own_entry {
         entries.insert(principal, creator_level);
     }
-    world.permissions.set(kind.object_id(id), entries);
+    world.permissions.set(&world.budget, kind.object_id(id), entries);
 }
 
 /// Whether a one-time run's list (if any) gives `caller` `level`.
@@ -625,7 +661,7 @@ fn change(
             return Err(ApiError::invalid(format!("The {noun} must have exactly one owner.")));
         }
     }
-    world.permissions.set(object_id, acl);
+    world.permissions.set_within_budget(&world.budget, object_id, acl).map_err(StorageFull::api_error)?;
     Ok(render(world, kind, &id))
 }
 

@@ -18,6 +18,7 @@ use crate::api::{empty, page_body, page_start, page_token, ApiError, ApiResult, 
 use crate::ids;
 use crate::services::permissions;
 use crate::state::{now_ms, AppState, Caller, World};
+use crate::storage::{Holdings, StorageFull};
 
 /// A policy as stored and answered; unknown request fields are dropped.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -46,6 +47,8 @@ struct Policy {
 #[derive(Debug, Default)]
 pub struct Policies {
     by_id: BTreeMap<String, Policy>,
+    /// Each policy's count against the storage budget, by id.
+    held: Holdings<String>,
 }
 
 /// The families workspaces offer: id, name, description, definition.
@@ -281,6 +284,7 @@ async fn create(
         policy.created_at_timestamp = now_ms();
         policy.is_default = false;
         let id = policy.policy_id.clone();
+        w.policies.held.count_json(&w.budget, id.clone(), &policy).map_err(StorageFull::api_error)?;
         w.policies.by_id.insert(id.clone(), policy);
         permissions::created(w, &permissions::CLUSTER_POLICIES, &id, &caller);
         Ok(Json(json!({"policy_id": id})))
@@ -304,7 +308,9 @@ async fn edit(
         }
         let stored = w.policies.by_id.get_mut(&policy.policy_id).ok_or_else(|| missing(&policy.policy_id))?;
         let (creator, created) = (stored.creator_user_name.clone(), stored.created_at_timestamp);
-        *stored = Policy { creator_user_name: creator, created_at_timestamp: created, ..policy };
+        let edited = Policy { creator_user_name: creator, created_at_timestamp: created, ..policy };
+        w.policies.held.count_json(&w.budget, edited.policy_id.clone(), &edited).map_err(StorageFull::api_error)?;
+        *stored = edited;
         Ok(())
     })?;
     empty()
@@ -323,6 +329,7 @@ async fn delete(
     admins_only(&caller)?;
     s.with(|w| {
         w.policies.by_id.remove(&id.policy_id).ok_or_else(|| missing(&id.policy_id))?;
+        w.policies.held.release(&id.policy_id);
         w.emit(super::Event::ObjectGone { object_id: format!("/cluster-policies/{}", id.policy_id) });
         Ok(())
     })?;

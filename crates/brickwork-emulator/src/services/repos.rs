@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::api::{empty, page_body, ApiError, ApiResult, Body, Params};
@@ -19,6 +19,7 @@ use crate::ids;
 use crate::services::permissions;
 use crate::services::workspace::canonical;
 use crate::state::{AppState, Caller, World};
+use crate::storage::{Holdings, StorageFull};
 
 /// The providers the APIs take, as the SDKs spell them.
 const PROVIDERS: &[&str] = &[
@@ -35,7 +36,7 @@ const PROVIDERS: &[&str] = &[
 /// Repos listed per page.
 const PAGE: usize = 100;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 struct Repo {
     url: String,
     provider: &'static str,
@@ -45,7 +46,7 @@ struct Repo {
     sparse_checkout: Option<Value>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 struct Credential {
     owner: String,
     git_provider: &'static str,
@@ -61,9 +62,22 @@ pub struct Repos {
     repos: BTreeMap<i64, Repo>,
     credentials: BTreeMap<i64, Credential>,
     next_credential: i64,
+    /// Each Git folder's and credential's count against the storage budget.
+    repos_held: Holdings<i64>,
+    credentials_held: Holdings<i64>,
 }
 
 impl Repos {
+    fn remove_repo(&mut self, id: i64) {
+        self.repos.remove(&id);
+        self.repos_held.release(&id);
+    }
+
+    fn remove_credential(&mut self, id: i64) {
+        self.credentials.remove(&id);
+        self.credentials_held.release(&id);
+    }
+
     pub fn exists(&self, id: &str) -> bool {
         id.parse().is_ok_and(|id: i64| self.repos.contains_key(&id))
     }
@@ -93,11 +107,15 @@ impl super::Service for Api {
             // A Git folder deleted through the workspace API is gone here too.
             super::Event::ObjectGone { object_id } => {
                 if let Some(id) = object_id.strip_prefix("/repos/").and_then(|id| id.parse().ok()) {
-                    world.repos.repos.remove(&id);
+                    world.repos.remove_repo(id);
                 }
             }
             // A deleted principal's credentials go with it.
-            super::Event::PrincipalDeleted { name } => world.repos.credentials.retain(|_, c| c.owner != *name),
+            super::Event::PrincipalDeleted { name } => {
+                let theirs: Vec<i64> =
+                    world.repos.credentials.iter().filter(|(_, c)| c.owner == *name).map(|(id, _)| *id).collect();
+                theirs.into_iter().for_each(|id| world.repos.remove_credential(id));
+            }
             _ => {}
         }
     }
@@ -163,7 +181,9 @@ async fn create(
     s.with(|w| {
         // Made where the caller may write, as any folder is.
         super::workspace::may_write(w, &path, &caller)?;
+        let held = w.budget.hold_json(&repo).map_err(StorageFull::api_error)?;
         let id = w.workspace.put_repo(&path)?;
+        w.repos.repos_held.keep(id, held);
         w.repos.repos.insert(id, repo.clone());
         permissions::created(w, &permissions::REPOS, &id.to_string(), &caller);
         Ok(Json(render(w, id, &repo)))
@@ -251,7 +271,7 @@ async fn update(
     s.with(|w| {
         w.repos.repos.get(&id).ok_or_else(|| repo_missing(&raw))?;
         may(w, id, &caller, "CAN_EDIT")?;
-        let repo = w.repos.repos.get_mut(&id).ok_or_else(|| repo_missing(&raw))?;
+        let mut repo = w.repos.repos.get(&id).cloned().ok_or_else(|| repo_missing(&raw))?;
         if let Some(branch) = request.branch.filter(|b| !b.trim().is_empty()) {
             // Checked out: the branch's head, a new commit for a new branch.
             if repo.branch.as_deref() != Some(branch.as_str()) {
@@ -269,6 +289,8 @@ async fn update(
         if let Some(checkout) = request.sparse_checkout {
             repo.sparse_checkout = Some(checkout);
         }
+        w.repos.repos_held.count_json(&w.budget, id, &repo).map_err(StorageFull::api_error)?;
+        w.repos.repos.insert(id, repo);
         Ok(())
     })?;
     empty()
@@ -283,7 +305,7 @@ async fn delete(State(s): State<AppState>, Extension(caller): Extension<Caller>,
         for object_id in w.workspace.remove(&path) {
             w.emit(super::Event::ObjectGone { object_id });
         }
-        w.repos.repos.remove(&id);
+        w.repos.remove_repo(id);
         Ok(())
     })?;
     empty()
@@ -356,6 +378,7 @@ async fn create_credential(
             is_default_for_provider: request.is_default_for_provider.unwrap_or(first_for_provider),
         };
         let _ = request.personal_access_token;
+        w.repos.credentials_held.count_json(&w.budget, id, &credential).map_err(StorageFull::api_error)?;
         w.repos.credentials.insert(id, credential);
         if w.repos.credentials.get(&id).is_some_and(|c| c.is_default_for_provider) {
             make_default(w, id);
@@ -417,7 +440,7 @@ async fn update_credential(
     s.with(|w| {
         let owner = owner_of(w, &caller, request.principal_id)?;
         let id = owned(w, &raw, &owner)?;
-        let Some(c) = w.repos.credentials.get_mut(&id) else { return Err(credential_missing(id)) };
+        let Some(mut c) = w.repos.credentials.get(&id).cloned() else { return Err(credential_missing(id)) };
         c.git_provider = git_provider;
         if request.git_username.is_some() {
             c.git_username = request.git_username;
@@ -428,11 +451,14 @@ async fn update_credential(
         if request.name.is_some() {
             c.name = request.name;
         }
+        let made_default = request.is_default_for_provider == Some(true);
         if let Some(default) = request.is_default_for_provider {
             c.is_default_for_provider = default;
-            if default {
-                make_default(w, id);
-            }
+        }
+        w.repos.credentials_held.count_json(&w.budget, id, &c).map_err(StorageFull::api_error)?;
+        w.repos.credentials.insert(id, c);
+        if made_default {
+            make_default(w, id);
         }
         Ok(())
     })?;
@@ -449,7 +475,7 @@ async fn delete_credential(
     s.with(|w| {
         let owner = owner_of(w, &caller, principal)?;
         let id = owned(w, &raw, &owner)?;
-        w.repos.credentials.remove(&id);
+        w.repos.remove_credential(id);
         Ok(())
     })?;
     empty()

@@ -19,6 +19,7 @@ use serde_json::{json, Map, Value};
 
 use crate::api::{ApiError, ApiResult, Body, Params};
 use crate::state::{AppState, Caller, World};
+use crate::storage::{json_len, Holdings, StorageFull};
 
 const PREFIX: &str = "/api/2.0/preview/scim/v2";
 const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
@@ -116,6 +117,15 @@ pub struct Directory {
     user_names: HashMap<String, i64>,
     group_names: HashMap<String, i64>,
     application_ids: HashMap<String, i64>,
+    /// Each record's count (with a group's members) against the storage budget.
+    held: Holdings<i64>,
+}
+
+/// Count record `id` as it will be stored, with `members` of a group, before
+/// it is: past the budget nothing changes.
+fn count<R: Resource>(w: &mut World, id: i64, record: &R, members: usize) -> ApiResult<()> {
+    let bytes = json_len(record) + 16 * members as u64;
+    w.directory.held.count(&w.budget, id, bytes).map_err(StorageFull::api_error)
 }
 
 impl Directory {
@@ -224,6 +234,7 @@ impl Directory {
     fn remove<R: Resource>(&mut self, id: i64) -> Option<R> {
         let record = R::table(self).remove(&id)?;
         R::names(self).remove(&record.key().to_lowercase());
+        self.held.release(&id);
         self.set_members(id, BTreeSet::new());
         for group in self.member_of.remove(&id).unwrap_or_default() {
             if let Some(members) = self.members.get_mut(&group) {
@@ -665,6 +676,7 @@ async fn create<R: Resource>(
         let members = member_ids(&w.directory, &body, None)?;
         let groups = requested_groups(&w.directory, &body)?;
         let id = w.next_id();
+        count(w, id, &record, members.len())?;
         w.directory.put(id, record.clone());
         if R::KIND == "Group" {
             w.directory.set_members(id, members);
@@ -719,8 +731,12 @@ async fn replace<R: Resource>(
             return Err(not_found::<R>(&raw));
         }
         check_unique(&w.directory, &record, Some(id))?;
-        if R::KIND == "Group" {
-            let members = member_ids(&w.directory, &body, Some(id))?;
+        let members = match R::KIND {
+            "Group" => Some(member_ids(&w.directory, &body, Some(id))?),
+            _ => None,
+        };
+        count(w, id, &record, members.as_ref().map_or(0, BTreeSet::len))?;
+        if let Some(members) = members {
             w.directory.set_members(id, members);
         }
         w.directory.put(id, record.clone());
@@ -786,6 +802,7 @@ async fn patch<R: Resource>(
         let mut updated: R = decode(&Value::Object(fields))?;
         updated.complete();
         check_unique(&w.directory, &updated, Some(id))?;
+        count(w, id, &updated, members.len())?;
         w.directory.put(id, updated.clone());
         if R::KIND == "Group" {
             w.directory.set_members(id, members);

@@ -13,6 +13,7 @@
 //! queries, CAN_MANAGE changes; the creator manages.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{Path, State};
@@ -26,7 +27,7 @@ use crate::ids;
 use crate::schedule::Deadlines;
 use crate::services::permissions::{self, SERVING_ENDPOINTS};
 use crate::state::{now_ms, AppState, Caller, World};
-use crate::storage::{json_len, Held, StorageFull};
+use crate::storage::{json_len, Budget, Holdings, StorageFull};
 
 /// Fields of a served entity the API has; others are dropped.
 const ENTITY_FIELDS: &[&str] = &[
@@ -110,7 +111,7 @@ pub struct Endpoints {
     ids_by_name: HashMap<String, String>,
     deploying: Deadlines<String>,
     /// Each endpoint's count against the storage budget, by id.
-    held: HashMap<String, Held>,
+    held: Holdings<String>,
 }
 
 impl Endpoint {
@@ -129,8 +130,7 @@ fn modify(w: &mut World, name: &str, change: impl FnOnce(&mut Endpoint)) -> ApiR
     let mut changed = w.serving.named(name)?.clone();
     change(&mut changed);
     changed.updated = now_ms();
-    let held = w.serving.held.get_mut(&changed.id).ok_or_else(|| missing(name))?;
-    held.resize(changed.stored_len()).map_err(StorageFull::api_error)?;
+    w.serving.held.count(&w.budget, changed.id.clone(), changed.stored_len()).map_err(StorageFull::api_error)?;
     *w.serving.named_mut(name)? = changed;
     Ok(())
 }
@@ -150,16 +150,15 @@ impl Endpoints {
     }
 
     /// Deployments due by `now` take over as the served configuration.
-    fn settle(&mut self, now: Instant) {
+    fn settle(&mut self, now: Instant, budget: &Arc<Budget>) {
         for (_, id) in self.deploying.due(now) {
             if let Some(endpoint) = self.by_id.get_mut(&id) {
                 if let Some(pending) = endpoint.pending.take() {
                     endpoint.config = Some(pending);
                     endpoint.updated = now_ms();
                     // The replaced configuration's bytes are given back.
-                    if let Some(held) = self.held.get_mut(&id) {
-                        let _ = held.resize(endpoint.stored_len());
-                    }
+                    // A shrink: it always fits.
+                    let _ = self.held.count(budget, id.clone(), endpoint.stored_len());
                 }
             }
         }
@@ -190,7 +189,7 @@ impl super::Service for Api {
     }
 
     fn advance(&self, world: &mut World, now: Instant) {
-        world.serving.settle(now);
+        world.serving.settle(now, &world.budget);
     }
 }
 
@@ -483,8 +482,7 @@ async fn create(
             return Err(ApiError::already_exists(format!("Endpoint with name '{}' already exists.", endpoint.name)));
         }
         let id = endpoint.id.clone();
-        let held = w.budget.hold_exactly(endpoint.stored_len()).map_err(StorageFull::api_error)?;
-        w.serving.held.insert(id.clone(), held);
+        w.serving.held.count(&w.budget, id.clone(), endpoint.stored_len()).map_err(StorageFull::api_error)?;
         if endpoint.pending.is_some() {
             let at = Instant::now() + w.settings.transition_delay();
             w.serving.deploying.schedule(at, id.clone());
@@ -526,7 +524,7 @@ async fn delete(
     s.with(|w| {
         let id = endpoint(w, &name, &caller, "CAN_MANAGE")?.id.clone();
         w.serving.by_id.remove(&id);
-        w.serving.held.remove(&id);
+        w.serving.held.release(&id);
         w.serving.ids_by_name.remove(&name);
         w.emit(super::Event::ObjectGone { object_id: format!("/serving-endpoints/{id}") });
         Ok(())
