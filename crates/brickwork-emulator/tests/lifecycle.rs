@@ -207,3 +207,38 @@ async fn an_idle_warehouse_stops_after_its_auto_stop_minutes_and_a_statement_sta
     .await;
     assert_eq!(answer["status"]["state"], "SUCCEEDED", "{answer}");
 }
+
+/// A finished statement's result can be fetched for an emulated hour, then
+/// the statement is `CLOSED`; after twelve hours `get` answers 404 and its
+/// count goes back to the storage budget. Nothing else bounds the history.
+#[tokio::test]
+async fn statements_close_their_results_and_leave_after_their_retention() {
+    let (emulator, c) = start_with(fast().minute(Duration::from_millis(5))).await;
+    let warehouse = json!({"name": "wh", "cluster_size": "2X-Small", "auto_stop_mins": 0});
+    let id = post(&c, "/api/2.0/sql/warehouses", warehouse).await["id"].as_str().expect("id").to_string();
+    let before = emulator.counters().stored_bytes;
+    let run = json!({"statement": "SELECT 1 AS one", "warehouse_id": id, "wait_timeout": "30s"});
+    let answer = post(&c, "/api/2.0/sql/statements", run).await;
+    assert_eq!(answer["status"]["state"], "SUCCEEDED", "{answer}");
+    assert!(answer["result"].is_object(), "{answer}");
+    assert!(emulator.counters().stored_bytes > before, "a kept statement counts");
+    let statement_id = answer["statement_id"].as_str().expect("statement id").to_string();
+    let path = format!("/api/2.0/sql/statements/{statement_id}");
+
+    let closed = poll(1000, || async {
+        let st = get(&c, &path, json!({})).await;
+        (st["status"]["state"] == "CLOSED").then_some(st)
+    })
+    .await;
+    assert!(closed.get("result").is_none() && closed.get("manifest").is_none(), "{closed}");
+    let chunk = c.api().get::<Value>(&format!("{path}/result/chunks/0"), &json!({})).await;
+    assert!(chunk.is_err(), "a closed result is gone: {chunk:?}");
+
+    let gone = poll(2000, || async {
+        let answer = c.api().get::<Value>(&path, &json!({})).await;
+        answer.err().filter(|e| e.is(ErrorKind::NotFound)).map(|e| json!(e.to_string()))
+    })
+    .await;
+    assert!(gone.as_str().is_some_and(|m| m.contains(&statement_id)), "{gone}");
+    assert_eq!(emulator.counters().stored_bytes, before, "a dropped statement gives its count back");
+}

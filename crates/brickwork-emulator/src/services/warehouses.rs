@@ -48,7 +48,7 @@ struct Statement {
     /// Who ran it: they (and those who may monitor the warehouse) read it.
     submitter: String,
     sql: String,
-    /// The text's count against the storage budget (statements are kept).
+    /// The statement's count against the storage budget, until retention drops it.
     _held: Arc<Held>,
     parameters: Vec<Value>,
     state: &'static str,
@@ -66,8 +66,15 @@ struct Table {
     row: Vec<Option<String>>,
 }
 
-/// Statements kept for `get` and result fetches; the oldest go first.
-const STATEMENTS_KEPT: usize = 10_000;
+/// A finished statement's result can be fetched this many emulated
+/// minutes; then it is `CLOSED`.
+const RESULT_KEPT_MINUTES: u32 = 60;
+/// A finished statement is kept this many emulated minutes; then `get`
+/// answers 404.
+const STATEMENT_KEPT_MINUTES: u32 = 12 * 60;
+/// What a statement's record takes besides its text, counted against the
+/// storage budget so that a flood of short statements is bounded too.
+const STATEMENT_OVERHEAD: u64 = 256;
 
 #[derive(Debug, Default)]
 pub struct Warehouses {
@@ -75,8 +82,11 @@ pub struct Warehouses {
     statements: BTreeMap<String, Statement>,
     /// Statements waiting for their warehouse: what advancing looks at.
     pending: BTreeSet<String>,
-    /// Statement ids, oldest first, for the cap.
-    order: VecDeque<String>,
+    /// Finished statements, in the order they finished: what retention
+    /// closes and then drops, looking at no other.
+    finished: VecDeque<(Instant, String)>,
+    /// Of those, the ones whose result is still open, in the same order.
+    open_results: VecDeque<(Instant, String)>,
     /// When a warehouse's transition settles or its idle time may run out.
     due: Deadlines<String>,
     /// Warehouses changed since their deadlines were last planned.
@@ -84,17 +94,42 @@ pub struct Warehouses {
 }
 
 impl Warehouses {
-    /// Keep a new statement, dropping the oldest past the cap.
+    /// Keep a new statement.
     fn add_statement(&mut self, statement: Statement) {
         if statement.state == "PENDING" {
             self.pending.insert(statement.id.clone());
         }
-        self.order.push_back(statement.id.clone());
         self.statements.insert(statement.id.clone(), statement);
-        while self.order.len() > STATEMENTS_KEPT {
-            if let Some(oldest) = self.order.pop_front() {
-                self.pending.remove(&oldest);
-                self.statements.remove(&oldest);
+    }
+
+    /// Statement `id` ends in `state` now (a result, a failure, a cancel).
+    fn finish(&mut self, id: &str, state: &'static str, now: Instant) {
+        let Some(st) = self.statements.get_mut(id).filter(|st| matches!(st.state, "PENDING" | "RUNNING")) else {
+            return;
+        };
+        st.state = state;
+        self.finished.push_back((now, id.to_string()));
+        if state == "SUCCEEDED" {
+            self.open_results.push_back((now, id.to_string()));
+        }
+    }
+
+    /// Close results and drop statements past their retention, oldest first.
+    fn expire(&mut self, now: Instant, settings: &Settings) {
+        let due = |minutes: u32| now.checked_sub(settings.minute() * minutes);
+        if let Some(closed_by) = due(RESULT_KEPT_MINUTES) {
+            while let Some((_, id)) = self.open_results.front().filter(|(at, _)| *at <= closed_by).cloned() {
+                self.open_results.pop_front();
+                if let Some(st) = self.statements.get_mut(&id) {
+                    st.state = "CLOSED";
+                    st.outcome = None;
+                }
+            }
+        }
+        if let Some(dropped_by) = due(STATEMENT_KEPT_MINUTES) {
+            while let Some((_, id)) = self.finished.front().filter(|(at, _)| *at <= dropped_by).cloned() {
+                self.finished.pop_front();
+                self.statements.remove(&id);
             }
         }
     }
@@ -103,6 +138,7 @@ impl Warehouses {
     /// deadlines, and the statements waiting for a warehouse (not the
     /// statement history).
     pub fn advance(&mut self, now: Instant, settings: &Settings) {
+        self.expire(now, settings);
         for id in std::mem::take(&mut self.changed) {
             self.plan(&id, settings);
         }
@@ -132,8 +168,9 @@ impl Warehouses {
             let Some(st) = self.statements.get_mut(&id).filter(|st| st.state == "PENDING") else { continue };
             if self.by_id.get(&st.warehouse_id).is_some_and(|w| w.state == "RUNNING") {
                 let outcome = evaluate(&st.sql, &st.parameters);
-                st.state = if outcome.is_ok() { "SUCCEEDED" } else { "FAILED" };
+                let state = if outcome.is_ok() { "SUCCEEDED" } else { "FAILED" };
                 st.outcome = Some(outcome);
+                self.finish(&id, state, now);
             } else {
                 waiting.insert(id);
             }
@@ -501,7 +538,7 @@ async fn execute(
     let delay = s.settings.transition_delay();
     let id = ids::uuid();
     let base = base_url(&headers);
-    let held = s.budget.hold_exactly(sql.len() as u64).map_err(StorageFull::api_error)?;
+    let held = s.budget.hold_exactly(STATEMENT_OVERHEAD + sql.len() as u64).map_err(StorageFull::api_error)?;
     let st = Statement {
         _held: Arc::new(held),
         id: id.clone(),
@@ -535,9 +572,8 @@ async fn execute(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     s.with(|w| {
-        let st = w.warehouses.statements.get_mut(&id).ok_or_else(|| ApiError::not_found("statement vanished"))?;
-        if st.state == "PENDING" && cancel_on_timeout {
-            st.state = "CANCELED";
+        if cancel_on_timeout {
+            w.warehouses.finish(&id, "CANCELED", Instant::now());
         }
         let st = w.warehouses.statements.get(&id).ok_or_else(|| ApiError::not_found("statement vanished"))?;
         Ok(Json(render_statement(w, st, &base)))
@@ -704,10 +740,7 @@ async fn download_result(
 async fn cancel(State(s): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult {
     s.with(|w| {
         statement(w, &id, &caller, true)?;
-        let Some(st) = w.warehouses.statements.get_mut(&id) else { return Ok(()) };
-        if matches!(st.state, "PENDING" | "RUNNING") {
-            st.state = "CANCELED";
-        }
+        w.warehouses.finish(&id, "CANCELED", Instant::now());
         Ok(())
     })?;
     empty()
