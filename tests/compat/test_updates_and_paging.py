@@ -1,6 +1,6 @@
 """Updates and paged listings the other compat files leave out, through the official SDK: service principals
-and groups, warehouses, storage credentials and external locations, instance pool permissions, and jobs
-update and reset; each with the typed error of a missing object and of a user without the grant."""
+and groups, warehouses, storage credentials and external locations, instance pool permissions, jobs update and
+reset, and a user's run list; each with the typed error of a missing object and of a user without the grant."""
 
 import pytest
 from databricks.sdk.errors import InvalidParameterValue, NotFound, PermissionDenied
@@ -133,3 +133,30 @@ def test_jobs_are_updated_and_reset(w, user_w):
     w.jobs.delete(job_id)
     with pytest.raises(InvalidParameterValue):
         w.jobs.update(job_id, new_settings=jobs.JobSettings(name="gone"))
+
+
+def test_a_users_run_list_holds_the_runs_they_may_see(w, user_w):
+    def once(client, name):
+        return client.jobs.submit(run_name=name, tasks=[jobs.SubmitTask(
+            task_key="a", existing_cluster_id="none",
+            notebook_task=jobs.NotebookTask(notebook_path="/Shared/none"))]).run_id
+
+    task = jobs.Task(task_key="a", notebook_task=jobs.NotebookTask(notebook_path="/Shared/none"),
+                     new_cluster=compute.ClusterSpec(spark_version="15.4.x-scala2.12", node_type_id="i3.xlarge",
+                                                     num_workers=1))
+    shared = w.jobs.create(name="compat-runs-shared", tasks=[task]).job_id
+    hidden = w.jobs.create(name="compat-runs-hidden", tasks=[task]).job_id
+    w.jobs.update_permissions(str(shared), access_control_list=[
+        jobs.JobAccessControlRequest(user_name=USER_NAME, permission_level=jobs.JobPermissionLevel.CAN_VIEW)])
+    of_shared = {w.jobs.run_now(shared).run_id for _ in range(3)}
+    unseen = {w.jobs.run_now(hidden).run_id, once(w, "admin-only")}
+    own = once(user_w, "mine")
+
+    listed = [r.run_id for r in user_w.jobs.list_runs(limit=1)]
+    assert of_shared | {own} <= set(listed) and not unseen & set(listed), (listed, of_shared, own, unseen)
+    assert listed == sorted(set(listed), reverse=True), "newest first, without repeats"
+    assert {r.run_id for r in user_w.jobs.list_runs(job_id=shared)} == of_shared
+    assert list(user_w.jobs.list_runs(job_id=hidden)) == []
+    for job_id in (shared, hidden):
+        w.jobs.cancel_all_runs(job_id=job_id)
+        w.jobs.delete(job_id)
