@@ -283,14 +283,24 @@ pub fn page<T: Clone>(items: &[T], start: usize, size: usize) -> (Vec<T>, Option
     (slice, (end < items.len()).then(|| page_token(end)))
 }
 
+/// The longest path taken, in bytes, and the longest name in it: what a
+/// file system holds (`PATH_MAX`, `NAME_MAX`), and what keeps `mkdirs` of one
+/// path (every prefix stored) small.
+pub const MAX_PATH_BYTES: usize = 4096;
+pub const MAX_NAME_BYTES: usize = 255;
+
 /// An absolute path without `.`, `..` or empty segments (no traversal), trailing `/` dropped.
 pub fn absolute_path(path: &str) -> ApiResult<String> {
+    if path.len() > MAX_PATH_BYTES {
+        let start: String = path.chars().take(64).collect();
+        return Err(ApiError::invalid(format!("Path ({start}...) is longer than {MAX_PATH_BYTES} bytes.")));
+    }
     let invalid = || ApiError::invalid(format!("Path ({path}) is not a valid absolute path."));
     if !path.starts_with('/') || path.contains('\0') {
         return Err(invalid());
     }
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    if segments.iter().any(|s| s.is_empty() || *s == "." || *s == "..") {
+    if segments.iter().any(|s| s.is_empty() || *s == "." || *s == ".." || s.len() > MAX_NAME_BYTES) {
         return Err(invalid());
     }
     Ok(format!("/{}", segments.join("/")))

@@ -468,3 +468,61 @@ async fn a_thousand_task_chain_defined_backwards_finishes_in_one_advance() {
     assert_eq!(tasks.len(), 1_000);
     assert!(tasks.iter().all(|t| t["state"]["result_state"] == "SUCCESS"));
 }
+
+/// Requests built to make the emulator work in proportion to the square of
+/// their size, or recurse as deep as they are long, are refused or served
+/// in one pass: a deep cluster policy rule path, an overlong workspace or
+/// DBFS path, a job update with a flood of tasks and removals, a flood of
+/// libraries. Each call is bounded only against a hang, not timed.
+#[tokio::test]
+async fn requests_shaped_to_stall_or_recurse_are_refused_or_served_in_one_pass() {
+    let (_emulator, c) = start().await;
+    let bounded = |call| async move {
+        tokio::time::timeout(std::time::Duration::from_secs(120), call).await.expect("answered, not stalled")
+    };
+
+    let deep = "a.".repeat(100_000) + "b";
+    let policy = json!({"name": "deep", "definition": json!({deep: {"type": "fixed", "value": 1}}).to_string()});
+    let err = c.api().post::<Value>("/api/2.0/policies/clusters/create", &policy).await.expect_err("deep rule path");
+    assert!(err.is(ErrorKind::InvalidParameterValue) && err.message().contains("rule path"), "{err}");
+    let tagged = json!({"custom_tags.team.with.dots": {"type": "fixed", "value": "x"}}).to_string();
+    post(&c, "/api/2.0/policies/clusters/create", json!({"name": "tags", "definition": tagged})).await;
+
+    let long = format!("/Shared/{}", "a/".repeat(3_000));
+    let err = c.api().post::<Value>("/api/2.0/workspace/mkdirs", &json!({"path": long})).await.expect_err("long path");
+    assert!(err.is(ErrorKind::InvalidParameterValue), "{err}");
+    let err =
+        c.api().post::<Value>("/api/2.0/dbfs/mkdirs", &json!({"path": format!("/tmp/{}", "b".repeat(256))})).await;
+    assert!(err.expect_err("long name").is(ErrorKind::InvalidParameterValue));
+    post(&c, "/api/2.0/workspace/mkdirs", json!({"path": format!("/Shared/{}", "c".repeat(255))})).await;
+
+    let task =
+        |key: String| json!({"task_key": key, "existing_cluster_id": "c", "notebook_task": {"notebook_path": "/n"}});
+    let tasks: Vec<Value> = (0..3).map(|i| task(format!("t{i}"))).collect();
+    let job_id = post(&c, "/api/2.2/jobs/create", json!({"name": "j", "tasks": tasks})).await["job_id"].clone();
+    let flood: Vec<Value> = (0..100_000).map(|i| json!({"task_key": format!("f{i}")})).collect();
+    let update = json!({"job_id": job_id, "new_settings": {"tasks": flood}});
+    let err = bounded(c.api().post::<Value>("/api/2.2/jobs/update", &update)).await.expect_err("over the cap");
+    assert!(err.to_string().contains("at most 1000 tasks"), "{err}");
+    let mut removals: Vec<String> = (0..100_000).map(|i| format!("tasks/x{i}")).collect();
+    removals.push("tasks/t1".into());
+    let update = json!({"job_id": job_id, "new_settings": {"tasks": [task("t0".into()), task("t3".into())]},
+                        "fields_to_remove": removals});
+    bounded(c.api().post::<Value>("/api/2.2/jobs/update", &update)).await.expect("merged and removed by key");
+    let kept = get(&c, "/api/2.2/jobs/get", json!({"job_id": job_id})).await;
+    let keys: Vec<&str> =
+        kept["settings"]["tasks"].as_array().into_iter().flatten().filter_map(|t| t["task_key"].as_str()).collect();
+    assert_eq!(keys, ["t0", "t2", "t3"], "{kept}");
+
+    let cluster = post(&c, "/api/2.1/clusters/create", cluster_spec()).await["cluster_id"].clone();
+    let many: Vec<Value> = (0..60_000).map(|i| json!({"pypi": {"package": format!("p{}", i % 30_000)}})).collect();
+    let install = json!({"cluster_id": cluster, "libraries": many});
+    bounded(c.api().post::<Value>("/api/2.0/libraries/install", &install)).await.expect("installed");
+    let again = json!({"cluster_id": cluster, "libraries": [{"pypi": {"package": "p7"}}]});
+    post(&c, "/api/2.0/libraries/install", again).await;
+    let status = get(&c, "/api/2.0/libraries/cluster-status", json!({"cluster_id": cluster})).await;
+    let listed = status["library_statuses"].as_array().map_or(0, Vec::len);
+    assert_eq!(listed, 30_000, "one entry per library, however often asked for");
+    let last = &status["library_statuses"][30_000 - 1]["library"]["pypi"]["package"];
+    assert_eq!(last, "p7", "a library asked for again moves to the end");
+}

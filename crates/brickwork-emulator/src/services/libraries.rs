@@ -4,7 +4,7 @@
 //! transition delay apart. A PyPI package whose name starts with `fail-`
 //! ends FAILED, so failures can be tested.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use crate::api::{empty, required_str, ApiResult, Body, Params};
 use crate::state::{AppState, Caller, World};
+use crate::storage::{json_len, Holdings, StorageFull};
 
 #[derive(Debug, Clone)]
 struct Installed {
@@ -26,6 +27,13 @@ struct Installed {
 #[derive(Debug, Default)]
 pub struct Libraries {
     by_cluster: BTreeMap<String, Vec<Installed>>,
+    /// Each cluster's libraries' count against the storage budget.
+    held: Holdings<String>,
+}
+
+/// A library's identity: its JSON, as compared when installed again.
+fn identity(library: &Value) -> String {
+    library.to_string()
 }
 
 fn status_of(lib: &Installed, delay: Duration, now: Instant) -> (&'static str, Vec<String>) {
@@ -81,6 +89,7 @@ impl super::Service for Api {
         // Libraries are installed on a cluster: gone with it.
         let super::Event::ClusterRemoved { cluster_id } = event else { return };
         world.libraries.by_cluster.remove(cluster_id);
+        world.libraries.held.release(cluster_id);
     }
 }
 
@@ -112,11 +121,19 @@ async fn install(
     s.with(|w| {
         w.clusters.get(&cluster_id)?;
         super::clusters::may(w, &cluster_id, &caller, "CAN_MANAGE")?;
-        let entry = w.libraries.by_cluster.entry(cluster_id).or_default();
-        for library in libraries_of(&body) {
-            entry.retain(|l| l.library != library);
-            entry.push(Installed { library, requested: Instant::now(), uninstall: false });
-        }
+        // A library asked for again replaces its entry; one pass, however many.
+        let mut asked: Vec<(String, Value)> = libraries_of(&body).into_iter().map(|l| (identity(&l), l)).collect();
+        let mut seen = HashSet::new();
+        asked.reverse();
+        asked.retain(|(id, _)| seen.insert(id.clone()));
+        asked.reverse();
+        let mut libraries: Vec<Installed> = w.libraries.by_cluster.get(&cluster_id).cloned().unwrap_or_default();
+        libraries.retain(|l| !seen.contains(&identity(&l.library)));
+        let now = Instant::now();
+        libraries.extend(asked.into_iter().map(|(_, library)| Installed { library, requested: now, uninstall: false }));
+        let bytes = libraries.iter().map(|l| json_len(&l.library)).sum();
+        w.libraries.held.count(&w.budget, cluster_id.clone(), bytes).map_err(StorageFull::api_error)?;
+        w.libraries.by_cluster.insert(cluster_id, libraries);
         Ok::<_, crate::api::ApiError>(())
     })?;
     empty()
@@ -131,9 +148,9 @@ async fn uninstall(
     s.with(|w| {
         w.clusters.get(&cluster_id)?;
         super::clusters::may(w, &cluster_id, &caller, "CAN_MANAGE")?;
-        let entry = w.libraries.by_cluster.entry(cluster_id).or_default();
-        for library in libraries_of(&body) {
-            if let Some(l) = entry.iter_mut().find(|l| l.library == library) {
+        let asked: HashSet<String> = libraries_of(&body).iter().map(identity).collect();
+        for l in w.libraries.by_cluster.get_mut(&cluster_id).into_iter().flatten() {
+            if asked.contains(&identity(&l.library)) {
                 l.uninstall = true;
             }
         }

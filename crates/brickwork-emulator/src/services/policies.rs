@@ -142,6 +142,13 @@ fn rules(policy: &Policy) -> ApiResult<Map<String, Value>> {
         all.extend(parse(definition, "The policy definition")?);
     }
     for (path, rule) in &all {
+        // A map attribute takes the rest as one key; any other path names
+        // an attribute a few levels deep (`init_scripts.0.workspace.destination`).
+        let nested = MAP_FIELDS.iter().all(|m| path.strip_prefix(m).is_none_or(|rest| !rest.starts_with('.')));
+        if path.len() > MAX_RULE_PATH || (nested && path.split('.').count() > MAX_RULE_DEPTH) {
+            let start: String = path.chars().take(64).collect();
+            return Err(ApiError::invalid(format!("Invalid policy rule path: {start}")));
+        }
         let kind = rule.get("type").and_then(Value::as_str).unwrap_or_default();
         if !["fixed", "forbidden", "allowlist", "blocklist", "range", "regex", "unlimited"].contains(&kind) {
             return Err(ApiError::invalid(format!("Invalid policy rule type for {path}: {kind:?}.")));
@@ -175,9 +182,16 @@ fn value_at<'a>(spec: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
     }
 }
 
+/// The map-valued cluster attributes: a rule path's rest is one key of theirs.
+const MAP_FIELDS: [&str; 3] = ["custom_tags", "spark_conf", "spark_env_vars"];
+/// The longest rule path taken, and the most levels a path not into a map
+/// attribute may name: what bounds the walks of `value_at` and `set_at`.
+const MAX_RULE_PATH: usize = 1024;
+const MAX_RULE_DEPTH: usize = 8;
+
 fn set_at(spec: &mut Map<String, Value>, path: &str, value: Value) {
     // The map-valued attributes take the rest of the path as one key.
-    for map_field in ["custom_tags", "spark_conf", "spark_env_vars"] {
+    for map_field in MAP_FIELDS {
         if let Some(key) = path.strip_prefix(map_field).and_then(|rest| rest.strip_prefix('.')) {
             if let Value::Object(inner) = spec.entry(map_field).or_insert_with(|| json!({})) {
                 inner.insert(key.to_string(), value);

@@ -4,7 +4,7 @@
 mod runs;
 mod validate;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::ops::Bound;
 use std::time::{Duration, Instant};
 
@@ -638,13 +638,18 @@ async fn list(
     })
 }
 
-/// Merge `items` into `existing` by `key` (tasks by task_key, clusters by job_cluster_key).
+/// Merge `items` into `existing` by `key` (tasks by task_key, clusters by
+/// job_cluster_key): one pass through an index, whatever the sizes.
 fn merge_by_key(existing: &mut Vec<Value>, items: Vec<Value>, key: &str) {
+    let id_of = |item: &Value| item.get(key).map(Value::to_string).unwrap_or_default();
+    let mut at: HashMap<String, usize> = existing.iter().enumerate().map(|(i, e)| (id_of(e), i)).collect();
     for item in items {
-        let id = item.get(key).cloned();
-        match existing.iter_mut().find(|e| e.get(key) == id.as_ref()) {
+        match at.get(&id_of(&item)).and_then(|&slot| existing.get_mut(slot)) {
             Some(slot) => *slot = item,
-            None => existing.push(item),
+            None => {
+                at.insert(id_of(&item), existing.len());
+                existing.push(item);
+            }
         }
     }
 }
@@ -680,17 +685,22 @@ async fn update(
                 }
             }
         }
-        for field in removals {
+        // Items removed by key, gathered first: one pass over each array.
+        let mut gone: HashMap<&str, HashSet<&str>> = HashMap::new();
+        for field in &removals {
             match field.split_once('/') {
                 Some((array @ ("tasks" | "job_clusters"), item)) => {
-                    let key = if array == "tasks" { "task_key" } else { "job_cluster_key" };
-                    if let Some(Value::Array(items)) = settings.get_mut(array) {
-                        items.retain(|i| i.get(key).and_then(Value::as_str) != Some(item));
-                    }
+                    gone.entry(array).or_default().insert(item);
                 }
                 _ => {
-                    settings.remove(&field);
+                    settings.remove(field);
                 }
+            }
+        }
+        for (array, items) in gone {
+            let key = if array == "tasks" { "task_key" } else { "job_cluster_key" };
+            if let Some(Value::Array(list)) = settings.get_mut(array) {
+                list.retain(|i| i.get(key).and_then(Value::as_str).is_none_or(|k| !items.contains(k)));
             }
         }
         let settings = with_defaults(settings, v);
