@@ -242,3 +242,60 @@ async fn statements_close_their_results_and_leave_after_their_retention() {
     assert!(gone.as_str().is_some_and(|m| m.contains(&statement_id)), "{gone}");
     assert_eq!(emulator.counters().stored_bytes, before, "a dropped statement gives its count back");
 }
+
+/// `clusters/list` reads an index kept as clusters change: live clusters
+/// newest first, then terminated ones; by name either way; a state filter;
+/// and a cluster terminated or started again moves where it now belongs.
+#[tokio::test]
+async fn cluster_listings_follow_state_changes_in_every_order() {
+    let (_emulator, c) = start().await;
+    let mut ids = Vec::new();
+    for name in ["x-a", "x-b", "x-c"] {
+        let mut spec = cluster_spec();
+        spec["cluster_name"] = json!(name);
+        let id = post(&c, "/api/2.1/clusters/create", spec).await["cluster_id"].as_str().expect("id").to_string();
+        cluster_state(&c, &id, "RUNNING").await;
+        ids.push(id);
+    }
+    let (a, b, cc) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
+    let listed = |query: Value| {
+        let c = c.clone();
+        async move {
+            let (mut seen, mut token) = (Vec::new(), None::<String>);
+            loop {
+                let mut query = query.clone();
+                query["page_size"] = json!(1);
+                if let Some(t) = &token {
+                    query["page_token"] = json!(t);
+                }
+                let page = get(&c, "/api/2.1/clusters/list", query).await;
+                seen.extend(
+                    page["clusters"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|c| c["cluster_id"].as_str().map(str::to_string)),
+                );
+                match page["next_page_token"].as_str() {
+                    Some(t) => token = Some(t.to_string()),
+                    None => return seen,
+                }
+            }
+        }
+    };
+    post(&c, "/api/2.1/clusters/delete", json!({"cluster_id": b})).await;
+    cluster_state(&c, &b, "TERMINATED").await;
+    assert_eq!(listed(json!({})).await, [cc.clone(), a.clone(), b.clone()], "live newest first, then terminated");
+    let running = json!({"filter_by": {"cluster_states": ["RUNNING"]}});
+    assert_eq!(listed(running.clone()).await, [cc.clone(), a.clone()]);
+    assert_eq!(listed(json!({"filter_by": {"cluster_states": ["TERMINATED"]}})).await, [b.clone()]);
+    let by_name = json!({"sort_by": {"field": "CLUSTER_NAME", "direction": "ASC"}});
+    assert_eq!(listed(by_name).await, [a.clone(), b.clone(), cc.clone()]);
+    let by_name_desc = json!({"sort_by": {"field": "CLUSTER_NAME", "direction": "DESC"}});
+    assert_eq!(listed(by_name_desc).await, [cc.clone(), b.clone(), a.clone()]);
+    assert_eq!(listed(json!({"sort_by": {"direction": "DESC"}})).await, [b.clone(), a.clone(), cc.clone()]);
+
+    post(&c, "/api/2.1/clusters/start", json!({"cluster_id": b})).await;
+    cluster_state(&c, &b, "RUNNING").await;
+    assert_eq!(listed(running).await, [cc, b, a], "started again: live, in creation order");
+}

@@ -306,6 +306,11 @@ pub struct Clusters {
     /// removed; readers check each cluster's spec.
     grouped: BTreeMap<(GroupedBy, String), BTreeSet<String>>,
     groups_of: HashMap<String, Vec<(GroupedBy, String)>>,
+    /// Every cluster in each listing order (as created, by name), kept
+    /// like `grouped`: a page of `clusters/list` reads from its cursor on,
+    /// not every cluster terminated in the last 30 days.
+    listing: [BTreeSet<SortKey>; 2],
+    listed_as: HashMap<String, [SortKey; 2]>,
 }
 
 /// A spec field clusters are grouped by.
@@ -355,6 +360,7 @@ impl Clusters {
                     cluster.transition_check = None;
                     if let Some((_, to)) = cluster.next.filter(|(at, _)| *at <= now) {
                         cluster.settle(to);
+                        self.relist(&id);
                         if to == ClusterState::Terminated {
                             let retention =
                                 settings.minute().saturating_mul(settings.terminated_cluster_retention_minutes);
@@ -390,8 +396,41 @@ impl Clusters {
         removed
     }
 
-    /// File `id` under the pool and policy its spec names now (nowhere, once removed).
+    /// File `id` where each listing order puts it now (nowhere, once removed).
+    fn relist(&mut self, id: &str) {
+        for (listing, key) in self.listing.iter_mut().zip(self.listed_as.remove(id).into_iter().flatten()) {
+            listing.remove(&key);
+        }
+        let Some(cluster) = self.by_id.get(id) else { return };
+        let keys = [sort_key(cluster, false), sort_key(cluster, true)];
+        for (listing, key) in self.listing.iter_mut().zip(&keys) {
+            listing.insert(key.clone());
+        }
+        self.listed_as.insert(id.to_string(), keys);
+    }
+
+    /// Clusters in a listing's order after the cursor `after`.
+    fn listed<'a>(
+        &'a self,
+        by_name: bool,
+        descending: bool,
+        after: Option<&SortKey>,
+    ) -> Box<dyn Iterator<Item = (&'a SortKey, &'a Cluster)> + 'a> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let listing = &self.listing[usize::from(by_name)];
+        let keys: Box<dyn Iterator<Item = &SortKey>> = match (after, descending) {
+            (None, false) => Box::new(listing.iter()),
+            (None, true) => Box::new(listing.iter().rev()),
+            (Some(after), false) => Box::new(listing.range((Excluded(after), Unbounded))),
+            (Some(after), true) => Box::new(listing.range(..after).rev()),
+        };
+        Box::new(keys.filter_map(move |key| Some((key, self.by_id.get(&key.3)?))))
+    }
+
+    /// File `id` under the pool and policy its spec names now (nowhere, once
+    /// removed), and in the listing orders.
     fn regroup(&mut self, id: &str) {
+        self.relist(id);
         for key in self.groups_of.remove(id).unwrap_or_default() {
             if let Some(ids) = self.grouped.get_mut(&key) {
                 ids.remove(id);
@@ -465,11 +504,6 @@ impl Clusters {
         let cluster = self.by_id.get_mut(id).ok_or_else(|| does_not_exist(id))?;
         self.changed.insert(id.to_string());
         Ok(cluster)
-    }
-
-    /// Every cluster, in id order.
-    pub fn iter(&self) -> impl Iterator<Item = &Cluster> {
-        self.by_id.values()
     }
 
     /// Remove a cluster for good.
@@ -744,33 +778,26 @@ async fn list(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value
     let by_name = params.get("sort_by.field") == Some("CLUSTER_NAME");
     let descending = params.get("sort_by.direction") == Some("DESC");
     s.with(|w| {
-        let items: Vec<&Cluster> = w
-            .clusters
-            .iter()
-            .filter(|c| states.is_empty() || states.contains(&c.state.wire()))
-            .filter(|c| sources.is_empty() || sources.contains(&c.source))
-            .filter(|c| pinned.is_none_or(|p| p == c.pinned))
-            .filter(|c| policy.is_none_or(|p| c.spec.get("policy_id").and_then(Value::as_str) == Some(p)))
-            .collect();
-        let key = |c: &Cluster| sort_key(c, by_name);
-        let order = |a: &SortKey, b: &SortKey| if descending { b.cmp(a) } else { a.cmp(b) };
         // From the cursor on, in the listing's own order: clusters created or
         // deleted between pages neither repeat nor push others out.
         let after = params.get("page_token").map(cursor_key).transpose()?;
-        let mut rest: Vec<(SortKey, &Cluster)> = items
-            .into_iter()
-            .map(|c| (key(c), c))
-            .filter(|(k, _)| after.as_ref().is_none_or(|last| order(k, last) == std::cmp::Ordering::Greater))
-            .collect();
-        // Only the page (and one more, to know a next page exists) is sorted.
-        let more = rest.len() > page_size;
-        if more {
-            rest.select_nth_unstable_by(page_size, |a, b| order(&a.0, &b.0));
-            rest.truncate(page_size);
-        }
-        rest.sort_by(|a, b| order(&a.0, &b.0));
-        let next = rest.last().filter(|_| more).map(|(k, _)| cursor(k));
-        let page: Vec<&Cluster> = rest.into_iter().map(|(_, c)| c).collect();
+        // Terminated clusters sort last as created: a filter without them
+        // stops where they start.
+        let live_only = !by_name && !states.is_empty() && !states.contains(&ClusterState::Terminated.wire());
+        let mut matching = w
+            .clusters
+            .listed(by_name, descending, after.as_ref())
+            .take_while(|(key, _)| !(live_only && !descending && key.0))
+            .filter(|(_, c)| states.is_empty() || states.contains(&c.state.wire()))
+            .filter(|(_, c)| sources.is_empty() || sources.contains(&c.source))
+            .filter(|(_, c)| pinned.is_none_or(|p| p == c.pinned))
+            .filter(|(_, c)| policy.is_none_or(|p| c.spec.get("policy_id").and_then(Value::as_str) == Some(p)));
+        let page: Vec<(&SortKey, &Cluster)> = matching.by_ref().take(page_size).collect();
+        let next = match (page.last(), matching.next()) {
+            (Some((key, _)), Some(_)) => Some(cursor(key)),
+            _ => None,
+        };
+        let page: Vec<&Cluster> = page.into_iter().map(|(_, c)| c).collect();
         let clusters: Vec<Value> = page.iter().map(|c| c.render(false)).collect();
         Ok(Json(page_body(json!({}), "clusters", clusters, next)))
     })
