@@ -285,6 +285,22 @@ async fn a_personal_access_token_is_exchanged_for_its_owners_token() {
     )
     .await;
     assert_eq!(status, 400);
+
+    // A token made through the Tokens API is exchanged the same way.
+    let made = no_redirects()
+        .post(format!("{}/api/2.0/token/create", emulator.url()))
+        .bearer_auth("dapi-ann")
+        .json(&json!({"comment": "ci", "lifetime_seconds": 600}))
+        .send()
+        .await
+        .expect("create token");
+    let made: Value = made.json().await.expect("json");
+    let value = made["token_value"].as_str().expect("token value");
+    let (status, body) =
+        token_request(&emulator, &[("grant_type", grant), ("subject_token", value), ("subject_token_type", pat_type)])
+            .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(user_of(&emulator, body["access_token"].as_str().expect("token")).await, "ann@example.com");
 }
 
 fn brickwork_emulator_now() -> i64 {

@@ -511,8 +511,9 @@ fn token_exchange_grant(s: &AppState, headers: &HeaderMap, form: &Params) -> Res
             let audience = format!("{}/oidc/v1/token", base_url(headers));
             federated_principal(&s.settings, subject, form.get("client_id"), &audience)?
         }
+        // A configured token or one made through the Tokens API.
         Some(TOKEN_TYPE_PAT) => s
-            .with(|w| w.identity.pats.get(subject).cloned())
+            .with(|w| w.identity.pats.get(subject).cloned().or_else(|| w.tokens.caller(subject)))
             .ok_or_else(|| oauth_error(400, "invalid_grant", "The personal access token is not valid"))?,
         Some(other) => {
             return Err(oauth_error(400, "invalid_request", &format!("Unsupported subject_token_type: {other}")))
