@@ -1,8 +1,9 @@
 //! Secondary indexes: key -> the set of ids filed under it (jobs by name,
-//! objects by grantee, groups by member). An empty set is dropped, so an
-//! index holds only keys that still name something.
+//! objects by grantee, groups by member; an empty set is dropped, so an
+//! index holds only keys that still name something), the sorted union of
+//! such sets, and a folder's children in a map keyed by path.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hash;
 
 /// File `id` under `key`.
@@ -38,6 +39,37 @@ pub fn union<T: Ord + Clone, I: Iterator<Item = T>>(sources: Vec<I>) -> impl Ite
         if last.as_ref() != Some(&item) {
             last = Some(item.clone());
             return Some(item);
+        }
+    })
+}
+
+/// The entries directly in folder `dir` of a map keyed by absolute path,
+/// in name order, after the child named `after`: each child's subtree is
+/// stepped over, not read, so a page of a folder costs its own entries.
+pub fn children_after<'a, V>(
+    by_path: &'a BTreeMap<String, V>,
+    dir: &str,
+    after: Option<&str>,
+) -> impl Iterator<Item = (&'a String, &'a V)> {
+    use std::ops::Bound::{Excluded, Included, Unbounded};
+    let prefix = if dir == "/" { "/".to_string() } else { format!("{dir}/") };
+    let mut from = match after {
+        Some(name) => Excluded(format!("{prefix}{name}")),
+        None => Included(prefix.clone()),
+    };
+    std::iter::from_fn(move || loop {
+        let (path, entry) = by_path.range::<String, _>((from.clone(), Unbounded)).next()?;
+        let rest = path.strip_prefix(&prefix)?;
+        match rest.find('/') {
+            // Inside a child's subtree: every key of it sorts below the
+            // child's name followed by '0', the character after '/'.
+            Some(slash) => from = Included(format!("{}0", &path[..prefix.len() + slash])),
+            None => {
+                from = Excluded(path.clone());
+                if !rest.is_empty() {
+                    return Some((path, entry));
+                }
+            }
         }
     })
 }

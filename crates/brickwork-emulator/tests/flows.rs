@@ -769,3 +769,23 @@ async fn a_job_listed_by_name_follows_renames_and_deletes() {
     post(&c, "/api/2.2/jobs/delete", json!({"job_id": id})).await;
     assert_eq!(by_name(c.clone(), "gamma").await, 0);
 }
+
+/// `workspace/list` answers a folder's own entries in name order, stepping
+/// over its subfolders' contents (names that sort around `/` included).
+#[tokio::test]
+async fn a_workspace_listing_holds_only_the_folders_own_entries() {
+    let (_emulator, c) = start().await;
+    for path in ["/Shared/t/a/x/y", "/Shared/t/a-b", "/Shared/t/b/z"] {
+        post(&c, "/api/2.0/workspace/mkdirs", json!({"path": path})).await;
+    }
+    upload(&c, "/Shared/t/a0", "print(1)").await;
+    upload(&c, "/Shared/t/a/x/nb", "print(2)").await;
+    let listed = get(&c, "/api/2.0/workspace/list", json!({"path": "/Shared/t"})).await;
+    let paths: Vec<&str> =
+        listed["objects"].as_array().into_iter().flatten().filter_map(|o| o["path"].as_str()).collect();
+    assert_eq!(paths, ["/Shared/t/a", "/Shared/t/a-b", "/Shared/t/a0", "/Shared/t/b"], "{listed}");
+    let deeper = get(&c, "/api/2.0/workspace/list", json!({"path": "/Shared/t/a/x"})).await;
+    let paths: Vec<&str> =
+        deeper["objects"].as_array().into_iter().flatten().filter_map(|o| o["path"].as_str()).collect();
+    assert_eq!(paths, ["/Shared/t/a/x/nb", "/Shared/t/a/x/y"]);
+}

@@ -158,27 +158,7 @@ impl FileStore {
     /// order, read as they are walked: a page of a listing costs its length
     /// and the subtrees it jumps over, not the whole directory.
     fn children_after<'a>(&'a self, dir: &str, after: Option<&str>) -> impl Iterator<Item = (&'a String, &'a Entry)> {
-        use std::ops::Bound::{Excluded, Included, Unbounded};
-        let prefix = if dir == "/" { "/".to_string() } else { format!("{dir}/") };
-        let mut from = match after {
-            Some(name) => Excluded(format!("{prefix}{name}")),
-            None => Included(prefix.clone()),
-        };
-        std::iter::from_fn(move || loop {
-            let (path, entry) = self.entries.range::<String, _>((from.clone(), Unbounded)).next()?;
-            let rest = path.strip_prefix(&prefix)?;
-            match rest.find('/') {
-                // Inside a child's subtree: every key of it sorts below the
-                // child's name followed by '0', the character after '/'.
-                Some(slash) => from = Included(format!("{}0", &path[..prefix.len() + slash])),
-                None => {
-                    from = Excluded(path.clone());
-                    if !rest.is_empty() {
-                        return Some((path, entry));
-                    }
-                }
-            }
-        })
+        crate::index::children_after(&self.entries, dir, after)
     }
 
     fn remove(&mut self, path: &str, recursive: bool) -> ApiResult<()> {

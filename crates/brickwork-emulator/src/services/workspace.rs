@@ -243,14 +243,9 @@ impl Tree {
         info
     }
 
-    /// The objects directly in `dir`, from the range of paths under it.
+    /// The objects directly in `dir`, stepping over their subtrees.
     fn children(&self, dir: &str) -> Vec<(&String, &Object)> {
-        let prefix = if dir == "/" { "/".to_string() } else { format!("{dir}/") };
-        self.objects
-            .range(prefix.clone()..)
-            .take_while(|(p, _)| p.starts_with(&prefix))
-            .filter(|(p, _)| p.len() > prefix.len() && !p[prefix.len()..].contains('/'))
-            .collect()
+        crate::index::children_after(&self.objects, dir, None).collect()
     }
 }
 
