@@ -593,3 +593,27 @@ async fn identities_policies_git_folders_and_access_lists_count_against_the_budg
     c.api().request(Method::DELETE, path.as_str()).send().await.expect("credential deleted");
     assert_eq!(used(), start, "every deleted record gave its count back");
 }
+
+/// A user holds at most 600 tokens, as Databricks allows, and each token's
+/// comment counts against the storage budget: neither grows without bound.
+#[tokio::test]
+async fn tokens_are_capped_per_user_and_count_against_the_budget() {
+    let (emulator, c) = start_with(fast().max_stored_bytes(1024 * 1024)).await;
+    let create = |comment: String| {
+        let c = c.clone();
+        async move { c.api().post::<Value>("/api/2.0/token/create", &json!({"comment": comment})).await }
+    };
+    let before = emulator.counters().stored_bytes;
+    let first = create("first".into()).await.expect("a token");
+    assert!(emulator.counters().stored_bytes > before, "a token counts");
+    let err = create("x".repeat(2 * 1024 * 1024)).await.expect_err("a comment past the budget");
+    assert_eq!(err.status(), Some(413), "{err}");
+    for i in 1..600 {
+        create(format!("t{i}")).await.expect("within the quota");
+    }
+    let err = create("one too many".into()).await.expect_err("past the quota");
+    assert_eq!((err.status(), err.error_code()), (Some(400), Some("QUOTA_EXCEEDED")), "{err}");
+    let id = first["token_info"]["token_id"].clone();
+    post(&c, "/api/2.0/token/delete", json!({"token_id": id})).await;
+    create("room again".into()).await.expect("a deleted token frees its place");
+}

@@ -19,6 +19,7 @@ use crate::api::{empty, ApiError, ApiResult, Body, Params};
 use crate::ids;
 use crate::schedule::Deadlines;
 use crate::state::{now_ms, AppState, Caller, World};
+use crate::storage::{json_len, Holdings, StorageFull};
 
 /// Created tokens by id, and the index authentication looks them up by.
 #[derive(Debug, Default)]
@@ -28,7 +29,12 @@ pub struct Tokens {
     /// Token ids by whose they are: a user's list reads only their own.
     by_owner: HashMap<String, BTreeSet<String>>,
     expiring: Deadlines<String>,
+    /// Each token's comment and scopes, counted against the storage budget.
+    held: Holdings<String>,
 }
+
+/// The tokens one user may hold at once, as Databricks allows.
+const MAX_TOKENS_PER_USER: usize = 600;
 
 #[derive(Debug, Clone)]
 struct Token {
@@ -68,6 +74,7 @@ impl Tokens {
         let token = self.by_id.remove(id)?;
         self.by_value.remove(&token.value);
         crate::index::unfile(&mut self.by_owner, &token.owner.user_name, &id.to_string());
+        self.held.release(&id.to_string());
         Some(token)
     }
 
@@ -181,6 +188,13 @@ fn mint(world: &mut World, owner: Caller, creator: &Caller, request: CreateReque
     if lifetime.is_some_and(|s| s > MAX_LIFETIME_SECONDS) {
         return Err(ApiError::invalid(format!("lifetime_seconds must be at most {MAX_LIFETIME_SECONDS}.")));
     }
+    if world.tokens.by_owner.get(&owner.user_name).map_or(0, BTreeSet::len) >= MAX_TOKENS_PER_USER {
+        return Err(ApiError::new(
+            400,
+            "QUOTA_EXCEEDED",
+            format!("{} already has {MAX_TOKENS_PER_USER} tokens, the most a user may hold.", owner.user_name),
+        ));
+    }
     let owner_id = principal_id(world, &owner.user_name);
     let created_by_id = principal_id(world, &creator.user_name);
     let now = now_ms();
@@ -198,6 +212,8 @@ fn mint(world: &mut World, owner: Caller, creator: &Caller, request: CreateReque
     };
     let id = format!("{}{}{}{}", ids::hex16(), ids::hex16(), ids::hex16(), ids::hex16());
     let value = token.value.clone();
+    let bytes = 256 + json_len(&token.comment) + json_len(&token.scopes);
+    world.tokens.held.count(&world.budget, id.clone(), bytes).map_err(StorageFull::api_error)?;
     world.tokens.insert(id.clone(), token);
     Ok((id, value))
 }
