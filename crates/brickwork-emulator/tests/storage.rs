@@ -617,3 +617,42 @@ async fn tokens_are_capped_per_user_and_count_against_the_budget() {
     post(&c, "/api/2.0/token/delete", json!({"token_id": id})).await;
     create("room again".into()).await.expect("a deleted token frees its place");
 }
+
+/// A cluster holds at most 145 execution contexts, and the commands run in
+/// them count against the storage budget until their context or cluster goes.
+#[tokio::test]
+async fn execution_contexts_are_capped_and_their_commands_count() {
+    let (emulator, c) = start_with(fast().max_stored_bytes(256 * 1024)).await;
+    let used = || emulator.counters().stored_bytes;
+    let start = used();
+    let id = post(&c, "/api/2.1/clusters/create", cluster_spec()).await["cluster_id"].as_str().expect("id").to_string();
+    cluster_state(&c, &id, "RUNNING").await;
+    let context = || {
+        let (c, id) = (c.clone(), id.clone());
+        async move {
+            c.api().post::<Value>("/api/1.2/contexts/create", &json!({"clusterId": id, "language": "python"})).await
+        }
+    };
+    let first = context().await.expect("a context")["id"].clone();
+    let run = |source: String| json!({"clusterId": id, "contextId": first, "language": "python", "command": source});
+    let err = c.api().post::<Value>("/api/1.2/commands/execute", &run("x".repeat(300 * 1024))).await;
+    assert_eq!(err.expect_err("past the budget").status(), Some(413));
+    let before = used();
+    post(&c, "/api/1.2/commands/execute", run("print(1)".into())).await;
+    assert!(used() > before, "a command counts");
+    libraries(&c, &id).await;
+    for _ in 1..145 {
+        context().await.expect("within the cap");
+    }
+    let err = context().await.expect_err("past the cap");
+    assert_eq!((err.status(), err.error_code()), (Some(400), Some("QUOTA_EXCEEDED")), "{err}");
+    post(&c, "/api/1.2/contexts/destroy", json!({"clusterId": id, "contextId": first})).await;
+    context().await.expect("a destroyed context frees its place");
+    post(&c, "/api/2.1/clusters/permanent-delete", json!({"cluster_id": id})).await;
+    assert_eq!(used(), start, "the cluster took its contexts, commands and libraries with it");
+}
+
+async fn libraries(c: &brickwork::Client, cluster_id: &str) {
+    let library = json!({"pypi": {"package": "requests"}});
+    post(c, "/api/2.0/libraries/install", json!({"cluster_id": cluster_id, "libraries": [library]})).await;
+}

@@ -2,7 +2,7 @@
 //! commands run in them. Commands are interpreted like notebooks: the
 //! output is what top-level `print(...)` calls print; a `raise` is an error.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
 use axum::extract::State;
@@ -15,6 +15,7 @@ use crate::ids;
 use crate::notebook;
 use crate::services::clusters::ClusterState;
 use crate::state::{AppState, Caller, World};
+use crate::storage::{Holdings, StorageFull};
 
 #[derive(Debug, Clone)]
 struct Command {
@@ -28,12 +29,36 @@ struct Context {
     cluster_id: String,
     created: Instant,
     commands: BTreeMap<String, Command>,
+    /// What its commands take, as counted against the storage budget.
+    stored: u64,
 }
 
-/// Contexts by id.
+/// Contexts by id, indexed by cluster.
 #[derive(Debug, Default)]
 pub struct Commands {
     contexts: BTreeMap<String, Context>,
+    by_cluster: HashMap<String, BTreeSet<String>>,
+    /// Each context's commands (their sources), counted against the storage budget.
+    held: Holdings<String>,
+}
+
+/// The execution contexts a cluster holds at once.
+const MAX_CONTEXTS_PER_CLUSTER: usize = 145;
+/// What a command takes besides its source.
+const COMMAND_OVERHEAD: u64 = 128;
+
+impl Commands {
+    fn add(&mut self, id: String, context: Context) {
+        crate::index::file(&mut self.by_cluster, context.cluster_id.clone(), id.clone());
+        self.contexts.insert(id, context);
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Some(context) = self.contexts.remove(id) {
+            crate::index::unfile(&mut self.by_cluster, &context.cluster_id, &id.to_string());
+        }
+        self.held.release(&id.to_string());
+    }
 }
 
 /// The Command execution service of the workspace.
@@ -51,7 +76,8 @@ impl super::Service for Api {
     fn on_event(&self, world: &mut World, event: &super::Event) {
         // A context lives on its cluster: gone with it.
         let super::Event::ClusterRemoved { cluster_id } = event else { return };
-        world.commands.contexts.retain(|_, context| context.cluster_id != *cluster_id);
+        let on_it: Vec<String> = world.commands.by_cluster.get(cluster_id).into_iter().flatten().cloned().collect();
+        on_it.iter().for_each(|id| world.commands.remove(id));
     }
 }
 
@@ -93,10 +119,16 @@ async fn create_context(
             return Err(ApiError::invalid_state(format!("Cluster {cluster_id} is not running.")));
         }
         cluster.touch();
+        if w.commands.by_cluster.get(&cluster_id).map_or(0, BTreeSet::len) >= MAX_CONTEXTS_PER_CLUSTER {
+            return Err(ApiError::new(
+                400,
+                "QUOTA_EXCEEDED",
+                format!("Too many execution contexts are open on cluster {cluster_id} (at most {MAX_CONTEXTS_PER_CLUSTER})."),
+            ));
+        }
         let id = ids::hex16();
-        w.commands
-            .contexts
-            .insert(id.clone(), Context { cluster_id, created: Instant::now(), commands: BTreeMap::new() });
+        w.commands.held.count(&w.budget, id.clone(), 0).map_err(StorageFull::api_error)?;
+        w.commands.add(id.clone(), Context { cluster_id, created: Instant::now(), commands: BTreeMap::new(), stored: 0 });
         Ok(Json(json!({"id": id})))
     })
 }
@@ -123,7 +155,7 @@ async fn destroy_context(
     s.with(|w| {
         super::clusters::may(w, &cluster_id, &caller, "CAN_ATTACH_TO")?;
         context(w, &cluster_id, &context_id)?;
-        w.commands.contexts.remove(&context_id);
+        w.commands.remove(&context_id);
         Ok::<_, ApiError>(())
     })?;
     empty()
@@ -142,7 +174,11 @@ async fn execute(
         if let Ok(cluster) = w.clusters.get_mut(&cluster_id) {
             cluster.touch();
         }
+        let stored =
+            context(w, &cluster_id, &context_id)?.stored.saturating_add(COMMAND_OVERHEAD + source.len() as u64);
+        w.commands.held.count(&w.budget, context_id.clone(), stored).map_err(StorageFull::api_error)?;
         let ctx = context(w, &cluster_id, &context_id)?;
+        ctx.stored = stored;
         let id = ids::hex16();
         ctx.commands.insert(id.clone(), Command { source, started: Instant::now(), cancelled: false });
         Ok(Json(json!({"id": id})))
