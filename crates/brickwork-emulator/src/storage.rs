@@ -152,6 +152,13 @@ impl Held {
         }
     }
 
+    /// Count `bytes` more even past the limit: data a stored thing produced
+    /// (a task's output), see [`Budget::take_anyway`].
+    pub fn grow_anyway(&mut self, bytes: u64) {
+        self.budget.take_anyway(bytes);
+        self.bytes = self.bytes.saturating_add(bytes);
+    }
+
     /// [`resize`](Self::resize) without refusing: see [`Budget::take_anyway`].
     fn resize_anyway(&mut self, bytes: u64) {
         if bytes > self.bytes {

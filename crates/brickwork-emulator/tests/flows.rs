@@ -789,3 +789,25 @@ async fn a_workspace_listing_holds_only_the_folders_own_entries() {
         deeper["objects"].as_array().into_iter().flatten().filter_map(|o| o["path"].as_str()).collect();
     assert_eq!(paths, ["/Shared/t/a/x/nb", "/Shared/t/a/x/y"]);
 }
+
+/// A notebook's exit value is kept up to 5 MB, as `runs/get-output` answers
+/// it: a longer one is cut there and marked truncated, and what is kept
+/// counts against the storage budget with its run.
+#[tokio::test]
+async fn a_notebook_output_past_five_megabytes_is_truncated_and_counted() {
+    let (emulator, c) = start().await;
+    let long = "é".repeat(3 * 1024 * 1024);
+    upload(&c, "/Shared/out/long", &format!("dbutils.notebook.exit('{long}')")).await;
+    let task =
+        json!({"task_key": "t", "new_cluster": cluster_spec(), "notebook_task": {"notebook_path": "/Shared/out/long"}});
+    let before = emulator.counters().stored_bytes;
+    let submitted = post(&c, "/api/2.2/jobs/runs/submit", json!({"run_name": "long", "tasks": [task]})).await;
+    let run = finished_run(&c, &submitted["run_id"]).await;
+    assert_eq!(run["state"]["result_state"], "SUCCESS", "{run}");
+    assert!(emulator.counters().stored_bytes >= before + 5 * 1024 * 1024 - 1, "the kept output counts");
+    let out = get(&c, "/api/2.2/jobs/runs/get-output", json!({"run_id": run["tasks"][0]["run_id"]})).await;
+    let result = out["notebook_output"]["result"].as_str().expect("a result");
+    assert_eq!(out["notebook_output"]["truncated"], true);
+    assert!(result.len() <= 5 * 1024 * 1024 && result.len() > 5 * 1024 * 1024 - 2, "{}", result.len());
+    assert!(result.chars().all(|c| c == 'é'), "cut on a character boundary");
+}

@@ -77,7 +77,27 @@ enum Phase {
 #[derive(Debug, Clone, Default)]
 struct Output {
     result: Option<String>,
+    /// The result was longer than [`OUTPUT_KEPT`] and was cut there.
+    truncated: bool,
     error: Option<String>,
+}
+
+/// The most of a notebook's exit value (or of an error) a task keeps, as
+/// `runs/get-output` answers at most the first 5 MB of it.
+const OUTPUT_KEPT: usize = 5 * 1024 * 1024;
+
+/// `text` cut to at most `OUTPUT_KEPT` bytes on a character boundary, and
+/// whether it was cut.
+fn kept(mut text: String) -> (String, bool) {
+    if text.len() <= OUTPUT_KEPT {
+        return (text, false);
+    }
+    let mut end = OUTPUT_KEPT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    (text, true)
 }
 
 /// One attempt of one task.
@@ -671,17 +691,25 @@ fn blocked_by(run_if: &str, results: &[&str]) -> Option<&'static str> {
 fn complete_task(world: &mut World, run: &mut Run, i: usize, now: Instant) {
     let spec = run.tasks[i].spec.clone();
     let outcome = execute(world, run, &spec);
+    // What a task keeps of its output counts with its run, even past the
+    // budget: the notebook that made it was admitted already.
     let task = &mut run.tasks[i];
-    match outcome {
+    let stored = match outcome {
         Outcome::Exit(value) => {
+            let (value, truncated) = value.map(kept).map_or((None, false), |(v, t)| (Some(v), t));
+            task.output.truncated = truncated;
             task.output.result = value;
             task.finish("TERMINATED", "SUCCESS", "");
+            task.output.result.as_ref().map_or(0, String::len)
         }
         Outcome::Raise(error) => {
+            let (error, _) = kept(error);
             task.output.error = Some(error.clone());
             task.finish("TERMINATED", "FAILED", error);
+            task.output.error.as_ref().map_or(0, String::len) * 2
         }
-    }
+    };
+    run.held.grow_anyway(stored as u64);
     end_attempt(world, run, i, now);
 }
 
@@ -1202,7 +1230,7 @@ async fn get_output(
         let mut out = json!({"metadata": metadata});
         if task.spec.contains_key("notebook_task") && task.result == Some("SUCCESS") {
             out["notebook_output"] = match &task.output.result {
-                Some(result) => json!({"result": result, "truncated": false}),
+                Some(result) => json!({"result": result, "truncated": task.output.truncated}),
                 None => json!({}),
             };
         }
