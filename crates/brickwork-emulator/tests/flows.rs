@@ -456,6 +456,13 @@ async fn workspace_secrets_and_acl_errors() {
         .await
         .expect_err("no acl");
     assert_eq!(err.kind(), ErrorKind::ResourceDoesNotExist);
+    // An entry names a principal that exists; a scope, a backend there is.
+    let ghost = json!({"scope": "team", "principal": "ghost@example.com", "permission": "READ"});
+    let err = c.api().post::<Value>("/api/2.0/secrets/acls/put", &ghost).await.expect_err("no such principal");
+    assert_eq!(err.kind(), ErrorKind::ResourceDoesNotExist, "{err}");
+    let odd = json!({"scope": "odd", "scope_backend_type": "SOMEWHERE"});
+    let err = c.api().post::<Value>("/api/2.0/secrets/scopes/create", &odd).await.expect_err("no such backend");
+    assert_eq!(err.kind(), ErrorKind::InvalidParameterValue, "{err}");
     let err = c
         .api()
         .post::<Value>("/api/2.0/secrets/scopes/create", &json!({"scope": "bad name!"}))

@@ -187,7 +187,7 @@ impl Directory {
         matches!((id, admins), (Some(id), Some(group)) if self.groups_of(id).contains(&group))
     }
 
-    fn group_id(&self, name: &str) -> Option<i64> {
+    pub fn group_id(&self, name: &str) -> Option<i64> {
         let id = self.group_names.get(&name.to_lowercase()).copied()?;
         self.groups.get(&id).filter(|g| g.display_name == name).map(|_| id)
     }

@@ -125,6 +125,9 @@ async fn create_scope(
     let name = required_str(&body, "scope")?.to_string();
     valid_name("Scope", &name)?;
     let backend = str_field(&body, "scope_backend_type")?.unwrap_or("DATABRICKS").to_string();
+    if !matches!(backend.as_str(), "DATABRICKS" | "AZURE_KEYVAULT") {
+        return Err(ApiError::invalid(format!("Invalid scope_backend_type: {backend}.")));
+    }
     let initial = str_field(&body, "initial_manage_principal")?.map(str::to_string);
     s.with(|w| {
         if w.secrets.scopes.contains_key(&name) {
@@ -248,7 +251,13 @@ async fn put_acl(
     let principal = required_str(&body, "principal")?.to_string();
     let level = Level::parse(required_str(&body, "permission")?)?;
     s.with(|w| {
-        w.secrets.authorized(&scope, &caller, Level::Manage)?.acls.insert(principal, level);
+        let d = &w.directory;
+        let known = d.user_id(&principal).or_else(|| d.sp_id(&principal)).or_else(|| d.group_id(&principal));
+        let sc = w.secrets.authorized(&scope, &caller, Level::Manage)?;
+        if known.is_none() {
+            return Err(ApiError::not_found(format!("Principal {principal} does not exist.")));
+        }
+        sc.acls.insert(principal, level);
         Ok(())
     })?;
     empty()

@@ -21,7 +21,7 @@ use crate::schedule::Deadlines;
 use crate::services::permissions;
 use crate::settings::Settings;
 use crate::state::{AppState, Caller, World};
-use crate::storage::{Held, StorageFull};
+use crate::storage::{json_len, Held, StorageFull};
 
 const SIZES: &[&str] =
     &["2X-Small", "X-Small", "Small", "Medium", "Large", "X-Large", "2X-Large", "3X-Large", "4X-Large", "5X-Large"];
@@ -538,7 +538,8 @@ async fn execute(
     let delay = s.settings.transition_delay();
     let id = ids::uuid();
     let base = base_url(&headers);
-    let held = s.budget.hold_exactly(STATEMENT_OVERHEAD + sql.len() as u64).map_err(StorageFull::api_error)?;
+    let bytes = STATEMENT_OVERHEAD + sql.len() as u64 + json_len(&parameters);
+    let held = s.budget.hold_exactly(bytes).map_err(StorageFull::api_error)?;
     let st = Statement {
         _held: Arc::new(held),
         id: id.clone(),
