@@ -223,7 +223,14 @@ impl Jobs {
     /// Lazily: a page reads only as far as it needs.
     fn run_ids_before(&self, job: Option<i64>, active_only: bool, before: i64) -> impl Iterator<Item = i64> + '_ {
         let ids: Box<dyn Iterator<Item = &i64>> = match (job, active_only) {
-            (Some(job), _) => match self.by_job.get(&job) {
+            // A job's active runs: from the active ones (current work), not its history.
+            (Some(job), true) => Box::new(
+                self.active
+                    .range(..before)
+                    .rev()
+                    .filter(move |id| self.runs.get(id).is_some_and(|r| r.job_id == Some(job))),
+            ),
+            (Some(job), false) => match self.by_job.get(&job) {
                 Some(ids) => Box::new(ids.range(..before).rev()),
                 None => Box::new(std::iter::empty()),
             },
