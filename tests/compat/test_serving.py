@@ -60,6 +60,7 @@ def test_an_endpoint_deploys_serves_changes_traffic_and_is_guarded(w, user_w):
         serving.ServingEndpointAccessControlRequest(user_name=USER_NAME,
                                                     permission_level=serving.ServingEndpointPermissionLevel.CAN_QUERY)])
     assert user_w.serving_endpoints.query("churn", instances=[[1, 2]]).predictions == [[1, 2]]
+    assert "churn" in [e.name for e in user_w.serving_endpoints.list()], "granted: listed"
     with pytest.raises(PermissionDenied):
         user_w.serving_endpoints.delete("churn")
 

@@ -505,13 +505,18 @@ async fn get_endpoint(
 
 async fn list(State(s): State<AppState>, Extension(caller): Extension<Caller>) -> ApiResult {
     s.with(|w| {
-        let endpoints: Vec<Value> = w
-            .serving
-            .by_id
-            .values()
-            .filter(|e| permissions::allows(w, &SERVING_ENDPOINTS, &e.id, &caller, "CAN_VIEW"))
-            .map(|e| render(w, e, &caller, true))
-            .collect();
+        // A non-admin's: those whose lists name them or their groups, read
+        // through the grantee index rather than every endpoint's list.
+        let visible: Box<dyn Iterator<Item = &Endpoint>> = if caller.admin {
+            Box::new(w.serving.by_id.values())
+        } else {
+            Box::new(
+                permissions::named_for(w, &SERVING_ENDPOINTS, &caller, None)
+                    .filter_map(|id| w.serving.by_id.get(id))
+                    .filter(|e| permissions::allows(w, &SERVING_ENDPOINTS, &e.id, &caller, "CAN_VIEW")),
+            )
+        };
+        let endpoints: Vec<Value> = visible.map(|e| render(w, e, &caller, true)).collect();
         Ok(Json(if endpoints.is_empty() { json!({}) } else { json!({"endpoints": endpoints}) }))
     })
 }
