@@ -62,6 +62,13 @@ def test_a_pipeline_updates_fails_on_a_bad_notebook_stops_and_runs_from_a_job(w,
     assert w.pipelines.stop_and_wait(pid).state == pipelines.PipelineState.IDLE
     assert w.pipelines.get_update(pid, running).update.state == pipelines.UpdateInfoState.CANCELED
     assert len(w.pipelines.list_updates(pid).updates) == 3
+    # Paged by the last update shown: one started meanwhile shifts nothing.
+    page = w.pipelines.list_updates(pid, max_results=2)
+    assert [u.update_id for u in page.updates] == [running, failed] and page.next_page_token
+    w.pipelines.start_update(pid)
+    w.pipelines.stop_and_wait(pid)
+    rest = w.pipelines.list_updates(pid, max_results=2, page_token=page.next_page_token)
+    assert [u.update_id for u in rest.updates] == [first] and not rest.next_page_token
 
     w.pipelines.update(pid, name="compat-dlt", catalog="main", schema="default", libraries=library("/Shared/dlt/ok"))
     job = w.jobs.create(name="runs-dlt", tasks=[jobs.Task(task_key="dlt", pipeline_task=jobs.PipelineTask(pipeline_id=pid))])

@@ -580,7 +580,9 @@ async fn get_update(
     })
 }
 
-/// Newest first; the token is the index of the next update to show.
+/// Newest first; the token names the page's last update, so an update
+/// started between pages neither repeats one nor hides one. Only the page
+/// is rendered.
 async fn list_updates(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -588,12 +590,21 @@ async fn list_updates(
     params: Params,
 ) -> ApiResult {
     let size = params.int("max_results")?.unwrap_or(25).clamp(1, MAX_PAGE as i64) as usize;
-    let start = crate::api::page_start(params.get("page_token"))?;
+    let after = crate::api::resume_after(&params, "updates")?;
     s.with(|w| {
         let p = pipeline(w, &id, &caller, "CAN_VIEW")?;
         let now = Instant::now();
-        let newest_first: Vec<Value> = p.updates.iter().rev().map(|u| render_update(w, &id, p, u, now)).collect();
-        let (items, next) = crate::api::page(&newest_first, start, size);
+        let mut older = p.updates.iter().rev();
+        // An update past retention since: nothing older is left either.
+        if let Some(after) = &after {
+            older.by_ref().find(|u| u.id == *after);
+        }
+        let page: Vec<&Update> = older.by_ref().take(size).collect();
+        let next = match (page.last(), older.next()) {
+            (Some(last), Some(_)) => Some(crate::api::cursor_token("updates", &last.id)),
+            _ => None,
+        };
+        let items: Vec<Value> = page.iter().map(|u| render_update(w, &id, p, u, now)).collect();
         Ok(Json(page_body(json!({}), "updates", items, next)))
     })
 }
