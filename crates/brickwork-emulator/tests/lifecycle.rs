@@ -138,6 +138,16 @@ async fn misspelt_fields_are_dropped_not_stored_and_echoed() {
     let got = get(&c, "/api/2.2/jobs/get", json!({"job_id": job["job_id"]})).await;
     assert!(got["settings"].get("max_concurent_runs").is_none(), "{got}");
     assert!(got["settings"]["tasks"][0].get("notebok_task").is_none(), "{got}");
+    // A one-time run's tasks, and their clusters, the same way.
+    let mut cluster = cluster_spec();
+    cluster["num_wrokers"] = json!(9);
+    let task =
+        json!({"task_key": "t", "new_cluster": cluster, "notebok_task": {}, "notebook_task": {"notebook_path": "/x"}});
+    let run = post(&c, "/api/2.2/jobs/runs/submit", json!({"run_name": "once", "tasks": [task]})).await;
+    let got = get(&c, "/api/2.2/jobs/runs/get", json!({"run_id": run["run_id"]})).await;
+    let shown = &got["tasks"][0];
+    assert!(shown["notebook_task"].is_object() && shown["new_cluster"]["num_workers"] == 1, "{got}");
+    assert!(shown.get("notebok_task").is_none() && shown["new_cluster"].get("num_wrokers").is_none(), "{got}");
     let wh =
         post(&c, "/api/2.0/sql/warehouses", json!({"name": "w", "cluster_size": "2X-Small", "auto_stop_minutes": 5}))
             .await;

@@ -442,23 +442,25 @@ const TASK_FIELDS: &[&str] = &[
 /// clusters).
 fn known_fields(settings: &mut Map<String, Value>) {
     settings.retain(|k, v| !v.is_null() && SETTINGS_FIELDS.contains(&k.as_str()));
-    let spec = |cluster: &mut Value| {
-        if let Value::Object(spec) = cluster {
-            spec.retain(|k, _| crate::services::clusters::SPEC_FIELDS.contains(&k.as_str()));
-        }
-    };
     if let Some(Value::Array(tasks)) = settings.get_mut("tasks") {
-        for task in tasks.iter_mut().filter_map(Value::as_object_mut) {
-            task.retain(|k, _| TASK_FIELDS.contains(&k.as_str()));
-            if let Some(cluster) = task.get_mut("new_cluster") {
-                spec(cluster);
-            }
-        }
+        tasks.iter_mut().filter_map(Value::as_object_mut).for_each(known_task_fields);
     }
     if let Some(Value::Array(clusters)) = settings.get_mut("job_clusters") {
-        for cluster in clusters.iter_mut().filter_map(|c| c.get_mut("new_cluster")) {
-            spec(cluster);
-        }
+        clusters.iter_mut().filter_map(|c| c.get_mut("new_cluster")).for_each(known_cluster_fields);
+    }
+}
+
+/// A task's own fields, and its cluster's (a job's task or a one-time run's).
+fn known_task_fields(task: &mut Map<String, Value>) {
+    task.retain(|k, _| TASK_FIELDS.contains(&k.as_str()));
+    if let Some(cluster) = task.get_mut("new_cluster") {
+        known_cluster_fields(cluster);
+    }
+}
+
+fn known_cluster_fields(cluster: &mut Value) {
+    if let Value::Object(spec) = cluster {
+        spec.retain(|k, _| crate::services::clusters::SPEC_FIELDS.contains(&k.as_str()));
     }
 }
 

@@ -1059,6 +1059,7 @@ async fn submit(State(s): State<AppState>, Extension(caller): Extension<Caller>,
         let tasks = tasks
             .into_iter()
             .map(|mut t| {
+                super::known_task_fields(&mut t);
                 super::task_defaults(&mut t);
                 t
             })
