@@ -75,6 +75,8 @@ def test_tables_and_functions_page_and_are_missing_or_denied_as_unity_catalog_sa
                         table_type=catalog.TableType.EXTERNAL, data_source_format=catalog.DataSourceFormat.DELTA,
                         storage_location=f"s3://compat-gaps/t{i}", columns=columns)
     assert [t.name for t in w.tables.list("compat_gaps", "default", max_results=2)] == [f"t{i}" for i in range(5)]
+    summaries = [t.full_name for t in w.tables.list_summaries("compat_gaps", max_results=2)]
+    assert summaries == [f"compat_gaps.default.t{i}" for i in range(5)], summaries
     for i in range(3):
         w.functions.create(catalog.CreateFunction(
             name=f"f{i}", catalog_name="compat_gaps", schema_name="default",

@@ -342,6 +342,16 @@ fn listed<'a>(
     params: &Params,
     key: &str,
 ) -> ApiResult<Value> {
+    listed_as(items, params, key, |name, s| render(kind, name, s))
+}
+
+/// [`listed`], each item shown by `show`.
+fn listed_as<'a>(
+    items: impl Iterator<Item = (&'a String, &'a Securable)>,
+    params: &Params,
+    key: &str,
+    show: impl Fn(&String, &Securable) -> Value,
+) -> ApiResult<Value> {
     let size = match params.int("max_results")?.unwrap_or(0) {
         n if n < 0 => return Err(ApiError::invalid("max_results must not be negative.")),
         0 => 1000,
@@ -352,7 +362,7 @@ fn listed<'a>(
     let mut last = None;
     while page.len() < size {
         let Some((name, s)) = items.next() else { break };
-        page.push(render(kind, name, s));
+        page.push(show(name, s));
         last = Some(name.clone());
     }
     let next = last.filter(|_| items.peek().is_some()).map(|l| cursor_after(&l));

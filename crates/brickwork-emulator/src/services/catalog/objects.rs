@@ -521,21 +521,20 @@ async fn table_exists(
     })
 }
 
-/// Summaries of the tables of a catalog, across its schemas.
+/// Summaries of the tables of a catalog, across its schemas, a page at a
+/// time from the cursor (the catalog's tables, not every securable).
 async fn table_summaries(State(s): State<AppState>, Extension(caller): Extension<Caller>, params: Params) -> ApiResult {
     let catalog = params.required("catalog_name")?.to_lowercase();
+    let after = resume_after(&params)?;
     s.with(|w| {
         find(w, Kind::Catalog, &catalog)?;
         require_owned(w, &caller, &[(Kind::Catalog, catalog.clone(), "USE_CATALOG")])?;
-        let summaries: Vec<Value> = w
+        let visible = w
             .catalog
-            .items
-            .iter()
-            .filter(|((k, n), _)| *k == Kind::Table && n.starts_with(&format!("{catalog}.")))
-            .filter(|((_, n), _)| super::allows(w, &caller, Kind::Table, n, "SELECT"))
-            .map(|((_, n), s)| json!({"full_name": n, "table_type": s.fields.get("table_type")}))
-            .collect();
-        Ok(Json(crate::api::page_body(json!({}), "tables", summaries, None)))
+            .children(Kind::Table, &catalog, after.as_deref())
+            .filter(|(n, _)| super::allows(w, &caller, Kind::Table, n, "SELECT"));
+        let show = |n: &String, s: &super::Securable| json!({"full_name": n, "table_type": s.fields.get("table_type")});
+        Ok(Json(super::listed_as(visible, &params, "tables", show)?))
     })
 }
 
