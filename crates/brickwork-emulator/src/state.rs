@@ -98,7 +98,7 @@ impl World {
             directory: scim::Directory::default(),
             clusters: clusters::Clusters::default(),
             jobs: jobs::Jobs::default(),
-            workspace: workspace::Tree::default(),
+            workspace: workspace::Tree::new(&budget),
             secrets: secrets::Secrets::default(),
             tokens: tokens::Tokens::default(),
             permissions: permissions::Permissions::default(),
@@ -106,7 +106,7 @@ impl World {
             pools: pools::Pools::default(),
             pipelines: pipelines::Pipelines::default(),
             repos: repos::Repos::default(),
-            files: dbfs::FileStore::default(),
+            files: dbfs::FileStore::new(&budget),
             uploads: uploads::Uploads::default(),
             warehouses: warehouses::Warehouses::default(),
             catalog: catalog::Catalog::seeded(&settings.user_name, &settings.volumes, &budget),
@@ -234,6 +234,7 @@ impl AppState {
             open_uploads: w.uploads.open_count(),
             open_dbfs_handles: w.files.open_handles(self.settings.minute()),
             stored_bytes: self.budget.used(),
+            stored_name_bytes: w.workspace.name_bytes() + w.files.name_bytes(),
             runs_kept: w.jobs.run_count(),
             execution_contexts: w.commands.context_count(),
             clusters_with_libraries: w.libraries.cluster_count(),
@@ -266,8 +267,12 @@ pub struct Snapshot {
     pub open_uploads: usize,
     /// DBFS write handles created and neither closed nor expired.
     pub open_dbfs_handles: usize,
-    /// Bytes of file data held: files, parts of open uploads, open DBFS handles.
+    /// Bytes counted against the storage budget: file data (files, parts
+    /// of open uploads, open DBFS handles), stored documents and records.
     pub stored_bytes: u64,
+    /// Of those, what the workspace's and DBFS's paths take (an empty
+    /// folder is not free).
+    pub stored_name_bytes: u64,
     /// Job runs kept, active and finished (until retention drops them).
     pub runs_kept: usize,
     /// Command execution contexts open.

@@ -169,6 +169,18 @@ impl Held {
         }
     }
 
+    /// Bytes this counts now.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Count `bytes` less: part of what this counts is gone.
+    pub fn shrink(&mut self, bytes: u64) {
+        let bytes = bytes.min(self.bytes);
+        self.budget.give_back(bytes);
+        self.bytes -= bytes;
+    }
+
     /// [`resize`](Self::resize) to what `value` takes as JSON.
     pub fn resize_json(&mut self, value: &impl serde::Serialize) -> Result<(), StorageFull> {
         self.resize(json_len(value))

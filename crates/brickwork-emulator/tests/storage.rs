@@ -14,6 +14,13 @@ use serde_json::{json, Value};
 
 const MIB: usize = 1024 * 1024;
 
+/// What the budget counts besides the paths of files and folders (each
+/// emulator starts with home folders; a file's name counts beside its data).
+fn data_bytes(emulator: &brickwork_emulator::EmulatorHandle) -> u64 {
+    let counters = emulator.counters();
+    counters.stored_bytes - counters.stored_name_bytes
+}
+
 async fn put_file(c: &brickwork::Client, path: &str, size: usize) -> brickwork::Result<()> {
     let endpoint = format!("/api/2.0/fs/files{path}");
     c.api().request(Method::PUT, endpoint.as_str()).bytes(vec![7u8; size]).send().await.map(drop)
@@ -25,12 +32,12 @@ async fn writes_past_the_storage_budget_are_refused_and_deletes_give_it_back() {
     // answer is read before the connection closes.
     let (emulator, c) = start_with(fast().max_stored_bytes(2 * MIB as u64)).await;
     put_file(&c, "/Volumes/main/default/v/a.bin", MIB).await.expect("within the budget");
-    assert_eq!(emulator.counters().stored_bytes, MIB as u64);
+    assert_eq!(data_bytes(&emulator), MIB as u64);
 
     let err = put_file(&c, "/Volumes/main/default/v/b.bin", MIB + 1024).await.expect_err("past the budget");
     assert_eq!(err.status(), Some(413), "{err}");
     assert!(err.message().contains("storage budget"), "{err}");
-    assert_eq!(emulator.counters().stored_bytes, MIB as u64, "the refused body is not held");
+    assert_eq!(data_bytes(&emulator), MIB as u64, "the refused body is not held");
 
     // DBFS blocks count against the same budget.
     let handle = post(&c, "/api/2.0/dbfs/create", json!({"path": "/tmp/c.bin"})).await["handle"].clone();
@@ -47,7 +54,7 @@ async fn writes_past_the_storage_budget_are_refused_and_deletes_give_it_back() {
     post(&c, "/api/2.0/dbfs/close", json!({"handle": handle})).await;
     c.api().request(Method::DELETE, "/api/2.0/fs/files/Volumes/main/default/v/a.bin").send().await.expect("delete");
     post(&c, "/api/2.0/dbfs/delete", json!({"path": "/tmp/c.bin"})).await;
-    assert_eq!(emulator.counters().stored_bytes, 0);
+    assert_eq!(data_bytes(&emulator), 0);
     put_file(&c, "/Volumes/main/default/v/b.bin", MIB + 1024).await.expect("room again");
 }
 
@@ -62,10 +69,10 @@ async fn a_dbfs_handle_left_idle_ten_minutes_is_closed_and_its_data_dropped() {
     let (emulator, c) = start_with(fast().minute(Duration::from_millis(100))).await;
     let handle = post(&c, "/api/2.0/dbfs/create", json!({"path": "/tmp/idle.bin"})).await["handle"].clone();
     post(&c, "/api/2.0/dbfs/add-block", json!({"handle": handle, "data": base64_of(b"abc")})).await;
-    assert_eq!(emulator.counters().stored_bytes, 3);
+    assert_eq!(data_bytes(&emulator), 3);
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert_eq!(emulator.counters().open_dbfs_handles, 0);
-    assert_eq!(emulator.counters().stored_bytes, 0, "its data went as its time ran out, with no call to it");
+    assert_eq!(data_bytes(&emulator), 0, "its data went as its time ran out, with no call to it");
     let err = c
         .api()
         .post::<Value>("/api/2.0/dbfs/add-block", &json!({"handle": handle, "data": base64_of(b"def")}))
@@ -108,14 +115,14 @@ async fn notebooks_and_statements_count_against_the_storage_budget() {
         }
     };
     import("/Shared/big", MIB / 2).await.expect("within the budget");
-    assert_eq!(emulator.counters().stored_bytes, (MIB / 2) as u64);
+    assert_eq!(data_bytes(&emulator), (MIB / 2) as u64);
     let err = import("/Shared/bigger", MIB / 2 + 1).await.expect_err("past the budget");
     assert_eq!((err.status(), err.error_code()), (Some(413), Some("RESOURCE_EXHAUSTED")), "{err}");
     let statement = json!({"statement": format!("SELECT '{}'", "x".repeat(MIB / 2)), "warehouse_id": "none"});
     let err = c.api().post::<Value>("/api/2.0/sql/statements", &statement).await.expect_err("past the budget");
     assert_eq!(err.status(), Some(413), "{err}");
     post(&c, "/api/2.0/workspace/delete", json!({"path": "/Shared/big"})).await;
-    assert_eq!(emulator.counters().stored_bytes, 0, "a deleted notebook gives its bytes back");
+    assert_eq!(data_bytes(&emulator), 0, "a deleted notebook gives its bytes back");
     import("/Shared/bigger", MIB / 2 + 1).await.expect("room again");
 }
 
@@ -164,8 +171,8 @@ async fn an_upload_untouched_for_a_day_of_emulated_minutes_is_dropped_with_its_p
     let (emulator, c) = start_with(fast().minute(Duration::from_millis(1))).await;
     let path = "/Volumes/main/default/v/abandoned.bin";
     let (token, parts) = upload_parts(&c, path, &[MIB]).await;
-    assert_eq!(emulator.counters().stored_bytes, MIB as u64);
-    poll(400, || async { (emulator.counters().stored_bytes == 0).then_some(Value::Null) }).await;
+    assert_eq!(data_bytes(&emulator), MIB as u64);
+    poll(400, || async { (data_bytes(&emulator) == 0).then_some(Value::Null) }).await;
     let err = complete(&c, path, &token, parts).await.expect_err("abandoned");
     assert!(err.is(ErrorKind::NotFound) || err.is(ErrorKind::ResourceDoesNotExist), "{err}");
 }
@@ -187,11 +194,7 @@ async fn parts_under_five_mib_but_the_last_fail_the_completion_as_in_s3() {
     assert_eq!(length.as_deref(), Some((5 * MIB + 3).to_string().as_str()));
     // The first session stays open (refused, not completed) until aborted.
     assert_eq!(emulator.counters().open_uploads, 1);
-    assert_eq!(
-        emulator.counters().stored_bytes,
-        (5 * MIB + 3 + 2 * MIB) as u64,
-        "the file and the open session's parts"
-    );
+    assert_eq!(data_bytes(&emulator), (5 * MIB + 3 + 2 * MIB) as u64, "the file and the open session's parts");
 }
 
 /// Secrets count against the budget too, and a workspace has at most
@@ -206,7 +209,7 @@ async fn secrets_count_against_the_budget_and_scopes_are_capped() {
     let err = c.api().post::<Value>("/api/2.0/secrets/put", &secret("c")).await.expect_err("past the budget");
     assert_eq!(err.status(), Some(413), "{err}");
     post(&c, "/api/2.0/secrets/delete", json!({"scope": "s", "key": "a"})).await;
-    assert_eq!(emulator.counters().stored_bytes, 100 * 1024);
+    assert_eq!(data_bytes(&emulator), 100 * 1024);
     post(&c, "/api/2.0/secrets/put", secret("c")).await;
 
     for i in 1..1_000 {
@@ -310,10 +313,10 @@ async fn stored_documents_count_against_the_budget() {
         assert_eq!(err.status(), Some(413), "{err}");
         assert!(err.message().contains("storage budget"), "{err}");
     };
-    let before = emulator.counters().stored_bytes;
+    let before = data_bytes(&emulator);
     let job = post(&c, "/api/2.2/jobs/create", json!({"name": "small", "description": "fits"})).await;
     let job_id = job["job_id"].as_i64().expect("job id");
-    let small_job = emulator.counters().stored_bytes;
+    let small_job = data_bytes(&emulator);
     assert!(small_job > before, "a job's settings count");
     full(
         c.api()
@@ -327,9 +330,9 @@ async fn stored_documents_count_against_the_budget() {
     full(c.api().post::<Value>("/api/2.2/jobs/reset", &reset).await.expect_err("big reset"));
     let kept = get(&c, "/api/2.2/jobs/get", json!({"job_id": job_id})).await;
     assert_eq!(kept["settings"]["description"], "fits", "a refused update changes nothing");
-    assert_eq!(emulator.counters().stored_bytes, small_job);
+    assert_eq!(data_bytes(&emulator), small_job);
     post(&c, "/api/2.2/jobs/delete", json!({"job_id": job_id})).await;
-    assert_eq!(emulator.counters().stored_bytes, before, "a deleted job gives its count back");
+    assert_eq!(data_bytes(&emulator), before, "a deleted job gives its count back");
 
     let schema = json!({"name": "s", "catalog_name": "main", "comment": big});
     full(c.api().post::<Value>("/api/2.1/unity-catalog/schemas", &schema).await.expect_err("big schema"));
@@ -367,34 +370,34 @@ async fn stored_documents_count_against_the_budget() {
 async fn a_same_size_update_near_the_budget_fits_and_deletes_give_counts_back() {
     let (emulator, c) = start_with(fast().max_stored_bytes(64 * 1024)).await;
     let (first, second) = ("a".repeat(40 * 1024), "b".repeat(40 * 1024));
-    let before = emulator.counters().stored_bytes;
+    let before = data_bytes(&emulator);
 
     let job_id = post(&c, "/api/2.2/jobs/create", json!({"name": "j", "description": first})).await["job_id"].clone();
     post(&c, "/api/2.2/jobs/update", json!({"job_id": job_id, "new_settings": {"description": second}})).await;
     post(&c, "/api/2.2/jobs/reset", json!({"job_id": job_id, "new_settings": {"name": "j", "description": first}}))
         .await;
     post(&c, "/api/2.2/jobs/delete", json!({"job_id": job_id})).await;
-    assert_eq!(emulator.counters().stored_bytes, before, "jobs");
+    assert_eq!(data_bytes(&emulator), before, "jobs");
 
     post(&c, "/api/2.1/unity-catalog/schemas", json!({"name": "s", "catalog_name": "main", "comment": first})).await;
     let comment = json!({"comment": second});
     let schema = c.api().patch::<Value>("/api/2.1/unity-catalog/schemas/main.s", &comment);
     schema.await.expect("a same-size schema update");
     c.api().request(Method::DELETE, "/api/2.1/unity-catalog/schemas/main.s").send().await.expect("delete schema");
-    assert_eq!(emulator.counters().stored_bytes, before, "schemas");
+    assert_eq!(data_bytes(&emulator), before, "schemas");
 
     let spec = |value: &str| json!({"name": "p", "configuration": {"k": value}});
     let id = post(&c, "/api/2.0/pipelines", spec(&first)).await["pipeline_id"].as_str().expect("id").to_string();
     let edit = c.api().request(Method::PUT, format!("/api/2.0/pipelines/{id}").as_str()).json(&spec(&second));
     edit.send().await.expect("a same-size pipeline edit");
     c.api().request(Method::DELETE, format!("/api/2.0/pipelines/{id}").as_str()).send().await.expect("delete");
-    assert_eq!(emulator.counters().stored_bytes, before, "pipelines");
+    assert_eq!(data_bytes(&emulator), before, "pipelines");
 
     post(&c, "/api/2.0/serving-endpoints", json!({"name": "e", "tags": [{"key": "k", "value": first}]})).await;
     let tags = json!({"add_tags": [{"key": "k", "value": second}]});
     c.api().patch::<Value>("/api/2.0/serving-endpoints/e/tags", &tags).await.expect("a same-size tag update");
     c.api().request(Method::DELETE, "/api/2.0/serving-endpoints/e").send().await.expect("delete endpoint");
-    assert_eq!(emulator.counters().stored_bytes, before, "serving endpoints");
+    assert_eq!(data_bytes(&emulator), before, "serving endpoints");
 }
 
 /// A multipart `workspace/import` counts its file against the budget as it
@@ -433,7 +436,7 @@ async fn a_multipart_import_past_the_budget_is_refused_before_it_is_all_sent() {
     let text = String::from_utf8_lossy(&answer[..n]);
     assert!(text.starts_with("HTTP/1.1 413"), "{text}");
     assert!(text.contains("storage budget"), "{text}");
-    assert_eq!(emulator.counters().stored_bytes, 0, "nothing kept");
+    assert_eq!(data_bytes(&emulator), 0, "nothing kept");
 }
 
 /// A multipart import's text fields are short: a path of a megabyte is
@@ -467,17 +470,17 @@ async fn a_multipart_import_with_an_overlong_text_field_is_refused() {
 async fn submitted_runs_count_their_specs_against_the_budget() {
     let (emulator, c) = start_with(fast().max_stored_bytes(64 * 1024)).await;
     let task = |note: &str| json!({"task_key": "t", "condition_task": {"op": "EQUAL_TO", "left": note, "right": "x"}});
-    let before = emulator.counters().stored_bytes;
+    let before = data_bytes(&emulator);
     let big = "x".repeat(80 * 1024);
     let body = json!({"run_name": "big", "tasks": [task(&big)]});
     let err = c.api().post::<Value>("/api/2.2/jobs/runs/submit", &body).await.expect_err("past the budget");
     assert_eq!(err.status(), Some(413), "{err}");
     let run = post(&c, "/api/2.2/jobs/runs/submit", json!({"run_name": "small", "tasks": [task("x")]})).await;
-    assert!(emulator.counters().stored_bytes > before, "a run's specs count");
+    assert!(data_bytes(&emulator) > before, "a run's specs count");
     let run_id = run["run_id"].clone();
     finished_run(&c, &run_id).await;
     post(&c, "/api/2.2/jobs/runs/delete", json!({"run_id": run_id})).await;
-    assert_eq!(emulator.counters().stored_bytes, before, "a deleted run gives its count back");
+    assert_eq!(data_bytes(&emulator), before, "a deleted run gives its count back");
 }
 
 /// Each retry keeps its own copy of the task's spec: it counts too, and a
@@ -486,7 +489,7 @@ async fn submitted_runs_count_their_specs_against_the_budget() {
 #[tokio::test]
 async fn a_retry_counts_its_copy_of_the_spec_and_stops_at_the_budget() {
     let (emulator, c) = start_with(fast().max_stored_bytes(64 * 1024)).await;
-    let before = emulator.counters().stored_bytes;
+    let before = data_bytes(&emulator);
     let task = json!({"task_key": "t", "description": "d".repeat(20 * 1024), "run_job_task": {"job_id": 1},
         "max_retries": -1});
     let run = post(&c, "/api/2.2/jobs/runs/submit", json!({"run_name": "retried", "tasks": [task]})).await;
@@ -503,7 +506,7 @@ async fn a_retry_counts_its_copy_of_the_spec_and_stops_at_the_budget() {
     assert_eq!(after["state"], done["state"], "the run unchanged");
     assert_eq!(after["repair_history"], json!([]), "no repair recorded");
     post(&c, "/api/2.2/jobs/runs/delete", json!({"run_id": run["run_id"]})).await;
-    assert_eq!(emulator.counters().stored_bytes, before, "every copy's count given back");
+    assert_eq!(data_bytes(&emulator), before, "every copy's count given back");
 }
 
 /// Identities, cluster policies, Git folders, Git credentials and access
@@ -517,7 +520,7 @@ async fn identities_policies_git_folders_and_access_lists_count_against_the_budg
         assert_eq!(err.status(), Some(413), "{err}");
         assert!(err.message().contains("storage budget"), "{err}");
     };
-    let used = || emulator.counters().stored_bytes;
+    let used = || data_bytes(&emulator);
     let start = used();
     let scim = "/api/2.0/preview/scim/v2";
 
@@ -603,9 +606,9 @@ async fn tokens_are_capped_per_user_and_count_against_the_budget() {
         let c = c.clone();
         async move { c.api().post::<Value>("/api/2.0/token/create", &json!({"comment": comment})).await }
     };
-    let before = emulator.counters().stored_bytes;
+    let before = data_bytes(&emulator);
     let first = create("first".into()).await.expect("a token");
-    assert!(emulator.counters().stored_bytes > before, "a token counts");
+    assert!(data_bytes(&emulator) > before, "a token counts");
     let err = create("x".repeat(2 * 1024 * 1024)).await.expect_err("a comment past the budget");
     assert_eq!(err.status(), Some(413), "{err}");
     for i in 1..600 {
@@ -623,7 +626,7 @@ async fn tokens_are_capped_per_user_and_count_against_the_budget() {
 #[tokio::test]
 async fn execution_contexts_are_capped_and_their_commands_count() {
     let (emulator, c) = start_with(fast().max_stored_bytes(256 * 1024)).await;
-    let used = || emulator.counters().stored_bytes;
+    let used = || data_bytes(&emulator);
     let start = used();
     let id = post(&c, "/api/2.1/clusters/create", cluster_spec()).await["cluster_id"].as_str().expect("id").to_string();
     cluster_state(&c, &id, "RUNNING").await;
@@ -655,4 +658,31 @@ async fn execution_contexts_are_capped_and_their_commands_count() {
 async fn libraries(c: &brickwork::Client, cluster_id: &str) {
     let library = json!({"pypi": {"package": "requests"}});
     post(c, "/api/2.0/libraries/install", json!({"cluster_id": cluster_id, "libraries": [library]})).await;
+}
+
+/// Folders and empty files are not free: their paths count against the
+/// budget, a `mkdirs` past it is refused whole, and deleting gives it back.
+#[tokio::test]
+async fn folders_and_their_paths_count_against_the_budget() {
+    let (emulator, c) = start_with(fast().max_stored_bytes(64 * 1024)).await;
+    let names = || emulator.counters().stored_name_bytes;
+    let start = names();
+    let deep =
+        |root: &str, n: usize| format!("{root}/{}", (0..n).map(|i| format!("d{i:03}")).collect::<Vec<_>>().join("/"));
+    post(&c, "/api/2.0/workspace/mkdirs", json!({"path": deep("/Shared/a", 50)})).await;
+    let after_workspace = names();
+    assert!(after_workspace > start + 50 * 20, "each folder's path counts");
+    post(&c, "/api/2.0/dbfs/mkdirs", json!({"path": deep("/tmp/a", 50)})).await;
+    assert!(names() > after_workspace, "DBFS folders too");
+    for (api, root) in [("/api/2.0/workspace/mkdirs", "/Shared/b"), ("/api/2.0/dbfs/mkdirs", "/tmp/b")] {
+        let err = c.api().post::<Value>(api, &json!({"path": deep(root, 800)})).await.expect_err("past the budget");
+        assert_eq!(err.status(), Some(413), "{err}");
+        let status =
+            if api.contains("workspace") { "/api/2.0/workspace/get-status" } else { "/api/2.0/dbfs/get-status" };
+        let err = c.api().get::<Value>(status, &json!({"path": root})).await.expect_err("refused whole");
+        assert!(err.is(ErrorKind::ResourceDoesNotExist) || err.is(ErrorKind::NotFound), "{err}");
+    }
+    post(&c, "/api/2.0/workspace/delete", json!({"path": "/Shared/a", "recursive": true})).await;
+    post(&c, "/api/2.0/dbfs/delete", json!({"path": "/tmp", "recursive": true})).await;
+    assert_eq!(names(), start, "deleted folders give their paths' count back");
 }

@@ -1,6 +1,7 @@
 //! DBFS (`/api/2.0/dbfs/*`) and the Files API (`/api/2.0/fs/*`) over one file store.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -18,7 +19,7 @@ use crate::api::{
 };
 use crate::schedule::Deadlines;
 use crate::state::{now_ms, AppState, Caller};
-use crate::storage::{Blob, Ingest, IngestError};
+use crate::storage::{Blob, Budget, Held, Ingest, IngestError, StorageFull};
 
 const MAX_BLOCK: usize = 1024 * 1024;
 /// The largest single-shot upload (the Files API's limit for one `PUT`).
@@ -38,9 +39,12 @@ struct Entry {
 }
 
 /// Files and directories by absolute path, plus open DBFS upload handles.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FileStore {
     entries: BTreeMap<String, Entry>,
+    /// The entries' names against the storage budget (file data counts
+    /// apart): an empty directory or file is not free.
+    names: Held,
     handles: HashMap<i64, Handle>,
     /// When each handle may next be idle long enough to close (one entry per handle).
     expiring: Deadlines<i64>,
@@ -78,13 +82,58 @@ fn missing(path: &str) -> ApiError {
     ApiError::not_found(format!("No file or directory exists on path {path}."))
 }
 
+/// What an entry takes besides its data: its name and its record.
+fn name_cost(path: &str) -> u64 {
+    path.len() as u64 + 64
+}
+
 impl FileStore {
+    pub fn new(budget: &Arc<Budget>) -> Self {
+        FileStore {
+            entries: BTreeMap::new(),
+            names: budget.hold(),
+            handles: HashMap::new(),
+            expiring: Deadlines::default(),
+            next_handle: 0,
+        }
+    }
+
+    /// Store `entry` at `path`, counting a new name even past the budget
+    /// (callers admit what they add first: see [`Self::admit`]).
+    fn put_entry(&mut self, path: String, entry: Entry) {
+        if !self.entries.contains_key(&path) {
+            self.names.grow_anyway(name_cost(&path));
+        }
+        self.entries.insert(path, entry);
+    }
+
+    /// Take the entry at `path` out, giving its name's count back.
+    fn take_entry(&mut self, path: &str) -> Option<Entry> {
+        let entry = self.entries.remove(path)?;
+        self.names.shrink(name_cost(path));
+        Some(entry)
+    }
+
+    /// Refuse, before anything changes, names past the storage budget.
+    fn admit(&mut self, new_paths: &[String]) -> ApiResult<()> {
+        let cost = new_paths.iter().map(|p| name_cost(p)).sum();
+        self.names.grow(cost).map_err(StorageFull::api_error)?;
+        self.names.shrink(cost);
+        Ok(())
+    }
+
+    /// What the paths take against the storage budget.
+    pub fn name_bytes(&self) -> u64 {
+        self.names.bytes()
+    }
+
     fn is_dir(&self, path: &str) -> bool {
         path == "/" || self.entries.get(path).is_some_and(|e| e.is_dir)
     }
 
     fn mkdirs(&mut self, path: &str) -> ApiResult<()> {
         let mut current = String::new();
+        let mut missing = Vec::new();
         for segment in path.split('/').filter(|s| !s.is_empty()) {
             current = format!("{current}/{segment}");
             match self.entries.get(&current) {
@@ -94,11 +143,12 @@ impl FileStore {
                     )))
                 }
                 Some(_) => {}
-                None => {
-                    self.entries
-                        .insert(current.clone(), Entry { is_dir: true, data: Blob::default(), modified: now_ms() });
-                }
+                None => missing.push(current.clone()),
             }
+        }
+        self.admit(&missing)?;
+        for dir in missing {
+            self.put_entry(dir, Entry { is_dir: true, data: Blob::default(), modified: now_ms() });
         }
         Ok(())
     }
@@ -117,10 +167,13 @@ impl FileStore {
 
     fn write(&mut self, path: &str, data: Blob, overwrite: bool) -> ApiResult<()> {
         self.writable(path, overwrite)?;
+        if !self.entries.contains_key(path) {
+            self.admit(&[path.to_string()])?;
+        }
         if let Some(parent) = path.rsplit_once('/').map(|(p, _)| p).filter(|p| !p.is_empty()) {
             self.mkdirs(parent)?;
         }
-        self.entries.insert(path.to_string(), Entry { is_dir: false, data, modified: now_ms() });
+        self.put_entry(path.to_string(), Entry { is_dir: false, data, modified: now_ms() });
         Ok(())
     }
 
@@ -136,7 +189,7 @@ impl FileStore {
     /// Take `root` and everything under it out of the store.
     fn take_tree(&mut self, root: &str) -> Vec<(String, Entry)> {
         let paths: Vec<String> = self.tree(root).map(|(p, _)| p.clone()).collect();
-        paths.into_iter().filter_map(|p| self.entries.remove(&p).map(|e| (p, e))).collect()
+        paths.into_iter().filter_map(|p| self.take_entry(&p).map(|e| (p, e))).collect()
     }
 
     /// Move `from` and everything under it to `to`.
@@ -144,7 +197,7 @@ impl FileStore {
         let moved = self.take_tree(from);
         let count = moved.len();
         for (path, entry) in moved {
-            self.entries.insert(format!("{to}{}", &path[from.len()..]), entry);
+            self.put_entry(format!("{to}{}", &path[from.len()..]), entry);
         }
         count
     }
@@ -612,7 +665,7 @@ async fn files(
         Method::DELETE => {
             s.with(|w| {
                 w.files.entries.get(&path).filter(|e| !e.is_dir).ok_or_else(fs_not_found)?;
-                w.files.entries.remove(&path);
+                w.files.take_entry(&path);
                 Ok::<_, ApiError>(())
             })?;
             Ok(StatusCode::NO_CONTENT.into_response())
@@ -672,7 +725,7 @@ async fn directories(
                 if w.files.children_after(&path, None).next().is_some() {
                     return Err(ApiError::new(409, "RESOURCE_CONFLICT", "The directory being deleted is not empty."));
                 }
-                w.files.entries.remove(&path);
+                w.files.take_entry(&path);
                 Ok(())
             })?;
             Ok(StatusCode::NO_CONTENT.into_response())
@@ -693,7 +746,7 @@ mod tests {
 
     #[test]
     fn children_skip_subtrees_but_not_siblings_that_sort_among_them() {
-        let mut store = FileStore::default();
+        let mut store = FileStore::new(&crate::storage::Budget::new(u64::MAX));
         for path in ["/d/x/deep/er", "/d/x-1", "/d/x.txt", "/d/x/y", "/d/z", "/e/other", "/d0"] {
             store.write(path, Blob::default(), false).expect("write");
         }

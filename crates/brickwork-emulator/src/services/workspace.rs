@@ -46,11 +46,20 @@ impl Object {
 }
 
 /// All objects by canonical path, and the paths by object id.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Tree {
     objects: BTreeMap<String, Object>,
     paths: HashMap<i64, String>,
     next_id: i64,
+    /// The objects' paths against the storage budget (contents count
+    /// apart): an empty folder is not free.
+    names: Held,
+}
+
+/// What an object takes besides its content: its path (twice: by path and
+/// by id) and its record.
+fn name_cost(path: &str) -> u64 {
+    2 * path.len() as u64 + 96
 }
 
 /// A valid absolute path; `/Workspace/x` is the same object as `/x`.
@@ -72,6 +81,27 @@ fn parent(path: &str) -> Option<&str> {
 }
 
 impl Tree {
+    pub fn new(budget: &Arc<Budget>) -> Self {
+        Tree { objects: BTreeMap::new(), paths: HashMap::new(), next_id: 0, names: budget.hold() }
+    }
+
+    /// Store `object` at `path` (a new one admitted first by [`Self::admit`]).
+    fn insert(&mut self, path: String, object: Object) {
+        if !self.objects.contains_key(&path) {
+            self.names.grow_anyway(name_cost(&path));
+        }
+        self.paths.insert(object.object_id, path.clone());
+        self.objects.insert(path, object);
+    }
+
+    /// Refuse, before anything changes, new paths past the storage budget.
+    fn admit<'a>(&mut self, new_paths: impl IntoIterator<Item = &'a String>) -> ApiResult<()> {
+        let cost = new_paths.into_iter().map(|p| name_cost(p)).sum();
+        self.names.grow(cost).map_err(StorageFull::api_error)?;
+        self.names.shrink(cost);
+        Ok(())
+    }
+
     fn object(&mut self, kind: &'static str, language: Option<String>, content: Bytes) -> Object {
         self.next_id += 1;
         let now = now_ms();
@@ -83,6 +113,7 @@ impl Tree {
     /// `mkdir -p`; fails when a non-directory is in the way.
     pub fn mkdirs(&mut self, path: &str) -> ApiResult<()> {
         let mut current = String::new();
+        let mut missing = Vec::new();
         for segment in path.split('/').filter(|s| !s.is_empty()) {
             current = format!("{current}/{segment}");
             match self.objects.get(&current) {
@@ -92,12 +123,13 @@ impl Tree {
                     )))
                 }
                 Some(_) => {}
-                None => {
-                    let dir = self.object("DIRECTORY", None, Bytes::new());
-                    self.paths.insert(dir.object_id, current.clone());
-                    self.objects.insert(current.clone(), dir);
-                }
+                None => missing.push(current.clone()),
             }
+        }
+        self.admit(&missing)?;
+        for dir in missing {
+            let object = self.object("DIRECTORY", None, Bytes::new());
+            self.insert(dir, object);
         }
         Ok(())
     }
@@ -105,6 +137,11 @@ impl Tree {
     pub fn ensure_home(&mut self, user: &str) {
         let _ = self.mkdirs(&format!("/Users/{user}"));
         let _ = self.mkdirs("/Shared");
+    }
+
+    /// What the paths take against the storage budget.
+    pub fn name_bytes(&self) -> u64 {
+        self.names.bytes()
     }
 
     fn is_dir(&self, path: &str) -> bool {
@@ -138,14 +175,16 @@ impl Tree {
             _ => {}
         }
         let created = self.objects.get(path).map(|o| (o.object_id, o.created_at));
+        if created.is_none() {
+            self.admit([&path.to_string()])?;
+        }
         let mut object = self.object(kind, language, content);
         object.held = Some(Arc::new(held));
         if let Some((id, created_at)) = created {
             object.object_id = id;
             object.created_at = created_at;
         }
-        self.paths.insert(object.object_id, path.to_string());
-        self.objects.insert(path.to_string(), object);
+        self.insert(path.to_string(), object);
         Ok(())
     }
 
@@ -154,13 +193,13 @@ impl Tree {
         if self.objects.contains_key(path) {
             return Err(ApiError::already_exists(format!("Path ({path}) already exists.")));
         }
+        self.admit([&path.to_string()])?;
         if let Some(dir) = parent(path) {
             self.mkdirs(dir)?;
         }
         let repo = self.object("REPO", None, Bytes::new());
         let id = repo.object_id;
-        self.paths.insert(id, path.to_string());
-        self.objects.insert(path.to_string(), repo);
+        self.insert(path.to_string(), repo);
         Ok(id)
     }
 
@@ -201,6 +240,7 @@ impl Tree {
         for p in gone {
             if let Some(object) = self.objects.remove(&p) {
                 self.paths.remove(&object.object_id);
+                self.names.shrink(name_cost(&p));
                 let segment = match object.kind {
                     "NOTEBOOK" => "notebooks",
                     "DIRECTORY" => "directories",
