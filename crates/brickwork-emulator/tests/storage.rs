@@ -509,8 +509,8 @@ async fn a_retry_counts_its_copy_of_the_spec_and_stops_at_the_budget() {
     assert_eq!(data_bytes(&emulator), before, "every copy's count given back");
 }
 
-/// Identities, cluster policies, Git folders, Git credentials and access
-/// lists count too: each refused past the budget, changing nothing, and
+/// Identities, cluster policies, instance pools, Git folders, Git
+/// credentials and access lists count too: each refused past the budget, changing nothing, and
 /// each giving its count back when deleted.
 #[tokio::test]
 async fn identities_policies_git_folders_and_access_lists_count_against_the_budget() {
@@ -555,6 +555,9 @@ async fn identities_policies_git_folders_and_access_lists_count_against_the_budg
     let repo_id = post(&c, "/api/2.0/repos", repo(json!({"patterns": ["src"]}))).await["id"].clone();
     let update = json!({"sparse_checkout": {"patterns": [big]}});
     full(c.api().patch::<Value>(&format!("/api/2.0/repos/{repo_id}"), &update).await.expect_err("big checkout"));
+
+    let pool = json!({"instance_pool_name": "p", "node_type_id": "i3.xlarge", "custom_tags": {"k": big}});
+    full(c.api().post::<Value>("/api/2.0/instance-pools/create", &pool).await.expect_err("big pool"));
 
     let credential = json!({"git_provider": "gitHub", "git_username": big});
     full(c.api().post::<Value>("/api/2.0/git-credentials", &credential).await.expect_err("big credential"));

@@ -17,6 +17,7 @@ use crate::ids;
 use crate::services::clusters::{ClusterState, GroupedBy, NODE_TYPES};
 use crate::services::permissions;
 use crate::state::{AppState, Caller, World};
+use crate::storage::{Holdings, StorageFull};
 
 /// A pool as stored; unknown request fields are dropped.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -53,6 +54,8 @@ struct Pool {
 #[derive(Debug, Default)]
 pub struct Pools {
     by_id: BTreeMap<String, Pool>,
+    /// Each pool's count against the storage budget.
+    held: Holdings<String>,
 }
 
 impl Pools {
@@ -158,6 +161,7 @@ async fn create(
         let id = format!("{}-pool-{}", ids::cluster_id().rsplit_once('-').map_or("", |(stamp, _)| stamp), ids::hex16());
         pool.instance_pool_id = id.clone();
         pool.creator = caller.user_name.clone();
+        w.pools.held.count_json(&w.budget, id.clone(), &pool).map_err(StorageFull::api_error)?;
         w.pools.by_id.insert(id.clone(), pool);
         permissions::created(w, &permissions::INSTANCE_POOLS, &id, &caller);
         Ok(Json(json!({"instance_pool_id": id})))
@@ -182,6 +186,7 @@ async fn edit(State(s): State<AppState>, Extension(caller): Extension<Caller>, B
         pool.max_capacity = edited.max_capacity;
         pool.idle_instance_autotermination_minutes = edited.idle_instance_autotermination_minutes;
         pool.custom_tags = edited.custom_tags;
+        w.pools.held.count_json(&w.budget, id.clone(), &pool).map_err(StorageFull::api_error)?;
         w.pools.by_id.insert(id, pool);
         Ok(())
     })?;
@@ -201,6 +206,7 @@ async fn delete(State(s): State<AppState>, Extension(caller): Extension<Caller>,
             ApiError::permission_denied(format!("User {} cannot delete instance pool {id}.", caller.user_name))
         })?;
         w.pools.by_id.remove(&id);
+        w.pools.held.release(&id);
         w.emit(super::Event::ObjectGone { object_id: format!("/instance-pools/{id}") });
         Ok(())
     })?;
