@@ -87,17 +87,23 @@ impl Default for Settings {
     }
 }
 
+/// The longest delay and the longest emulated minute taken: any deadline
+/// built from them (a minute times a `u32` of minutes included) stays far
+/// inside what an `Instant` holds, so no setting can make time arithmetic panic.
+const MAX_DELAY_MS: u64 = 10 * 365 * 24 * 3600 * 1000;
+const MAX_MINUTE_MS: u64 = 24 * 3600 * 1000;
+
 impl Settings {
     pub fn transition_delay(&self) -> Duration {
-        Duration::from_millis(self.transition_delay_ms)
+        Duration::from_millis(self.transition_delay_ms.min(MAX_DELAY_MS))
     }
 
     pub fn task_duration(&self) -> Duration {
-        Duration::from_millis(self.task_duration_ms)
+        Duration::from_millis(self.task_duration_ms.min(MAX_DELAY_MS))
     }
 
     pub fn minute(&self) -> Duration {
-        Duration::from_millis(self.minute_ms.max(1))
+        Duration::from_millis(self.minute_ms.clamp(1, MAX_MINUTE_MS))
     }
 }
 

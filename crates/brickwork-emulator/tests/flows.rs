@@ -459,7 +459,7 @@ async fn workspace_secrets_and_acl_errors() {
     // An entry names a principal that exists; a scope, a backend there is.
     let ghost = json!({"scope": "team", "principal": "ghost@example.com", "permission": "READ"});
     let err = c.api().post::<Value>("/api/2.0/secrets/acls/put", &ghost).await.expect_err("no such principal");
-    assert_eq!(err.kind(), ErrorKind::ResourceDoesNotExist, "{err}");
+    assert_eq!(err.kind(), ErrorKind::InvalidParameterValue, "{err}");
     let odd = json!({"scope": "odd", "scope_backend_type": "SOMEWHERE"});
     let err = c.api().post::<Value>("/api/2.0/secrets/scopes/create", &odd).await.expect_err("no such backend");
     assert_eq!(err.kind(), ErrorKind::InvalidParameterValue, "{err}");
@@ -795,6 +795,13 @@ async fn a_workspace_listing_holds_only_the_folders_own_entries() {
     let paths: Vec<&str> =
         deeper["objects"].as_array().into_iter().flatten().filter_map(|o| o["path"].as_str()).collect();
     assert_eq!(paths, ["/Shared/t/a/x/nb", "/Shared/t/a/x/y"]);
+
+    // A recursive delete takes everything under the folder, however its
+    // siblings' names sort among its contents (`a-b` between `a` and `a/`).
+    post(&c, "/api/2.0/workspace/delete", json!({"path": "/Shared/t/a", "recursive": true})).await;
+    let err = c.api().get::<Value>("/api/2.0/workspace/get-status", &json!({"path": "/Shared/t/a/x/nb"})).await;
+    assert!(err.expect_err("gone with its folder").is(ErrorKind::ResourceDoesNotExist));
+    get(&c, "/api/2.0/workspace/get-status", json!({"path": "/Shared/t/a-b"})).await;
 }
 
 /// A notebook's exit value is kept up to 5 MB, as `runs/get-output` answers

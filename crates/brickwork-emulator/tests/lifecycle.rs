@@ -6,6 +6,7 @@ mod common;
 
 use std::time::Duration;
 
+use brickwork::transport::Method;
 use brickwork::ErrorKind;
 use common::*;
 use serde_json::{json, Value};
@@ -308,4 +309,50 @@ async fn cluster_listings_follow_state_changes_in_every_order() {
     post(&c, "/api/2.1/clusters/start", json!({"cluster_id": b})).await;
     cluster_state(&c, &b, "RUNNING").await;
     assert_eq!(listed(running).await, [cc, b, a], "started again: live, in creation order");
+}
+
+/// A statement waiting for its warehouse is cancelled when the warehouse is
+/// stopped or deleted: it would otherwise wait, and be kept, for ever.
+#[tokio::test]
+async fn statements_waiting_on_a_stopped_or_deleted_warehouse_are_cancelled() {
+    let (_emulator, c) = start().await;
+    let id = post(&c, "/api/2.0/sql/warehouses", json!({"name": "w", "cluster_size": "2X-Small"})).await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let state = |path: String| {
+        let c = c.clone();
+        async move { get(&c, &path, json!({})).await }
+    };
+    for end in ["stop", "delete"] {
+        poll(200, || async {
+            let wh = state(format!("/api/2.0/sql/warehouses/{id}")).await;
+            (wh["state"] == "RUNNING").then_some(wh)
+        })
+        .await;
+        post(&c, &format!("/api/2.0/sql/warehouses/{id}/stop"), json!({})).await;
+        poll(200, || async {
+            let wh = state(format!("/api/2.0/sql/warehouses/{id}")).await;
+            (wh["state"] == "STOPPED").then_some(wh)
+        })
+        .await;
+        let run = json!({"statement": "SELECT 1", "warehouse_id": id, "wait_timeout": "0s"});
+        let pending = post(&c, "/api/2.0/sql/statements", run).await;
+        assert_eq!(pending["status"]["state"], "PENDING", "{pending}");
+        match end {
+            "stop" => post(&c, &format!("/api/2.0/sql/warehouses/{id}/stop"), json!({})).await,
+            _ => c
+                .api()
+                .request(Method::DELETE, format!("/api/2.0/sql/warehouses/{id}").as_str())
+                .send()
+                .await
+                .map(|_| json!({}))
+                .expect("deleted"),
+        };
+        let st = state(format!("/api/2.0/sql/statements/{}", pending["statement_id"].as_str().expect("id"))).await;
+        assert_eq!(st["status"]["state"], "CANCELED", "{end}: {st}");
+        if end == "stop" {
+            post(&c, &format!("/api/2.0/sql/warehouses/{id}/start"), json!({})).await;
+        }
+    }
 }

@@ -653,7 +653,16 @@ async fn execution_contexts_are_capped_and_their_commands_count() {
     let err = context().await.expect_err("past the cap");
     assert_eq!((err.status(), err.error_code()), (Some(400), Some("QUOTA_EXCEEDED")), "{err}");
     post(&c, "/api/1.2/contexts/destroy", json!({"clusterId": id, "contextId": first})).await;
-    context().await.expect("a destroyed context frees its place");
+    let last = context().await.expect("a destroyed context frees its place")["id"].clone();
+    // A restart ends every context: the cap counts the new Spark context's alone.
+    post(&c, "/api/2.1/clusters/restart", json!({"cluster_id": id})).await;
+    cluster_state(&c, &id, "RUNNING").await;
+    let status = json!({"clusterId": id, "contextId": last});
+    let err = c.api().get::<Value>("/api/1.2/contexts/status", &status).await.expect_err("gone with the restart");
+    assert!(err.is(ErrorKind::InvalidParameterValue), "{err}");
+    for _ in 0..145 {
+        context().await.expect("a restarted cluster takes contexts again");
+    }
     post(&c, "/api/2.1/clusters/permanent-delete", json!({"cluster_id": id})).await;
     assert_eq!(used(), start, "the cluster took its contexts, commands and libraries with it");
 }
@@ -688,4 +697,63 @@ async fn folders_and_their_paths_count_against_the_budget() {
     post(&c, "/api/2.0/workspace/delete", json!({"path": "/Shared/a", "recursive": true})).await;
     post(&c, "/api/2.0/dbfs/delete", json!({"path": "/tmp", "recursive": true})).await;
     assert_eq!(names(), start, "deleted folders give their paths' count back");
+}
+
+/// Refusals past the budget lose nothing: a DBFS `close` refused for its
+/// file's name keeps the handle for a retry, a move to paths too long is
+/// refused whole, and a task's output past the budget is not kept (shown
+/// empty and truncated) while the task still succeeds.
+#[tokio::test]
+async fn refusals_past_the_budget_lose_nothing_and_outputs_stop_at_it() {
+    let budget = MIB as u64;
+    let (emulator, c) = start_with(fast().max_stored_bytes(budget)).await;
+    let put = json!({"path": "/tmp/filler", "contents": base64_of(&vec![0u8; 200 * 1024]), "overwrite": true});
+    post(&c, "/api/2.0/dbfs/put", put).await;
+    let path = format!("/tmp/{}", "p".repeat(200));
+    let handle = post(&c, "/api/2.0/dbfs/create", json!({"path": path})).await["handle"].clone();
+    let room = budget - emulator.counters().stored_bytes;
+    let block = base64_of(&vec![1u8; (room - 50) as usize]);
+    post(&c, "/api/2.0/dbfs/add-block", json!({"handle": handle, "data": block})).await;
+    let err = c.api().post::<Value>("/api/2.0/dbfs/close", &json!({"handle": handle})).await.expect_err("no room");
+    assert_eq!(err.status(), Some(413), "{err}");
+    post(&c, "/api/2.0/dbfs/delete", json!({"path": "/tmp/filler"})).await;
+    post(&c, "/api/2.0/dbfs/close", json!({"handle": handle})).await;
+    let status = get(&c, "/api/2.0/dbfs/get-status", json!({"path": path})).await;
+    assert_eq!(status["file_size"], room - 50, "the retried close stored it all");
+
+    let far = format!("/{}", vec!["q".repeat(200); 20].join("/"));
+    let err =
+        c.api().post::<Value>("/api/2.0/dbfs/move", &json!({"source_path": "/tmp", "destination_path": far})).await;
+    assert!(err.expect_err("paths too long").is(ErrorKind::InvalidParameterValue));
+    get(&c, "/api/2.0/dbfs/get-status", json!({"path": path})).await;
+    post(&c, "/api/2.0/dbfs/delete", json!({"path": "/tmp", "recursive": true})).await;
+
+    // Two tasks exit with 400 KiB each: the first's output fits, the second's not.
+    let value = "v".repeat(400 * 1024);
+    upload(&c, "/Shared/big-exit", &format!("dbutils.notebook.exit('{value}')")).await;
+    let task = |key: &str, after: Option<&str>| {
+        let mut t = json!({"task_key": key, "existing_cluster_id": "none", "notebook_task": {"notebook_path": "/Shared/big-exit"}});
+        if let Some(after) = after {
+            t["depends_on"] = json!([{"task_key": after}]);
+        }
+        t
+    };
+    let cluster = post(&c, "/api/2.1/clusters/create", cluster_spec()).await["cluster_id"].clone();
+    let mut tasks = vec![task("a", None), task("b", Some("a"))];
+    for t in &mut tasks {
+        t["existing_cluster_id"] = cluster.clone();
+    }
+    let submitted = post(&c, "/api/2.2/jobs/runs/submit", json!({"run_name": "outputs", "tasks": tasks})).await;
+    let run = finished_run(&c, &submitted["run_id"]).await;
+    assert_eq!(run["state"]["result_state"], "SUCCESS", "{run}");
+    let output = |key: &str| {
+        let task = run["tasks"].as_array().into_iter().flatten().find(|t| t["task_key"] == key).cloned();
+        let (c, id) = (c.clone(), task.map(|t| t["run_id"].clone()).unwrap_or_default());
+        async move { get(&c, "/api/2.2/jobs/runs/get-output", json!({"run_id": id})).await["notebook_output"].clone() }
+    };
+    let (a, b) = (output("a").await, output("b").await);
+    let shown = |o: &Value| (o["result"].as_str().map(str::len), o["truncated"].clone());
+    assert_eq!(shown(&a), (Some(value.len()), json!(false)));
+    assert_eq!(shown(&b), (Some(0), json!(true)), "past the budget: not kept");
+    assert!(emulator.counters().stored_bytes <= budget);
 }

@@ -409,6 +409,14 @@ impl Clusters {
         self.listed_as.insert(id.to_string(), keys);
     }
 
+    /// File the clusters changed since the last advance where they now
+    /// belong: another service may have started or changed one earlier in
+    /// this same request.
+    fn relist_changed(&mut self) {
+        let changed: Vec<String> = self.changed.iter().cloned().collect();
+        changed.iter().for_each(|id| self.relist(id));
+    }
+
     /// Clusters in a listing's order after the cursor `after`.
     fn listed<'a>(
         &'a self,
@@ -778,6 +786,7 @@ async fn list(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value
     let by_name = params.get("sort_by.field") == Some("CLUSTER_NAME");
     let descending = params.get("sort_by.direction") == Some("DESC");
     s.with(|w| {
+        w.clusters.relist_changed();
         // From the cursor on, in the listing's own order: clusters created or
         // deleted between pages neither repeat nor push others out.
         let after = params.get("page_token").map(cursor_key).transpose()?;

@@ -27,6 +27,9 @@ struct Command {
 #[derive(Debug, Clone)]
 struct Context {
     cluster_id: String,
+    /// The cluster's Spark context it lives in: a restart or a new start
+    /// makes another, and the contexts of the old one are gone.
+    spark_context_id: i64,
     created: Instant,
     commands: BTreeMap<String, Command>,
     /// What its commands take, as counted against the storage budget.
@@ -99,11 +102,28 @@ fn routes() -> Router<AppState> {
 }
 
 fn context<'a>(w: &'a mut World, cluster_id: &str, context_id: &str) -> ApiResult<&'a mut Context> {
+    let spark = w.clusters.get(cluster_id).map(|c| c.spark_context_id).ok();
     w.commands
         .contexts
         .get_mut(context_id)
-        .filter(|c| c.cluster_id == cluster_id)
+        .filter(|c| c.cluster_id == cluster_id && Some(c.spark_context_id) == spark)
         .ok_or_else(|| ApiError::invalid(format!("Context {context_id} does not exist on cluster {cluster_id}.")))
+}
+
+impl Commands {
+    /// Drop the contexts of `cluster_id` left from an earlier Spark context
+    /// (the cluster restarted or started again since).
+    fn drop_stale(&mut self, cluster_id: &str, spark_context_id: i64) {
+        let stale: Vec<String> = self
+            .by_cluster
+            .get(cluster_id)
+            .into_iter()
+            .flatten()
+            .filter(|id| self.contexts.get(*id).is_some_and(|c| c.spark_context_id != spark_context_id))
+            .cloned()
+            .collect();
+        stale.iter().for_each(|id| self.remove(id));
+    }
 }
 
 async fn create_context(
@@ -119,6 +139,8 @@ async fn create_context(
             return Err(ApiError::invalid_state(format!("Cluster {cluster_id} is not running.")));
         }
         cluster.touch();
+        let spark_context_id = cluster.spark_context_id;
+        w.commands.drop_stale(&cluster_id, spark_context_id);
         if w.commands.by_cluster.get(&cluster_id).map_or(0, BTreeSet::len) >= MAX_CONTEXTS_PER_CLUSTER {
             return Err(ApiError::new(
                 400,
@@ -128,7 +150,7 @@ async fn create_context(
         }
         let id = ids::hex16();
         w.commands.held.count(&w.budget, id.clone(), 0).map_err(StorageFull::api_error)?;
-        w.commands.add(id.clone(), Context { cluster_id, created: Instant::now(), commands: BTreeMap::new(), stored: 0 });
+        w.commands.add(id.clone(), Context { cluster_id, spark_context_id, created: Instant::now(), commands: BTreeMap::new(), stored: 0 });
         Ok(Json(json!({"id": id})))
     })
 }

@@ -192,7 +192,28 @@ impl FileStore {
         paths.into_iter().filter_map(|p| self.take_entry(&p).map(|e| (p, e))).collect()
     }
 
-    /// Move `from` and everything under it to `to`.
+    /// Whether `from` and everything under it may move to `to`: no new path
+    /// too long, and the longer names within the budget.
+    fn check_move(&mut self, from: &str, to: &str) -> ApiResult<()> {
+        let (mut count, mut longest) = (0u64, 0usize);
+        for (path, _) in self.tree(from) {
+            count += 1;
+            longest = longest.max(path.len() - from.len());
+        }
+        if to.len() + longest > crate::api::MAX_PATH_BYTES {
+            return Err(ApiError::invalid(format!(
+                "Moving {from} to {to} makes paths longer than {} bytes.",
+                crate::api::MAX_PATH_BYTES
+            )));
+        }
+        let growth = count.saturating_mul(to.len().saturating_sub(from.len()) as u64);
+        self.names.grow(growth).map_err(StorageFull::api_error)?;
+        self.names.shrink(growth);
+        Ok(())
+    }
+
+    /// Move `from` and everything under it to `to` (a volume renamed moves
+    /// its files whatever their names: they were admitted already).
     fn move_tree(&mut self, from: &str, to: &str) -> usize {
         let moved = self.take_tree(from);
         let count = moved.len();
@@ -460,7 +481,12 @@ async fn close(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult 
     let handle = required_int(&body, "handle")?;
     let minute = s.settings.minute();
     s.with(|w| {
-        w.files.handle(handle, minute)?;
+        let path = w.files.handle(handle, minute)?.path.clone();
+        // Checked before the handle is taken: a refusal leaves the upload to retry.
+        w.files.writable(&path, true)?;
+        if !w.files.entries.contains_key(&path) {
+            w.files.admit(std::slice::from_ref(&path))?;
+        }
         let open = w.files.handles.remove(&handle).ok_or_else(|| no_handle(handle))?;
         w.files.write(&open.path, open.data.finish(), true)
     })?;
@@ -499,6 +525,7 @@ async fn move_file(State(s): State<AppState>, Body(body): Body<Value>) -> ApiRes
         if to.starts_with(&format!("{from}/")) {
             return Err(ApiError::invalid(format!("Cannot move {from} into itself ({to}).")));
         }
+        w.files.check_move(&from, &to)?;
         w.files.move_tree(&from, &to);
         Ok(())
     })?;

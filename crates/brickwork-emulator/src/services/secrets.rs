@@ -255,7 +255,7 @@ async fn put_acl(
         let known = d.user_id(&principal).or_else(|| d.sp_id(&principal)).or_else(|| d.group_id(&principal));
         let sc = w.secrets.authorized(&scope, &caller, Level::Manage)?;
         if known.is_none() {
-            return Err(ApiError::not_found(format!("Principal {principal} does not exist.")));
+            return Err(ApiError::invalid(format!("Principal {principal} does not exist.")));
         }
         sc.acls.insert(principal, level);
         Ok(())

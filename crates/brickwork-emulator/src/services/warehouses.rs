@@ -114,9 +114,24 @@ impl Warehouses {
         }
     }
 
+    /// The statements waiting for `warehouse` are cancelled: it is stopping
+    /// or gone, and they would otherwise wait (and be kept) for ever.
+    fn cancel_waiting_on(&mut self, warehouse: &str, now: Instant) {
+        let waiting: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|id| self.statements.get(*id).is_some_and(|st| st.warehouse_id == warehouse))
+            .cloned()
+            .collect();
+        for id in waiting {
+            self.pending.remove(&id);
+            self.finish(&id, "CANCELED", now);
+        }
+    }
+
     /// Close results and drop statements past their retention, oldest first.
     fn expire(&mut self, now: Instant, settings: &Settings) {
-        let due = |minutes: u32| now.checked_sub(settings.minute() * minutes);
+        let due = |minutes: u32| now.checked_sub(settings.minute().saturating_mul(minutes));
         if let Some(closed_by) = due(RESULT_KEPT_MINUTES) {
             while let Some((_, id)) = self.open_results.front().filter(|(at, _)| *at <= closed_by).cloned() {
                 self.open_results.pop_front();
@@ -487,6 +502,7 @@ async fn stop(State(s): State<AppState>, Extension(caller): Extension<Caller>, P
             wh.state = "STOPPING";
             wh.next = Some((Instant::now() + delay, "STOPPED"));
         }
+        w.warehouses.cancel_waiting_on(&id, Instant::now());
         Ok(())
     })?;
     empty()
@@ -496,6 +512,7 @@ async fn delete(State(s): State<AppState>, Extension(caller): Extension<Caller>,
     s.with(|w| {
         may(w, &id, &caller, "CAN_MANAGE")?;
         w.emit(super::Event::ObjectGone { object_id: format!("/sql/warehouses/{id}") });
+        w.warehouses.cancel_waiting_on(&id, Instant::now());
         w.warehouses
             .by_id
             .remove(&id)

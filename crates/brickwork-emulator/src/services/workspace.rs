@@ -228,14 +228,12 @@ impl Tree {
     /// Remove `path` and everything under it; answers the objects removed,
     /// as the Permissions API names them (`/notebooks/123`).
     fn remove_tree(&mut self, path: &str) -> Vec<String> {
+        // The object itself, then the keys under `path/`: a sibling such as
+        // `path-b` sorts between the two and must not end the walk.
         let prefix = format!("{path}/");
-        let gone: Vec<String> = self
-            .objects
-            .range(path.to_string()..)
-            .map(|(p, _)| p)
-            .take_while(|p| *p == path || p.starts_with(&prefix))
-            .cloned()
-            .collect();
+        let below = self.objects.range(prefix.clone()..).map(|(p, _)| p).take_while(|p| p.starts_with(&prefix));
+        let gone: Vec<String> =
+            self.objects.get_key_value(path).map(|(p, _)| p).into_iter().chain(below).cloned().collect();
         let mut ids = Vec::new();
         for p in gone {
             if let Some(object) = self.objects.remove(&p) {

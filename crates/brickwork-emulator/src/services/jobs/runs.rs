@@ -86,6 +86,9 @@ struct Output {
 /// `runs/get-output` answers at most the first 5 MB of it.
 const OUTPUT_KEPT: usize = 5 * 1024 * 1024;
 
+/// What an error keeps past the storage budget: enough to say what failed.
+const ERROR_KEPT_PAST_BUDGET: usize = 1024;
+
 /// `text` cut to at most `OUTPUT_KEPT` bytes on a character boundary, and
 /// whether it was cut.
 fn kept(mut text: String) -> (String, bool) {
@@ -691,25 +694,35 @@ fn blocked_by(run_if: &str, results: &[&str]) -> Option<&'static str> {
 fn complete_task(world: &mut World, run: &mut Run, i: usize, now: Instant) {
     let spec = run.tasks[i].spec.clone();
     let outcome = execute(world, run, &spec);
-    // What a task keeps of its output counts with its run, even past the
-    // budget: the notebook that made it was admitted already.
+    // What a task keeps of its output counts with its run. Past the budget
+    // an exit value is not kept (shown truncated, empty) and an error only
+    // its first line's start: the outcome itself is never lost.
     let task = &mut run.tasks[i];
-    let stored = match outcome {
+    match outcome {
         Outcome::Exit(value) => {
-            let (value, truncated) = value.map(kept).map_or((None, false), |(v, t)| (Some(v), t));
+            let (mut value, mut truncated) = value.map(kept).map_or((None, false), |(v, t)| (Some(v), t));
+            let bytes = value.as_ref().map_or(0, String::len) as u64;
+            if run.held.grow(bytes).is_err() {
+                (value, truncated) = (Some(String::new()), true);
+            }
             task.output.truncated = truncated;
             task.output.result = value;
             task.finish("TERMINATED", "SUCCESS", "");
-            task.output.result.as_ref().map_or(0, String::len)
         }
         Outcome::Raise(error) => {
-            let (error, _) = kept(error);
+            let (mut error, _) = kept(error);
+            if run.held.grow(2 * error.len() as u64).is_err() {
+                let mut end = error.len().min(ERROR_KEPT_PAST_BUDGET);
+                while !error.is_char_boundary(end) {
+                    end -= 1;
+                }
+                error.truncate(end);
+                run.held.grow_anyway(2 * error.len() as u64);
+            }
             task.output.error = Some(error.clone());
             task.finish("TERMINATED", "FAILED", error);
-            task.output.error.as_ref().map_or(0, String::len) * 2
         }
-    };
-    run.held.grow_anyway(stored as u64);
+    }
     end_attempt(world, run, i, now);
 }
 
