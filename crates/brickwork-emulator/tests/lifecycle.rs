@@ -269,29 +269,12 @@ async fn cluster_listings_follow_state_changes_in_every_order() {
         ids.push(id);
     }
     let (a, b, cc) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
-    let listed = |query: Value| {
+    let listed = |mut query: Value| {
         let c = c.clone();
+        query["page_size"] = json!(1);
         async move {
-            let (mut seen, mut token) = (Vec::new(), None::<String>);
-            loop {
-                let mut query = query.clone();
-                query["page_size"] = json!(1);
-                if let Some(t) = &token {
-                    query["page_token"] = json!(t);
-                }
-                let page = get(&c, "/api/2.1/clusters/list", query).await;
-                seen.extend(
-                    page["clusters"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|c| c["cluster_id"].as_str().map(str::to_string)),
-                );
-                match page["next_page_token"].as_str() {
-                    Some(t) => token = Some(t.to_string()),
-                    None => return seen,
-                }
-            }
+            let ids = all_pages(&c, "/api/2.1/clusters/list", query, "clusters", "cluster_id").await;
+            ids.iter().filter_map(|id| id.as_str().map(str::to_string)).collect::<Vec<String>>()
         }
     };
     post(&c, "/api/2.1/clusters/delete", json!({"cluster_id": b})).await;

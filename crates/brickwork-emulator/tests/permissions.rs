@@ -424,19 +424,7 @@ async fn a_users_job_list_follows_their_grants_and_groups() {
     patch_acl(&admin, &format!("jobs/{}", ids[4]), group_view).await.expect("group grant");
 
     let listed = |c: brickwork::Client| async move {
-        let (mut seen, mut token) = (Vec::new(), None::<String>);
-        loop {
-            let mut query = json!({"limit": 1});
-            if let Some(t) = &token {
-                query["page_token"] = json!(t);
-            }
-            let page = get(&c, "/api/2.2/jobs/list", query).await;
-            seen.extend(page["jobs"].as_array().into_iter().flatten().map(|j| j["job_id"].clone()));
-            match page["next_page_token"].as_str() {
-                Some(t) => token = Some(t.to_string()),
-                None => return seen,
-            }
-        }
+        all_pages(&c, "/api/2.2/jobs/list", json!({"limit": 1}), "jobs", "job_id").await
     };
     assert_eq!(listed(user.clone()).await, [ids[0].clone(), ids[2].clone(), ids[4].clone()]);
 
@@ -509,19 +497,8 @@ async fn a_users_run_list_holds_the_runs_they_may_see_newest_first() {
     let others = [run_now(admin.clone(), hidden.clone()).await, submit(admin.clone(), json!([])).await];
 
     let listed = |c: brickwork::Client| async move {
-        let (mut seen, mut token) = (Vec::new(), None::<String>);
-        loop {
-            let mut query = json!({"limit": 2});
-            if let Some(t) = &token {
-                query["page_token"] = json!(t);
-            }
-            let page = get(&c, "/api/2.2/jobs/runs/list", query).await;
-            seen.extend(page["runs"].as_array().into_iter().flatten().filter_map(|r| r["run_id"].as_i64()));
-            match page["next_page_token"].as_str() {
-                Some(t) => token = Some(t.to_string()),
-                None => return seen,
-            }
-        }
+        let ids = all_pages(&c, "/api/2.2/jobs/runs/list", json!({"limit": 2}), "runs", "run_id").await;
+        ids.iter().filter_map(Value::as_i64).collect::<Vec<i64>>()
     };
     let newest_first = |mut ids: Vec<i64>| {
         ids.sort_unstable_by(|a, b| b.cmp(a));

@@ -90,3 +90,21 @@ pub async fn upload(c: &Client, path: &str, source: &str) {
     )
     .await;
 }
+
+/// Every item of a paged listing: `GET path` with `query`, following
+/// `next_page_token`, each item of the array under `key` taken by `field`.
+pub async fn all_pages(c: &Client, path: &str, query: Value, key: &str, field: &str) -> Vec<Value> {
+    let (mut seen, mut token) = (Vec::new(), None::<String>);
+    loop {
+        let mut query = query.clone();
+        if let Some(t) = &token {
+            query["page_token"] = json!(t);
+        }
+        let page = get(c, path, query).await;
+        seen.extend(page[key].as_array().into_iter().flatten().map(|item| item[field].clone()));
+        match page["next_page_token"].as_str() {
+            Some(t) => token = Some(t.to_string()),
+            None => return seen,
+        }
+    }
+}
