@@ -6,8 +6,8 @@
 //!   what the generator writes (CI runs this).
 //! - `cargo xtask soak`, `trials`, `scan-secrets`: the reliability suite.
 //! - `cargo xtask bench`: the benchmarks and `bench/report.{md,json}`.
-//! - `cargo xtask dist [--profile-code]`: the CLI as shipped, its startup
-//!   code laid out together.
+//! - `cargo xtask dist [--profile-code [--from BINARY]] [--all-services]`:
+//!   the CLI as shipped, its startup code laid out together.
 
 mod bench;
 mod cli;

@@ -335,6 +335,18 @@ async fn api_calls_any_path_and_completion_covers_the_generated_commands() {
     let scopes = brickwork(&["api", "get", "/api/2.0/secrets/scopes/list"], &env).await.json();
     assert_eq!(scopes["scopes"][0]["name"], "raw");
 
+    // PUT, PATCH and DELETE reach any path the same way.
+    let users = "/api/2.0/preview/scim/v2/Users";
+    let made = brickwork(&["api", "post", users, "--json", r#"{"userName": "raw@example.com"}"#], &env).await.json();
+    let user = format!("{users}/{}", made["id"].as_str().expect("id"));
+    let patch = r#"{"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "displayName", "value": "Patched"}]}"#;
+    assert_eq!(brickwork(&["api", "patch", &user, "--json", patch], &env).await.json()["displayName"], "Patched");
+    let put = r#"{"userName": "raw@example.com", "displayName": "Put"}"#;
+    assert_eq!(brickwork(&["api", "put", &user, "--json", put], &env).await.json()["displayName"], "Put");
+    brickwork(&["api", "delete", &user], &env).await.json_or_empty();
+    let gone = brickwork(&["api", "get", &user], &env).await;
+    assert_eq!(gone.code(), Some(4), "not found: {}", gone.stderr());
+
     let script = brickwork(&["completion", "bash"], &env).await;
     assert_eq!(script.code(), Some(0));
     assert!(script.stdout().contains("run-now") && script.stdout().contains("list-node-types"), "every command");
@@ -667,4 +679,30 @@ async fn fs_cp_interrupted_by_ctrl_c_aborts_its_upload_and_exits_130() {
     emulator.set_faults(FaultSettings::default());
     let cat = brickwork(&["fs", "cat", target], &env).await;
     assert_eq!(cat.code(), Some(4), "no file: {}", cat.stderr());
+}
+
+/// `brickwork emulator` serves a workspace in the foreground: its first line
+/// says where and with which token, and the CLI itself can use it.
+#[tokio::test]
+async fn the_emulator_command_serves_a_workspace_the_cli_can_use() {
+    use tokio::io::AsyncBufReadExt;
+    let home = tempfile::tempdir().expect("home");
+    let mut serve = tokio::process::Command::new(env!("CARGO_BIN_EXE_brickwork"));
+    serve.args(["emulator", "--addr", "127.0.0.1:0"]).env_clear().env("HOME", home.path()).kill_on_drop(true);
+    let mut child =
+        serve.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().expect("runs");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut first = String::new();
+    let mut lines = tokio::io::BufReader::new(stdout);
+    let read = lines.read_line(&mut first);
+    tokio::time::timeout(Duration::from_secs(60), read).await.expect("a first line").expect("read");
+    let ready: Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
+    let env = vec![
+        ("HOME", home.path().display().to_string()),
+        ("DATABRICKS_CONFIG_FILE", home.path().join("none.cfg").display().to_string()),
+        ("DATABRICKS_HOST", ready["url"].as_str().expect("url").to_string()),
+        ("DATABRICKS_TOKEN", ready["token"].as_str().expect("token").to_string()),
+    ];
+    assert_eq!(brickwork(&["clusters", "list", "-o", "json"], &env).await.json(), json!([]));
+    child.kill().await.expect("stopped");
 }
