@@ -169,6 +169,14 @@ impl Held {
         }
     }
 
+    /// Whether `bytes` more would fit the budget now, counting nothing:
+    /// checked before a change that adds them, so a refusal changes nothing.
+    pub fn check_room(&self, bytes: u64) -> Result<(), StorageFull> {
+        self.budget.take(bytes)?;
+        self.budget.give_back(bytes);
+        Ok(())
+    }
+
     /// Bytes this counts now.
     pub fn bytes(&self) -> u64 {
         self.bytes

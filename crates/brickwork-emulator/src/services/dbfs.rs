@@ -117,8 +117,7 @@ impl FileStore {
     /// Refuse, before anything changes, names past the storage budget.
     fn admit(&mut self, new_paths: &[String]) -> ApiResult<()> {
         let cost = new_paths.iter().map(|p| name_cost(p)).sum();
-        self.names.grow(cost).map_err(StorageFull::api_error)?;
-        self.names.shrink(cost);
+        self.names.check_room(cost).map_err(StorageFull::api_error)?;
         Ok(())
     }
 
@@ -207,8 +206,7 @@ impl FileStore {
             )));
         }
         let growth = count.saturating_mul(to.len().saturating_sub(from.len()) as u64);
-        self.names.grow(growth).map_err(StorageFull::api_error)?;
-        self.names.shrink(growth);
+        self.names.check_room(growth).map_err(StorageFull::api_error)?;
         Ok(())
     }
 

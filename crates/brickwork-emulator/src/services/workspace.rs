@@ -97,8 +97,7 @@ impl Tree {
     /// Refuse, before anything changes, new paths past the storage budget.
     fn admit<'a>(&mut self, new_paths: impl IntoIterator<Item = &'a String>) -> ApiResult<()> {
         let cost = new_paths.into_iter().map(|p| name_cost(p)).sum();
-        self.names.grow(cost).map_err(StorageFull::api_error)?;
-        self.names.shrink(cost);
+        self.names.check_room(cost).map_err(StorageFull::api_error)?;
         Ok(())
     }
 
