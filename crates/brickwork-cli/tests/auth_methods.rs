@@ -7,14 +7,15 @@
 //! tokens these fakes issue through its federation policies.
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::Query;
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use brickwork_emulator::{Emulator, EmulatorHandle, FederationPolicySpec};
+use brickwork_emulator::{Emulator, EmulatorHandle, FederationPolicySpec, IdTokenIssuer};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -36,11 +37,22 @@ fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
 
-/// An unsigned JWT: the emulator checks claims, not signatures.
-fn jwt(issuer: &str, subject: &str, audience: &str) -> String {
-    let part = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
-    let claims = json!({"iss": issuer, "sub": subject, "aud": audience, "exp": unix_now() + 3600});
-    format!("{}.{}.sig", part(json!({"alg": "RS256"})), part(claims))
+/// Each identity provider's signing key, shared by its fake and the
+/// emulator's policies.
+fn issuer(name: &str) -> &'static IdTokenIssuer {
+    static ISSUERS: OnceLock<HashMap<&'static str, IdTokenIssuer>> = OnceLock::new();
+    let issuers = ISSUERS.get_or_init(|| {
+        [GITHUB_ISSUER, ADO_ISSUER, ENTRA_ISSUER, GOOGLE_ISSUER, WORKLOAD_ISSUER]
+            .into_iter()
+            .map(|name| (name, IdTokenIssuer::new(name).expect("issuer")))
+            .collect()
+    });
+    issuers.get(name).expect("a known issuer")
+}
+
+/// An ID token from `issuer`, signed with its key, valid for an hour.
+fn jwt(issuer_name: &str, subject: &str, audience: &str) -> String {
+    issuer(issuer_name).id_token(subject, audience, Duration::from_secs(3600)).expect("signed")
 }
 
 /// One local server for every identity provider the methods ask.
@@ -105,13 +117,8 @@ async fn identity_providers() -> String {
     url
 }
 
-fn policy(service_principal: &str, issuer: &str, subject: &str, audiences: &[&str]) -> FederationPolicySpec {
-    FederationPolicySpec {
-        service_principal: service_principal.into(),
-        issuer: issuer.into(),
-        subject: subject.into(),
-        audiences: audiences.iter().map(|a| a.to_string()).collect(),
-    }
+fn policy(service_principal: &str, issuer_name: &str, subject: &str, audiences: &[&str]) -> FederationPolicySpec {
+    issuer(issuer_name).policy(service_principal, subject, audiences)
 }
 
 async fn emulator() -> EmulatorHandle {

@@ -17,6 +17,7 @@
 mod api;
 mod auth;
 mod faults;
+mod federation;
 mod ids;
 mod index;
 mod notebook;
@@ -39,6 +40,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use federation::IdTokenIssuer;
 pub use settings::{
     ConsentMode, Fault, FaultRule, FaultSettings, FederationPolicySpec, Phase, ServicePrincipalSpec, Settings, UserSpec,
 };
@@ -184,6 +186,12 @@ impl EmulatorBuilder {
 
     /// Bind, start serving, and return a handle.
     pub async fn start(mut self) -> std::io::Result<EmulatorHandle> {
+        for policy in &self.settings.federation_policies {
+            federation::check_key_set(&policy.jwks_json).map_err(|why| {
+                let message = format!("federation policy for {:?}: {why}", policy.service_principal);
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, message)
+            })?;
+        }
         if self.settings.token.is_empty() {
             self.settings.token = ids::pat();
         }

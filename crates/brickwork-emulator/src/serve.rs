@@ -47,7 +47,8 @@ pub struct ServeArgs {
     #[arg(long = "service-principal")]
     service_principals: Vec<String>,
     /// A federation policy for token exchange as JSON (repeatable), e.g.
-    /// `'{"service_principal":"my-sp","issuer":"https://token.actions.githubusercontent.com","subject":"repo:acme/etl:ref:refs/heads/main"}'`.
+    /// `'{"service_principal":"my-sp","issuer":"https://token.actions.githubusercontent.com","subject":"repo:acme/etl:ref:refs/heads/main","jwks_json":"{\"keys\":[...]}"}'`
+    /// (`jwks_json`: the issuer's public keys, which must have signed the token).
     #[arg(long = "federation-policy")]
     federation_policies: Vec<String>,
     /// What the U2M consent page does: prompt (default), approve or deny.

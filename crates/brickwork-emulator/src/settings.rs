@@ -125,9 +125,10 @@ pub struct ServicePrincipalSpec {
 }
 
 /// A service principal federation policy: an ID token from `issuer` whose
-/// `sub` is `subject` and whose `aud` is one of `audiences` (empty: the
-/// workspace's token endpoint URL) is exchanged for a token of
-/// `service_principal` (a client id).
+/// `sub` is `subject`, whose `aud` is one of `audiences` (empty: the
+/// workspace's token endpoint URL) and which a key of `jwks_json` signed is
+/// exchanged for a token of `service_principal` (a client id).
+/// [`IdTokenIssuer`](crate::IdTokenIssuer) makes keys and tokens for tests.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FederationPolicySpec {
     pub service_principal: String,
@@ -135,6 +136,11 @@ pub struct FederationPolicySpec {
     pub subject: String,
     #[serde(default)]
     pub audiences: Vec<String>,
+    /// The issuer's public keys as a JSON Web Key Set (`{"keys": [...]}`;
+    /// RSA or EC keys, RS/PS/ES algorithms). Required: the emulator cannot
+    /// fetch an issuer's keys, and a token whose signature no one checked
+    /// would let anyone who knows the policy sign in.
+    pub jwks_json: String,
 }
 
 /// The answer of the authorization endpoint (U2M login).

@@ -1,13 +1,13 @@
 //! The emulator's OAuth server over HTTP: U2M (authorization code with PKCE
 //! behind a consent page), refresh tokens, and token exchange restricted to
-//! federation policies.
+//! federation policies whose keys signed the ID token.
 
 mod common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use brickwork::{Client, Config, ErrorKind};
-use brickwork_emulator::{ConsentMode, EmulatorHandle, FederationPolicySpec};
+use brickwork_emulator::{ConsentMode, EmulatorHandle, FederationPolicySpec, IdTokenIssuer};
 use common::fast;
 use serde_json::{json, Value};
 
@@ -196,18 +196,27 @@ async fn consent_can_be_approved_up_front() {
     assert_eq!(status, 200, "{body}");
 }
 
-fn unsigned_jwt(claims: Value) -> String {
+const GITHUB: &str = "https://token.actions.githubusercontent.com";
+const SUBJECT: &str = "repo:acme/etl:ref:refs/heads/main";
+
+/// The identity provider the tests' policies trust.
+fn github() -> &'static IdTokenIssuer {
+    static ISSUER: std::sync::OnceLock<IdTokenIssuer> = std::sync::OnceLock::new();
+    ISSUER.get_or_init(|| IdTokenIssuer::new(GITHUB).expect("issuer"))
+}
+
+fn signed(claims: &Value) -> String {
+    github().sign(claims).expect("signed")
+}
+
+/// The claims signed as an issuer would, but without a signature anyone checks.
+fn unsigned(alg: &str, claims: &Value) -> String {
     let part = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
-    format!("{}.{}.sig", part(json!({"alg": "RS256", "typ": "JWT"})), part(claims))
+    format!("{}.{}.c2ln", part(json!({"alg": alg, "typ": "JWT"})), part(claims.clone()))
 }
 
 fn policy() -> FederationPolicySpec {
-    FederationPolicySpec {
-        service_principal: "sp-id".into(),
-        issuer: "https://token.actions.githubusercontent.com".into(),
-        subject: "repo:acme/etl:ref:refs/heads/main".into(),
-        audiences: vec!["https://acme.example.com".into()],
-    }
+    github().policy("sp-id", SUBJECT, &["https://acme.example.com"])
 }
 
 async fn env_oidc_client(
@@ -229,11 +238,10 @@ async fn env_oidc_client(
 async fn token_exchange_needs_a_matching_federation_policy_and_never_defaults_to_the_admin() {
     let emulator = fast().federation_policy(policy()).start().await.expect("start");
     let exp = brickwork_emulator_now() + 600;
-    let good = json!({"iss": "https://token.actions.githubusercontent.com", "sub": "repo:acme/etl:ref:refs/heads/main",
-        "aud": ["https://acme.example.com"], "exp": exp});
-    let me = env_oidc_client(&emulator, &unsigned_jwt(good.clone()), Some("sp-id")).await.expect("exchanged");
+    let good = json!({"iss": GITHUB, "sub": SUBJECT, "aud": ["https://acme.example.com"], "exp": exp});
+    let me = env_oidc_client(&emulator, &signed(&good), Some("sp-id")).await.expect("exchanged");
     assert_eq!(me["userName"], "sp-id");
-    let me = env_oidc_client(&emulator, &unsigned_jwt(good.clone()), None).await.expect("account-wide lookup");
+    let me = env_oidc_client(&emulator, &signed(&good), None).await.expect("account-wide lookup");
     assert_eq!(me["userName"], "sp-id", "without client_id the matching policy decides, not the admin");
 
     let mut cases = Vec::new();
@@ -242,24 +250,41 @@ async fn token_exchange_needs_a_matching_federation_policy_and_never_defaults_to
     {
         let mut claims = good.clone();
         claims[field] = value;
-        cases.push((field.to_string(), unsigned_jwt(claims), Some("sp-id")));
+        cases.push((field.to_string(), signed(&claims), Some("sp-id")));
     }
     let mut expired = good.clone();
     expired["exp"] = json!(1_000_000);
-    cases.push(("exp".into(), unsigned_jwt(expired), Some("sp-id")));
+    cases.push(("exp".into(), signed(&expired), Some("sp-id")));
+    let mut endless = good.clone();
+    endless.as_object_mut().expect("claims").remove("exp");
+    cases.push(("no exp".into(), signed(&endless), Some("sp-id")));
+    let mut early = good.clone();
+    early["nbf"] = json!(exp + 3600);
+    cases.push(("nbf".into(), signed(&early), Some("sp-id")));
     cases.push(("not a jwt".into(), "opaque-token".into(), Some("sp-id")));
-    cases.push(("other principal".into(), unsigned_jwt(good.clone()), Some("sp-other")));
+    cases.push(("other principal".into(), signed(&good), Some("sp-other")));
+    // The claims match, but no key of the policy signed them: anyone who
+    // knows the policy could write these.
+    for alg in ["RS256", "ES256", "none", "HS256"] {
+        cases.push((format!("unsigned {alg}"), unsigned(alg, &good), Some("sp-id")));
+    }
+    let impostor = IdTokenIssuer::new(GITHUB).expect("issuer");
+    cases.push(("another key".into(), impostor.sign(&good).expect("signed"), Some("sp-id")));
     for (what, token, client_id) in cases {
         let err = env_oidc_client(&emulator, &token, client_id).await.expect_err(&what);
         assert_eq!(err.kind(), ErrorKind::Auth, "{what}: {err}");
         assert!(err.message().contains("invalid_grant"), "{what}: {err}");
     }
+    // Presented as a bearer token (as Azure and GCP workspaces take ID
+    // tokens), the same signature check holds.
+    assert_eq!(me_status(&emulator, &signed(&good)).await, 200);
+    assert_eq!(me_status(&emulator, &unsigned("RS256", &good)).await, 403, "an invalid access token");
 
     let (status, body) = token_request(
         &emulator,
         &[
             ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
-            ("subject_token", &unsigned_jwt(good)),
+            ("subject_token", &signed(&good)),
             ("subject_token_type", "urn:ietf:params:oauth:token-type:saml2"),
         ],
     )
@@ -360,9 +385,9 @@ async fn deleted_or_deactivated_principals_are_refused_and_never_recreated() {
     let federated = FederationPolicySpec { service_principal: "fed-sp".into(), ..policy() };
     let emulator =
         fast().federation_policy(federated).user("ann@example.com", "dapi-ann").start().await.expect("start");
-    let claims = json!({"iss": "https://token.actions.githubusercontent.com", "sub": "repo:acme/etl:ref:refs/heads/main",
-        "aud": ["https://acme.example.com"], "exp": brickwork_emulator_now() + 600});
-    let id_token = unsigned_jwt(claims);
+    let claims = json!({"iss": GITHUB, "sub": SUBJECT, "aud": ["https://acme.example.com"],
+        "exp": brickwork_emulator_now() + 600});
+    let id_token = signed(&claims);
     let exchange = [
         ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
         ("subject_token", id_token.as_str()),
@@ -446,4 +471,14 @@ async fn refresh_tokens_expire_and_each_principal_holds_a_bounded_number() {
     let rotated = body["refresh_token"].as_str().expect("rotated").to_string();
     assert_eq!(refresh_status(&emulator, &second).await.0, 400, "spent by its use");
     assert_eq!(refresh_status(&emulator, &rotated).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_federation_policy_without_usable_keys_stops_the_start() {
+    for jwks_json in ["", "{\"keys\": []}", "{\"keys\": [{\"kty\": \"oct\", \"k\": \"c2VjcmV0\"}]}"] {
+        let policy = FederationPolicySpec { jwks_json: jwks_json.into(), ..policy() };
+        let err = fast().federation_policy(policy).start().await.expect_err(jwks_json);
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{jwks_json}: {err}");
+        assert!(err.to_string().contains("jwks_json"), "{err}");
+    }
 }

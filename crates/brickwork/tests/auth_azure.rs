@@ -592,8 +592,15 @@ fn clouds_and_azure_environments_follow_the_host_and_the_settings() {
     assert!(!unknown.is_azure() && !unknown.is_gcp());
 }
 
-/// Entra ID issuing JWT access tokens (`iss` the tenant, `sub` the app) for
-/// the requested resource, as the emulator's federation policy expects.
+/// Entra ID's signing key, shared by its fake and the emulator's policy.
+fn entra_issuer() -> &'static brickwork_emulator::IdTokenIssuer {
+    static ISSUER: std::sync::OnceLock<brickwork_emulator::IdTokenIssuer> = std::sync::OnceLock::new();
+    ISSUER.get_or_init(|| brickwork_emulator::IdTokenIssuer::new("https://sts.windows.net/tenant-1/").expect("issuer"))
+}
+
+/// Entra ID issuing JWT access tokens (`iss` the tenant, `sub` the app),
+/// signed, for the requested resource, as the emulator's federation policy
+/// expects.
 fn jwt_entra_route() -> (&'static str, &'static str, common::Handler) {
     (
         "POST",
@@ -607,8 +614,7 @@ fn jwt_entra_route() -> (&'static str, &'static str, common::Handler) {
                 "iss": "https://sts.windows.net/tenant-1/", "sub": "app-1", "n": n,
                 "aud": form.get("resource").cloned().unwrap_or_default(), "exp": unix_now() + 3600,
             });
-            let part = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-            let token = format!("{}.{}.sig", part(json!({"alg": "RS256"})), part(claims));
+            let token = entra_issuer().sign(&claims).expect("signed");
             Reply::json(200, json!({"access_token": token, "token_type": "Bearer", "expires_in": "3600"}))
         }),
     )
@@ -616,14 +622,9 @@ fn jwt_entra_route() -> (&'static str, &'static str, common::Handler) {
 
 #[tokio::test]
 async fn the_emulator_takes_entra_id_tokens_its_federation_policy_trusts() {
-    use brickwork_emulator::{Emulator, FederationPolicySpec};
+    use brickwork_emulator::Emulator;
     let entra = TestServer::start(vec![jwt_entra_route()]).await;
-    let policy = |audience: &str| FederationPolicySpec {
-        service_principal: "app-1".into(),
-        issuer: "https://sts.windows.net/tenant-1/".into(),
-        subject: "app-1".into(),
-        audiences: vec![audience.into()],
-    };
+    let policy = |audience: &str| entra_issuer().policy("app-1", "app-1", &[audience]);
     let emulator =
         Emulator::builder().federation_policy(policy(ARM_DATABRICKS_RESOURCE_ID)).start().await.expect("emulator");
     let config = |host: &str| {

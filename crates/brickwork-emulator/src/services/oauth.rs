@@ -14,9 +14,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::api::{base_url, Params};
+use crate::federation::SignedToken;
 use crate::ids;
 use crate::settings::{ConsentMode, Settings};
 use crate::state::{AppState, Caller, IssuedToken, World};
@@ -531,9 +532,9 @@ pub fn trusted_id_token(settings: &Settings, token: &str, workspace_url: &str) -
     federated_principal(settings, token, None, workspace_url).ok()
 }
 
-/// The service principal a federation policy maps this ID token to. The
-/// token's signature is not checked (the emulator cannot reach the issuer's
-/// keys); issuer, audience, subject and expiry are.
+/// The service principal a federation policy maps this ID token to: the
+/// policy's issuer, subject and an audience match, one of its keys signed
+/// the token, and the token is within its validity.
 fn federated_principal(
     settings: &Settings,
     id_token: &str,
@@ -541,7 +542,8 @@ fn federated_principal(
     default_audience: &str,
 ) -> Result<Caller, Refusal> {
     let invalid_grant = |why: &str| oauth_error(400, "invalid_grant", why);
-    let claims = jwt_claims(id_token).ok_or_else(|| invalid_grant("subject_token is not a JWT"))?;
+    let token = SignedToken::parse(id_token).ok_or_else(|| invalid_grant("subject_token is not a JWT"))?;
+    let claims = token.claims();
     let text = |name: &str| claims.get(name).and_then(Value::as_str).unwrap_or_default().to_string();
     let (issuer, subject) = (text("iss"), text("sub"));
     let audiences: Vec<String> = match claims.get("aud") {
@@ -550,14 +552,20 @@ fn federated_principal(
         _ => Vec::new(),
     };
     let now = crate::state::now_ms() / 1000;
-    if claims.get("exp").and_then(Value::as_i64).is_some_and(|exp| exp <= now) {
-        return Err(invalid_grant("subject_token has expired"));
+    match claims.get("exp").and_then(Value::as_i64) {
+        None => return Err(invalid_grant("subject_token has no expiry (exp)")),
+        Some(exp) if exp <= now => return Err(invalid_grant("subject_token has expired")),
+        Some(_) => {}
     }
-    let policy = settings
+    // A minute of clock skew, as identity providers allow.
+    if claims.get("nbf").and_then(Value::as_i64).is_some_and(|nbf| nbf > now.saturating_add(60)) {
+        return Err(invalid_grant("subject_token is not valid yet"));
+    }
+    let mut matching = settings
         .federation_policies
         .iter()
         .filter(|p| client_id.is_none_or(|id| p.service_principal == id))
-        .find(|p| {
+        .filter(|p| {
             let accepted = |a: &String| {
                 if p.audiences.is_empty() {
                     a == default_audience
@@ -567,17 +575,15 @@ fn federated_principal(
             };
             p.issuer == issuer && p.subject == subject && audiences.iter().any(accepted)
         })
-        .ok_or_else(|| {
-            invalid_grant(&format!(
-                "No federation policy matches issuer {issuer:?}, subject {subject:?} and audience {audiences:?}"
-            ))
-        })?;
+        .peekable();
+    if matching.peek().is_none() {
+        return Err(invalid_grant(&format!(
+            "No federation policy matches issuer {issuer:?}, subject {subject:?} and audience {audiences:?}"
+        )));
+    }
+    let policy = matching.find(|p| token.signed_by(&p.jwks_json)).ok_or_else(|| {
+        invalid_grant(&format!("subject_token is not signed by a key of the federation policy for issuer {issuer:?}"))
+    })?;
     let admin = settings.service_principals.iter().any(|sp| sp.client_id == policy.service_principal && sp.admin);
     Ok(Caller { user_name: policy.service_principal.clone(), admin })
-}
-
-fn jwt_claims(jwt: &str) -> Option<Map<String, Value>> {
-    let payload = jwt.split('.').nth(1)?;
-    let raw = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    serde_json::from_slice(&raw).ok()
 }
