@@ -30,6 +30,9 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
     let workspace_url = crate::api::base_url(request.headers());
     match authenticate(&state, header.as_deref(), &workspace_url) {
         Ok(caller) => {
+            if let Some(refused) = crate::faults::over_rate(&state, &caller.user_name) {
+                return refused;
+            }
             request.extensions_mut().insert(caller);
             next.run(request).await
         }

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::api::ApiError;
 use crate::settings::{Fault, FaultRule, FaultSettings, Phase};
-use crate::state::{AppState, Caller, Counters};
+use crate::state::{AppState, Counters};
 
 /// The rules in force, the random source and the rate-limit buckets.
 #[derive(Debug)]
@@ -77,6 +77,11 @@ impl FaultEngine {
         inner.settings = settings;
         inner.buckets.clear();
         inner.fired.clear();
+    }
+
+    /// Whether any fault rule is in force.
+    fn has_rules(&self) -> bool {
+        !self.lock().settings.rules.is_empty()
     }
 
     /// The rules in force.
@@ -162,35 +167,33 @@ fn is_exempt(path: &str) -> bool {
     path.starts_with("/__admin")
 }
 
-/// The rate limit, inside authentication: one bucket per authenticated
-/// principal, so a user's several tokens share one allowance and made-up
-/// tokens are refused as unauthenticated without a bucket of their own.
-/// Requests no principal made (discovery, the token endpoint, presigned
-/// storage URLs) are not limited.
-pub async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(caller) = request.extensions().get::<Caller>() else {
-        return next.run(request).await;
-    };
-    if state.faults.admit(&caller.user_name) {
-        return next.run(request).await;
+/// The rate limit, applied by authentication once it knows who is calling:
+/// one bucket per authenticated principal, so a user's several tokens share
+/// one allowance and made-up tokens are refused as unauthenticated without a
+/// bucket of their own. Requests no principal made (discovery, the token
+/// endpoint, presigned storage URLs) are not limited. The 429 to send, if
+/// `principal` is over its rate.
+pub fn over_rate(state: &AppState, principal: &str) -> Option<Response> {
+    if state.faults.admit(principal) {
+        return None;
     }
     Counters::bump(&state.counters.rate_limited);
-    ApiError::new(
+    let refusal = ApiError::new(
         429,
         "REQUEST_LIMIT_EXCEEDED",
         "Request rate limit exceeded for this principal. Please try again later.",
-    )
-    .with_retry_after(1)
-    .into_response()
+    );
+    Some(refusal.with_retry_after(1).into_response())
 }
 
 /// The middleware: count and inject faults around the handler.
 pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
     Counters::bump(&state.counters.requests);
-    let path = request.uri().path().to_string();
-    if is_exempt(&path) {
+    // Most runs have no rules: no request's path is copied for them.
+    if !state.faults.has_rules() || is_exempt(request.uri().path()) {
         return next.run(request).await;
     }
+    let path = request.uri().path().to_string();
     let method = request.method().as_str().to_string();
     let query = request.uri().query().unwrap_or_default().to_string();
     if let Some(fault) = state.faults.draw(&method, &path, &query, Phase::Before) {

@@ -228,7 +228,6 @@ fn router(state: AppState) -> Router {
         .merge(services::admin::routes().route_layer(from_fn_with_state(state.clone(), services::admin::guard)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(from_fn_with_state(state.clone(), faults::rate_limit))
         .layer(from_fn_with_state(state.clone(), auth::layer))
         .layer(from_fn_with_state(state.clone(), faults::layer))
         .layer(from_fn(run_to_completion))

@@ -9,7 +9,9 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{json, Map, Value};
 
-use crate::api::{empty, page, page_body, page_start, required_str, str_field, ApiError, ApiResult, Body, Params};
+use crate::api::{
+    empty, page, page_body, page_start, required_str, str_field, ApiError, ApiResult, Body, JsonBytes, Params,
+};
 use crate::ids;
 use crate::schedule::Deadlines;
 use crate::services::{permissions, Event};
@@ -224,40 +226,91 @@ impl Cluster {
 
     /// The JSON of `clusters/get` (`with_spec`) or of a list item.
     pub fn render(&self, with_spec: bool) -> Value {
-        let mut out = self.spec.clone();
-        let node_type = self.spec.get("node_type_id").cloned().unwrap_or(Value::Null);
-        out.entry("driver_node_type_id").or_insert(node_type);
-        out.entry("cluster_name").or_insert(json!(""));
-        out.insert("num_workers".into(), json!(self.num_workers()));
-        let name = out.get("cluster_name").cloned().unwrap_or_default();
-        let extra = json!({
-            "cluster_id": self.id,
-            "state": self.state.wire(),
-            "state_message": self.state_message,
-            "start_time": self.start_time,
-            "creator_user_name": self.creator,
-            "cluster_source": self.source,
-            "spark_context_id": self.spark_context_id,
-            "default_tags": {"Vendor": "Databricks", "Creator": self.creator, "ClusterName": name, "ClusterId": self.id},
-        });
-        if let Value::Object(extra) = extra {
-            out.extend(extra);
+        serde_json::to_value(self.rendered(with_spec)).unwrap_or_default()
+    }
+
+    /// The same, to write straight to a serializer.
+    pub fn rendered(&self, with_spec: bool) -> Rendered<'_> {
+        Rendered { cluster: self, with_spec }
+    }
+}
+
+/// What the workspace sets in a cluster's answer, over a spec field of the
+/// same name.
+const ADDED_FIELDS: &[&str] = &[
+    "num_workers",
+    "cluster_id",
+    "state",
+    "state_message",
+    "start_time",
+    "creator_user_name",
+    "cluster_source",
+    "spark_context_id",
+    "default_tags",
+    "terminated_time",
+    "last_restarted_time",
+    "termination_reason",
+    "spec",
+];
+
+/// A cluster as the API answers it: its spec and what the workspace adds,
+/// written without copying the spec (`clusters/get` is the hottest read).
+pub struct Rendered<'a> {
+    cluster: &'a Cluster,
+    with_spec: bool,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DefaultTags<'a> {
+    vendor: &'static str,
+    creator: &'a str,
+    cluster_name: &'a Value,
+    cluster_id: &'a str,
+}
+
+impl serde::Serialize for Rendered<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let c = self.cluster;
+        let spec = &c.spec;
+        let mut out = serializer.serialize_map(None)?;
+        for (key, value) in spec.iter().filter(|(key, _)| !ADDED_FIELDS.contains(&key.as_str())) {
+            out.serialize_entry(key, value)?;
         }
-        if let Some(t) = self.terminated_time {
-            out.insert("terminated_time".into(), json!(t));
+        if !spec.contains_key("driver_node_type_id") {
+            out.serialize_entry("driver_node_type_id", spec.get("node_type_id").unwrap_or(&Value::Null))?;
         }
-        if let Some(t) = self.last_restarted_time {
-            out.insert("last_restarted_time".into(), json!(t));
+        let unnamed = Value::String(String::new());
+        let name = spec.get("cluster_name").unwrap_or(&unnamed);
+        if !spec.contains_key("cluster_name") {
+            out.serialize_entry("cluster_name", name)?;
         }
-        if let Some(reason) = &self.termination_reason {
-            if matches!(self.state, ClusterState::Terminating | ClusterState::Terminated) {
-                out.insert("termination_reason".into(), reason.clone());
+        out.serialize_entry("num_workers", &c.num_workers())?;
+        out.serialize_entry("cluster_id", &c.id)?;
+        out.serialize_entry("state", c.state.wire())?;
+        out.serialize_entry("state_message", &c.state_message)?;
+        out.serialize_entry("start_time", &c.start_time)?;
+        out.serialize_entry("creator_user_name", &c.creator)?;
+        out.serialize_entry("cluster_source", c.source)?;
+        out.serialize_entry("spark_context_id", &c.spark_context_id)?;
+        let tags = DefaultTags { vendor: "Databricks", creator: &c.creator, cluster_name: name, cluster_id: &c.id };
+        out.serialize_entry("default_tags", &tags)?;
+        if let Some(t) = c.terminated_time {
+            out.serialize_entry("terminated_time", &t)?;
+        }
+        if let Some(t) = c.last_restarted_time {
+            out.serialize_entry("last_restarted_time", &t)?;
+        }
+        if let Some(reason) = &c.termination_reason {
+            if matches!(c.state, ClusterState::Terminating | ClusterState::Terminated) {
+                out.serialize_entry("termination_reason", reason)?;
             }
         }
-        if with_spec {
-            out.insert("spec".into(), Value::Object(self.spec.clone()));
+        if self.with_spec {
+            out.serialize_entry("spec", spec)?;
         }
-        Value::Object(out)
+        out.end()
     }
 }
 
@@ -772,9 +825,9 @@ async fn create(
 }
 
 /// Any user sees every cluster (as the compute list does); using one takes a grant.
-async fn get_cluster(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
+async fn get_cluster(State(s): State<AppState>, params: Params) -> ApiResult<JsonBytes> {
     let id = params.required("cluster_id")?;
-    s.with(|w| Ok(Json(w.clusters.get(id)?.render(true))))
+    s.with(|w| JsonBytes::of(&w.clusters.get(id)?.rendered(true)))
 }
 
 async fn list(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value>> {

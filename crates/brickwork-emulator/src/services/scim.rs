@@ -128,13 +128,23 @@ fn count<R: Resource>(w: &mut World, id: i64, record: &R, members: usize) -> Api
     w.directory.held.count(&w.budget, id, bytes).map_err(StorageFull::api_error)
 }
 
+/// `name` as the name indexes key it (case folded); borrowed when it is
+/// already, as nearly every name is: lookups run on every request.
+fn folded(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+        std::borrow::Cow::Borrowed(name)
+    } else {
+        std::borrow::Cow::Owned(name.to_lowercase())
+    }
+}
+
 impl Directory {
     pub fn user_id(&self, user_name: &str) -> Option<i64> {
-        self.user_names.get(&user_name.to_lowercase()).copied()
+        self.user_names.get(&*folded(user_name)).copied()
     }
 
     pub fn sp_id(&self, application_id: &str) -> Option<i64> {
-        let id = self.application_ids.get(&application_id.to_lowercase()).copied()?;
+        let id = self.application_ids.get(&*folded(application_id)).copied()?;
         // Application ids are matched exactly; the index only finds the candidate.
         self.service_principals.get(&id).filter(|sp| sp.application_id == application_id).map(|_| id)
     }
@@ -188,7 +198,7 @@ impl Directory {
     }
 
     pub fn group_id(&self, name: &str) -> Option<i64> {
-        let id = self.group_names.get(&name.to_lowercase()).copied()?;
+        let id = self.group_names.get(&*folded(name)).copied()?;
         self.groups.get(&id).filter(|g| g.display_name == name).map(|_| id)
     }
 
@@ -227,7 +237,7 @@ impl Directory {
 
     /// The id of the record of kind `R` whose name is `key`, without regard to case.
     fn named<R: Resource>(&self, key: &str) -> Option<i64> {
-        R::names_ref(self).get(&key.to_lowercase()).copied()
+        R::names_ref(self).get(&*folded(key)).copied()
     }
 
     /// Remove the record `id` of kind `R` and every membership it has.
