@@ -37,10 +37,14 @@ impl Emulator {
         let ready: Value =
             serde_json::from_str(&first).map_err(|e| format!("the emulator's first line {first:?}: {e}"))?;
         let field = |key: &str| ready[key].as_str().map(str::to_string).ok_or(format!("no {key} in {first:?}"));
+        let token = field("token")?;
         Ok(Emulator {
             url: field("url")?,
-            token: field("token")?,
-            admin_token: field("admin_token")?,
+            // An emulator from before the admin API had its own credential
+            // (2026-12-05) takes the workspace token there: older builds stay
+            // comparable.
+            admin_token: field("admin_token").unwrap_or_else(|_| token.clone()),
+            token,
             child,
             http: reqwest::Client::new(),
         })
