@@ -16,6 +16,7 @@ mod crosscheck;
 mod dist;
 mod model;
 mod parity;
+mod shapes;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -91,6 +92,10 @@ fn generate(model: &model::Model) -> Result<Vec<(PathBuf, String)>, String> {
         rustfmt(&codegen::accessors_module(model))?,
     ));
     files.push((PathBuf::from("api/PARITY.md"), parity::render(model)));
+    files.push((
+        PathBuf::from("crates/brickwork-emulator/src/shapes/generated.rs"),
+        rustfmt(&shapes::emulator_shapes(model)?)?,
+    ));
     files
         .push((PathBuf::from("crates/brickwork/tests/roundtrip/cases.rs"), rustfmt(&codegen::roundtrip_cases(model))?));
     let manifest_path = root().join("crates/brickwork/Cargo.toml");

@@ -25,6 +25,7 @@ mod schedule;
 pub mod serve;
 mod services;
 mod settings;
+mod shapes;
 mod state;
 mod storage;
 

@@ -149,6 +149,27 @@ async fn misspelt_fields_are_dropped_not_stored_and_echoed() {
     let shown = &got["tasks"][0];
     assert!(shown["notebook_task"].is_object() && shown["new_cluster"]["num_workers"] == 1, "{got}");
     assert!(shown.get("notebok_task").is_none() && shown["new_cluster"].get("num_wrokers").is_none(), "{got}");
+    // Inside the task's objects too, at any depth; free-form maps keep their keys.
+    let mut cluster = cluster_spec();
+    cluster["aws_attributes"] = json!({"availability": "SPOT", "availabilty": "typo"});
+    cluster["spark_conf"] = json!({"spark.any.key": "1"});
+    let task = json!({"task_key": "deep", "new_cluster": cluster,
+        "notebook_task": {"notebook_path": "/x", "notebok_path": "/typo", "base_parameters": {"free key": "v"}},
+        "email_notifications": {"on_failure": ["a@example.com"], "on_falure": ["b@example.com"]}});
+    let job = post(
+        &c,
+        "/api/2.2/jobs/create",
+        json!({"name": "deep", "tasks": [task],
+        "schedule": {"quartz_cron_expression": "0 0 * * * ?", "timezone_id": "UTC", "timezon": "typo"}}),
+    )
+    .await;
+    let got = get(&c, "/api/2.2/jobs/get", json!({"job_id": job["job_id"]})).await;
+    let task = &got["settings"]["tasks"][0];
+    assert_eq!(task["notebook_task"], json!({"notebook_path": "/x", "base_parameters": {"free key": "v"}}), "{got}");
+    assert_eq!(task["email_notifications"], json!({"on_failure": ["a@example.com"]}), "{got}");
+    assert_eq!(task["new_cluster"]["aws_attributes"], json!({"availability": "SPOT"}), "{got}");
+    assert_eq!(task["new_cluster"]["spark_conf"], json!({"spark.any.key": "1"}), "{got}");
+    assert!(got["settings"]["schedule"].get("timezon").is_none(), "{got}");
     let wh =
         post(&c, "/api/2.0/sql/warehouses", json!({"name": "w", "cluster_size": "2X-Small", "auto_stop_minutes": 5}))
             .await;

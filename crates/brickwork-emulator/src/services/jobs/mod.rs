@@ -360,108 +360,15 @@ fn as_object(v: Value) -> Map<String, Value> {
     }
 }
 
-/// The fields of a job's settings, and of one task, as the API takes them.
-const SETTINGS_FIELDS: &[&str] = &[
-    "budget_policy_id",
-    "continuous",
-    "deployment",
-    "description",
-    "duration_target",
-    "edit_mode",
-    "email_notifications",
-    "environment_variables",
-    "environments",
-    "format",
-    "git_source",
-    "health",
-    "job_clusters",
-    "max_concurrent_runs",
-    "name",
-    "notification_settings",
-    "parameters",
-    "parent_path",
-    "performance_target",
-    "queue",
-    "run_as",
-    "schedule",
-    "tags",
-    "tasks",
-    "timeout_seconds",
-    "trigger",
-    "triggers",
-    "usage_policy_id",
-    "webhook_notifications",
-];
-const TASK_FIELDS: &[&str] = &[
-    "task_key",
-    "ai_function_task",
-    "ai_runtime_task",
-    "alert_task",
-    "clean_rooms_notebook_task",
-    "compute",
-    "condition_task",
-    "dashboard_task",
-    "dbt_cloud_task",
-    "dbt_platform_task",
-    "dbt_task",
-    "depends_on",
-    "description",
-    "disable_auto_optimization",
-    "disabled",
-    "email_notifications",
-    "environment_key",
-    "environment_variables_key",
-    "existing_cluster_id",
-    "for_each_task",
-    "gen_ai_compute_task",
-    "health",
-    "job_cluster_key",
-    "libraries",
-    "max_retries",
-    "min_retry_interval_millis",
-    "new_cluster",
-    "notebook_task",
-    "notification_settings",
-    "pipeline_task",
-    "power_bi_task",
-    "python_operator_task",
-    "python_wheel_task",
-    "retry_on_timeout",
-    "run_if",
-    "run_job_task",
-    "spark_jar_task",
-    "spark_python_task",
-    "spark_submit_task",
-    "sql_task",
-    "timeout_seconds",
-    "webhook_notifications",
-];
-
-/// Only the fields the API has: a misspelt one is dropped, as the service
-/// drops it, not stored and echoed back (at the top, in tasks, and in their
-/// clusters).
+/// Only the fields the API has, at every depth: a misspelt one is dropped,
+/// as the service drops it, not stored and echoed back.
 fn known_fields(settings: &mut Map<String, Value>) {
-    settings.retain(|k, v| !v.is_null() && SETTINGS_FIELDS.contains(&k.as_str()));
-    if let Some(Value::Array(tasks)) = settings.get_mut("tasks") {
-        tasks.iter_mut().filter_map(Value::as_object_mut).for_each(known_task_fields);
-    }
-    if let Some(Value::Array(clusters)) = settings.get_mut("job_clusters") {
-        clusters.iter_mut().filter_map(|c| c.get_mut("new_cluster")).for_each(known_cluster_fields);
-    }
+    crate::shapes::prune(settings, crate::shapes::JOB_SETTINGS);
 }
 
-/// A task's own fields, and its cluster's (a job's task or a one-time run's).
+/// A one-time run's task, pruned the same way.
 fn known_task_fields(task: &mut Map<String, Value>) {
-    task.retain(|k, _| TASK_FIELDS.contains(&k.as_str()));
-    if let Some(cluster) = task.get_mut("new_cluster") {
-        known_cluster_fields(cluster);
-    }
-}
-
-fn known_cluster_fields(cluster: &mut Value) {
-    if let Value::Object(spec) = cluster {
-        spec.retain(|k, _| crate::services::clusters::SPEC_FIELDS.contains(&k.as_str()));
-    }
+    crate::shapes::prune(task, crate::shapes::SUBMIT_TASK);
 }
 
 /// Defaults the service fills in and echoes back.
