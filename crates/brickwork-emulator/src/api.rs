@@ -106,25 +106,6 @@ impl IntoResponse for ApiError {
 /// A handler result: JSON on success, the real error shape on failure.
 pub type ApiResult<T = axum::Json<Value>> = Result<T, ApiError>;
 
-/// A JSON answer written while the world is locked, straight from borrowed
-/// state: no intermediate `Value` tree is built (for the hottest reads).
-pub struct JsonBytes(Vec<u8>);
-
-impl JsonBytes {
-    pub fn of(value: &impl serde::Serialize) -> ApiResult<Self> {
-        serde_json::to_vec(value)
-            .map(Self)
-            .map_err(|e| ApiError::new(500, "INTERNAL_ERROR", format!("the answer could not be written: {e}")))
-    }
-}
-
-impl IntoResponse for JsonBytes {
-    fn into_response(self) -> Response {
-        let content_type = HeaderValue::from_static("application/json");
-        ([(axum::http::header::CONTENT_TYPE, content_type)], self.0).into_response()
-    }
-}
-
 /// `200 {}`: the answer of most mutating calls.
 pub fn empty() -> ApiResult {
     Ok(axum::Json(json!({})))

@@ -55,7 +55,7 @@ fn authenticate(state: &AppState, header: Option<&str>, workspace_url: &str) -> 
     };
     let header = header.ok_or_else(unsupported)?;
     let (scheme, value) = header.split_once(' ').ok_or_else(unsupported)?;
-    state.with(|world| {
+    state.read(|world| {
         let caller = credential_holder(world, scheme, value, workspace_url, unsupported)?;
         if !world.directory.signs_in(&caller.user_name) {
             return Err(ApiError::numeric(401, format!("{} is deleted or deactivated.", caller.user_name)));
