@@ -97,14 +97,16 @@ fn parse(args: &[String]) -> Result<Plan, String> {
     Ok(plan)
 }
 
-/// The scenarios by the name `--only` takes, with what each prints as it starts.
-const SCENARIOS: [(&str, &str); 6] = [
+/// The scenarios by the name `--only` takes, with what each prints as it
+/// starts; `capacity` runs only when asked (`throughput` measures it too).
+const SCENARIOS: [(&str, &str); 7] = [
     ("throughput", "throughput and emulator capacity"),
     ("listing", "streaming pagination"),
     ("bulk", "rate-limited bulk delete"),
     ("transfers", "large file transfers"),
     ("cold-start", "cold start and build"),
     ("history", "cost per request with a long history"),
+    ("capacity", "emulator capacity alone, to compare emulator builds"),
 ];
 
 async fn run(plan: Plan) -> Result<(), String> {
@@ -116,7 +118,8 @@ async fn run(plan: Plan) -> Result<(), String> {
     }
     let mut metrics = Vec::new();
     for (name, title) in SCENARIOS {
-        if plan.only.as_ref().is_some_and(|only| only != name) {
+        let asked = plan.only.as_deref() == Some(name);
+        if (name == "capacity" || plan.only.is_some()) && !asked {
             continue;
         }
         eprintln!("bench: {title}");
@@ -126,6 +129,7 @@ async fn run(plan: Plan) -> Result<(), String> {
             "bulk" => bulk::run(&plan).await,
             "transfers" => transfers::run(&plan).await,
             "history" => history::run(&plan).await,
+            "capacity" => throughput::capacity(&plan).await,
             _ => cold_start::run(&plan).await,
         };
         collect(&mut metrics, found)?;

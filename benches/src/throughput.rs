@@ -118,6 +118,29 @@ pub async fn run(plan: &Plan) -> Result<Vec<Metric>, String> {
     Ok(vec![throughput, latency("p50", &p50), latency("p99", &p99), client_cost, capacity, server_cost])
 }
 
+/// The raw client's part of [`run`] alone: what the emulator serves and
+/// what each request costs it, quick enough to alternate two emulator
+/// builds many times on a noisy machine.
+pub async fn capacity(plan: &Plan) -> Result<Vec<Metric>, String> {
+    let emulator = Emulator::start(&plan.emulator, &[]).await?;
+    let cluster_id = emulator.create_cluster("bench-get").await?;
+    let n = plan.count(100_000, 2_000);
+    let raw = RawClusterGet::new(&emulator, &cluster_id)?;
+    let raw_get = move || raw.send();
+    closed_loop(plan.count(2_000, 200), CONCURRENCY, raw_get.clone()).await?;
+    let (mut runs, mut server_cpu_us) = (Vec::new(), Vec::new());
+    for _ in 0..plan.reps {
+        let server_before = emulator.cpu_seconds()?;
+        runs.push(closed_loop(n, CONCURRENCY, raw_get.clone()).await?.per_second);
+        server_cpu_us.push((emulator.cpu_seconds()? - server_before) * 1e6 / n as f64);
+    }
+    let served = Metric::new("emulator capacity", "clusters/get served to the raw client".into(), "req/s", true)
+        .value(RAW, Stats::of(&runs));
+    let cost = Metric::new("emulator capacity", "emulator CPU per clusters/get".into(), "µs", false)
+        .value(RAW, Stats::of(&server_cpu_us));
+    Ok(vec![served, cost])
+}
+
 /// The Python SDK's `w.clusters.get` from a thread pool of the same width.
 async fn python_gets(plan: &Plan, emulator: &Emulator, cluster_id: &str, n: usize) -> Result<Option<LoadRun>, String> {
     let args =
