@@ -55,16 +55,30 @@ fn authenticate(state: &AppState, header: Option<&str>, workspace_url: &str) -> 
     };
     let header = header.ok_or_else(unsupported)?;
     let (scheme, value) = header.split_once(' ').ok_or_else(unsupported)?;
-    state.read(|world| {
-        let caller = credential_holder(world, scheme, value, workspace_url, unsupported)?;
+    // A principal's standing is the directory's now: a deleted or
+    // deactivated one is refused whatever it signs in with, and leaving
+    // `admins` takes admin rights from every credential it holds.
+    let standing = |world: &crate::state::World, caller: Caller| {
         if !world.directory.signs_in(&caller.user_name) {
             return Err(ApiError::numeric(401, format!("{} is deleted or deactivated.", caller.user_name)));
         }
-        // Admin rights are the directory's now, not what they were when the
-        // credential was made: leaving `admins` takes them from every token.
         let admin = world.directory.is_admin(&caller.user_name);
         Ok(Caller { admin, ..caller })
-    })
+    };
+    let known = state.read(|world| {
+        credential_holder(world, scheme, value, unsupported).map(|found| found.map(|caller| standing(world, caller)))
+    })?;
+    match known {
+        Some(checked) => checked,
+        // Entra ID or Google ID tokens a federation policy trusts (the Azure
+        // and GCP side headers that come with them are accepted): verified
+        // outside the world's lock, so forged tokens hold up no one else.
+        None => {
+            let caller = crate::services::oauth::trusted_id_token(state, value, workspace_url)
+                .ok_or_else(|| ApiError::numeric(403, "Invalid access token."))?;
+            state.read(|world| standing(world, caller))
+        }
+    }
 }
 
 /// `user`, when `password` is one of their personal access tokens: what
@@ -80,38 +94,34 @@ pub(crate) fn password_holder(world: &crate::state::World, user: &str, password:
         .map(|c| Caller { admin: world.directory.is_admin(&c.user_name), ..c })
 }
 
-/// Whose credential `value` is, under `scheme`.
+/// Whose credential `value` is, under `scheme`; `None` for a bearer token
+/// the workspace did not issue (perhaps an ID token a policy trusts).
 fn credential_holder(
     world: &crate::state::World,
     scheme: &str,
     value: &str,
-    workspace_url: &str,
     unsupported: impl Fn() -> ApiError,
-) -> Result<Caller, ApiError> {
-    {
-        if scheme.eq_ignore_ascii_case("bearer") {
-            if let Some(caller) = world.identity.pats.get(value) {
-                return Ok(caller.clone());
-            }
-            if let Some(caller) = world.tokens.caller(value) {
-                return Ok(caller);
-            }
-            match world.identity.oauth_tokens.get(value) {
-                Some(issued) if issued.expires_at > Instant::now() => Ok(issued.caller.clone()),
-                Some(_) => Err(ApiError::numeric(403, "Invalid access token.")),
-                // Entra ID or Google ID tokens a federation policy trusts; the
-                // Azure and GCP side headers that come with them are accepted.
-                None => crate::services::oauth::trusted_id_token(&world.settings, value, workspace_url)
-                    .ok_or_else(|| ApiError::numeric(403, "Invalid access token.")),
-            }
-        } else if scheme.eq_ignore_ascii_case("basic") {
-            let decoded = base64::engine::general_purpose::STANDARD.decode(value.trim()).map_err(|_| unsupported())?;
-            let text = String::from_utf8(decoded).map_err(|_| unsupported())?;
-            let (user, password) = text.split_once(':').ok_or_else(unsupported)?;
-            password_holder(world, user, password)
-                .ok_or_else(|| ApiError::numeric(401, "Invalid username or password."))
-        } else {
-            Err(unsupported())
+) -> Result<Option<Caller>, ApiError> {
+    if scheme.eq_ignore_ascii_case("bearer") {
+        if let Some(caller) = world.identity.pats.get(value) {
+            return Ok(Some(caller.clone()));
         }
+        if let Some(caller) = world.tokens.caller(value) {
+            return Ok(Some(caller));
+        }
+        match world.identity.oauth_tokens.get(value) {
+            Some(issued) if issued.expires_at > Instant::now() => Ok(Some(issued.caller.clone())),
+            Some(_) => Err(ApiError::numeric(403, "Invalid access token.")),
+            None => Ok(None),
+        }
+    } else if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD.decode(value.trim()).map_err(|_| unsupported())?;
+        let text = String::from_utf8(decoded).map_err(|_| unsupported())?;
+        let (user, password) = text.split_once(':').ok_or_else(unsupported)?;
+        password_holder(world, user, password)
+            .map(Some)
+            .ok_or_else(|| ApiError::numeric(401, "Invalid username or password."))
+    } else {
+        Err(unsupported())
     }
 }

@@ -29,17 +29,21 @@ struct Header {
     kid: Option<String>,
 }
 
+/// A JSON Web Key Set as sent: only the members verification reads.
 #[derive(Deserialize)]
-struct KeySet {
+struct KeySetJson {
     keys: Vec<Jwk>,
 }
 
-/// The members of a JSON Web Key that verification reads; others are ignored.
 #[derive(Deserialize)]
 struct Jwk {
     kty: String,
     #[serde(default)]
     kid: Option<String>,
+    #[serde(default)]
+    alg: Option<String>,
+    #[serde(rename = "use", default)]
+    usage: Option<String>,
     #[serde(default)]
     crv: Option<String>,
     #[serde(default)]
@@ -50,9 +54,116 @@ struct Jwk {
     x: Option<String>,
     #[serde(default)]
     y: Option<String>,
+    /// Private members: a policy holds public keys only.
+    #[serde(default)]
+    d: Option<Value>,
+    #[serde(default)]
+    k: Option<Value>,
 }
 
-/// How a JWS `alg` verifies, and the key type and curve it needs.
+/// A federation policy's public keys, checked and decoded once, when the
+/// emulator starts.
+#[derive(Debug, Default)]
+pub(crate) struct KeySet {
+    keys: Vec<PublicKey>,
+}
+
+#[derive(Debug)]
+struct PublicKey {
+    kid: Option<String>,
+    /// The one algorithm the key is for, when its JWK names one.
+    alg: Option<String>,
+    material: Material,
+}
+
+#[derive(Debug)]
+enum Material {
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
+    /// An uncompressed point (0x04, x, y) on the named curve.
+    Ec {
+        curve: &'static str,
+        point: Vec<u8>,
+    },
+}
+
+/// The fewest modulus bytes ring verifies (2048 bits).
+const MIN_RSA_MODULUS_BYTES: usize = 256;
+
+fn member(jwk: &Jwk, name: &str, value: &Option<String>) -> Result<Vec<u8>, String> {
+    let text = value.as_deref().ok_or_else(|| format!("a {} key has no {name:?}", jwk.kty))?;
+    URL_SAFE_NO_PAD
+        .decode(text.trim_end_matches('='))
+        .map_err(|_| format!("the {name:?} of a {} key is not base64url", jwk.kty))
+}
+
+impl PublicKey {
+    fn parse(jwk: Jwk) -> Result<Self, String> {
+        if jwk.d.is_some() || jwk.k.is_some() {
+            return Err("a key holds private or secret material (d or k): give the public keys only".into());
+        }
+        if jwk.usage.as_deref().is_some_and(|u| u != "sig") {
+            return Err(format!("a key's use is {:?}, not \"sig\"", jwk.usage.as_deref().unwrap_or_default()));
+        }
+        let material = match jwk.kty.as_str() {
+            "RSA" => {
+                let n = trim_leading_zeros(&member(&jwk, "n", &jwk.n)?).to_vec();
+                let e = trim_leading_zeros(&member(&jwk, "e", &jwk.e)?).to_vec();
+                if n.len() < MIN_RSA_MODULUS_BYTES {
+                    return Err(format!("an RSA key has {} bits; at least 2048 are needed", n.len() * 8));
+                }
+                Material::Rsa { n, e }
+            }
+            "EC" => {
+                let (curve, size) = match jwk.crv.as_deref() {
+                    Some("P-256") => ("P-256", 32),
+                    Some("P-384") => ("P-384", 48),
+                    other => return Err(format!("EC curve {other:?} is not P-256 or P-384")),
+                };
+                let (x, y) = (member(&jwk, "x", &jwk.x)?, member(&jwk, "y", &jwk.y)?);
+                if x.len() != size || y.len() != size {
+                    return Err(format!("a {curve} key's x and y must be {size} bytes each"));
+                }
+                Material::Ec { curve, point: [&[0x04][..], &x, &y].concat() }
+            }
+            other => return Err(format!("key type {other:?} is not RSA or EC")),
+        };
+        Ok(Self { kid: jwk.kid, alg: jwk.alg, material })
+    }
+
+    fn verifies(&self, alg: &str, algorithm: &Algorithm, message: &[u8], sig: &[u8]) -> bool {
+        if self.alg.as_deref().is_some_and(|own| own != alg) {
+            return false;
+        }
+        match (algorithm, &self.material) {
+            (Algorithm::Rsa(params), Material::Rsa { n, e }) => {
+                RsaPublicKeyComponents { n, e }.verify(params, message, sig).is_ok()
+            }
+            (Algorithm::Ec(verification, wanted), Material::Ec { curve, point }) if wanted == curve => {
+                UnparsedPublicKey::new(*verification, point).verify(message, sig).is_ok()
+            }
+            _ => false,
+        }
+    }
+}
+
+impl KeySet {
+    /// A policy's `jwks_json`, every key of it usable, or what is wrong: a
+    /// policy must not silently trust nothing.
+    pub(crate) fn parse(jwks_json: &str) -> Result<Self, String> {
+        let set: KeySetJson = serde_json::from_str(jwks_json)
+            .map_err(|e| format!("jwks_json is not a JSON Web Key Set ({{\"keys\": [...]}}): {e}"))?;
+        if set.keys.is_empty() {
+            return Err("jwks_json holds no keys".into());
+        }
+        let keys = set.keys.into_iter().map(PublicKey::parse).collect::<Result<Vec<_>, _>>();
+        Ok(Self { keys: keys.map_err(|why| format!("jwks_json: {why}"))? })
+    }
+}
+
+/// How a JWS `alg` verifies: RSA parameters, or an ECDSA algorithm and its curve.
 enum Algorithm {
     Rsa(&'static signature::RsaParameters),
     Ec(&'static signature::EcdsaVerificationAlgorithm, &'static str),
@@ -73,25 +184,6 @@ impl Algorithm {
             "ES384" => Self::Ec(&signature::ECDSA_P384_SHA384_FIXED, "P-384"),
             _ => return None,
         })
-    }
-
-    fn verifies(&self, key: &Jwk, message: &[u8], sig: &[u8]) -> bool {
-        let decoded = |part: &Option<String>| part.as_deref().and_then(|p| URL_SAFE_NO_PAD.decode(p).ok());
-        match self {
-            Self::Rsa(params) if key.kty == "RSA" => {
-                let (Some(n), Some(e)) = (decoded(&key.n), decoded(&key.e)) else { return false };
-                // JWK integers are unsigned big-endian; ring takes them without leading zeros.
-                let n = trim_leading_zeros(&n);
-                let components = RsaPublicKeyComponents { n, e: trim_leading_zeros(&e) };
-                components.verify(params, message, sig).is_ok()
-            }
-            Self::Ec(algorithm, curve) if key.kty == "EC" && key.crv.as_deref() == Some(curve) => {
-                let (Some(x), Some(y)) = (decoded(&key.x), decoded(&key.y)) else { return false };
-                let point: Vec<u8> = [&[0x04][..], &x, &y].concat();
-                UnparsedPublicKey::new(*algorithm, point).verify(message, sig).is_ok()
-            }
-            _ => false,
-        }
     }
 }
 
@@ -125,30 +217,20 @@ impl<'a> SignedToken<'a> {
         &self.claims
     }
 
-    /// Whether a key of `jwks_json` (a JSON Web Key Set) signed this token.
-    /// A token naming its key (`kid`) is checked against that key only.
-    pub(crate) fn signed_by(&self, jwks_json: &str) -> bool {
-        let Some(algorithm) = Algorithm::named(&self.header.alg) else { return false };
-        let Ok(set) = serde_json::from_str::<KeySet>(jwks_json) else { return false };
-        let named = |key: &&Jwk| match (&self.header.kid, &key.kid) {
+    /// Whether a key of `keys` signed this token. A token naming its key
+    /// (`kid`) is checked against that key only; a key naming its algorithm
+    /// verifies that algorithm only.
+    pub(crate) fn signed_by(&self, keys: &KeySet) -> bool {
+        let alg = self.header.alg.as_str();
+        let Some(algorithm) = Algorithm::named(alg) else { return false };
+        let named = |key: &&PublicKey| match (&self.header.kid, &key.kid) {
             (Some(wanted), Some(kid)) => wanted == kid,
             _ => true,
         };
-        set.keys.iter().filter(named).any(|key| algorithm.verifies(key, self.signing_input.as_bytes(), &self.signature))
-    }
-}
-
-/// Whether `jwks_json` is a key set a token could be checked against: an
-/// error names what is wrong, so a policy cannot silently trust nothing.
-pub(crate) fn check_key_set(jwks_json: &str) -> Result<(), String> {
-    let set: KeySet = serde_json::from_str(jwks_json)
-        .map_err(|e| format!("jwks_json is not a JSON Web Key Set ({{\"keys\": [...]}}): {e}"))?;
-    if set.keys.is_empty() {
-        return Err("jwks_json holds no keys".into());
-    }
-    match set.keys.iter().find(|k| k.kty != "RSA" && k.kty != "EC") {
-        Some(other) => Err(format!("jwks_json key type {:?} is not RSA or EC", other.kty)),
-        None => Ok(()),
+        keys.keys
+            .iter()
+            .filter(named)
+            .any(|key| key.verifies(alg, &algorithm, self.signing_input.as_bytes(), &self.signature))
     }
 }
 
@@ -220,7 +302,8 @@ impl IdTokenIssuer {
 
     /// A policy trusting this issuer's tokens for `subject`, mapped to
     /// `service_principal` (a client id). Empty `audiences`: the workspace's
-    /// token endpoint URL.
+    /// token endpoint URL for token exchange, the workspace URL for an ID
+    /// token sent as a bearer token.
     pub fn policy(&self, service_principal: &str, subject: &str, audiences: &[&str]) -> FederationPolicySpec {
         FederationPolicySpec {
             service_principal: service_principal.into(),
@@ -253,6 +336,39 @@ impl IdTokenIssuer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ring::signature::RsaKeyPair;
+
+    fn keys(jwks_json: &str) -> KeySet {
+        KeySet::parse(jwks_json).expect("a usable key set")
+    }
+
+    fn b64(raw: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    /// An RSA key (the repository's test service-account key) signing RS256
+    /// and PS256, as identity providers do, and its public JWK.
+    fn rsa() -> (RsaKeyPair, Value) {
+        let pem = include_str!("../../brickwork/tests/fixtures/gcp-test-key.pem");
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let der = base64::engine::general_purpose::STANDARD.decode(body).expect("PEM body");
+        let pair = RsaKeyPair::from_pkcs8(&der).expect("PKCS#8 RSA key");
+        let public = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public());
+        let jwk = json!({"kty": "RSA", "kid": "rsa-1", "n": b64(&public.n), "e": b64(&public.e)});
+        (pair, jwk)
+    }
+
+    fn rsa_signed(pair: &RsaKeyPair, alg: &str, kid: &str, claims: &Value) -> String {
+        let padding: &'static dyn signature::RsaEncoding = match alg {
+            "PS256" => &signature::RSA_PSS_SHA256,
+            _ => &signature::RSA_PKCS1_SHA256,
+        };
+        let header = json!({"alg": alg, "kid": kid});
+        let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+        let mut sig = vec![0; pair.public().modulus_len()];
+        pair.sign(padding, &SystemRandom::new(), input.as_bytes(), &mut sig).expect("signed");
+        format!("{input}.{}", b64(&sig))
+    }
 
     #[test]
     fn only_a_token_its_policys_keys_signed_is_trusted() {
@@ -260,31 +376,84 @@ mod tests {
         let other = IdTokenIssuer::new("https://idp.example.com").expect("issuer");
         let token = issuer.sign(&json!({"sub": "a"})).expect("signed");
         let parsed = SignedToken::parse(&token).expect("a JWS");
-        assert!(parsed.signed_by(&issuer.jwks_json()));
-        assert!(!parsed.signed_by(&other.jwks_json()), "another key");
+        assert!(parsed.signed_by(&keys(&issuer.jwks_json())));
+        assert!(!parsed.signed_by(&keys(&other.jwks_json())), "another key");
 
         // The claims changed after signing: the signature no longer holds.
         let (head, rest) = token.split_once('.').expect("header");
         let sig = rest.split_once('.').expect("payload").1;
-        let forged = format!("{head}.{}.{sig}", URL_SAFE_NO_PAD.encode(json!({"sub": "admin"}).to_string()));
-        assert!(!SignedToken::parse(&forged).expect("a JWS").signed_by(&issuer.jwks_json()));
+        let forged = format!("{head}.{}.{sig}", b64(json!({"sub": "admin"}).to_string().as_bytes()));
+        assert!(!SignedToken::parse(&forged).expect("a JWS").signed_by(&keys(&issuer.jwks_json())));
 
         // `alg: none` and HMAC never verify, whatever the key set.
         for alg in ["none", "HS256"] {
-            let header = URL_SAFE_NO_PAD.encode(json!({"alg": alg}).to_string());
-            let unsigned = format!("{header}.{}.", URL_SAFE_NO_PAD.encode(json!({"sub": "a"}).to_string()));
-            assert!(!SignedToken::parse(&unsigned).expect("a JWS").signed_by(&issuer.jwks_json()), "{alg}");
+            let header = b64(json!({"alg": alg}).to_string().as_bytes());
+            let unsigned = format!("{header}.{}.", b64(json!({"sub": "a"}).to_string().as_bytes()));
+            assert!(!SignedToken::parse(&unsigned).expect("a JWS").signed_by(&keys(&issuer.jwks_json())), "{alg}");
         }
         assert!(SignedToken::parse("opaque").is_none());
         assert!(SignedToken::parse("a.b.c.d").is_none());
     }
 
     #[test]
-    fn a_key_set_without_usable_keys_is_named_as_such() {
-        assert!(check_key_set("{").is_err());
-        assert!(check_key_set(r#"{"keys": []}"#).is_err());
-        assert!(check_key_set(r#"{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}"#).is_err());
-        let issuer = IdTokenIssuer::new("https://idp.example.com").expect("issuer");
-        assert!(check_key_set(&issuer.jwks_json()).is_ok());
+    fn rsa_tokens_verify_by_their_algorithm_and_named_key() {
+        let (pair, jwk) = rsa();
+        let claims = json!({"sub": "a"});
+        let set = keys(&json!({"keys": [jwk]}).to_string());
+        for alg in ["RS256", "PS256"] {
+            let token = rsa_signed(&pair, alg, "rsa-1", &claims);
+            assert!(SignedToken::parse(&token).expect("a JWS").signed_by(&set), "{alg}");
+        }
+        // Named for another key of the set: only that key is tried.
+        let elsewhere = rsa_signed(&pair, "RS256", "rsa-2", &claims);
+        let ec = IdTokenIssuer::new("https://idp.example.com").expect("issuer");
+        let ec_jwk: Value = serde_json::from_str(&ec.jwks_json()).expect("jwks");
+        let mixed = keys(&json!({"keys": [jwk, ec_jwk["keys"][0].clone()]}).to_string());
+        assert!(!SignedToken::parse(&elsewhere).expect("a JWS").signed_by(&mixed), "kid rsa-2 is not in the set");
+        // A key published for RS256 does not verify PS256.
+        let mut pinned = jwk.clone();
+        pinned["alg"] = json!("RS256");
+        let pinned = keys(&json!({"keys": [pinned]}).to_string());
+        let pss = rsa_signed(&pair, "PS256", "rsa-1", &claims);
+        assert!(!SignedToken::parse(&pss).expect("a JWS").signed_by(&pinned));
+        // An RSA signature presented as ES256 meets no EC key of the set.
+        let confused = rsa_signed(&pair, "RS256", "rsa-1", &claims).replacen(
+            &b64(json!({"alg": "RS256", "kid": "rsa-1"}).to_string().as_bytes()),
+            &b64(json!({"alg": "ES256"}).to_string().as_bytes()),
+            1,
+        );
+        assert!(!SignedToken::parse(&confused).expect("a JWS").signed_by(&mixed));
+    }
+
+    #[test]
+    fn a_key_set_a_token_could_never_meet_is_refused_with_its_reason() {
+        let (_, rsa_jwk) = rsa();
+        let ec = IdTokenIssuer::new("https://idp.example.com").expect("issuer");
+        let ec_jwk: Value = serde_json::from_str::<Value>(&ec.jwks_json()).expect("jwks")["keys"][0].clone();
+        let with = |base: &Value, field: &str, value: Value| {
+            let mut key = base.clone();
+            if value.is_null() {
+                key.as_object_mut().expect("jwk").remove(field);
+            } else {
+                key[field] = value;
+            }
+            json!({"keys": [key]}).to_string()
+        };
+        let cases = [
+            ("not JSON", "{".to_string()),
+            ("no keys", r#"{"keys": []}"#.to_string()),
+            ("a secret key", r#"{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}"#.to_string()),
+            ("RSA without n", with(&rsa_jwk, "n", Value::Null)),
+            ("RSA of 1024 bits", with(&rsa_jwk, "n", json!(b64(&[0xC5; 128])))),
+            ("RSA with its private exponent", with(&rsa_jwk, "d", json!("AQAB"))),
+            ("an encryption key", with(&rsa_jwk, "use", json!("enc"))),
+            ("EC on P-521", with(&ec_jwk, "crv", json!("P-521"))),
+            ("EC without y", with(&ec_jwk, "y", Value::Null)),
+            ("EC x of 31 bytes", with(&ec_jwk, "x", json!(b64(&[7; 31])))),
+        ];
+        for (what, jwks_json) in cases {
+            assert!(KeySet::parse(&jwks_json).is_err(), "{what}: {jwks_json}");
+        }
+        assert!(KeySet::parse(&json!({"keys": [rsa_jwk, ec_jwk]}).to_string()).is_ok());
     }
 }

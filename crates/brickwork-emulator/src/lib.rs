@@ -188,7 +188,7 @@ impl EmulatorBuilder {
     /// Bind, start serving, and return a handle.
     pub async fn start(mut self) -> std::io::Result<EmulatorHandle> {
         for policy in &self.settings.federation_policies {
-            federation::check_key_set(&policy.jwks_json).map_err(|why| {
+            federation::KeySet::parse(&policy.jwks_json).map_err(|why| {
                 let message = format!("federation policy for {:?}: {why}", policy.service_principal);
                 std::io::Error::new(std::io::ErrorKind::InvalidInput, message)
             })?;

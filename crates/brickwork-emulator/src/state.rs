@@ -183,18 +183,29 @@ pub struct AppState {
     pub faults: Arc<crate::faults::FaultEngine>,
     /// What stored file data may take, and what it takes now.
     pub budget: Arc<crate::storage::Budget>,
+    /// Each federation policy's keys, decoded once (beside
+    /// `settings.federation_policies`, in its order).
+    pub trusted_keys: Arc<Vec<crate::federation::KeySet>>,
 }
 
 impl AppState {
     pub fn new(settings: Settings) -> Self {
         let settings = Arc::new(settings);
         let budget = crate::storage::Budget::new(settings.max_stored_bytes);
+        // `Emulator::start` refused unusable key sets; one that still fails
+        // here trusts nothing.
+        let trusted_keys = settings
+            .federation_policies
+            .iter()
+            .map(|p| crate::federation::KeySet::parse(&p.jwks_json).unwrap_or_default())
+            .collect();
         AppState {
             world: Arc::new(Mutex::new(World::new(settings.clone(), budget.clone()))),
             faults: Arc::new(crate::faults::FaultEngine::new(settings.faults.clone())),
             counters: Arc::new(Counters::default()),
             budget,
             settings,
+            trusted_keys: Arc::new(trusted_keys),
         }
     }
 

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use crate::api::{base_url, Params};
 use crate::federation::SignedToken;
 use crate::ids;
-use crate::settings::{ConsentMode, Settings};
+use crate::settings::{ConsentMode, FederationPolicySpec, Settings};
 use crate::state::{AppState, Caller, IssuedToken, World};
 
 const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -510,7 +510,7 @@ fn token_exchange_grant(s: &AppState, headers: &HeaderMap, form: &Params) -> Res
     let caller = match form.get("subject_token_type") {
         Some(TOKEN_TYPE_JWT) => {
             let audience = format!("{}/oidc/v1/token", base_url(headers));
-            federated_principal(&s.settings, subject, form.get("client_id"), &audience)?
+            federated_principal(s, subject, form.get("client_id"), &audience)?
         }
         // A configured token or one made through the Tokens API.
         Some(TOKEN_TYPE_PAT) => s
@@ -528,15 +528,16 @@ fn token_exchange_grant(s: &AppState, headers: &HeaderMap, form: &Params) -> Res
 /// token a federation policy trusts: Azure Databricks takes Entra ID tokens
 /// and GCP workspaces Google ID tokens this way. A policy without audiences
 /// takes tokens for the workspace URL.
-pub fn trusted_id_token(settings: &Settings, token: &str, workspace_url: &str) -> Option<Caller> {
-    federated_principal(settings, token, None, workspace_url).ok()
+pub fn trusted_id_token(s: &AppState, token: &str, workspace_url: &str) -> Option<Caller> {
+    federated_principal(s, token, None, workspace_url).ok()
 }
 
-/// The service principal a federation policy maps this ID token to: the
-/// policy's issuer, subject and an audience match, one of its keys signed
-/// the token, and the token is within its validity.
+/// The service principal a federation policy maps this ID token to. The
+/// signature is checked first, against the keys of the policies for the
+/// token's issuer: a caller who cannot sign learns nothing of the policies.
+/// Then its validity, and the policy's subject and audience.
 fn federated_principal(
-    settings: &Settings,
+    s: &AppState,
     id_token: &str,
     client_id: Option<&str>,
     default_audience: &str,
@@ -546,6 +547,18 @@ fn federated_principal(
     let claims = token.claims();
     let text = |name: &str| claims.get(name).and_then(Value::as_str).unwrap_or_default().to_string();
     let (issuer, subject) = (text("iss"), text("sub"));
+    let signed: Vec<&FederationPolicySpec> = s
+        .settings
+        .federation_policies
+        .iter()
+        .zip(s.trusted_keys.iter())
+        .filter(|(policy, keys)| policy.issuer == issuer && token.signed_by(keys))
+        .map(|(policy, _)| policy)
+        .collect();
+    if signed.is_empty() {
+        tracing::debug!(%issuer, "an ID token no federation policy's keys signed");
+        return Err(invalid_grant("subject_token is not signed by a federation policy's keys"));
+    }
     let audiences: Vec<String> = match claims.get("aud") {
         Some(Value::String(a)) => vec![a.clone()],
         Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).map(str::to_string).collect(),
@@ -561,11 +574,10 @@ fn federated_principal(
     if claims.get("nbf").and_then(Value::as_i64).is_some_and(|nbf| nbf > now.saturating_add(60)) {
         return Err(invalid_grant("subject_token is not valid yet"));
     }
-    let mut matching = settings
-        .federation_policies
-        .iter()
+    let policy = signed
+        .into_iter()
         .filter(|p| client_id.is_none_or(|id| p.service_principal == id))
-        .filter(|p| {
+        .find(|p| {
             let accepted = |a: &String| {
                 if p.audiences.is_empty() {
                     a == default_audience
@@ -573,17 +585,13 @@ fn federated_principal(
                     p.audiences.contains(a)
                 }
             };
-            p.issuer == issuer && p.subject == subject && audiences.iter().any(accepted)
+            p.subject == subject && audiences.iter().any(accepted)
         })
-        .peekable();
-    if matching.peek().is_none() {
-        return Err(invalid_grant(&format!(
-            "No federation policy matches issuer {issuer:?}, subject {subject:?} and audience {audiences:?}"
-        )));
-    }
-    let policy = matching.find(|p| token.signed_by(&p.jwks_json)).ok_or_else(|| {
-        invalid_grant(&format!("subject_token is not signed by a key of the federation policy for issuer {issuer:?}"))
-    })?;
-    let admin = settings.service_principals.iter().any(|sp| sp.client_id == policy.service_principal && sp.admin);
+        .ok_or_else(|| {
+            invalid_grant(&format!(
+                "No federation policy matches issuer {issuer:?}, subject {subject:?} and audience {audiences:?}"
+            ))
+        })?;
+    let admin = s.settings.service_principals.iter().any(|sp| sp.client_id == policy.service_principal && sp.admin);
     Ok(Caller { user_name: policy.service_principal.clone(), admin })
 }
