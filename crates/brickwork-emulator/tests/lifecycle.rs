@@ -170,11 +170,48 @@ async fn misspelt_fields_are_dropped_not_stored_and_echoed() {
     assert_eq!(task["new_cluster"]["aws_attributes"], json!({"availability": "SPOT"}), "{got}");
     assert_eq!(task["new_cluster"]["spark_conf"], json!({"spark.any.key": "1"}), "{got}");
     assert!(got["settings"]["schedule"].get("timezon").is_none(), "{got}");
+    // Through the Clusters API, on create and on an update by field mask.
+    let mut spec = cluster_spec();
+    spec["aws_attributes"] = json!({"availability": "SPOT", "availabilty": "typo"});
+    let id = post(&c, "/api/2.1/clusters/create", spec).await["cluster_id"].as_str().expect("id").to_string();
+    let got = get(&c, "/api/2.1/clusters/get", json!({"cluster_id": id})).await;
+    assert_eq!(got["aws_attributes"], json!({"availability": "SPOT"}), "{got}");
+    cluster_state(&c, &id, "RUNNING").await;
+    let update = json!({"cluster_id": id, "update_mask": "aws_attributes",
+        "cluster": {"aws_attributes": {"zone_id": "auto", "zone_idd": "typo"}}});
+    post(&c, "/api/2.1/clusters/update", update).await;
+    let got = get(&c, "/api/2.1/clusters/get", json!({"cluster_id": id})).await;
+    assert_eq!(got["aws_attributes"], json!({"zone_id": "auto"}), "{got}");
     let wh =
         post(&c, "/api/2.0/sql/warehouses", json!({"name": "w", "cluster_size": "2X-Small", "auto_stop_minutes": 5}))
             .await;
     let got = get(&c, &format!("/api/2.0/sql/warehouses/{}", wh["id"].as_str().expect("id")), json!({})).await;
     assert!(got.get("auto_stop_minutes").is_none(), "{got}");
+}
+
+/// A one-time run's tasks are pruned before they are checked, as a job's
+/// are: a `null` field is absent, neither a second task type nor compute.
+#[tokio::test]
+async fn a_one_time_runs_null_fields_are_absent_as_in_a_job() {
+    let (_emulator, c) = start().await;
+    let task = json!({"task_key": "t", "new_cluster": cluster_spec(), "spark_python_task": null,
+        "notebook_task": {"notebook_path": "/x"}});
+    let run = post(&c, "/api/2.2/jobs/runs/submit", json!({"run_name": "once", "tasks": [task]})).await;
+    assert!(run["run_id"].is_i64(), "{run}");
+    let task = json!({"task_key": "t", "existing_cluster_id": null, "notebook_task": {"notebook_path": "/x"}});
+    let err = c
+        .api()
+        .post::<Value>("/api/2.2/jobs/runs/submit", &json!({"run_name": "once", "tasks": [task]}))
+        .await
+        .expect_err("no compute");
+    assert_eq!(err.kind(), ErrorKind::InvalidParameterValue, "{err}");
+    let task = json!({"task_key": "t", "job_cluster_key": "shared", "notebook_task": {"notebook_path": "/x"}});
+    let err = c
+        .api()
+        .post::<Value>("/api/2.2/jobs/runs/submit", &json!({"run_name": "once", "tasks": [task]}))
+        .await
+        .expect_err("no shared clusters in a one-time run");
+    assert!(err.message().contains("job_cluster_key"), "{err}");
 }
 
 #[tokio::test]

@@ -1066,17 +1066,25 @@ async fn submit(State(s): State<AppState>, Extension(caller): Extension<Caller>,
         if let Some(existing) = idempotent_run(w, token.as_deref())? {
             return Ok(Json(json!({"run_id": existing})));
         }
-        let refs: Vec<&Map<String, Value>> = tasks.iter().collect();
-        super::validate::submit_tasks(&refs, &w.clusters)?;
-        let acl = permissions::initial_acl(w, &permissions::SUBMITTED_RUNS, body.get("access_control_list"))?;
-        let tasks = tasks
+        // Pruned before they are checked, as a job's tasks are: a `null`
+        // field is absent, not a second task type or a cluster. A shared
+        // job cluster, which one-time runs do not have, stays for the check
+        // to refuse by name.
+        let mut tasks: Vec<Map<String, Value>> = tasks
             .into_iter()
             .map(|mut t| {
+                let shared = t.remove("job_cluster_key").filter(|k| !k.is_null());
                 super::known_task_fields(&mut t);
-                super::task_defaults(&mut t);
+                if let Some(key) = shared {
+                    t.insert("job_cluster_key".into(), key);
+                }
                 t
             })
             .collect();
+        let refs: Vec<&Map<String, Value>> = tasks.iter().collect();
+        super::validate::submit_tasks(&refs, &w.clusters)?;
+        let acl = permissions::initial_acl(w, &permissions::SUBMITTED_RUNS, body.get("access_control_list"))?;
+        tasks.iter_mut().for_each(super::task_defaults);
         let new = NewRun {
             job_id: None,
             name,
