@@ -6,6 +6,7 @@
 //! replaced: the case that duplicates a blindly retried POST.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,11 @@ use crate::state::{AppState, Counters};
 #[derive(Debug)]
 pub struct FaultEngine {
     inner: Mutex<Inner>,
+    /// Whether any rule, or a rate limit, is in force: read on every request
+    /// without the lock (a lock both workers take is a cache line they pass
+    /// back and forth), written only when the settings change.
+    has_rules: AtomicBool,
+    limits_rate: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -55,6 +61,8 @@ struct Bucket {
 impl FaultEngine {
     pub fn new(settings: FaultSettings) -> Self {
         FaultEngine {
+            has_rules: AtomicBool::new(!settings.rules.is_empty()),
+            limits_rate: AtomicBool::new(limits_rate(&settings)),
             inner: Mutex::new(Inner {
                 rng: fastrand::Rng::with_seed(settings.seed),
                 settings,
@@ -73,6 +81,8 @@ impl FaultEngine {
     /// Replace the rules (and reseed) at run time.
     pub fn set(&self, settings: FaultSettings) {
         let mut inner = self.lock();
+        self.has_rules.store(!settings.rules.is_empty(), Ordering::Relaxed);
+        self.limits_rate.store(limits_rate(&settings), Ordering::Relaxed);
         inner.rng = fastrand::Rng::with_seed(settings.seed);
         inner.settings = settings;
         inner.buckets.clear();
@@ -81,7 +91,7 @@ impl FaultEngine {
 
     /// Whether any fault rule is in force.
     fn has_rules(&self) -> bool {
-        !self.lock().settings.rules.is_empty()
+        self.has_rules.load(Ordering::Relaxed)
     }
 
     /// The rules in force.
@@ -123,6 +133,9 @@ impl FaultEngine {
 
     /// False when `principal` has used up its requests for this second.
     fn admit(&self, principal: &str) -> bool {
+        if !self.limits_rate.load(Ordering::Relaxed) {
+            return true;
+        }
         let mut inner = self.lock();
         let Some(rate) = inner.settings.rate_limit_per_principal.filter(|r| *r > 0) else {
             return true;
@@ -142,6 +155,10 @@ impl FaultEngine {
             false
         }
     }
+}
+
+fn limits_rate(settings: &FaultSettings) -> bool {
+    settings.rate_limit_per_principal.is_some_and(|r| r > 0)
 }
 
 fn applies(rule: &FaultRule, method: &str, path: &str, query: &str, phase: Phase) -> bool {
