@@ -90,7 +90,7 @@ impl Default for Settings {
 /// The longest delay and the longest emulated minute taken: any deadline
 /// built from them (a minute times a `u32` of minutes included) stays far
 /// inside what an `Instant` holds, so no setting can make time arithmetic panic.
-const MAX_DELAY_MS: u64 = 10 * 365 * 24 * 3600 * 1000;
+pub(crate) const MAX_DELAY_MS: u64 = 10 * 365 * 24 * 3600 * 1000;
 const MAX_MINUTE_MS: u64 = 24 * 3600 * 1000;
 
 impl Settings {

@@ -482,3 +482,15 @@ async fn a_federation_policy_without_usable_keys_stops_the_start() {
         assert!(err.to_string().contains("jwks_json"), "{err}");
     }
 }
+
+/// An access token lifetime past the clock's range (a setting) once
+/// overflowed it when a token was issued; it is capped.
+#[tokio::test]
+async fn an_access_token_lifetime_past_the_clock_is_capped() {
+    let settings = brickwork_emulator::Settings { oauth_token_lifetime_secs: u64::MAX, ..Default::default() };
+    let emulator = fast().settings(settings).service_principal("sp-id", "sp-secret").start().await.expect("start");
+    let m2m = [("grant_type", "client_credentials"), ("client_id", "sp-id"), ("client_secret", "sp-secret")];
+    let (status, body) = token_request(&emulator, &m2m).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(me_status(&emulator, body["access_token"].as_str().expect("token")).await, 200);
+}

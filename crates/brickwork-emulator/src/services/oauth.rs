@@ -390,7 +390,8 @@ async fn token(State(s): State<AppState>, headers: HeaderMap, body: String) -> R
 }
 
 fn issue(s: &AppState, grant: Grant) -> Response {
-    let lifetime = s.settings.oauth_token_lifetime_secs;
+    // Capped as the settings' delays are, so the expiry stays within the clock's range.
+    let lifetime = s.settings.oauth_token_lifetime_secs.min(crate::settings::MAX_DELAY_MS / 1000);
     let access_token = ids::oauth_token();
     let refresh_token = grant.refresh.as_ref().map(|_| ids::secret(48));
     s.with(|w| {
