@@ -187,12 +187,18 @@ impl EmulatorBuilder {
 
     /// Bind, start serving, and return a handle.
     pub async fn start(mut self) -> std::io::Result<EmulatorHandle> {
-        for policy in &self.settings.federation_policies {
-            federation::KeySet::parse(&policy.jwks_json).map_err(|why| {
-                let message = format!("federation policy for {:?}: {why}", policy.service_principal);
-                std::io::Error::new(std::io::ErrorKind::InvalidInput, message)
-            })?;
-        }
+        // Each policy's keys, decoded once: a set no token could meet stops the start.
+        let trusted_keys = self
+            .settings
+            .federation_policies
+            .iter()
+            .map(|policy| {
+                federation::KeySet::parse(&policy.jwks_json).map_err(|why| {
+                    let message = format!("federation policy for {:?}: {why}", policy.service_principal);
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, message)
+                })
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
         if self.settings.token.is_empty() {
             self.settings.token = ids::pat();
         }
@@ -201,7 +207,7 @@ impl EmulatorBuilder {
         }
         let listener = TcpListener::bind(self.addr).await?;
         let url = format!("http://{}", listener.local_addr()?);
-        let state = AppState::new(self.settings);
+        let state = AppState::new(self.settings, trusted_keys);
         let app = router(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {

@@ -189,16 +189,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(settings: Settings) -> Self {
+    /// `trusted_keys`: each federation policy's keys, in the policies' order.
+    pub fn new(settings: Settings, trusted_keys: Vec<crate::federation::KeySet>) -> Self {
         let settings = Arc::new(settings);
         let budget = crate::storage::Budget::new(settings.max_stored_bytes);
-        // `Emulator::start` refused unusable key sets; one that still fails
-        // here trusts nothing.
-        let trusted_keys = settings
-            .federation_policies
-            .iter()
-            .map(|p| crate::federation::KeySet::parse(&p.jwks_json).unwrap_or_default())
-            .collect();
         AppState {
             world: Arc::new(Mutex::new(World::new(settings.clone(), budget.clone()))),
             faults: Arc::new(crate::faults::FaultEngine::new(settings.faults.clone())),

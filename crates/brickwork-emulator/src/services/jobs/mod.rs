@@ -374,7 +374,6 @@ fn known_task_fields(task: &mut Map<String, Value>) {
 /// Defaults the service fills in and echoes back.
 fn with_defaults(mut settings: Map<String, Value>, version: &str) -> Map<String, Value> {
     known_fields(&mut settings);
-    settings.remove("access_control_list");
     let defaults = [
         ("max_concurrent_runs", json!(1)),
         ("timeout_seconds", json!(0)),
