@@ -62,6 +62,32 @@ async fn cluster_state_machine_and_errors() {
     assert_eq!(emulator.counters().clusters_total, 0);
 }
 
+/// Each kind of change to a cluster (a new owner, a settled transition, an
+/// edit, an idle termination) shows in the next `clusters/get`, the name
+/// down to the default tags, however often it was read before.
+#[tokio::test]
+async fn a_clusters_answer_shows_each_change_after_it_was_read() {
+    let (_emulator, c) = start_with(fast().minute(std::time::Duration::from_millis(10))).await;
+    let id = post(&c, "/api/2.1/clusters/create", cluster_spec()).await["cluster_id"].as_str().expect("id").to_string();
+    let read = || async { get(&c, "/api/2.1/clusters/get", json!({"cluster_id": id})).await };
+    assert_eq!(read().await, read().await);
+    post(&c, "/api/2.1/clusters/change-owner", json!({"cluster_id": id, "owner_username": "other@example.com"})).await;
+    assert_eq!(read().await["creator_user_name"], "other@example.com");
+    cluster_state(&c, &id, "RUNNING").await;
+    read().await;
+    let mut spec = cluster_spec();
+    spec["cluster_id"] = json!(id);
+    spec["cluster_name"] = json!("renamed");
+    spec["autotermination_minutes"] = json!(10);
+    post(&c, "/api/2.1/clusters/edit", spec).await;
+    let edited = read().await;
+    assert_eq!((edited["cluster_name"].as_str(), edited["state"].as_str()), (Some("renamed"), Some("RESTARTING")));
+    assert_eq!(edited["default_tags"]["ClusterName"], "renamed");
+    // Left idle past its minute: it terminates on its own, and the answer says so.
+    let idle = cluster_state(&c, &id, "TERMINATED").await;
+    assert_eq!(idle["termination_reason"]["code"], "INACTIVITY");
+}
+
 #[tokio::test]
 async fn cluster_validation_and_list_pagination_with_filters() {
     let (_emulator, c) = start().await;
