@@ -517,3 +517,97 @@ async fn a_users_run_list_holds_the_runs_they_may_see_newest_first() {
     let of_hidden = get(&user, "/api/2.2/jobs/runs/list", json!({"job_id": hidden})).await;
     assert!(of_hidden["runs"].as_array().is_none_or(Vec::is_empty), "{of_hidden}");
 }
+
+/// Git credentials are each principal's own: listed, made default and
+/// deleted with their owner only, however many others hold.
+#[tokio::test]
+async fn git_credentials_are_listed_and_defaulted_per_owner() {
+    let (_emulator, admin, user) = started().await;
+    let create = |c: brickwork::Client, name: &'static str| async move {
+        let body = json!({"git_provider": "gitHub", "git_username": name, "name": name});
+        post(&c, "/api/2.0/git-credentials", body).await["credential_id"].clone()
+    };
+    let admins = create(admin.clone(), "admin-first").await;
+    let anns = create(user.clone(), "ann-first").await;
+    let listed = |c: brickwork::Client| async move {
+        let got = get(&c, "/api/2.0/git-credentials", json!({})).await;
+        let items = got["credentials"].as_array().cloned().unwrap_or_default();
+        items.iter().map(|i| (i["credential_id"].clone(), i["is_default_for_provider"].clone())).collect::<Vec<_>>()
+    };
+    // Each is the first of its owner for the provider: each is a default.
+    assert_eq!(listed(user.clone()).await, [(anns.clone(), json!(true))]);
+    assert_eq!(listed(admin.clone()).await, [(admins.clone(), json!(true))]);
+    // A second default of Ann's takes the default from Ann's first only.
+    let body = json!({"git_provider": "gitHub", "git_username": "ann-2", "is_default_for_provider": true});
+    let second = post(&user, "/api/2.0/git-credentials", body).await["credential_id"].clone();
+    assert_eq!(listed(user.clone()).await, [(anns.clone(), json!(false)), (second, json!(true))]);
+    assert_eq!(listed(admin.clone()).await, [(admins.clone(), json!(true))]);
+
+    let users =
+        get(&admin, "/api/2.0/preview/scim/v2/Users", json!({"filter": format!("userName eq \"{USER}\"")})).await;
+    let ann = users["Resources"][0]["id"].as_str().expect("ann's id").to_string();
+    let by_ann = get(&admin, "/api/2.0/git-credentials", json!({"principal_id": ann})).await;
+    assert_eq!(by_ann["credentials"].as_array().map(Vec::len), Some(2));
+    admin
+        .api()
+        .request(brickwork::transport::Method::DELETE, format!("/api/2.0/preview/scim/v2/Users/{ann}").as_str())
+        .send()
+        .await
+        .expect("delete ann");
+    assert_eq!(listed(admin.clone()).await, [(admins, json!(true))], "the admin's credential stays");
+}
+
+/// `repos/list` with `path_prefix` pages through the folders under the
+/// prefix in path order: a sibling whose name extends the prefix (`a-b`
+/// beside `a`) is not under it, and a folder deleted between two pages
+/// neither repeats nor hides another.
+#[tokio::test]
+async fn repos_under_a_prefix_page_in_path_order() {
+    let (_emulator, admin, user) = started().await;
+    let base = "/Repos/admin@example.com";
+    let make = |path: String| {
+        let admin = admin.clone();
+        async move {
+            let body = json!({"url": "https://github.com/acme/x.git", "provider": "gitHub", "path": path});
+            post(&admin, "/api/2.0/repos", body).await["id"].clone()
+        }
+    };
+    let mut under = Vec::new();
+    for i in 0..103 {
+        under.push(make(format!("{base}/a/r{i:03}")).await);
+    }
+    make(format!("{base}/a-b/r")).await;
+    make(format!("{base}/ab/r")).await;
+    let itself = make(format!("{base}/a2")).await;
+
+    let page = |c: brickwork::Client, prefix: String, token: Option<String>| async move {
+        let mut query = json!({"path_prefix": prefix});
+        if let Some(token) = token {
+            query["next_page_token"] = json!(token);
+        }
+        get(&c, "/api/2.0/repos", query).await
+    };
+    let first = page(admin.clone(), format!("/Workspace{base}/a"), None).await;
+    let ids: Vec<Value> = first["repos"].as_array().expect("repos").iter().map(|r| r["id"].clone()).collect();
+    assert_eq!(ids, under[..100]);
+    let token = first["next_page_token"].as_str().expect("a second page").to_string();
+    // The last of the first page goes, and one joins before the cursor: neither shifts the next page.
+    admin
+        .api()
+        .request(brickwork::transport::Method::DELETE, format!("/api/2.0/repos/{}", under[99]).as_str())
+        .send()
+        .await
+        .expect("delete");
+    make(format!("{base}/a/r000a")).await;
+    let second = page(admin.clone(), format!("{base}/a"), Some(token)).await;
+    let rest: Vec<Value> = second["repos"].as_array().expect("repos").iter().map(|r| r["id"].clone()).collect();
+    assert_eq!(rest, under[100..]);
+    assert!(second.get("next_page_token").is_none(), "{second}");
+
+    // A prefix naming a folder itself lists it.
+    let exact = page(admin.clone(), format!("{base}/a2"), None).await;
+    assert_eq!(exact["repos"][0]["id"], itself);
+    assert_eq!(exact["repos"].as_array().map(Vec::len), Some(1));
+    // Ann reads none of them.
+    assert!(page(user, base.to_string(), None).await.get("repos").is_none());
+}

@@ -6,7 +6,8 @@
 //! Credentials belong to the caller (admins may name another principal);
 //! their token is never answered back.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound::{Excluded, Included, Unbounded};
 
 use axum::extract::{Path, State};
 use axum::routing::get;
@@ -14,12 +15,12 @@ use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::api::{empty, page_body, ApiError, ApiResult, Body, Params};
-use crate::ids;
+use crate::api::{cursor_after, cursor_token, empty, page_body, ApiError, ApiResult, Body, Params};
 use crate::services::permissions;
 use crate::services::workspace::canonical;
 use crate::state::{AppState, Caller, World};
 use crate::storage::{Holdings, StorageFull};
+use crate::{ids, index};
 
 /// The providers the APIs take, as the SDKs spell them.
 const PROVIDERS: &[&str] = &[
@@ -38,6 +39,8 @@ const PAGE: usize = 100;
 
 #[derive(Debug, Clone, Serialize)]
 struct Repo {
+    /// Its workspace path (fixed: no API moves a Git folder).
+    path: String,
     url: String,
     provider: &'static str,
     branch: Option<String>,
@@ -56,11 +59,16 @@ struct Credential {
     is_default_for_provider: bool,
 }
 
-/// Git folders by id (their workspace object id) and credentials by id.
+/// Git folders by id (their workspace object id) and by path, and
+/// credentials by id and by owner.
 #[derive(Debug, Default)]
 pub struct Repos {
     repos: BTreeMap<i64, Repo>,
+    /// The listing's order: a path prefix is a range of it.
+    by_path: BTreeMap<String, i64>,
     credentials: BTreeMap<i64, Credential>,
+    /// A principal's credentials, without reading everyone's.
+    credentials_of: HashMap<String, BTreeSet<i64>>,
     next_credential: i64,
     /// Each Git folder's and credential's count against the storage budget.
     repos_held: Holdings<i64>,
@@ -68,14 +76,56 @@ pub struct Repos {
 }
 
 impl Repos {
+    fn insert_repo(&mut self, id: i64, repo: Repo) {
+        self.by_path.insert(repo.path.clone(), id);
+        self.repos.insert(id, repo);
+    }
+
     fn remove_repo(&mut self, id: i64) {
-        self.repos.remove(&id);
+        if let Some(repo) = self.repos.remove(&id) {
+            self.by_path.remove(&repo.path);
+        }
         self.repos_held.release(&id);
     }
 
+    /// Store a credential (new or changed: its owner never changes).
+    fn insert_credential(&mut self, id: i64, credential: Credential) {
+        index::file(&mut self.credentials_of, credential.owner.clone(), id);
+        self.credentials.insert(id, credential);
+    }
+
     fn remove_credential(&mut self, id: i64) {
-        self.credentials.remove(&id);
+        if let Some(c) = self.credentials.remove(&id) {
+            index::unfile(&mut self.credentials_of, &c.owner, &id);
+        }
         self.credentials_held.release(&id);
+    }
+
+    /// `owner`'s credentials, in id order.
+    fn credentials_of<'a>(&'a self, owner: &str) -> impl Iterator<Item = (i64, &'a Credential)> + 'a {
+        let ids = self.credentials_of.get(owner).into_iter().flatten();
+        ids.filter_map(|id| Some((*id, self.credentials.get(id)?)))
+    }
+
+    /// The Git folders at `prefix` or under it (all without one), in path
+    /// order, after the path `after`: a range of the path index, so a page
+    /// costs its own length, however many folders lie elsewhere.
+    fn listed<'a>(&'a self, prefix: Option<&str>, after: Option<&str>) -> Box<dyn Iterator<Item = i64> + 'a> {
+        let after = after.map(str::to_string);
+        let Some(prefix) = prefix.filter(|p| *p != "/") else {
+            let from = after.map_or(Unbounded, Excluded);
+            return Box::new(self.by_path.range::<String, _>((from, Unbounded)).map(|(_, id)| *id));
+        };
+        // `a-b` sorts between `a` and `a/x`: the folder itself, then the range of `a/`.
+        let below = format!("{prefix}/");
+        let itself = if after.is_none() { self.by_path.get(prefix).copied() } else { None };
+        let from = match after {
+            Some(after) if after > below => Excluded(after),
+            _ => Included(below.clone()),
+        };
+        let under =
+            self.by_path.range::<String, _>((from, Unbounded)).take_while(move |(path, _)| path.starts_with(&below));
+        Box::new(itself.into_iter().chain(under.map(|(_, id)| *id)))
     }
 
     pub fn exists(&self, id: &str) -> bool {
@@ -112,8 +162,7 @@ impl super::Service for Api {
             }
             // A deleted principal's credentials go with it.
             super::Event::PrincipalDeleted { name } => {
-                let theirs: Vec<i64> =
-                    world.repos.credentials.iter().filter(|(_, c)| c.owner == *name).map(|(id, _)| *id).collect();
+                let theirs: Vec<i64> = world.repos.credentials_of(name).map(|(id, _)| id).collect();
                 theirs.into_iter().for_each(|id| world.repos.remove_credential(id));
             }
             _ => {}
@@ -135,10 +184,10 @@ fn repo_missing(id: &str) -> ApiError {
     ApiError::not_found(format!("Repo {id} does not exist."))
 }
 
-fn render(world: &World, id: i64, repo: &Repo) -> Value {
+fn render(id: i64, repo: &Repo) -> Value {
     let mut out = json!({
         "id": id, "url": repo.url, "provider": repo.provider, "head_commit_id": repo.head_commit_id,
-        "path": world.workspace.path_of(id).unwrap_or_default(),
+        "path": repo.path,
     });
     if let Some(branch) = &repo.branch {
         out["branch"] = json!(branch);
@@ -171,6 +220,7 @@ async fn create(
     }
     let path = canonical(&request.path.unwrap_or_else(|| format!("/Repos/{}/{name}", caller.user_name)))?;
     let repo = Repo {
+        path: path.clone(),
         url: request.url.clone(),
         provider,
         branch: Some("main".into()),
@@ -184,9 +234,9 @@ async fn create(
         let held = w.budget.hold_json(&repo).map_err(StorageFull::api_error)?;
         let id = w.workspace.put_repo(&path)?;
         w.repos.repos_held.keep(id, held);
-        w.repos.repos.insert(id, repo.clone());
+        w.repos.insert_repo(id, repo.clone());
         permissions::created(w, &permissions::REPOS, &id.to_string(), &caller);
-        Ok(Json(render(w, id, &repo)))
+        Ok(Json(render(id, &repo)))
     })
 }
 
@@ -210,38 +260,25 @@ async fn get_repo(
     s.with(|w| {
         let repo = w.repos.repos.get(&id).ok_or_else(|| repo_missing(&raw))?;
         may(w, id, &caller, "CAN_READ")?;
-        Ok(Json(render(w, id, repo)))
+        Ok(Json(render(id, repo)))
     })
 }
 
 async fn list(State(s): State<AppState>, Extension(caller): Extension<Caller>, params: Params) -> ApiResult {
     let prefix = params.get("path_prefix").map(canonical).transpose()?;
-    let after = params
-        .get("next_page_token")
-        // The last id of the page before: repo ids are positive.
-        .map(|t| {
-            t.parse::<i64>()
-                .ok()
-                .filter(|id| *id > 0)
-                .ok_or_else(|| ApiError::invalid(format!("Invalid page token: {t}")))
-        })
-        .transpose()?;
+    let after = cursor_after(params.get("next_page_token"), "repos")?;
     s.with(|w| {
         let mut matching = w
             .repos
-            .repos
-            .range(after.map_or(i64::MIN, |a| a.saturating_add(1))..)
-            .filter(|(id, _)| {
-                let path = w.workspace.path_of(**id).unwrap_or_default();
-                prefix.as_deref().is_none_or(|p| path == p || path.starts_with(&format!("{p}/")))
-            })
-            .filter(|(id, _)| may(w, **id, &caller, "CAN_READ").is_ok());
-        let page: Vec<(&i64, &Repo)> = matching.by_ref().take(PAGE).collect();
+            .listed(prefix.as_deref(), after.as_deref())
+            .filter(|id| may(w, *id, &caller, "CAN_READ").is_ok())
+            .filter_map(|id| Some((id, w.repos.repos.get(&id)?)));
+        let page: Vec<(i64, &Repo)> = matching.by_ref().take(PAGE).collect();
         let next = match (page.last(), matching.next()) {
-            (Some((last, _)), Some(_)) => Some(last.to_string()),
+            (Some((_, last)), Some(_)) => Some(cursor_token("repos", &last.path)),
             _ => None,
         };
-        let items: Vec<Value> = page.iter().map(|(id, repo)| render(w, **id, repo)).collect();
+        let items: Vec<Value> = page.iter().map(|(id, repo)| render(*id, repo)).collect();
         let mut out = page_body(json!({}), "repos", items, None);
         if let Some(next) = next {
             out["next_page_token"] = json!(next);
@@ -290,7 +327,7 @@ async fn update(
             repo.sparse_checkout = Some(checkout);
         }
         w.repos.repos_held.count_json(&w.budget, id, &repo).map_err(StorageFull::api_error)?;
-        w.repos.repos.insert(id, repo);
+        w.repos.insert_repo(id, repo);
         Ok(())
     })?;
     empty()
@@ -299,9 +336,8 @@ async fn update(
 async fn delete(State(s): State<AppState>, Extension(caller): Extension<Caller>, Path(raw): Path<String>) -> ApiResult {
     let id = repo_id(&raw)?;
     s.with(|w| {
-        w.repos.repos.get(&id).ok_or_else(|| repo_missing(&raw))?;
+        let path = w.repos.repos.get(&id).ok_or_else(|| repo_missing(&raw))?.path.clone();
         may(w, id, &caller, "CAN_MANAGE")?;
-        let path = w.workspace.path_of(id).unwrap_or_default().to_string();
         for object_id in w.workspace.remove(&path) {
             w.emit(super::Event::ObjectGone { object_id });
         }
@@ -350,8 +386,14 @@ fn render_credential(id: i64, c: &Credential) -> Value {
 /// A credential made default for its provider is the only default there.
 fn make_default(w: &mut World, id: i64) {
     let Some(chosen) = w.repos.credentials.get(&id).cloned() else { return };
-    for (other, c) in w.repos.credentials.iter_mut() {
-        if *other != id && c.owner == chosen.owner && c.git_provider == chosen.git_provider {
+    let same: Vec<i64> = w
+        .repos
+        .credentials_of(&chosen.owner)
+        .filter(|(other, c)| *other != id && c.git_provider == chosen.git_provider)
+        .map(|(other, _)| other)
+        .collect();
+    for other in same {
+        if let Some(c) = w.repos.credentials.get_mut(&other) {
             c.is_default_for_provider = false;
         }
     }
@@ -365,8 +407,7 @@ async fn create_credential(
     let git_provider = provider(&request.git_provider)?;
     s.with(|w| {
         let owner = owner_of(w, &caller, request.principal_id)?;
-        let first_for_provider =
-            !w.repos.credentials.values().any(|c| c.owner == owner && c.git_provider == git_provider);
+        let first_for_provider = !w.repos.credentials_of(&owner).any(|(_, c)| c.git_provider == git_provider);
         w.repos.next_credential += 1;
         let id = 1_000_000_000_000 + w.repos.next_credential;
         let credential = Credential {
@@ -379,7 +420,7 @@ async fn create_credential(
         };
         let _ = request.personal_access_token;
         w.repos.credentials_held.count_json(&w.budget, id, &credential).map_err(StorageFull::api_error)?;
-        w.repos.credentials.insert(id, credential);
+        w.repos.insert_credential(id, credential);
         if w.repos.credentials.get(&id).is_some_and(|c| c.is_default_for_provider) {
             make_default(w, id);
         }
@@ -405,13 +446,7 @@ async fn list_credentials(
     let principal = params.int("principal_id")?;
     s.with(|w| {
         let owner = owner_of(w, &caller, principal)?;
-        let items: Vec<Value> = w
-            .repos
-            .credentials
-            .iter()
-            .filter(|(_, c)| c.owner == owner)
-            .map(|(id, c)| render_credential(*id, c))
-            .collect();
+        let items: Vec<Value> = w.repos.credentials_of(&owner).map(|(id, c)| render_credential(id, c)).collect();
         Ok(Json(json!({"credentials": items})))
     })
 }
@@ -456,7 +491,7 @@ async fn update_credential(
             c.is_default_for_provider = default;
         }
         w.repos.credentials_held.count_json(&w.budget, id, &c).map_err(StorageFull::api_error)?;
-        w.repos.credentials.insert(id, c);
+        w.repos.insert_credential(id, c);
         if made_default {
             make_default(w, id);
         }
