@@ -132,3 +132,83 @@ async fn renaming_a_catalog_or_schema_carries_its_volumes_files() {
     let volume = get(&c, "/api/2.1/unity-catalog/volumes/revenue.landing.drop", json!({})).await;
     assert_eq!(volume["full_name"], "revenue.landing.drop");
 }
+
+/// A non-admin lists the catalogs they may use, whoever made them useful:
+/// a grant to them or to their group, ownership; renames, revocations,
+/// a new owner and drops show on the next list, and pages follow the
+/// names after the cursor.
+#[tokio::test]
+async fn a_non_admins_catalog_list_follows_grants_ownership_and_renames() {
+    let (emulator, admin) = start_with(fast().user("ann@example.com", "dapi-ann")).await;
+    let ann = client(&emulator, "dapi-ann").await;
+    for name in ["c1", "c2", "c3", "c4", "c5", "c6"] {
+        post(&admin, "/api/2.1/unity-catalog/catalogs", json!({"name": name})).await;
+    }
+    let users =
+        get(&admin, "/api/2.0/preview/scim/v2/Users", json!({"filter": "userName eq \"ann@example.com\""})).await;
+    let ann_id = users["Resources"][0]["id"].clone();
+    post(&admin, "/api/2.0/preview/scim/v2/Groups", json!({"displayName": "analysts", "members": [{"value": ann_id}]}))
+        .await;
+    let grant = |securable: &'static str, principal: &'static str, add: &'static str, remove: bool| {
+        let admin = admin.clone();
+        async move {
+            let change = if remove {
+                json!({"principal": principal, "remove": [add]})
+            } else {
+                json!({"principal": principal, "add": [add]})
+            };
+            let path = format!("/api/2.1/unity-catalog/permissions/catalog/{securable}");
+            admin
+                .api()
+                .request(Method::PATCH, path.as_str())
+                .json(&json!({"changes": [change]}))
+                .send()
+                .await
+                .expect("grant");
+        }
+    };
+    let update = |name: &'static str, body: Value| {
+        let admin = admin.clone();
+        async move {
+            let path = format!("/api/2.1/unity-catalog/catalogs/{name}");
+            admin.api().request(Method::PATCH, path.as_str()).json(&body).send().await.expect("update");
+        }
+    };
+    grant("c2", "ann@example.com", "USE_CATALOG", false).await;
+    grant("c3", "ann@example.com", "CREATE_SCHEMA", false).await;
+    grant("c4", "analysts", "ALL_PRIVILEGES", false).await;
+    grant("c6", "account users", "USE_CATALOG", false).await;
+    update("c5", json!({"owner": "ann@example.com"})).await;
+    let listed = || async {
+        let mut names = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page =
+                get(&ann, "/api/2.1/unity-catalog/catalogs", json!({"max_results": 1, "page_token": token})).await;
+            names.extend(
+                page["catalogs"].as_array().into_iter().flatten().map(|c| c["name"].as_str().unwrap_or("").to_string()),
+            );
+            match page["next_page_token"].as_str() {
+                Some(next) => token = Some(next.to_string()),
+                None => return names,
+            }
+        }
+    };
+    assert_eq!(listed().await, ["c2", "c4", "c5", "c6"], "c3 grants no USE_CATALOG; c1 and main are the admin's");
+
+    update("c2", json!({"new_name": "c0"})).await;
+    grant("c4", "analysts", "ALL_PRIVILEGES", true).await;
+    update("c5", json!({"owner": "admin@example.com"})).await;
+    admin
+        .api()
+        .request(Method::DELETE, "/api/2.1/unity-catalog/catalogs/c6")
+        .query(&json!({"force": true}))
+        .send()
+        .await
+        .expect("drop c6");
+    assert_eq!(listed().await, ["c0"]);
+    assert_eq!(
+        get(&admin, "/api/2.1/unity-catalog/catalogs", json!({})).await["catalogs"].as_array().map(Vec::len),
+        Some(6)
+    );
+}

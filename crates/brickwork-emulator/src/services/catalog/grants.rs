@@ -93,7 +93,7 @@ fn lineage(kind: Kind, name: &str) -> Vec<(Kind, String)> {
 }
 
 /// The names a caller's grants may be made to: itself and its groups.
-fn principals(w: &World, caller: &Caller) -> Vec<String> {
+pub(super) fn principals(w: &World, caller: &Caller) -> Vec<String> {
     let mut names = w.directory.group_names_of(&caller.user_name);
     names.push("account users".into());
     names.push(caller.user_name.clone());
@@ -369,6 +369,9 @@ async fn update(
             if set.is_empty() {
                 grants.remove(&change.principal);
             }
+        }
+        if kind == Kind::Catalog {
+            w.catalog.refile_catalog(&name);
         }
         Ok(Json(json!({"privilege_assignments": assignments(w, kind, &name, None)})))
     })

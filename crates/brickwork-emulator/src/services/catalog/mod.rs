@@ -21,6 +21,7 @@ use axum::Router;
 use serde_json::{json, Map, Value};
 
 use crate::api::{page_body, ApiError, ApiResult, Params};
+use crate::index;
 use crate::state::{now_ms, AppState, Caller, World};
 use crate::storage::{Budget, Held, StorageFull};
 use std::sync::Arc;
@@ -112,6 +113,11 @@ pub struct Catalog {
     items: BTreeMap<(Kind, String), Securable>,
     /// Privileges by securable and principal.
     grants: HashMap<(Kind, String), BTreeMap<String, BTreeSet<String>>>,
+    /// Catalogs by the principals that own one or hold a grant on it: a
+    /// non-admin's catalog list reads these, not every catalog.
+    catalogs_of: HashMap<String, BTreeSet<String>>,
+    /// The same, catalog to principals: what a catalog's change files anew.
+    holders_of: HashMap<String, BTreeSet<String>>,
     next_id: u64,
 }
 
@@ -140,6 +146,7 @@ impl Catalog {
             let parts: Vec<&str> = full.split('.').collect();
             if let Some(cat) = parts.first() {
                 make(&mut catalog, Kind::Catalog, cat, objects::catalog_fields(None));
+                catalog.refile_catalog(cat);
                 make(&mut catalog, Kind::Schema, &format!("{cat}.information_schema"), Map::new());
             }
             if parts.len() >= 2 {
@@ -216,7 +223,45 @@ impl Catalog {
             self.items.remove(key);
             self.grants.remove(key);
         }
+        if kind == Kind::Catalog {
+            self.refile_catalog(name);
+        }
         gone
+    }
+
+    /// File catalog `name` anew under its owner and grantees, after any
+    /// change to them (or to the catalog: made, renamed, dropped).
+    fn refile_catalog(&mut self, name: &str) {
+        let name = name.to_string();
+        for principal in self.holders_of.remove(&name).unwrap_or_default() {
+            index::unfile(&mut self.catalogs_of, &principal, &name);
+        }
+        let key = (Kind::Catalog, name.clone());
+        let Some(owner) = self.items.get(&key).map(|s| s.owner.clone()) else { return };
+        let mut holders: BTreeSet<String> = self.grants.get(&key).into_iter().flat_map(|g| g.keys().cloned()).collect();
+        holders.insert(owner);
+        for principal in &holders {
+            index::file(&mut self.catalogs_of, principal.clone(), name.clone());
+        }
+        self.holders_of.insert(name, holders);
+    }
+
+    /// The catalogs any of `who` owns or holds a grant on, in name order,
+    /// after `after`: merged from their index entries as they are read.
+    fn catalogs_held_by<'a>(
+        &'a self,
+        who: &[String],
+        after: Option<&str>,
+    ) -> impl Iterator<Item = (&'a String, &'a Securable)> + 'a {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let from = after.map_or(Unbounded, |a| Excluded(a.to_string()));
+        let sources: Vec<_> = who
+            .iter()
+            .filter_map(|p| self.catalogs_of.get(p))
+            .map(|names| names.range::<String, _>((from.clone(), Unbounded)))
+            .collect();
+        index::union(sources)
+            .filter_map(move |name| self.items.get_key_value(&(Kind::Catalog, name.clone())).map(|((_, n), s)| (n, s)))
     }
 }
 

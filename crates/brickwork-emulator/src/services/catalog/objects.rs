@@ -8,8 +8,10 @@ use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::grants::{may_manage, require_owned, through};
-use super::{already_exists, listed, not_found, record, render, resume_after, update_record, valid_name, Kind};
+use super::grants::{may_manage, principals, require_owned, through};
+use super::{
+    already_exists, listed, not_found, record, render, resume_after, update_record, valid_name, Kind, Securable,
+};
 use crate::api::{empty, ApiError, ApiResult, Body, Params};
 use crate::state::{AppState, Caller, World};
 
@@ -114,6 +116,7 @@ async fn create_catalog(
             ((Kind::Schema, format!("{name}.default")), record(&w.budget, &caller, Map::new())?),
         ];
         w.catalog.items.extend(made);
+        w.catalog.refile_catalog(&name);
         Ok(Json(render(Kind::Catalog, &name, find(w, Kind::Catalog, &name)?)))
     })
 }
@@ -134,10 +137,13 @@ async fn get_catalog(
 async fn list_catalogs(State(s): State<AppState>, Extension(caller): Extension<Caller>, params: Params) -> ApiResult {
     let after = resume_after(&params)?;
     s.with(|w| {
-        let visible = w
-            .catalog
-            .children(Kind::Catalog, "", after.as_deref())
-            .filter(|(n, _)| super::allows(w, &caller, Kind::Catalog, n, "USE_CATALOG"));
+        // An admin sees every catalog; anyone else, those held by them or their groups.
+        let candidates: Box<dyn Iterator<Item = (&String, &Securable)>> = if caller.admin {
+            Box::new(w.catalog.children(Kind::Catalog, "", after.as_deref()))
+        } else {
+            Box::new(w.catalog.catalogs_held_by(&principals(w, &caller), after.as_deref()))
+        };
+        let visible = candidates.filter(|(n, _)| super::allows(w, &caller, Kind::Catalog, n, "USE_CATALOG"));
         Ok(Json(listed(visible, Kind::Catalog, &params, "catalogs")?))
     })
 }
@@ -180,6 +186,9 @@ fn apply_update(w: &mut World, caller: &Caller, kind: Kind, name: &str, u: Updat
         ("enable_predictive_optimization", u.enable_predictive_optimization.map(Value::from)),
     ];
     update_record(record, caller, changes, u.owner)?;
+    if kind == Kind::Catalog {
+        w.catalog.refile_catalog(name);
+    }
     let Some(new) = renamed else { return Ok(name.to_string()) };
     for (k, old) in w.catalog.tree(kind, name) {
         let renamed_to = format!("{new}{}", &old[name.len()..]);
@@ -189,6 +198,10 @@ fn apply_update(w: &mut World, caller: &Caller, kind: Kind, name: &str, u: Updat
         if let Some(grants) = w.catalog.grants.remove(&(k, old)) {
             w.catalog.grants.insert((k, renamed_to), grants);
         }
+    }
+    if kind == Kind::Catalog {
+        w.catalog.refile_catalog(name);
+        w.catalog.refile_catalog(&new);
     }
     // The files of the volumes it holds (or is) move with it.
     if new != name && matches!(kind, Kind::Catalog | Kind::Schema | Kind::Volume) {
