@@ -560,7 +560,7 @@ async fn git_credentials_are_listed_and_defaulted_per_owner() {
 /// `repos/list` with `path_prefix` pages through the folders under the
 /// prefix in path order: a sibling whose name extends the prefix (`a-b`
 /// beside `a`) is not under it, and a folder deleted between two pages
-/// neither repeats nor hides another.
+/// neither repeats nor hides another. Without a prefix it lists `/Repos`.
 #[tokio::test]
 async fn repos_under_a_prefix_page_in_path_order() {
     let (_emulator, admin, user) = started().await;
@@ -608,6 +608,19 @@ async fn repos_under_a_prefix_page_in_path_order() {
     let exact = page(admin.clone(), format!("{base}/a2"), None).await;
     assert_eq!(exact["repos"][0]["id"], itself);
     assert_eq!(exact["repos"].as_array().map(Vec::len), Some(1));
+    // Without a prefix, or with one naming the whole workspace: the folders under /Repos only.
+    let elsewhere = make("/Archive/elsewhere".to_string()).await;
+    for whole in [json!({}), json!({"path_prefix": "/Workspace"}), json!({"path_prefix": "/"})] {
+        let first = get(&admin, "/api/2.0/repos", whole).await;
+        let paths: Vec<&str> =
+            first["repos"].as_array().expect("repos").iter().filter_map(|r| r["path"].as_str()).collect();
+        assert!(paths.len() == 100 && paths.iter().all(|p| p.starts_with("/Repos/")), "{paths:?}");
+    }
+    let users = page(admin.clone(), "/Archive".to_string(), None).await;
+    assert_eq!(
+        users["repos"].as_array().map(|r| r.iter().map(|r| r["id"].clone()).collect::<Vec<_>>()),
+        Some(vec![elsewhere])
+    );
     // Ann reads none of them.
     assert!(page(user, base.to_string(), None).await.get("repos").is_none());
 }

@@ -107,25 +107,20 @@ impl Repos {
         ids.filter_map(|id| Some((*id, self.credentials.get(id)?)))
     }
 
-    /// The Git folders at `prefix` or under it (all without one), in path
-    /// order, after the path `after`: a range of the path index, so a page
-    /// costs its own length, however many folders lie elsewhere.
-    fn listed<'a>(&'a self, prefix: Option<&str>, after: Option<&str>) -> Box<dyn Iterator<Item = i64> + 'a> {
-        let after = after.map(str::to_string);
-        let Some(prefix) = prefix.filter(|p| *p != "/") else {
-            let from = after.map_or(Unbounded, Excluded);
-            return Box::new(self.by_path.range::<String, _>((from, Unbounded)).map(|(_, id)| *id));
-        };
+    /// The Git folders at `prefix` or under it, in path order, after the
+    /// path `after`: a range of the path index, so a page costs its own
+    /// length, however many folders lie elsewhere.
+    fn listed<'a>(&'a self, prefix: &str, after: Option<&str>) -> impl Iterator<Item = i64> + 'a {
         // `a-b` sorts between `a` and `a/x`: the folder itself, then the range of `a/`.
-        let below = format!("{prefix}/");
+        let below = format!("{}/", prefix.trim_end_matches('/'));
         let itself = if after.is_none() { self.by_path.get(prefix).copied() } else { None };
         let from = match after {
-            Some(after) if after > below => Excluded(after),
+            Some(after) if after > below.as_str() => Excluded(after.to_string()),
             _ => Included(below.clone()),
         };
         let under =
             self.by_path.range::<String, _>((from, Unbounded)).take_while(move |(path, _)| path.starts_with(&below));
-        Box::new(itself.into_iter().chain(under.map(|(_, id)| *id)))
+        itself.into_iter().chain(under.map(|(_, id)| *id))
     }
 
     pub fn exists(&self, id: &str) -> bool {
@@ -265,12 +260,17 @@ async fn get_repo(
 }
 
 async fn list(State(s): State<AppState>, Extension(caller): Extension<Caller>, params: Params) -> ApiResult {
-    let prefix = params.get("path_prefix").map(canonical).transpose()?;
+    // No prefix, or one naming the whole workspace (`/`, `/Workspace`): the
+    // folders under `/Repos`, as the API documents.
+    let prefix = match params.get("path_prefix").map(canonical).transpose()? {
+        Some(prefix) if prefix != "/" => prefix,
+        _ => "/Repos".to_string(),
+    };
     let after = cursor_after(params.get("next_page_token"), "repos")?;
     s.with(|w| {
         let mut matching = w
             .repos
-            .listed(prefix.as_deref(), after.as_deref())
+            .listed(&prefix, after.as_deref())
             .filter(|id| may(w, *id, &caller, "CAN_READ").is_ok())
             .filter_map(|id| Some((id, w.repos.repos.get(&id)?)));
         let page: Vec<(i64, &Repo)> = matching.by_ref().take(PAGE).collect();
