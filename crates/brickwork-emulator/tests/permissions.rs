@@ -492,6 +492,11 @@ async fn a_users_run_list_holds_the_runs_they_may_see_newest_first() {
         run_now(user.clone(), dropped.clone()).await,
         submit(user.clone(), json!([])).await,
         submit(admin.clone(), json!([{"user_name": USER, "permission_level": "CAN_VIEW"}])).await,
+        // Shared one-time runs, through the group and directly, between others: read newest first across pages.
+        submit(admin.clone(), json!([{"group_name": "analysts", "permission_level": "CAN_VIEW"}])).await,
+        run_now(admin.clone(), grouped.clone()).await,
+        submit(admin.clone(), json!([{"user_name": USER, "permission_level": "CAN_MANAGE_RUN"}])).await,
+        submit(admin.clone(), json!([{"group_name": "analysts", "permission_level": "CAN_MANAGE_RUN"}])).await,
     ];
     let gone_with_its_job = run_now(admin.clone(), dropped.clone()).await;
     let others = [run_now(admin.clone(), hidden.clone()).await, submit(admin.clone(), json!([])).await];

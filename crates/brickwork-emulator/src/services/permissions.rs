@@ -244,6 +244,13 @@ impl Permissions {
     }
 }
 
+/// Who an access control list may name for `caller`: itself and its groups.
+fn grantees_of(world: &World, caller: &Caller) -> Vec<Grantee> {
+    let mut grantees = vec![Grantee::of(world, caller)];
+    grantees.extend(world.directory.group_names_of(&caller.user_name).into_iter().map(Grantee::Group));
+    grantees
+}
+
 /// The ids of the objects of `kind` whose lists name `caller` or a group of
 /// theirs, after `after`, in the order of their ids as text: for kinds
 /// without defaults (jobs, pipelines, warehouses), what a non-admin may see. Merged
@@ -261,9 +268,7 @@ pub fn named_for<'a>(
         Some(after) => Excluded(format!("{prefix}{after}")),
         None => Included(prefix.clone()),
     };
-    let mut grantees = vec![Grantee::of(world, caller)];
-    grantees.extend(world.directory.group_names_of(&caller.user_name).into_iter().map(Grantee::Group));
-    let sources: Vec<_> = grantees
+    let sources: Vec<_> = grantees_of(world, caller)
         .iter()
         .filter_map(|g| world.permissions.named_in.get(g))
         .map(|objects| {
@@ -273,6 +278,38 @@ pub fn named_for<'a>(
         .collect();
     let skip = prefix.len();
     crate::index::union(sources).filter_map(move |object_id: &'a String| object_id.get(skip..))
+}
+
+/// [`named_for`] the other way: the ids below `before` (all without it),
+/// in falling text order, merged lazily as they are read. For the world's
+/// number ids, all of one length, that is newest first.
+pub fn named_for_before<'a>(
+    world: &'a World,
+    kind: &Kind,
+    caller: &Caller,
+    before: Option<&str>,
+) -> impl Iterator<Item = &'a str> + 'a {
+    use std::cmp::Reverse;
+    use std::ops::Bound::{Excluded, Included, Unbounded};
+    let prefix = kind.object_id("");
+    let end = match before {
+        Some(before) => Excluded(format!("{prefix}{before}")),
+        None => Unbounded,
+    };
+    let sources: Vec<_> = grantees_of(world, caller)
+        .iter()
+        .filter_map(|g| world.permissions.named_in.get(g))
+        .map(|objects| {
+            let prefix = prefix.clone();
+            objects
+                .range((Included(prefix.clone()), end.clone()))
+                .rev()
+                .take_while(move |o| o.starts_with(&prefix))
+                .map(Reverse)
+        })
+        .collect();
+    let skip = prefix.len();
+    crate::index::union(sources).filter_map(move |Reverse(object_id): Reverse<&'a String>| object_id.get(skip..))
 }
 
 /// The user or service principal holding `IS_OWNER` on the object.

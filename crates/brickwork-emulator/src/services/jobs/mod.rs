@@ -254,13 +254,12 @@ impl Jobs {
             .map(newest_first)
             .collect();
         sources.extend(w.jobs.by_creator.get(&caller.user_name).map(newest_first));
-        // Listed as text: put in number order.
-        let mut shared: Vec<i64> = permissions::named_for(w, &permissions::SUBMITTED_RUNS, caller, None)
-            .filter_map(|id| id.parse().ok())
-            .filter(|id| *id < before)
-            .collect();
-        shared.sort_unstable_by(|a, b| b.cmp(a));
-        sources.push(Box::new(shared.into_iter().map(Reverse)));
+        // One-time runs shared with the caller, read from the cursor on: run
+        // ids are numbers of one length (`World::next_id`), so their text
+        // order is their number order.
+        let below = (before != i64::MAX).then(|| before.to_string());
+        let shared = permissions::named_for_before(w, &permissions::SUBMITTED_RUNS, caller, below.as_deref());
+        sources.push(Box::new(shared.filter_map(|id| id.parse().ok()).filter(move |id| *id < before).map(Reverse)));
         crate::index::union(sources).map(|Reverse(id)| id)
     }
 
