@@ -394,9 +394,13 @@ impl Clusters {
     /// `now`: the clusters whose deadlines came, not every cluster. Answers
     /// the clusters removed (terminated past their retention).
     pub fn advance(&mut self, now: Instant, settings: &Settings) -> Vec<String> {
-        for id in std::mem::take(&mut self.changed) {
-            self.regroup(&id);
-            self.plan(&id, settings);
+        // Nothing written when nothing changed: the world is read from both
+        // worker threads, and a write moves its cache line between them.
+        if !self.changed.is_empty() {
+            for id in std::mem::take(&mut self.changed) {
+                self.regroup(&id);
+                self.plan(&id, settings);
+            }
         }
         let mut removed = Vec::new();
         for (_, (id, check)) in self.due.due(now) {
@@ -710,8 +714,7 @@ impl super::Service for Api {
     }
 
     fn advance(&self, world: &mut crate::state::World, now: Instant) {
-        let settings = world.settings.clone();
-        for cluster_id in world.clusters.advance(now, &settings) {
+        for cluster_id in world.clusters.advance(now, &world.settings) {
             world.emit(Event::ClusterRemoved { cluster_id });
         }
     }

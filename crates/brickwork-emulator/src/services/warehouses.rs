@@ -154,8 +154,10 @@ impl Warehouses {
     /// statement history).
     pub fn advance(&mut self, now: Instant, settings: &Settings) {
         self.expire(now, settings);
-        for id in std::mem::take(&mut self.changed) {
-            self.plan(&id, settings);
+        if !self.changed.is_empty() {
+            for id in std::mem::take(&mut self.changed) {
+                self.plan(&id, settings);
+            }
         }
         for (_, id) in self.due.due(now) {
             let Some(w) = self.by_id.get_mut(&id) else { continue };
@@ -334,8 +336,7 @@ impl super::Service for Api {
     }
 
     fn advance(&self, world: &mut crate::state::World, now: Instant) {
-        let settings = world.settings.clone();
-        world.warehouses.advance(now, &settings);
+        world.warehouses.advance(now, &world.settings);
     }
 }
 
