@@ -118,7 +118,8 @@ impl World {
             commands: commands::Commands::default(),
             // Ids as long as real ones (16 digits, past 2^31 and 2^32 but
             // below 2^53), so a client that keeps them in 32 bits or a JSON
-            // float fails here first.
+            // float fails here first. All of one length: the permissions
+            // index, keyed by text, holds run ids in number order.
             next_id: fastrand::i64(1_000_000_000_000_000..2_000_000_000_000_000),
             events: Vec::new(),
             settings: settings.clone(),

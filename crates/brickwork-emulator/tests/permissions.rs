@@ -501,6 +501,18 @@ async fn a_users_run_list_holds_the_runs_they_may_see_newest_first() {
     let gone_with_its_job = run_now(admin.clone(), dropped.clone()).await;
     let others = [run_now(admin.clone(), hidden.clone()).await, submit(admin.clone(), json!([])).await];
 
+    // Ann named on objects whose ids sort after `/runs/` (warehouses, serving
+    // endpoints): the shared runs' first page once stopped at them.
+    let warehouse = post(&admin, "/api/2.0/sql/warehouses", json!({"name": "bi", "cluster_size": "2X-Small"})).await
+        ["id"]
+        .as_str()
+        .expect("warehouse id")
+        .to_string();
+    let can_use = json!([{"user_name": USER, "permission_level": "CAN_USE"}]);
+    patch_acl(&admin, &format!("warehouses/{warehouse}"), can_use).await.expect("grant");
+    let group_use = json!([{"group_name": "analysts", "permission_level": "CAN_USE"}]);
+    patch_acl(&admin, &format!("warehouses/{warehouse}"), group_use).await.expect("group grant");
+
     let listed = |c: brickwork::Client| async move {
         let ids = all_pages(&c, "/api/2.2/jobs/runs/list", json!({"limit": 2}), "runs", "run_id").await;
         ids.iter().filter_map(Value::as_i64).collect::<Vec<i64>>()

@@ -11,6 +11,7 @@
 //! `/Shared` is open to all users.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -251,6 +252,29 @@ fn grantees_of(world: &World, caller: &Caller) -> Vec<Grantee> {
     grantees
 }
 
+/// The entries of `caller`'s grantees (itself and its groups) between
+/// `bounds`, one ordered range per grantee.
+fn named_between<'a>(
+    world: &'a World,
+    caller: &Caller,
+    bounds: (Bound<String>, Bound<String>),
+) -> Vec<std::collections::btree_set::Range<'a, String>> {
+    let grantees = grantees_of(world, caller);
+    grantees
+        .iter()
+        .filter_map(|g| world.permissions.named_in.get(g))
+        .map(|objects| objects.range(bounds.clone()))
+        .collect()
+}
+
+/// Where the object ids of `kind` start (`/runs/`) and end: every one of
+/// them sorts below the kind's name followed by '0', the character after '/'.
+fn kind_span(kind: &Kind) -> (String, String) {
+    let prefix = kind.object_id("");
+    let end = format!("/{}0", kind.segment);
+    (prefix, end)
+}
+
 /// The ids of the objects of `kind` whose lists name `caller` or a group of
 /// theirs, after `after`, in the order of their ids as text: for kinds
 /// without defaults (jobs, pipelines, warehouses), what a non-admin may see. Merged
@@ -262,27 +286,19 @@ pub fn named_for<'a>(
     caller: &Caller,
     after: Option<&str>,
 ) -> impl Iterator<Item = &'a str> + 'a {
-    use std::ops::Bound::{Excluded, Included, Unbounded};
-    let prefix = kind.object_id("");
+    let (prefix, end) = kind_span(kind);
     let start = match after {
-        Some(after) => Excluded(format!("{prefix}{after}")),
-        None => Included(prefix.clone()),
+        Some(after) => Bound::Excluded(format!("{prefix}{after}")),
+        None => Bound::Included(prefix.clone()),
     };
-    let sources: Vec<_> = grantees_of(world, caller)
-        .iter()
-        .filter_map(|g| world.permissions.named_in.get(g))
-        .map(|objects| {
-            let prefix = prefix.clone();
-            objects.range((start.clone(), Unbounded)).take_while(move |o| o.starts_with(&prefix))
-        })
-        .collect();
+    let sources = named_between(world, caller, (start, Bound::Excluded(end)));
     let skip = prefix.len();
     crate::index::union(sources).filter_map(move |object_id: &'a String| object_id.get(skip..))
 }
 
 /// [`named_for`] the other way: the ids below `before` (all without it),
-/// in falling text order, merged lazily as they are read. For the world's
-/// number ids, all of one length, that is newest first.
+/// in falling text order. For the world's number ids, all of one length,
+/// that is newest first.
 pub fn named_for_before<'a>(
     world: &'a World,
     kind: &Kind,
@@ -290,26 +306,12 @@ pub fn named_for_before<'a>(
     before: Option<&str>,
 ) -> impl Iterator<Item = &'a str> + 'a {
     use std::cmp::Reverse;
-    use std::ops::Bound::{Excluded, Included, Unbounded};
-    let prefix = kind.object_id("");
-    let end = match before {
-        Some(before) => Excluded(format!("{prefix}{before}")),
-        None => Unbounded,
-    };
-    let sources: Vec<_> = grantees_of(world, caller)
-        .iter()
-        .filter_map(|g| world.permissions.named_in.get(g))
-        .map(|objects| {
-            let prefix = prefix.clone();
-            objects
-                .range((Included(prefix.clone()), end.clone()))
-                .rev()
-                .take_while(move |o| o.starts_with(&prefix))
-                .map(Reverse)
-        })
-        .collect();
+    let (prefix, end) = kind_span(kind);
+    let end = before.map_or(end, |before| format!("{prefix}{before}"));
+    let sources = named_between(world, caller, (Bound::Included(prefix.clone()), Bound::Excluded(end)));
     let skip = prefix.len();
-    crate::index::union(sources).filter_map(move |Reverse(object_id): Reverse<&'a String>| object_id.get(skip..))
+    let newest_first = sources.into_iter().map(|range| range.rev().map(Reverse)).collect();
+    crate::index::union(newest_first).filter_map(move |Reverse(object_id): Reverse<&'a String>| object_id.get(skip..))
 }
 
 /// The user or service principal holding `IS_OWNER` on the object.
