@@ -246,12 +246,12 @@ pub fn cursor_token(kind: &str, last: &str) -> String {
 /// The key the page token of the request resumes after (none without a
 /// token); a 400 for a token of another kind or not issued here.
 pub fn resume_after(params: &Params, kind: &str) -> ApiResult<Option<String>> {
-    cursor_after(params.get("page_token"), kind)
+    resume_after_token(params.get("page_token"), kind)
 }
 
 /// [`resume_after`] for a token sent under another name (the Repos API's
 /// `next_page_token`).
-pub fn cursor_after(token: Option<&str>, kind: &str) -> ApiResult<Option<String>> {
+pub fn resume_after_token(token: Option<&str>, kind: &str) -> ApiResult<Option<String>> {
     let Some(token) = token else { return Ok(None) };
     URL_SAFE_NO_PAD
         .decode(token)

@@ -574,10 +574,12 @@ async fn git_credentials_are_listed_and_defaulted_per_owner() {
     assert_eq!(listed(admin.clone()).await, [(admins, json!(true))], "the admin's credential stays");
 }
 
-/// `repos/list` with `path_prefix` pages through the folders under the
-/// prefix in path order: a sibling whose name extends the prefix (`a-b`
-/// beside `a`) is not under it, and a folder deleted between two pages
-/// neither repeats nor hides another. Without a prefix it lists `/Repos`.
+/// `repos/list` pages through the Git folders whose paths start with
+/// `path_prefix`, in path order, and only those the caller may manage; a
+/// folder deleted between two pages neither repeats nor hides another, a
+/// token resumes only its own listing, and without a prefix the folders
+/// under `/Repos` are listed. Folders removed with their parent through
+/// the Workspace API leave the listing, and their paths can be used again.
 #[tokio::test]
 async fn repos_under_a_prefix_page_in_path_order() {
     let (_emulator, admin, user) = started().await;
@@ -593,20 +595,14 @@ async fn repos_under_a_prefix_page_in_path_order() {
     for i in 0..103 {
         under.push(make(format!("{base}/a/r{i:03}")).await);
     }
-    make(format!("{base}/a-b/r")).await;
-    make(format!("{base}/ab/r")).await;
-    let itself = make(format!("{base}/a2")).await;
+    let sibling = make(format!("{base}/a-b/r")).await;
 
-    let page = |c: brickwork::Client, prefix: String, token: Option<String>| async move {
-        let mut query = json!({"path_prefix": prefix});
-        if let Some(token) = token {
-            query["next_page_token"] = json!(token);
-        }
-        get(&c, "/api/2.0/repos", query).await
+    let page = |c: brickwork::Client, query: Value| async move { get(&c, "/api/2.0/repos", query).await };
+    let ids = |page: &Value| -> Vec<Value> {
+        page["repos"].as_array().into_iter().flatten().map(|r| r["id"].clone()).collect()
     };
-    let first = page(admin.clone(), format!("/Workspace{base}/a"), None).await;
-    let ids: Vec<Value> = first["repos"].as_array().expect("repos").iter().map(|r| r["id"].clone()).collect();
-    assert_eq!(ids, under[..100]);
+    let first = page(admin.clone(), json!({"path_prefix": format!("/Workspace{base}/a/")})).await;
+    assert_eq!(ids(&first), under[..100]);
     let token = first["next_page_token"].as_str().expect("a second page").to_string();
     // The last of the first page goes, and one joins before the cursor: neither shifts the next page.
     admin
@@ -616,28 +612,45 @@ async fn repos_under_a_prefix_page_in_path_order() {
         .await
         .expect("delete");
     make(format!("{base}/a/r000a")).await;
-    let second = page(admin.clone(), format!("{base}/a"), Some(token)).await;
-    let rest: Vec<Value> = second["repos"].as_array().expect("repos").iter().map(|r| r["id"].clone()).collect();
-    assert_eq!(rest, under[100..]);
+    let second = page(admin.clone(), json!({"path_prefix": format!("{base}/a/"), "next_page_token": token})).await;
+    assert_eq!(ids(&second), under[100..]);
     assert!(second.get("next_page_token").is_none(), "{second}");
+    // A prefix is a prefix of the path, as the API describes it: `a` starts `a-b` too.
+    let loose = page(admin.clone(), json!({"path_prefix": format!("{base}/a-")})).await;
+    assert_eq!(ids(&loose), [sibling]);
+    // A token resumes only a listing its path belongs to.
+    let other = page(admin.clone(), json!({"path_prefix": format!("{base}/b")}));
+    let err = admin
+        .api()
+        .get::<Value>(
+            "/api/2.0/repos",
+            &json!({"path_prefix": format!("{base}/b"), "next_page_token": first["next_page_token"]}),
+        )
+        .await
+        .expect_err("a token of another listing");
+    assert_eq!(err.status(), Some(400), "{err}");
+    assert!(other.await.get("repos").is_none());
 
-    // A prefix naming a folder itself lists it.
-    let exact = page(admin.clone(), format!("{base}/a2"), None).await;
-    assert_eq!(exact["repos"][0]["id"], itself);
-    assert_eq!(exact["repos"].as_array().map(Vec::len), Some(1));
     // Without a prefix, or with one naming the whole workspace: the folders under /Repos only.
     let elsewhere = make("/Archive/elsewhere".to_string()).await;
     for whole in [json!({}), json!({"path_prefix": "/Workspace"}), json!({"path_prefix": "/"})] {
-        let first = get(&admin, "/api/2.0/repos", whole).await;
+        let first = page(admin.clone(), whole).await;
         let paths: Vec<&str> =
             first["repos"].as_array().expect("repos").iter().filter_map(|r| r["path"].as_str()).collect();
         assert!(paths.len() == 100 && paths.iter().all(|p| p.starts_with("/Repos/")), "{paths:?}");
     }
-    let users = page(admin.clone(), "/Archive".to_string(), None).await;
-    assert_eq!(
-        users["repos"].as_array().map(|r| r.iter().map(|r| r["id"].clone()).collect::<Vec<_>>()),
-        Some(vec![elsewhere])
-    );
-    // Ann reads none of them.
-    assert!(page(user, base.to_string(), None).await.get("repos").is_none());
+    assert_eq!(ids(&page(admin.clone(), json!({"path_prefix": "/Archive"})).await), std::slice::from_ref(&elsewhere));
+
+    // Ann lists the folders she may manage, not those she may only read.
+    let acl = |level: &str| json!([{"user_name": USER, "permission_level": level}]);
+    patch_acl(&admin, &format!("repos/{}", under[0]), acl("CAN_READ")).await.expect("read");
+    patch_acl(&admin, &format!("repos/{elsewhere}"), acl("CAN_MANAGE")).await.expect("manage");
+    assert!(page(user.clone(), json!({"path_prefix": base})).await.get("repos").is_none());
+    assert_eq!(ids(&page(user.clone(), json!({"path_prefix": "/Archive"})).await), [elsewhere]);
+
+    // Deleted with its parent folder through the Workspace API: gone from the listing, its path free again.
+    post(&admin, "/api/2.0/workspace/delete", json!({"path": "/Archive", "recursive": true})).await;
+    assert!(page(admin.clone(), json!({"path_prefix": "/Archive"})).await.get("repos").is_none());
+    make("/Archive/elsewhere".to_string()).await;
+    assert_eq!(ids(&page(admin.clone(), json!({"path_prefix": "/Archive"})).await).len(), 1);
 }

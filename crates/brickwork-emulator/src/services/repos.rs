@@ -15,7 +15,7 @@ use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::api::{cursor_after, cursor_token, empty, page_body, ApiError, ApiResult, Body, Params};
+use crate::api::{cursor_token, empty, page_body, resume_after_token, ApiError, ApiResult, Body, Params};
 use crate::services::permissions;
 use crate::services::workspace::canonical;
 use crate::state::{AppState, Caller, World};
@@ -107,20 +107,14 @@ impl Repos {
         ids.filter_map(|id| Some((*id, self.credentials.get(id)?)))
     }
 
-    /// The Git folders at `prefix` or under it, in path order, after the
-    /// path `after`: a range of the path index, so a page costs its own
-    /// length, however many folders lie elsewhere.
-    fn listed<'a>(&'a self, prefix: &str, after: Option<&str>) -> impl Iterator<Item = i64> + 'a {
-        // `a-b` sorts between `a` and `a/x`: the folder itself, then the range of `a/`.
-        let below = format!("{}/", prefix.trim_end_matches('/'));
-        let itself = if after.is_none() { self.by_path.get(prefix).copied() } else { None };
-        let from = match after {
-            Some(after) if after > below.as_str() => Excluded(after.to_string()),
-            _ => Included(below.clone()),
-        };
-        let under =
-            self.by_path.range::<String, _>((from, Unbounded)).take_while(move |(path, _)| path.starts_with(&below));
-        itself.into_iter().chain(under.map(|(_, id)| *id))
+    /// The Git folders whose paths start with `prefix`, in path order,
+    /// after the path `after`: a range of the path index, so a page costs
+    /// its own length, however many folders lie elsewhere.
+    fn listed<'a>(&'a self, prefix: &'a str, after: Option<&str>) -> impl Iterator<Item = i64> + 'a {
+        let from = after.map_or_else(|| Included(prefix.to_string()), |after| Excluded(after.to_string()));
+        let matching =
+            self.by_path.range::<String, _>((from, Unbounded)).take_while(move |(path, _)| path.starts_with(prefix));
+        matching.map(|(_, id)| *id)
     }
 
     pub fn exists(&self, id: &str) -> bool {
@@ -260,18 +254,20 @@ async fn get_repo(
 }
 
 async fn list(State(s): State<AppState>, Extension(caller): Extension<Caller>, params: Params) -> ApiResult {
-    // No prefix, or one naming the whole workspace (`/`, `/Workspace`): the
-    // folders under `/Repos`, as the API documents.
-    let prefix = match params.get("path_prefix").map(canonical).transpose()? {
-        Some(prefix) if prefix != "/" => prefix,
-        _ => "/Repos".to_string(),
-    };
-    let after = cursor_after(params.get("next_page_token"), "repos")?;
+    let prefix = listed_prefix(params.get("path_prefix"))?;
+    let after = resume_after_token(params.get("next_page_token"), "repos")?;
+    // A token resumes the listing it came from: a path under this prefix.
+    if let Some(after) = after.as_deref().filter(|after| !after.starts_with(&prefix)) {
+        return Err(ApiError::invalid(format!(
+            "Invalid page token for path_prefix {prefix}: it resumes after {after}."
+        )));
+    }
     s.with(|w| {
         let mut matching = w
             .repos
             .listed(&prefix, after.as_deref())
-            .filter(|id| may(w, *id, &caller, "CAN_READ").is_ok())
+            // The folders the caller may manage, as the API lists them.
+            .filter(|id| may(w, *id, &caller, "CAN_MANAGE").is_ok())
             .filter_map(|id| Some((id, w.repos.repos.get(&id)?)));
         let page: Vec<(i64, &Repo)> = matching.by_ref().take(PAGE).collect();
         let next = match (page.last(), matching.next()) {
@@ -279,11 +275,21 @@ async fn list(State(s): State<AppState>, Extension(caller): Extension<Caller>, p
             _ => None,
         };
         let items: Vec<Value> = page.iter().map(|(id, repo)| render(*id, repo)).collect();
-        let mut out = page_body(json!({}), "repos", items, None);
-        if let Some(next) = next {
-            out["next_page_token"] = json!(next);
-        }
-        Ok(Json(out))
+        Ok(Json(page_body(json!({}), "repos", items, next)))
+    })
+}
+
+/// The paths a listing's `path_prefix` selects: those starting with it, as
+/// given (`/Workspace/...` read as `/...`, a trailing `/` kept). No prefix,
+/// or one naming the whole workspace (`/`, `/Workspace`): the folders
+/// under `/Repos`, as the API documents.
+fn listed_prefix(raw: Option<&str>) -> ApiResult<String> {
+    let Some(raw) = raw.filter(|raw| !raw.is_empty()) else { return Ok("/Repos/".to_string()) };
+    let path = canonical(raw)?;
+    Ok(match path.as_str() {
+        "/" => "/Repos/".to_string(),
+        _ if raw.ends_with('/') => format!("{path}/"),
+        _ => path,
     })
 }
 
