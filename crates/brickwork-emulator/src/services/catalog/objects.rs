@@ -186,10 +186,12 @@ fn apply_update(w: &mut World, caller: &Caller, kind: Kind, name: &str, u: Updat
         ("enable_predictive_optimization", u.enable_predictive_optimization.map(Value::from)),
     ];
     update_record(record, caller, changes, u.owner)?;
-    if kind == Kind::Catalog {
-        w.catalog.refile_catalog(name);
-    }
-    let Some(new) = renamed else { return Ok(name.to_string()) };
+    let Some(new) = renamed else {
+        if kind == Kind::Catalog {
+            w.catalog.refile_catalog(name);
+        }
+        return Ok(name.to_string());
+    };
     for (k, old) in w.catalog.tree(kind, name) {
         let renamed_to = format!("{new}{}", &old[name.len()..]);
         if let Some(item) = w.catalog.items.remove(&(k, old.clone())) {
