@@ -292,6 +292,33 @@ async fn token_exchange_needs_a_matching_federation_policy_and_never_defaults_to
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
 }
 
+/// An emulator with no federation policy exchanges no ID token, however
+/// well signed: there is no one to exchange it for, and never the admin.
+#[tokio::test]
+async fn without_a_federation_policy_no_id_token_is_exchanged() {
+    let emulator = fast().start().await.expect("start");
+    let exp = brickwork_emulator_now() + 600;
+    let claims = json!({"iss": GITHUB, "sub": SUBJECT, "aud": ["https://acme.example.com"], "exp": exp});
+    for client_id in [Some("sp-id"), None] {
+        let err = env_oidc_client(&emulator, &signed(&claims), client_id).await.expect_err("no policy");
+        assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+        assert!(err.message().contains("invalid_grant"), "{err}");
+    }
+    let jwt_type = "urn:ietf:params:oauth:token-type:jwt";
+    let (status, body) = token_request(
+        &emulator,
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+            ("subject_token", &signed(&claims)),
+            ("subject_token_type", jwt_type),
+        ],
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    assert!(body.get("access_token").is_none(), "{body}");
+    assert_eq!(me_status(&emulator, &signed(&claims)).await, 403, "nor taken as a bearer token");
+}
+
 #[tokio::test]
 async fn a_personal_access_token_is_exchanged_for_its_owners_token() {
     let emulator = fast().user("ann@example.com", "dapi-ann").start().await.expect("start");
