@@ -356,7 +356,20 @@ async fn hostile_page_tokens_are_refused_on_every_list() {
         .send()
         .await
         .expect("mkdir");
+    let pipeline = c.api().post::<Value>("/api/2.0/pipelines", &json!({"name": "paged"})).await.expect("pipeline");
+    let pipeline_id = pipeline["pipeline_id"].as_str().expect("pipeline id").to_string();
+    let updates = format!("/api/2.0/pipelines/{pipeline_id}/updates");
+    let events = format!("/api/2.0/pipelines/{pipeline_id}/events");
+    let in_schema = json!({"catalog_name": "main", "schema_name": "default"});
     let lists: Vec<(&str, &str, Value)> = vec![
+        ("/api/2.1/unity-catalog/schemas", "page_token", json!({"catalog_name": "main"})),
+        ("/api/2.1/unity-catalog/tables", "page_token", in_schema.clone()),
+        ("/api/2.1/unity-catalog/volumes", "page_token", in_schema.clone()),
+        ("/api/2.1/unity-catalog/functions", "page_token", in_schema),
+        ("/api/2.1/unity-catalog/external-locations", "page_token", json!({})),
+        ("/api/2.1/unity-catalog/storage-credentials", "page_token", json!({})),
+        (updates.as_str(), "page_token", json!({})),
+        (events.as_str(), "page_token", json!({})),
         ("/api/2.1/clusters/list", "page_token", json!({})),
         ("/api/2.2/jobs/get", "page_token", json!({"job_id": job_id})),
         ("/api/2.2/jobs/list", "page_token", json!({})),
@@ -384,6 +397,19 @@ async fn hostile_page_tokens_are_refused_on_every_list() {
         .await
         .expect_err("events");
     assert_eq!(events.status(), Some(400), "{events}");
+    // SCIM pages by number, as its protocol has it: a number past int64 or
+    // no number is a 400; below 1 a start reads as 1, a negative count as 0;
+    // a start past the end is an empty page.
+    for (key, hostile) in [("startIndex", "18446744073709551615"), ("count", "not-a-number")] {
+        let err = raw.api().get::<Value>("/api/2.0/preview/scim/v2/Users", &json!({key: hostile})).await;
+        assert_eq!(err.expect_err(key).status(), Some(400), "{key}={hostile}");
+    }
+    let from_one = get(&raw, "/api/2.0/preview/scim/v2/Users", json!({"startIndex": -1})).await;
+    assert_eq!((from_one["startIndex"].as_i64(), from_one["itemsPerPage"].as_i64()), (Some(1), Some(1)));
+    let none = get(&raw, "/api/2.0/preview/scim/v2/Groups", json!({"count": -1})).await;
+    assert!(none.get("Resources").is_none() && none["totalResults"].as_i64() > Some(0), "{none}");
+    let past = get(&raw, "/api/2.0/preview/scim/v2/Users", json!({"startIndex": i64::MAX})).await;
+    assert_eq!((past["itemsPerPage"].as_i64(), past["totalResults"].as_i64()), (Some(0), Some(1)));
     let far = get(&raw, "/api/2.2/jobs/runs/list", json!({"offset": i64::MAX})).await;
     assert!(far.get("runs").is_none(), "{far}");
     assert_eq!(get(&c, "/api/2.0/preview/scim/v2/Me", json!({})).await["userName"], "admin@example.com");
