@@ -262,10 +262,16 @@ pub fn resume_after_token(token: Option<&str>, kind: &str) -> ApiResult<Option<S
         .ok_or_else(|| ApiError::invalid(format!("Invalid page token: {token}")))
 }
 
-/// [`resume_after`] for listings walked in id order: the id the token carries.
+/// [`resume_after`] for listings walked in id order: the id the token
+/// carries, one of the world's ids (of their one length).
 pub fn resume_after_id(params: &Params, kind: &str) -> ApiResult<Option<i64>> {
     resume_after(params, kind)?
-        .map(|id| id.parse().map_err(|_| ApiError::invalid(format!("Invalid page token: {id}"))))
+        .map(|id| {
+            id.parse()
+                .ok()
+                .filter(|id| crate::state::ID_RANGE.contains(id))
+                .ok_or_else(|| ApiError::invalid(format!("Invalid page token: {id}")))
+        })
         .transpose()
 }
 

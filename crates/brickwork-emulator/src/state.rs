@@ -15,6 +15,11 @@ use crate::services::{
 };
 use crate::settings::Settings;
 
+/// Where the ids of [`World::next_id`] lie: all of one length (16 digits),
+/// so the permissions index, keyed by text, holds them in number order, and
+/// a page token naming an id outside it was not issued here.
+pub const ID_RANGE: std::ops::Range<i64> = 1_000_000_000_000_000..10_000_000_000_000_000;
+
 /// Milliseconds since the epoch, as Databricks timestamps are.
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
@@ -118,8 +123,7 @@ impl World {
             commands: commands::Commands::default(),
             // Ids as long as real ones (16 digits, past 2^31 and 2^32 but
             // below 2^53), so a client that keeps them in 32 bits or a JSON
-            // float fails here first. All of one length: the permissions
-            // index, keyed by text, holds run ids in number order.
+            // float fails here first.
             next_id: fastrand::i64(1_000_000_000_000_000..2_000_000_000_000_000),
             events: Vec::new(),
             settings: settings.clone(),

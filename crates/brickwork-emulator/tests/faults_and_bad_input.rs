@@ -415,6 +415,41 @@ async fn hostile_page_tokens_are_refused_on_every_list() {
     assert_eq!(get(&c, "/api/2.0/preview/scim/v2/Me", json!({})).await["userName"], "admin@example.com");
 }
 
+/// Page tokens forged in the emulator's own form (base64 of `kind:key`),
+/// sent by a non-admin, whose lists merge index ranges from the cursor: an
+/// id not of the world's one length is refused, as a token it never issued;
+/// an empty or odd key is a page, never a panic.
+#[tokio::test]
+async fn forged_cursors_of_the_right_kind_are_refused_or_read_never_fatal() {
+    use base64::Engine;
+    let (emulator, admin) = start_with(fast().user("ann@example.com", "dapi-ann")).await;
+    let ann = raw_client(emulator.url(), "dapi-ann").await;
+    let shared = json!([{"user_name": "ann@example.com", "permission_level": "CAN_VIEW"}]);
+    post(&admin, "/api/2.2/jobs/create", json!({"name": "shared", "access_control_list": shared})).await;
+    post(&ann, "/api/2.0/pipelines", json!({"name": "ann's"})).await;
+    let forged = |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+    let cases = [
+        ("/api/2.2/jobs/list", "page_token", "jobs:5", true),
+        ("/api/2.2/jobs/list", "page_token", "jobs:99999999999999999", true),
+        ("/api/2.2/jobs/runs/list", "page_token", "runs:5", true),
+        ("/api/2.2/jobs/runs/list", "page_token", "runs:-1", true),
+        ("/api/2.0/repos", "next_page_token", "repos:", true),
+        ("/api/2.0/repos", "next_page_token", "repos:/Repos/", false),
+        ("/api/2.0/sql/warehouses", "page_token", "warehouses:", false),
+        ("/api/2.0/pipelines", "page_token", "pipelines:\u{1}", false),
+        ("/api/2.0/pipelines", "page_token", "pipelines:\u{10FFFF}", false),
+    ];
+    for (path, name, text, refused) in cases {
+        let answer = ann.api().get::<Value>(path, &json!({name: forged(text)})).await;
+        match (answer, refused) {
+            (Err(err), true) => assert_eq!(err.status(), Some(400), "{path} {text}: {err}"),
+            (Ok(_), false) => {}
+            (other, _) => panic!("{path} {text}: {other:?}"),
+        }
+    }
+    assert_eq!(get(&ann, "/api/2.0/preview/scim/v2/Me", json!({})).await["userName"], "ann@example.com");
+}
+
 /// Jobs past the 1,000-task cap are refused with a typed 400, however they
 /// arrive; a 20,000-task chain once overflowed the stack and killed the
 /// emulator.

@@ -254,8 +254,8 @@ impl Jobs {
             .map(newest_first)
             .collect();
         sources.extend(w.jobs.by_creator.get(&caller.user_name).map(newest_first));
-        // One-time runs shared with the caller, read from the cursor on: run
-        // ids are numbers of one length (`World::next_id`), so their text
+        // One-time runs shared with the caller, read from the cursor down: run
+        // ids are numbers of one length (`state::ID_RANGE`), so their text
         // order is their number order.
         let below = (before != i64::MAX).then(|| before.to_string());
         let shared = permissions::named_for_before(w, &permissions::SUBMITTED_RUNS, caller, below.as_deref());
@@ -521,8 +521,8 @@ async fn list(
         let start = after.map_or(Bound::Unbounded, Bound::Excluded);
         // Only the jobs the caller may see are listed: a non-admin's are
         // those whose lists name them or their groups, read from the index.
-        // Job ids all have 19 digits (`World::next_id`), so the index's
-        // text order is their numeric order.
+        // Job ids all have 16 digits (`state::ID_RANGE`, page tokens
+        // included), so the index's text order is their numeric order.
         let named = name.as_ref().map(|n| w.jobs.by_name.get(n));
         let ids: Box<dyn Iterator<Item = i64>> = if let Some(named) = named {
             // A name names few jobs: walk those (each still checked below).
