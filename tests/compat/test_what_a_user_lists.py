@@ -1,11 +1,11 @@
 """What a non-admin lists and may change, through the official SDK: catalogs by grant and ownership,
-the Git folders they manage, and Git credentials (their own; another principal's only as an admin)."""
+the Git folders they manage, and Git credentials (their own; a service principal's only as an admin)."""
 
 import pytest
-from databricks.sdk.errors import PermissionDenied
+from databricks.sdk.errors import BadRequest, PermissionDenied
 from databricks.sdk.service import catalog, workspace
 
-from conftest import USER_NAME
+from conftest import SP_ID, USER_NAME
 
 ADMIN = "admin@example.com"
 
@@ -25,8 +25,8 @@ def test_a_users_catalog_list_follows_grants_renames_and_owners(w, user_w):
 
         assert listed() == ["seen_granted", "seen_owned"]
         w.catalogs.update("seen_granted", new_name="seen_renamed")
-        w.catalogs.update("seen_owned", owner=ADMIN)
         names = ["seen_renamed", "seen_owned", "seen_never"]
+        w.catalogs.update("seen_owned", owner=ADMIN)
         assert listed() == ["seen_renamed"]
         with pytest.raises(PermissionDenied):
             user_w.catalogs.update("seen_never", comment="not theirs")
@@ -59,17 +59,19 @@ def test_a_user_lists_and_changes_only_the_git_folders_they_manage(w, user_w):
             w.repos.delete(repo.id)
 
 
-def test_only_an_admin_keeps_git_credentials_for_another_principal(w, user_w):
-    admin_id = int(w.current_user.me().id)
-    user_id = int(user_w.current_user.me().id)
+def test_a_service_principals_git_credentials_are_kept_by_an_admin_only(w, user_w):
+    sp = next(iter(w.service_principals.list(filter=f'applicationId eq "{SP_ID}"')))
+    sp_id, user_id = int(sp.id), int(user_w.current_user.me().id)
     with pytest.raises(PermissionDenied):
-        list(user_w.git_credentials.list(principal_id=admin_id))
+        list(user_w.git_credentials.list(principal_id=sp_id))
     with pytest.raises(PermissionDenied):
-        user_w.git_credentials.create(git_provider="gitHub", git_username="intruder", principal_id=admin_id)
-    made = w.git_credentials.create(git_provider="gitLab", git_username="for-the-analyst", principal_id=user_id)
+        user_w.git_credentials.create(git_provider="gitHub", git_username="intruder", principal_id=sp_id)
+    # By id, a service principal's credentials only: never a user's.
+    with pytest.raises(BadRequest):
+        w.git_credentials.create(git_provider="gitHub", git_username="for-a-user", principal_id=user_id)
+    made = w.git_credentials.create(git_provider="gitLab", git_username="robot", principal_id=sp_id)
     try:
-        assert [c.credential_id for c in user_w.git_credentials.list()] == [made.credential_id]
-        assert [c.credential_id for c in w.git_credentials.list()] == []
-        assert [c.git_username for c in w.git_credentials.list(principal_id=user_id)] == ["for-the-analyst"]
+        assert [c.git_username for c in w.git_credentials.list(principal_id=sp_id)] == ["robot"]
+        assert made.credential_id not in [c.credential_id for c in w.git_credentials.list()]
     finally:
-        w.git_credentials.delete(made.credential_id, principal_id=user_id)
+        w.git_credentials.delete(made.credential_id, principal_id=sp_id)

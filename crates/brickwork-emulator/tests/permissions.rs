@@ -563,8 +563,20 @@ async fn git_credentials_are_listed_and_defaulted_per_owner() {
     let users =
         get(&admin, "/api/2.0/preview/scim/v2/Users", json!({"filter": format!("userName eq \"{USER}\"")})).await;
     let ann = users["Resources"][0]["id"].as_str().expect("ann's id").to_string();
-    let by_ann = get(&admin, "/api/2.0/git-credentials", json!({"principal_id": ann})).await;
-    assert_eq!(by_ann["credentials"].as_array().map(Vec::len), Some(2));
+    // By id, only a service principal's credentials are reached, and only by an admin.
+    let by_user = admin.api().get::<Value>("/api/2.0/git-credentials", &json!({"principal_id": ann})).await;
+    assert_eq!(by_user.expect_err("a user's by id").kind(), ErrorKind::InvalidParameterValue);
+    let sps =
+        get(&admin, "/api/2.0/preview/scim/v2/ServicePrincipals", json!({"filter": "applicationId eq \"sp-id\""}))
+            .await;
+    let sp = sps["Resources"][0]["id"].as_str().expect("the service principal's id").to_string();
+    let sp_id: i64 = sp.parse().expect("a number");
+    let body = json!({"git_provider": "gitLab", "git_username": "robot", "principal_id": sp_id});
+    let robots = post(&admin, "/api/2.0/git-credentials", body).await["credential_id"].clone();
+    let by_sp = get(&admin, "/api/2.0/git-credentials", json!({"principal_id": sp})).await;
+    assert_eq!(by_sp["credentials"][0]["credential_id"], robots);
+    let err = user.api().get::<Value>("/api/2.0/git-credentials", &json!({"principal_id": sp})).await;
+    assert!(err.expect_err("not a manager").is(ErrorKind::PermissionDenied));
     admin
         .api()
         .request(brickwork::transport::Method::DELETE, format!("/api/2.0/preview/scim/v2/Users/{ann}").as_str())

@@ -365,14 +365,25 @@ struct CredentialRequest {
     principal_id: Option<i64>,
 }
 
-/// Whose credentials a call is about: the caller's, or (admins only) the
-/// principal named by id.
+/// Whose credentials a call is about: the caller's, or those of the service
+/// principal `principal_id` names (admins only: they manage every service
+/// principal). Only a service principal's are reached by id, as the API
+/// documents it.
 fn owner_of(w: &World, caller: &Caller, principal_id: Option<i64>) -> ApiResult<String> {
     let Some(id) = principal_id else { return Ok(caller.user_name.clone()) };
     if !caller.admin {
-        return Err(ApiError::permission_denied("Only workspace admins can manage other principals' Git credentials."));
+        return Err(ApiError::permission_denied(
+            "Only managers of a service principal can manage its Git credentials.",
+        ));
     }
-    w.directory.principal_name(id).ok_or_else(|| ApiError::not_found(format!("Principal {id} does not exist.")))
+    let name =
+        w.directory.principal_name(id).ok_or_else(|| ApiError::not_found(format!("Principal {id} does not exist.")))?;
+    if w.directory.sp_id(&name) != Some(id) {
+        return Err(ApiError::invalid(format!(
+            "Principal {id} is not a service principal: principal_id names service principals only."
+        )));
+    }
+    Ok(name)
 }
 
 fn credential_missing(id: i64) -> ApiError {
