@@ -90,7 +90,7 @@ impl Default for Settings {
 /// The longest delay and the longest emulated minute taken: any deadline
 /// built from them (a minute times a `u32` of minutes included) stays far
 /// inside what an `Instant` holds, so no setting can make time arithmetic panic.
-pub(crate) const MAX_DELAY_MS: u64 = 10 * 365 * 24 * 3600 * 1000;
+const MAX_DELAY_MS: u64 = 10 * 365 * 24 * 3600 * 1000;
 const MAX_MINUTE_MS: u64 = 24 * 3600 * 1000;
 
 impl Settings {
@@ -104,6 +104,16 @@ impl Settings {
 
     pub fn minute(&self) -> Duration {
         Duration::from_millis(self.minute_ms.clamp(1, MAX_MINUTE_MS))
+    }
+
+    /// How long an issued OAuth access token lasts, in whole seconds.
+    pub fn oauth_token_lifetime(&self) -> Duration {
+        Duration::from_secs(self.oauth_token_lifetime_secs.min(MAX_DELAY_MS / 1000))
+    }
+
+    /// How long a refresh token lasts.
+    pub fn refresh_token_lifetime(&self) -> Duration {
+        self.minute().saturating_mul(self.refresh_token_lifetime_minutes).min(Duration::from_millis(MAX_DELAY_MS))
     }
 }
 

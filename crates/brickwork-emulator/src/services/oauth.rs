@@ -5,7 +5,7 @@
 //! token).
 
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
@@ -390,23 +390,19 @@ async fn token(State(s): State<AppState>, headers: HeaderMap, body: String) -> R
 }
 
 fn issue(s: &AppState, grant: Grant) -> Response {
-    // Capped as the settings' delays are, so the expiry stays within the clock's range.
-    let lifetime = s.settings.oauth_token_lifetime_secs.min(crate::settings::MAX_DELAY_MS / 1000);
+    let lifetime = s.settings.oauth_token_lifetime();
     let access_token = ids::oauth_token();
     let refresh_token = grant.refresh.as_ref().map(|_| ids::secret(48));
     s.with(|w| {
-        let expires_at = Instant::now() + Duration::from_secs(lifetime);
+        let expires_at = Instant::now() + lifetime;
         w.identity.oauth_tokens.insert(access_token.clone(), IssuedToken { caller: grant.caller, expires_at });
         w.identity.oauth_expiring.schedule(expires_at, access_token.clone());
         if let (Some(token), Some(mut refresh)) = (&refresh_token, grant.refresh) {
-            // At most ten years, so no setting can overflow the clock.
-            let life = w.settings.minute().saturating_mul(w.settings.refresh_token_lifetime_minutes);
-            refresh.expires_at = Instant::now() + life.min(Duration::from_secs(10 * 365 * 24 * 3600));
+            refresh.expires_at = Instant::now() + w.settings.refresh_token_lifetime();
             w.identity.grants.add_refresh(token.clone(), refresh);
         }
     });
-    let mut answer =
-        json!({"access_token": access_token, "token_type": "Bearer", "expires_in": lifetime, "scope": grant.scope});
+    let mut answer = json!({"access_token": access_token, "token_type": "Bearer", "expires_in": lifetime.as_secs(), "scope": grant.scope});
     if let Some(token) = refresh_token {
         answer["refresh_token"] = json!(token);
     }

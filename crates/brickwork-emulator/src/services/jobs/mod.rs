@@ -259,7 +259,7 @@ impl Jobs {
         // order is their number order.
         let below = (before != i64::MAX).then(|| before.to_string());
         let shared = permissions::named_for_before(w, &permissions::SUBMITTED_RUNS, caller, below.as_deref());
-        sources.push(Box::new(shared.filter_map(|id| id.parse().ok()).filter(move |id| *id < before).map(Reverse)));
+        sources.push(Box::new(shared.filter_map(|id| id.parse().ok()).map(Reverse)));
         crate::index::union(sources).map(|Reverse(id)| id)
     }
 
